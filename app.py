@@ -1,0 +1,91 @@
+"""The runnerops web service: ``uvicorn app:app``.
+
+Routes: ``POST /slack/events`` (slash commands and buttons), ``POST /github/webhooks``,
+``GET /healthz``. Configuration comes from the environment (see README).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+
+from gidgethub import BadRequest, ValidationFailure, sansio
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+import handlers
+from bot.config import ConfigError, Settings, load_settings
+from bot.services import Services
+from bot.slack import build_slack_app
+
+log = logging.getLogger("runnerops")
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    settings = settings or load_settings()
+    services = services or Services.build(settings)
+    slack = AsyncSlackRequestHandler(build_slack_app(services, handlers.commands))
+
+    async def slack_events(request: Request) -> Response:
+        try:
+            (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            return PlainTextResponse("request body is not UTF-8", status_code=400)
+        return await slack.handle(request)
+
+    async def github_webhooks(request: Request) -> Response:
+        body = await request.body()
+        try:
+            event = sansio.Event.from_http(
+                request.headers, body, secret=settings.github_webhook_secret
+            )
+        except ValidationFailure:
+            return PlainTextResponse("invalid signature", status_code=401)
+        except (KeyError, BadRequest, ValueError):
+            return PlainTextResponse("not a GitHub webhook delivery", status_code=400)
+        if event.event == "ping":
+            return JSONResponse({"msg": "pong"})
+        await handlers.webhooks.dispatch(event, services)
+        return JSONResponse({"msg": "accepted", "event": event.event})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await services.close()
+
+    app = Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/github/webhooks", github_webhooks, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app
+
+
+def _from_environment() -> Starlette:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return create_app()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def __getattr__(name: str) -> Starlette:
+    """``app`` is built from the environment on first access (``uvicorn app:app``), so
+    importing :func:`create_app` elsewhere reads no environment."""
+    if name == "app":
+        globals()["app"] = built = _from_environment()
+        return built
+    raise AttributeError(name)

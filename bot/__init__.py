@@ -1,0 +1,1 @@
+"""runnerops: GitHub Actions self-hosted runners, operated from Slack."""

@@ -1,0 +1,153 @@
+"""Settings, read once from the environment (a PaaS gives nothing else).
+
+A missing required setting stops start-up with one message that names every missing
+variable, so an operator fixes them in one go rather than one deploy at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(Exception):
+    """Start-up cannot go on; the message is meant for the operator's terminal."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    github_app_id: str
+    github_private_key: str = field(repr=False)
+    github_webhook_secret: str = field(repr=False)
+    slack_signing_secret: str = field(repr=False)
+    slack_bot_token: str = field(repr=False)
+    github_api_url: str = DEFAULT_API_URL
+    github_url: str = "https://github.com"
+    github_enterprise_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    default_target: str | None = None
+    port: int = 8000
+    github_app_slug: str | None = None
+    github_timeout: float = 10.0
+    policy: str | None = None
+    database_url: str = "sqlite:///runnerops.db"
+    audit_slack_channel: str | None = None
+
+    @property
+    def install_url(self) -> str:
+        """Where an admin installs the app on another account."""
+        if self.github_app_slug:
+            return f"{self.github_url}/apps/{self.github_app_slug}/installations/new"
+        return f"{self.github_url}/settings/installations"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret, for the log redaction filter."""
+        values = [
+            self.github_private_key,
+            self.github_webhook_secret,
+            self.slack_signing_secret,
+            self.slack_bot_token,
+            self.github_enterprise_token or "",
+        ]
+        return [v for v in values if v]
+
+
+def web_url_for(api_url: str) -> str:
+    """``https://api.github.com`` -> ``https://github.com``; ``https://HOST/api/v3`` -> ``https://HOST``."""
+    parts = urlsplit(api_url.rstrip("/"))
+    host = parts.netloc
+    if host == "api.github.com":
+        return "https://github.com"
+    if host.startswith("api.") and host.endswith(
+        ".ghe.com"
+    ):  # GitHub Enterprise Cloud with data residency
+        return f"{parts.scheme}://{host.removeprefix('api.')}"
+    return f"{parts.scheme}://{host}"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    missing: list[str] = []
+    problems: list[str] = []
+    required = {}
+    for name in (
+        "GITHUB_APP_ID",
+        "GITHUB_WEBHOOK_SECRET",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_BOT_TOKEN",
+    ):
+        value = get(name)
+        if value is None:
+            missing.append(name)
+        required[name] = value or ""
+
+    key = env.get("GITHUB_PRIVATE_KEY", "").strip()
+    key_path = get("GITHUB_PRIVATE_KEY_PATH")
+    if key:
+        key = key.replace("\\n", "\n")  # PaaS dashboards often store the PEM on one line
+    elif key_path:
+        try:
+            key = Path(key_path).read_text()
+        except OSError as exc:
+            problems.append(f"GITHUB_PRIVATE_KEY_PATH={key_path} cannot be read ({exc.strerror})")
+    else:
+        missing.append("GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH)")
+    if key and "PRIVATE KEY-----" not in key:
+        problems.append(
+            "GITHUB_PRIVATE_KEY is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)"
+        )
+
+    api_url = (get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+    if urlsplit(api_url).scheme not in {"http", "https"}:
+        problems.append(f"GITHUB_API_URL must be an http(s) URL, got {api_url!r}")
+    port_text = get("PORT") or "8000"
+    if not port_text.isdigit():
+        problems.append(f"PORT must be a number, got {port_text!r}")
+    timeout_text = get("GITHUB_TIMEOUT") or "10"
+    try:
+        timeout = float(timeout_text)
+        if timeout <= 0:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"GITHUB_TIMEOUT must be a positive number of seconds, got {timeout_text!r}"
+        )
+        timeout = 10.0
+
+    if missing or problems:
+        lines = []
+        if missing:
+            lines.append("runnerops cannot start: missing settings: " + ", ".join(missing))
+        lines += [f"runnerops cannot start: {p}" for p in problems]
+        raise ConfigError("\n".join(lines))
+
+    slack_api = get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    return Settings(
+        github_app_id=required["GITHUB_APP_ID"],
+        github_private_key=key,
+        github_webhook_secret=required["GITHUB_WEBHOOK_SECRET"],
+        slack_signing_secret=required["SLACK_SIGNING_SECRET"],
+        slack_bot_token=required["SLACK_BOT_TOKEN"],
+        github_api_url=api_url,
+        github_url=(get("GITHUB_URL") or web_url_for(api_url)).rstrip("/"),
+        github_enterprise_token=get("GITHUB_ENTERPRISE_TOKEN"),
+        slack_api_url=slack_api if slack_api.endswith("/") else slack_api + "/",
+        default_target=get("DEFAULT_GITHUB_TARGET"),
+        port=int(port_text),
+        github_app_slug=get("GITHUB_APP_SLUG"),
+        github_timeout=timeout,
+        policy=env.get("RUNNEROPS_POLICY") or None,
+        database_url=get("DATABASE_URL") or "sqlite:///runnerops.db",
+        audit_slack_channel=get("AUDIT_SLACK_CHANNEL"),
+    )

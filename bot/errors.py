@@ -1,0 +1,91 @@
+"""Failures the runner service reports, each one something a user can act on.
+
+They carry facts, not wording: the renderer turns them into Slack text. None of them
+ever holds a credential.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.targets import Target
+
+
+class RunnerOpsError(Exception):
+    """Base of every failure that becomes a reply rather than a crash."""
+
+
+@dataclass
+class NotInstalled(RunnerOpsError):
+    """The GitHub App has no installation on the target's account (or repository)."""
+
+    target: Target
+
+
+@dataclass
+class EnterpriseTokenMissing(RunnerOpsError):
+    """Enterprise endpoints need ``GITHUB_ENTERPRISE_TOKEN``; App tokens are refused there."""
+
+    target: Target
+
+
+@dataclass
+class NotFound(RunnerOpsError):
+    """GitHub answered 404 for the target itself (no such org, repo or enterprise)."""
+
+    target: Target
+
+
+@dataclass
+class RunnerNotFound(RunnerOpsError):
+    target: Target
+    runner: str
+
+
+@dataclass
+class Forbidden(RunnerOpsError):
+    """403: the app or token lacks a permission; ``permission`` names the one needed."""
+
+    target: Target
+    permission: str
+    message: str = ""
+
+
+@dataclass
+class BadCredentials(RunnerOpsError):
+    """401 that survived a re-mint: the key, app id or PAT is wrong or revoked."""
+
+    target: Target
+    credential: str
+
+
+@dataclass
+class RunnerBusy(RunnerOpsError):
+    """422 on delete: the runner is running a job."""
+
+    target: Target
+    runner: str
+
+
+@dataclass
+class RateLimited(RunnerOpsError):
+    """GitHub's rate limit holds; ``retry_at`` is a Unix time."""
+
+    target: Target
+    retry_at: float
+
+
+@dataclass
+class GitHubUnavailable(RunnerOpsError):
+    """Timeout, connection failure or 5xx: nothing was changed (or it cannot be known)."""
+
+    target: Target
+    detail: str = ""
+
+
+@dataclass
+class Unprocessable(RunnerOpsError):
+    """422 other than a busy runner; ``message`` is GitHub's own text."""
+
+    target: Target
+    message: str = ""

@@ -1,0 +1,463 @@
+"""Slack text for every outcome, built with ``slack_sdk.models.blocks``.
+
+The renderer knows nothing of HTTP: it turns plain data into a :class:`Reply`, and the
+Slack layer posts it. Every piece of user- or GitHub-supplied text goes through
+:func:`escape`, so nothing echoed back can ping a channel or break formatting.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot import errors
+from bot.commands import USAGE, Command, UsageError
+from bot.models import Download, Runner, RunnerToken
+from bot.targets import Scope, Target
+
+MAX_BLOCKS = 50
+SECTION_CHARS = 3000
+# Slack rejects long messages (msg_blocks_too_long) well below 50 x 3000 characters.
+MESSAGE_CHARS = 11_000
+DELETE_ACTION = "runner_delete"
+
+ResponseType = Literal["ephemeral", "in_channel"]
+
+
+@dataclass
+class Reply:
+    text: str  # the plain-text fallback (notifications, screen readers)
+    blocks: list[Block] = field(default_factory=list)
+    response_type: ResponseType = "ephemeral"
+    replace_original: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body for ``response_url``; serialising validates Slack's limits."""
+        body: dict[str, Any] = {
+            "text": self.text,
+            "blocks": [b.to_dict() for b in self.blocks],
+            "response_type": self.response_type,
+        }
+        if self.replace_original:
+            body["replace_original"] = True
+        return body
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn escaping: ``<!channel>`` or ``<@U1>`` typed by a user stays inert."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(text: str) -> str:
+    """Inline code that a backtick in ``text`` cannot close early."""
+    return "`" + escape(text).replace("`", "\u02cb") + "`"
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=text))
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+
+
+def _header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=PlainTextObject(text=text[:150], emoji=True))
+
+
+def slack_date(moment: datetime) -> str:
+    """Slack shows this in each reader's own time zone; the ISO form is the fallback."""
+    epoch = int(moment.timestamp())
+    return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{moment.isoformat()}>"
+
+
+# -- help and usage ------------------------------------------------------------------
+
+HELP_LINES = {
+    "list": "fleet status: counts, then each runner with status, busy/idle and labels",
+    "get": "one runner by id or exact name",
+    "delete": "remove a runner (asks for confirmation with a button)",
+    "token": "a one-hour registration token and the `./config.sh` line to paste",
+    "remove-token": "a one-hour remove token and the `./config.sh remove` line",
+    "downloads": "runner application downloads for each OS and architecture",
+    "whoami": "what you may do, and where",
+    "audit": "recent tokens, deletes and refusals (admins)",
+}
+
+
+def help_reply(command_name: str = "/runners", topic: str | None = None) -> Reply:
+    if topic in USAGE and topic != "help":
+        return Reply(
+            text=f"{command_name} {USAGE[topic]}",
+            blocks=[
+                _section(
+                    f"*{topic}*: {HELP_LINES.get(topic, '')}\n`{command_name} {USAGE[topic]}`"
+                ),
+                _targets_help(),
+            ],
+        )
+    lines = [f"`{command_name} {USAGE[verb]}`\n      {HELP_LINES[verb]}" for verb in HELP_LINES]
+    return Reply(
+        text=f"{command_name}: manage GitHub Actions self-hosted runners",
+        blocks=[
+            _section(f"*{command_name}* manages GitHub Actions self-hosted runners."),
+            _section("\n".join(lines)),
+            _targets_help(),
+        ],
+    )
+
+
+def _targets_help() -> ContextBlock:
+    return _context(
+        "TARGET: `ORG` (or `org:ORG`), `OWNER/REPO` (or `repo:OWNER/REPO`), "
+        "`enterprise:SLUG`; the scope word may stand apart: `org acme`. "
+        "RUNNER: numeric id or exact name. Lists are private unless `--public`."
+    )
+
+
+def usage_reply(error: UsageError, command_name: str = "/runners") -> Reply:
+    text = f":warning: {escape(error.message)}"
+    if error.verb and error.verb in USAGE:
+        text += f"\nUsage: `{command_name} {USAGE[error.verb]}`"
+    else:
+        text += f"\nCommands: {', '.join(f'`{v}`' for v in USAGE)}. Try `{command_name} help`."
+    return Reply(text=text, blocks=[_section(text)])
+
+
+# -- fleet ---------------------------------------------------------------------------
+
+
+def _status_icon(runner: Runner) -> str:
+    if not runner.online:
+        return ":red_circle:"
+    return ":large_orange_circle:" if runner.busy else ":large_green_circle:"
+
+
+def _labels(runner: Runner) -> str:
+    """Custom labels in code style, GitHub's read-only ones plain."""
+    custom = [code(lab.name) for lab in runner.labels if lab.custom]
+    fixed = [escape(lab.name) for lab in runner.labels if not lab.custom]
+    return " ".join(custom + fixed) or "_no labels_"
+
+
+def runner_line(runner: Runner) -> str:
+    busy = "busy" if runner.busy else "idle"
+    return (
+        f"{_status_icon(runner)} *{escape(runner.name)}* · {escape(runner.status)} · {busy}"
+        f" · id {runner.id} · {escape(runner.os)} · {_labels(runner)}"
+    )
+
+
+def fleet_counts(runners: Sequence[Runner]) -> str:
+    online = sum(r.online for r in runners)
+    busy = sum(r.busy for r in runners)
+    return (
+        f"{len(runners)} runner{'s' if len(runners) != 1 else ''} · {online} online · "
+        f"{busy} busy · {len(runners) - online} offline"
+    )
+
+
+def apply_filters(command: Command, runners: Iterable[Runner]) -> list[Runner]:
+    wanted_labels = {label.lower() for label in command.labels}
+    out = []
+    for r in runners:
+        if command.status and r.status != command.status:
+            continue
+        if command.busy is not None and r.busy != command.busy:
+            continue
+        if wanted_labels and not wanted_labels <= {lab.name.lower() for lab in r.labels}:
+            continue
+        if command.name and command.name.lower() not in r.name.lower():
+            continue
+        out.append(r)
+    return out
+
+
+def _filter_text(command: Command) -> str:
+    parts = []
+    if command.status:
+        parts.append(f"--status {command.status}")
+    if command.busy is not None:
+        parts.append("--busy" if command.busy else "--idle")
+    parts += [f"--label {label}" for label in command.labels]
+    if command.name:
+        parts.append(f"--name {command.name}")
+    return code(" ".join(parts))
+
+
+def runner_list(target: Target, runners: Sequence[Runner], command: Command) -> Reply:
+    shown = apply_filters(command, runners)
+    title = f"Runners of {target}"
+    summary = f"*{escape(str(target))}*: {fleet_counts(runners)}"
+    if command.filtered:
+        summary += f"\n{len(shown)} match {_filter_text(command)}"
+    blocks: list[Block] = [_header(title), _section(summary)]
+    if not runners:
+        blocks.append(
+            _context("No self-hosted runners yet. `token` gives a registration token to add one.")
+        )
+    elif not shown:
+        blocks.append(_context("No runner matches these filters."))
+    used = len(summary) + len(title)
+    chunk: list[str] = []
+    chunk_len = 0
+    listed = 0
+    # Keep two blocks for the "more" note and the divider before it.
+    for runner in shown:
+        line = runner_line(runner)
+        if chunk and chunk_len + len(line) + 1 > SECTION_CHARS:
+            blocks.append(_section("\n".join(chunk)))
+            chunk, chunk_len = [], 0
+        if used + len(line) > MESSAGE_CHARS or len(blocks) >= MAX_BLOCKS - 2:
+            break
+        chunk.append(line)
+        chunk_len += len(line) + 1
+        used += len(line) + 1
+        listed += 1
+    if chunk:
+        blocks.append(_section("\n".join(chunk)))
+    if listed < len(shown):
+        more = len(shown) - listed
+        blocks.append(
+            _context(
+                f"…and {more} more not shown. Narrow with `--status online|offline`, "
+                "`--busy` or `--idle`, `--label L`, `--name TEXT`."
+            )
+        )
+    text = f"{target}: {fleet_counts(runners)}"
+    return Reply(text=text, blocks=blocks, response_type=_visibility(command))
+
+
+def _visibility(command: Command) -> ResponseType:
+    return "in_channel" if command.public else "ephemeral"
+
+
+def _runner_fields(target: Target, runner: Runner) -> list[MarkdownTextObject]:
+    group = str(runner.runner_group_id) if runner.runner_group_id is not None else "—"
+    return [
+        MarkdownTextObject(text=f"*Status*\n{_status_icon(runner)} {escape(runner.status)}"),
+        MarkdownTextObject(text=f"*Busy*\n{'busy' if runner.busy else 'idle'}"),
+        MarkdownTextObject(text=f"*Id*\n{runner.id}"),
+        MarkdownTextObject(text=f"*OS*\n{escape(runner.os)}"),
+        MarkdownTextObject(text=f"*Target*\n{escape(str(target))}"),
+        MarkdownTextObject(text=f"*Runner group*\n{group}"),
+        MarkdownTextObject(text=f"*Version*\n{escape(runner.version or '—')}"),
+        MarkdownTextObject(text=f"*Ephemeral*\n{'yes' if runner.ephemeral else 'no'}"),
+    ]
+
+
+def runner_detail(target: Target, runner: Runner, command: Command) -> Reply:
+    return Reply(
+        text=f"{runner.name} ({target}): {runner.status}, {'busy' if runner.busy else 'idle'}",
+        blocks=[
+            _header(f"Runner {runner.name}"),
+            SectionBlock(fields=_runner_fields(target, runner)),
+            _section(f"*Labels*: {_labels(runner)}"),
+        ],
+        response_type=_visibility(command),
+    )
+
+
+def delete_button_value(target: Target, runner: Runner) -> str:
+    return json.dumps({"target": str(target), "id": runner.id, "name": runner.name[:200]})
+
+
+def delete_confirm(target: Target, runner: Runner) -> Reply:
+    name = escape(runner.name)
+    warning = ""
+    if runner.busy:
+        warning = "\n:warning: This runner is running a job now; GitHub will refuse to delete it."
+    button = ButtonElement(
+        text=PlainTextObject(text="Delete"),
+        action_id=DELETE_ACTION,
+        value=delete_button_value(target, runner),
+        style="danger",
+        confirm=ConfirmObject(
+            title=PlainTextObject(text="Delete this runner?"),
+            text=MarkdownTextObject(
+                text=f"*{name[:120]}* (id {runner.id}) will be removed from "
+                f"{escape(str(target))[:80]}. Jobs can no longer run on it.",
+            ),
+            confirm=PlainTextObject(text="Delete"),
+            deny=PlainTextObject(text="Cancel"),
+            style="danger",
+        ),
+    )
+    return Reply(
+        text=f"Delete runner {runner.name} from {target}?",
+        blocks=[
+            _section(f"Delete runner *{name}* from *{escape(str(target))}*?{warning}"),
+            SectionBlock(fields=_runner_fields(target, runner)),
+            _section(f"*Labels*: {_labels(runner)}"),
+            ActionsBlock(elements=[button]),
+        ],
+    )
+
+
+def delete_outcome(target: Target, runner_name: str, user_id: str, text: str) -> Reply:
+    """What the Delete message becomes once the button has been pressed."""
+    body = f"{text}\n_by <@{user_id}> for {escape(str(target))}_"
+    return Reply(text=f"{runner_name}: {text}", blocks=[_section(body)], replace_original=True)
+
+
+def delete_outcome_text(text: str) -> Reply:
+    return Reply(text=text, blocks=[_section(text)], replace_original=True)
+
+
+def deleted(target: Target, runner_name: str, user_id: str) -> Reply:
+    return delete_outcome(
+        target,
+        runner_name,
+        user_id,
+        f":wastebasket: Runner *{escape(runner_name)}* was deleted from *{escape(str(target))}*.",
+    )
+
+
+# -- tokens --------------------------------------------------------------------------
+
+
+def config_url(github_url: str, target: Target) -> str:
+    return f"{github_url.rstrip('/')}/{target.web_path}"
+
+
+def token_reply(
+    target: Target,
+    token: RunnerToken,
+    *,
+    kind: Literal["registration", "remove"],
+    github_url: str,
+    now: float | None = None,
+) -> Reply:
+    """Always ephemeral: a runner token is an admin secret."""
+    now = time.time() if now is None else now
+    minutes = max(0, int((token.expires_at.timestamp() - now) // 60))
+    if kind == "registration":
+        line = f"./config.sh --url {config_url(github_url, target)} --token {token.token}"
+        what = "Registration token"
+        how = "On the new machine, in the runner directory, run:"
+    else:
+        line = f"./config.sh remove --token {token.token}"
+        what = "Remove token"
+        how = "On the runner's machine, in the runner directory, run:"
+    expiry = f"expires {slack_date(token.expires_at)} (expires in {minutes} min)"
+    return Reply(
+        text=f"{what} for {target}, {expiry}",
+        blocks=[
+            _section(f"*{what}* for *{escape(str(target))}*, {expiry}.\n{how}"),
+            _section(f"```{line}```"),
+            _context(
+                "Only you can see this. Treat the token as a password: anyone holding "
+                "it can attach a machine that receives this target's jobs."
+            ),
+        ],
+        response_type="ephemeral",
+    )
+
+
+# -- downloads -----------------------------------------------------------------------
+
+
+def downloads_reply(target: Target, downloads: Sequence[Download], command: Command) -> Reply:
+    chosen = [
+        d
+        for d in downloads
+        if (command.os is None or d.os == command.os)
+        and (command.arch is None or d.architecture == command.arch)
+    ]
+    lines = []
+    for d in chosen:
+        line = f"*{escape(d.os)} {escape(d.architecture)}*: <{d.download_url}|{escape(d.filename)}>"
+        if d.sha256_checksum:
+            line += f"\n      sha256 `{escape(d.sha256_checksum)}`"
+        lines.append(line)
+    blocks: list[Block] = [_header(f"Runner downloads for {target}")]
+    if not lines:
+        blocks.append(_section("No download matches these filters."))
+    for start in range(0, len(lines), 10):
+        blocks.append(_section("\n".join(lines[start : start + 10])[:SECTION_CHARS]))
+    return Reply(
+        text=f"{len(chosen)} runner downloads for {target}",
+        blocks=blocks,
+        response_type=_visibility(command),
+    )
+
+
+# -- errors --------------------------------------------------------------------------
+
+
+def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | None = None) -> str:
+    """One sentence per failure, saying what happened and what to do."""
+    match exc:
+        case errors.NotInstalled(target=t):
+            account = t.owner if t.scope is not Scope.REPO else f"{t.owner}/{t.repo}"
+            return (
+                f":no_entry: The runnerops GitHub App is not installed on "
+                f"*{escape(account)}*. An admin of that account can install it: {install_url}"
+            )
+        case errors.EnterpriseTokenMissing(target=t):
+            return (
+                f":gear: Enterprise runners ({escape(str(t))}) need a classic personal access "
+                "token: GitHub refuses App tokens on enterprise endpoints. Set "
+                "`GITHUB_ENTERPRISE_TOKEN` to a token with the `manage_runners:enterprise` "
+                "scope and restart runnerops."
+            )
+        case errors.RunnerNotFound(target=t, runner=r):
+            return f":mag: No runner {code(r)} in *{escape(str(t))}*."
+        case errors.NotFound(target=t):
+            return (
+                f":mag: GitHub knows no *{escape(str(t))}*, or runnerops may not see it. "
+                "Check the spelling."
+            )
+        case errors.Forbidden(target=t, permission=p):
+            return (
+                f":lock: GitHub refused: runnerops lacks {p} on *{escape(str(t))}*. "
+                "An admin can grant it in the app's settings (or the token's scopes)."
+            )
+        case errors.BadCredentials(credential=c):
+            return (
+                f":key: GitHub rejected runnerops' credentials ({c}). An operator should "
+                "check them; nothing was changed."
+            )
+        case errors.RunnerBusy(target=t, runner=r):
+            return (
+                f":hourglass_flowing_sand: Runner {code(r)} is running a job; not deleted. "
+                "Try again when it is idle."
+            )
+        case errors.RateLimited(retry_at=at):
+            wait = max(1, int(at - (time.time() if now is None else now)))
+            when = f"in {wait // 60} min" if wait >= 120 else f"in {wait} s"
+            return (
+                f":turtle: GitHub's rate limit is reached; try again {when} "
+                f"(<!date^{int(at)}^{{time}}|at the reset>). Nothing was changed."
+            )
+        case errors.GitHubUnavailable():
+            return ":cloud: GitHub did not answer; nothing was changed. Try again shortly."
+        case errors.Unprocessable(message=m):
+            return f":warning: GitHub refused the request: {escape(m[:300])}. Nothing was changed."
+    return ":warning: That did not work; nothing was changed."
+
+
+def error_reply(exc: errors.RunnerOpsError, *, install_url: str) -> Reply:
+    text = error_text(exc, install_url=install_url)
+    return Reply(text=text, blocks=[_section(text)])
+
+
+def internal_error_reply() -> Reply:
+    text = ":boom: Something went wrong inside runnerops; the operators have the details."
+    return Reply(text=text, blocks=[_section(text)])

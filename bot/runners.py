@@ -1,0 +1,71 @@
+"""The six self-hosted-runner operations, at any scope, as plain data.
+
+This is the one place that knows GitHub's runner endpoints. It knows nothing of Slack.
+"""
+
+from __future__ import annotations
+
+from bot import errors
+from bot.github import GitHubClient
+from bot.models import Download, Runner, RunnerToken
+from bot.targets import Target
+
+RUNNERS = "/actions/runners"
+
+
+class RunnerService:
+    def __init__(self, github: GitHubClient) -> None:
+        self.github = github
+
+    async def list_runners(self, target: Target, *, name: str | None = None) -> list[Runner]:
+        """Every runner of ``target``, across all pages (100 a page, GitHub's maximum)."""
+        url_vars: dict[str, object] = {"per_page": 100}
+        template = RUNNERS + "{?per_page}"
+        if name is not None:
+            url_vars["name"] = name
+            template = RUNNERS + "{?per_page,name}"
+        items = await self.github.call(target, "GET", template, url_vars, iterable_key="runners")
+        runners = [Runner.from_api(item) for item in items]
+        if name is not None:  # older GHES releases ignore ``name``
+            runners = [r for r in runners if r.name == name]
+        return runners
+
+    async def list_downloads(self, target: Target) -> list[Download]:
+        items = await self.github.call(target, "GET", RUNNERS + "/downloads")
+        return [Download.from_api(item) for item in items]
+
+    async def registration_token(self, target: Target) -> RunnerToken:
+        data = await self.github.call(target, "POST", RUNNERS + "/registration-token")
+        return RunnerToken.from_api(data)
+
+    async def remove_token(self, target: Target) -> RunnerToken:
+        data = await self.github.call(target, "POST", RUNNERS + "/remove-token")
+        return RunnerToken.from_api(data)
+
+    async def get_runner(self, target: Target, runner_id: int) -> Runner:
+        try:
+            data = await self.github.call(
+                target, "GET", RUNNERS + "/{runner_id}", {"runner_id": runner_id}
+            )
+        except errors.NotFound:
+            raise errors.RunnerNotFound(target, str(runner_id)) from None
+        return Runner.from_api(data)
+
+    async def find_runner(self, target: Target, ref: str) -> Runner:
+        """A runner by numeric id or exact name."""
+        if ref.isdigit():
+            return await self.get_runner(target, int(ref))
+        matches = await self.list_runners(target, name=ref)
+        if not matches:
+            raise errors.RunnerNotFound(target, ref)
+        return matches[0]
+
+    async def delete_runner(self, target: Target, runner: Runner) -> None:
+        try:
+            await self.github.call(
+                target, "DELETE", RUNNERS + "/{runner_id}", {"runner_id": runner.id}
+            )
+        except errors.NotFound:
+            raise errors.RunnerNotFound(target, runner.name) from None
+        except errors.Unprocessable:
+            raise errors.RunnerBusy(target, runner.name) from None

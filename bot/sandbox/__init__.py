@@ -1,0 +1,1 @@
+"""A credential-free sandbox: GitHub and Slack doubles on loopback, for the demo and the tests."""

@@ -1,0 +1,3 @@
+from bot.sandbox.demo import main
+
+main()

@@ -1,0 +1,63 @@
+"""The demo fleet: enough variety for every command to have something to show."""
+
+from __future__ import annotations
+
+from bot.sandbox.github_double import GitHubDouble
+
+# (name, os, status, busy, custom labels) for the 14 runners of org acme.
+ACME_RUNNERS: tuple[tuple[str, str, str, bool, tuple[str, ...]], ...] = (
+    ("acme-linux-01", "Linux", "online", True, ("docker", "build")),
+    ("acme-linux-02", "Linux", "online", False, ("docker", "build")),
+    ("acme-linux-03", "Linux", "online", False, ("docker",)),
+    ("acme-linux-04", "Linux", "offline", False, ("docker", "build")),
+    ("acme-linux-05", "Linux", "online", True, ("deploy",)),
+    ("acme-linux-06", "Linux", "online", False, ("deploy",)),
+    ("acme-gpu-01", "Linux", "online", True, ("gpu", "docker")),
+    ("acme-gpu-02", "Linux", "online", False, ("gpu", "docker")),
+    ("acme-gpu-03", "Linux", "offline", False, ("gpu",)),
+    ("acme-arm-01", "Linux", "online", False, ("arm64", "build")),
+    ("acme-arm-02", "Linux", "offline", False, ("arm64",)),
+    ("acme-mac-01", "macOS", "online", True, ("arm64", "build")),
+    ("acme-mac-02", "macOS", "online", False, ("arm64",)),
+    ("acme-win-01", "Windows", "offline", False, ("build",)),
+)
+
+API_RUNNERS: tuple[tuple[str, str, str, bool, tuple[str, ...]], ...] = (
+    ("api-linux-01", "Linux", "online", True, ("docker",)),
+    ("api-linux-02", "Linux", "online", False, ("docker",)),
+    ("api-mac-01", "macOS", "offline", False, ()),
+)
+
+ENTERPRISE_RUNNERS: tuple[tuple[str, str, str, bool, tuple[str, ...]], ...] = (
+    ("ent-linux-01", "Linux", "online", False, ("shared", "docker")),
+    ("ent-linux-02", "Linux", "online", True, ("shared", "docker")),
+    ("ent-win-01", "Windows", "online", False, ("shared",)),
+    ("ent-mac-01", "macOS", "offline", False, ("shared", "arm64")),
+)
+
+
+def seed_demo(double: GitHubDouble) -> None:
+    """Seed org ``acme`` (installed), repos ``acme/api`` and ``acme/web``, org ``globex``
+    (app not installed) and enterprise ``octo-ent``; same ids on every run."""
+    double.add_org("acme")
+    double.add_repo("acme", "api")
+    double.add_repo("acme", "web")
+    double.add_installation("acme")
+    double.add_org("globex")
+    double.add_repo("globex", "site")
+    double.add_enterprise("octo-ent")
+    for scope_path, runners in (
+        ("/orgs/acme", ACME_RUNNERS),
+        ("/repos/acme/api", API_RUNNERS),
+        ("/enterprises/octo-ent", ENTERPRISE_RUNNERS),
+    ):
+        for name, os, status, busy, labels in runners:
+            double.add_runner(
+                scope_path,
+                name,
+                os=os,
+                status=status,
+                busy=busy,
+                labels=list(labels),
+                ephemeral=name == "acme-linux-06",
+            )

@@ -1,0 +1,296 @@
+"""The sandbox: runnerops served on loopback between a GitHub double and a Slack double.
+
+Commands go in exactly as Slack sends them (form-encoded, signed per Slack's v0 scheme)
+and replies come back on their ``response_url``. The demo and the tests both drive
+runnerops through this class, so they exercise the same code path as production.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import aiohttp
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bot.config import Settings
+from bot.sandbox.github_double import GitHubDouble
+from bot.sandbox.serve import serve
+from bot.sandbox.slack_double import SlackDouble
+from bot.services import Services
+
+APP_ID = "424242"
+
+
+@dataclass
+class Keys:
+    private_pem: str
+    public_pem: bytes
+
+    @classmethod
+    def generate(cls) -> Keys:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        ).decode()
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return cls(private, public)
+
+
+@dataclass
+class Sent:
+    """One request as Slack would send it, and runnerops' immediate answer (the ack)."""
+
+    status: int
+    body: str
+    response_url: str
+    elapsed: float
+
+
+def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Sandbox:
+    """Everything running; use ``async with Sandbox.running(...) as sb``."""
+
+    github: GitHubDouble
+    slack: SlackDouble
+    settings: Settings
+    services: Services
+    url: str  # runnerops' base URL on loopback
+    session: aiohttp.ClientSession
+    keys: Keys
+    signing_secret: str = field(repr=False, default="")
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(
+        cls,
+        *,
+        seed: Callable[[GitHubDouble], None] | None = None,
+        prefix: str = "",
+        enterprise_token: str | None = "sandbox-enterprise-pat",
+        keys: Keys | None = None,
+        github_backoff: float = 0.01,
+        **settings_changes: Any,
+    ) -> AsyncIterator[Sandbox]:
+        keys = keys or Keys.generate()
+        github = GitHubDouble(
+            app_id=APP_ID,
+            public_key_pem=keys.public_pem,
+            enterprise_token=enterprise_token,
+            prefix=prefix,
+        )
+        if seed is not None:
+            seed(github)
+        slack = SlackDouble(bot_token="xoxb-sandbox-" + secrets.token_hex(8))
+        slack.users.update({"U0ALICE": "alice", "U0BOB": "bob"})
+        from app import create_app
+
+        async with serve(github.app) as github_url, serve(slack.app) as slack_url:
+            slack.base_url = slack_url
+            settings = Settings(
+                github_app_id=APP_ID,
+                github_private_key=keys.private_pem,
+                github_webhook_secret="whsec-" + secrets.token_hex(8),
+                slack_signing_secret="slsec-" + secrets.token_hex(8),
+                slack_bot_token=slack.bot_token,
+                github_api_url=github_url + prefix,
+                github_url="https://github.com" if not prefix else "https://ghe.sandbox",
+                github_enterprise_token=enterprise_token,
+                slack_api_url=slack_url + "/api/",
+                github_app_slug="runnerops",
+            )
+            settings = replace(settings, **settings_changes)
+            services = Services.build(settings, github_backoff=github_backoff)
+            app = create_app(settings, services)
+            async with serve(app) as url, aiohttp.ClientSession() as session:
+                yield cls(
+                    github,
+                    slack,
+                    settings,
+                    services,
+                    url,
+                    session,
+                    keys,
+                    settings.slack_signing_secret,
+                )
+
+    # -- Slack requests --------------------------------------------------------------
+
+    def signed_headers(self, body: bytes, *, timestamp: float | None = None) -> dict[str, str]:
+        ts = str(int(time.time() if timestamp is None else timestamp))
+        return {
+            "content-type": "application/x-www-form-urlencoded",
+            "x-slack-request-timestamp": ts,
+            "x-slack-signature": slack_signature(self.signing_secret, ts, body),
+        }
+
+    def command_body(
+        self,
+        text: str,
+        *,
+        user_id: str = "U0ALICE",
+        user_name: str = "alice",
+        channel_id: str = "C0OPS",
+        command: str = "/runners",
+        response_url: str | None = None,
+    ) -> tuple[bytes, str]:
+        response_url = response_url or self.slack.new_response_url()
+        form = {
+            "token": "deprecated-verification-token",
+            "team_id": self.slack.team_id,
+            "team_domain": "sandbox",
+            "channel_id": channel_id,
+            "channel_name": "ops",
+            "user_id": user_id,
+            "user_name": user_name,
+            "command": command,
+            "text": text,
+            "api_app_id": "A0RUNNEROPS",
+            "response_url": response_url,
+            "trigger_id": uuid.uuid4().hex,
+        }
+        return urllib.parse.urlencode(form).encode(), response_url
+
+    async def post_slack(
+        self, body: bytes, headers: dict[str, str], response_url: str = ""
+    ) -> Sent:
+        started = time.perf_counter()
+        async with self.session.post(
+            self.url + "/slack/events", data=body, headers=headers
+        ) as resp:
+            text = await resp.text()
+        return Sent(resp.status, text, response_url, time.perf_counter() - started)
+
+    async def send(self, text: str, **kwargs: Any) -> Sent:
+        """Send a signed slash command; return the ack without waiting for the answer."""
+        body, response_url = self.command_body(text, **kwargs)
+        return await self.post_slack(body, self.signed_headers(body), response_url)
+
+    async def run(self, text: str, timeout: float = 30.0, **kwargs: Any) -> dict[str, Any]:
+        """Send a command and return the reply posted to its response_url."""
+        sent = await self.send(text, **kwargs)
+        if sent.status != 200:
+            raise AssertionError(f"ack was {sent.status}: {sent.body}")
+        return await self.slack.next_reply(sent.response_url, timeout)
+
+    def click_body(
+        self,
+        message: dict[str, Any],
+        *,
+        action_id: str,
+        user_id: str = "U0ALICE",
+        user_name: str = "alice",
+        channel_id: str = "C0OPS",
+        response_url: str | None = None,
+    ) -> tuple[bytes, str]:
+        """The block_actions payload Slack sends when the button ``action_id`` is pressed."""
+        button = find_button(message, action_id)
+        response_url = response_url or self.slack.new_response_url()
+        payload = {
+            "type": "block_actions",
+            "team": {"id": self.slack.team_id, "domain": "sandbox"},
+            "user": {
+                "id": user_id,
+                "username": user_name,
+                "name": user_name,
+                "team_id": self.slack.team_id,
+            },
+            "api_app_id": "A0RUNNEROPS",
+            "token": "deprecated-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": "1700000000.000100",
+                "channel_id": channel_id,
+                "is_ephemeral": True,
+            },
+            "trigger_id": uuid.uuid4().hex,
+            "channel": {"id": channel_id, "name": "ops"},
+            "response_url": response_url,
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "type": "button",
+                    "value": button.get("value", ""),
+                    "style": button.get("style"),
+                    "text": button["text"],
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return body, response_url
+
+    async def click(
+        self, message: dict[str, Any], action_id: str, timeout: float = 30.0, **kwargs: Any
+    ) -> dict[str, Any]:
+        body, response_url = self.click_body(message, action_id=action_id, **kwargs)
+        sent = await self.post_slack(body, self.signed_headers(body), response_url)
+        if sent.status != 200:
+            raise AssertionError(f"ack was {sent.status}: {sent.body}")
+        return await self.slack.next_reply(response_url, timeout)
+
+    # -- GitHub webhooks -------------------------------------------------------------
+
+    async def deliver(
+        self,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        delivery: str | None = None,
+        secret: str | None = None,
+    ) -> tuple[int, str]:
+        body = json.dumps(payload).encode()
+        key = (secret or self.settings.github_webhook_secret).encode()
+        headers = {
+            "content-type": "application/json",
+            "x-github-event": event,
+            "x-github-delivery": delivery or str(uuid.uuid4()),
+            "x-hub-signature-256": "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
+        }
+        async with self.session.post(
+            self.url + "/github/webhooks", data=body, headers=headers
+        ) as resp:
+            return resp.status, await resp.text()
+
+
+def find_button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
+    for block in message.get("blocks", []):
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == action_id:
+                return element
+    raise LookupError(f"no button {action_id!r} in the message")
+
+
+def reply_text(message: dict[str, Any]) -> str:
+    """All visible text of a reply, for assertions: fallback, sections, fields, context."""
+    parts = [message.get("text", "")]
+    for block in message.get("blocks", []):
+        text = block.get("text")
+        if isinstance(text, dict):
+            parts.append(text.get("text", ""))
+        for f in block.get("fields", []) or []:
+            parts.append(f.get("text", ""))
+        for e in block.get("elements", []) or []:
+            if isinstance(e, dict) and isinstance(e.get("text"), str):
+                parts.append(e["text"])
+    return "\n".join(parts)

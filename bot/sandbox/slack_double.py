@@ -1,0 +1,98 @@
+"""A double of Slack's side: the Web API methods runnerops calls, and ``response_url``s.
+
+Each command sent through the sandbox gets its own ``response_url`` on this double, so a
+caller can await exactly the replies to that command, with no sleeping and no polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.parse
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+@dataclass
+class SlackDouble:
+    bot_token: str
+    team_id: str = "T0SANDBOX"
+    users: dict[str, str] = field(default_factory=dict)  # user id -> name
+    groups: dict[str, list[str]] = field(default_factory=dict)  # group id -> user ids
+    base_url: str = ""  # set once served
+    posted: list[dict[str, Any]] = field(default_factory=list)  # chat.postMessage bodies
+    calls: list[str] = field(default_factory=list)  # Web API methods called, in order
+
+    def __post_init__(self) -> None:
+        self._replies: dict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
+        self.all_replies: list[dict[str, Any]] = []
+        self.app = Starlette(
+            routes=[
+                Route("/api/{method}", self._web_api, methods=["POST", "GET"]),
+                Route("/response/{key}", self._response_url, methods=["POST"]),
+            ]
+        )
+
+    # -- response_url --------------------------------------------------------------
+
+    def new_response_url(self) -> str:
+        return f"{self.base_url}/response/{uuid.uuid4().hex}"
+
+    def replies(self, response_url: str) -> asyncio.Queue[dict[str, Any]]:
+        return self._replies[response_url.rsplit("/", 1)[-1]]
+
+    async def next_reply(self, response_url: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The next body posted to ``response_url``; fails after ``timeout`` seconds."""
+        return await asyncio.wait_for(self.replies(response_url).get(), timeout)
+
+    async def _response_url(self, request: Request) -> JSONResponse:
+        body = json.loads(await request.body())
+        self.all_replies.append(body)
+        await self._replies[request.path_params["key"]].put(body)
+        return JSONResponse({"ok": True})
+
+    # -- Web API -------------------------------------------------------------------
+
+    async def _web_api(self, request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        self.calls.append(method)
+        if request.headers.get("authorization") != f"Bearer {self.bot_token}":
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        if request.headers.get("content-type", "").startswith("application/json"):
+            args: dict[str, Any] = json.loads(await request.body() or b"{}")
+        else:
+            form = urllib.parse.parse_qsl((await request.body()).decode())
+            args = dict(form) | dict(request.query_params)
+        if method == "auth.test":
+            return JSONResponse(
+                {
+                    "ok": True,
+                    "url": "https://sandbox.slack.com/",
+                    "team": "Sandbox",
+                    "user": "runnerops",
+                    "team_id": self.team_id,
+                    "user_id": "U0RUNNEROPS",
+                    "bot_id": "B0RUNNEROPS",
+                }
+            )
+        if method == "usergroups.users.list":
+            group = str(args.get("usergroup", ""))
+            if group not in self.groups:
+                return JSONResponse({"ok": False, "error": "no_such_subteam"})
+            return JSONResponse({"ok": True, "users": self.groups[group]})
+        if method == "users.info":
+            user = str(args.get("user", ""))
+            if user not in self.users:
+                return JSONResponse({"ok": False, "error": "user_not_found"})
+            return JSONResponse({"ok": True, "user": {"id": user, "name": self.users[user]}})
+        if method == "chat.postMessage":
+            self.posted.append(args)
+            return JSONResponse({"ok": True, "channel": args.get("channel"), "ts": "1.000001"})
+        return JSONResponse({"ok": False, "error": "unknown_method"})

@@ -1,0 +1,116 @@
+"""The Slack side: slack-bolt verifies, acknowledges and routes; we dispatch and reply.
+
+Every command is acknowledged before any GitHub work starts, so Slack's three-second
+limit holds whatever GitHub's latency; the answer goes to the command's ``response_url``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackObjectFormationError
+
+from bot import errors, render
+from bot.commands import UsageError, parse
+from bot.routing import Caller, Click, Invocation, Router
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("/runners", "/runner")
+
+
+async def run_command(
+    text: str, caller: Caller, services: Services, router: Router
+) -> render.Reply:
+    """Parse, route and render one command; every failure becomes a reply."""
+    try:
+        command = parse(text, services.settings.default_target)
+    except UsageError as exc:
+        return render.usage_reply(exc, caller.command_name)
+    handler = router.verbs.get(command.verb)
+    if handler is None:
+        return render.usage_reply(
+            UsageError(f"`{command.verb}` is not available here"), caller.command_name
+        )
+    return await _guarded(handler(Invocation(command, caller, services)), services)
+
+
+async def run_click(click: Click, router: Router) -> render.Reply:
+    handler = router.actions.get(click.action_id)
+    if handler is None:
+        return render.delete_outcome_text(":warning: That button is no longer handled.")
+    return await _guarded(handler(click), click.services)
+
+
+async def _guarded(work: Any, services: Services) -> render.Reply:
+    try:
+        reply: render.Reply = await work
+    except errors.RunnerOpsError as exc:
+        log.info("command failed: %s", type(exc).__name__)
+        return render.error_reply(exc, install_url=services.settings.install_url)
+    except Exception:
+        log.exception("unexpected failure while handling a Slack request")
+        return render.internal_error_reply()
+    return reply
+
+
+async def post(respond: AsyncRespond, reply: render.Reply) -> None:
+    """Send ``reply`` to the response_url; a reply Slack would reject is replaced."""
+    try:
+        payload = reply.payload()
+    except SlackObjectFormationError:
+        log.exception("a reply broke Slack's Block Kit limits")
+        payload = render.internal_error_reply().payload()
+    response = await respond(**payload)
+    if response.status_code >= 300:
+        log.warning("response_url answered %s", response.status_code)
+
+
+def build_slack_app(services: Services, router: Router) -> AsyncApp:
+    settings = services.settings
+    app = AsyncApp(
+        signing_secret=settings.slack_signing_secret,
+        client=services.slack,
+        ignoring_self_events_enabled=False,
+        raise_error_for_unhandled_request=False,
+    )
+
+    async def on_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        caller = Caller(
+            user_id=str(body.get("user_id", "")),
+            user_name=str(body.get("user_name", "")),
+            channel_id=str(body.get("channel_id", "")),
+            command_name=str(body.get("command") or COMMANDS[0]),
+        )
+        reply = await run_command(str(body.get("text") or ""), caller, services, router)
+        await post(respond, reply)
+
+    for name in COMMANDS:
+        app.command(name)(on_command)
+
+    async def on_click(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        user = body.get("user") or {}
+        caller = Caller(
+            user_id=str(user.get("id", "")),
+            user_name=str(user.get("username") or user.get("name") or ""),
+            channel_id=str((body.get("channel") or {}).get("id", "")),
+        )
+        click = Click(
+            action_id=str(action.get("action_id", "")),
+            value=str(action.get("value", "")),
+            caller=caller,
+            services=services,
+            message_ts=str((body.get("container") or {}).get("message_ts", "")),
+        )
+        await post(respond, await run_click(click, router))
+
+    for action_id in router.actions:
+        app.action(action_id)(on_click)
+    return app

@@ -1,0 +1,15 @@
+"""Every capability's router, merged: the whole surface of runnerops in one place.
+
+Slack verbs and buttons go through :data:`commands`; GitHub webhooks through
+:data:`webhooks`. A new capability is a new module here, added to both lists below.
+"""
+
+from __future__ import annotations
+
+from gidgethub import routing
+
+from bot.routing import Router
+from handlers import delete, fleet, help, installations, tokens
+
+commands = Router(help.router, fleet.router, tokens.router, delete.router)
+webhooks = routing.Router(installations.router)

@@ -1,0 +1,32 @@
+"""Read-only views of the fleet: ``list``, ``get`` and ``downloads``."""
+
+from __future__ import annotations
+
+from bot import render
+from bot.routing import Invocation, Router
+
+router = Router()
+
+
+@router.verb("list")
+async def list_runners(inv: Invocation) -> render.Reply:
+    target = inv.command.target
+    assert target is not None
+    runners = await inv.services.runners.list_runners(target)
+    return render.runner_list(target, runners, inv.command)
+
+
+@router.verb("get")
+async def get_runner(inv: Invocation) -> render.Reply:
+    target, ref = inv.command.target, inv.command.runner
+    assert target is not None and ref is not None
+    runner = await inv.services.runners.find_runner(target, ref)
+    return render.runner_detail(target, runner, inv.command)
+
+
+@router.verb("downloads")
+async def downloads(inv: Invocation) -> render.Reply:
+    target = inv.command.target
+    assert target is not None
+    found = await inv.services.runners.list_downloads(target)
+    return render.downloads_reply(target, found, inv.command)

@@ -1,0 +1,82 @@
+"""The service's routes: Slack signatures, GitHub webhook signatures, health."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.sandbox.harness import Sandbox, reply_text
+
+
+async def test_healthz(sandbox: Sandbox) -> None:
+    async with sandbox.session.get(sandbox.url + "/healthz") as resp:
+        assert resp.status == 200 and (await resp.json()) == {"status": "ok"}
+
+
+async def test_ack_is_immediate_and_empty(sandbox: Sandbox) -> None:
+    sandbox.github.add_fault("GET", "/orgs/acme/actions/runners", delay=1.0)
+    sent = await sandbox.send("list acme")
+    assert sent.status == 200 and sent.body == ""
+    assert sent.elapsed < 1.0  # acknowledged before GitHub answered
+    reply = await sandbox.slack.next_reply(sent.response_url)
+    assert "3 runners" in reply_text(reply)
+
+
+def _tamper(sb: Sandbox, body: bytes, kind: str) -> tuple[bytes, dict[str, str]]:
+    headers = sb.signed_headers(body)
+    if kind == "wrong-signature":
+        headers["x-slack-signature"] = "v0=" + "0" * 64
+    elif kind == "no-signature":
+        del headers["x-slack-signature"]
+    elif kind == "no-timestamp":
+        del headers["x-slack-request-timestamp"]
+    elif kind == "stale":
+        headers = sb.signed_headers(body, timestamp=time.time() - 301)
+    elif kind == "altered-body":
+        body = body.replace(b"acme", b"globex")
+    elif kind == "other-secret":
+        ts = headers["x-slack-request-timestamp"]
+        from bot.sandbox.harness import slack_signature
+
+        headers["x-slack-signature"] = slack_signature("not-the-secret", ts, body)
+    return body, headers
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["wrong-signature", "no-signature", "no-timestamp", "stale", "altered-body", "other-secret"],
+)
+async def test_bad_slack_signature_is_401_and_reaches_nothing(sandbox: Sandbox, kind: str) -> None:
+    body, response_url = sandbox.command_body("token acme")
+    body, headers = _tamper(sandbox, body, kind)
+    sent = await sandbox.post_slack(body, headers, response_url)
+    assert sent.status == 401
+    # A well-signed command afterwards is answered; the forged one never was.
+    assert "runners" in reply_text(await sandbox.run("list acme"))
+    assert sandbox.slack.replies(response_url).empty()
+    assert sandbox.github.issued_runner_tokens == []
+
+
+async def test_webhook_ping_and_other_events(sandbox: Sandbox) -> None:
+    assert await sandbox.deliver("ping", {"zen": "Keep it logically awesome."}) == (
+        200,
+        '{"msg":"pong"}',
+    )
+    status, _ = await sandbox.deliver("workflow_job", {"action": "queued"})
+    assert status == 200
+
+
+async def test_webhook_bad_signature_is_401(sandbox: Sandbox) -> None:
+    status, _ = await sandbox.deliver("ping", {"zen": "x"}, secret="wrong")
+    assert status == 401
+    async with sandbox.session.post(
+        sandbox.url + "/github/webhooks",
+        data=b"{}",
+        headers={
+            "x-github-event": "ping",
+            "x-github-delivery": "1",
+            "content-type": "application/json",
+        },
+    ) as resp:
+        assert resp.status == 401  # unsigned

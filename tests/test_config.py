@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, load_settings, web_url_for
+
+PEM = "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----\n"
+BASE = {
+    "GITHUB_APP_ID": "1",
+    "GITHUB_PRIVATE_KEY": PEM,
+    "GITHUB_WEBHOOK_SECRET": "w",
+    "SLACK_SIGNING_SECRET": "s",
+    "SLACK_BOT_TOKEN": "xoxb-1",
+}
+
+
+def test_every_missing_variable_named_at_once() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({})
+    for name in (
+        "GITHUB_APP_ID",
+        "GITHUB_PRIVATE_KEY",
+        "GITHUB_WEBHOOK_SECRET",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_BOT_TOKEN",
+    ):
+        assert name in str(err.value)
+
+
+def test_defaults() -> None:
+    s = load_settings(BASE)
+    assert (s.github_api_url, s.github_url, s.port) == (
+        "https://api.github.com",
+        "https://github.com",
+        8000,
+    )
+    assert "PRIVATE KEY" not in repr(s)
+
+
+def test_ghes_web_url_derived_and_overridable() -> None:
+    s = load_settings(BASE | {"GITHUB_API_URL": "https://ghe.example.com/api/v3/"})
+    assert s.github_api_url == "https://ghe.example.com/api/v3"
+    assert s.github_url == "https://ghe.example.com"
+    s = load_settings(
+        BASE
+        | {
+            "GITHUB_API_URL": "https://ghe.example.com/api/v3",
+            "GITHUB_URL": "https://code.example.com",
+        }
+    )
+    assert s.github_url == "https://code.example.com"
+    assert web_url_for("https://api.octo.ghe.com") == "https://octo.ghe.com"
+
+
+def test_private_key_from_path_and_escaped_newlines(tmp_path) -> None:
+    path = tmp_path / "key.pem"
+    path.write_text(PEM)
+    env = {k: v for k, v in BASE.items() if k != "GITHUB_PRIVATE_KEY"}
+    assert load_settings(env | {"GITHUB_PRIVATE_KEY_PATH": str(path)}).github_private_key == PEM
+    assert (
+        load_settings(BASE | {"GITHUB_PRIVATE_KEY": PEM.replace("\n", "\\n")}).github_private_key
+        == PEM
+    )
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_settings(env | {"GITHUB_PRIVATE_KEY_PATH": str(tmp_path / "none.pem")})
+
+
+def test_bad_values_reported() -> None:
+    with pytest.raises(ConfigError, match="PORT must be a number"):
+        load_settings(BASE | {"PORT": "eighty"})
+    with pytest.raises(ConfigError, match="not a PEM"):
+        load_settings(BASE | {"GITHUB_PRIVATE_KEY": "hello"})

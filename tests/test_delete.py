@@ -1,0 +1,58 @@
+"""delete: details and a danger button with a confirm dialog; deletion only on click."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.render import DELETE_ACTION
+from bot.sandbox.harness import Sandbox, find_button, reply_text
+from tests.conftest import SCOPES
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+async def test_delete_asks_then_deletes_on_click(sandbox: Sandbox, scope: str) -> None:
+    target, path = SCOPES[scope]
+    runner = next(r for r in sandbox.github.runners(path) if r["name"] == "linux-idle")
+    ask = await sandbox.run(f"delete {target} linux-idle")
+    assert "Delete runner *linux-idle*" in reply_text(ask)
+    button = find_button(ask, DELETE_ACTION)
+    assert button["style"] == "danger"
+    assert (
+        button["confirm"]["style"] == "danger" and "linux-idle" in button["confirm"]["text"]["text"]
+    )
+    # Asking deleted nothing.
+    assert sandbox.github.count("DELETE", f"{path}/actions/runners/.*") == 0
+    assert any(r["name"] == "linux-idle" for r in sandbox.github.runners(path))
+
+    done = await sandbox.click(ask, DELETE_ACTION)
+    assert done["replace_original"] is True
+    assert "was deleted" in reply_text(done) and "<@U0ALICE>" in reply_text(done)
+    assert sandbox.github.count("DELETE", f"{path}/actions/runners/{runner['id']}") == 1
+    assert not any(r["name"] == "linux-idle" for r in sandbox.github.runners(path))
+
+
+async def test_busy_runner_is_not_deleted(sandbox: Sandbox) -> None:
+    ask = await sandbox.run("delete acme linux-busy")
+    assert "running a job now" in reply_text(ask)
+    done = await sandbox.click(ask, DELETE_ACTION)
+    text = reply_text(done)
+    assert "is running a job; not deleted" in text
+    assert any(r["name"] == "linux-busy" for r in sandbox.github.runners("/orgs/acme"))
+    assert sandbox.github.requests[-1].status == 422
+
+
+async def test_delete_unknown_runner(sandbox: Sandbox) -> None:
+    reply = await sandbox.run("delete acme ghost")
+    assert "No runner `ghost` in *acme*" in reply_text(reply)
+    with pytest.raises(LookupError):
+        find_button(reply, DELETE_ACTION)
+
+
+async def test_runner_gone_before_click(sandbox: Sandbox) -> None:
+    ask = await sandbox.run("delete acme mac-offline")
+    runner = next(r for r in sandbox.github.runners("/orgs/acme") if r["name"] == "mac-offline")
+    first = await sandbox.click(ask, DELETE_ACTION)
+    assert "was deleted" in reply_text(first)
+    again = await sandbox.click(ask, DELETE_ACTION)
+    assert f"No runner `{runner['id']}`" in reply_text(again) or "already" in reply_text(again)
+    assert sandbox.github.count("DELETE", f"/orgs/acme/actions/runners/{runner['id']}") == 1

@@ -1,0 +1,93 @@
+"""The GitHub transport: installation tokens cached per installation, re-minted on 401."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.sandbox.harness import Sandbox, reply_text
+
+MINT = r"/app/installations/\d+/access_tokens"
+
+
+async def test_one_token_per_installation_across_many_commands(sandbox: Sandbox) -> None:
+    sandbox.github.add_installation("globex")
+    sandbox.github.add_runner("/orgs/globex", "g-1")
+    texts = [
+        "list acme",
+        "token acme",
+        "get acme linux-idle",
+        "list acme/api",
+        "downloads acme/api",
+        "list globex",
+        "token globex",
+    ] * 3
+    replies = await asyncio.gather(*(sandbox.run(t) for t in texts))
+    assert all("GitHub" not in reply_text(r) or "runners" in reply_text(r) for r in replies)
+    assert sandbox.github.count("POST", MINT) == 2  # acme and globex, once each
+    assert sandbox.github.count("GET", "/orgs/acme/installation") == 1
+    assert sandbox.github.count("GET", "/repos/acme/api/installation") == 1
+
+
+async def test_expired_token_is_reminted_once(sandbox: Sandbox) -> None:
+    await sandbox.run("list acme")
+    assert sandbox.github.count("POST", MINT) == 1
+    sandbox.github.expire_installation_tokens()
+    text = reply_text(await sandbox.run("list acme"))
+    assert "3 runners" in text
+    assert sandbox.github.count("POST", MINT) == 2
+    statuses = [r.status for r in sandbox.github.requests if r.path == "/orgs/acme/actions/runners"]
+    # The retry carries the new token; the runners are unchanged, so GitHub may answer the
+    # conditional request with 304.
+    assert statuses[:2] == [200, 401] and statuses[2] in (200, 304)
+
+
+async def test_token_near_expiry_is_not_reused(make_sandbox) -> None:
+    async with make_sandbox() as sb:
+        sb.github.token_ttl = 200.0  # inside the five-minute margin: never cached
+        await sb.run("list acme")
+        await sb.run("list acme")
+        assert sb.github.count("POST", MINT) == 2
+
+
+async def test_uninstall_webhook_forgets_installation(sandbox: Sandbox) -> None:
+    await sandbox.run("list acme")
+    status, _ = await sandbox.deliver(
+        "installation",
+        {
+            "action": "deleted",
+            "installation": {"id": 1, "account": {"login": "acme"}},
+        },
+    )
+    assert status == 200
+    await sandbox.run("list acme")
+    assert sandbox.github.count("GET", "/orgs/acme/installation") == 2
+
+
+async def test_server_errors_on_get_are_retried_then_reported(sandbox: Sandbox) -> None:
+    sandbox.github.add_fault("GET", "/orgs/acme/actions/runners", status=502, times=2)
+    assert "3 runners" in reply_text(await sandbox.run("list acme"))
+    sandbox.github.add_fault("GET", "/orgs/acme/actions/runners", status=503, times=None)
+    text = reply_text(await sandbox.run("list acme"))
+    assert "GitHub did not answer; nothing was changed" in text
+
+
+async def test_server_error_on_post_is_not_retried(sandbox: Sandbox) -> None:
+    sandbox.github.add_fault(
+        "POST", "/orgs/acme/actions/runners/registration-token", status=500, times=None
+    )
+    text = reply_text(await sandbox.run("token acme"))
+    assert "GitHub did not answer; nothing was changed" in text
+    assert sandbox.github.count("POST", "/orgs/acme/actions/runners/registration-token") == 1
+
+
+async def test_timeout(make_sandbox) -> None:
+    async with make_sandbox(github_timeout=0.3) as sb:
+        sb.github.add_fault("GET", "/orgs/acme/actions/runners", delay=2.0, times=None)
+        text = reply_text(await sb.run("list acme"))
+        assert "GitHub did not answer; nothing was changed" in text
+
+
+async def test_missing_permission_is_named(sandbox: Sandbox) -> None:
+    sandbox.github.add_installation("globex", permissions={"metadata": "read"})
+    text = reply_text(await sandbox.run("list globex"))
+    assert "Self-hosted runners" in text

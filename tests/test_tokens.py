@@ -1,0 +1,57 @@
+"""Registration and remove tokens: always ephemeral, with the exact config.sh line."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.sandbox.harness import Sandbox, reply_text
+from tests.conftest import SCOPES
+
+CONFIG_URLS = {
+    "org": "https://github.com/acme",
+    "repo": "https://github.com/acme/api",
+    "enterprise": "https://github.com/enterprises/octo-ent",
+}
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+async def test_registration_token(sandbox: Sandbox, scope: str) -> None:
+    target, path = SCOPES[scope]
+    reply = await sandbox.run(f"token {target} --public")
+    assert reply["response_type"] == "ephemeral"  # whatever flags are given
+    token = sandbox.github.issued_runner_tokens[-1]
+    text = reply_text(reply)
+    assert f"./config.sh --url {CONFIG_URLS[scope]} --token {token}" in text
+    assert re.search(r"expires in (59|60) min", text)
+    assert re.search(r"<!date\^\d+\^\{date_short_pretty\} at \{time\}\|", text)
+    assert sandbox.github.count("POST", f"{path}/actions/runners/registration-token") == 1
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+async def test_remove_token(sandbox: Sandbox, scope: str) -> None:
+    target, path = SCOPES[scope]
+    reply = await sandbox.run(f"remove-token {target}", command="/runner")
+    assert reply["response_type"] == "ephemeral"
+    token = sandbox.github.issued_runner_tokens[-1]
+    assert f"./config.sh remove --token {token}" in reply_text(reply)
+    assert sandbox.github.count("POST", f"{path}/actions/runners/remove-token") == 1
+
+
+async def test_enterprise_without_pat_says_what_to_configure(make_sandbox) -> None:
+    async with make_sandbox(enterprise_token=None) as sb:
+        text = reply_text(await sb.run("token enterprise:octo-ent"))
+        assert "GITHUB_ENTERPRISE_TOKEN" in text and "manage_runners:enterprise" in text
+        assert sb.github.count("POST", "/enterprises/.*") == 0
+
+
+async def test_ghes_prefix_kept_and_config_url_on_ghes_host(make_sandbox) -> None:
+    async with make_sandbox(prefix="/api/v3") as sb:
+        assert sb.settings.github_api_url.endswith("/api/v3")
+        text = reply_text(await sb.run("token acme/api"))
+        token = sb.github.issued_runner_tokens[-1]
+        assert f"./config.sh --url https://ghe.sandbox/acme/api --token {token}" in text
+        assert "3 runners" in reply_text(await sb.run("list enterprise:octo-ent"))
+        # Every request reached the double under /api/v3 (it answers 404 elsewhere).
+        assert sb.github.requests and all(r.status < 400 for r in sb.github.requests)
