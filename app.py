@@ -19,7 +19,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 import handlers
+from bot.audit import AuditConfigError
 from bot.config import ConfigError, Settings, load_settings
+from bot.policy import PolicyError
 from bot.services import Services
 from bot.slack import build_slack_app
 
@@ -50,6 +52,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             return PlainTextResponse("not a GitHub webhook delivery", status_code=400)
         if event.event == "ping":
             return JSONResponse({"msg": "pong"})
+        delivery = request.headers.get("x-github-delivery")
+        if delivery and services.once.seen(("delivery", delivery)):
+            return JSONResponse({"msg": "already processed", "delivery": delivery})
         await handlers.webhooks.dispatch(event, services)
         return JSONResponse({"msg": "accepted", "event": event.event})
 
@@ -77,7 +82,7 @@ def _from_environment() -> Starlette:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         return create_app()
-    except ConfigError as exc:
+    except (ConfigError, PolicyError, AuditConfigError) as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(1) from None
 

@@ -27,8 +27,10 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import errors
+from bot.audit import AuditEntry
 from bot.commands import USAGE, Command, UsageError
 from bot.models import Download, Runner, RunnerToken
+from bot.policy import Grant
 from bot.targets import Scope, Target
 
 MAX_BLOCKS = 50
@@ -461,3 +463,66 @@ def error_reply(exc: errors.RunnerOpsError, *, install_url: str) -> Reply:
 def internal_error_reply() -> Reply:
     text = ":boom: Something went wrong inside runnerops; the operators have the details."
     return Reply(text=text, blocks=[_section(text)])
+
+
+# -- access --------------------------------------------------------------------------
+
+
+def refusal(action: str, verb: str, target: Target | None, reason: str) -> Reply:
+    where = f" on *{escape(str(target))}*" if target is not None else ""
+    text = (
+        f":no_entry_sign: You may not `{verb}`{where} (a *{action}* action): "
+        f"{escape(reason)}. Nothing was done. `/runners whoami` shows what you may do."
+    )
+    return Reply(text=text, blocks=[_section(text)])
+
+
+def whoami(user_id: str, grants: Sequence[Grant], channel_id: str, is_default: bool) -> Reply:
+    lines = []
+    for grant in grants:
+        actions = ", ".join(a for a in ("read", "token", "admin") if a in grant.actions)
+        targets = ", ".join(code(t) for t in grant.targets)
+        line = f"• *{actions}* on {targets}"
+        if grant.channels is not None:
+            here = "including this one" if channel_id in grant.channels else "not this one"
+            line += f" — only in {', '.join(f'<#{c}>' for c in sorted(grant.channels))} ({here})"
+        line += f"  _{escape(grant.label)}_"
+        lines.append(line)
+    if not lines:
+        lines.append("Nothing: no grant of the policy applies to you.")
+    head = f"<@{user_id}> may:"
+    if is_default:
+        head += " (no RUNNEROPS_POLICY is set: read for everyone, tokens and deletes for nobody)"
+    text = head + "\n" + "\n".join(lines)
+    return Reply(text=text[:3000], blocks=[_section(text[:SECTION_CHARS])])
+
+
+def audit_line(entry: AuditEntry) -> str:
+    who = f"<@{entry.user_id}>" if entry.user_id else "someone"
+    target = f" on *{escape(entry.target)}*" if entry.target else ""
+    detail = f" — {escape(entry.detail[:300])}" if entry.detail else ""
+    return (
+        f"{slack_date(entry.at)}: {who} ({escape(entry.user_name)}) "
+        f"`{escape(entry.action)}`{target}: *{escape(entry.outcome)}*{detail}"
+    )
+
+
+def audit_list(entries: Sequence[AuditEntry], target: Target | None) -> Reply:
+    title = f"Audit trail{' of ' + str(target) if target else ''}"
+    blocks: list[Block] = [_header(title)]
+    if not entries:
+        blocks.append(_section("No entries yet."))
+    chunk: list[str] = []
+    used = 0
+    for entry in entries:
+        line = audit_line(entry)
+        if used + len(line) > MESSAGE_CHARS or len(blocks) >= MAX_BLOCKS - 1:
+            break
+        if chunk and sum(len(x) + 1 for x in chunk) + len(line) > SECTION_CHARS:
+            blocks.append(_section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+        used += len(line)
+    if chunk:
+        blocks.append(_section("\n".join(chunk)))
+    return Reply(text=f"{title}: {len(entries)} entries", blocks=blocks)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import redact
+from bot.access import Access
+from bot.audit import AuditEntry, AuditStore, open_store
 from bot.config import Settings
 from bot.github import GitHubClient
+from bot.once import Once
+from bot.policy import Policy
+from bot.routing import Caller
 from bot.runners import RunnerService
+from bot.targets import Target
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -19,10 +30,19 @@ class Services:
     github: GitHubClient
     runners: RunnerService
     slack: AsyncWebClient
+    access: Access
+    audit_store: AuditStore
     clock: Callable[[], float] = field(default=time.time)
+    # Slack redelivers a command it thinks timed out; a delete button can be clicked twice.
+    once: Once = field(default_factory=Once)
 
     @classmethod
     def build(cls, settings: Settings, *, github_backoff: float = 0.5) -> Services:
+        """Raises PolicyError or AuditConfigError when the configuration cannot work."""
+        redact.redact.add(*settings.secrets())
+        redact.install()
+        policy = Policy.from_setting(settings.policy)
+        audit_store = open_store(settings.database_url)
         github = GitHubClient(
             api_url=settings.github_api_url,
             app_id=settings.github_app_id,
@@ -32,7 +52,49 @@ class Services:
             backoff=github_backoff,
         )
         slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-        return cls(settings=settings, github=github, runners=RunnerService(github), slack=slack)
+        return cls(
+            settings=settings,
+            github=github,
+            runners=RunnerService(github),
+            slack=slack,
+            access=Access(policy, slack),
+            audit_store=audit_store,
+        )
+
+    async def audit(
+        self,
+        caller: Caller,
+        action: str,
+        target: Target | str | None,
+        outcome: str,
+        detail: str = "",
+    ) -> None:
+        """Record one entry, and post it to AUDIT_SLACK_CHANNEL when set. Never a secret."""
+        entry = AuditEntry(
+            at=datetime.fromtimestamp(self.clock(), UTC),
+            user_id=caller.user_id,
+            user_name=caller.user_name,
+            action=action,
+            target=str(target) if target is not None else "",
+            outcome=outcome,
+            detail=detail,
+            channel_id=caller.channel_id,
+        )
+        try:
+            await self.audit_store.record(entry)
+        except Exception:
+            log.exception("could not write an audit entry")
+        channel = self.settings.audit_slack_channel
+        if channel:
+            from bot.render import audit_line
+
+            try:
+                await self.slack.chat_postMessage(
+                    channel=channel, text=audit_line(entry), unfurl_links=False
+                )
+            except Exception as exc:
+                log.warning("could not post to the audit channel: %s", type(exc).__name__)
 
     async def close(self) -> None:
         await self.github.close()
+        await self.audit_store.close()

@@ -80,6 +80,11 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
 
     async def on_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
+        # A redelivery (X-Slack-Retry-Num) repeats the trigger_id: answer it once only.
+        trigger = body.get("trigger_id") or hash(tuple(sorted(map(str, body.items()))))
+        if services.once.seen(("command", trigger)):
+            log.info("ignoring a redelivered command")
+            return
         caller = Caller(
             user_id=str(body.get("user_id", "")),
             user_name=str(body.get("user_name", "")),

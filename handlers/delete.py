@@ -1,12 +1,17 @@
-"""``delete``: a runner is removed only after a confirmed click on a danger button."""
+"""``delete``: a runner is removed only after a confirmed click on a danger button.
+
+The clicker is checked against the policy again (they need not be who asked), and a
+double click deletes once: the second click gets the first one's outcome.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from bot import errors, render
 from bot.routing import Click, Invocation, Router
-from bot.targets import TargetError, parse_target
+from bot.targets import Target, TargetError, parse_target
 
 router = Router()
 
@@ -19,6 +24,12 @@ async def ask_to_delete(inv: Invocation) -> render.Reply:
     return render.delete_confirm(target, runner)
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    reply: render.Reply
+    deleted: bool
+
+
 @router.action(render.DELETE_ACTION)
 async def delete_clicked(click: Click) -> render.Reply:
     try:
@@ -29,10 +40,32 @@ async def delete_clicked(click: Click) -> render.Reply:
         return render.delete_outcome_text(
             ":warning: That button is not valid; nothing was changed."
         )
-    runner = await click.services.runners.get_runner(target, runner_id)
+    services, caller = click.services, click.caller
+    decision = await services.access.decide(
+        "admin", user_id=caller.user_id, channel_id=caller.channel_id, target=target
+    )
+    if not decision.allowed:
+        await services.audit(caller, "delete", target, "refused", decision.reason)
+        return render.refusal("admin", "delete", target, decision.reason)
+    outcome, _ = await services.once.run(
+        ("delete", str(target).lower(), runner_id),
+        lambda: _delete(click, target, runner_id),
+        keep=lambda o: o.deleted,
+    )
+    return outcome.reply
+
+
+async def _delete(click: Click, target: Target, runner_id: int) -> _Outcome:
+    services, caller = click.services, click.caller
+    name = str(runner_id)
     try:
-        await click.services.runners.delete_runner(target, runner)
+        runner = await services.runners.get_runner(target, runner_id)
+        name = runner.name
+        await services.runners.delete_runner(target, runner)
     except errors.RunnerOpsError as exc:
-        text = render.error_text(exc, install_url=click.services.settings.install_url)
-        return render.delete_outcome(target, runner.name, click.caller.user_id, text)
-    return render.deleted(target, runner.name, click.caller.user_id)
+        outcome = "not-deleted" if isinstance(exc, errors.RunnerBusy) else "failed"
+        await services.audit(caller, "delete", target, outcome, f"{name}: {type(exc).__name__}")
+        text = render.error_text(exc, install_url=services.settings.install_url)
+        return _Outcome(render.delete_outcome(target, name, caller.user_id, text), False)
+    await services.audit(caller, "delete", target, "deleted", f"{name} (id {runner_id})")
+    return _Outcome(render.deleted(target, name, caller.user_id), True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot import render
+from bot import errors, render
 from bot.routing import Invocation, Router
 
 router = Router()
@@ -10,15 +10,23 @@ router = Router()
 
 @router.verb("token", "remove-token")
 async def runner_token(inv: Invocation) -> render.Reply:
-    target = inv.command.target
+    target, verb, services = inv.command.target, inv.command.verb, inv.services
     assert target is not None
-    services = inv.services
-    if inv.command.verb == "token":
-        token = await services.runners.registration_token(target)
-        kind = "registration"
-    else:
-        token = await services.runners.remove_token(target)
-        kind = "remove"
+    try:
+        if verb == "token":
+            token = await services.runners.registration_token(target)
+        else:
+            token = await services.runners.remove_token(target)
+    except errors.RunnerOpsError as exc:
+        await services.audit(inv.caller, verb, target, "failed", type(exc).__name__)
+        raise
+    await services.audit(
+        inv.caller, verb, target, "issued", f"expires {token.expires_at.isoformat()}"
+    )
     return render.token_reply(
-        target, token, kind=kind, github_url=services.settings.github_url, now=services.clock()
+        target,
+        token,
+        kind="registration" if verb == "token" else "remove",
+        github_url=services.settings.github_url,
+        now=services.clock(),
     )

@@ -15,6 +15,21 @@ SCOPES = {
 }
 
 
+# Alice runs the platform; everyone else may read.
+POLICY = """
+[[grant]]
+name = "everyone reads"
+actions = ["read"]
+targets = ["*"]
+
+[[grant]]
+name = "platform"
+actions = ["read", "token", "admin"]
+users = ["U0ALICE"]
+targets = ["*"]
+"""
+
+
 def seed_basic(gh: GitHubDouble) -> None:
     """A small fleet at every scope; names tell the state."""
     gh.add_org("acme")
@@ -38,6 +53,7 @@ def keys() -> Keys:
 def make_sandbox(keys: Keys) -> Callable[..., Any]:
     def factory(**kwargs: Any) -> Any:
         kwargs.setdefault("seed", seed_basic)
+        kwargs.setdefault("policy", POLICY)
         return Sandbox.running(keys=keys, **kwargs)
 
     return factory

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.render import DELETE_ACTION
@@ -48,11 +50,27 @@ async def test_delete_unknown_runner(sandbox: Sandbox) -> None:
         find_button(reply, DELETE_ACTION)
 
 
-async def test_runner_gone_before_click(sandbox: Sandbox) -> None:
+async def test_second_click_gets_the_first_outcome(sandbox: Sandbox) -> None:
     ask = await sandbox.run("delete acme mac-offline")
     runner = next(r for r in sandbox.github.runners("/orgs/acme") if r["name"] == "mac-offline")
     first = await sandbox.click(ask, DELETE_ACTION)
-    assert "was deleted" in reply_text(first)
-    again = await sandbox.click(ask, DELETE_ACTION)
-    assert f"No runner `{runner['id']}`" in reply_text(again) or "already" in reply_text(again)
+    again = await sandbox.click(ask, DELETE_ACTION, user_id="U0ALICE")
+    assert "was deleted" in reply_text(first) and reply_text(again) == reply_text(first)
     assert sandbox.github.count("DELETE", f"/orgs/acme/actions/runners/{runner['id']}") == 1
+
+
+async def test_concurrent_double_click_deletes_once(sandbox: Sandbox) -> None:
+    ask = await sandbox.run("delete acme/api linux-idle")
+    sandbox.github.add_fault("DELETE", "/repos/acme/api/actions/runners/.*", delay=0.3)
+    first, second = await asyncio.gather(
+        sandbox.click(ask, DELETE_ACTION), sandbox.click(ask, DELETE_ACTION)
+    )
+    assert "was deleted" in reply_text(first) and "was deleted" in reply_text(second)
+    assert sandbox.github.count("DELETE", "/repos/acme/api/actions/runners/.*") == 1
+
+
+async def test_busy_then_idle_can_be_retried(sandbox: Sandbox) -> None:
+    ask = await sandbox.run("delete acme linux-busy")
+    assert "not deleted" in reply_text(await sandbox.click(ask, DELETE_ACTION))
+    sandbox.github.set_runner("/orgs/acme", "linux-busy", busy=False)  # the job ended
+    assert "was deleted" in reply_text(await sandbox.click(ask, DELETE_ACTION))

@@ -25,6 +25,7 @@ Type a command as in Slack, e.g. /runners list acme   (the /runners prefix is op
 
 TOUR = [
     "/runners help",
+    "/runners whoami",
     "/runners list acme",
     "/runners list acme --status online --label gpu",
     "/runner get acme/api api-linux-01",
@@ -37,8 +38,23 @@ TOUR = [
 ]
 
 
+# The demo user (alice) runs the platform; bob may only read.
+POLICY = """
+[[grant]]
+name = "everyone reads"
+actions = ["read"]
+targets = ["*"]
+
+[[grant]]
+name = "platform team"
+actions = ["read", "token", "admin"]
+users = ["U0ALICE"]
+targets = ["*"]
+"""
+
+
 async def _session(lines: list[str] | None, color: bool) -> None:
-    async with Sandbox.running(seed=seed_demo) as sandbox:
+    async with Sandbox.running(seed=seed_demo, policy=POLICY) as sandbox:
         print(BANNER)
         last: dict[str, Any] | None = None
         loop = asyncio.get_running_loop()

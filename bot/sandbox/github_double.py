@@ -422,6 +422,17 @@ class GitHubDouble:
         runners.append(runner)
         return runner.id
 
+    def set_runner(
+        self, scope_path: str, name: str, *, busy: bool | None = None, status: str | None = None
+    ) -> None:
+        """Change a runner's state, as a job finishing or a machine going away would."""
+        key = self._scope_key(scope_path, create=False)
+        runner = next(r for r in self._runners.get(key, []) if r.name == name)
+        if busy is not None:
+            runner.busy = busy
+        if status is not None:
+            runner.status = status
+
     def runners(self, scope_path: str) -> list[dict[str, Any]]:
         """The runners of a scope as GitHub would list them."""
         key = self._scope_key(scope_path, create=False)
@@ -715,7 +726,7 @@ class GitHubDouble:
             wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
             if etag in wanted or etag.removeprefix("W/") in wanted:
                 status, body = 304, b""
-                headers.pop("content-type")
+                headers.pop("content-type", None)
         if status != 304:
             bucket.used += 1
         headers.update(self._rate_headers(bucket))
@@ -815,7 +826,7 @@ class GitHubDouble:
             found = [
                 self._repos.get((inst.account.login.lower(), str(name).lower()))
                 for name in names or []
-            ] + [by_id.get(i) for i in ids or []]
+            ] + [by_id.get(i) if isinstance(i, int) else None for i in ids or []]
             repos = [r for r in found if r is not None and inst.covers(r)]
             if len(repos) != len(found):
                 raise _error(

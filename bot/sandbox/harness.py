@@ -117,6 +117,7 @@ class Sandbox:
                 github_enterprise_token=enterprise_token,
                 slack_api_url=slack_url + "/api/",
                 github_app_slug="runnerops",
+                database_url="sqlite:///:memory:",
             )
             settings = replace(settings, **settings_changes)
             services = Services.build(settings, github_backoff=github_backoff)

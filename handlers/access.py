@@ -1,0 +1,46 @@
+"""``whoami`` and ``audit``: what a user may do, and what has been done."""
+
+from __future__ import annotations
+
+from bot import render
+from bot.policy import PolicyError
+from bot.routing import Invocation, Router
+from bot.targets import TargetError, parse_target
+
+router = Router()
+
+
+@router.verb("whoami")
+async def whoami(inv: Invocation) -> render.Reply:
+    access, caller = inv.services.access, inv.caller
+    groups = await access.groups_of(caller.user_id)
+    grants = access.policy.grants_for(user_id=caller.user_id, user_groups=groups, channel_id=None)
+    return render.whoami(caller.user_id, grants, caller.channel_id, access.policy.is_default)
+
+
+@router.verb("audit")
+async def audit(inv: Invocation) -> render.Reply:
+    """Recent entries; without a target, only those of targets the caller administers."""
+    services, caller, target = inv.services, inv.caller, inv.command.target
+    if target is not None:
+        entries = await services.audit_store.recent(target=str(target), limit=inv.command.limit)
+        return render.audit_list(entries, target)
+    groups = await services.access.groups_of(caller.user_id)
+    visible = []
+    for entry in await services.audit_store.recent(limit=1000):
+        try:
+            entry_target = parse_target(entry.target)
+            allowed = services.access.policy.decide(
+                "admin",
+                user_id=caller.user_id,
+                user_groups=groups,
+                channel_id=caller.channel_id,
+                target=entry_target,
+            ).allowed
+        except (TargetError, PolicyError, ValueError):
+            continue
+        if allowed:
+            visible.append(entry)
+        if len(visible) >= inv.command.limit:
+            break
+    return render.audit_list(visible, None)

@@ -1,0 +1,91 @@
+"""The app manifests: valid for their platform, and pointing at the routes we serve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.routing import Route
+
+from app import create_app
+from bot.config import load_settings
+
+MANIFESTS = Path(__file__).parent.parent / "manifests"
+# Top-level keys each platform accepts (Slack app manifest v1; GitHub App manifest).
+SLACK_KEYS = {
+    "_metadata",
+    "display_information",
+    "features",
+    "oauth_config",
+    "settings",
+    "functions",
+    "workflows",
+    "outgoing_domains",
+    "types",
+    "datastores",
+}
+GITHUB_KEYS = {
+    "name",
+    "url",
+    "hook_attributes",
+    "redirect_url",
+    "callback_urls",
+    "setup_url",
+    "description",
+    "public",
+    "default_events",
+    "default_permissions",
+    "request_oauth_on_install",
+    "setup_on_update",
+}
+
+
+def _served_paths() -> set[tuple[str, str]]:
+    env = {
+        "GITHUB_APP_ID": "1",
+        "GITHUB_WEBHOOK_SECRET": "w",
+        "SLACK_SIGNING_SECRET": "s",
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "GITHUB_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----",
+    }
+    app = create_app(load_settings(env))
+    return {(m, r.path) for r in app.routes if isinstance(r, Route) for m in r.methods or ()}
+
+
+def test_slack_manifest() -> None:
+    m = json.loads((MANIFESTS / "slack.json").read_text())
+    assert set(m) <= SLACK_KEYS
+    assert len(m["display_information"]["name"]) <= 35
+    commands = {c["command"]: c for c in m["features"]["slash_commands"]}
+    assert set(commands) == {"/runners", "/runner"}
+    urls = [c["url"] for c in commands.values()] + [m["settings"]["interactivity"]["request_url"]]
+    served = _served_paths()
+    for url in urls:
+        assert urlsplit(url).scheme == "https" and ("POST", urlsplit(url).path) in served
+    for c in commands.values():
+        assert len(c["description"]) <= 100 and len(c["usage_hint"]) <= 100
+    assert m["settings"]["interactivity"]["is_enabled"] is True
+    # commands to receive slash commands, usergroups:read for group grants, users:read for
+    # audit names, chat:write for the audit channel.
+    assert set(m["oauth_config"]["scopes"]["bot"]) == {
+        "commands",
+        "usergroups:read",
+        "users:read",
+        "chat:write",
+    }
+
+
+def test_github_app_manifest() -> None:
+    m = json.loads((MANIFESTS / "github-app.json").read_text())
+    assert set(m) <= GITHUB_KEYS and "url" in m
+    hook = urlsplit(m["hook_attributes"]["url"])
+    assert ("POST", hook.path) in _served_paths()
+    assert m["default_permissions"] == {
+        "organization_self_hosted_runners": "write",
+        "administration": "write",
+        "actions": "read",
+        "metadata": "read",
+    }
+    # installation and installation_repositories reach every app without subscribing.
+    assert m["default_events"] == ["workflow_job"]
