@@ -24,6 +24,7 @@ from gidgethub import apps
 
 from bot import errors
 from bot.models import parse_time
+from bot.redact import redact
 from bot.targets import Scope, Target
 
 log = logging.getLogger(__name__)
@@ -268,6 +269,7 @@ class GitHubClient:
                     raise
                 expires = parse_time(data["expires_at"]).timestamp()
                 cached = _Installation(str(data["token"]), expires)
+                redact.add(cached.token)
                 self._tokens[installation_id] = cached
                 log.info("minted an installation token for installation %s", installation_id)
         return installation_id, cached.token

@@ -12,6 +12,8 @@ import re
 import threading
 from typing import Any
 
+import cachetools
+
 REDACTED = "[redacted]"
 _PATTERNS = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"
@@ -26,26 +28,33 @@ _MIN_SECRET = 8  # shorter values would redact ordinary words
 class Redactor:
     def __init__(self) -> None:
         self._secrets: set[str] = set()
+        # Minted tokens live an hour; remembering them for two bounds the pattern's size.
+        self._tokens: cachetools.TTLCache[str, None] = cachetools.TTLCache(maxsize=50_000, ttl=7200)
         self._lock = threading.Lock()
         self._pattern: re.Pattern[str] | None = None
 
-    def add(self, *secrets: str | None) -> None:
-        """Remember values to redact; PEM keys are also known line by line."""
+    def add_setting(self, *secrets: str | None) -> None:
+        """Remember configured secrets for good; PEM keys are also known line by line."""
         with self._lock:
             for secret in secrets:
-                if not secret:
-                    continue
-                for value in (secret, *secret.splitlines()):
+                for value in (secret or "", *(secret or "").splitlines()):
                     if len(value.strip()) >= _MIN_SECRET and "-----" not in value:
                         self._secrets.add(value.strip())
             self._pattern = None
+
+    def add(self, token: str) -> None:
+        """Remember a token received at run time (installation or runner token)."""
+        if len(token) >= _MIN_SECRET:
+            with self._lock:
+                self._tokens[token] = None
+                self._pattern = None
 
     def __call__(self, text: str) -> str:
         text = _PATTERNS.sub(REDACTED, text)
         pattern = self._pattern
         if pattern is None and self._secrets:
             with self._lock:
-                alternatives = sorted(self._secrets, key=len, reverse=True)
+                alternatives = sorted({*self._secrets, *self._tokens}, key=len, reverse=True)
                 pattern = self._pattern = re.compile("|".join(map(re.escape, alternatives)))
         return pattern.sub(REDACTED, text) if pattern is not None else text
 

@@ -443,7 +443,7 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
             )
         case errors.RateLimited(retry_at=at):
             wait = max(1, int(at - (time.time() if now is None else now)))
-            when = f"in {wait // 60} min" if wait >= 120 else f"in {wait} s"
+            when = f"in {round(wait / 60)} min" if wait >= 90 else f"in {wait} s"
             return (
                 f":turtle: GitHub's rate limit is reached; try again {when} "
                 f"(<!date^{int(at)}^{{time}}|at the reset>). Nothing was changed."

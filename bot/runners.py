@@ -8,6 +8,7 @@ from __future__ import annotations
 from bot import errors
 from bot.github import GitHubClient
 from bot.models import Download, Runner, RunnerToken
+from bot.redact import redact
 from bot.targets import Target
 
 RUNNERS = "/actions/runners"
@@ -35,12 +36,15 @@ class RunnerService:
         return [Download.from_api(item) for item in items]
 
     async def registration_token(self, target: Target) -> RunnerToken:
-        data = await self.github.call(target, "POST", RUNNERS + "/registration-token")
-        return RunnerToken.from_api(data)
+        return await self._token(target, "/registration-token")
 
     async def remove_token(self, target: Target) -> RunnerToken:
-        data = await self.github.call(target, "POST", RUNNERS + "/remove-token")
-        return RunnerToken.from_api(data)
+        return await self._token(target, "/remove-token")
+
+    async def _token(self, target: Target, path: str) -> RunnerToken:
+        token = RunnerToken.from_api(await self.github.call(target, "POST", RUNNERS + path))
+        redact.add(token.token)  # from now on it never reaches a log
+        return token
 
     async def get_runner(self, target: Target, runner_id: int) -> Runner:
         try:

@@ -39,7 +39,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, *, github_backoff: float = 0.5) -> Services:
         """Raises PolicyError or AuditConfigError when the configuration cannot work."""
-        redact.redact.add(*settings.secrets())
+        redact.redact.add_setting(*settings.secrets())
         redact.install()
         policy = Policy.from_setting(settings.policy)
         audit_store = open_store(settings.database_url)

@@ -35,6 +35,15 @@ async def run_command(
         return render.usage_reply(
             UsageError(f"`{command.verb}` is not available here"), caller.command_name
         )
+    decision = await services.access.decide(
+        command.action,
+        user_id=caller.user_id,
+        channel_id=caller.channel_id,
+        target=command.target,
+    )
+    if not decision.allowed:  # refused before any GitHub call
+        await services.audit(caller, command.verb, command.target, "refused", decision.reason)
+        return render.refusal(command.action, command.verb, command.target, decision.reason)
     return await _guarded(handler(Invocation(command, caller, services)), services)
 
 

@@ -80,3 +80,37 @@ async def test_webhook_bad_signature_is_401(sandbox: Sandbox) -> None:
         },
     ) as resp:
         assert resp.status == 401  # unsigned
+
+
+async def test_slack_redelivery_acts_once(sandbox: Sandbox) -> None:
+    body, response_url = sandbox.command_body("token acme")
+    first = await sandbox.post_slack(body, sandbox.signed_headers(body), response_url)
+    retry_headers = sandbox.signed_headers(body) | {
+        "x-slack-retry-num": "1",
+        "x-slack-retry-reason": "http_timeout",
+    }
+    retry = await sandbox.post_slack(body, retry_headers, response_url)
+    assert (first.status, retry.status) == (200, 200)
+    reply = await sandbox.slack.next_reply(response_url)
+    assert "./config.sh" in reply_text(reply)
+    # The retry's trigger_id was seen: no second token, no second reply.
+    await sandbox.run("help")  # a later command is answered, so the retry had its turn
+    assert len(sandbox.github.issued_runner_tokens) == 1
+    assert sandbox.slack.replies(response_url).empty()
+
+
+async def test_webhook_redelivery_processed_once(sandbox: Sandbox) -> None:
+    uninstall = {"action": "deleted", "installation": {"id": 1, "account": {"login": "acme"}}}
+    await sandbox.run("list acme")
+    assert (await sandbox.deliver("installation", uninstall, delivery="d-1"))[0] == 200
+    await sandbox.run("list acme")  # looks the installation up again
+    status, body = await sandbox.deliver("installation", uninstall, delivery="d-1")
+    assert status == 200 and "already processed" in body
+    await sandbox.run("list acme")  # the redelivery did not drop the cache again
+    assert sandbox.github.count("GET", "/orgs/acme/installation") == 2
+
+
+async def test_non_utf8_body_is_400(sandbox: Sandbox) -> None:
+    body = b"text=\xff\xfe"
+    sent = await sandbox.post_slack(body, sandbox.signed_headers(body))
+    assert sent.status in (400, 401)

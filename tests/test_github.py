@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 
 from bot.sandbox.harness import Sandbox, reply_text
 
@@ -91,3 +93,52 @@ async def test_missing_permission_is_named(sandbox: Sandbox) -> None:
     sandbox.github.add_installation("globex", permissions={"metadata": "read"})
     text = reply_text(await sandbox.run("list globex"))
     assert "Self-hosted runners" in text
+
+
+async def test_short_rate_limit_wait_is_waited_out(sandbox: Sandbox) -> None:
+    sandbox.github.add_fault(
+        "GET", "/orgs/acme/actions/runners", status=429, headers={"retry-after": "0"}, times=1
+    )
+    assert "3 runners" in reply_text(await sandbox.run("list acme"))
+    assert sandbox.github.count("GET", "/orgs/acme/actions/runners") == 2
+
+
+async def test_long_primary_rate_limit_tells_when_to_retry(sandbox: Sandbox) -> None:
+    reset = int(time.time()) + 1800
+    sandbox.github.add_fault(
+        "POST",
+        "/orgs/acme/actions/runners/registration-token",
+        status=403,
+        times=None,
+        headers={
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-reset": str(reset),
+            "x-ratelimit-used": "5000",
+        },
+        body={
+            "message": "API rate limit exceeded for installation ID 1.",
+            "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+            "status": "403",
+        },
+    )
+    text = reply_text(await sandbox.run("token acme"))
+    assert "rate limit" in text and re.search(r"try again in (29|30) min", text)
+    assert f"<!date^{reset}^" in text
+    assert sandbox.github.issued_runner_tokens == []
+
+
+async def test_secondary_rate_limit(sandbox: Sandbox) -> None:
+    sandbox.github.add_fault(
+        "GET",
+        "/orgs/acme/actions/runners",
+        status=403,
+        times=None,
+        headers={"retry-after": "120"},
+        body={
+            "message": "You have exceeded a secondary rate limit.",
+            "documentation_url": "https://docs.github.com/rest",
+            "status": "403",
+        },
+    )
+    assert "try again in 2 min" in reply_text(await sandbox.run("list acme"))

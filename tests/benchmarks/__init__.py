@@ -1,0 +1,1 @@
+"""Stand-alone load measurements, runnable with ``python -m tests.benchmarks.NAME``."""

@@ -1,0 +1,122 @@
+"""Authorization end to end: refusals reach no GitHub endpoint; whoami; the audit trail."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.render import DELETE_ACTION
+from bot.sandbox.harness import Sandbox, reply_text
+
+GROUP_POLICY = """
+[[grant]]
+actions = ["read"]
+targets = ["*"]
+
+[[grant]]
+name = "runner admins"
+actions = ["token", "admin"]
+groups = ["S0RUNNERS"]
+channels = ["C0OPS"]
+targets = ["acme", "acme/*"]
+"""
+
+
+async def test_refused_token_reaches_no_github_endpoint(sandbox: Sandbox) -> None:
+    before = len(sandbox.github.requests)
+    text = reply_text(await sandbox.run("token acme", user_id="U0BOB", user_name="bob"))
+    assert "You may not `token` on *acme*" in text and "whoami" in text
+    assert len(sandbox.github.requests) == before
+    assert sandbox.github.issued_runner_tokens == []
+
+
+async def test_refused_delete_click(sandbox: Sandbox) -> None:
+    ask = await sandbox.run("delete acme linux-idle")  # alice may
+    text = reply_text(await sandbox.click(ask, DELETE_ACTION, user_id="U0BOB", user_name="bob"))
+    assert "You may not `delete`" in text
+    assert sandbox.github.count("DELETE", ".*") == 0
+
+
+async def test_default_policy_reads_only_and_says_how_to_grant(make_sandbox) -> None:
+    async with make_sandbox(policy=None) as sb:
+        assert "3 runners" in reply_text(await sb.run("list acme"))
+        text = reply_text(await sb.run("token acme"))
+        assert "RUNNEROPS_POLICY" in text and "[[grant]]" in text and "U0ALICE" in text
+        assert "no RUNNEROPS_POLICY is set" in reply_text(await sb.run("whoami"))
+        assert sb.github.count("POST", ".*") == 1  # only the installation token for list
+
+
+async def test_group_and_channel_grants(make_sandbox) -> None:
+    async with make_sandbox(policy=GROUP_POLICY) as sb:
+        sb.slack.groups["S0RUNNERS"] = ["U0BOB"]
+        assert "./config.sh" in reply_text(await sb.run("token acme/api", user_id="U0BOB"))
+        elsewhere = reply_text(await sb.run("token acme", user_id="U0BOB", channel_id="C0DEV"))
+        assert "only in other channels" in elsewhere
+        assert "You may not" in reply_text(await sb.run("token acme", user_id="U0ALICE"))
+        assert "You may not" in reply_text(
+            await sb.run("token enterprise:octo-ent", user_id="U0BOB")
+        )
+        # Memberships are cached: one lookup for all these commands.
+        assert sb.slack.calls.count("usergroups.users.list") == 1
+        whoami = reply_text(await sb.run("whoami", user_id="U0BOB"))
+        assert "*token, admin* on `acme`, `acme/*`" in whoami and "<#C0OPS>" in whoami
+
+
+async def test_slack_failure_fails_closed(make_sandbox) -> None:
+    async with make_sandbox(policy=GROUP_POLICY) as sb:
+        # The group is unknown to Slack: nobody is in it.
+        assert "You may not" in reply_text(await sb.run("token acme", user_id="U0BOB"))
+
+
+async def test_audit_trail(sandbox: Sandbox) -> None:
+    await sandbox.run("token acme")
+    await sandbox.run("remove-token acme/api")
+    await sandbox.run("token acme", user_id="U0BOB", user_name="bob")
+    ask = await sandbox.run("delete acme linux-busy")
+    await sandbox.click(ask, DELETE_ACTION)
+    entries = await sandbox.services.audit_store.recent(limit=10)
+    summary = [(e.user_name, e.action, e.target, e.outcome) for e in reversed(entries)]
+    assert summary == [
+        ("alice", "token", "acme", "issued"),
+        ("alice", "remove-token", "acme/api", "issued"),
+        ("bob", "token", "acme", "refused"),
+        ("alice", "delete", "acme", "not-deleted"),
+    ]
+    stored = " ".join(f"{e.detail} {e.target}" for e in entries)
+    assert all(token not in stored for token in sandbox.github.issued_runner_tokens)
+    text = reply_text(await sandbox.run("audit acme --limit 2"))
+    assert "not-deleted" in text and "refused" in text and "issued" not in text
+    assert "You may not `audit`" in reply_text(await sandbox.run("audit", user_id="U0BOB"))
+
+
+async def test_audit_channel(make_sandbox) -> None:
+    async with make_sandbox(audit_slack_channel="C0AUDIT") as sb:
+        await sb.run("token acme")
+        assert sb.slack.posted[-1]["channel"] == "C0AUDIT"
+        assert "`token` on *acme*: *issued*" in sb.slack.posted[-1]["text"]
+
+
+@pytest.mark.parametrize(
+    "bad", ['[[grant]]\nactions = ["tokens"]\ntargets = ["*"]\n', "[[grant]\n"]
+)
+def test_bad_policy_stops_start_up(bad: str, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    env = {
+        "GITHUB_APP_ID": "1",
+        "GITHUB_WEBHOOK_SECRET": "w",
+        "SLACK_SIGNING_SECRET": "s",
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "RUNNEROPS_POLICY": bad,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/a.db",
+        "GITHUB_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "import app; app.app"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "policy line 1" in done.stderr and "Traceback" not in done.stderr

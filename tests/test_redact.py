@@ -1,0 +1,93 @@
+"""Secret hygiene: no credential reaches a log record, an in-channel post or an error text."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from bot.redact import REDACTED, Redactor
+from bot.render import DELETE_ACTION
+
+COMMANDS = [
+    "help",
+    "whoami",
+    "list acme",
+    "list acme/api --public",
+    "get acme linux-idle --public",
+    "downloads acme --public",
+    "token acme",
+    "token acme/api --public",
+    "token enterprise:octo-ent",
+    "remove-token acme",
+    "remove-token enterprise:octo-ent --public",
+    "delete acme linux-idle",
+    "audit",
+    "audit acme",
+    "list globex",
+    "token globex",
+    "list nope/nope",
+    "frobnicate",
+]
+
+
+async def test_no_secret_in_logs_posts_or_errors(
+    make_sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with make_sandbox(audit_slack_channel="C0AUDIT") as sb:
+        replies = [await sb.run(text) for text in COMMANDS]
+        replies += [await sb.run(t, user_id="U0BOB", user_name="bob") for t in COMMANDS]
+        ask = next(r for r in replies if "Delete runner" in json.dumps(r))
+        replies.append(await sb.click(ask, DELETE_ACTION))
+        sb.github.add_fault("POST", ".*/registration-token", status=500, times=None)
+        replies.append(await sb.run("token acme"))
+        sb.github.expire_installation_tokens()
+        replies.append(await sb.run("token acme/api"))
+        secrets = {
+            "private key": sb.keys.private_pem,
+            "webhook secret": sb.settings.github_webhook_secret,
+            "signing secret": sb.settings.slack_signing_secret,
+            "bot token": sb.settings.slack_bot_token,
+            "enterprise PAT": sb.settings.github_enterprise_token or "",
+        }
+        for i, token in enumerate(sb.github.issued_installation_tokens):
+            secrets[f"installation token {i}"] = token
+        for i, token in enumerate(sb.github.issued_runner_tokens):
+            secrets[f"runner token {i}"] = token
+        assert len(sb.github.issued_runner_tokens) >= 5
+        posted = [json.dumps(p) for p in sb.slack.posted]  # the audit channel
+
+    logged = "\n".join(f"{r.getMessage()}\n{r.exc_text or ''}" for r in caplog.records)
+    assert "registration-token" in logged or "minted" in logged  # logging did happen
+    in_channel = [json.dumps(r) for r in replies if r.get("response_type") == "in_channel"]
+    assert in_channel, "some replies were public"
+    errors = [json.dumps(r) for r in replies if "nothing was changed" in json.dumps(r).lower()]
+    assert errors
+    for what, secret in secrets.items():
+        for line in [secret, *secret.splitlines()[1:-1]]:
+            assert line not in logged, f"{what} in a log record"
+            assert all(line not in p for p in in_channel), f"{what} in an in-channel reply"
+            assert all(line not in p for p in posted), f"{what} in the audit channel"
+            assert all(line not in e for e in errors), f"{what} in an error reply"
+    # Tokens appear only in ephemeral replies.
+    for token in sb.github.issued_runner_tokens:
+        for reply in replies:
+            if token in json.dumps(reply):
+                assert reply["response_type"] == "ephemeral"
+
+
+def test_redactor_patterns_and_known_values() -> None:
+    r = Redactor()
+    r.add_setting("s3cr3t-signing-value")
+    r.add("AABF3JGZDX3P5PMEXLND6TS6FCWO6")
+    text = (
+        "ghs_16C7e42F292c6912E7710c838347Ae178B4a and github_pat_11ABCDEFG0123456789_abcdefghij "
+        "xoxb-1234-5678-abcdefgh eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIxMjMifQ.c2lnbmF0dXJlLXNpZw "
+        "s3cr3t-signing-value AABF3JGZDX3P5PMEXLND6TS6FCWO6 "
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIabc\n-----END RSA PRIVATE KEY----- ok"
+    )
+    out = r(text)
+    assert out.count(REDACTED) == 7 and out.endswith(" ok")
+    assert r("nothing secret here") == "nothing secret here"
