@@ -151,18 +151,31 @@ def _status_icon(runner: Runner) -> str:
     return ":large_orange_circle:" if runner.busy else ":large_green_circle:"
 
 
-def _labels(runner: Runner) -> str:
-    """Custom labels in code style, GitHub's read-only ones plain."""
-    custom = [code(lab.name) for lab in runner.labels if lab.custom]
-    fixed = [escape(lab.name) for lab in runner.labels if not lab.custom]
-    return " ".join(custom + fixed) or "_no labels_"
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _labels(runner: Runner, budget: int = 400) -> str:
+    """Custom labels in code style, GitHub's read-only ones plain, within ``budget`` chars."""
+    custom = [code(clip(lab.name, 60)) for lab in runner.labels if lab.custom]
+    fixed = [escape(clip(lab.name, 60)) for lab in runner.labels if not lab.custom]
+    shown: list[str] = []
+    used = 0
+    for label in custom + fixed:
+        if used + len(label) + 1 > budget - 12:  # keep room for " +N more"
+            break
+        shown.append(label)
+        used += len(label) + 1
+    hidden = len(custom) + len(fixed) - len(shown)
+    return " ".join(shown) + (f" +{hidden} more" if hidden else "") or "_no labels_"
 
 
 def runner_line(runner: Runner) -> str:
     busy = "busy" if runner.busy else "idle"
     return (
-        f"{_status_icon(runner)} *{escape(runner.name)}* · {escape(runner.status)} · {busy}"
-        f" · id {runner.id} · {escape(runner.os)} · {_labels(runner)}"
+        f"{_status_icon(runner)} *{escape(clip(runner.name, 100))}* · "
+        f"{escape(clip(runner.status, 20))} · {busy} · id {runner.id} · "
+        f"{escape(clip(runner.os, 20))} · {_labels(runner)}"
     )
 
 
@@ -270,7 +283,7 @@ def runner_detail(target: Target, runner: Runner, command: Command) -> Reply:
         blocks=[
             _header(f"Runner {runner.name}"),
             SectionBlock(fields=_runner_fields(target, runner)),
-            _section(f"*Labels*: {_labels(runner)}"),
+            _section(f"*Labels*: {_labels(runner, budget=2900)}"),
         ],
         response_type=_visibility(command),
     )
@@ -281,7 +294,7 @@ def delete_button_value(target: Target, runner: Runner) -> str:
 
 
 def delete_confirm(target: Target, runner: Runner) -> Reply:
-    name = escape(runner.name)
+    name = escape(clip(runner.name, 100))
     warning = ""
     if runner.busy:
         warning = "\n:warning: This runner is running a job now; GitHub will refuse to delete it."
@@ -293,8 +306,8 @@ def delete_confirm(target: Target, runner: Runner) -> Reply:
         confirm=ConfirmObject(
             title=PlainTextObject(text="Delete this runner?"),
             text=MarkdownTextObject(
-                text=f"*{name[:120]}* (id {runner.id}) will be removed from "
-                f"{escape(str(target))[:80]}. Jobs can no longer run on it.",
+                text=f"*{escape(clip(runner.name, 60))}* (id {runner.id}) will be removed from "
+                f"{escape(clip(str(target), 60))}. Jobs can no longer run on it.",
             ),
             confirm=PlainTextObject(text="Delete"),
             deny=PlainTextObject(text="Cancel"),
@@ -306,7 +319,7 @@ def delete_confirm(target: Target, runner: Runner) -> Reply:
         blocks=[
             _section(f"Delete runner *{name}* from *{escape(str(target))}*?{warning}"),
             SectionBlock(fields=_runner_fields(target, runner)),
-            _section(f"*Labels*: {_labels(runner)}"),
+            _section(f"*Labels*: {_labels(runner, budget=2900)}"),
             ActionsBlock(elements=[button]),
         ],
     )
