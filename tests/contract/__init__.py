@@ -1,0 +1,1 @@
+"""Contract tests: runnerops held against GitHub's published API descriptions and payloads."""
