@@ -216,8 +216,13 @@ class GitHubClient:
 
     # -- installations ---------------------------------------------------------------
 
-    def forget_installation(self, account: str | None = None) -> None:
-        """Drop cached installation ids (all, or those of one account): an uninstall."""
+    def forget_installation(
+        self, account: str | None = None, installation_id: int | None = None
+    ) -> None:
+        """Drop cached installation ids (all, or one account's) and that installation's
+        token: after an uninstall or a suspension, the next command asks GitHub again."""
+        if installation_id is not None:
+            self._tokens.pop(installation_id, None)
         if account is None:
             self._installation_ids.clear()
             return

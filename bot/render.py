@@ -423,7 +423,8 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
             account = t.owner if t.scope is not Scope.REPO else f"{t.owner}/{t.repo}"
             return (
                 f":no_entry: The runnerops GitHub App is not installed on "
-                f"*{escape(account)}*. An admin of that account can install it: {install_url}"
+                f"*{escape(account)}* (or GitHub has no such account). An admin of that "
+                f"account can install it: {install_url}"
             )
         case errors.EnterpriseTokenMissing(target=t):
             return (

@@ -51,18 +51,20 @@ async def test_token_near_expiry_is_not_reused(make_sandbox) -> None:
         assert sb.github.count("POST", MINT) == 2
 
 
-async def test_uninstall_webhook_forgets_installation(sandbox: Sandbox) -> None:
-    await sandbox.run("list acme")
+async def test_uninstall_webhook_forgets_installation_and_token(sandbox: Sandbox) -> None:
+    installation_id = sandbox.github.add_installation("globex")
+    await sandbox.run("list globex")
     status, _ = await sandbox.deliver(
         "installation",
         {
             "action": "deleted",
-            "installation": {"id": 1, "account": {"login": "acme"}},
+            "installation": {"id": installation_id, "account": {"login": "globex"}},
         },
     )
     assert status == 200
-    await sandbox.run("list acme")
-    assert sandbox.github.count("GET", "/orgs/acme/installation") == 2
+    await sandbox.run("list globex")
+    assert sandbox.github.count("GET", "/orgs/globex/installation") == 2
+    assert sandbox.github.count("POST", f"/app/installations/{installation_id}/access_tokens") == 2
 
 
 async def test_server_errors_on_get_are_retried_then_reported(sandbox: Sandbox) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 from bot.render import DELETE_ACTION
 from bot.sandbox.fleet import seed_demo
-from bot.sandbox.harness import Sandbox
-from bot.sandbox.terminal import render
+from bot.sandbox.harness import Sandbox, find_button
+from bot.sandbox.terminal import mrkdwn, render
 
 BANNER = """\
 runnerops sandbox: GitHub and Slack doubles on loopback, with a seeded fleet:
@@ -80,10 +80,22 @@ async def _session(lines: list[str] | None, color: bool) -> None:
                     print("nothing to click yet")
                     continue
                 try:
-                    reply = await sandbox.click(last, DELETE_ACTION)
+                    confirm = find_button(last, DELETE_ACTION)["confirm"]
                 except LookupError:
                     print("the last reply has no Delete button")
                     continue
+                # Slack shows the button's confirm dialog before sending anything.
+                print(
+                    f"┌ {confirm['title']['text']}\n│ {mrkdwn(confirm['text']['text'], bold=color)}"
+                )
+                if queue is None:
+                    answer = await loop.run_in_executor(None, input, "└ Delete? [y/N] ")
+                    if answer.strip().lower() not in ("y", "yes"):
+                        print("cancelled; nothing was sent")
+                        continue
+                else:
+                    print(f"└ [{confirm['confirm']['text']}]")
+                reply = await sandbox.click(last, DELETE_ACTION)
             else:
                 command, _, text = line.partition(" ")
                 if command not in ("/runners", "/runner"):
