@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from gidgethub import BadRequest, ValidationFailure, sansio
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -33,12 +34,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or Services.build(settings)
     slack = AsyncSlackRequestHandler(build_slack_app(services, handlers.commands))
 
+    verifier = SignatureVerifier(settings.slack_signing_secret)
+
     async def slack_events(request: Request) -> Response:
+        body = await request.body()
         try:
-            (await request.body()).decode("utf-8")
+            body.decode("utf-8")
         except UnicodeDecodeError:
             return PlainTextResponse("request body is not UTF-8", status_code=400)
-        return await slack.handle(request)
+        try:
+            return await slack.handle(request)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            # slack-bolt parses the body before it checks the signature; a body it cannot
+            # parse is refused here, as unsigned (401) or as malformed (400).
+            if not verifier.is_valid_request(body, dict(request.headers)):
+                return PlainTextResponse("invalid request signature", status_code=401)
+            return PlainTextResponse("malformed Slack request", status_code=400)
 
     async def github_webhooks(request: Request) -> Response:
         body = await request.body()

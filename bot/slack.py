@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
+
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackObjectFormationError
 
@@ -73,7 +75,14 @@ async def post(respond: AsyncRespond, reply: render.Reply) -> None:
     except SlackObjectFormationError:
         log.exception("a reply broke Slack's Block Kit limits")
         payload = render.internal_error_reply().payload()
-    response = await respond(**payload)
+    try:
+        response = await respond(**payload)
+    except ValueError:  # the request carried no response_url: nowhere to answer
+        log.warning("a Slack request without response_url; the reply was dropped")
+        return
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("could not post to response_url: %s", type(exc).__name__)
+        return
     if response.status_code >= 300:
         log.warning("response_url answered %s", response.status_code)
 
