@@ -10,7 +10,6 @@ import logging
 from typing import Any
 
 import aiohttp
-
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackObjectFormationError
 
