@@ -39,17 +39,9 @@ class Target:
     repo: str | None = None
 
     @property
-    def api_path(self) -> str:
-        """The REST prefix of this scope, under which ``/actions/runners`` lives."""
-        if self.scope is Scope.ENTERPRISE:
-            return f"/enterprises/{self.owner}"
-        if self.scope is Scope.ORG:
-            return f"/orgs/{self.owner}"
-        return f"/repos/{self.owner}/{self.repo}"
-
-    @property
     def api_template(self) -> tuple[str, dict[str, str]]:
-        """``api_path`` as a URI template and its variables, so every name is escaped."""
+        """The REST prefix of this scope, under which ``/actions/runners`` lives, as a URI
+        template and its variables, so that every name is escaped when expanded."""
         if self.scope is Scope.ENTERPRISE:
             return "/enterprises/{enterprise}", {"enterprise": self.owner}
         if self.scope is Scope.ORG:
@@ -59,11 +51,7 @@ class Target:
     @property
     def web_path(self) -> str:
         """The path ``config.sh --url`` expects on the GitHub web host."""
-        if self.scope is Scope.ENTERPRISE:
-            return f"enterprises/{self.owner}"
-        if self.scope is Scope.ORG:
-            return self.owner
-        return f"{self.owner}/{self.repo}"
+        return f"enterprises/{self.owner}" if self.scope is Scope.ENTERPRISE else str(self)
 
     def __str__(self) -> str:
         if self.scope is Scope.ENTERPRISE:

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from bot.sandbox.github_double import GitHubDouble
-from bot.sandbox.harness import Keys, Sandbox
+from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox
 
 SCOPES = {
     "org": ("acme", "/orgs/acme"),
@@ -15,19 +15,7 @@ SCOPES = {
 }
 
 
-# Alice runs the platform; everyone else may read.
-POLICY = """
-[[grant]]
-name = "everyone reads"
-actions = ["read"]
-targets = ["*"]
-
-[[grant]]
-name = "platform"
-actions = ["read", "token", "admin"]
-users = ["U0ALICE"]
-targets = ["*"]
-"""
+POLICY = PLATFORM_POLICY
 
 
 def seed_basic(gh: GitHubDouble) -> None:
@@ -53,7 +41,7 @@ def keys() -> Keys:
 def make_sandbox(keys: Keys) -> Callable[..., Any]:
     def factory(**kwargs: Any) -> Any:
         kwargs.setdefault("seed", seed_basic)
-        kwargs.setdefault("policy", POLICY)
+        kwargs.setdefault("policy", PLATFORM_POLICY)
         return Sandbox.running(keys=keys, **kwargs)
 
     return factory

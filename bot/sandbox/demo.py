@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.render import DELETE_ACTION
 from bot.sandbox.fleet import seed_demo
-from bot.sandbox.harness import Sandbox, find_button
+from bot.sandbox.harness import PLATFORM_POLICY, Sandbox, find_button
 from bot.sandbox.terminal import mrkdwn, render
 
 BANNER = """\
@@ -38,23 +38,8 @@ TOUR = [
 ]
 
 
-# The demo user (alice) runs the platform; bob may only read.
-POLICY = """
-[[grant]]
-name = "everyone reads"
-actions = ["read"]
-targets = ["*"]
-
-[[grant]]
-name = "platform team"
-actions = ["read", "token", "admin"]
-users = ["U0ALICE"]
-targets = ["*"]
-"""
-
-
 async def _session(lines: list[str] | None, color: bool) -> None:
-    async with Sandbox.running(seed=seed_demo, policy=POLICY) as sandbox:
+    async with Sandbox.running(seed=seed_demo, policy=PLATFORM_POLICY) as sandbox:
         print(BANNER)
         last: dict[str, Any] | None = None
         loop = asyncio.get_running_loop()

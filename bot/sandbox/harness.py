@@ -295,3 +295,18 @@ def reply_text(message: dict[str, Any]) -> str:
             if isinstance(e, dict) and isinstance(e.get("text"), str):
                 parts.append(e["text"])
     return "\n".join(parts)
+
+
+# Who may do what in the sandbox: alice runs the platform; everyone else may read.
+PLATFORM_POLICY = """
+[[grant]]
+name = "everyone reads"
+actions = ["read"]
+targets = ["*"]
+
+[[grant]]
+name = "platform team"
+actions = ["read", "token", "admin"]
+users = ["U0ALICE"]
+targets = ["*"]
+"""
