@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import cachetools
@@ -35,6 +35,8 @@ API_VERSION = "2022-11-28"
 REQUESTER = "runnerops"
 # Mint a new installation token this long before GitHub's expires_at.
 TOKEN_MARGIN = 300.0
+REDIRECTS = {301, 302, 307, 308}
+MAX_REDIRECTS = 3
 # GETs that meet a 5xx are retried this many times in all, with exponential backoff.
 GET_ATTEMPTS = 3
 # A rate-limit wait shorter than this is waited out; a longer one becomes a reply.
@@ -100,13 +102,26 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
+        headers = {**headers, "accept": ACCEPT, "x-github-api-version": API_VERSION}
+        # Redirects (a renamed repository answers 301) are followed here, not by aiohttp,
+        # so that every hop passes the same-origin check.
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check_origin(url)
+            async with self._session.request(
+                method, url, headers=headers, data=body, allow_redirects=False
+            ) as response:
+                location = response.headers.get("location")
+                if response.status not in REDIRECTS or not location:
+                    return response.status, response.headers, await response.read()
+            url = urljoin(url, location)
+        raise OffOrigin("too many redirects")
+
+    def _check_origin(self, url: str) -> None:
         parts = urlsplit(url)
         if (parts.scheme, parts.netloc) != self._origin or not (parts.path + "/").startswith(
             self._prefix
         ):
             raise OffOrigin(f"{parts.scheme}://{parts.netloc}{parts.path}")
-        headers = {**headers, "accept": ACCEPT, "x-github-api-version": API_VERSION}
-        return await super()._request(method, url, headers, body)
 
     async def handle_rate_limit_error(
         self, *, method: str, url: str, exception: gidgethub.HTTPException, attempt: int
@@ -271,6 +286,10 @@ class GitHubClient:
                     if exc.status_code == 404:  # uninstalled since we cached its id
                         self.forget_installation(target.owner)
                         raise errors.NotInstalled(target) from None
+                    if exc.status_code == 403:  # GitHub refuses tokens of a suspended one
+                        raise errors.Forbidden(
+                            target, "an active installation (it may be suspended)"
+                        ) from None
                     raise
                 expires = parse_time(data["expires_at"]).timestamp()
                 cached = _Installation(str(data["token"]), expires)
@@ -328,7 +347,7 @@ class GitHubClient:
             raise self._translate(target, exc) from None
         except gidgethub.HTTPException as exc:
             raise errors.GitHubUnavailable(target, f"GitHub answered {exc.status_code}") from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OffOrigin) as exc:
             detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
             raise errors.GitHubUnavailable(target, detail) from None
 

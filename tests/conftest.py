@@ -15,9 +15,6 @@ SCOPES = {
 }
 
 
-POLICY = PLATFORM_POLICY
-
-
 def seed_basic(gh: GitHubDouble) -> None:
     """A small fleet at every scope; names tell the state."""
     gh.add_org("acme")

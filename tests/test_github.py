@@ -144,3 +144,26 @@ async def test_secondary_rate_limit(sandbox: Sandbox) -> None:
         },
     )
     assert "try again in 2 min" in reply_text(await sandbox.run("list acme"))
+
+
+async def test_redirects_followed_only_on_the_api_host(sandbox: Sandbox) -> None:
+    moved = sandbox.settings.github_api_url + "/repos/acme/api/installation"
+    sandbox.github.add_fault(
+        "GET",
+        "/repos/acme/old-name/installation",
+        status=301,
+        headers={"location": moved},
+        body={"message": "Moved Permanently"},
+    )
+    text = reply_text(await sandbox.run("list acme/old-name"))
+    assert sandbox.github.count("GET", "/repos/acme/api/installation") == 1  # followed
+    assert "GitHub knows no *acme/old-name*" in text  # the runners call itself is a 404
+    sandbox.github.add_fault(
+        "GET",
+        "/repos/acme/web/installation",
+        status=301,
+        headers={"location": "http://127.0.0.2:9/steal"},
+        body={"message": "Moved Permanently"},
+    )
+    text = reply_text(await sandbox.run("list acme/web"))
+    assert "GitHub did not answer; nothing was changed" in text

@@ -106,6 +106,17 @@ class RecordedRequest:
     status: int = 0
 
 
+API = "https://api.github.com"
+# Hypermedia links of a repository, as GitHub lists them (``{/number}``-style templates kept
+# out: the spec only asks for strings).
+_REPO_LINKS = (
+    "archive assignees blobs branches collaborators comments commits compare contents "
+    "contributors deployments downloads events forks git_commits git_refs git_tags hooks "
+    "issue_comment issue_events issues keys labels languages merges milestones notifications "
+    "pulls releases stargazers statuses subscribers subscription tags teams trees"
+).split()
+
+
 @dataclass
 class _Account:
     login: str
@@ -113,7 +124,28 @@ class _Account:
     type: str  # "Organization" | "User"
 
     def to_json(self) -> dict[str, Any]:
-        return {"login": self.login, "id": self.id, "type": self.type}
+        """GitHub's ``simple-user`` shape, links and all."""
+        user = f"{API}/users/{self.login}"
+        return {
+            "login": self.login,
+            "id": self.id,
+            "node_id": f"MDQ6VXNlcj{self.id}",
+            "type": self.type,
+            "site_admin": False,
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{self.id}?v=4",
+            "gravatar_id": "",
+            "url": user,
+            "html_url": f"https://github.com/{self.login}",
+            "events_url": f"{user}/events{{/privacy}}",
+            "followers_url": f"{user}/followers",
+            "following_url": f"{user}/following{{/other_user}}",
+            "gists_url": f"{user}/gists{{/gist_id}}",
+            "organizations_url": f"{user}/orgs",
+            "received_events_url": f"{user}/received_events",
+            "repos_url": f"{user}/repos",
+            "starred_url": f"{user}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{user}/subscriptions",
+        }
 
 
 @dataclass
@@ -123,13 +155,50 @@ class _Repo:
     id: int
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """GitHub's ``repository`` shape, as in an installation token's repository list."""
+        full = f"{self.owner.login}/{self.name}"
+        url = f"{API}/repos/{full}"
+        data: dict[str, Any] = {f"{link}_url": f"{url}/{link}" for link in _REPO_LINKS}
+        data |= {
             "id": self.id,
+            "node_id": f"MDEwOlJlcG9zaXRvcnk{self.id}",
             "name": self.name,
-            "full_name": f"{self.owner.login}/{self.name}",
-            "private": True,
+            "full_name": full,
             "owner": self.owner.to_json(),
+            "private": True,
+            "fork": False,
+            "description": None,
+            "url": url,
+            "html_url": f"https://github.com/{full}",
+            "clone_url": f"https://github.com/{full}.git",
+            "git_url": f"git://github.com/{full}.git",
+            "ssh_url": f"git@github.com:{full}.git",
+            "svn_url": f"https://github.com/{full}",
+            "homepage": None,
+            "mirror_url": None,
+            "language": None,
+            "license": None,
+            "default_branch": "main",
+            "size": 0,
+            "forks": 0,
+            "forks_count": 0,
+            "open_issues": 0,
+            "open_issues_count": 0,
+            "watchers": 0,
+            "watchers_count": 0,
+            "stargazers_count": 0,
+            "has_downloads": True,
+            "has_issues": True,
+            "has_projects": True,
+            "has_wiki": True,
+            "has_pages": False,
+            "archived": False,
+            "disabled": False,
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+            "pushed_at": "2024-01-01T00:00:00Z",
         }
+        return data
 
 
 @dataclass

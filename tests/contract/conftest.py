@@ -9,8 +9,9 @@ are skipped with the reason shown in pytest's summary; set ``RUNNEROPS_CONTRACT_
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -70,3 +71,20 @@ def prism_ghec() -> Iterator[PrismServer]:
 def prism_ghes() -> Iterator[PrismServer]:
     """Prism on the GHES spec, paths under ``/api/v3``: use ``.api_url`` as the API base."""
     yield from _serve(GHES_SPEC, GHES_PREFIX)
+
+
+@pytest.fixture
+def logged_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> Iterator[Callable[[], list[logging.LogRecord]]]:
+    """A callable returning every ERROR (or worse) record logged so far in the test.
+
+    uvicorn's loggers do not propagate to the root logger, so the capture handler is
+    attached to them too: an exception escaping a route is caught either way.
+    """
+    servers = logging.getLogger("uvicorn")
+    servers.addHandler(caplog.handler)
+    try:
+        yield lambda: [r for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        servers.removeHandler(caplog.handler)

@@ -1,0 +1,195 @@
+"""runnerops end to end against GitHub's published descriptions, served by Prism.
+
+Each of the 18 runner operations (six verbs at enterprise, organization and repository
+scope) is driven from a signed slash command, as Slack sends it, with runnerops' GitHub
+being Prism on the published spec: api.github.com for organizations and repositories and
+GitHub Enterprise Cloud for enterprises (``cloud``), then GitHub Enterprise Server under
+``/api/v3`` for all three (``ghes``). A recording proxy in between keeps every request.
+
+What holds for every operation:
+
+- Prism found nothing wrong with any request runnerops made (no ``sl-violations`` on the
+  request side), and each request is an operation of the spec, with the right method,
+  path (GHES: under ``/api/v3``), API version header and credential (app JWT for the
+  installation lookup and token mint, the installation token for organization and
+  repository calls, the classic PAT for enterprise calls);
+- the reply is rendered from the spec's example responses, never an error reply, and
+  nothing is logged at ERROR.
+
+Prism quirks met on the way, each handled by design: no authentication is checked (the
+credential checks above are ours), the ``name=`` filter is ignored (runnerops filters
+again), the list's ``Link`` header points at api.github.com (runnerops does not follow a
+link off its API host, and says so in its log), and the example installation token
+expired in 2016 (runnerops uses it once and mints a fresh one for the next command).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from bot.render import DELETE_ACTION
+from bot.sandbox.harness import Keys, find_button, reply_text
+
+from .bench import (
+    ACCESS_TOKENS,
+    FLAVOURS,
+    INSTALLATION,
+    OPERATION,
+    OPERATIONS,
+    Bench,
+    Operation,
+    Where,
+    example,
+    fetched_runner,
+    is_error_reply,
+    listed_runner,
+    open_bench,
+    prism_servers,
+    template_of,
+    where,
+)
+from .proxy import Exchange
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SCOPES = ("enterprise", "org", "repo")
+API_VERSION = "2022-11-28"
+OFF_HOST_LINK = "pagination link off the API host"  # what runnerops logs instead
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=sorted(FLAVOURS))
+async def bench(request: pytest.FixtureRequest, keys: Keys) -> AsyncIterator[Bench]:
+    async with open_bench(request.param, prism_servers(request, request.param), keys) as bench:
+        yield bench
+
+
+def _template(bench: Bench, exchange: Exchange) -> str:
+    template = template_of(exchange.spec, exchange.path, bench.prefix)
+    assert template is not None, f"{exchange}: not an operation of {exchange.spec}"
+    return template
+
+
+def _check_requests(bench: Bench, op: Operation, at: Where, exchanges: list[Exchange]) -> None:
+    assert exchanges, "runnerops made no request"
+    spec = bench.spec_for(at.scope)
+    allowed = {(op.method, op.template(at.scope))}
+    if op.verb == "delete":  # found by name in the list, fetched again on the click
+        allowed.add(("GET", OPERATION["list"].template(at.scope)))
+        allowed.add(("GET", OPERATION["get"].template(at.scope)))
+    if at.scope != "enterprise":
+        allowed |= {("GET", INSTALLATION[at.scope]), ("POST", ACCESS_TOKENS)}
+    installation_token = example(spec, "POST", ACCESS_TOKENS, 201)["token"]
+    pat = bench.sb.settings.github_enterprise_token
+    for exchange in exchanges:
+        assert exchange.request_violations == [], f"{exchange}: {exchange.request_violations}"
+        assert exchange.status < 400, f"{exchange}: {exchange.body[:300]!r}"
+        assert exchange.path.startswith(bench.prefix + "/"), str(exchange)
+        template = _template(bench, exchange)
+        assert (exchange.method, template) in allowed, f"{exchange}: not expected for {op.verb}"
+        headers = exchange.headers
+        assert headers.get("x-github-api-version") == API_VERSION, str(exchange)
+        assert "application/json" in headers.get("accept", ""), str(exchange)
+        assert headers.get("user-agent"), str(exchange)
+        auth = headers.get("authorization", "")
+        if template in (*INSTALLATION.values(), ACCESS_TOKENS):
+            assert auth.lower().startswith("bearer ey"), f"{exchange}: no app JWT"
+        elif at.scope == "enterprise":
+            assert auth == f"token {pat}", f"{exchange}: not the enterprise PAT"
+        else:
+            assert auth == f"token {installation_token}", f"{exchange}: no installation token"
+    calls = [(e.method, e.path) for e in exchanges]
+    assert (op.method, bench.op_path(op, at)) in calls, calls
+
+
+def _check_labels(runner: dict[str, Any], text: str) -> None:
+    for label in runner["labels"]:
+        if label["type"] == "custom":
+            assert f"`{label['name']}`" in text, f"custom label {label['name']} not in code"
+        else:
+            assert label["name"] in text, label
+            assert f"`{label['name']}`" not in text, f"{label['name']} shown as custom"
+
+
+def _check_replies(bench: Bench, op: Operation, at: Where, replies: list[dict[str, Any]]) -> None:
+    for reply in replies:
+        assert not is_error_reply(reply), reply_text(reply)
+    spec = bench.spec_for(at.scope)
+    text = reply_text(replies[0])
+    template = op.template(at.scope)
+    if op.verb == "list":
+        runners = example(spec, "GET", template, 200)["runners"]
+        assert f"{len(runners)} runners" in text
+        for runner in runners:
+            line = next((ln for ln in text.splitlines() if f"*{runner['name']}*" in ln), "")
+            assert line, f"{runner['name']} not listed:\n{text}"
+            assert f"id {runner['id']}" in line and runner["status"] in line
+            _check_labels(runner, line)
+    elif op.verb == "downloads":
+        for download in example(spec, "GET", template, 200):
+            assert download["filename"] in text and download["download_url"] in text
+    elif op.verb == "token":
+        token = example(spec, "POST", template, 201)["token"]
+        url = f"{bench.flavour.github_url}/{at.web_path}"
+        assert f"./config.sh --url {url} --token {token}" in text
+    elif op.verb == "remove-token":
+        token = example(spec, "POST", template, 201)["token"]
+        assert f"./config.sh remove --token {token}" in text
+    elif op.verb == "get":
+        runner = fetched_runner(spec, at.scope)
+        assert f"Runner {runner['name']}" in text
+        assert f"*Id*\n{runner['id']}" in text and f"*OS*\n{runner['os']}" in text
+        _check_labels(runner, text)
+    elif op.verb == "delete":
+        assert len(replies) == 2, "no Delete button to click"
+        asked, fetched = listed_runner(spec, at.scope), fetched_runner(spec, at.scope)
+        assert f"Delete runner *{asked['name']}*" in text
+        assert find_button(replies[0], DELETE_ACTION)["style"] == "danger"
+        assert f"Runner *{fetched['name']}* was deleted" in reply_text(replies[1])
+    else:
+        raise AssertionError(f"no reply check for {op.verb}")
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.verb)
+async def test_operation(
+    bench: Bench,
+    op: Operation,
+    scope: str,
+    logged_errors: Callable[[], list[logging.LogRecord]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    at = where(scope)
+    start = len(bench.proxy.exchanges)
+    replies = await bench.drive(op, at)
+    exchanges = bench.proxy.exchanges[start:]
+
+    _check_requests(bench, op, at, exchanges)
+    _check_replies(bench, op, at, replies)
+    assert logged_errors() == []
+    if scope != "enterprise":
+        # The example token expired long ago, so it is never reused: each runner call
+        # gets a freshly minted one.
+        templates = [_template(bench, e) for e in exchanges]
+        runner_calls = [t for t in templates if "/actions/runners" in t]
+        assert templates.count(ACCESS_TOKENS) == len(runner_calls)
+    if op.verb in ("list", "delete"):
+        assert OFF_HOST_LINK in caplog.text  # the example Link points at api.github.com
+        assert not [e for e in exchanges if re.search(r"(?:^|&)page=", e.query)]
+
+
+async def test_every_request_matched_the_spec(bench: Bench) -> None:
+    """Over the whole run: every request was an operation of the spec, sent as it says."""
+    exchanges = bench.proxy.exchanges
+    assert len(exchanges) >= 18
+    bad = [f"{e}: {e.request_violations}" for e in exchanges if e.request_violations]
+    assert bad == []
+    assert all(e.path.startswith(bench.prefix + "/") for e in exchanges)
+    seen = {(e.method, _template(bench, e)) for e in exchanges}
+    wanted = {(op.method, op.template(scope)) for op in OPERATIONS for scope in SCOPES}
+    assert wanted <= seen, sorted(wanted - seen)
