@@ -163,7 +163,7 @@ def parse(text: str, default_target: str | None = None) -> Command:
         limit = 20
         if "--limit" in flags:
             value = flags["--limit"][-1]
-            if not value.isdigit() or not 1 <= int(value) <= 200:
+            if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 200:
                 raise UsageError("`--limit` takes a number from 1 to 200", verb)
             limit = int(value)
         return _replace(command, limit=limit)

@@ -112,7 +112,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if urlsplit(api_url).scheme not in {"http", "https"}:
         problems.append(f"GITHUB_API_URL must be an http(s) URL, got {api_url!r}")
     port_text = get("PORT") or "8000"
-    if not port_text.isdigit():
+    if not (port_text.isascii() and port_text.isdigit()):
         problems.append(f"PORT must be a number, got {port_text!r}")
     timeout_text = get("GITHUB_TIMEOUT") or "10"
     try:

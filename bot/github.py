@@ -35,6 +35,7 @@ API_VERSION = "2022-11-28"
 REQUESTER = "runnerops"
 # Mint a new installation token this long before GitHub's expires_at.
 TOKEN_MARGIN = 300.0
+MAX_CONCURRENT = 100
 REDIRECTS = {301, 302, 307, 308}
 MAX_REDIRECTS = 3
 # GETs that meet a 5xx are retried this many times in all, with exponential backoff.
@@ -204,13 +205,20 @@ class GitHubClient:
             maxsize=4096, ttu=lambda _k, v, _now: v.expires_at - TOKEN_MARGIN, timer=clock
         )
         self._locks: dict[int | str, asyncio.Lock] = {}
+        self._inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
 
     # -- lifecycle -------------------------------------------------------------------
 
     def _gh(self) -> RunnerOpsAPI:
         if self._api is None:
+            # GitHub allows at most 100 concurrent requests; more wait for a connection.
+            # The timeout bounds connecting and each read, not the wait for a connection,
+            # so a burst of commands queues rather than failing.
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout)
+                connector=aiohttp.TCPConnector(limit=MAX_CONCURRENT),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self._timeout, sock_read=self._timeout
+                ),
             )
             self._api = RunnerOpsAPI(
                 self._session,
@@ -319,11 +327,39 @@ class GitHubClient:
     ) -> Any:
         """Call ``{target's api path}{path}``; with ``iterable_key``, gather every page.
 
-        A token GitHub refuses with 401 is dropped and minted again, once.
+        Identical GETs in flight at the same time share one request: a burst of
+        ``list acme`` costs GitHub one listing. A token GitHub refuses with 401 is
+        dropped and minted again, once.
         """
         template, variables = target.api_template
         variables = {**variables, **(url_vars or {})}
         url = template + path
+        if method != "GET":
+            return await self._call(target, method, url, variables, data, iterable_key)
+        key = (
+            target.scope,
+            url,
+            tuple(sorted((k, str(v)) for k, v in variables.items())),
+            iterable_key,
+        )
+        shared = self._inflight.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(
+                self._call(target, method, url, variables, data, iterable_key)
+            )
+            self._inflight[key] = shared
+            shared.add_done_callback(lambda _f: self._inflight.pop(key, None))
+        return await asyncio.shield(shared)
+
+    async def _call(
+        self,
+        target: Target,
+        method: str,
+        url: str,
+        variables: Mapping[str, Any],
+        data: Any,
+        iterable_key: str | None,
+    ) -> Any:
         for attempt in (1, 2):
             installation_id, token = await self._guard(target, self._credential(target))
             try:

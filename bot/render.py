@@ -71,12 +71,29 @@ def code(text: str) -> str:
     return "`" + escape(text).replace("`", "\u02cb") + "`"
 
 
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fit(text: str, limit: int = SECTION_CHARS) -> str:
+    """Cut mrkdwn to ``limit`` characters without splitting an escape such as ``&amp;``.
+
+    Escaping can grow echoed text fivefold, so every text block passes through here."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
+
+
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text))
+    return SectionBlock(text=MarkdownTextObject(text=fit(text)))
 
 
 def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+    return ContextBlock(elements=[MarkdownTextObject(text=fit(text))])
 
 
 def _header(text: str) -> HeaderBlock:
@@ -134,7 +151,7 @@ def _targets_help() -> ContextBlock:
 
 
 def usage_reply(error: UsageError, command_name: str = "/runners") -> Reply:
-    text = f":warning: {escape(error.message)}"
+    text = f":warning: {escape(clip(error.message, 300))}"
     if error.verb and error.verb in USAGE:
         text += f"\nUsage: `{command_name} {USAGE[error.verb]}`"
     else:
@@ -149,10 +166,6 @@ def _status_icon(runner: Runner) -> str:
     if not runner.online:
         return ":red_circle:"
     return ":large_orange_circle:" if runner.busy else ":large_green_circle:"
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _labels(runner: Runner, budget: int = 400) -> str:
@@ -210,9 +223,9 @@ def _filter_text(command: Command) -> str:
         parts.append(f"--status {command.status}")
     if command.busy is not None:
         parts.append("--busy" if command.busy else "--idle")
-    parts += [f"--label {label}" for label in command.labels]
+    parts += [f"--label {clip(label, 40)}" for label in command.labels]
     if command.name:
-        parts.append(f"--name {command.name}")
+        parts.append(f"--name {clip(command.name, 40)}")
     return code(" ".join(parts))
 
 

@@ -57,7 +57,7 @@ class RunnerService:
 
     async def find_runner(self, target: Target, ref: str) -> Runner:
         """A runner by numeric id or exact name."""
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():  # "²".isdigit() is true, int("²") fails
             return await self.get_runner(target, int(ref))
         matches = await self.list_runners(target, name=ref)
         if not matches:

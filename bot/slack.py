@@ -26,7 +26,11 @@ COMMANDS = ("/runners", "/runner")
 async def run_command(
     text: str, caller: Caller, services: Services, router: Router
 ) -> render.Reply:
-    """Parse, route and render one command; every failure becomes a reply."""
+    """Parse, authorize, route and render one command; every failure becomes a reply."""
+    return await _guarded(_dispatch(text, caller, services, router), services)
+
+
+async def _dispatch(text: str, caller: Caller, services: Services, router: Router) -> render.Reply:
     try:
         command = parse(text, services.settings.default_target)
     except UsageError as exc:
@@ -45,7 +49,7 @@ async def run_command(
     if not decision.allowed:  # refused before any GitHub call
         await services.audit(caller, command.verb, command.target, "refused", decision.reason)
         return render.refusal(command.action, command.verb, command.target, decision.reason)
-    return await _guarded(handler(Invocation(command, caller, services)), services)
+    return await handler(Invocation(command, caller, services))
 
 
 async def run_click(click: Click, router: Router) -> render.Reply:
@@ -87,16 +91,24 @@ async def post(respond: AsyncRespond, reply: render.Reply) -> None:
 
 
 def build_slack_app(services: Services, router: Router) -> AsyncApp:
+    """Each listener is an ack that returns at once plus a lazy listener doing the work.
+
+    With ``process_before_response`` slack-bolt awaits the ack inline and answers Slack
+    right away, then runs the lazy listener as a task: the ack never waits for GitHub.
+    """
     settings = services.settings
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret,
         client=services.slack,
         ignoring_self_events_enabled=False,
         raise_error_for_unhandled_request=False,
+        process_before_response=True,
     )
 
-    async def on_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def ack_now(ack: AsyncAck) -> None:
         await ack()
+
+    async def on_command(body: dict[str, Any], respond: AsyncRespond) -> None:
         # A redelivery (X-Slack-Retry-Num) repeats the trigger_id: answer it once only.
         trigger = body.get("trigger_id") or hash(tuple(sorted(map(str, body.items()))))
         if services.once.seen(("command", trigger)):
@@ -112,12 +124,9 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
         await post(respond, reply)
 
     for name in COMMANDS:
-        app.command(name)(on_command)
+        app.command(name)(ack=ack_now, lazy=[on_command])
 
-    async def on_click(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
+    async def on_click(body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         user = body.get("user") or {}
         caller = Caller(
             user_id=str(user.get("id", "")),
@@ -134,5 +143,5 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
         await post(respond, await run_click(click, router))
 
     for action_id in router.actions:
-        app.action(action_id)(on_click)
+        app.action(action_id)(ack=ack_now, lazy=[on_click])
     return app

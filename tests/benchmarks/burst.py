@@ -67,7 +67,7 @@ class BurstResult:
     ack_done: list[float] = field(default_factory=list)  # monotonic stamp of each ack
     reply_at: list[float | None] = field(default_factory=list)  # stamp of each reply
     replies: list[dict[str, Any] | None] = field(default_factory=list)
-    wrong: list[str] = field(default_factory=list)  # commands whose reply is not theirs
+    wrong: list[str] = field(default_factory=list)  # commands answered something else
     extra_replies: int = 0  # replies beyond the first on any response_url
     github_requests: int = 0  # runner lists GitHub received during the burst
 
@@ -110,6 +110,13 @@ class BurstResult:
         )
 
 
+async def warm_up(sb: Sandbox) -> None:
+    """One command per target first, as a running service would have cached the
+    installation ids and token by then."""
+    for target in TARGETS:
+        await sb.run(f"list {target}")
+
+
 async def burst(sb: Sandbox, n: int, *, reply_timeout: float = 60.0) -> BurstResult:
     """Send ``n`` commands at once and collect every ack and reply, with time stamps."""
     for path in SLOW_PATHS:
@@ -147,8 +154,9 @@ async def burst(sb: Sandbox, n: int, *, reply_timeout: float = 60.0) -> BurstRes
     ):
         result.replies.append(reply)
         result.reply_at.append(at)
-        if reply is not None and not all(f in reply_text(reply) for f in fragments):
-            result.wrong.append(text)
+        shown = reply_text(reply) if reply is not None else ""
+        if reply is not None and not all(f in shown for f in fragments):
+            result.wrong.append(f"{text!r} was answered {shown.splitlines()[0][:100]!r}")
     result.extra_replies = sum(sb.slack.replies(url).qsize() for _, url in bodies)
     result.github_requests = sum(sb.github.count("GET", path) for path in SLOW_PATHS) - before
     return result
@@ -156,7 +164,7 @@ async def burst(sb: Sandbox, n: int, *, reply_timeout: float = 60.0) -> BurstRes
 
 async def main(n: int) -> BurstResult:
     async with Sandbox.running(seed=seed_burst, keys=Keys.generate()) as sb:
-        await sb.run("list acme")  # warm up: installation id and token are cached
+        await warm_up(sb)
         result = await burst(sb, n)
     print(result.summary())
     return result
