@@ -22,7 +22,7 @@ async def serve(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> AsyncIt
     config = uvicorn.Config(
         app,
         log_level="warning",
-        lifespan="on",
+        lifespan="auto",  # runs the app's lifespan if it has one (runnerops does)
         access_log=False,
         timeout_graceful_shutdown=1,
         backlog=4096,

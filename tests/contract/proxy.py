@@ -180,11 +180,6 @@ class RecordingProxy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI app (the object itself, so that uvicorn sees an ASGI 3 callable)."""
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
         response = await self._handle(Request(scope, receive))
         await response(scope, receive, send)
 
