@@ -344,7 +344,8 @@ def delete_outcome(target: Target, runner_name: str, user_id: str, text: str) ->
     return Reply(text=f"{runner_name}: {text}", blocks=[_section(body)], replace_original=True)
 
 
-def delete_outcome_text(text: str) -> Reply:
+def replacement(text: str) -> Reply:
+    """A message that takes the place of the one whose button was pressed."""
     return Reply(text=text, blocks=[_section(text)], replace_original=True)
 
 

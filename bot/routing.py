@@ -7,7 +7,7 @@ them, the way gidgethub's ``routing.Router`` merges webhook routers.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.commands import Command
@@ -42,8 +42,6 @@ class Click:
     value: str
     caller: Caller
     services: Services
-    message_ts: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 VerbHandler = Callable[[Invocation], Awaitable["Reply"]]

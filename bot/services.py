@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.github import GitHubClient
 from bot.once import Once
 from bot.policy import Policy
+from bot.render import audit_line
 from bot.routing import Caller
 from bot.runners import RunnerService
 from bot.targets import Target
@@ -86,8 +87,6 @@ class Services:
             log.exception("could not write an audit entry")
         channel = self.settings.audit_slack_channel
         if channel:
-            from bot.render import audit_line
-
             try:
                 await self.slack.chat_postMessage(
                     channel=channel, text=audit_line(entry), unfurl_links=False

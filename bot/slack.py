@@ -7,6 +7,7 @@ limit holds whatever GitHub's latency; the answer goes to the command's ``respon
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
@@ -55,13 +56,13 @@ async def _dispatch(text: str, caller: Caller, services: Services, router: Route
 async def run_click(click: Click, router: Router) -> render.Reply:
     handler = router.actions.get(click.action_id)
     if handler is None:
-        return render.delete_outcome_text(":warning: That button is no longer handled.")
+        return render.replacement(":warning: That button is no longer handled.")
     return await _guarded(handler(click), click.services)
 
 
-async def _guarded(work: Any, services: Services) -> render.Reply:
+async def _guarded(work: Awaitable[render.Reply], services: Services) -> render.Reply:
     try:
-        reply: render.Reply = await work
+        reply = await work
     except errors.RunnerOpsError as exc:
         log.info("command failed: %s", type(exc).__name__)
         return render.error_reply(exc, install_url=services.settings.install_url)
@@ -138,7 +139,6 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
             value=str(action.get("value", "")),
             caller=caller,
             services=services,
-            message_ts=str((body.get("container") or {}).get("message_ts", "")),
         )
         await post(respond, await run_click(click, router))
 

@@ -37,9 +37,7 @@ async def delete_clicked(click: Click) -> render.Reply:
         target = parse_target(str(value["target"]))
         runner_id = int(value["id"])
     except (ValueError, KeyError, TypeError, TargetError):
-        return render.delete_outcome_text(
-            ":warning: That button is not valid; nothing was changed."
-        )
+        return render.replacement(":warning: That button is not valid; nothing was changed.")
     services, caller = click.services, click.caller
     decision = await services.access.decide(
         "admin", user_id=caller.user_id, channel_id=caller.channel_id, target=target
