@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -127,11 +126,9 @@ def test_cut_spec_function_prefixes_paths(tmp_path: Path) -> None:
 def test_cut_is_cached() -> None:
     first = cached_cut_spec("api.github.com")
     mtime = first.stat().st_mtime_ns
-    started = time.monotonic()
     second = cached_cut_spec("api.github.com")
     assert second == first
-    assert second.stat().st_mtime_ns == mtime
-    assert time.monotonic() - started < 0.1
+    assert second.stat().st_mtime_ns == mtime  # not written again: served from the cache
     assert cached_cut_spec(GHES_SPEC, GHES_PREFIX) != cached_cut_spec(GHES_SPEC)
 
 
