@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,6 +25,7 @@ from bot.runners import RunnerService
 from bot.targets import Target
 
 log = logging.getLogger(__name__)
+SHUTDOWN_GRACE = 20.0  # PaaS platforms commonly allow 30 s between SIGTERM and SIGKILL
 
 
 @dataclass
@@ -36,6 +39,15 @@ class Services:
     clock: Callable[[], float] = field(default=time.time)
     # Slack redelivers a command it thinks timed out; a delete button can be clicked twice.
     once: Once = field(default_factory=Once)
+    # Commands being worked on after their ack; held here so that none is garbage
+    # collected mid-flight and a shutdown can let them finish.
+    working: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def hold_current_task(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.working.add(task)
+            task.add_done_callback(self.working.discard)
 
     @classmethod
     def build(cls, settings: Settings, *, github_backoff: float = 0.5) -> Services:
@@ -94,6 +106,10 @@ class Services:
             except Exception as exc:
                 log.warning("could not post to the audit channel: %s", type(exc).__name__)
 
-    async def close(self) -> None:
+    async def close(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Let acknowledged commands finish (a deploy must not swallow replies), then
+        release connections."""
+        if self.working:
+            await asyncio.wait(set(self.working), timeout=grace)
         await self.github.close()
         await self.audit_store.close()

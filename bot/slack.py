@@ -110,6 +110,7 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
         await ack()
 
     async def on_command(body: dict[str, Any], respond: AsyncRespond) -> None:
+        services.hold_current_task()
         # A redelivery (X-Slack-Retry-Num) repeats the trigger_id: answer it once only.
         trigger = body.get("trigger_id") or hash(tuple(sorted(map(str, body.items()))))
         if services.once.seen(("command", trigger)):
@@ -128,6 +129,7 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
         app.command(name)(ack=ack_now, lazy=[on_command])
 
     async def on_click(body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        services.hold_current_task()
         user = body.get("user") or {}
         caller = Caller(
             user_id=str(user.get("id", "")),

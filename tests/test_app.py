@@ -135,3 +135,13 @@ async def test_odd_signed_bodies_never_500(sandbox: Sandbox, body: bytes) -> Non
     unsigned = await sandbox.post_slack(body, {"content-type": "application/x-www-form-urlencoded"})
     # slack-bolt answers Slack's ssl_check probe without a signature; it does nothing.
     assert unsigned.status == (200 if body.startswith(b"ssl_check") else 401)
+
+
+async def test_shutdown_lets_acknowledged_commands_finish(make_sandbox) -> None:
+    async with make_sandbox() as sb:
+        sb.github.add_fault("GET", "/orgs/acme/actions/runners", delay=0.5)
+        sent = await sb.send("list acme")
+        assert sb.slack.replies(sent.response_url).empty()
+    # runnerops has shut down (a deploy); the command it had acknowledged was answered.
+    reply = sb.slack.replies(sent.response_url).get_nowait()
+    assert "3 runners" in reply_text(reply)
