@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -117,7 +118,17 @@ async def warm_up(sb: Sandbox) -> None:
         await sb.run(f"list {target}")
 
 
+def allow_open_files(n: int) -> None:
+    """Each command holds a client and a server socket: raise the soft limit to fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4 * n + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        top = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+
+
 async def burst(sb: Sandbox, n: int, *, reply_timeout: float = 60.0) -> BurstResult:
+    allow_open_files(n)
     """Send ``n`` commands at once and collect every ack and reply, with time stamps."""
     for path in SLOW_PATHS:
         sb.github.add_fault("GET", path, delay=GITHUB_DELAY, times=None)
