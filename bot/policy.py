@@ -426,11 +426,13 @@ def _parse_grant(raw: object, number: int, line: int | None) -> Grant:
     targets = strings("targets", required=True)
     if targets is None:
         raise fail('missing targets (e.g. targets = ["acme", "acme/*"]; "*" is everything)')
-    for pattern in targets:
+    for target_pattern in targets:
         try:
-            _compile(pattern)
+            _compile(target_pattern)
         except _PatternError as exc:
-            raise fail(f"target pattern {pattern!r} cannot match any target: {exc}") from None
+            raise fail(
+                f"target pattern {target_pattern!r} cannot match any target: {exc}"
+            ) from None
 
     return Grant(
         actions=frozenset(a.lower() for a in actions),

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import parse_qsl, unquote, urlencode
 
 import jwt
@@ -311,7 +311,7 @@ def _iso_z(timestamp: float) -> str:
     return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -978,7 +978,8 @@ class GitHubDouble:
                 raise _error(404)
             if token.installation.account is not account:
                 raise _error(404)
-            permission, key = "organization_self_hosted_runners", ("org", account.login.lower())
+            permission = "organization_self_hosted_runners"
+            key: tuple[str, ...] = ("org", account.login.lower())
         else:
             repo = self._repos.get((params["owner"].lower(), params["repo"].lower()))
             if repo is None or not token.covers(repo):
