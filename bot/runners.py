@@ -5,13 +5,33 @@ This is the one place that knows GitHub's runner endpoints. It knows nothing of 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bot import errors
+from bot.commands import Command
 from bot.github import GitHubClient
 from bot.models import Download, Runner, RunnerToken
 from bot.redact import redact
 from bot.targets import Target
 
 RUNNERS = "/actions/runners"
+
+
+def matching(command: Command, runners: Iterable[Runner]) -> list[Runner]:
+    """The runners that pass ``list``'s filters; all labels must match, names partly."""
+    wanted_labels = {label.lower() for label in command.labels}
+    out = []
+    for r in runners:
+        if command.status and r.status != command.status:
+            continue
+        if command.busy is not None and r.busy != command.busy:
+            continue
+        if wanted_labels and not wanted_labels <= {lab.name.lower() for lab in r.labels}:
+            continue
+        if command.name and command.name.lower() not in r.name.lower():
+            continue
+        out.append(r)
+    return out
 
 
 class RunnerService:
@@ -64,12 +84,13 @@ class RunnerService:
             raise errors.RunnerNotFound(target, ref)
         return matches[0]
 
-    async def delete_runner(self, target: Target, runner: Runner) -> None:
+    async def delete_runner(self, target: Target, runner_id: int, name: str) -> None:
+        """Delete by id; ``name`` only words the errors (GitHub's 404 and busy 422)."""
         try:
             await self.github.call(
-                target, "DELETE", RUNNERS + "/{runner_id}", {"runner_id": runner.id}
+                target, "DELETE", RUNNERS + "/{runner_id}", {"runner_id": runner_id}
             )
         except errors.NotFound:
-            raise errors.RunnerNotFound(target, runner.name) from None
+            raise errors.RunnerNotFound(target, name) from None
         except errors.Unprocessable:
-            raise errors.RunnerBusy(target, runner.name) from None
+            raise errors.RunnerBusy(target, name) from None

@@ -36,6 +36,7 @@ async def delete_clicked(click: Click) -> render.Reply:
         value = json.loads(click.value)
         target = parse_target(str(value["target"]))
         runner_id = int(value["id"])
+        name = str(value.get("name") or runner_id)
     except (ValueError, KeyError, TypeError, TargetError):
         return render.replacement(":warning: That button is not valid; nothing was changed.")
     services, caller = click.services, click.caller
@@ -47,19 +48,18 @@ async def delete_clicked(click: Click) -> render.Reply:
         return render.refusal("admin", "delete", target, decision.reason)
     outcome, _ = await services.once.run(
         ("delete", str(target).lower(), runner_id),
-        lambda: _delete(click, target, runner_id),
+        lambda: _delete(click, target, runner_id, name),
         keep=lambda o: o.deleted,
     )
     return outcome.reply
 
 
-async def _delete(click: Click, target: Target, runner_id: int) -> _Outcome:
+async def _delete(click: Click, target: Target, runner_id: int, name: str) -> _Outcome:
+    """One DELETE: the button carries the id and name shown when it was asked for, and
+    GitHub's own answer (404, busy 422) says whether the runner is still there."""
     services, caller = click.services, click.caller
-    name = str(runner_id)
     try:
-        runner = await services.runners.get_runner(target, runner_id)
-        name = runner.name
-        await services.runners.delete_runner(target, runner)
+        await services.runners.delete_runner(target, runner_id, name)
     except errors.RunnerOpsError as exc:
         outcome = "not-deleted" if isinstance(exc, errors.RunnerBusy) else "failed"
         await services.audit(caller, "delete", target, outcome, f"{name}: {type(exc).__name__}")

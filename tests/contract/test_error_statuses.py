@@ -39,7 +39,6 @@ from .bench import (
     OPERATIONS,
     Bench,
     Where,
-    fetched_runner,
     installation_id,
     is_error_reply,
     listed_runner,
@@ -193,7 +192,7 @@ def expectation(case: Case, at: Where, spec: str, install_url: str) -> Expect:
             runner = listed_runner(spec, scope)["id"]
             return Expect((f":mag: No runner `{runner}` in *{at.text}*",), attempts=1)
         if step == "delete":
-            runner = fetched_runner(spec, scope)["name"]
+            runner = listed_runner(spec, scope)["name"]  # the name the button carries
             return Expect((f":mag: No runner `{runner}` in *{at.text}*",), attempts=1)
         return Expect((f":mag: GitHub knows no *{at.text}*",), attempts=1)
     if status == 401:
@@ -210,7 +209,7 @@ def expectation(case: Case, at: Where, spec: str, install_url: str) -> Expect:
         )
     if status == 422:
         if step == "delete":
-            runner = fetched_runner(spec, scope)["name"]
+            runner = listed_runner(spec, scope)["name"]
             return Expect((f"Runner `{runner}` is running a job; not deleted",), attempts=1)
         if step == "access-token":
             return Expect(
