@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -201,22 +201,6 @@ def fleet_counts(runners: Sequence[Runner]) -> str:
     )
 
 
-def apply_filters(command: Command, runners: Iterable[Runner]) -> list[Runner]:
-    wanted_labels = {label.lower() for label in command.labels}
-    out = []
-    for r in runners:
-        if command.status and r.status != command.status:
-            continue
-        if command.busy is not None and r.busy != command.busy:
-            continue
-        if wanted_labels and not wanted_labels <= {lab.name.lower() for lab in r.labels}:
-            continue
-        if command.name and command.name.lower() not in r.name.lower():
-            continue
-        out.append(r)
-    return out
-
-
 def _filter_text(command: Command) -> str:
     parts = []
     if command.status:
@@ -229,8 +213,10 @@ def _filter_text(command: Command) -> str:
     return code(" ".join(parts))
 
 
-def runner_list(target: Target, runners: Sequence[Runner], command: Command) -> Reply:
-    shown = apply_filters(command, runners)
+def runner_list(
+    target: Target, runners: Sequence[Runner], shown: Sequence[Runner], command: Command
+) -> Reply:
+    """``runners`` is the whole fleet (for the counts); ``shown`` those matching the filters."""
     title = f"Runners of {target}"
     summary = f"*{escape(str(target))}*: {fleet_counts(runners)}"
     if command.filtered:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot import render
 from bot.routing import Invocation, Router
+from bot.runners import matching
 
 router = Router()
 
@@ -13,7 +14,8 @@ async def list_runners(inv: Invocation) -> render.Reply:
     target = inv.command.target
     assert target is not None
     runners = await inv.services.runners.list_runners(target)
-    return render.runner_list(target, runners, inv.command)
+    shown = matching(inv.command, runners)
+    return render.runner_list(target, runners, shown, inv.command)
 
 
 @router.verb("get")

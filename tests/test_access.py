@@ -65,6 +65,12 @@ async def test_slack_failure_fails_closed(make_sandbox) -> None:
     async with make_sandbox(policy=GROUP_POLICY) as sb:
         # The group is unknown to Slack: nobody is in it.
         assert "You may not" in reply_text(await sb.run("token acme", user_id="U0BOB"))
+        # Bob is in the group, but Slack refuses the lookup (a revoked bot token):
+        # the membership cannot be shown, so the grant does not apply.
+        sb.slack.groups["S0RUNNERS"] = ["U0BOB"]
+        sb.slack.bot_token = "xoxb-revoked"
+        assert "You may not" in reply_text(await sb.run("token acme", user_id="U0BOB"))
+        assert sb.github.issued_runner_tokens == []
 
 
 async def test_audit_trail(sandbox: Sandbox) -> None:
