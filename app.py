@@ -20,11 +20,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 import handlers
-from bot.audit import AuditConfigError
 from bot.config import ConfigError, Settings, load_settings
-from bot.policy import PolicyError
+from bot.policy.rules import PolicyError
 from bot.services import Services
-from bot.slack import build_slack_app
+from bot.slack.bolt import build_slack_app
+from bot.store.audit import AuditConfigError
 
 log = logging.getLogger("runnerops")
 

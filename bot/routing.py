@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from bot.commands import Command
 
 if TYPE_CHECKING:
-    from bot.render import Reply
     from bot.services import Services
+    from bot.slack.render import Reply
 
 
 @dataclass

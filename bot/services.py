@@ -13,15 +13,15 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import redact
-from bot.access import Access
-from bot.audit import AuditEntry, AuditStore, open_store
 from bot.config import Settings
-from bot.github import GitHubClient
-from bot.once import Once
-from bot.policy import Policy
-from bot.render import audit_line
+from bot.github.client import GitHubClient
+from bot.github.runners import RunnerService
+from bot.policy.access import Access
+from bot.policy.rules import Policy
 from bot.routing import Caller
-from bot.runners import RunnerService
+from bot.slack.render import audit_line
+from bot.store.audit import AuditEntry, AuditStore, open_store
+from bot.store.once import Once
 from bot.targets import Target
 
 log = logging.getLogger(__name__)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot import render
-from bot.policy import PolicyError
+from bot.policy.rules import PolicyError
 from bot.routing import Invocation, Router
+from bot.slack import render
 from bot.targets import TargetError, parse_target
 
 router = Router()

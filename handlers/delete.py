@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from bot import errors, render
+from bot import errors
 from bot.routing import Click, Invocation, Router
+from bot.slack import render
 from bot.targets import Target, TargetError, parse_target
 
 router = Router()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot import render
+from bot.github.runners import matching
 from bot.routing import Invocation, Router
-from bot.runners import matching
+from bot.slack import render
 
 router = Router()
 

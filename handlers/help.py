@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import render
 from bot.routing import Invocation, Router
+from bot.slack import render
 
 router = Router()
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot import errors, render
+from bot import errors
 from bot.routing import Invocation, Router
+from bot.slack import render
 
 router = Router()
 

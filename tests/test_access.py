@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.render import DELETE_ACTION
 from bot.sandbox.harness import Sandbox, reply_text
+from bot.slack.render import DELETE_ACTION
 
 GROUP_POLICY = """
 [[grant]]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit import (
+from bot.store.audit import (
     AuditConfigError,
     AuditEntry,
     AuditStore,

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from bot.render import DELETE_ACTION
 from bot.sandbox.harness import Sandbox, find_button, reply_text
+from bot.slack.render import DELETE_ACTION
 from tests.conftest import SCOPES
 
 

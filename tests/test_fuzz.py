@@ -32,8 +32,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.commands import MAX_TEXT, UsageError, parse
-from bot.render import internal_error_reply
 from bot.sandbox.harness import Keys, Sandbox
+from bot.slack.render import internal_error_reply
 from tests.conftest import seed_basic
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10000"))

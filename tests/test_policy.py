@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.policy import ACTIONS, Grant, Policy, PolicyError
+from bot.policy.rules import ACTIONS, Grant, Policy, PolicyError
 from bot.targets import Scope, Target, parse_target
 
 EXAMPLE = """\

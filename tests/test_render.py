@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from bot import render
 from bot.commands import parse
-from bot.models import Download, Label, Runner, RunnerToken
+from bot.github.models import Download, Label, Runner, RunnerToken
+from bot.slack import render
 from bot.targets import parse_target
 
 TARGET = parse_target("acme")

@@ -10,10 +10,10 @@ import asyncio
 import sys
 from typing import Any
 
-from bot.render import DELETE_ACTION
 from bot.sandbox.fleet import seed_demo
 from bot.sandbox.harness import PLATFORM_POLICY, Sandbox, find_button
 from bot.sandbox.terminal import mrkdwn, render
+from bot.slack.render import DELETE_ACTION
 
 BANNER = """\
 runnerops sandbox: GitHub and Slack doubles on loopback, with a seeded fleet:

@@ -33,8 +33,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.render import DELETE_ACTION
 from bot.sandbox.harness import Keys, find_button, reply_text
+from bot.slack.render import DELETE_ACTION
 
 from .bench import (
     ACCESS_TOKENS,

@@ -27,10 +27,10 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import errors
-from bot.audit import AuditEntry
 from bot.commands import USAGE, Command, UsageError
-from bot.models import Download, Runner, RunnerToken
-from bot.policy import Grant
+from bot.github.models import Download, Runner, RunnerToken
+from bot.policy.rules import Grant
+from bot.store.audit import AuditEntry
 from bot.targets import Scope, Target
 
 MAX_BLOCKS = 50

@@ -16,7 +16,7 @@ import cachetools
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.policy import Decision, Policy
+from bot.policy.rules import Decision, Policy
 from bot.targets import Target
 
 log = logging.getLogger(__name__)

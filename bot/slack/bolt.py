@@ -14,10 +14,11 @@ import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackObjectFormationError
 
-from bot import errors, render
+from bot import errors
 from bot.commands import UsageError, parse
 from bot.routing import Caller, Click, Invocation, Router
 from bot.services import Services
+from bot.slack import render
 
 log = logging.getLogger(__name__)
 

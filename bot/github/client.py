@@ -23,7 +23,7 @@ import gidgethub.aiohttp
 from gidgethub import apps
 
 from bot import errors
-from bot.models import parse_time
+from bot.github.models import parse_time
 from bot.redact import redact
 from bot.targets import Scope, Target
 

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 
 from bot import errors
 from bot.commands import Command
-from bot.github import GitHubClient
-from bot.models import Download, Runner, RunnerToken
+from bot.github.client import GitHubClient
+from bot.github.models import Download, Runner, RunnerToken
 from bot.redact import redact
 from bot.targets import Target
 

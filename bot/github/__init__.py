@@ -1,0 +1,1 @@
+"""Where GitHub is called: the transport (client), the runner service and its data."""

@@ -1,0 +1,1 @@
+"""Where policy is decided: the grant rules (rules) and Slack group lookups (access)."""

@@ -1,0 +1,1 @@
+"""The Slack side: slack-bolt wiring (bolt) and Block Kit rendering (render)."""

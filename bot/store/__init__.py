@@ -1,0 +1,1 @@
+"""Where data is stored: the audit trail and once-only records."""
