@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# Where Slack's response_url points: its commercial and its GovSlack hosts. Replies (which
+# may hold a runner token) go nowhere else, even for a request whose signature checks out.
+DEFAULT_RESPONSE_URL_PREFIXES = ("https://hooks.slack.com/", "https://hooks.slack-gov.com/")
 
 
 class ConfigError(Exception):
@@ -38,6 +41,7 @@ class Settings:
     policy: str | None = None
     database_url: str = "sqlite:///runnerops.db"
     audit_slack_channel: str | None = None
+    slack_response_url_prefixes: tuple[str, ...] = DEFAULT_RESPONSE_URL_PREFIXES
 
     @property
     def install_url(self) -> str:
@@ -125,6 +129,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
         timeout = 10.0
 
+    prefixes: tuple[str, ...] = DEFAULT_RESPONSE_URL_PREFIXES
+    if prefixes_text := get("SLACK_RESPONSE_URL_PREFIXES"):
+        prefixes = tuple(p.strip() for p in prefixes_text.split(",") if p.strip())
+        for prefix in prefixes:
+            parts = urlsplit(prefix)
+            if parts.scheme not in {"http", "https"} or not parts.netloc or not parts.path:
+                problems.append(
+                    "SLACK_RESPONSE_URL_PREFIXES holds URL prefixes with a path, like"
+                    f" https://hooks.slack.com/ (got {prefix!r})"
+                )
+
     if missing or problems:
         lines = []
         if missing:
@@ -150,4 +165,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         policy=env.get("RUNNEROPS_POLICY") or None,
         database_url=get("DATABASE_URL") or "sqlite:///runnerops.db",
         audit_slack_channel=get("AUDIT_SLACK_CHANNEL"),
+        slack_response_url_prefixes=prefixes,
     )

@@ -77,7 +77,8 @@ class RateLimited(RunnerOpsError):
 
 @dataclass
 class GitHubUnavailable(RunnerOpsError):
-    """Timeout, connection failure or 5xx: nothing was changed (or it cannot be known)."""
+    """A read failed (timeout, connection failure, 5xx, an unreadable body), or a write
+    failed before it reached GitHub: nothing was changed."""
 
     target: Target
     detail: str = ""
@@ -89,3 +90,15 @@ class Unprocessable(RunnerOpsError):
 
     target: Target
     message: str = ""
+
+
+@dataclass
+class OutcomeUnknown(RunnerOpsError):
+    """A write (POST, DELETE) failed without a definite answer: GitHub may have acted.
+
+    ``confirmed`` says what a follow-up read established, when one was possible: ``True``
+    (it was done), ``False`` (it was not) or ``None`` (still unknown)."""
+
+    target: Target
+    detail: str = ""
+    confirmed: bool | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,15 +39,17 @@ class Services:
     clock: Callable[[], float] = field(default=time.time)
     # Slack redelivers a command it thinks timed out; a delete button can be clicked twice.
     once: Once = field(default_factory=Once)
-    # Commands being worked on after their ack; held here so that none is garbage
-    # collected mid-flight and a shutdown can let them finish.
-    working: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Commands being worked on after their ack, each with what to do if a shutdown must
+    # abandon it; held here so that none is garbage collected mid-flight and a shutdown
+    # can let them finish.
+    working: dict[asyncio.Task[Any], Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    shutdown_grace: float = SHUTDOWN_GRACE
 
-    def hold_current_task(self) -> None:
+    def hold_current_task(self, on_abandon: Callable[[], Awaitable[None]]) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self.working.add(task)
-            task.add_done_callback(self.working.discard)
+            self.working[task] = on_abandon
+            task.add_done_callback(lambda t: self.working.pop(t, None))
 
     @classmethod
     def build(cls, settings: Settings, *, github_backoff: float = 0.5) -> Services:
@@ -106,10 +108,17 @@ class Services:
             except Exception as exc:
                 log.warning("could not post to the audit channel: %s", type(exc).__name__)
 
-    async def close(self, grace: float = SHUTDOWN_GRACE) -> None:
-        """Let acknowledged commands finish (a deploy must not swallow replies), then
-        release connections."""
+    async def close(self) -> None:
+        """Let acknowledged commands finish (a deploy must not swallow replies); those
+        still running after the grace are stopped and told so. Then release connections."""
         if self.working:
-            await asyncio.wait(set(self.working), timeout=grace)
+            await asyncio.wait(set(self.working), timeout=self.shutdown_grace)
+        abandoned = list(self.working.items())
+        for task, _ in abandoned:
+            task.cancel()
+        if abandoned:
+            log.warning("shutting down: %d command(s) stopped unfinished", len(abandoned))
+            await asyncio.wait([t for t, _ in abandoned], timeout=1.0)
+            await asyncio.gather(*(tell() for _, tell in abandoned), return_exceptions=True)
         await self.github.close()
         await self.audit_store.close()

@@ -60,11 +60,17 @@ async def _delete(click: Click, target: Target, runner_id: int, name: str) -> _O
     GitHub's own answer (404, busy 422) says whether the runner is still there."""
     services, caller = click.services, click.caller
     try:
-        await services.runners.delete_runner(target, runner_id, name)
+        result = await services.runners.delete_runner(target, runner_id, name)
+    except errors.OutcomeUnknown as exc:
+        await services.audit(caller, "delete", target, "unknown", f"{name}: {exc.detail}")
+        text = render.delete_unknown_text(target, name)
+        return _Outcome(render.delete_outcome(target, name, caller.user_id, text), False)
     except errors.RunnerOpsError as exc:
         outcome = "not-deleted" if isinstance(exc, errors.RunnerBusy) else "failed"
         await services.audit(caller, "delete", target, outcome, f"{name}: {type(exc).__name__}")
         text = render.error_text(exc, install_url=services.settings.install_url)
         return _Outcome(render.delete_outcome(target, name, caller.user_id, text), False)
-    await services.audit(caller, "delete", target, "deleted", f"{name} (id {runner_id})")
-    return _Outcome(render.deleted(target, name, caller.user_id), True)
+    checked = result == "deleted-confirmed"
+    detail = f"{name} (id {runner_id})" + (", confirmed by a check" if checked else "")
+    await services.audit(caller, "delete", target, "deleted", detail)
+    return _Outcome(render.deleted(target, name, caller.user_id, checked=checked), True)

@@ -13,9 +13,9 @@ router = Router()
 async def list_runners(inv: Invocation) -> render.Reply:
     target = inv.command.target
     assert target is not None
-    runners = await inv.services.runners.list_runners(target)
-    shown = matching(inv.command, runners)
-    return render.runner_list(target, runners, shown, inv.command)
+    listed = await inv.services.runners.list_runners(target)
+    shown = matching(inv.command, listed.runners)
+    return render.runner_list(target, listed, shown, inv.command)
 
 
 @router.verb("get")

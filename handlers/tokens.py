@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from bot import errors
 from bot.routing import Invocation, Router
 from bot.slack import render
@@ -13,21 +15,24 @@ router = Router()
 async def runner_token(inv: Invocation) -> render.Reply:
     target, verb, services = inv.command.target, inv.command.verb, inv.services
     assert target is not None
+    kind: Literal["registration", "remove"] = "registration" if verb == "token" else "remove"
     try:
         if verb == "token":
             token = await services.runners.registration_token(target)
         else:
             token = await services.runners.remove_token(target)
+    except errors.OutcomeUnknown as exc:  # GitHub may have issued one nobody was shown
+        await services.audit(inv.caller, verb, target, "unknown", exc.detail)
+        return render.token_unknown(target, kind)
     except errors.RunnerOpsError as exc:
         await services.audit(inv.caller, verb, target, "failed", type(exc).__name__)
         raise
-    await services.audit(
-        inv.caller, verb, target, "issued", f"expires {token.expires_at.isoformat()}"
-    )
+    expiry = token.expires_at.isoformat() if token.expires_at else "an unreadable time"
+    await services.audit(inv.caller, verb, target, "issued", f"expires {expiry}")
     return render.token_reply(
         target,
         token,
-        kind="registration" if verb == "token" else "remove",
+        kind=kind,
         github_url=services.settings.github_url,
         now=services.clock(),
     )

@@ -74,3 +74,42 @@ async def test_busy_then_idle_can_be_retried(sandbox: Sandbox) -> None:
     assert "not deleted" in reply_text(await sandbox.click(ask, DELETE_ACTION))
     sandbox.github.set_runner("/orgs/acme", "linux-busy", busy=False)  # the job ended
     assert "was deleted" in reply_text(await sandbox.click(ask, DELETE_ACTION))
+
+
+async def _ask(sandbox: Sandbox, name: str) -> tuple[dict, int]:
+    runner = next(r for r in sandbox.github.runners("/orgs/acme") if r["name"] == name)
+    return await sandbox.run(f"delete acme {name}"), runner["id"]
+
+
+async def test_delete_that_github_did_then_failed_is_confirmed(sandbox: Sandbox) -> None:
+    ask, rid = await _ask(sandbox, "linux-idle")
+    sandbox.github.add_fault(
+        "DELETE", f"/orgs/acme/actions/runners/{rid}", status=502, act_first=True
+    )
+    text = reply_text(await sandbox.click(ask, DELETE_ACTION))
+    assert "was deleted" in text and "a check found the runner gone" in text
+    assert sandbox.github.count("GET", f"/orgs/acme/actions/runners/{rid}") == 1
+    (entry,) = await sandbox.services.audit_store.recent()
+    assert entry.outcome == "deleted" and "confirmed by a check" in entry.detail
+
+
+async def test_delete_that_timed_out_before_github_acted_changed_nothing(make_sandbox) -> None:
+    async with make_sandbox(github_timeout=0.3) as sb:
+        ask, rid = await _ask(sb, "linux-idle")
+        sb.github.add_fault("DELETE", f"/orgs/acme/actions/runners/{rid}", delay=1.0, status=504)
+        text = reply_text(await sb.click(ask, DELETE_ACTION))
+        assert "nothing was changed" in text
+        assert any(r["id"] == rid for r in sb.github.runners("/orgs/acme"))
+        (entry,) = await sb.services.audit_store.recent()
+        assert entry.outcome == "failed"
+
+
+async def test_delete_whose_outcome_cannot_be_checked_is_unknown(sandbox: Sandbox) -> None:
+    ask, rid = await _ask(sandbox, "linux-idle")
+    path = f"/orgs/acme/actions/runners/{rid}"
+    sandbox.github.add_fault("DELETE", path, status=500, act_first=True)
+    sandbox.github.add_fault("GET", path, status=503, times=None)
+    text = reply_text(await sandbox.click(ask, DELETE_ACTION))
+    assert "did not confirm the delete" in text and "nothing was changed" not in text
+    (entry,) = await sandbox.services.audit_store.recent()
+    assert entry.outcome == "unknown"

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import time
+from collections.abc import Callable
+from typing import Any
 
+import pytest
+
+from bot.github.client import origin_of
+from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Sandbox, reply_text
+from bot.targets import parse_target
+from tests.conftest import seed_basic
 
 MINT = r"/app/installations/\d+/access_tokens"
 
@@ -80,7 +89,9 @@ async def test_server_error_on_post_is_not_retried(sandbox: Sandbox) -> None:
         "POST", "/orgs/acme/actions/runners/registration-token", status=500, times=None
     )
     text = reply_text(await sandbox.run("token acme"))
-    assert "GitHub did not answer; nothing was changed" in text
+    # A 5xx on a write is no proof that nothing happened: it is reported as unknown.
+    assert "did not confirm the registration token" in text
+    assert "nothing was changed" not in text
     assert sandbox.github.count("POST", "/orgs/acme/actions/runners/registration-token") == 1
 
 
@@ -167,3 +178,172 @@ async def test_redirects_followed_only_on_the_api_host(sandbox: Sandbox) -> None
     )
     text = reply_text(await sandbox.run("list acme/web"))
     assert "GitHub did not answer; nothing was changed" in text
+
+
+# -- hardening: deadlines, origins, listings, odd data, permissions ------------------------
+
+
+def _seed_fleet(size: int) -> Callable[[GitHubDouble], None]:
+    def seed(gh: GitHubDouble) -> None:
+        seed_basic(gh)
+        for i in range(size):
+            gh.add_runner("/orgs/acme", f"bulk-{i:04d}")
+
+    return seed
+
+
+async def test_trickling_body_meets_the_deadline(make_sandbox) -> None:
+    """GITHUB_TIMEOUT bounds the whole request: a byte every 50 ms never trips a per-read
+    timeout, and without a total deadline this list would take about a minute."""
+    async with make_sandbox(github_timeout=0.5) as sb:
+        sb.github.add_fault("GET", "/orgs/acme/actions/runners", trickle=0.05, times=None)
+        text = reply_text(await sb.run("list acme"))
+        assert "GitHub did not answer; nothing was changed" in text
+
+
+async def test_shutdown_tells_unfinished_commands_to_retry(make_sandbox) -> None:
+    async with make_sandbox() as sb:
+        sb.services.shutdown_grace = 0.1
+        sb.github.add_fault("GET", "/orgs/acme/actions/runners", delay=3.0)
+        sent = await sb.send("list acme")
+    reply = sb.slack.replies(sent.response_url).get_nowait()
+    assert "runnerops is restarting" in reply_text(reply) and "try again" in reply_text(reply)
+
+
+@pytest.mark.parametrize(
+    ("url", "same"),
+    [
+        ("https://api.github.com/orgs/a", True),
+        ("HTTPS://API.GitHub.com/orgs/a", True),
+        ("https://api.github.com:443/orgs/a", True),
+        ("https://api.github.com:8443/orgs/a", False),
+        ("http://api.github.com/orgs/a", False),
+        ("https://api.github.com.evil.test/orgs/a", False),
+        ("https://api.github.com:notaport/orgs/a", False),
+    ],
+)
+def test_origin_normalises_case_and_default_ports(url: str, same: bool) -> None:
+    assert (origin_of(url) == origin_of("https://api.github.com")) is same
+
+
+async def test_listing_does_not_depend_on_the_link_headers_host(
+    make_sandbox: Callable[..., Any],
+) -> None:
+    async with make_sandbox(seed=_seed_fleet(250)) as sb:
+        # GitHub's Link header names the host in other letters than GITHUB_API_URL.
+        sb.github.api_base = sb.settings.github_api_url.replace("127.0.0.1", "LOCALHOST")
+        text = reply_text(await sb.run("list acme"))
+        assert "253 runners" in text and "incomplete" not in text.lower()
+        assert sb.github.count("GET", "/orgs/acme/actions/runners") == 3
+
+
+async def test_a_page_that_fails_makes_the_listing_incomplete(make_sandbox) -> None:
+    async with make_sandbox(seed=_seed_fleet(250)) as sb:
+        sb.github.add_fault(
+            "GET", "/orgs/acme/actions/runners", status=502, query={"page": "2"}, times=None
+        )
+        reply = await sb.run("list acme")
+        text = reply_text(reply)
+        assert "Incomplete listing" in text and "page 2" in text
+        assert "(incomplete)" in reply["text"]
+        assert "153 runners" in text  # pages 1 and 3, said to be incomplete
+
+
+async def test_pages_come_back_in_githubs_order_without_duplicates(make_sandbox) -> None:
+    async with make_sandbox(seed=_seed_fleet(250)) as sb:
+        # A runner registers while the listing is under way: everything after it shifts one
+        # place, so page 2 repeats page 1's last runner.
+        sb.github.add_fault(
+            "GET",
+            "/orgs/acme/actions/runners",
+            query={"page": "2"},
+            side_effect=lambda: sb.github.add_runner("/orgs/acme", "aaa-new", runner_group_id=1),
+        )
+        listed = await sb.services.runners.list_runners(parse_target("acme"))
+        ids = [r.id for r in listed.runners]
+        assert len(ids) == len(set(ids))  # the repeated runner appears once
+        assert ids == sorted(ids)  # GitHub's order (ids ascend in the double)
+        assert listed.complete
+
+
+async def test_a_runner_removed_between_pages_is_reported_not_hidden(make_sandbox) -> None:
+    async with make_sandbox(seed=_seed_fleet(250)) as sb:
+        # A runner on page 1 goes away after page 1 was read: page 2 shifts back by one and
+        # its first runner is never seen. GitHub's count says so.
+        sb.github.add_fault(
+            "GET",
+            "/orgs/acme/actions/runners",
+            query={"page": "2"},
+            side_effect=lambda: sb.github.remove_runner("/orgs/acme", "bulk-0000"),
+        )
+        text = reply_text(await sb.run("list acme"))
+        assert "GitHub counted 253 runners but 252 were gathered" in text
+
+
+async def test_unreadable_runners_are_skipped_and_counted(sandbox: Sandbox) -> None:
+    good = sandbox.github.runners("/orgs/acme")
+    odd = [
+        {k: v for k, v in good[0].items() if k != "id"},  # no id: cannot be acted on
+        {**good[1], "labels": ["gpu", "docker"]},  # labels as plain strings: still readable
+        good[2],
+    ]
+    sandbox.github.add_fault(
+        "GET",
+        "/orgs/acme/actions/runners",
+        status=200,
+        body={"total_count": 3, "runners": odd},
+        times=None,
+    )
+    text = reply_text(await sandbox.run("list acme"))
+    assert "2 runners" in text and "1 runner GitHub listed could not be read" in text
+    assert "`gpu`" in text and "linux-busy" in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b"<html><body>Unicorn! Something went wrong</body></html>", "text/html"),
+        (b'{"total_count": 3, "runners": [{"id": 1, "na', "application/json"),
+    ],
+)
+async def test_undecodable_answers_mean_github_is_unavailable(
+    sandbox: Sandbox, raw: bytes, content_type: str
+) -> None:
+    for path in ("/orgs/acme/actions/runners", r"/orgs/acme/actions/runners/\d+"):
+        sandbox.github.add_fault(
+            "GET", path, status=200, raw=raw, content_type=content_type, times=None
+        )
+    for command in ("list acme", "get acme 1"):
+        text = reply_text(await sandbox.run(command))
+        assert "GitHub did not answer; nothing was changed" in text, command
+
+
+async def test_new_permissions_accepted_drops_the_token(sandbox: Sandbox) -> None:
+    await sandbox.run("list acme")
+    installation = {"id": 1_000_001, "account": {"login": "acme"}}
+    status, _ = await sandbox.deliver(
+        "installation", {"action": "new_permissions_accepted", "installation": installation}
+    )
+    assert status == 200
+    await sandbox.run("list acme")
+    assert sandbox.github.count("POST", MINT) == 2
+
+
+async def test_a_403_with_a_cached_token_mints_once_more(sandbox: Sandbox) -> None:
+    sandbox.github.add_installation("globex", permissions={"metadata": "read"})
+    sandbox.github.add_runner("/orgs/globex", "g-1")
+    text = reply_text(await sandbox.run("list globex"))
+    assert "Self-hosted runners" in text  # the permission is named
+    assert sandbox.github.count("POST", MINT) == 1  # a fresh token: minting again is useless
+    # The admin grants the permission; the cached token still carries the old ones.
+    sandbox.github.set_permissions("globex", {"organization_self_hosted_runners": "write"})
+    text = reply_text(await sandbox.run("list globex"))
+    assert "1 runner" in text
+    assert sandbox.github.count("POST", MINT) == 2
+
+
+async def test_lookup_locks_do_not_pile_up(sandbox: Sandbox) -> None:
+    for i in range(40):
+        await sandbox.run(f"list ghost-{i}")
+    gc.collect()
+    assert len(sandbox.services.github._locks) == 0

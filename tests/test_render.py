@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from bot.commands import parse
-from bot.github.models import Download, Label, Runner, RunnerToken
+from bot.github.models import Download, Label, Runner, RunnerList, RunnerToken
 from bot.slack import render
 from bot.targets import parse_target
 
@@ -36,7 +36,9 @@ def _check_limits(reply: render.Reply) -> dict:
 
 def test_huge_fleet_with_long_names_and_many_labels() -> None:
     runners = [_runner(i, name_len=300, labels=100) for i in range(2000)]
-    payload = _check_limits(render.runner_list(TARGET, runners, runners, parse("list acme")))
+    payload = _check_limits(
+        render.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
+    )
     text = " ".join(b.get("text", {}).get("text", "") for b in payload["blocks"]) + str(payload)
     assert (
         "2000 runners" in text
@@ -58,7 +60,9 @@ def test_user_and_github_text_is_escaped() -> None:
     runner = Runner(
         1, "<!channel> <@U123>", "Linux", "online", False, (Label(1, "<!here>", "custom"),)
     )
-    payload = render.runner_list(TARGET, [runner], [runner], parse("list acme")).payload()
+    payload = render.runner_list(
+        TARGET, RunnerList([runner]), [runner], parse("list acme")
+    ).payload()
     dumped = json.dumps(payload)
     assert "<!channel>" not in dumped and "<@U123>" not in dumped and "<!here>" not in dumped
     assert "&lt;!channel&gt;" in dumped

@@ -55,3 +55,43 @@ async def test_ghes_prefix_kept_and_config_url_on_ghes_host(make_sandbox) -> Non
         assert "3 runners" in reply_text(await sb.run("list enterprise:octo-ent"))
         # Every request reached the double under /api/v3 (it answers 404 elsewhere).
         assert sb.github.requests and all(r.status < 400 for r in sb.github.requests)
+
+
+async def test_token_post_that_fails_after_github_acted_is_unknown(sandbox: Sandbox) -> None:
+    sandbox.github.add_fault(
+        "POST", "/orgs/acme/actions/runners/registration-token", status=502, act_first=True
+    )
+    reply = await sandbox.run("token acme")
+    text = reply_text(reply)
+    assert "did not confirm the registration token" in text and "nothing was changed" not in text
+    assert len(sandbox.github.issued_runner_tokens) == 1  # GitHub did issue one
+    assert sandbox.github.issued_runner_tokens[0] not in str(reply)
+    (entry,) = await sandbox.services.audit_store.recent()
+    assert (entry.action, entry.outcome) == ("token", "unknown")
+
+
+async def test_token_with_an_unreadable_expiry_is_shown_and_audited(sandbox: Sandbox) -> None:
+    sandbox.github.add_fault(
+        "POST",
+        "/orgs/acme/actions/runners/registration-token",
+        status=201,
+        body={"token": "AAAABBBBCCCCDDDDEEEEFFFFGGGG1", "expires_at": "next tuesday"},
+    )
+    text = reply_text(await sandbox.run("token acme"))
+    assert "--token AAAABBBBCCCCDDDDEEEEFFFFGGGG1" in text
+    assert "expiry time could not be read" in text
+    (entry,) = await sandbox.services.audit_store.recent()
+    assert (entry.action, entry.outcome) == ("token", "issued")
+
+
+async def test_token_answer_that_cannot_be_read_is_unknown(sandbox: Sandbox) -> None:
+    sandbox.github.add_fault(
+        "POST",
+        "/orgs/acme/actions/runners/registration-token",
+        status=201,
+        raw=b"<html>Unicorn!</html>",
+    )
+    text = reply_text(await sandbox.run("token acme"))
+    assert "did not confirm the registration token" in text
+    (entry,) = await sandbox.services.audit_store.recent()
+    assert entry.outcome == "unknown"

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -23,7 +26,7 @@ import gidgethub.aiohttp
 from gidgethub import apps
 
 from bot import errors
-from bot.github.models import parse_time
+from bot.github.models import RunnerToken, Unreadable
 from bot.redact import redact
 from bot.targets import Scope, Target
 
@@ -35,7 +38,15 @@ API_VERSION = "2022-11-28"
 REQUESTER = "runnerops"
 # Mint a new installation token this long before GitHub's expires_at.
 TOKEN_MARGIN = 300.0
+# GitHub's secondary limits allow at most 100 concurrent requests per client.
 MAX_CONCURRENT = 100
+# Pages of one listing fetched at once after the first. GitHub asks integrators to avoid
+# bursts of concurrent requests (secondary limits: 100 concurrent, 900 points a minute per
+# endpoint): ten keeps a 100-page fleet well inside both, and with a 50 ms GitHub the
+# 99 remaining pages take ~0.5 s instead of ~5 s.
+PAGE_CONCURRENCY = 10
+PER_PAGE = 100
+DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECTS = {301, 302, 307, 308}
 MAX_REDIRECTS = 3
 # GETs that meet a 5xx are retried this many times in all, with exponential backoff.
@@ -82,6 +93,7 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
         private_key: str,
         cache: cachetools.Cache[str, Any],
         backoff: float,
+        deadline: float,
         max_rate_wait: float = MAX_RATE_LIMIT_WAIT,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -93,9 +105,12 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
             cache=cache,
             base_url=base_url,
         )
-        origin = urlsplit(base_url)
-        self._origin = (origin.scheme, origin.netloc)
-        self._prefix = origin.path.rstrip("/") + "/"
+        self._origin = origin_of(base_url)
+        self._prefix = urlsplit(base_url).path.rstrip("/") + "/"
+        self._deadline = deadline
+        # The wait for one of the 100 slots is queueing, not GitHub's slowness: it is kept
+        # out of the deadline, so a burst of commands waits its turn rather than failing.
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT)
         self._backoff = backoff
         self._max_rate_wait = max_rate_wait
         self._clock = clock
@@ -104,6 +119,15 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
         headers = {**headers, "accept": ACCEPT, "x-github-api-version": API_VERSION}
+        async with self._slots:
+            # GITHUB_TIMEOUT bounds the whole exchange, body included: a body trickling in a
+            # byte at a time must not hold a command (and every GET sharing it) for ever.
+            async with asyncio.timeout(self._deadline):
+                return await self._exchange(method, url, headers, body)
+
+    async def _exchange(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, Mapping[str, str], bytes]:
         # Redirects (a renamed repository answers 301) are followed here, not by aiohttp,
         # so that every hop passes the same-origin check.
         for _ in range(MAX_REDIRECTS + 1):
@@ -119,9 +143,7 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
 
     def _check_origin(self, url: str) -> None:
         parts = urlsplit(url)
-        if (parts.scheme, parts.netloc) != self._origin or not (parts.path + "/").startswith(
-            self._prefix
-        ):
+        if origin_of(url) != self._origin or not (parts.path + "/").startswith(self._prefix):
             raise OffOrigin(f"{parts.scheme}://{parts.netloc}{parts.path}")
 
     async def handle_rate_limit_error(
@@ -138,6 +160,50 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
         log.info("rate limited on %s %s; waiting %.1f s", method, urlsplit(url).path, wait)
         await self.sleep(wait)
         return True
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port as a browser compares origins: ``HTTPS://API.GitHub.com:443``
+    and ``https://api.github.com`` are one origin."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # not a port at all: matches nothing
+        return scheme, "", -1
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Every item of a paginated GitHub list, and whether the listing can be trusted whole.
+
+    ``failed_pages`` could not be fetched; ``total_count`` is what the first page said.
+    Items that moved between pages while they were fetched appear once (by ``id``)."""
+
+    items: list[Any]
+    total_count: int | None = None
+    pages: int = 1
+    failed_pages: tuple[int, ...] = ()
+    duplicates: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed_pages
+
+    @property
+    def count_differs(self) -> bool:
+        """GitHub's count and what was gathered disagree (the fleet changed meanwhile)."""
+        return self.total_count is not None and self.total_count != len(self.items)
+
+
+def _frozen(variables: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, str(v)) for k, v in variables.items()))
+
+
+def template_vars(template: str) -> list[str]:
+    """The variable names of a simple URI template (``/orgs/{org}`` -> ``["org"]``)."""
+    return [part.split("}", 1)[0] for part in template.split("{")[1:]]
 
 
 def rate_limit_wait(exc: gidgethub.HTTPException, now: float) -> float | None:
@@ -182,9 +248,11 @@ class GitHubClient:
         timeout: float = 10.0,
         backoff: float = 0.5,
         max_rate_wait: float = MAX_RATE_LIMIT_WAIT,
+        page_concurrency: int = PAGE_CONCURRENCY,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.page_concurrency = max(1, page_concurrency)
         self._app_id = app_id
         self._private_key = private_key
         self._enterprise_token = enterprise_token
@@ -204,18 +272,21 @@ class GitHubClient:
         self._tokens: cachetools.TLRUCache[int, _Installation] = cachetools.TLRUCache(
             maxsize=4096, ttu=lambda _k, v, _now: v.expires_at - TOKEN_MARGIN, timer=clock
         )
-        self._locks: dict[int | str, asyncio.Lock] = {}
+        # One lock per installation or target name being looked up; a lock lives only while
+        # someone holds or waits on it, so names typed once do not accumulate.
+        self._locks: weakref.WeakValueDictionary[int | str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
 
     # -- lifecycle -------------------------------------------------------------------
 
     def _gh(self) -> RunnerOpsAPI:
         if self._api is None:
-            # GitHub allows at most 100 concurrent requests; more wait for a connection.
-            # The timeout bounds connecting and each read, not the wait for a connection,
-            # so a burst of commands queues rather than failing.
+            # Concurrency is bounded by RunnerOpsAPI's slots (GitHub's 100), so the pool
+            # itself never makes a request wait inside its deadline.
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=MAX_CONCURRENT),
+                connector=aiohttp.TCPConnector(limit=0),
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=self._timeout, sock_read=self._timeout
                 ),
@@ -227,6 +298,7 @@ class GitHubClient:
                 private_key=self._private_key,
                 cache=self._etags,
                 backoff=self._backoff,
+                deadline=self._timeout,
                 max_rate_wait=self._max_rate_wait,
                 clock=self._clock,
             )
@@ -238,6 +310,16 @@ class GitHubClient:
         self._session = self._api = None
 
     # -- installations ---------------------------------------------------------------
+
+    def _lock(self, key: int | str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    def forget_token(self, installation_id: int) -> None:
+        """Drop one installation's token: the next call mints one with current permissions."""
+        self._tokens.pop(installation_id, None)
 
     def forget_installation(
         self, account: str | None = None, installation_id: int | None = None
@@ -258,7 +340,7 @@ class GitHubClient:
         cached = self._installation_ids.get(key)
         if cached is not None:
             return cached
-        async with self._locks.setdefault(key, asyncio.Lock()):  # one lookup at a time
+        async with self._lock(key):  # one lookup at a time
             cached = self._installation_ids.get(key)
             if cached is not None:
                 return cached
@@ -273,44 +355,49 @@ class GitHubClient:
             self._installation_ids[key] = installation_id
             return installation_id
 
-    async def _installation_token(self, target: Target) -> tuple[int, str]:
+    async def _installation_token(self, target: Target) -> tuple[int, str, bool]:
+        """The installation's token, and whether it was minted by this very call."""
         installation_id = await self._installation_id(target)
         cached = self._tokens.get(installation_id)
         if cached is not None:
-            return installation_id, cached.token
+            return installation_id, cached.token, False
         # One mint per installation even when many commands arrive together.
-        lock = self._locks.setdefault(installation_id, asyncio.Lock())
-        async with lock:
+        async with self._lock(installation_id):
             cached = self._tokens.get(installation_id)
-            if cached is None:
-                try:
-                    data = await apps.get_installation_access_token(
-                        self._gh(),
-                        installation_id=str(installation_id),
-                        app_id=self._app_id,
-                        private_key=self._private_key,
-                    )
-                except gidgethub.BadRequest as exc:
-                    if exc.status_code == 404:  # uninstalled since we cached its id
-                        self.forget_installation(target.owner)
-                        raise errors.NotInstalled(target) from None
-                    if exc.status_code == 403:  # GitHub refuses tokens of a suspended one
-                        raise errors.Forbidden(
-                            target, "an active installation (it may be suspended)"
-                        ) from None
-                    raise
-                expires = parse_time(data["expires_at"]).timestamp()
-                cached = _Installation(str(data["token"]), expires)
-                redact.add(cached.token)
-                self._tokens[installation_id] = cached
-                log.info("minted an installation token for installation %s", installation_id)
-        return installation_id, cached.token
+            if cached is not None:
+                return installation_id, cached.token, False
+            try:
+                data = await apps.get_installation_access_token(
+                    self._gh(),
+                    installation_id=str(installation_id),
+                    app_id=self._app_id,
+                    private_key=self._private_key,
+                )
+            except gidgethub.BadRequest as exc:
+                if exc.status_code == 404:  # uninstalled since we cached its id
+                    self.forget_installation(target.owner)
+                    raise errors.NotInstalled(target) from None
+                if exc.status_code == 403:  # GitHub refuses tokens of a suspended one
+                    raise errors.Forbidden(
+                        target, "an active installation (it may be suspended)"
+                    ) from None
+                raise
+            try:
+                minted = RunnerToken.from_api(data)
+            except Unreadable:
+                raise errors.GitHubUnavailable(target, "unreadable installation token") from None
+            redact.add(minted.token)
+            # An expiry GitHub did not say readably: assume half of the documented hour.
+            expires = minted.expires_at.timestamp() if minted.expires_at else self._clock() + 1800
+            self._tokens[installation_id] = _Installation(minted.token, expires)
+            log.info("minted an installation token for installation %s", installation_id)
+            return installation_id, minted.token, True
 
-    async def _credential(self, target: Target) -> tuple[int | None, str]:
+    async def _credential(self, target: Target) -> tuple[int | None, str, bool]:
         if target.scope is Scope.ENTERPRISE:
             if not self._enterprise_token:
                 raise errors.EnterpriseTokenMissing(target)
-            return None, self._enterprise_token
+            return None, self._enterprise_token, False
         return await self._installation_token(target)
 
     # -- calls -----------------------------------------------------------------------
@@ -323,33 +410,102 @@ class GitHubClient:
         url_vars: Mapping[str, Any] | None = None,
         *,
         data: Any = b"",
-        iterable_key: str | None = None,
     ) -> Any:
-        """Call ``{target's api path}{path}``; with ``iterable_key``, gather every page.
+        """Call ``{target's api path}{path}`` once (GETs retried on 5xx).
 
         Identical GETs in flight at the same time share one request: a burst of
-        ``list acme`` costs GitHub one listing. A token GitHub refuses with 401 is
-        dropped and minted again, once.
+        ``get acme 7`` costs GitHub one call. A token GitHub refuses with 401, or a cached
+        token refused with 403 (a permission granted since it was minted), is dropped and
+        minted again, once.
         """
         template, variables = target.api_template
         variables = {**variables, **(url_vars or {})}
         url = template + path
         if method != "GET":
-            return await self._call(target, method, url, variables, data, iterable_key)
-        key = (
-            target.scope,
-            url,
-            tuple(sorted((k, str(v)) for k, v in variables.items())),
-            iterable_key,
+            return await self._call(target, method, url, variables, data)
+        return await self._shared(
+            ("GET", target.scope, url, _frozen(variables)),
+            lambda: self._call(target, method, url, variables, data),
         )
+
+    async def listing(
+        self,
+        target: Target,
+        path: str,
+        iterable_key: str,
+        url_vars: Mapping[str, Any] | None = None,
+    ) -> Listing:
+        """Every page of a list: the first, then the rest ``page_concurrency`` at a time.
+
+        The first page's ``total_count`` says how many pages there are. Pages come back in
+        GitHub's order; a page that still fails after the GET retries is named in
+        ``failed_pages`` rather than silently dropped. Shared like :meth:`call`.
+        """
+        template, names = target.api_template
+        variables: dict[str, Any] = {**names, **(url_vars or {}), "per_page": PER_PAGE}
+        query = sorted(({*variables} - {*template_vars(template + path)}) | {"page"})
+        url = template + path + "{?" + ",".join(query) + "}"
+        return await self._shared(
+            ("LIST", target.scope, url, _frozen(variables), iterable_key),
+            lambda: self._gather_pages(target, url, variables, iterable_key),
+        )
+
+    async def _shared(self, key: tuple[Any, ...], work: Callable[[], Awaitable[T]]) -> T:
         shared = self._inflight.get(key)
         if shared is None:
-            shared = asyncio.ensure_future(
-                self._call(target, method, url, variables, data, iterable_key)
-            )
+            shared = asyncio.ensure_future(work())
             self._inflight[key] = shared
             shared.add_done_callback(lambda _f: self._inflight.pop(key, None))
         return await asyncio.shield(shared)
+
+    async def _gather_pages(
+        self, target: Target, url: str, variables: Mapping[str, Any], key: str
+    ) -> Listing:
+        async def page(number: int) -> Any:
+            # Page 1 is asked for without ``page``, as GitHub's own first-page URLs are.
+            paged = {**variables, "page": number} if number > 1 else variables
+            data = await self._call(target, "GET", url, paged, b"")
+            if not isinstance(data, dict) or not isinstance(data.get(key), list):
+                raise errors.GitHubUnavailable(target, "an unreadable page")
+            return data
+
+        first = await page(1)
+        results: dict[int, list[Any]] = {1: first[key]}
+        failed: list[int] = []
+        count = first.get("total_count")
+        total = int(count) if isinstance(count, int | float) and count >= 0 else None
+        if total is None:  # no count to plan with: one page after another, to a short one
+            number = 1
+            while len(results[number]) >= PER_PAGE:
+                number += 1
+                results[number] = (await page(number))[key]
+            pages = number
+        else:
+            pages = max(1, math.ceil(total / PER_PAGE))
+        slots = asyncio.Semaphore(self.page_concurrency)
+
+        async def fetch(number: int) -> None:
+            async with slots:
+                try:
+                    results[number] = (await page(number))[key]
+                except errors.RunnerOpsError as exc:
+                    log.warning("page %d of a listing failed: %s", number, type(exc).__name__)
+                    failed.append(number)
+
+        await asyncio.gather(*(fetch(n) for n in range(2, pages + 1)))
+        items: list[Any] = []
+        seen: set[Any] = set()
+        duplicates = 0
+        for number in sorted(results):
+            for item in results[number]:
+                ident = item.get("id") if isinstance(item, dict) else None
+                if ident is not None and ident in seen:
+                    duplicates += 1  # moved back a page while the pages were fetched
+                    continue
+                if ident is not None:
+                    seen.add(ident)
+                items.append(item)
+        return Listing(items, total, pages, tuple(sorted(failed)), duplicates)
 
     async def _call(
         self,
@@ -358,23 +514,32 @@ class GitHubClient:
         url: str,
         variables: Mapping[str, Any],
         data: Any,
-        iterable_key: str | None,
     ) -> Any:
         for attempt in (1, 2):
-            installation_id, token = await self._guard(target, self._credential(target))
+            installation_id, token, fresh = await self._guard(
+                target, self._credential(target), "GET"
+            )
             try:
                 return await self._guard(
-                    target, self._send(method, url, variables, data, token, iterable_key)
+                    target, self._send(method, url, variables, data, token), method
                 )
-            except errors.BadCredentials:
+            except (errors.BadCredentials, errors.Forbidden) as exc:
                 if attempt == 2 or installation_id is None:
                     raise
-                log.info("installation token refused; minting a new one")
+                if isinstance(exc, errors.Forbidden) and fresh:
+                    raise  # minted just now: a new token would have the same permissions
+                log.info("installation token refused (%s); minting again", type(exc).__name__)
                 self._tokens.pop(installation_id, None)
         raise AssertionError("unreachable")
 
-    async def _guard(self, target: Target, work: Awaitable[T]) -> T:
-        """Await ``work``, turning every GitHub or network failure into a reply-able error."""
+    async def _guard(self, target: Target, work: Awaitable[T], method: str) -> T:
+        """Await ``work``, turning every GitHub or network failure into a reply-able error.
+
+        A write (POST, DELETE...) that fails without a definite answer from GitHub (a 5xx,
+        a timeout or a connection lost after sending, a body that cannot be read) may have
+        been carried out: it becomes :class:`errors.OutcomeUnknown`, never "nothing changed".
+        """
+        write = method != "GET"
         try:
             return await work
         except errors.RunnerOpsError:
@@ -382,35 +547,33 @@ class GitHubClient:
         except gidgethub.BadRequest as exc:
             raise self._translate(target, exc) from None
         except gidgethub.HTTPException as exc:
-            raise errors.GitHubUnavailable(target, f"GitHub answered {exc.status_code}") from None
-        except (TimeoutError, aiohttp.ClientError, OffOrigin) as exc:
-            detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            detail = f"GitHub answered {exc.status_code}"
+            if write:
+                raise errors.OutcomeUnknown(target, detail) from None
             raise errors.GitHubUnavailable(target, detail) from None
+        except (aiohttp.ClientConnectorError, OffOrigin) as exc:
+            # Nothing reached GitHub (no connection; or a redirect we refused to follow).
+            raise errors.GitHubUnavailable(target, type(exc).__name__) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            if write:
+                raise errors.OutcomeUnknown(target, detail) from None
+            raise errors.GitHubUnavailable(target, detail) from None
+        except ValueError:  # gidgethub could not decode the body (truncated JSON...)
+            if write:
+                raise errors.OutcomeUnknown(target, "an unreadable answer") from None
+            raise errors.GitHubUnavailable(target, "an unreadable answer") from None
 
     async def _send(
-        self,
-        method: str,
-        url: str,
-        variables: Mapping[str, Any],
-        data: Any,
-        token: str,
-        iterable_key: str | None,
+        self, method: str, url: str, variables: Mapping[str, Any], data: Any, token: str
     ) -> Any:
         gh = self._gh()
-        if iterable_key is not None:
-            items: list[Any] = []
-            try:
-                async for item in gh.getiter(
-                    url, variables, oauth_token=token, iterable_key=iterable_key
-                ):
-                    items.append(item)
-            except OffOrigin as exc:
-                log.warning("not following a pagination link off the API host: %s", exc)
-            return items
         if method == "GET":
             return await gh.getitem(url, variables, oauth_token=token)
         if method == "POST":
             return await gh.post(url, variables, data=data, oauth_token=token)
+        if method == "PUT":
+            return await gh.put(url, variables, data=data, oauth_token=token)
         if method == "DELETE":
             return await gh.delete(url, variables, oauth_token=token)
         raise ValueError(f"unsupported method {method}")

@@ -1,17 +1,42 @@
-"""What the runner service returns: plain data, free of Slack and of HTTP."""
+"""What the runner service returns: plain data, free of Slack and of HTTP.
+
+GitHub's answers are validated here, at the boundary, by pydantic: a runner without an
+``id``, labels sent as plain strings or a body that is not the documented shape becomes
+either a readable model or a counted, skipped item, never a crash deeper in the code.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BeforeValidator, TypeAdapter, ValidationError
+
+T = TypeVar("T")
+
+
+class Unreadable(ValueError):
+    """GitHub answered with a body that is not the documented shape."""
+
+
+def _label(value: Any) -> Any:
+    # The spec says objects; a plain string still names a label, so keep it readable.
+    if isinstance(value, str):
+        return {"id": None, "name": value, "type": "custom"}
+    return value
+
+
+def _text_or(default: str) -> Any:
+    return BeforeValidator(lambda v: default if v is None or v == "" else v)
 
 
 @dataclass(frozen=True, slots=True)
 class Label:
     id: int | None
     name: str
-    type: str  # "read-only" or "custom"
+    type: Annotated[str, _text_or("read-only")] = "read-only"  # "read-only" or "custom"
 
     @property
     def custom(self) -> bool:
@@ -22,10 +47,13 @@ class Label:
 class Runner:
     id: int
     name: str
-    os: str
-    status: str
-    busy: bool
-    labels: tuple[Label, ...] = ()
+    os: Annotated[str, _text_or("unknown")] = "unknown"
+    status: Annotated[str, _text_or("unknown")] = "unknown"
+    busy: Annotated[bool, BeforeValidator(lambda v: False if v is None else v)] = False
+    labels: Annotated[
+        tuple[Annotated[Label, BeforeValidator(_label)], ...],
+        BeforeValidator(lambda v: () if v is None else v),
+    ] = ()
     runner_group_id: int | None = None
     ephemeral: bool | None = None
     version: str | None = None
@@ -35,33 +63,31 @@ class Runner:
         return self.status == "online"
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Runner:
-        return cls(
-            id=int(data["id"]),
-            name=str(data["name"]),
-            os=str(data.get("os") or "unknown"),
-            status=str(data.get("status") or "unknown"),
-            busy=bool(data.get("busy")),
-            labels=tuple(
-                Label(lab.get("id"), str(lab.get("name", "")), str(lab.get("type") or "read-only"))
-                for lab in data.get("labels") or ()
-            ),
-            runner_group_id=data.get("runner_group_id"),
-            ephemeral=data.get("ephemeral"),
-            version=data.get("version"),
-        )
+    def from_api(cls, data: Any) -> Runner:
+        return read(_RUNNER, data)
 
 
 @dataclass(frozen=True, slots=True)
 class RunnerToken:
-    """A registration or remove token. An admin secret: never log or post it in channel."""
+    """A registration or remove token. An admin secret: never log or post it in channel.
+
+    ``expires_at`` is None when GitHub's time cannot be read: the token was still issued
+    (and is audited as such), it just cannot say when it ends."""
 
     token: str = field(repr=False)
-    expires_at: datetime
+    expires_at: datetime | None = None
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> RunnerToken:
-        return cls(token=str(data["token"]), expires_at=parse_time(str(data["expires_at"])))
+    def from_api(cls, data: Any) -> RunnerToken:
+        if not isinstance(data, dict) or not isinstance(data.get("token"), str):
+            raise Unreadable("a token response without a token")
+        if not data["token"]:
+            raise Unreadable("an empty token")
+        try:
+            expires: datetime | None = parse_time(str(data.get("expires_at")))
+        except ValueError:
+            expires = None
+        return cls(token=data["token"], expires_at=expires)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +99,68 @@ class Download:
     sha256_checksum: str | None = None
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Download:
-        return cls(
-            os=str(data["os"]),
-            architecture=str(data["architecture"]),
-            download_url=str(data["download_url"]),
-            filename=str(data["filename"]),
-            sha256_checksum=data.get("sha256_checksum"),
+    def from_api(cls, data: Any) -> Download:
+        return read(_DOWNLOAD, data)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerList:
+    """A target's runners as listed, with what makes the list less than whole.
+
+    ``failed_pages``: pages GitHub did not give; ``total_count``: what GitHub counted (it
+    can differ when runners come and go while the pages are fetched); ``skipped``: items
+    GitHub listed that could not be read."""
+
+    runners: list[Runner]
+    total_count: int | None = None
+    failed_pages: tuple[int, ...] = ()
+    skipped: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed_pages
+
+    @property
+    def count_differs(self) -> bool:
+        return self.total_count is not None and self.total_count != len(self.runners) + (
+            self.skipped
         )
+
+
+_RUNNER: TypeAdapter[Runner] = TypeAdapter(Runner)
+_DOWNLOAD: TypeAdapter[Download] = TypeAdapter(Download)
+
+
+def read(adapter: TypeAdapter[T], data: Any) -> T:
+    """Validate one item of GitHub's answer; :class:`Unreadable` when it does not fit."""
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        problems = exc.errors()
+        if not problems:
+            raise Unreadable("not the documented shape") from None
+        where = ".".join(str(p) for p in problems[0]["loc"]) or "the body"
+        raise Unreadable(f"{where}: {problems[0]['msg']}") from None
+
+
+def read_each(adapter: TypeAdapter[T], items: Iterable[Any]) -> tuple[list[T], int]:
+    """Validate every item; return the readable ones and how many were skipped."""
+    good: list[T] = []
+    skipped = 0
+    for item in items:
+        try:
+            good.append(adapter.validate_python(item))
+        except ValidationError:
+            skipped += 1
+    return good, skipped
+
+
+def runners_of(items: Iterable[Any]) -> tuple[list[Runner], int]:
+    return read_each(_RUNNER, items)
+
+
+def downloads_of(items: Iterable[Any]) -> tuple[list[Download], int]:
+    return read_each(_DOWNLOAD, items)
 
 
 def parse_time(value: str) -> datetime:

@@ -1,4 +1,4 @@
-"""The six self-hosted-runner operations, at any scope, as plain data.
+"""The self-hosted-runner operations, at any scope, as plain data.
 
 This is the one place that knows GitHub's runner endpoints. It knows nothing of Slack.
 """
@@ -6,11 +6,20 @@ This is the one place that knows GitHub's runner endpoints. It knows nothing of 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from bot import errors
 from bot.commands import Command
 from bot.github.client import GitHubClient
-from bot.github.models import Download, Runner, RunnerToken
+from bot.github.models import (
+    Download,
+    Runner,
+    RunnerList,
+    RunnerToken,
+    Unreadable,
+    downloads_of,
+    runners_of,
+)
 from bot.redact import redact
 from bot.targets import Target
 
@@ -38,22 +47,21 @@ class RunnerService:
     def __init__(self, github: GitHubClient) -> None:
         self.github = github
 
-    async def list_runners(self, target: Target, *, name: str | None = None) -> list[Runner]:
-        """Every runner of ``target``, across all pages (100 a page, GitHub's maximum)."""
-        url_vars: dict[str, object] = {"per_page": 100}
-        template = RUNNERS + "{?per_page}"
-        if name is not None:
-            url_vars["name"] = name
-            template = RUNNERS + "{?per_page,name}"
-        items = await self.github.call(target, "GET", template, url_vars, iterable_key="runners")
-        runners = [Runner.from_api(item) for item in items]
+    async def list_runners(self, target: Target, *, name: str | None = None) -> RunnerList:
+        """Every runner of ``target``, across all pages, with what is missing if anything."""
+        listing = await self.github.listing(
+            target, RUNNERS, "runners", {"name": name} if name is not None else None
+        )
+        runners, skipped = runners_of(listing.items)
         if name is not None:  # older GHES releases ignore ``name``
             runners = [r for r in runners if r.name == name]
-        return runners
+        return RunnerList(runners, listing.total_count, listing.failed_pages, skipped)
 
     async def list_downloads(self, target: Target) -> list[Download]:
         items = await self.github.call(target, "GET", RUNNERS + "/downloads")
-        return [Download.from_api(item) for item in items]
+        if not isinstance(items, list):
+            raise errors.GitHubUnavailable(target, "an unreadable downloads list")
+        return downloads_of(items)[0]
 
     async def registration_token(self, target: Target) -> RunnerToken:
         return await self._token(target, "/registration-token")
@@ -62,7 +70,11 @@ class RunnerService:
         return await self._token(target, "/remove-token")
 
     async def _token(self, target: Target, path: str) -> RunnerToken:
-        token = RunnerToken.from_api(await self.github.call(target, "POST", RUNNERS + path))
+        data = await self.github.call(target, "POST", RUNNERS + path)
+        try:
+            token = RunnerToken.from_api(data)
+        except Unreadable:  # GitHub said it issued one, and it cannot be shown
+            raise errors.OutcomeUnknown(target, "a token answer without a token") from None
         redact.add(token.token)  # from now on it never reaches a log
         return token
 
@@ -73,19 +85,28 @@ class RunnerService:
             )
         except errors.NotFound:
             raise errors.RunnerNotFound(target, str(runner_id)) from None
-        return Runner.from_api(data)
+        try:
+            return Runner.from_api(data)
+        except Unreadable:
+            raise errors.GitHubUnavailable(target, "an unreadable runner") from None
 
     async def find_runner(self, target: Target, ref: str) -> Runner:
         """A runner by numeric id or exact name."""
         if ref.isascii() and ref.isdigit():  # "²".isdigit() is true, int("²") fails
             return await self.get_runner(target, int(ref))
-        matches = await self.list_runners(target, name=ref)
+        matches = (await self.list_runners(target, name=ref)).runners
         if not matches:
             raise errors.RunnerNotFound(target, ref)
         return matches[0]
 
-    async def delete_runner(self, target: Target, runner_id: int, name: str) -> None:
-        """Delete by id; ``name`` only words the errors (GitHub's 404 and busy 422)."""
+    async def delete_runner(
+        self, target: Target, runner_id: int, name: str
+    ) -> Literal["deleted", "deleted-confirmed"]:
+        """Delete by id; ``name`` only words the errors (GitHub's 404 and busy 422).
+
+        When GitHub gives no definite answer, a GET settles it: gone means deleted
+        (``deleted-confirmed``), still there means nothing changed; if the GET fails too,
+        :class:`errors.OutcomeUnknown` says so."""
         try:
             await self.github.call(
                 target, "DELETE", RUNNERS + "/{runner_id}", {"runner_id": runner_id}
@@ -94,3 +115,12 @@ class RunnerService:
             raise errors.RunnerNotFound(target, name) from None
         except errors.Unprocessable:
             raise errors.RunnerBusy(target, name) from None
+        except errors.OutcomeUnknown as unknown:
+            try:
+                await self.get_runner(target, runner_id)
+            except errors.RunnerNotFound:
+                return "deleted-confirmed"
+            except errors.RunnerOpsError:
+                raise unknown from None
+            raise errors.GitHubUnavailable(target, f"{unknown.detail}; still there") from None
+        return "deleted"

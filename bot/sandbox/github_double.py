@@ -18,7 +18,7 @@ import re
 import secrets
 import string
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 DOCS_URL = "https://docs.github.com/rest"
@@ -250,6 +250,12 @@ class _Fault:
     headers: dict[str, str]
     body: dict[str, Any] | None
     times: int | None
+    raw: bytes | None = None  # a body sent as is (an HTML page, truncated JSON)
+    content_type: str = "text/html; charset=utf-8"
+    act_first: bool = False  # the request takes effect, then the fault replaces its answer
+    trickle: float = 0.0  # seconds between the answer's bytes
+    query: dict[str, str] | None = None  # only requests whose query has these values
+    side_effect: Callable[[], None] | None = None  # run when the fault strikes
 
 
 @dataclass
@@ -271,6 +277,8 @@ class _Result:
     status: int
     body: Any = None  # None: no body
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent instead of ``body``, as is
+    trickle: float = 0.0
 
 
 class _Stop(Exception):
@@ -321,6 +329,12 @@ def _int_param(value: str | None, default: int) -> int:
     except ValueError:
         return default
     return number if number >= 1 else default
+
+
+async def _trickle(body: bytes, pause: float) -> AsyncIterator[bytes]:
+    for index in range(len(body)):
+        await asyncio.sleep(pause)
+        yield body[index : index + 1]
 
 
 def _random(alphabet: str, length: int) -> str:
@@ -491,6 +505,19 @@ class GitHubDouble:
         runners.append(runner)
         return runner.id
 
+    def set_permissions(self, account: str, permissions: dict[str, str]) -> None:
+        """Change an installation's permissions, as when an admin accepts new ones. Tokens
+        minted before keep the permissions they were minted with, as on GitHub."""
+        holder = self._accounts[account.lower()]
+        for inst in self._installations.values():
+            if inst.account is holder:
+                inst.permissions = dict(permissions)
+
+    def remove_runner(self, scope_path: str, name: str) -> None:
+        """A runner goes away (deleted elsewhere, or an ephemeral one finished)."""
+        key = self._scope_key(scope_path, create=False)
+        self._runners[key] = [r for r in self._runners.get(key, []) if r.name != name]
+
     def set_runner(
         self, scope_path: str, name: str, *, busy: bool | None = None, status: str | None = None
     ) -> None:
@@ -534,8 +561,22 @@ class GitHubDouble:
         headers: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
         times: int | None = 1,
+        raw: bytes | None = None,
+        content_type: str = "text/html; charset=utf-8",
+        act_first: bool = False,
+        trickle: float = 0.0,
+        query: dict[str, str] | None = None,
+        side_effect: Callable[[], None] | None = None,
     ) -> None:
-        """Delay and/or answer ``status`` to the next ``times`` matching requests (None: all)."""
+        """Disturb the next ``times`` matching requests (None: all of them).
+
+        ``delay`` holds the answer; ``status`` (with ``body``, or ``raw`` bytes of
+        ``content_type``) replaces it. With ``act_first`` the request is carried out before
+        the fault strikes, as when GitHub acts and then fails or times out. ``trickle``
+        sends the answer a byte at a time, that many seconds apart. ``query`` narrows the
+        match (``{"page": "2"}``); ``side_effect`` runs as the request arrives (a runner
+        registering between two pages of a listing).
+        """
         if times is not None and times < 1:
             raise ValueError("times is at least 1 (or None for always)")
         self._faults.append(
@@ -547,6 +588,12 @@ class GitHubDouble:
                 dict(headers or {}),
                 body,
                 times,
+                raw,
+                content_type,
+                act_first,
+                trickle,
+                query,
+                side_effect,
             )
         )
 
@@ -706,24 +753,44 @@ class GitHubDouble:
             "x-ratelimit-resource": "core",
         }
 
-    async def _apply_faults(self, method: str, path: str) -> None:
+    def _take_faults(self, method: str, path: str, query: dict[str, str]) -> list[_Fault]:
+        taken = []
         for fault in list(self._faults):
             if fault.method != method or not fault.pattern.fullmatch(path):
                 continue
+            if fault.query and any(query.get(k) != v for k, v in fault.query.items()):
+                continue
+            if fault.side_effect is not None:
+                fault.side_effect()
             if fault.times is not None:
                 fault.times -= 1
                 if fault.times == 0:
                     self._faults.remove(fault)
+            taken.append(fault)
+            if fault.status is not None:  # it answers this request: later faults wait
+                break
+        return taken
+
+    @staticmethod
+    async def _strike(faults: list[_Fault], result: _Result | None = None) -> None:
+        """Apply ``faults``: wait, then answer in their stead (raising :class:`_Stop`)."""
+        for fault in faults:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
+            if fault.trickle and result is not None:
+                result.trickle = fault.trickle
             if fault.status is not None:
+                if fault.raw is not None:
+                    headers = {"content-type": fault.content_type, **fault.headers}
+                    raise _Stop(_Result(fault.status, None, headers, raw=fault.raw))
                 if fault.body is not None:
                     body: Any = fault.body
                 elif fault.status >= 400:
                     body = _error_body(fault.status)
                 else:
                     body = None
-                raise _Stop(_Result(fault.status, body, dict(fault.headers)))
+                stop = _Result(fault.status, body, dict(fault.headers), trickle=fault.trickle)
+                raise _Stop(stop)
 
     def _paginate(self, ctx: _Ctx, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
         per_page = min(_int_param(ctx.query.get("per_page"), 30), 100)
@@ -763,11 +830,15 @@ class GitHubDouble:
         record.status = 500  # replaced below unless the handler crashes
         base = self.api_base or str(request.base_url).rstrip("/") + self.prefix
         kind, bucket = self._bucket(auth)
+        late: list[_Fault] = []
 
         try:
             if not inside:
                 raise _error(404)
-            await self._apply_faults(method, path)
+            faults = self._take_faults(method, path, query)
+            # A fault that only slows the real answer strikes once that answer exists.
+            late = [f for f in faults if f.act_first or (f.trickle and f.status is None)]
+            await self._strike([f for f in faults if f not in late])
             if kind != "anonymous" and bucket.used >= bucket.limit:
                 message = (
                     f"API rate limit exceeded for installation ID {auth.token.installation.id}."
@@ -776,6 +847,7 @@ class GitHubDouble:
                 )
                 raise _error(403, message, RATE_LIMIT_DOCS_URL)
             result = await self._dispatch(request, method, path, query, auth, base)
+            await self._strike(late, result)
         except _Stop as stop:
             result = stop.result
 
@@ -785,7 +857,9 @@ class GitHubDouble:
             "x-github-request-id": f"D0B1E:{self._next_request_id():06X}",
         }
         body = b""
-        if result.body is not None:
+        if result.raw is not None:
+            body = result.raw
+        elif result.body is not None:
             body = json.dumps(result.body, separators=(",", ":")).encode()
             headers["content-type"] = _JSON
         status = result.status
@@ -801,6 +875,10 @@ class GitHubDouble:
         headers.update(self._rate_headers(bucket))
         headers.update(result.headers)
         record.status = status
+        if result.trickle:
+            return StreamingResponse(
+                _trickle(body, result.trickle), status_code=status, headers=headers
+            )
         return Response(body, status_code=status, headers=headers)
 
     def _next_request_id(self) -> int:

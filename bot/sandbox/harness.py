@@ -118,6 +118,7 @@ class Sandbox:
                 slack_api_url=slack_url + "/api/",
                 github_app_slug="runnerops",
                 database_url="sqlite:///:memory:",
+                slack_response_url_prefixes=(slack_url + "/response/",),
             )
             settings = replace(settings, **settings_changes)
             services = Services.build(settings, github_backoff=github_backoff)

@@ -7,8 +7,9 @@ limit holds whatever GitHub's latency; the answer goes to the command's ``respon
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -92,6 +93,19 @@ async def post(respond: AsyncRespond, reply: render.Reply) -> None:
         log.warning("response_url answered %s", response.status_code)
 
 
+def response_url_allowed(url: str | None, prefixes: Sequence[str]) -> bool:
+    """Whether a reply may go to ``url``: only to Slack's own hosts (SLACK_RESPONSE_URL_PREFIXES).
+
+    A leaked signing secret must not also leak runner tokens, nor let runnerops POST into
+    the internal network on a forged request's behalf."""
+    return bool(url) and any(str(url).startswith(prefix) for prefix in prefixes)
+
+
+def _refuse_response_url(url: str | None) -> None:
+    host = urlsplit(str(url or "")).hostname or "(none)"
+    log.warning("ignoring a Slack request whose response_url is not Slack's (host %s)", host)
+
+
 def build_slack_app(services: Services, router: Router) -> AsyncApp:
     """Each listener is an ack that returns at once plus a lazy listener doing the work.
 
@@ -110,8 +124,13 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
     async def ack_now(ack: AsyncAck) -> None:
         await ack()
 
+    prefixes = settings.slack_response_url_prefixes
+
     async def on_command(body: dict[str, Any], respond: AsyncRespond) -> None:
-        services.hold_current_task()
+        if not response_url_allowed(respond.response_url, prefixes):
+            _refuse_response_url(respond.response_url)  # nothing runs: its reply could not go
+            return
+        services.hold_current_task(lambda: post(respond, render.restarting_reply()))
         # A redelivery (X-Slack-Retry-Num) repeats the trigger_id: answer it once only.
         trigger = body.get("trigger_id") or hash(tuple(sorted(map(str, body.items()))))
         if services.once.seen(("command", trigger)):
@@ -130,7 +149,10 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
         app.command(name)(ack=ack_now, lazy=[on_command])
 
     async def on_click(body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
-        services.hold_current_task()
+        if not response_url_allowed(respond.response_url, prefixes):
+            _refuse_response_url(respond.response_url)
+            return
+        services.hold_current_task(lambda: post(respond, render.restarting_reply()))
         user = body.get("user") or {}
         caller = Caller(
             user_id=str(user.get("id", "")),

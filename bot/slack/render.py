@@ -28,7 +28,7 @@ from slack_sdk.models.blocks import (
 
 from bot import errors
 from bot.commands import USAGE, Command, UsageError
-from bot.github.models import Download, Runner, RunnerToken
+from bot.github.models import Download, Runner, RunnerList, RunnerToken
 from bot.policy.rules import Grant
 from bot.store.audit import AuditEntry
 from bot.targets import Scope, Target
@@ -213,15 +213,44 @@ def _filter_text(command: Command) -> str:
     return code(" ".join(parts))
 
 
+def listing_gaps(listed: RunnerList) -> list[str]:
+    """Why a list is less than the whole fleet, in words; empty when it is whole."""
+    notes = []
+    if listed.failed_pages:
+        pages = ", ".join(str(p) for p in listed.failed_pages[:10])
+        more = "…" if len(listed.failed_pages) > 10 else ""
+        notes.append(
+            f":warning: *Incomplete listing*: GitHub did not return page {pages}{more} of "
+            "the list (100 runners a page), so runners are missing below and the counts "
+            "are too low. Try again shortly."
+        )
+    if listed.skipped:
+        notes.append(
+            f":warning: {listed.skipped} runner{'s' if listed.skipped != 1 else ''} GitHub "
+            "listed could not be read and are left out."
+        )
+    if listed.complete and listed.count_differs:
+        notes.append(
+            f":warning: GitHub counted {listed.total_count} runners but "
+            f"{len(listed.runners) + listed.skipped} were gathered: runners were added or "
+            "removed while the list was fetched. Run it again for a settled view."
+        )
+    return notes
+
+
 def runner_list(
-    target: Target, runners: Sequence[Runner], shown: Sequence[Runner], command: Command
+    target: Target, listed: RunnerList, shown: Sequence[Runner], command: Command
 ) -> Reply:
-    """``runners`` is the whole fleet (for the counts); ``shown`` those matching the filters."""
+    """``listed`` is the whole fleet (for the counts); ``shown`` those matching the filters."""
+    runners = listed.runners
     title = f"Runners of {target}"
     summary = f"*{escape(str(target))}*: {fleet_counts(runners)}"
+    if not listed.complete:
+        summary += " _(incomplete)_"
     if command.filtered:
         summary += f"\n{len(shown)} match {_filter_text(command)}"
     blocks: list[Block] = [_header(title), _section(summary)]
+    blocks += [_context(note) for note in listing_gaps(listed)]
     if not runners:
         blocks.append(
             _context("No self-hosted runners yet. `token` gives a registration token to add one.")
@@ -231,7 +260,7 @@ def runner_list(
     used = len(summary) + len(title)
     chunk: list[str] = []
     chunk_len = 0
-    listed = 0
+    drawn = 0
     # Keep two blocks for the "more" note and the divider before it.
     for runner in shown:
         line = runner_line(runner)
@@ -243,18 +272,18 @@ def runner_list(
         chunk.append(line)
         chunk_len += len(line) + 1
         used += len(line) + 1
-        listed += 1
+        drawn += 1
     if chunk:
         blocks.append(_section("\n".join(chunk)))
-    if listed < len(shown):
-        more = len(shown) - listed
+    if drawn < len(shown):
+        more = len(shown) - drawn
         blocks.append(
             _context(
                 f"…and {more} more not shown. Narrow with `--status online|offline`, "
                 "`--busy` or `--idle`, `--label L`, `--name TEXT`."
             )
         )
-    text = f"{target}: {fleet_counts(runners)}"
+    text = f"{target}: {fleet_counts(runners)}" + ("" if listed.complete else " (incomplete)")
     return Reply(text=text, blocks=blocks, response_type=_visibility(command))
 
 
@@ -335,12 +364,22 @@ def replacement(text: str) -> Reply:
     return Reply(text=text, blocks=[_section(text)], replace_original=True)
 
 
-def deleted(target: Target, runner_name: str, user_id: str) -> Reply:
+def deleted(target: Target, runner_name: str, user_id: str, *, checked: bool = False) -> Reply:
+    note = " (GitHub failed to answer the delete; a check found the runner gone)" if checked else ""
     return delete_outcome(
         target,
         runner_name,
         user_id,
-        f":wastebasket: Runner *{escape(runner_name)}* was deleted from *{escape(str(target))}*.",
+        f":wastebasket: Runner *{escape(runner_name)}* was deleted from "
+        f"*{escape(str(target))}*{note}.",
+    )
+
+
+def delete_unknown_text(target: Target, runner_name: str) -> str:
+    return (
+        f":grey_question: GitHub did not confirm the delete of {code(runner_name)}, and could "
+        f"not be asked whether it is still there. `get {escape(str(target))} "
+        f"{escape(clip(runner_name, 100))}` shows whether it is; the button can be pressed again."
     )
 
 
@@ -361,7 +400,6 @@ def token_reply(
 ) -> Reply:
     """Always ephemeral: a runner token is an admin secret."""
     now = time.time() if now is None else now
-    minutes = max(0, int((token.expires_at.timestamp() - now) // 60))
     if kind == "registration":
         line = f"./config.sh --url {config_url(github_url, target)} --token {token.token}"
         what = "Registration token"
@@ -370,7 +408,11 @@ def token_reply(
         line = f"./config.sh remove --token {token.token}"
         what = "Remove token"
         how = "On the runner's machine, in the runner directory, run:"
-    expiry = f"expires {slack_date(token.expires_at)} (expires in {minutes} min)"
+    if token.expires_at is not None:
+        minutes = max(0, int((token.expires_at.timestamp() - now) // 60))
+        expiry = f"expires {slack_date(token.expires_at)} (expires in {minutes} min)"
+    else:  # GitHub's time was unreadable; its tokens last an hour
+        expiry = "expires within the hour (GitHub's expiry time could not be read)"
     return Reply(
         text=f"{what} for {target}, {expiry}",
         blocks=[
@@ -383,6 +425,16 @@ def token_reply(
         ],
         response_type="ephemeral",
     )
+
+
+def token_unknown(target: Target, kind: Literal["registration", "remove"]) -> Reply:
+    """GitHub failed without saying whether it issued the token (a 5xx or a timeout)."""
+    text = (
+        f":grey_question: GitHub did not confirm the {kind} token for "
+        f"*{escape(str(target))}*: it may have issued one before failing. None was shown to "
+        "anyone, and an unused token expires within the hour. Ask again for a new one."
+    )
+    return Reply(text=text, blocks=[_section(text)], response_type="ephemeral")
 
 
 # -- downloads -----------------------------------------------------------------------
@@ -464,6 +516,12 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
             )
         case errors.GitHubUnavailable():
             return ":cloud: GitHub did not answer; nothing was changed. Try again shortly."
+        case errors.OutcomeUnknown(target=t):
+            return (
+                ":grey_question: GitHub did not confirm whether this was done: it may have "
+                f"acted before failing on *{escape(str(t))}*. Nothing was shown; check "
+                "before trying again (`list` or `get` shows the runners)."
+            )
         case errors.Unprocessable(message=m):
             return f":warning: GitHub refused the request: {escape(m[:300])}. Nothing was changed."
     return ":warning: That did not work; nothing was changed."
@@ -471,6 +529,15 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
 
 def error_reply(exc: errors.RunnerOpsError, *, install_url: str) -> Reply:
     text = error_text(exc, install_url=install_url)
+    return Reply(text=text, blocks=[_section(text)])
+
+
+def restarting_reply() -> Reply:
+    """For a command a shutdown cut short: the deploy's new process will take the next one."""
+    text = (
+        ":arrows_counterclockwise: runnerops is restarting and could not finish this "
+        "command; try again in a minute."
+    )
     return Reply(text=text, blocks=[_section(text)])
 
 

@@ -50,6 +50,7 @@ ERROR_MARKERS = (
     ":hourglass_flowing_sand:",
     ":turtle:",
     ":cloud:",
+    ":grey_question:",
     ":warning:",
     ":boom:",
 )

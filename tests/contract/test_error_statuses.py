@@ -217,7 +217,12 @@ def expectation(case: Case, at: Where, spec: str, install_url: str) -> Expect:
             )
     if status == 429:
         return Expect((":turtle: GitHub's rate limit is reached; try again in 2 min",), 1)
+    if 500 <= status < 600 and step in ("token", "remove-token"):
+        # GitHub may have issued the token before failing: never "nothing was changed".
+        kind = "registration" if step == "token" else "remove"
+        return Expect((f":grey_question: GitHub did not confirm the {kind} token",), attempts=1)
     if 500 <= status < 600:
+        # A delete that fails so is checked with a GET; Prism's runner is still there.
         return Expect((UNAVAILABLE,), attempts=GET_ATTEMPTS if case.method == "GET" else 1)
     raise LookupError(
         f"{case.spec or 'GitHub'} answers {status} to {case.method} {case.template}, and "
