@@ -220,7 +220,9 @@ def _take_target(
             return parse_target(rest.pop(0)), rest
     except TargetError as exc:
         raise UsageError(str(exc), verb) from None
-    if default_target:
+    # A bare ``audit`` means every target the caller administers: the default target
+    # must not narrow it silently.
+    if default_target and verb != "audit":
         try:
             return parse_target(default_target), rest
         except TargetError as exc:

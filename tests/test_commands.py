@@ -58,6 +58,13 @@ def test_default_target() -> None:
     assert parse("get 12", "acme").runner == "12"
 
 
+def test_bare_audit_ignores_the_default_target() -> None:
+    assert parse("audit", "acme").target is None
+    assert parse("audit --limit 5", "acme/api").target is None
+    assert parse("audit acme/api", "acme").target == Target(Scope.REPO, "acme", "api")
+    assert parse("list", "acme").target == Target(Scope.ORG, "acme")  # others keep it
+
+
 @pytest.mark.parametrize(
     ("text", "verb", "fragment"),
     [
