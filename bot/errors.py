@@ -7,6 +7,7 @@ ever holds a credential.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 from bot.targets import Target
 
@@ -89,3 +90,21 @@ class Unprocessable(RunnerOpsError):
 
     target: Target
     message: str = ""
+
+
+class RunnerMatch(NamedTuple):
+    """One runner a RUNNER fits, and whether by its id or by its name."""
+
+    by: Literal["id", "name"]
+    id: int
+    name: str
+
+
+@dataclass
+class RunnerAmbiguous(RunnerOpsError):
+    """A RUNNER fits several runners: a bare number that is one runner's id and another's
+    name. Asking beats guessing, above all before a delete."""
+
+    target: Target
+    runner: str
+    matches: tuple[RunnerMatch, ...]
