@@ -2,6 +2,10 @@
 
 Parsing is pure: no I/O, no Slack, no GitHub. Every rejection is a :class:`UsageError`
 whose message is safe to echo (the renderer escapes it).
+
+A RUNNER is ``id:N`` (by id only), ``name:TEXT`` (by exact name only) or a bare word. A
+bare number stays open (:class:`RunnerRef` ``by="either"``): runners are often named by
+number, so only GitHub can say whether ``2`` is an id, a name, or both.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ USAGE: dict[str, str] = {
     "help": "help",
     "list": "list TARGET [--status online|offline] [--busy|--idle] [--label L]... "
     "[--name TEXT] [--public]",
-    "get": "get TARGET RUNNER [--public]",
-    "delete": "delete TARGET RUNNER",
+    "get": "get TARGET RUNNER|id:N|name:TEXT [--public]",
+    "delete": "delete TARGET RUNNER|id:N|name:TEXT",
     "token": "token TARGET",
     "remove-token": "remove-token TARGET",
     "downloads": "downloads TARGET [--os linux|osx|win] [--arch x64|arm|arm64] [--public]",
@@ -44,6 +48,47 @@ STATUSES = ("online", "offline")
 OSES = ("linux", "osx", "win")
 ARCHES = ("x64", "arm", "arm64")
 MAX_TEXT = 2000  # Slack caps command text near 4000; nothing legitimate comes close.
+MAX_RUNNER_ID = 2**63 - 1  # GitHub's ids are int64: a longer number can only be a name
+# Phone keyboards type these for " and ' (iOS and Android "smart punctuation").
+DOUBLE_QUOTES = "\u201c\u201d\u201e\u2033"  # left, right, low-9 double quotes; double prime
+SINGLE_QUOTES = "\u2018\u2019\u201a\u2032"  # left, right, low-9 single quotes; prime
+APOSTROPHES = "\u2018\u2019"  # what a phone types for ' inside a word
+
+
+RunnerBy = Literal["id", "name", "either"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerRef:
+    """Which runner a command names: by id, by exact name, or (a bare number) either."""
+
+    text: str  # the id's digits or the name, without any ``id:``/``name:`` prefix
+    by: RunnerBy = "name"
+
+    @property
+    def id(self) -> int | None:
+        return int(self.text) if self.by != "name" else None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names to look up, in order: as typed, then with its apostrophes the other
+        way round (a phone types U+2019 in ``ann's-mac``, a runner registered from a
+        keyboard has ``'``)."""
+        if self.by == "id":
+            return ()
+        other = _other_apostrophes(self.text)
+        return (self.text,) if other is None else (self.text, other)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _other_apostrophes(name: str) -> str | None:
+    if any(c in APOSTROPHES for c in name):
+        return name.translate({ord(c): "'" for c in APOSTROPHES})
+    if "'" in name:
+        return name.replace("'", "\u2019")
+    return None
 
 
 class UsageError(ValueError):
@@ -59,7 +104,7 @@ class UsageError(ValueError):
 class Command:
     verb: str
     target: Target | None = None
-    runner: str | None = None
+    runner: RunnerRef | None = None
     public: bool = False
     status: str | None = None
     busy: bool | None = None
@@ -111,12 +156,66 @@ _POSITIONALS = {
 }
 
 
+def straighten_quotes(text: str) -> str:
+    """Curly quotes become straight ones, so that a phone's quoted ``"my runner"`` is one word.
+
+    Double ones always. Single ones only at a word's edge (after a space, ``:`` or ``=``,
+    or before a space or the end): inside a word U+2019 is an apostrophe (``bob's-mac``
+    typed on a phone), and straightening it would leave shlex an unbalanced quote."""
+    out = []
+    last = len(text) - 1
+    for i, char in enumerate(text):
+        if char in DOUBLE_QUOTES:
+            char = '"'
+        elif char in SINGLE_QUOTES:
+            opens = i == 0 or text[i - 1].isspace() or text[i - 1] in ":="
+            closes = i == last or text[i + 1].isspace()
+            if opens or closes:
+                char = "'"
+        out.append(char)
+    return "".join(out)
+
+
 def split_words(text: str) -> list[str]:
-    """Split like a shell (``--name "a b"``); unbalanced quotes fall back to spaces."""
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
+    """Split like a shell (``--name "a b"``), curly quotes as quotes.
+
+    If the quotes do not balance, curly ones are taken as plain characters, then failing
+    that the text is split on spaces: an odd quote is more likely part of a name than a
+    typo worth refusing the whole command for."""
+    for attempt in (straighten_quotes(text), text):
+        try:
+            return shlex.split(attempt)
+        except ValueError:
+            continue
+    return text.split()
+
+
+def parse_runner(word: str, verb: str) -> RunnerRef:
+    """``id:N``, ``name:TEXT`` or a bare word (a bare number may be an id or a name)."""
+    prefix, colon, rest = word.partition(":")
+    kind = prefix.lower() if colon else ""
+    if kind == "id":
+        if not _is_runner_id(rest):
+            raise UsageError(
+                f"`id:` takes a runner's numeric id; for a runner named `{word}`, "
+                f"say `name:{word}`",
+                verb,
+            )
+        ref = RunnerRef(str(int(rest)), "id")
+    elif kind == "name":
+        if not rest:
+            raise UsageError('`name:` takes the runner\'s exact name: `name:"my runner"`', verb)
+        ref = RunnerRef(rest, "name")
+    else:
+        ref = RunnerRef(word, "either" if _is_runner_id(word) else "name")
+    if len(ref.text) > 200 or not ref.text.isprintable():
+        raise UsageError("that runner name is not valid", verb)
+    return ref
+
+
+def _is_runner_id(text: str) -> bool:
+    # ASCII only: "²".isdigit() is true but int("²") fails
+    return text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_RUNNER_ID
 
 
 def parse(text: str, default_target: str | None = None) -> Command:
@@ -140,13 +239,11 @@ def parse(text: str, default_target: str | None = None) -> Command:
         return Command("whoami")
 
     target, rest = _take_target(verb, positionals, default_target)
-    runner: str | None = None
+    runner: RunnerRef | None = None
     if verb in ("get", "delete"):
         if not rest:
             raise UsageError("which runner? give its id or exact name", verb)
-        runner = rest.pop(0)
-        if len(runner) > 200 or not runner.isprintable():
-            raise UsageError("that runner name is not valid", verb)
+        runner = parse_runner(rest.pop(0), verb)
     if rest:
         raise UsageError(f"unexpected `{' '.join(rest)}`", verb)
 
@@ -214,13 +311,17 @@ def _take_target(
         if rest and rest[0].lower() in SCOPE_WORDS and len(rest) >= 2:
             scope = SCOPE_WORDS[rest.pop(0).lower()]
             return parse_target(rest.pop(0), scope), rest
-        # With a default target, a lone word after get/delete is the runner.
-        runner_slots = 1 if verb in ("get", "delete") and default_target else 0
+        # With a default target, a lone word after get/delete is the runner; so is a
+        # lone ``id:N`` or ``name:TEXT`` without one (then the target is missing).
+        lone_runner = len(rest) == 1 and rest[0].lower().startswith(("id:", "name:"))
+        runner_slots = 1 if verb in ("get", "delete") and (default_target or lone_runner) else 0
         if len(rest) > runner_slots:
             return parse_target(rest.pop(0)), rest
     except TargetError as exc:
         raise UsageError(str(exc), verb) from None
-    if default_target:
+    # A bare ``audit`` means every target the caller administers: the default target
+    # must not narrow it silently.
+    if default_target and verb != "audit":
         try:
             return parse_target(default_target), rest
         except TargetError as exc:

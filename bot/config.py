@@ -45,9 +45,13 @@ class Settings:
 
     @property
     def install_url(self) -> str:
-        """Where an admin installs the app on another account."""
+        """Where an admin installs the app on another account.
+
+        GitHub Enterprise Server serves the page under ``/github-apps/``; github.com and
+        GHE.com under ``/apps/``."""
         if self.github_app_slug:
-            return f"{self.github_url}/apps/{self.github_app_slug}/installations/new"
+            apps = "github-apps" if is_ghes(self.github_api_url) else "apps"
+            return f"{self.github_url}/{apps}/{self.github_app_slug}/installations/new"
         return f"{self.github_url}/settings/installations"
 
     def secrets(self) -> list[str]:
@@ -60,6 +64,16 @@ class Settings:
             self.github_enterprise_token or "",
         ]
         return [v for v in values if v]
+
+
+def is_ghes(api_url: str) -> bool:
+    """GitHub Enterprise Server serves its REST API under ``/api/v3``; github.com
+    (``api.github.com``) and GHE.com data residency (``api.SUBDOMAIN.ghe.com``) at the root."""
+    parts = urlsplit(api_url)
+    host = (parts.hostname or "").lower()
+    if host == "api.github.com" or (host.startswith("api.") and host.endswith(".ghe.com")):
+        return False
+    return parts.path.rstrip("/").lower().endswith("/api/v3")
 
 
 def web_url_for(api_url: str) -> str:

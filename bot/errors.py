@@ -7,6 +7,7 @@ ever holds a credential.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 from bot.targets import Target
 
@@ -94,11 +95,25 @@ class Unprocessable(RunnerOpsError):
 
 @dataclass
 class OutcomeUnknown(RunnerOpsError):
-    """A write (POST, DELETE) failed without a definite answer: GitHub may have acted.
-
-    ``confirmed`` says what a follow-up read established, when one was possible: ``True``
-    (it was done), ``False`` (it was not) or ``None`` (still unknown)."""
+    """A write (POST, DELETE) failed without a definite answer: GitHub may have acted."""
 
     target: Target
     detail: str = ""
-    confirmed: bool | None = None
+
+
+class RunnerMatch(NamedTuple):
+    """One runner a RUNNER fits, and whether by its id or by its name."""
+
+    by: Literal["id", "name"]
+    id: int
+    name: str
+
+
+@dataclass
+class RunnerAmbiguous(RunnerOpsError):
+    """A RUNNER fits several runners: a bare number that is one runner's id and another's
+    name. Asking beats guessing, above all before a delete."""
+
+    target: Target
+    runner: str
+    matches: tuple[RunnerMatch, ...]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import UsageError, parse
+from bot import errors
+from bot.commands import RunnerRef, UsageError, parse, split_words, straighten_quotes
+from bot.github.models import Runner
+from bot.github.runners import choose_runner
 from bot.targets import Scope, Target
 
 
@@ -43,9 +46,95 @@ def test_list_flags() -> None:
 
 
 def test_get_delete_runner() -> None:
-    assert parse("get acme/api 42").runner == "42"
-    assert parse("delete org acme runner-7").runner == "runner-7"
-    assert parse('get acme "name with space"').runner == "name with space"
+    assert parse("get acme/api 42").runner == RunnerRef("42", "either")
+    assert parse("delete org acme runner-7").runner == RunnerRef("runner-7", "name")
+    assert parse('get acme "name with space"').runner == RunnerRef("name with space", "name")
+
+
+@pytest.mark.parametrize(
+    ("word", "ref"),
+    [
+        ("42", RunnerRef("42", "either")),  # an id, a name, or both: GitHub will tell
+        ("007", RunnerRef("007", "either")),
+        ("id:42", RunnerRef("42", "id")),
+        ("ID:042", RunnerRef("42", "id")),
+        ("name:42", RunnerRef("42", "name")),
+        ("Name:linux-idle", RunnerRef("linux-idle", "name")),
+        ('name:"my runner"', RunnerRef("my runner", "name")),
+        ("name:id:3", RunnerRef("id:3", "name")),  # a runner named "id:3"
+        ("name:name:x", RunnerRef("name:x", "name")),
+        ("linux-idle", RunnerRef("linux-idle", "name")),
+        ("build:7", RunnerRef("build:7", "name")),  # other prefixes are part of the name
+        ("\u00b2", RunnerRef("\u00b2", "name")),  # superscript two: not an id
+        ("\uff11\uff12", RunnerRef("\uff11\uff12", "name")),  # fullwidth digits
+        ("-1", RunnerRef("-1", "name")),
+        ("9" * 19, RunnerRef("9" * 19, "name")),  # above int64: no runner has that id
+        ("9223372036854775807", RunnerRef("9223372036854775807", "either")),
+    ],
+)
+def test_runner_forms(word: str, ref: RunnerRef) -> None:
+    assert parse(f"get acme {word}").runner == ref
+    assert parse(f"delete acme {word}").runner == ref
+
+
+@pytest.mark.parametrize(
+    ("word", "fragment"),
+    [
+        ("id:", "numeric id"),
+        ("id:x", "`name:id:x`"),
+        ("id:-1", "numeric id"),
+        ("id:\u00b2", "numeric id"),
+        ("id:" + "9" * 30, "numeric id"),
+        ("name:", "exact name"),
+        ('name:""', "exact name"),
+        ("name:" + "x" * 201, "not valid"),
+    ],
+)
+def test_runner_form_errors(word: str, fragment: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse(f"get acme {word}")
+    assert err.value.verb == "get" and fragment in err.value.message
+
+
+def test_runner_ref_lookups() -> None:
+    assert (RunnerRef("42", "either").id, RunnerRef("42", "either").names) == (42, ("42",))
+    assert (RunnerRef("42", "id").id, RunnerRef("42", "id").names) == (42, ())
+    assert (RunnerRef("42", "name").id, RunnerRef("42", "name").names) == (None, ("42",))
+    # A phone's apostrophe and a keyboard's find each other's runner.
+    assert RunnerRef("ann\u2019s-mac").names == ("ann\u2019s-mac", "ann's-mac")
+    assert RunnerRef("ann's-mac").names == ("ann's-mac", "ann\u2019s-mac")
+    assert [str(RunnerRef("4", b)) for b in ("id", "name", "either")] == ["4", "4", "4"]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("get acme \u201clinux idle\u201d", ["get", "acme", "linux idle"]),
+        ("get acme \u201elinux idle\u201c", ["get", "acme", "linux idle"]),
+        ("get acme \u2018linux idle\u2019", ["get", "acme", "linux idle"]),
+        ("get acme \u201alinux idle\u2019", ["get", "acme", "linux idle"]),
+        ("get acme \u2033linux idle\u2033", ["get", "acme", "linux idle"]),
+        ("get acme \u2032linux idle\u2032", ["get", "acme", "linux idle"]),
+        ("get acme name:\u201clinux idle\u201d", ["get", "acme", "name:linux idle"]),
+        ("list acme --name=\u2018a b\u2019", ["list", "acme", "--name=a b"]),
+        # An apostrophe inside a word stays what it is, quoted or not.
+        ("get acme bob\u2019s-mac", ["get", "acme", "bob\u2019s-mac"]),
+        ("get acme \u201cbob\u2019s mac\u201d", ["get", "acme", "bob\u2019s mac"]),
+        ("get acme \u2018bob\u2019s mac\u2019", ["get", "acme", "bob\u2019s mac"]),
+        ("get acme name:bob\u2019s-mac", ["get", "acme", "name:bob\u2019s-mac"]),
+        # Unbalanced: curly quotes taken as characters, then plain spaces.
+        ("get acme \u2019tis", ["get", "acme", "\u2019tis"]),
+        ("get acme 6\u201d-rack", ["get", "acme", "6\u201d-rack"]),
+        ("get acme bob's-mac", ["get", "acme", "bob's-mac"]),
+        ('get acme "open', ["get", "acme", '"open']),
+    ],
+)
+def test_curly_quotes(text: str, words: list[str]) -> None:
+    assert split_words(text) == words
+
+
+def test_straighten_quotes_only_at_word_edges() -> None:
+    assert straighten_quotes("\u2018a\u2019 b\u2019c \u201cd\u201d") == "'a' b\u2019c \"d\""
 
 
 def test_downloads_flags() -> None:
@@ -55,7 +144,15 @@ def test_downloads_flags() -> None:
 
 def test_default_target() -> None:
     assert parse("token", "acme/api").target == Target(Scope.REPO, "acme", "api")
-    assert parse("get 12", "acme").runner == "12"
+    assert parse("get 12", "acme").runner == RunnerRef("12", "either")
+    assert parse("get id:12", "acme").runner == RunnerRef("12", "id")
+
+
+def test_bare_audit_ignores_the_default_target() -> None:
+    assert parse("audit", "acme").target is None
+    assert parse("audit --limit 5", "acme/api").target is None
+    assert parse("audit acme/api", "acme").target == Target(Scope.REPO, "acme", "api")
+    assert parse("list", "acme").target == Target(Scope.ORG, "acme")  # others keep it
 
 
 @pytest.mark.parametrize(
@@ -69,6 +166,8 @@ def test_default_target() -> None:
         ("list acme --frob", "list", "does not take"),
         ("token acme --label x", "token", "does not take"),
         ("get acme", "get", "which runner"),
+        ("get id:2", "get", "which target"),
+        ("delete name:linux-idle", "delete", "which target"),
         ("list ../../etc", "list", "OWNER/REPO"),
         ("list ../etc", "list", "not a valid"),
         ("list acme/..", "list", "not a valid"),
@@ -84,3 +183,64 @@ def test_usage_errors(text: str, verb: str | None, fragment: str) -> None:
         parse(text)
     assert err.value.verb == verb
     assert fragment in err.value.message
+
+
+# -- which runner a RUNNER means (pure: what GitHub found goes in, one runner comes out) --
+
+ACME = Target(Scope.ORG, "acme")
+BUSY = Runner(2, "linux-busy", "Linux", "online", True)
+NAMED_2 = Runner(10, "2", "Linux", "online", False)
+SELF_NAMED = Runner(7, "7", "Linux", "online", False)
+STRAIGHT = Runner(11, "ann's-mac", "macOS", "online", False)
+
+
+@pytest.mark.parametrize(
+    ("ref", "by_id", "named", "expected"),
+    [
+        # a bare number: id and name both looked up
+        (RunnerRef("2", "either"), BUSY, [NAMED_2], errors.RunnerAmbiguous),
+        (RunnerRef("2", "either"), BUSY, [], BUSY),
+        (RunnerRef("2", "either"), None, [NAMED_2], NAMED_2),
+        (RunnerRef("2", "either"), None, [], errors.RunnerNotFound),
+        (RunnerRef("7", "either"), SELF_NAMED, [SELF_NAMED], SELF_NAMED),  # one runner
+        # the explicit forms never ask
+        (RunnerRef("2", "id"), BUSY, [], BUSY),
+        (RunnerRef("2", "id"), None, [], errors.RunnerNotFound),
+        (RunnerRef("2", "name"), None, [NAMED_2], NAMED_2),
+        (RunnerRef("2", "name"), None, [], errors.RunnerNotFound),
+        # GitHub (older GHES) may ignore the name filter: only exact names count
+        (RunnerRef("2", "name"), None, [BUSY], errors.RunnerNotFound),
+        (RunnerRef("2", "either"), None, [BUSY, NAMED_2], NAMED_2),
+        (RunnerRef("LINUX-BUSY", "name"), None, [BUSY], errors.RunnerNotFound),
+        # a runner GitHub returned for another id does not count as this one
+        (RunnerRef("3", "either"), BUSY, [], errors.RunnerNotFound),
+        # two runners with one name (GitHub should not allow it): ask, do not pick
+        (
+            RunnerRef("2", "name"),
+            None,
+            [NAMED_2, Runner(12, "2", "Linux", "online", False)],
+            errors.RunnerAmbiguous,
+        ),
+        # a phone's apostrophe finds the keyboard's
+        (RunnerRef("ann\u2019s-mac", "name"), None, [STRAIGHT], STRAIGHT),
+    ],
+)
+def test_choose_runner(
+    ref: RunnerRef, by_id: Runner | None, named: list[Runner], expected: object
+) -> None:
+    if isinstance(expected, Runner):
+        assert choose_runner(ACME, ref, by_id, named) == expected
+        return
+    assert isinstance(expected, type)
+    with pytest.raises(expected) as err:
+        choose_runner(ACME, ref, by_id, named)
+    assert err.value.target == ACME and err.value.runner == str(ref)
+
+
+def test_ambiguity_names_each_runner_and_how_it_matched() -> None:
+    with pytest.raises(errors.RunnerAmbiguous) as err:
+        choose_runner(ACME, RunnerRef("2", "either"), BUSY, [NAMED_2])
+    assert err.value.matches == (
+        errors.RunnerMatch("id", 2, "linux-busy"),
+        errors.RunnerMatch("name", 10, "2"),
+    )

@@ -70,3 +70,46 @@ def test_bad_values_reported() -> None:
         load_settings(BASE | {"PORT": "eighty"})
     with pytest.raises(ConfigError, match="not a PEM"):
         load_settings(BASE | {"GITHUB_PRIVATE_KEY": "hello"})
+
+
+@pytest.mark.parametrize(
+    ("api_url", "install_url"),
+    [
+        ("https://api.github.com", "https://github.com/apps/ops-bot/installations/new"),
+        ("https://api.github.com/", "https://github.com/apps/ops-bot/installations/new"),
+        # GitHub Enterprise Cloud with data residency works like github.com
+        ("https://api.octo.ghe.com", "https://octo.ghe.com/apps/ops-bot/installations/new"),
+        # GitHub Enterprise Server: its own path
+        (
+            "https://ghe.example.com/api/v3",
+            "https://ghe.example.com/github-apps/ops-bot/installations/new",
+        ),
+        (
+            "https://ghe.example.com/api/v3/",
+            "https://ghe.example.com/github-apps/ops-bot/installations/new",
+        ),
+        (
+            "http://10.0.0.5:8080/api/v3",
+            "http://10.0.0.5:8080/github-apps/ops-bot/installations/new",
+        ),
+    ],
+)
+def test_install_url_on_github_com_and_ghes(api_url: str, install_url: str) -> None:
+    env = BASE | {"GITHUB_API_URL": api_url, "GITHUB_APP_SLUG": "ops-bot"}
+    assert load_settings(env).install_url == install_url
+
+
+def test_install_url_without_slug() -> None:
+    assert load_settings(BASE).install_url == "https://github.com/settings/installations"
+    ghes = load_settings(BASE | {"GITHUB_API_URL": "https://ghe.example.com/api/v3"})
+    assert ghes.install_url == "https://ghe.example.com/settings/installations"
+
+
+def test_ghes_install_url_follows_an_overridden_web_url() -> None:
+    env = BASE | {
+        "GITHUB_API_URL": "https://ghe.example.com/api/v3",
+        "GITHUB_URL": "https://code.example.com",
+        "GITHUB_APP_SLUG": "ops-bot",
+    }
+    expected = "https://code.example.com/github-apps/ops-bot/installations/new"
+    assert load_settings(env).install_url == expected

@@ -107,3 +107,11 @@ async def test_app_not_installed_links_installation_page(sandbox: Sandbox) -> No
     text = reply_text(await sandbox.run("list globex"))
     assert "not installed on *globex*" in text
     assert "https://github.com/apps/runnerops/installations/new" in text
+
+
+async def test_app_not_installed_on_ghes_links_its_own_page(make_sandbox) -> None:
+    async with make_sandbox(prefix="/api/v3") as sb:
+        text = reply_text(await sb.run("list globex"))
+        assert "not installed on *globex*" in text
+        assert "https://ghe.sandbox/github-apps/runnerops/installations/new" in text
+        assert "ghe.sandbox/apps/" not in text

@@ -277,6 +277,24 @@ RUNNERS = [
     "%31",
     "x" * 200,
     "x" * 201,
+    "id:2",
+    "ID:007",
+    "id:",
+    "id:x",
+    "id:-1",
+    "id:\u00b2",
+    "id:" + "9" * 30,
+    "name:2",
+    "name:",
+    "name:id:2",
+    'name:"linux idle"',
+    "name:\u201clinux idle\u201d",
+    "\u201clinux idle\u201d",
+    "\u201elinux-idle\u201c",
+    "\u2018mac offline\u2019",
+    "\u201clinux-idle",
+    "bob\u2019s-mac",
+    "\u2019tis",
 ]
 FLAGS = [
     "--label",
@@ -615,6 +633,10 @@ HARD_INPUTS = {
     "nul-in-target": "list acme\x00",
     "rtl-override": "list \u202eacme",
     "over-max-text": "list acme --name " + "x" * 2500,
+    "id-form-ping": "delete acme id:<!channel>",
+    "name-form-ping": "get acme name:<!here>",
+    "curly-quoted-ping": "get acme \u201c<!channel> x\u201d",
+    "unbalanced-curly-quote": "get acme \u201clinux idle",
 }
 
 

@@ -5,11 +5,12 @@ This is the one place that knows GitHub's runner endpoints. It knows nothing of 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from bot import errors
-from bot.commands import Command
+from bot.commands import Command, RunnerRef
 from bot.github.client import GitHubClient
 from bot.github.models import (
     Download,
@@ -41,6 +42,26 @@ def matching(command: Command, runners: Iterable[Runner]) -> list[Runner]:
             continue
         out.append(r)
     return out
+
+
+def choose_runner(
+    target: Target, ref: RunnerRef, by_id: Runner | None, named: Sequence[Runner]
+) -> Runner:
+    """The one runner ``ref`` means, given what GitHub found for its id and its names.
+
+    Never guesses: when the id is one runner's and the name another's, it raises
+    :class:`errors.RunnerAmbiguous`; when nothing fits, :class:`errors.RunnerNotFound`."""
+    found: list[tuple[errors.RunnerMatch, Runner]] = []
+    if by_id is not None and ref.id is not None and by_id.id == ref.id:
+        found.append((errors.RunnerMatch("id", by_id.id, by_id.name), by_id))
+    for runner in named:
+        if runner.name in ref.names and all(runner.id != r.id for _, r in found):
+            found.append((errors.RunnerMatch("name", runner.id, runner.name), runner))
+    if not found:
+        raise errors.RunnerNotFound(target, str(ref))
+    if len(found) > 1:
+        raise errors.RunnerAmbiguous(target, str(ref), tuple(match for match, _ in found))
+    return found[0][1]
 
 
 class RunnerService:
@@ -90,14 +111,43 @@ class RunnerService:
         except Unreadable:
             raise errors.GitHubUnavailable(target, "an unreadable runner") from None
 
-    async def find_runner(self, target: Target, ref: str) -> Runner:
-        """A runner by numeric id or exact name."""
-        if ref.isascii() and ref.isdigit():  # "²".isdigit() is true, int("²") fails
-            return await self.get_runner(target, int(ref))
-        matches = (await self.list_runners(target, name=ref)).runners
-        if not matches:
-            raise errors.RunnerNotFound(target, ref)
-        return matches[0]
+    async def find_runner(self, target: Target, ref: RunnerRef) -> Runner:
+        """The runner ``ref`` names, with as few calls as tell it apart.
+
+        ``id:N``: one GET by id. ``name:TEXT`` (or a bare non-number): one list filtered
+        by name; a second only if TEXT has an apostrophe and the first found nothing. A
+        bare number: the GET and the filtered list at once, as only the pair shows whether
+        id N and a runner named N are two runners (listing the whole fleet instead would
+        cost a call per 100 runners). :func:`choose_runner` decides."""
+        if ref.by == "id":
+            by_id, named = await self._by_id(target, ref), []
+        elif ref.by == "name":
+            by_id, named = None, await self._by_names(target, ref)
+        else:
+            got_id, got_named = await asyncio.gather(
+                self._by_id(target, ref), self._by_names(target, ref), return_exceptions=True
+            )
+            if isinstance(got_id, BaseException):  # both finish before either error counts
+                raise got_id
+            if isinstance(got_named, BaseException):
+                raise got_named
+            by_id, named = got_id, got_named
+        return choose_runner(target, ref, by_id, named)
+
+    async def _by_id(self, target: Target, ref: RunnerRef) -> Runner | None:
+        if ref.id is None:
+            return None
+        try:
+            return await self.get_runner(target, ref.id)
+        except errors.RunnerNotFound:
+            return None
+
+    async def _by_names(self, target: Target, ref: RunnerRef) -> list[Runner]:
+        for name in ref.names:
+            found = (await self.list_runners(target, name=name)).runners
+            if found:
+                return found
+        return []
 
     async def delete_runner(
         self, target: Target, runner_id: int, name: str

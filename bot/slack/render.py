@@ -146,7 +146,9 @@ def _targets_help() -> ContextBlock:
     return _context(
         "TARGET: `ORG` (or `org:ORG`), `OWNER/REPO` (or `repo:OWNER/REPO`), "
         "`enterprise:SLUG`; the scope word may stand apart: `org acme`. "
-        "RUNNER: numeric id or exact name. Lists are private unless `--public`."
+        'RUNNER: `id:N` (by id), `name:TEXT` (by exact name; `name:"my runner"`), or a '
+        "bare id or name; a number that is one runner's id and another's name is asked "
+        "about. Lists are private unless `--public`."
     )
 
 
@@ -522,9 +524,30 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
                 f"acted before failing on *{escape(str(t))}*. Nothing was shown; check "
                 "before trying again (`list` or `get` shows the runners)."
             )
+        case errors.RunnerAmbiguous(target=t, runner=r, matches=ms):
+            return _ambiguous_runner(t, r, ms)
         case errors.Unprocessable(message=m):
             return f":warning: GitHub refused the request: {escape(m[:300])}. Nothing was changed."
     return ":warning: That did not work; nothing was changed."
+
+
+def _ambiguous_runner(target: Target, ref: str, matches: Sequence[errors.RunnerMatch]) -> str:
+    """Name and id of each runner ``ref`` fits, and the form that picks each one."""
+    shown = [f"*{escape(clip(m.name, 60))}* (id {m.id})" for m in matches[:5]]
+    named = sum(m.by == "name" for m in matches)
+    forms = []
+    for m in matches[:5]:
+        if m.by == "name" and named == 1 and '"' not in m.name:
+            words = f'"{m.name}"' if any(c.isspace() for c in m.name) else m.name
+            form = f"name:{words}"
+        else:
+            form = f"id:{m.id}"
+        forms.append(f"{code(clip(form, 80))} for *{escape(clip(m.name, 60))}*")
+    return (
+        f":question: {code(clip(ref, 80))} could mean {len(matches)} runners in "
+        f"*{escape(str(target))}*: {' and '.join(shown)}. Nothing was done. "
+        f"Say which: {', '.join(forms)}."
+    )
 
 
 def error_reply(exc: errors.RunnerOpsError, *, install_url: str) -> Reply:

@@ -217,7 +217,8 @@ class Bench:
         """Run ``op`` on ``at`` from Slack; the replies in order (delete: ask, then click)."""
         spec = self.spec_for(at.scope)
         if op.verb == "get":
-            return [await self.sb.run(f"get {at.text} {listed_runner(spec, at.scope)['id']}")]
+            runner_id = listed_runner(spec, at.scope)["id"]
+            return [await self.sb.run(f"get {at.text} id:{runner_id}")]  # only the GET by id
         if op.verb == "delete":
             ask = await self.sb.run(f"delete {at.text} {listed_runner(spec, at.scope)['name']}")
             if is_error_reply(ask):
