@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -371,6 +373,10 @@ async def test_prefix_mode(server: Server, keys: Keys, clock: Clock) -> None:
     assert f"<{server.base}/api/v3{RUNNERS}?per_page=2&page=2>" in reply.headers["Link"]
     assert double.count("GET", RUNNERS) == 2
     assert double.count("POST", r"/app/installations/\d+/access_tokens") == 1
+    # GitHub Enterprise Server has no hosted runners, so its groups link to none.
+    groups = (await client.call("GET", "/orgs/acme/actions/runner-groups", token)).body
+    assert groups["runner_groups"][0]["runners_url"].startswith(f"{server.base}/api/v3/orgs/")
+    assert "hosted_runners_url" not in groups["runner_groups"][0]
 
 
 async def test_etag_and_rate_limit_headers(client: Client) -> None:
@@ -434,3 +440,543 @@ async def test_demo_fleet(server: Server, keys: Keys, clock: Clock) -> None:
     again = GitHubDouble(app_id=APP_ID, public_key_pem=keys.public_pem, clock=clock)
     seed_demo(again)
     assert again.runners("/orgs/acme") == org
+
+
+# --------------------------------------------------------------------- runner labels
+
+SCOPES = {
+    "enterprise": "/enterprises/octo-ent",
+    "org": "/orgs/acme",
+    "repo": "/repos/acme/api",
+}
+
+
+def label_names(body: dict[str, Any]) -> list[str]:
+    return [f"{label['name']}:{label['type']}" for label in body["labels"]]
+
+
+async def test_runner_labels_at_every_scope(client: Client) -> None:
+    token = await client.mint(11)
+    for scope, path in SCOPES.items():
+        credential = PAT if scope == "enterprise" else token
+        rid = client.double.add_runner(
+            path, f"lab-{scope}", os="macOS", arch="ARM64", labels=["gpu"]
+        )
+        labels = f"{path}/actions/runners/{rid}/labels"
+        listed = await client.call("GET", labels, credential)
+        assert listed.status == 200, (scope, listed.body)
+        assert listed.body["total_count"] == 4
+        assert label_names(listed.body) == [
+            "self-hosted:read-only",
+            "macOS:read-only",
+            "ARM64:read-only",
+            "gpu:custom",
+        ]
+        added = await client.call("POST", labels, credential, json={"labels": ["fast", "GPU"]})
+        assert added.status == 200 and [n["name"] for n in added.body["labels"]][3:] == [
+            "gpu",
+            "fast",
+        ]  # names compare case-insensitively: GPU is already there
+        replaced = await client.call("PUT", labels, credential, json={"labels": ["big", "macos"]})
+        assert label_names(replaced.body)[3:] == ["big:custom"]
+        runner = (await client.call("GET", f"{path}/actions/runners/{rid}", credential)).body
+        assert runner["labels"] == replaced.body["labels"]
+        refused = await client.call("DELETE", labels + "/self-hosted", credential)
+        assert refused.status == 422 and "read-only" in refused.body["message"]
+        assert refused.body["documentation_url"].endswith(
+            "#remove-a-custom-label-from-a-self-hosted-runner-for-"
+            + {"enterprise": "an-enterprise", "org": "an-organization", "repo": "a-repository"}[
+                scope
+            ]
+        )
+        assert await client.status("DELETE", labels + "/nope", credential) == 404
+        removed = await client.call("DELETE", labels + "/BIG", credential)
+        assert removed.status == 200 and removed.body["total_count"] == 3
+        assert await client.status("DELETE", labels + "/big", credential) == 404
+        await client.call("POST", labels, credential, json={"labels": ["a", "b"]})
+        cleared = await client.call("DELETE", labels, credential)
+        assert cleared.status == 200 and cleared.body["total_count"] == 3
+        assert all(label["type"] == "read-only" for label in cleared.body["labels"])
+        unknown = f"{path}/actions/runners/999999/labels"
+        for method in ("GET", "DELETE"):
+            assert await client.status(method, unknown, credential) == 404
+        assert await client.status("DELETE", unknown + "/gpu", credential) == 404
+    ids = {label["id"] for r in client.double.runners("/orgs/acme") for label in r["labels"]}
+    assert {1, 3, 6} <= ids  # read-only label ids are GitHub-wide
+
+
+async def test_label_requests_are_checked_and_change_nothing(client: Client) -> None:
+    token = await client.mint(11)
+    rid = client.double.runners("/orgs/acme")[0]["id"]
+    labels = f"{RUNNERS}/{rid}/labels"
+    before = (await client.call("GET", labels, token)).body
+    invalid = "Invalid request.\n\n"
+    cases: list[tuple[str, Any, str]] = [
+        ("POST", {}, "Invalid input: object is missing required key: labels."),
+        ("POST", {"labels": "gpu"}, "For 'properties/labels', \"gpu\" is not an array."),
+        ("PUT", {"labels": None}, "For 'properties/labels', nil is not an array."),
+        ("POST", {"labels": ["ok", 7]}, "For 'items', 7 is not a string."),
+        ("POST", {"labels": []}, "1 item required; only 0 were supplied."),
+        (
+            "PUT",
+            {"labels": [f"l{n}" for n in range(101)]},
+            "No more than 100 items are allowed; 101 were supplied.",
+        ),
+    ]
+    for method, body, why in cases:
+        reply = await client.call(method, labels, token, json=body)
+        assert reply.status == 422, (method, body)
+        assert reply.body["message"] == invalid + why
+        assert reply.body["documentation_url"].startswith(f"{DOCS}/actions/self-hosted-runners#")
+    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+    async with client.session.post(client.base + labels, data=b"{", headers=headers) as r:
+        assert r.status == 400 and (await r.json())["message"] == "Problems parsing JSON"
+    assert (await client.call("GET", labels, token)).body == before
+    hundred = [f"l{n}" for n in range(100)]
+    full = await client.call("PUT", labels, token, json={"labels": hundred})
+    assert full.status == 200 and full.body["total_count"] == 103
+    emptied = await client.call("PUT", labels, token, json={"labels": []})
+    assert emptied.status == 200 and emptied.body["total_count"] == 3
+
+
+async def test_label_permissions(client: Client) -> None:
+    readers = {"organization_self_hosted_runners": "read", "administration": "read"}
+    installation = client.double.add_installation("ro-org", permissions=readers)
+    org_runner = client.double.add_runner("/orgs/ro-org", "r1", labels=["gpu"])
+    repo_runner = client.double.add_runner("/repos/ro-org/svc", "r2")
+    reader = await client.mint(installation)
+    for path in (
+        f"/orgs/ro-org/actions/runners/{org_runner}/labels",
+        f"/repos/ro-org/svc/actions/runners/{repo_runner}/labels",
+    ):
+        assert await client.status("GET", path, reader) == 200
+        refused = await client.call("POST", path, reader, json={"labels": ["x"]})
+        assert refused.status == 403
+        assert refused.body["message"] == "Resource not accessible by integration"
+        assert await client.status("DELETE", path, reader) == 403
+        assert await client.status("DELETE", path + "/gpu", reader) == 403
+    assert "gpu" in [label["name"] for label in client.double.runners("/orgs/ro-org")[0]["labels"]]
+    ent = client.double.runners("/enterprises/octo-ent")[0]["id"]
+    ent_labels = f"/enterprises/octo-ent/actions/runners/{ent}/labels"
+    assert await client.status("GET", ent_labels, await client.mint(11)) == 403
+    assert await client.status("GET", ent_labels) == 401
+    assert await client.status("GET", f"{RUNNERS}/1/labels", PAT) == 403
+
+
+# --------------------------------------------------------------------- runner groups
+
+
+def seed_groups(double: GitHubDouble) -> dict[str, int]:
+    """acme: api, web (private) and site (public); groups of every kind, two shared."""
+    double.add_repo("acme", "site", private=False)
+    double.add_enterprise("octo-ent", organizations=["acme"])
+    double.add_org("initech")
+    ids = {
+        "gpu": double.add_runner_group(
+            "/orgs/acme", "gpu", visibility="selected", selected_repositories=["api"]
+        ),
+        "private": double.add_runner_group("/orgs/acme", "private-only", visibility="private"),
+        "public": double.add_runner_group(
+            "/orgs/acme", "public-ok", allows_public_repositories=True
+        ),
+        "deploy": double.add_runner_group(
+            "/orgs/acme",
+            "deploy",
+            restricted_to_workflows=True,
+            selected_workflows=["acme/api/.github/workflows/deploy.yml@refs/heads/main"],
+        ),
+        "shared": double.add_runner_group(
+            "/enterprises/octo-ent",
+            "shared",
+            visibility="selected",
+            selected_organizations=["acme"],
+            allows_public_repositories=True,
+        ),
+        "elsewhere": double.add_runner_group(
+            "/enterprises/octo-ent",
+            "elsewhere",
+            visibility="selected",
+            selected_organizations=["initech"],
+        ),
+    }
+    ids["enterprise-default"] = double.runner_groups("/enterprises/octo-ent")[0]["id"]
+    double.add_runner("/orgs/acme", "gpu-1", runner_group_id=ids["gpu"], labels=["gpu"])
+    double.add_runner("/orgs/acme", "gpu-2", runner_group_id=ids["gpu"], labels=["gpu"])
+    double.add_runner("/enterprises/octo-ent", "shared-1", runner_group_id=ids["shared"])
+    return ids
+
+
+def group_names(body: dict[str, Any]) -> list[str]:
+    return [f"{g['name']}{'^' if g['inherited'] else ''}" for g in body["runner_groups"]]
+
+
+async def test_runner_groups_of_an_organization(client: Client) -> None:
+    ids = seed_groups(client.double)
+    token = await client.mint(11)
+    groups = "/orgs/acme/actions/runner-groups"
+    listed = await client.call("GET", groups, token)
+    assert listed.status == 200 and listed.body["total_count"] == 7
+    assert group_names(listed.body) == [
+        "Default",
+        "Default^",  # the enterprise's Default group, shared with every organization
+        "gpu",
+        "private-only",
+        "public-ok",
+        "deploy",
+        "shared^",
+    ]
+    by_name = {g["name"]: g for g in listed.body["runner_groups"] if not g["inherited"]}
+    default = by_name["Default"]
+    assert default["id"] == 1 and default["default"] is True
+    assert default["allows_public_repositories"] is False  # only private repositories, by default
+    gpu = by_name["gpu"]
+    assert gpu["visibility"] == "selected"
+    assert gpu["selected_repositories_url"] == f"{client.base}{groups}/{ids['gpu']}/repositories"
+    assert gpu["runners_url"] == f"{client.base}{groups}/{ids['gpu']}/runners"
+    assert "selected_repositories_url" not in default and "hosted_runners_url" in default
+    deploy = by_name["deploy"]
+    assert deploy["restricted_to_workflows"] is True
+    assert deploy["selected_workflows"] == ["acme/api/.github/workflows/deploy.yml@refs/heads/main"]
+    shared = next(g for g in listed.body["runner_groups"] if g["name"] == "shared")
+    assert shared["inherited"] is True and shared["inherited_allows_public_repositories"] is True
+    assert shared["default"] is False and shared["workflow_restrictions_read_only"] is True
+
+    async def visible(repo: str) -> list[str]:
+        reply = await client.call("GET", f"{groups}?visible_to_repository={repo}", token)
+        assert reply.status == 200
+        assert reply.body["total_count"] == len(reply.body["runner_groups"])
+        return group_names(reply.body)
+
+    every_private = ["Default", "Default^", "gpu", "private-only", "public-ok", "deploy", "shared^"]
+    assert await visible("api") == every_private
+    assert await visible("acme/api") == every_private
+    assert await visible("web") == [n for n in every_private if n != "gpu"]
+    assert await visible("site") == ["public-ok", "shared^"]  # public: only groups that allow it
+    assert await visible("nope") == []
+    assert await visible("initech/tps") == []
+
+    page = await client.call("GET", f"{groups}?per_page=3&page=2", token)
+    assert page.body["total_count"] == 7 and len(page.body["runner_groups"]) == 3
+    assert 'rel="next"' in page.headers["Link"] and 'rel="prev"' in page.headers["Link"]
+
+    one = await client.call("GET", f"{groups}/{ids['gpu']}", token)
+    assert one.status == 200 and one.body == gpu
+    assert (await client.call("GET", f"{groups}/{ids['shared']}", token)).body == shared
+    for missing in (999, ids["elsewhere"], "abc"):
+        assert await client.status("GET", f"{groups}/{missing}", token) == 404
+
+    runners = await client.call("GET", f"{groups}/{ids['gpu']}/runners?per_page=1", token)
+    assert runners.body["total_count"] == 2 and [r["name"] for r in runners.body["runners"]] == [
+        "gpu-1"
+    ]
+    assert "Link" in runners.headers
+    inherited = await client.call("GET", f"{groups}/{ids['shared']}/runners", token)
+    assert [r["name"] for r in inherited.body["runners"]] == ["shared-1"]
+    in_default = await client.call("GET", f"{groups}/1/runners", token)
+    assert [r["name"] for r in in_default.body["runners"]] == ["idle-1", "busy-1"]
+
+    repos = await client.call("GET", f"{groups}/{ids['gpu']}/repositories", token)
+    assert repos.status == 200 and repos.body["total_count"] == 1
+    assert repos.body["repositories"][0]["full_name"] == "acme/api"
+    assert repos.body["repositories"][0]["private"] is True
+    none = await client.call("GET", f"{groups}/1/repositories", token)
+    assert none.body == {"total_count": 0, "repositories": []}
+
+
+async def test_runner_groups_of_an_enterprise(client: Client) -> None:
+    ids = seed_groups(client.double)
+    groups = "/enterprises/octo-ent/actions/runner-groups"
+    listed = await client.call("GET", groups, PAT)
+    assert listed.status == 200
+    assert [g["name"] for g in listed.body["runner_groups"]] == ["Default", "shared", "elsewhere"]
+    assert all("inherited" not in g for g in listed.body["runner_groups"])
+    shared = listed.body["runner_groups"][1]
+    assert shared["selected_organizations_url"] == (
+        f"{client.base}{groups}/{ids['shared']}/organizations"
+    )
+    for org, names in (("acme", ["Default", "shared"]), ("initech", ["Default", "elsewhere"])):
+        reply = await client.call("GET", f"{groups}?visible_to_organization={org}", PAT)
+        assert [g["name"] for g in reply.body["runner_groups"]] == names
+    default = await client.call("GET", f"{groups}/{ids['enterprise-default']}/runners", PAT)
+    assert [r["name"] for r in default.body["runners"]] == ["ent-1"]
+    assert await client.status("GET", f"{groups}/1", PAT) == 404
+    # Enterprise groups take the classic PAT only; organization groups never take it.
+    assert await client.status("GET", groups, await client.mint(11)) == 403
+    assert await client.status("GET", "/orgs/acme/actions/runner-groups", PAT) == 403
+    assert await client.status("GET", "/enterprises/nope/actions/runner-groups", PAT) == 404
+
+
+async def test_runner_group_permissions(client: Client) -> None:
+    seed_groups(client.double)
+    no_runners = {"administration": "write", "actions": "read", "metadata": "read"}
+    installation = client.double.add_installation("initech-2", permissions=no_runners)
+    client.double.add_org("initech-2")
+    refused = await client.call(
+        "GET", "/orgs/initech-2/actions/runner-groups", await client.mint(installation)
+    )
+    assert refused.status == 403
+    assert refused.body["message"] == "Resource not accessible by integration"
+    other = await client.mint(22)  # initech's installation cannot see acme's groups
+    assert await client.status("GET", "/orgs/acme/actions/runner-groups", other) == 404
+    assert await client.status("GET", "/orgs/acme/actions/runner-groups") == 401
+
+
+async def test_runner_group_seeding_is_checked(keys: Keys, clock: Clock) -> None:
+    double = make_double(keys, clock)
+    gid = double.add_runner_group("/orgs/acme", "gpu")
+    with pytest.raises(ValueError, match="already exists"):
+        double.add_runner_group("/orgs/acme", "GPU")
+    with pytest.raises(ValueError, match="visibility"):
+        double.add_runner_group("/orgs/acme", "x", visibility="everyone")
+    with pytest.raises(ValueError, match="visibility"):
+        double.add_runner_group("/enterprises/octo-ent", "x", visibility="private")
+    with pytest.raises(ValueError, match="organizations and enterprises"):
+        double.add_runner_group("/repos/acme/api", "x")
+    with pytest.raises(ValueError, match="no runner group"):
+        double.add_runner("/orgs/acme", "lost", runner_group_id=999)
+    with pytest.raises(ValueError, match="no runner group"):
+        double.add_runner("/repos/acme/api", "lost", runner_group_id=gid)
+    double.set_runner_group("/orgs/acme", "Default", allows_public_repositories=True)
+    assert double.runner_groups("/orgs/acme")[0]["allows_public_repositories"] is True
+    runner = double.add_runner("/orgs/acme", "in-gpu", runner_group_id=gid)
+    assert (
+        next(r for r in double.runners("/orgs/acme") if r["id"] == runner)["runner_group_id"] == gid
+    )
+
+
+# --------------------------------------------------------------------------- JIT runners
+
+JIT = "/actions/runners/generate-jitconfig"
+
+
+async def test_jit_config_creates_a_one_job_runner(client: Client) -> None:
+    ids = seed_groups(client.double)
+    token = await client.mint(11)
+    body = {
+        "name": "jit-1",
+        "runner_group_id": ids["gpu"],
+        "labels": ["self-hosted", "linux", "gpu", "GPU"],
+        "work_folder": "_w",
+    }
+    made = await client.call("POST", "/orgs/acme" + JIT, token, json=body)
+    assert made.status == 201
+    runner = made.body["runner"]
+    assert runner["name"] == "jit-1" and runner["status"] == "offline"
+    assert runner["ephemeral"] is True and runner["busy"] is False
+    assert runner["runner_group_id"] == ids["gpu"] and runner["version"] is None
+    assert label_names(runner) == ["self-hosted:read-only", "Linux:read-only", "gpu:custom"]
+    encoded = made.body["encoded_jit_config"]
+    assert client.double.issued_jit_configs == [encoded]
+    config = json.loads(base64.b64decode(encoded))
+    assert set(config) == {".runner", ".credentials", ".credentials_rsaparams"}
+    settings = json.loads(base64.b64decode(config[".runner"]))
+    assert settings["AgentName"] == "jit-1" and settings["WorkFolder"] == "_w"
+    assert settings["AgentId"] == str(runner["id"])
+    again = await client.call("POST", "/orgs/acme" + JIT, token, json=body | {"name": "jit-2"})
+    assert again.body["encoded_jit_config"] != encoded  # each carries its own secret
+    listed = await client.call("GET", RUNNERS + "?name=jit-1", token)
+    assert listed.body["runners"] == [runner]
+
+    # The runner connects, takes one job and is gone.
+    client.double.set_runner("/orgs/acme", "jit-1", status="online")
+    job = client.double.add_job(
+        "acme", "api", labels=["self-hosted", "gpu"], status="in_progress", runner="jit-1"
+    )
+    assert job["runner_group_name"] == "gpu" and job["runner_group_id"] == ids["gpu"]
+    assert (await client.call("GET", f"{RUNNERS}/{runner['id']}", token)).body["busy"] is True
+    client.double.set_job(job["id"], status="completed")
+    assert await client.status("GET", f"{RUNNERS}/{runner['id']}", token) == 404
+
+
+async def test_jit_config_errors(client: Client) -> None:
+    ids = seed_groups(client.double)
+    token = await client.mint(11)
+    path = "/orgs/acme" + JIT
+    good = {"name": "jit-x", "runner_group_id": 1, "labels": ["gpu"]}
+    taken = await client.call("POST", path, token, json=good | {"name": "IDLE-1"})
+    assert taken.status == 409
+    assert taken.body["message"] == "Already exists - A runner with the name IDLE-1 already exists."
+    invalid = "Invalid request.\n\n"
+    cases: list[tuple[dict[str, Any], str]] = [
+        (
+            {"name": "jit-x", "labels": ["gpu"]},
+            invalid + "Invalid input: object is missing required key: runner_group_id.",
+        ),
+        (
+            {"runner_group_id": 1, "labels": ["gpu"]},
+            invalid + "Invalid input: object is missing required key: name.",
+        ),
+        (
+            good | {"runner_group_id": "1"},
+            invalid + "For 'properties/runner_group_id', \"1\" is not an integer.",
+        ),
+        (good | {"labels": []}, invalid + "1 item required; only 0 were supplied."),
+        (
+            good | {"labels": [f"l{n}" for n in range(101)]},
+            invalid + "No more than 100 items are allowed; 101 were supplied.",
+        ),
+        (good | {"runner_group_id": 999}, "No runner group found with identifier 999."),
+        # An organization's runners cannot join a group its enterprise shares with it.
+        (
+            good | {"runner_group_id": ids["shared"]},
+            f"No runner group found with identifier {ids['shared']}.",
+        ),
+    ]
+    for body, message in cases:
+        reply = await client.call("POST", path, token, json=body)
+        assert (reply.status, reply.body["message"]) == (422, message), body
+        assert reply.body["documentation_url"].endswith(
+            "#create-configuration-for-a-just-in-time-runner-for-an-organization"
+        )
+    assert [r["name"] for r in client.double.runners("/orgs/acme")] == [
+        "idle-1",
+        "busy-1",
+        "gpu-1",
+        "gpu-2",
+    ]
+    assert client.double.issued_jit_configs == []
+    # Repository runners have only the Default group; enterprise ones take the PAT.
+    repo = await client.call("POST", "/repos/acme/api" + JIT, token, json=good)
+    assert repo.status == 201 and repo.body["runner"]["runner_group_id"] == 1
+    ent_body = good | {"runner_group_id": ids["shared"]}
+    ent = await client.call("POST", "/enterprises/octo-ent" + JIT, PAT, json=ent_body)
+    assert ent.status == 201 and ent.body["runner"]["runner_group_id"] == ids["shared"]
+    assert await client.status("POST", "/enterprises/octo-ent" + JIT, token) == 403
+    read_only = {"organization_self_hosted_runners": "read"}
+    reader = await client.mint(client.double.add_installation("ro-org", permissions=read_only))
+    assert (await client.call("POST", "/orgs/ro-org" + JIT, reader, json=good)).status == 403
+    assert len(client.double.issued_jit_configs) == 2
+
+
+# ------------------------------------------------------------------------- workflow jobs
+
+
+def without_api_urls(job: dict[str, Any]) -> dict[str, Any]:
+    """A job without the API links, which name the host that answered."""
+    return {k: v for k, v in job.items() if k not in ("url", "run_url", "check_run_url")}
+
+
+async def test_jobs_over_the_api(client: Client, clock: Clock) -> None:
+    double = client.double
+    double.add_repo("acme", "site", private=False)
+    double.add_runner("/repos/acme/api", "api-gpu", labels=["gpu"])
+    queued = double.add_job("acme", "api", labels=["self-hosted", "gpu"], workflow_name="GPU")
+    token = await client.mint(11)
+    path = f"/repos/acme/api/actions/jobs/{queued['id']}"
+    reply = await client.call("GET", path, token)
+    assert reply.status == 200 and without_api_urls(reply.body) == without_api_urls(queued)
+    assert reply.body["url"] == f"{client.base}{path}"
+    job = reply.body
+    assert (job["status"], job["conclusion"], job["runner_id"]) == ("queued", None, None)
+    assert job["labels"] == ["self-hosted", "gpu"] and job["workflow_name"] == "GPU"
+    stamp = datetime.fromtimestamp(NOW, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert job["created_at"] == job["started_at"] == stamp
+    assert job["html_url"] == (
+        f"https://github.com/acme/api/actions/runs/{job['run_id']}/job/{job['id']}"
+    )
+
+    clock.now += 420
+    running = double.set_job(job["id"], status="in_progress", runner="api-gpu")
+    assert running["runner_name"] == "api-gpu" and running["runner_group_name"] == "Default"
+    assert running["started_at"] == datetime.fromtimestamp(NOW + 420, UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    assert double.runners("/repos/acme/api")[1]["busy"] is True
+    etag = (await client.call("GET", path, token)).headers["ETag"]
+    cached = await client.call("GET", path, token, headers={"If-None-Match": etag})
+    assert cached.status == 304
+    done = double.set_job(job["id"], status="completed", conclusion="cancelled")
+    assert done["conclusion"] == "cancelled" and done["completed_at"] is not None
+    assert double.runners("/repos/acme/api")[1]["busy"] is False  # not ephemeral: stays
+    changed = await client.call("GET", path, token, headers={"If-None-Match": etag})
+    assert changed.status == 200 and changed.body["status"] == "completed"
+
+    assert await client.status("GET", "/repos/acme/api/actions/jobs/999", token) == 404
+    assert await client.status("GET", f"/repos/acme/web/actions/jobs/{job['id']}", token) == 404
+    assert await client.status("GET", path) == 404  # private: no credential, no job
+    assert await client.status("GET", path, await client.mint(22)) == 404
+    assert await client.status("GET", path, "ghs_unknown") == 401
+    no_actions = {"administration": "write", "metadata": "read"}
+    blind = double.add_installation("blind-org", permissions=no_actions)
+    double.add_repo("blind-org", "app")
+    hidden = double.add_job("blind-org", "app", labels=["x"])
+    refused = await client.call(
+        "GET", f"/repos/blind-org/app/actions/jobs/{hidden['id']}", await client.mint(blind)
+    )
+    assert refused.status == 403
+    assert refused.body["message"] == "Resource not accessible by integration"
+
+    public = double.add_job("acme", "site", labels=["self-hosted"])
+    anonymous = await client.call("GET", f"/repos/acme/site/actions/jobs/{public['id']}")
+    assert anonymous.status == 200 and anonymous.headers["x-ratelimit-limit"] == "60"
+    seen = [r for r in double.requests if r.path.startswith("/repos/acme/")]
+    assert [r.status for r in seen] == [200, 200, 304, 200, 404, 404, 404, 404, 401, 200]
+    assert double.count("GET", r"/repos/acme/[^/]+/actions/jobs/\d+") == 10
+    assert seen[-1].auth == "none"
+
+
+async def test_job_seeding_is_checked(keys: Keys, clock: Clock) -> None:
+    double = make_double(keys, clock)
+    with pytest.raises(ValueError, match="add_repo"):
+        double.add_job("acme", "nope", labels=["x"])
+    job = double.add_job("acme", "api", labels=["x"])
+    with pytest.raises(ValueError, match="status"):
+        double.set_job(job["id"], status="stuck")
+    with pytest.raises(ValueError, match="conclusion"):
+        double.set_job(job["id"], status="completed", conclusion="meh")
+    with pytest.raises(ValueError, match="no runner named"):
+        double.set_job(job["id"], status="in_progress", runner="ghost")
+    # Runners are looked up in the repository, then its organization, then its enterprise.
+    double.add_enterprise("octo-ent", organizations=["acme"])
+    ent = double.set_job(job["id"], status="in_progress", runner="ent-1")
+    assert ent["runner_group_id"] == double.runner_groups("/enterprises/octo-ent")[0]["id"]
+    assert double.runners("/enterprises/octo-ent")[0]["busy"] is True
+
+
+async def test_workflow_job_payloads(keys: Keys, clock: Clock) -> None:
+    double = make_double(keys, clock)
+    double.add_repo("acme", "site", private=False)
+    double.add_installation("solo", account_type="User", repositories=["tool"])
+    waiting = double.add_job("acme", "site", labels=["self-hosted"], status="waiting")
+    payload = double.workflow_job_payload(waiting["id"])
+    assert payload["action"] == "waiting" and payload["workflow_job"] == waiting
+    assert payload["repository"]["private"] is False
+    assert payload["repository"]["visibility"] == "public"
+    assert payload["organization"]["login"] == "acme"
+    assert payload["installation"]["id"] == 11
+    # Out of order on purpose: a test may deliver any action for a job.
+    assert double.workflow_job_payload(waiting["id"], "completed")["action"] == "completed"
+    with pytest.raises(ValueError, match="action"):
+        double.workflow_job_payload(waiting["id"], "requested")
+    personal = double.add_job("solo", "tool", labels=["self-hosted"])
+    mine = double.workflow_job_payload(personal["id"])
+    assert "organization" not in mine and mine["repository"]["private"] is True
+    assert mine["installation"]["id"] != 11
+    double.add_repo("globex", "site")
+    stranger = double.add_job("globex", "site", labels=["x"])
+    assert "installation" not in double.workflow_job_payload(stranger["id"])
+
+
+async def test_new_gets_are_conditional_and_counted(client: Client) -> None:
+    seed_groups(client.double)
+    token = await client.mint(11)
+    rid = client.double.runners("/orgs/acme")[0]["id"]
+    job = client.double.add_job("acme", "api", labels=["gpu"])
+    for path in (
+        "/orgs/acme/actions/runner-groups?visible_to_repository=api",
+        "/orgs/acme/actions/runner-groups/1/runners",
+        f"{RUNNERS}/{rid}/labels",
+        f"/repos/acme/api/actions/jobs/{job['id']}",
+    ):
+        first = await client.call("GET", path, token)
+        etag = first.headers["ETag"]
+        remaining = int(first.headers["x-ratelimit-remaining"])
+        cached = await client.call("GET", path, token, headers={"If-None-Match": etag})
+        assert cached.status == 304, path
+        assert int(cached.headers["x-ratelimit-remaining"]) == remaining  # a 304 is free
+    client.double.add_runner("/orgs/acme", "late")  # joins the Default group
+    path = "/orgs/acme/actions/runner-groups/1/runners"
+    etag = (await client.call("GET", path, token)).headers["ETag"]
+    client.double.add_runner("/orgs/acme", "later")
+    assert (await client.call("GET", path, token, headers={"If-None-Match": etag})).status == 200
+    assert client.double.count("GET", r"/orgs/acme/actions/runner-groups/1/runners") == 4

@@ -11,6 +11,7 @@ strictness: a client that works against the double should work against GitHub.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import math
@@ -77,7 +78,44 @@ _MESSAGES = {
     ),
 }
 _OS_NAMES = ("Linux", "macOS", "Windows")
-_READ_ONLY_LABEL_IDS = {"self-hosted": 1, "Linux": 2, "macOS": 3, "Windows": 4, "X64": 5}
+_ARCH_NAMES = ("X64", "ARM64", "ARM", "X86")
+_READ_ONLY_LABEL_IDS = {
+    "self-hosted": 1,
+    "Linux": 2,
+    "macOS": 3,
+    "Windows": 4,
+    "X64": 5,
+    "ARM64": 6,
+    "ARM": 7,
+    "X86": 8,
+}
+# The names GitHub itself gives runners (lower-case -> as GitHub spells them): read-only labels.
+_SYSTEM_LABELS = {name.lower(): name for name in _READ_ONLY_LABEL_IDS}
+MAX_LABELS = 100
+DEFAULT_GROUP = "Default"
+_ORG_VISIBILITIES = ("all", "selected", "private")
+_ENTERPRISE_VISIBILITIES = ("all", "selected")
+_JOB_STATUSES = ("queued", "waiting", "in_progress", "completed")
+_JOB_CONCLUSIONS = (
+    "success",
+    "failure",
+    "neutral",
+    "cancelled",
+    "skipped",
+    "timed_out",
+    "action_required",
+)
+# GitHub's request-schema failures read "Invalid request.\n\n<why>". The missing-key wording is
+# the one GitHub gave for this endpoint family; the item-count wording is the one GitHub uses
+# for ``maxItems`` elsewhere (e.g. check-run annotations).
+_INVALID = "Invalid request.\n\n"
+_MISSING_KEY = _INVALID + "Invalid input: object is missing required key: {key}."
+_TOO_MANY = _INVALID + "No more than {limit} items are allowed; {count} were supplied."
+_TOO_FEW = _INVALID + "{minimum} item required; only {count} were supplied."
+_WRONG_TYPE = _INVALID + "For 'properties/{key}', {value} is not {kind}."
+_WRONG_ITEM = _INVALID + "For 'items', {value} is not a string."
+# GitHub documents a 422 for this; the wording is ours (not seen from GitHub).
+_READ_ONLY_LABEL = "Label {name} is read-only and cannot be removed from the runner."
 _DOWNLOAD_PLATFORMS = (
     ("osx", "x64"),
     ("osx", "arm64"),
@@ -153,6 +191,7 @@ class _Repo:
     owner: _Account
     name: str
     id: int
+    private: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """GitHub's ``repository`` shape, as in an installation token's repository list."""
@@ -165,7 +204,8 @@ class _Repo:
             "name": self.name,
             "full_name": full,
             "owner": self.owner.to_json(),
-            "private": True,
+            "private": self.private,
+            "visibility": "private" if self.private else "public",
             "fork": False,
             "description": None,
             "url": url,
@@ -192,6 +232,12 @@ class _Repo:
             "has_projects": True,
             "has_wiki": True,
             "has_pages": False,
+            "has_discussions": False,
+            "allow_forking": True,
+            "is_template": False,
+            "web_commit_signoff_required": False,
+            "topics": [],
+            "custom_properties": {},
             "archived": False,
             "disabled": False,
             "created_at": "2024-01-01T00:00:00Z",
@@ -235,10 +281,48 @@ class _Runner:
     os: str
     status: str
     busy: bool
-    labels: list[str]
+    labels: list[str]  # custom labels
     runner_group_id: int
     ephemeral: bool
     version: str | None
+    read_only: list[str] = field(default_factory=list)  # as GitHub spells them
+
+
+@dataclass
+class _Group:
+    """A runner group of an organization or an enterprise (``owner`` is its scope key)."""
+
+    id: int
+    owner: tuple[str, ...]
+    name: str
+    visibility: str  # all | selected | private (organizations only)
+    default: bool = False
+    allows_public_repositories: bool = False
+    restricted_to_workflows: bool = False
+    selected_workflows: list[str] = field(default_factory=list)
+    selected: list[str] = field(default_factory=list)  # lower-case repo names or org logins
+
+
+@dataclass
+class _Job:
+    id: int
+    run_id: int
+    run_attempt: int
+    repo: _Repo
+    name: str
+    workflow_name: str
+    labels: list[str]
+    status: str
+    created_at: float
+    head_branch: str
+    head_sha: str
+    conclusion: str | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+    runner_id: int | None = None
+    runner_name: str | None = None
+    runner_group_id: int | None = None
+    runner_group_name: str | None = None
 
 
 @dataclass
@@ -323,6 +407,15 @@ def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _ruby(value: object) -> str:
+    """A JSON value as GitHub's (Ruby) validator quotes it in messages."""
+    return "nil" if value is None else json.dumps(value)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _int_param(value: str | None, default: int) -> int:
     try:
         number = int(value) if value is not None else default
@@ -341,6 +434,25 @@ def _random(alphabet: str, length: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+def _organization_json(account: _Account) -> dict[str, Any]:
+    """GitHub's ``organization-simple`` shape, as webhook payloads carry it."""
+    url = f"{API}/orgs/{account.login}"
+    return {
+        "login": account.login,
+        "id": account.id,
+        "node_id": base64.b64encode(f"Organization{account.id}".encode()).decode(),
+        "url": url,
+        "repos_url": f"{url}/repos",
+        "events_url": f"{url}/events",
+        "hooks_url": f"{url}/hooks",
+        "issues_url": f"{url}/issues",
+        "members_url": f"{url}/members{{/member}}",
+        "public_members_url": f"{url}/public_members{{/member}}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{account.id}?v=4",
+        "description": None,
+    }
+
+
 class GitHubDouble:
     """GitHub's self-hosted-runner API and the App endpoints that lead to it, in memory."""
 
@@ -354,6 +466,7 @@ class GitHubDouble:
         token_ttl: float = 3600.0,
         clock: Callable[[], float] = time.time,
         api_base: str | None = None,
+        web_url: str = "https://github.com",
     ) -> None:
         pem = public_key_pem.encode() if isinstance(public_key_pem, str) else public_key_pem
         key = load_pem_public_key(pem)  # fails fast on a bad key
@@ -368,10 +481,12 @@ class GitHubDouble:
         self.token_ttl = token_ttl
         self.clock = clock
         self.api_base = api_base.rstrip("/") if api_base else None
+        self.web_url = web_url.rstrip("/")
 
         self.requests: list[RecordedRequest] = []
         self.issued_runner_tokens: list[str] = []
         self.issued_installation_tokens: list[str] = []
+        self.issued_jit_configs: list[str] = []
 
         self._accounts: dict[str, _Account] = {}
         self._repos: dict[tuple[str, str], _Repo] = {}
@@ -387,11 +502,18 @@ class GitHubDouble:
         self._next_installation_id = 1_000_001
         self._next_runner_id = 1
         self._request_seq = 0
+        self._groups: dict[tuple[str, ...], list[_Group]] = {}
+        self._enterprise_of: dict[str, str] = {}  # org login -> enterprise slug (lower-case)
+        self._jobs: dict[int, _Job] = {}
+        self._next_group_id = 2  # 1 is every organization's Default group
+        self._next_job_id = 4_000_000_001
+        self._next_run_id = 9_000_000_001
 
         scope = (
             r"/(?:enterprises/(?P<ent>[^/]+)|orgs/(?P<org>[^/]+)"
             r"|repos/(?P<owner>[^/]+)/(?P<repo>[^/]+))/actions/runners"
         )
+        groups = r"/(?:enterprises/(?P<ent>[^/]+)|orgs/(?P<org>[^/]+))/actions/runner-groups"
         table: list[tuple[str, str, _Handler]] = [
             ("GET", r"/app", self._get_app),
             ("GET", r"/app/installations", self._list_installations),
@@ -410,6 +532,25 @@ class GitHubDouble:
             ("POST", scope + r"/remove-token", self._remove_token),
             ("GET", scope + r"/(?P<rid>[^/]+)", self._get_runner),
             ("DELETE", scope + r"/(?P<rid>[^/]+)", self._delete_runner),
+            ("POST", scope + r"/generate-jitconfig", self._generate_jitconfig),
+            ("GET", scope + r"/(?P<rid>[^/]+)/labels", self._list_labels),
+            ("POST", scope + r"/(?P<rid>[^/]+)/labels", self._add_labels),
+            ("PUT", scope + r"/(?P<rid>[^/]+)/labels", self._set_labels),
+            ("DELETE", scope + r"/(?P<rid>[^/]+)/labels", self._clear_labels),
+            ("DELETE", scope + r"/(?P<rid>[^/]+)/labels/(?P<label>[^/]+)", self._remove_label),
+            ("GET", groups, self._list_groups),
+            ("GET", groups + r"/(?P<gid>[^/]+)", self._get_group),
+            ("GET", groups + r"/(?P<gid>[^/]+)/runners", self._group_runners),
+            (
+                "GET",
+                r"/orgs/(?P<org>[^/]+)/actions/runner-groups/(?P<gid>[^/]+)/repositories",
+                self._group_repositories,
+            ),
+            (
+                "GET",
+                r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/actions/jobs/(?P<jid>[^/]+)",
+                self._get_job,
+            ),
         ]
         self._routes = [(method, re.compile(rx), fn) for method, rx, fn in table]
         methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -422,15 +563,108 @@ class GitHubDouble:
         if account.type != "Organization":
             raise ValueError(f"{org} is a user account")
 
-    def add_repo(self, owner: str, repo: str) -> None:
+    def add_repo(self, owner: str, repo: str, *, private: bool | None = None) -> None:
+        """Add a repository (private unless ``private=False``); an existing one keeps its
+        visibility unless ``private`` is given."""
         account = self._account(owner, "Organization")
         key = (owner.lower(), repo.lower())
         if key not in self._repos:
             self._repos[key] = _Repo(account, repo, self._next_repo_id)
             self._next_repo_id += 1
+        if private is not None:
+            self._repos[key].private = private
 
-    def add_enterprise(self, slug: str) -> None:
-        self._enterprises.setdefault(slug.lower(), slug)
+    def add_enterprise(self, slug: str, *, organizations: list[str] | None = None) -> None:
+        """Add an enterprise (with its Default runner group) owning ``organizations``."""
+        key = slug.lower()
+        if key not in self._enterprises:
+            self._enterprises[key] = slug
+            self._scope_groups(("enterprise", key))
+        for org in organizations or []:
+            self.add_org(org)
+            owner = self._enterprise_of.setdefault(org.lower(), key)
+            if owner != key:
+                raise ValueError(f"{org} already belongs to enterprise {owner}")
+
+    def add_runner_group(
+        self,
+        scope_path: str,
+        name: str,
+        *,
+        visibility: str = "all",
+        selected_repositories: list[str] | None = None,
+        selected_organizations: list[str] | None = None,
+        allows_public_repositories: bool = False,
+        restricted_to_workflows: bool = False,
+        selected_workflows: list[str] | None = None,
+    ) -> int:
+        """Add a runner group to ``/orgs/X`` or ``/enterprises/X``; return its id.
+
+        ``visibility`` is ``all``, ``selected`` (``selected_repositories`` of the
+        organization, or ``selected_organizations`` of the enterprise, which join it) or,
+        for organizations, ``private`` (private repositories only). As on GitHub, public
+        repositories may use the group only with ``allows_public_repositories=True``.
+        """
+        key = self._group_scope(scope_path)
+        groups = self._scope_groups(key)
+        if any(g.name.lower() == name.lower() for g in groups):
+            raise ValueError(f"a runner group named {name} already exists in {scope_path}")
+        group = _Group(self._next_group_id, key, name, "all")
+        self._next_group_id += 1
+        groups.append(group)
+        self.set_runner_group(
+            scope_path,
+            name,
+            visibility=visibility,
+            selected_repositories=selected_repositories,
+            selected_organizations=selected_organizations,
+            allows_public_repositories=allows_public_repositories,
+            restricted_to_workflows=restricted_to_workflows,
+            selected_workflows=selected_workflows or [],
+        )
+        return group.id
+
+    def set_runner_group(
+        self,
+        scope_path: str,
+        name: str,
+        *,
+        visibility: str | None = None,
+        selected_repositories: list[str] | None = None,
+        selected_organizations: list[str] | None = None,
+        allows_public_repositories: bool | None = None,
+        restricted_to_workflows: bool | None = None,
+        selected_workflows: list[str] | None = None,
+    ) -> None:
+        """Change a runner group's settings (the Default group's too); None keeps a setting."""
+        key = self._group_scope(scope_path)
+        group = next((g for g in self._scope_groups(key) if g.name.lower() == name.lower()), None)
+        if group is None:
+            raise ValueError(f"no runner group named {name} in {scope_path}")
+        allowed = _ENTERPRISE_VISIBILITIES if key[0] == "enterprise" else _ORG_VISIBILITIES
+        if visibility is not None:
+            if visibility not in allowed:
+                raise ValueError(f"visibility is one of {allowed}")
+            group.visibility = visibility
+        if key[0] == "org":
+            if selected_organizations is not None:
+                raise ValueError("an organization's group selects repositories")
+            for repo in selected_repositories or []:
+                self.add_repo(key[1], repo)
+            if selected_repositories is not None:
+                group.selected = [repo.lower() for repo in selected_repositories]
+        else:
+            if selected_repositories is not None:
+                raise ValueError("an enterprise's group selects organizations")
+            if selected_organizations is not None:
+                self.add_enterprise(key[1], organizations=selected_organizations)
+                group.selected = [org.lower() for org in selected_organizations]
+        if allows_public_repositories is not None:
+            group.allows_public_repositories = allows_public_repositories
+        if restricted_to_workflows is not None:
+            group.restricted_to_workflows = restricted_to_workflows
+        if selected_workflows is not None:
+            group.selected_workflows = list(selected_workflows)
 
     def add_installation(
         self,
@@ -471,38 +705,43 @@ class GitHubDouble:
         name: str,
         *,
         os: str = "Linux",
+        arch: str = "X64",
         status: str = "online",
         busy: bool = False,
         labels: list[str] | None = None,
-        runner_group_id: int = 1,
+        runner_group_id: int | None = None,
         ephemeral: bool = False,
         version: str | None = RUNNER_VERSION,
     ) -> int:
         """Register a runner under ``/orgs/X``, ``/repos/X/Y`` or ``/enterprises/X``.
 
-        The scope is created if unknown, since a runner cannot exist without one.
+        The scope is created if unknown, since a runner cannot exist without one. The runner
+        joins the scope's Default group unless ``runner_group_id`` names one of its groups
+        (a repository's runners have only the Default group, id 1).
         """
         if os not in _OS_NAMES:
             raise ValueError(f"os is one of {_OS_NAMES}")
+        if arch not in _ARCH_NAMES:
+            raise ValueError(f"arch is one of {_ARCH_NAMES}")
         key = self._scope_key(scope_path, create=True)
+        group = self._runner_group_for(key, runner_group_id)
+        if group is None:
+            raise ValueError(f"no runner group {runner_group_id} in {scope_path}")
         runners = self._runners.setdefault(key, [])
         if any(r.name.lower() == name.lower() for r in runners):
             raise ValueError(f"a runner named {name} already exists in {scope_path}")
-        for label in labels or []:
-            self._custom_label_ids.setdefault(label.lower(), 100 + len(self._custom_label_ids))
-        runner = _Runner(
-            self._next_runner_id,
+        runner = self._new_runner(
+            key,
             name,
-            os,
-            status,
-            busy,
-            list(labels or []),
-            runner_group_id,
-            ephemeral,
-            version,
+            os=os,
+            status=status,
+            busy=busy,
+            read_only=["self-hosted", os, arch],
+            custom=list(labels or []),
+            runner_group_id=group[0],
+            ephemeral=ephemeral,
+            version=version,
         )
-        self._next_runner_id += 1
-        runners.append(runner)
         return runner.id
 
     def set_permissions(self, account: str, permissions: dict[str, str]) -> None:
@@ -519,7 +758,13 @@ class GitHubDouble:
         self._runners[key] = [r for r in self._runners.get(key, []) if r.name != name]
 
     def set_runner(
-        self, scope_path: str, name: str, *, busy: bool | None = None, status: str | None = None
+        self,
+        scope_path: str,
+        name: str,
+        *,
+        busy: bool | None = None,
+        status: str | None = None,
+        version: str | None = None,
     ) -> None:
         """Change a runner's state, as a job finishing or a machine going away would."""
         key = self._scope_key(scope_path, create=False)
@@ -528,11 +773,151 @@ class GitHubDouble:
             runner.busy = busy
         if status is not None:
             runner.status = status
+        if version is not None:
+            runner.version = version
+
+    def remove_runner(self, scope_path: str, name: str) -> None:
+        """Forget a runner, as GitHub does with an ephemeral one after its job."""
+        key = self._scope_key(scope_path, create=False)
+        runner = next(r for r in self._runners.get(key, []) if r.name == name)
+        self._runners[key].remove(runner)
 
     def runners(self, scope_path: str) -> list[dict[str, Any]]:
         """The runners of a scope as GitHub would list them."""
         key = self._scope_key(scope_path, create=False)
         return [self._runner_json(r) for r in self._runners.get(key, [])]
+
+    def runner_groups(self, scope_path: str) -> list[dict[str, Any]]:
+        """The runner groups ``GET {scope}/actions/runner-groups`` would list (an
+        organization's include those its enterprise shares with it)."""
+        key = self._group_scope(scope_path)
+        base = self.api_base or API
+        return [self._group_json(g, key, base) for g in self._visible_groups(key)]
+
+    def add_job(
+        self,
+        owner: str,
+        repo: str,
+        *,
+        labels: list[str],
+        status: str = "queued",
+        name: str = "build",
+        workflow_name: str = "CI",
+        run_id: int | None = None,
+        run_attempt: int = 1,
+        head_branch: str = "main",
+        head_sha: str | None = None,
+        created_at: float | None = None,
+        runner: str | None = None,
+        runner_scope: str | None = None,
+        conclusion: str | None = None,
+    ) -> dict[str, Any]:
+        """A workflow job of ``owner/repo`` asking for ``labels`` (its ``runs-on``).
+
+        Created ``queued`` at ``created_at`` (default: the clock), then moved to ``status``
+        as :meth:`set_job` would. Returns the job as ``GET .../actions/jobs/{id}`` shows it.
+        """
+        found = self._repos.get((owner.lower(), repo.lower()))
+        if found is None:
+            raise ValueError(f"no repository {owner}/{repo}: add_repo first")
+        if run_id is None:
+            run_id = self._next_run_id
+            self._next_run_id += 1
+        job = _Job(
+            id=self._next_job_id,
+            run_id=run_id,
+            run_attempt=run_attempt,
+            repo=found,
+            name=name,
+            workflow_name=workflow_name,
+            labels=list(labels),
+            status="queued",
+            created_at=self.clock() if created_at is None else created_at,
+            head_branch=head_branch,
+            head_sha=head_sha or hashlib.sha256(str(self._next_job_id).encode()).hexdigest()[:40],
+        )
+        self._next_job_id += 1
+        self._jobs[job.id] = job
+        return self.set_job(
+            job.id,
+            status=status,
+            runner=runner,
+            runner_scope=runner_scope,
+            conclusion=conclusion,
+        )
+
+    def set_job(
+        self,
+        job_id: int,
+        *,
+        status: str | None = None,
+        conclusion: str | None = None,
+        runner: str | None = None,
+        runner_scope: str | None = None,
+    ) -> dict[str, Any]:
+        """Move a job along as GitHub would, and return it.
+
+        ``in_progress`` assigns ``runner`` (by name; found in the repository, then its
+        organization, then the organization's enterprise, unless ``runner_scope`` says
+        where) and marks it busy; ``completed`` (conclusion ``success`` unless given)
+        frees the runner, and an ephemeral runner is then removed, its one job done.
+        """
+        job = self._jobs[job_id]
+        now = self.clock()
+        if status is not None and status not in _JOB_STATUSES:
+            raise ValueError(f"status is one of {_JOB_STATUSES}")
+        if conclusion is not None and conclusion not in _JOB_CONCLUSIONS:
+            raise ValueError(f"conclusion is one of {_JOB_CONCLUSIONS}")
+        if runner is not None:
+            key, found = self._job_runner(job, runner, runner_scope)
+            group = self._runner_group_for(key, found.runner_group_id)
+            job.runner_id, job.runner_name = found.id, found.name
+            job.runner_group_id = found.runner_group_id
+            job.runner_group_name = group[1] if group else DEFAULT_GROUP
+        if status == "in_progress":
+            job.status, job.started_at = status, now
+            self._set_job_runner_busy(job, True)
+        elif status == "completed":
+            job.status, job.completed_at = status, now
+            job.conclusion = conclusion or "success"
+            self._set_job_runner_busy(job, False)
+        elif status is not None:
+            job.status = status
+        return self.job(job_id)
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        """A job as ``GET /repos/{owner}/{repo}/actions/jobs/{job_id}`` returns it."""
+        return self._job_json(self._jobs[job_id], self.api_base or API)
+
+    def workflow_job_payload(
+        self, job_id: int, action: str | None = None, *, sender: str = "octocat"
+    ) -> dict[str, Any]:
+        """The ``workflow_job`` webhook body GitHub would send for the job now.
+
+        ``action`` defaults to the job's status. Shaped like GitHub's published deliveries:
+        ``repository`` (with ``private`` and ``visibility``), ``organization`` for an
+        organization's repository, ``installation`` when the app is installed on it.
+        Sign it and post it with :meth:`bot.sandbox.harness.Sandbox.deliver`.
+        """
+        job = self._jobs[job_id]
+        action = action or job.status
+        if action not in _JOB_STATUSES:
+            raise ValueError(f"action is one of {_JOB_STATUSES}")
+        base = self.api_base or API
+        payload: dict[str, Any] = {
+            "action": action,
+            "workflow_job": self._job_json(job, base),
+            "repository": job.repo.to_json(),
+        }
+        owner = job.repo.owner
+        if owner.type == "Organization":
+            payload["organization"] = _organization_json(owner)
+        for inst in self._installations.values():
+            if inst.covers(job.repo):
+                node = base64.b64encode(f"Installation{inst.id}".encode()).decode()
+                payload["installation"] = {"id": inst.id, "node_id": node}
+        payload["sender"] = _Account(sender, 583231, "User").to_json()
+        return payload
 
     # ------------------------------------------------------------ observation
 
@@ -627,15 +1012,227 @@ class GitHubDouble:
             self.add_repo(owner, repo)
         return ("repo", owner.lower(), repo.lower())
 
-    def _runner_json(self, runner: _Runner) -> dict[str, Any]:
+    def _group_scope(self, scope_path: str) -> tuple[str, ...]:
+        """The key of an organization or enterprise that may hold runner groups."""
+        key = self._scope_key(scope_path, create=True)
+        if key[0] == "repo":
+            raise ValueError("runner groups belong to organizations and enterprises")
+        return key
+
+    def _scope_groups(self, key: tuple[str, ...]) -> list[_Group]:
+        """The groups a scope owns, starting with its Default group (created on first use).
+
+        Every organization's Default group has id 1 (GitHub's documented default); an
+        enterprise's gets an id of its own so that it stays distinct where it is shared.
+        """
+        groups = self._groups.get(key)
+        if groups is None:
+            if key[0] == "org":
+                group_id = 1
+            else:
+                group_id = self._next_group_id
+                self._next_group_id += 1
+            groups = self._groups[key] = [_Group(group_id, key, DEFAULT_GROUP, "all", True)]
+        return groups
+
+    def _shared_groups(self, org_key: tuple[str, ...]) -> list[_Group]:
+        """The groups an organization inherits from its enterprise."""
+        slug = self._enterprise_of.get(org_key[1])
+        if slug is None:
+            return []
+        return [
+            g
+            for g in self._scope_groups(("enterprise", slug))
+            if g.visibility == "all" or org_key[1] in g.selected
+        ]
+
+    def _visible_groups(self, key: tuple[str, ...]) -> list[_Group]:
+        """What ``GET {scope}/actions/runner-groups`` lists, by id."""
+        groups = list(self._scope_groups(key))
+        if key[0] == "org":
+            groups += self._shared_groups(key)
+        return sorted(groups, key=lambda g: g.id)
+
+    def _runner_group_for(
+        self, key: tuple[str, ...], group_id: int | None
+    ) -> tuple[int, str] | None:
+        """(id, name) of the group a runner of ``key`` may join (None: the Default one)."""
+        if key[0] == "repo":
+            return (1, DEFAULT_GROUP) if group_id in (None, 1) else None
+        for group in self._scope_groups(key):
+            if group.id == group_id or (group_id is None and group.default):
+                return group.id, group.name
+        return None
+
+    def _group_admits(self, group: _Group, org_key: tuple[str, ...], repo: _Repo) -> bool:
+        """Whether a repository of the organization may use the group (GitHub's rules)."""
+        if not repo.private and not group.allows_public_repositories:
+            return False
+        if group.owner != org_key:  # shared by the enterprise: every repository of the org
+            return True
+        if group.visibility == "selected":
+            return repo.name.lower() in group.selected
+        if group.visibility == "private":
+            return repo.private
+        return True
+
+    def _new_runner(
+        self,
+        key: tuple[str, ...],
+        name: str,
+        *,
+        os: str,
+        status: str,
+        busy: bool,
+        read_only: list[str],
+        custom: list[str],
+        runner_group_id: int,
+        ephemeral: bool,
+        version: str | None,
+    ) -> _Runner:
+        runner = _Runner(
+            id=self._next_runner_id,
+            name=name,
+            os=os,
+            status=status,
+            busy=busy,
+            labels=[],
+            runner_group_id=runner_group_id,
+            ephemeral=ephemeral,
+            version=version,
+            read_only=read_only,
+        )
+        self._add_custom_labels(runner, custom)
+        self._next_runner_id += 1
+        self._runners.setdefault(key, []).append(runner)
+        return runner
+
+    def _add_custom_labels(self, runner: _Runner, names: list[str]) -> None:
+        """Add labels the runner lacks (GitHub compares label names case-insensitively)."""
+        for name in names:
+            have = {n.lower() for n in runner.read_only + runner.labels}
+            if name.lower() not in have:
+                self._custom_label_ids.setdefault(name.lower(), 100 + len(self._custom_label_ids))
+                runner.labels.append(name)
+
+    def _runner_labels(self, runner: _Runner) -> list[dict[str, Any]]:
         labels = [
             {"id": _READ_ONLY_LABEL_IDS[name], "name": name, "type": "read-only"}
-            for name in ("self-hosted", runner.os, "X64")
+            for name in runner.read_only
         ]
         labels += [
             {"id": self._custom_label_ids[name.lower()], "name": name, "type": "custom"}
             for name in runner.labels
         ]
+        return labels
+
+    def _group_json(self, group: _Group, viewer: tuple[str, ...], base: str) -> dict[str, Any]:
+        """A group as ``viewer`` (the organization or enterprise asking) is shown it."""
+        path = f"/orgs/{viewer[1]}" if viewer[0] == "org" else f"/enterprises/{viewer[1]}"
+        url = f"{base}{path}/actions/runner-groups/{group.id}"
+        inherited = group.owner != viewer
+        visibility = "all" if inherited else group.visibility
+        data: dict[str, Any] = {
+            "id": group.id,
+            "name": group.name,
+            "visibility": visibility,
+            "default": group.default and not inherited,
+            "runners_url": f"{url}/runners",
+        }
+        if not self.prefix:  # GitHub Enterprise Server has no hosted runners
+            data["hosted_runners_url"] = f"{url}/hosted-runners"
+        if viewer[0] == "org":
+            data["inherited"] = inherited
+            if inherited:
+                data["inherited_allows_public_repositories"] = group.allows_public_repositories
+            if visibility == "selected":
+                data["selected_repositories_url"] = f"{url}/repositories"
+        elif visibility == "selected":
+            data["selected_organizations_url"] = f"{url}/organizations"
+        data |= {
+            "allows_public_repositories": group.allows_public_repositories,
+            "restricted_to_workflows": group.restricted_to_workflows,
+            "selected_workflows": list(group.selected_workflows),
+            "workflow_restrictions_read_only": inherited,
+        }
+        return data
+
+    def _job_runner(
+        self, job: _Job, name: str, scope_path: str | None
+    ) -> tuple[tuple[str, ...], _Runner]:
+        """The runner called ``name`` that could have taken the job, and its scope key."""
+        if scope_path is not None:
+            keys = [self._scope_key(scope_path, create=False)]
+        else:
+            org = job.repo.owner.login.lower()
+            keys = [("repo", org, job.repo.name.lower()), ("org", org)]
+            if org in self._enterprise_of:
+                keys.append(("enterprise", self._enterprise_of[org]))
+        for key in keys:
+            for runner in self._runners.get(key, []):
+                if runner.name == name:
+                    return key, runner
+        raise ValueError(f"no runner named {name} for {job.repo.owner.login}/{job.repo.name}")
+
+    def _set_job_runner_busy(self, job: _Job, busy: bool) -> None:
+        for runners in self._runners.values():
+            for runner in list(runners):
+                if runner.id == job.runner_id:
+                    runner.busy = busy
+                    if not busy and runner.ephemeral:
+                        runners.remove(runner)
+                    return
+
+    def _job_json(self, job: _Job, base: str) -> dict[str, Any]:
+        """GitHub's ``job`` shape (the REST answer and the webhook's ``workflow_job``)."""
+        full = f"{job.repo.owner.login}/{job.repo.name}"
+        api = f"{base}/repos/{full}"
+        steps: list[dict[str, Any]] = []
+        if job.started_at is not None:
+            done = job.status == "completed"
+            step_conclusion = (
+                job.conclusion if job.conclusion in ("failure", "cancelled") else ("success")
+            )
+            steps.append(
+                {
+                    "name": "Set up job",
+                    "status": "completed" if done else "in_progress",
+                    "conclusion": step_conclusion if done else None,
+                    "number": 1,
+                    "started_at": _iso_z(job.started_at),
+                    "completed_at": _iso_z(job.completed_at) if job.completed_at else None,
+                }
+            )
+        node = base64.b64encode(f"CheckRun{job.id}".encode()).decode()
+        return {
+            "id": job.id,
+            "run_id": job.run_id,
+            "workflow_name": job.workflow_name,
+            "head_branch": job.head_branch,
+            "run_url": f"{api}/actions/runs/{job.run_id}",
+            "run_attempt": job.run_attempt,
+            "node_id": node,
+            "head_sha": job.head_sha,
+            "url": f"{api}/actions/jobs/{job.id}",
+            "html_url": f"{self.web_url}/{full}/actions/runs/{job.run_id}/job/{job.id}",
+            "status": job.status,
+            "conclusion": job.conclusion,
+            "created_at": _iso_z(job.created_at),
+            # GitHub fills started_at with created_at until a runner starts the job.
+            "started_at": _iso_z(job.started_at or job.created_at),
+            "completed_at": _iso_z(job.completed_at) if job.completed_at else None,
+            "name": job.name,
+            "steps": steps,
+            "check_run_url": f"{api}/check-runs/{job.id}",
+            "labels": list(job.labels),
+            "runner_id": job.runner_id,
+            "runner_name": job.runner_name,
+            "runner_group_id": job.runner_group_id,
+            "runner_group_name": job.runner_group_name,
+        }
+
+    def _runner_json(self, runner: _Runner) -> dict[str, Any]:
+        labels = self._runner_labels(runner)
         return {
             "id": runner.id,
             "name": runner.name,
@@ -1133,3 +1730,265 @@ class GitHubDouble:
             )
         self._runners[key].remove(runner)
         return _Result(204)
+
+    # ------------------------------------------------------------ runner labels
+
+    @staticmethod
+    async def _json_object(ctx: _Ctx) -> dict[str, Any]:
+        raw = await ctx.request.body()
+        try:
+            data = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise _error(400, "Problems parsing JSON") from None
+        if not isinstance(data, dict):
+            raise _error(400, "Body should be a JSON object")
+        return data
+
+    @staticmethod
+    def _label_names(body: dict[str, Any], *, minimum: int, documentation_url: str) -> list[str]:
+        """``labels`` of a request body, checked as GitHub's request schema checks it."""
+        if "labels" not in body:
+            raise _error(422, _MISSING_KEY.format(key="labels"), documentation_url)
+        names = body["labels"]
+        if not isinstance(names, list):
+            message = _WRONG_TYPE.format(key="labels", value=_ruby(names), kind="an array")
+            raise _error(422, message, documentation_url)
+        for name in names:
+            if not isinstance(name, str):
+                raise _error(422, _WRONG_ITEM.format(value=_ruby(name)), documentation_url)
+        if len(names) > MAX_LABELS:
+            message = _TOO_MANY.format(limit=MAX_LABELS, count=len(names))
+            raise _error(422, message, documentation_url)
+        if len(names) < minimum:
+            message = _TOO_FEW.format(minimum=minimum, count=len(names))
+            raise _error(422, message, documentation_url)
+        return names
+
+    def _labels_result(self, runner: _Runner, *, read_only_only: bool = False) -> _Result:
+        labels = self._runner_labels(runner)
+        if read_only_only:
+            labels = [label for label in labels if label["type"] == "read-only"]
+        return _Result(200, {"total_count": len(labels), "labels": labels})
+
+    @staticmethod
+    def _docs(operation: str, key: tuple[str, ...]) -> str:
+        return f"{RUNNER_DOCS_URL}#{operation}-{_DELETE_ANCHORS[key[0]]}"
+
+    async def _list_labels(self, ctx: _Ctx) -> _Result:
+        key = self._authorize_scope(ctx, write=False)
+        return self._labels_result(self._find_runner(key, ctx.params["rid"]))
+
+    async def _add_labels(self, ctx: _Ctx) -> _Result:
+        key = self._authorize_scope(ctx, write=True)
+        runner = self._find_runner(key, ctx.params["rid"])
+        docs = self._docs("add-custom-labels-to-a-self-hosted-runner-for", key)
+        names = self._label_names(await self._json_object(ctx), minimum=1, documentation_url=docs)
+        self._add_custom_labels(runner, names)
+        return self._labels_result(runner)
+
+    async def _set_labels(self, ctx: _Ctx) -> _Result:
+        key = self._authorize_scope(ctx, write=True)
+        runner = self._find_runner(key, ctx.params["rid"])
+        docs = self._docs("set-custom-labels-for-a-self-hosted-runner-for", key)
+        names = self._label_names(await self._json_object(ctx), minimum=0, documentation_url=docs)
+        runner.labels = []
+        self._add_custom_labels(runner, names)
+        return self._labels_result(runner)
+
+    async def _clear_labels(self, ctx: _Ctx) -> _Result:
+        key = self._authorize_scope(ctx, write=True)
+        runner = self._find_runner(key, ctx.params["rid"])
+        runner.labels = []
+        return self._labels_result(runner, read_only_only=True)
+
+    async def _remove_label(self, ctx: _Ctx) -> _Result:
+        key = self._authorize_scope(ctx, write=True)
+        runner = self._find_runner(key, ctx.params["rid"])
+        name = ctx.params["label"]
+        if name.lower() in {n.lower() for n in runner.read_only}:
+            raise _error(
+                422,
+                _READ_ONLY_LABEL.format(name=name),
+                self._docs("remove-a-custom-label-from-a-self-hosted-runner-for", key),
+            )
+        found = next((n for n in runner.labels if n.lower() == name.lower()), None)
+        if found is None:
+            raise _error(404)
+        runner.labels.remove(found)
+        return self._labels_result(runner)
+
+    # ------------------------------------------------------------ JIT runners
+
+    async def _generate_jitconfig(self, ctx: _Ctx) -> _Result:
+        key = self._authorize_scope(ctx, write=True)
+        docs = self._docs("create-configuration-for-a-just-in-time-runner-for", key)
+        body = await self._json_object(ctx)
+        for required in ("name", "runner_group_id", "labels"):
+            if required not in body:
+                raise _error(422, _MISSING_KEY.format(key=required), docs)
+        name, group_id = body["name"], body["runner_group_id"]
+        work_folder = body.get("work_folder", "_work")
+        for field_name, value, kind, ok in (
+            ("name", name, "a string", isinstance(name, str)),
+            ("runner_group_id", group_id, "an integer", _is_int(group_id)),
+            ("work_folder", work_folder, "a string", isinstance(work_folder, str)),
+        ):
+            if not ok:
+                message = _WRONG_TYPE.format(key=field_name, value=_ruby(value), kind=kind)
+                raise _error(422, message, docs)
+        names = self._label_names(body, minimum=1, documentation_url=docs)
+        group = self._runner_group_for(key, group_id)
+        if group is None:
+            raise _error(422, f"No runner group found with identifier {group_id}.", docs)
+        if any(r.name.lower() == name.lower() for r in self._runners.get(key, [])):
+            raise _error(409, f"Already exists - A runner with the name {name} already exists.")
+        read_only: list[str] = []
+        custom: list[str] = []
+        for label in names:  # the names GitHub gives runners stay read-only
+            system = _SYSTEM_LABELS.get(label.lower())
+            if system is None:
+                custom.append(label)
+            elif system not in read_only:
+                read_only.append(system)
+        runner = self._new_runner(
+            key,
+            name,
+            os="unknown",
+            status="offline",
+            busy=False,
+            read_only=read_only,
+            custom=custom,
+            runner_group_id=group[0],
+            ephemeral=True,
+            version=None,
+        )
+        encoded = self._encode_jit_config(key, runner, group, work_folder)
+        self.issued_jit_configs.append(encoded)
+        return _Result(201, {"runner": self._runner_json(runner), "encoded_jit_config": encoded})
+
+    def _encode_jit_config(
+        self, key: tuple[str, ...], runner: _Runner, group: tuple[int, str], work_folder: str
+    ) -> str:
+        """A config shaped like the runner's ``.runner``/``.credentials`` files, base64'd:
+        it carries a fresh secret, so like GitHub's it is a credential."""
+
+        def b64(data: dict[str, Any]) -> str:
+            return base64.b64encode(json.dumps(data).encode()).decode()
+
+        where = {"enterprise": "enterprises/" + key[1], "org": key[1]}.get(
+            key[0], "/".join(key[1:])
+        )
+        config = {
+            ".runner": b64(
+                {
+                    "AgentId": str(runner.id),
+                    "AgentName": runner.name,
+                    "PoolId": str(group[0]),
+                    "PoolName": group[1],
+                    "ServerUrl": "https://pipelines.actions.githubusercontent.com/"
+                    + _random(_TOKEN_ALPHABET, 40),
+                    "GitHubUrl": f"{self.web_url}/{where}",
+                    "WorkFolder": work_folder,
+                    "Ephemeral": "true",
+                }
+            ),
+            ".credentials": b64(
+                {
+                    "Scheme": "OAuth",
+                    "Data": {
+                        "clientId": secrets.token_hex(16),
+                        "authorizationUrl": "https://vstoken.actions.githubusercontent.com/"
+                        "_apis/oauth2/token/" + secrets.token_hex(16),
+                    },
+                }
+            ),
+            ".credentials_rsaparams": b64({"d": secrets.token_urlsafe(96)}),
+        }
+        return b64(config)
+
+    # ------------------------------------------------------------ runner groups
+
+    def _group_by_id(self, key: tuple[str, ...], raw_id: str) -> _Group:
+        if raw_id.isdigit():
+            for group in self._visible_groups(key):
+                if group.id == int(raw_id):
+                    return group
+        raise _error(404)
+
+    async def _list_groups(self, ctx: _Ctx) -> _Result:
+        key = self._authorize_scope(ctx, write=False)
+        groups = self._visible_groups(key)
+        if key[0] == "org" and "visible_to_repository" in ctx.query:
+            name = ctx.query["visible_to_repository"]
+            owner, _, name = name.rpartition("/")
+            repo = self._repos.get((key[1], name.lower()))
+            if repo is None or (owner and owner.lower() != key[1]):
+                groups = []
+            else:
+                groups = [g for g in groups if self._group_admits(g, key, repo)]
+        if key[0] == "enterprise" and "visible_to_organization" in ctx.query:
+            org = ctx.query["visible_to_organization"].lower()
+            groups = [
+                g
+                for g in groups
+                if self._enterprise_of.get(org) == key[1]
+                and (g.visibility == "all" or org in g.selected)
+            ]
+        page, headers = self._paginate(ctx, groups)
+        body = {
+            "total_count": len(groups),
+            "runner_groups": [self._group_json(g, key, ctx.base) for g in page],
+        }
+        return _Result(200, body, headers)
+
+    async def _get_group(self, ctx: _Ctx) -> _Result:
+        key = self._authorize_scope(ctx, write=False)
+        group = self._group_by_id(key, ctx.params["gid"])
+        return _Result(200, self._group_json(group, key, ctx.base))
+
+    async def _group_runners(self, ctx: _Ctx) -> _Result:
+        key = self._authorize_scope(ctx, write=False)
+        group = self._group_by_id(key, ctx.params["gid"])
+        runners = [r for r in self._runners.get(group.owner, []) if r.runner_group_id == group.id]
+        page, headers = self._paginate(ctx, runners)
+        body = {"total_count": len(runners), "runners": [self._runner_json(r) for r in page]}
+        return _Result(200, body, headers)
+
+    async def _group_repositories(self, ctx: _Ctx) -> _Result:
+        key = self._authorize_scope(ctx, write=False)
+        group = self._group_by_id(key, ctx.params["gid"])
+        repos: list[_Repo] = []
+        if group.owner == key and group.visibility == "selected":
+            found = (self._repos.get((key[1], name)) for name in group.selected)
+            repos = [r for r in found if r is not None]
+        page, headers = self._paginate(ctx, repos)
+        body = {"total_count": len(repos), "repositories": [r.to_json() for r in page]}
+        return _Result(200, body, headers)
+
+    # ------------------------------------------------------------ workflow jobs
+
+    async def _get_job(self, ctx: _Ctx) -> _Result:
+        repo = self._authorize_job_read(ctx)
+        raw = ctx.params["jid"]
+        job = self._jobs.get(int(raw)) if raw.isdigit() else None
+        if job is None or job.repo is not repo:
+            raise _error(404)
+        return _Result(200, self._job_json(job, ctx.base))
+
+    def _authorize_job_read(self, ctx: _Ctx) -> _Repo:
+        """Anyone may read a public repository's jobs; a private one's need an installation
+        token that covers it with the "Actions" (read) permission."""
+        auth = ctx.auth
+        token_ok = auth.kind == "installation" and self._token_valid(auth.token)
+        if auth.kind in ("invalid", "jwt") or (auth.kind == "installation" and not token_ok):
+            raise _error(401)
+        repo = self._repos.get((ctx.params["owner"].lower(), ctx.params["repo"].lower()))
+        if repo is None:
+            raise _error(404)
+        if not repo.private:
+            return repo
+        if not token_ok or auth.token is None or not auth.token.covers(repo):
+            raise _error(404)
+        if _LEVELS.get(auth.token.permissions.get("actions", ""), 0) < _LEVELS["read"]:
+            raise _error(403, _NOT_ACCESSIBLE)
+        return repo

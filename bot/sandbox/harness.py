@@ -92,11 +92,13 @@ class Sandbox:
         **settings_changes: Any,
     ) -> AsyncIterator[Sandbox]:
         keys = keys or Keys.generate()
+        web_url = "https://github.com" if not prefix else "https://ghe.sandbox"
         github = GitHubDouble(
             app_id=APP_ID,
             public_key_pem=keys.public_pem,
             enterprise_token=enterprise_token,
             prefix=prefix,
+            web_url=web_url,  # jobs' html_url point where runnerops expects GitHub
         )
         if seed is not None:
             seed(github)
@@ -113,7 +115,7 @@ class Sandbox:
                 slack_signing_secret="slsec-" + secrets.token_hex(8),
                 slack_bot_token=slack.bot_token,
                 github_api_url=github_url + prefix,
-                github_url="https://github.com" if not prefix else "https://ghe.sandbox",
+                github_url=web_url,
                 github_enterprise_token=enterprise_token,
                 slack_api_url=slack_url + "/api/",
                 github_app_slug="runnerops",

@@ -1,9 +1,10 @@
 """Cut GitHub's published OpenAPI description down to the operations runnerops uses.
 
 The descriptions shipped by ``@octokit/openapi`` weigh 11-14 MB each. Prism and the
-schema validators only need the self-hosted runner and app installation operations, the
-webhook payloads for ``workflow_job``, ``installation`` and ``installation_repositories``,
-and every component those reference: a few hundred kilobytes.
+schema validators only need the self-hosted runner, runner group and app installation
+operations, the workflow job the watch confirms before alerting, the webhook payloads for
+``workflow_job``, ``installation`` and ``installation_repositories``, and every component
+those reference: a few hundred kilobytes.
 
 Usage as a script::
 
@@ -39,7 +40,7 @@ GHES_PREFIX = "/api/v3"
 SPEC_NAMES: tuple[str, ...] = ("api.github.com", "ghec", GHES_SPEC)
 
 # Bump when the cutting rules change so that cached cuts are rebuilt.
-CUT_VERSION = "2"
+CUT_VERSION = "3"
 
 RUNNER_PATH = re.compile(
     r"^(?:/enterprises/\{enterprise\}|/orgs/\{org\}|/repos/\{owner\}/\{repo\})"
@@ -54,6 +55,8 @@ APP_PATHS = frozenset(
         "/repos/{owner}/{repo}/installation",
     }
 )
+# The job a ``workflow_job`` delivery names, fetched to confirm it is still queued.
+JOB_PATHS = frozenset({"/repos/{owner}/{repo}/actions/jobs/{job_id}"})
 # Webhook descriptions (``x-webhooks``) kept: the events runnerops subscribes to.
 WEBHOOK_KEY = re.compile(r"^(?:workflow-job|installation|installation-repositories)-[a-z-]+$")
 # Top-level members carried over unchanged when present.
@@ -70,7 +73,7 @@ def spec_source(name: str) -> Path:
 
 def keep_path(path: str) -> bool:
     """True for the path templates runnerops calls (before any prefix is added)."""
-    return path in APP_PATHS or RUNNER_PATH.match(path) is not None
+    return path in APP_PATHS or path in JOB_PATHS or RUNNER_PATH.match(path) is not None
 
 
 def iter_refs(node: Any) -> Iterator[str]:

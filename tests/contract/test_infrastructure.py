@@ -15,6 +15,7 @@ from .cut_spec import (
     GHES_PREFIX,
     GHES_SPEC,
     GHES_VERSION,
+    JOB_PATHS,
     SPEC_DIR,
     SPEC_NAMES,
     cached_cut_spec,
@@ -98,8 +99,16 @@ def test_cut_has_the_runner_operations(spec_name: str) -> None:
     enterprise = {op for op in found if op[1].startswith("/enterprises/")}
     assert bool(enterprise) == (spec_name != "api.github.com")
     assert APP_PATHS <= set(spec["paths"])
+    assert JOB_PATHS <= set(spec["paths"])
+    fleet = {
+        path
+        for path in spec["paths"]
+        if "/labels" in path or "/runner-groups" in path or path.endswith("/generate-jitconfig")
+    }
+    # Labels, JIT configs and runner groups (GHES has no hosted-runner group path).
+    assert len(fleet) == {"api.github.com": 13, "ghec": 22, GHES_SPEC: 21}[spec_name]
     # Nothing unrelated slipped in.
-    assert all("/actions/runner" in p or p in APP_PATHS for p in spec["paths"])
+    assert all("/actions/runner" in p or p in APP_PATHS | JOB_PATHS for p in spec["paths"])
 
 
 @pytest.mark.parametrize(
