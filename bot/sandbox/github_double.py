@@ -752,11 +752,6 @@ class GitHubDouble:
             if inst.account is holder:
                 inst.permissions = dict(permissions)
 
-    def remove_runner(self, scope_path: str, name: str) -> None:
-        """A runner goes away (deleted elsewhere, or an ephemeral one finished)."""
-        key = self._scope_key(scope_path, create=False)
-        self._runners[key] = [r for r in self._runners.get(key, []) if r.name != name]
-
     def set_runner(
         self,
         scope_path: str,
@@ -777,7 +772,7 @@ class GitHubDouble:
             runner.version = version
 
     def remove_runner(self, scope_path: str, name: str) -> None:
-        """Forget a runner, as GitHub does with an ephemeral one after its job."""
+        """Forget a runner: deleted elsewhere, or an ephemeral one after its job."""
         key = self._scope_key(scope_path, create=False)
         runner = next(r for r in self._runners.get(key, []) if r.name == name)
         self._runners[key].remove(runner)
