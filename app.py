@@ -6,6 +6,7 @@ Routes: ``POST /slack/events`` (slash commands and buttons), ``POST /github/webh
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
@@ -20,13 +21,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 import handlers
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, ephemeral_disk_warning, load_settings
 from bot.policy.rules import PolicyError
 from bot.services import Services
 from bot.slack.bolt import build_slack_app
-from bot.store.audit import AuditConfigError
+from bot.store import DatabaseConfigError, Store
+from bot.store.database import StoreUnavailable
 
 log = logging.getLogger("runnerops")
+MAINTENANCE_SECONDS = 3600.0
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
@@ -64,9 +67,25 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if event.event == "ping":
             return JSONResponse({"msg": "pong"})
         delivery = request.headers.get("x-github-delivery")
-        if delivery and services.once.seen(("delivery", delivery)):
-            return JSONResponse({"msg": "already processed", "delivery": delivery})
-        await handlers.webhooks.dispatch(event, services)
+        key = f"delivery:{delivery}"
+        once = services.store.once
+        try:
+            if delivery and not await once.begin(key):
+                return JSONResponse({"msg": "already processed", "delivery": delivery})
+        except StoreUnavailable:
+            return PlainTextResponse("database unavailable; redeliver later", status_code=503)
+        try:
+            await handlers.webhooks.dispatch(event, services)
+        except Exception:
+            # Not marked done: GitHub's manual redelivery (same X-GitHub-Delivery) runs again.
+            log.exception("a %s webhook handler failed", event.event)
+            if delivery:
+                with contextlib.suppress(StoreUnavailable):
+                    await once.forget(key)
+            return PlainTextResponse("the delivery could not be processed", status_code=500)
+        if delivery:
+            with contextlib.suppress(StoreUnavailable):
+                await once.done(key)
         return JSONResponse({"msg": "accepted", "event": event.event})
 
     async def healthz(request: Request) -> Response:
@@ -74,7 +93,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        maintenance = asyncio.create_task(maintain(services.store))
         yield
+        maintenance.cancel()
         await services.close()
 
     app = Starlette(
@@ -89,11 +110,29 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
+async def maintain(store: Store, every: float = MAINTENANCE_SECONDS) -> None:
+    """Retention in the background, never on a request's path: old audit entries
+    (AUDIT_RETENTION_DAYS) and expired once-records go, shortly after start and hourly."""
+    await asyncio.sleep(min(60.0, every))
+    while True:
+        try:
+            audit, once = await store.maintain()
+            if audit or once:
+                log.info("retention: %d audit entries and %d once-records removed", audit, once)
+        except StoreUnavailable:
+            pass  # logged by the store; the next round tries again
+        except Exception:
+            log.exception("retention failed")
+        await asyncio.sleep(every)
+
+
 def _from_environment() -> Starlette:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if warning := ephemeral_disk_warning():
+        log.warning(warning)
     try:
         return create_app()
-    except (ConfigError, PolicyError, AuditConfigError) as exc:
+    except (ConfigError, PolicyError, DatabaseConfigError) as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(1) from None
 

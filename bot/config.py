@@ -40,6 +40,8 @@ class Settings:
     github_timeout: float = 10.0
     policy: str | None = None
     database_url: str = "sqlite:///runnerops.db"
+    audit_retention_days: int = 400
+    migrate_on_start: bool = True
     audit_slack_channel: str | None = None
     slack_response_url_prefixes: tuple[str, ...] = DEFAULT_RESPONSE_URL_PREFIXES
 
@@ -87,6 +89,33 @@ def web_url_for(api_url: str) -> str:
     ):  # GitHub Enterprise Cloud with data residency
         return f"{parts.scheme}://{host.removeprefix('api.')}"
     return f"{parts.scheme}://{host}"
+
+
+# Platforms whose disk is wiped on restart, and the variable each sets in its processes.
+EPHEMERAL_PLATFORMS = {
+    "DYNO": "Heroku",
+    "RENDER": "Render",
+    "FLY_APP_NAME": "Fly.io",
+    "RAILWAY_ENVIRONMENT": "Railway",
+    "K_SERVICE": "Cloud Run",
+}
+
+
+def ephemeral_disk_warning(env: Mapping[str, str] | None = None) -> str | None:
+    """One warning when a PaaS process runs without ``DATABASE_URL``: its SQLite file (the
+    audit trail) will be gone at the next restart."""
+    env = os.environ if env is None else env
+    if env.get("DATABASE_URL", "").strip():
+        return None
+    for variable, platform in EPHEMERAL_PLATFORMS.items():
+        if env.get(variable):
+            return (
+                f"DATABASE_URL is not set and this looks like {platform} ({variable} is set):"
+                " runnerops is using a SQLite file on the process's ephemeral disk, and the"
+                " audit trail will be lost at the next restart. Attach a PostgreSQL database"
+                " (on Heroku: heroku addons:create heroku-postgresql) so that DATABASE_URL is set."
+            )
+    return None
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -154,6 +183,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                     f" https://hooks.slack.com/ (got {prefix!r})"
                 )
 
+    retention_text = get("AUDIT_RETENTION_DAYS") or "400"
+    if not (retention_text.isascii() and retention_text.isdigit() and int(retention_text) > 0):
+        problems.append(
+            f"AUDIT_RETENTION_DAYS must be a whole number of days, got {retention_text!r}"
+        )
+        retention_text = "400"
+    migrate_text = (get("RUNNEROPS_MIGRATE_ON_START") or "1").lower()
+    if migrate_text not in {"0", "1", "true", "false", "yes", "no"}:
+        problems.append(f"RUNNEROPS_MIGRATE_ON_START must be 1 or 0, got {migrate_text!r}")
+
     if missing or problems:
         lines = []
         if missing:
@@ -178,6 +217,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_timeout=timeout,
         policy=env.get("RUNNEROPS_POLICY") or None,
         database_url=get("DATABASE_URL") or "sqlite:///runnerops.db",
+        audit_retention_days=int(retention_text),
+        migrate_on_start=migrate_text in {"1", "true", "yes"},
         audit_slack_channel=get("AUDIT_SLACK_CHANNEL"),
         slack_response_url_prefixes=prefixes,
     )

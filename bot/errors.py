@@ -117,3 +117,11 @@ class RunnerAmbiguous(RunnerOpsError):
     target: Target
     runner: str
     matches: tuple[RunnerMatch, ...]
+
+
+@dataclass
+class AuditUnavailable(RunnerOpsError):
+    """The audit entry for a token or a delete could not be written: an action that
+    cannot be audited is not performed."""
+
+    target: Target

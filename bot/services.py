@@ -6,22 +6,23 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import redact
+from bot import errors, redact
 from bot.config import Settings
 from bot.github.client import GitHubClient
 from bot.github.runners import RunnerService
 from bot.policy.access import Access
 from bot.policy.rules import Policy
 from bot.routing import Caller
-from bot.slack.render import audit_line
-from bot.store.audit import AuditEntry, AuditStore, open_store
-from bot.store.once import Once
+from bot.slack.audit_channel import AuditChannel
+from bot.store import Store
+from bot.store.audit import PENDING, AuditEntry
+from bot.store.database import StoreUnavailable
 from bot.targets import Target
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,11 @@ class Services:
     runners: RunnerService
     slack: AsyncWebClient
     access: Access
-    audit_store: AuditStore
+    # The database: the audit trail, and what must happen once across processes (Slack
+    # redelivers a command it thinks timed out; a delete button can be clicked twice).
+    store: Store
+    audit_channel: AuditChannel
     clock: Callable[[], float] = field(default=time.time)
-    # Slack redelivers a command it thinks timed out; a delete button can be clicked twice.
-    once: Once = field(default_factory=Once)
     # Commands being worked on after their ack, each with what to do if a shutdown must
     # abandon it; held here so that none is garbage collected mid-flight and a shutdown
     # can let them finish.
@@ -52,12 +54,23 @@ class Services:
             task.add_done_callback(lambda t: self.working.pop(t, None))
 
     @classmethod
-    def build(cls, settings: Settings, *, github_backoff: float = 0.5) -> Services:
-        """Raises PolicyError or AuditConfigError when the configuration cannot work."""
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        github_backoff: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> Services:
+        """Raises PolicyError or DatabaseConfigError when the configuration cannot work."""
         redact.redact.add_setting(*settings.secrets())
         redact.install()
         policy = Policy.from_setting(settings.policy)
-        audit_store = open_store(settings.database_url)
+        store = Store.open(
+            settings.database_url,
+            clock=clock,
+            retention_days=settings.audit_retention_days,
+            migrate_now=settings.migrate_on_start,
+        )
         github = GitHubClient(
             api_url=settings.github_api_url,
             app_id=settings.github_app_id,
@@ -73,7 +86,23 @@ class Services:
             runners=RunnerService(github),
             slack=slack,
             access=Access(policy, slack),
-            audit_store=audit_store,
+            store=store,
+            audit_channel=AuditChannel(slack, settings.audit_slack_channel, clock),
+            clock=clock,
+        )
+
+    def _entry(
+        self, caller: Caller, action: str, target: Target | str | None, outcome: str, detail: str
+    ) -> AuditEntry:
+        return AuditEntry(
+            at=datetime.fromtimestamp(self.clock(), UTC),
+            user_id=caller.user_id,
+            user_name=caller.user_name,
+            action=action,
+            target=str(target) if target is not None else "",
+            outcome=outcome,
+            detail=detail,
+            channel_id=caller.channel_id,
         )
 
     async def audit(
@@ -84,29 +113,28 @@ class Services:
         outcome: str,
         detail: str = "",
     ) -> None:
-        """Record one entry, and post it to AUDIT_SLACK_CHANNEL when set. Never a secret."""
-        entry = AuditEntry(
-            at=datetime.fromtimestamp(self.clock(), UTC),
-            user_id=caller.user_id,
-            user_name=caller.user_name,
-            action=action,
-            target=str(target) if target is not None else "",
-            outcome=outcome,
-            detail=detail,
-            channel_id=caller.channel_id,
-        )
+        """Record one entry after the fact (refusals, reads), and post it to
+        AUDIT_SLACK_CHANNEL when set. Never a secret. A database failure is logged."""
+        entry = self._entry(caller, action, target, outcome, detail)
         try:
-            await self.audit_store.record(entry)
-        except Exception:
-            log.exception("could not write an audit entry")
-        channel = self.settings.audit_slack_channel
-        if channel:
-            try:
-                await self.slack.chat_postMessage(
-                    channel=channel, text=audit_line(entry), unfurl_links=False
-                )
-            except Exception as exc:
-                log.warning("could not post to the audit channel: %s", type(exc).__name__)
+            entry = await self.store.audit.record(entry)
+        except StoreUnavailable:
+            log.error("could not write an audit entry (%s %s)", action, outcome)
+        await self.audit_channel.publish(entry)
+
+    async def audit_first(
+        self, caller: Caller, action: str, target: Target, detail: str = ""
+    ) -> Audited:
+        """Write the entry of an action about to be performed (token, delete).
+
+        Raises :class:`errors.AuditUnavailable` if it cannot be written: such an action is
+        not performed. Settle it with :meth:`Audited.settle` once the outcome is known."""
+        entry = self._entry(caller, action, target, PENDING, detail)
+        try:
+            entry = await self.store.audit.record(entry)
+        except StoreUnavailable:
+            raise errors.AuditUnavailable(target) from None
+        return Audited(self, entry)
 
     async def close(self) -> None:
         """Let acknowledged commands finish (a deploy must not swallow replies); those
@@ -121,4 +149,24 @@ class Services:
             await asyncio.wait([t for t, _ in abandoned], timeout=1.0)
             await asyncio.gather(*(tell() for _, tell in abandoned), return_exceptions=True)
         await self.github.close()
-        await self.audit_store.close()
+        await self.store.close()
+
+
+@dataclass
+class Audited:
+    """An audit entry written before its action; :meth:`settle` records the outcome."""
+
+    services: Services
+    entry: AuditEntry
+
+    async def settle(self, outcome: str, detail: str | None = None) -> None:
+        entry = replace(self.entry, outcome=outcome)
+        if detail is not None:
+            entry = replace(entry, detail=detail)
+        assert entry.id is not None
+        try:
+            await self.services.store.audit.settle(entry.id, outcome, detail)
+        except StoreUnavailable:
+            # The entry stays "pending": it still says who started what, and when.
+            log.error("could not settle an audit entry (%s %s)", entry.action, outcome)
+        await self.services.audit_channel.publish(entry)

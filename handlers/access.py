@@ -20,27 +20,29 @@ async def whoami(inv: Invocation) -> render.Reply:
 
 @router.verb("audit")
 async def audit(inv: Invocation) -> render.Reply:
-    """Recent entries; without a target, only those of targets the caller administers."""
+    """Recent entries; without a target, only those of targets the caller administers.
+
+    The caller's targets are decided first (policy globs cannot be SQL) and then filtered
+    in the query, so no amount of other entries can push theirs out of view."""
     services, caller, target = inv.services, inv.caller, inv.command.target
+    store = services.store.audit
     if target is not None:
-        entries = await services.audit_store.recent(target=str(target), limit=inv.command.limit)
+        entries = await store.recent(target=str(target), limit=inv.command.limit)
         return render.audit_list(entries, target)
     groups = await services.access.groups_of(caller.user_id)
-    visible = []
-    for entry in await services.audit_store.recent(limit=1000):
+    administered = []
+    for name in await store.targets():
         try:
-            entry_target = parse_target(entry.target)
             allowed = services.access.policy.decide(
                 "admin",
                 user_id=caller.user_id,
                 user_groups=groups,
                 channel_id=caller.channel_id,
-                target=entry_target,
+                target=parse_target(name),
             ).allowed
         except (TargetError, PolicyError, ValueError):
             continue
         if allowed:
-            visible.append(entry)
-        if len(visible) >= inv.command.limit:
-            break
-    return render.audit_list(visible, None)
+            administered.append(name)
+    entries = await store.recent(targets=administered, limit=inv.command.limit)
+    return render.audit_list(entries, None)

@@ -27,8 +27,24 @@ async def ask_to_delete(inv: Invocation) -> render.Reply:
 
 @dataclass(frozen=True)
 class _Outcome:
-    reply: render.Reply
+    """What a click did, stored so a click on another process can be answered with it."""
+
+    text: str
     deleted: bool
+    by: str  # the Slack user whose click acted
+
+    def kept(self) -> bool:
+        """A deleted runner stays deleted; a failure may be clicked again."""
+        return self.deleted
+
+    def encode(self) -> dict[str, object]:
+        return {"text": self.text, "deleted": self.deleted, "by": self.by}
+
+    @classmethod
+    def decode(cls, data: object) -> _Outcome:
+        if not isinstance(data, dict):
+            raise ValueError("not a delete outcome")
+        return cls(str(data["text"]), bool(data["deleted"]), str(data["by"]))
 
 
 @router.action(render.DELETE_ACTION)
@@ -47,12 +63,20 @@ async def delete_clicked(click: Click) -> render.Reply:
     if not decision.allowed:
         await services.audit(caller, "delete", target, "refused", decision.reason)
         return render.refusal("admin", "delete", target, decision.reason)
-    outcome, _ = await services.once.run(
-        ("delete", str(target).lower(), runner_id),
-        lambda: _delete(click, target, runner_id, name),
-        keep=lambda o: o.deleted,
+    async def work() -> _Outcome:
+        return await _delete(click, target, runner_id, name)
+
+    ran = await services.store.once.run(
+        f"delete:{str(target).lower()}:{runner_id}",
+        work,
+        keep=_Outcome.kept,
+        encode=_Outcome.encode,
+        decode=_Outcome.decode,
     )
-    return outcome.reply
+    if ran is None:
+        return render.delete_in_progress(target, name)
+    outcome, _ = ran
+    return render.delete_outcome(target, name, outcome.by, outcome.text)
 
 
 async def _delete(click: Click, target: Target, runner_id: int, name: str) -> _Outcome:
@@ -60,17 +84,23 @@ async def _delete(click: Click, target: Target, runner_id: int, name: str) -> _O
     GitHub's own answer (404, busy 422) says whether the runner is still there."""
     services, caller = click.services, click.caller
     try:
+        audited = await services.audit_first(caller, "delete", target, f"{name} (id {runner_id})")
+    except errors.AuditUnavailable as exc:
+        return _Outcome(render.error_text(exc, install_url=""), False, caller.user_id)
+    try:
         result = await services.runners.delete_runner(target, runner_id, name)
     except errors.OutcomeUnknown as exc:
-        await services.audit(caller, "delete", target, "unknown", f"{name}: {exc.detail}")
-        text = render.delete_unknown_text(target, name)
-        return _Outcome(render.delete_outcome(target, name, caller.user_id, text), False)
+        await audited.settle("unknown", f"{name}: {exc.detail}")
+        return _Outcome(render.delete_unknown_text(target, name), False, caller.user_id)
     except errors.RunnerOpsError as exc:
         outcome = "not-deleted" if isinstance(exc, errors.RunnerBusy) else "failed"
-        await services.audit(caller, "delete", target, outcome, f"{name}: {type(exc).__name__}")
+        await audited.settle(outcome, f"{name}: {type(exc).__name__}")
         text = render.error_text(exc, install_url=services.settings.install_url)
-        return _Outcome(render.delete_outcome(target, name, caller.user_id, text), False)
+        return _Outcome(text, False, caller.user_id)
+    except BaseException:
+        await audited.settle("unknown", f"{name}: interrupted before GitHub's answer was read")
+        raise
     checked = result == "deleted-confirmed"
     detail = f"{name} (id {runner_id})" + (", confirmed by a check" if checked else "")
-    await services.audit(caller, "delete", target, "deleted", detail)
-    return _Outcome(render.deleted(target, name, caller.user_id, checked=checked), True)
+    await audited.settle("deleted", detail)
+    return _Outcome(render.deleted_text(target, name, checked=checked), True, caller.user_id)

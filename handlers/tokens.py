@@ -16,19 +16,23 @@ async def runner_token(inv: Invocation) -> render.Reply:
     target, verb, services = inv.command.target, inv.command.verb, inv.services
     assert target is not None
     kind: Literal["registration", "remove"] = "registration" if verb == "token" else "remove"
+    audited = await services.audit_first(inv.caller, verb, target)  # or nothing is issued
     try:
         if verb == "token":
             token = await services.runners.registration_token(target)
         else:
             token = await services.runners.remove_token(target)
     except errors.OutcomeUnknown as exc:  # GitHub may have issued one nobody was shown
-        await services.audit(inv.caller, verb, target, "unknown", exc.detail)
+        await audited.settle("unknown", exc.detail)
         return render.token_unknown(target, kind)
     except errors.RunnerOpsError as exc:
-        await services.audit(inv.caller, verb, target, "failed", type(exc).__name__)
+        await audited.settle("failed", type(exc).__name__)
+        raise
+    except BaseException:
+        await audited.settle("unknown", "interrupted before GitHub's answer was read")
         raise
     expiry = token.expires_at.isoformat() if token.expires_at else "an unreadable time"
-    await services.audit(inv.caller, verb, target, "issued", f"expires {expiry}")
+    await audited.settle("issued", f"expires {expiry}")
     return render.token_reply(
         target,
         token,

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox
+from tests.postgres import PostgresServer, running_server
 
 SCOPES = {
     "org": ("acme", "/orgs/acme"),
@@ -48,3 +50,44 @@ def make_sandbox(keys: Keys) -> Callable[..., Any]:
 async def sandbox(make_sandbox: Callable[..., Any]) -> AsyncIterator[Sandbox]:
     async with make_sandbox() as sb:
         yield sb
+
+
+class Clock:
+    """Injected time: tests move it, nothing sleeps."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; each test gets its own database."""
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> Iterator[str]:
+    name = postgres.create_database()
+    # The scheme a PaaS add-on sets (postgres://), not SQLAlchemy's.
+    yield postgres.url(name, scheme="postgres")
+    postgres.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every store test runs on both engines, so they cannot drift apart."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/runnerops.db"
+    return str(request.getfixturevalue("postgres_url"))

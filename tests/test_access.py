@@ -79,7 +79,7 @@ async def test_audit_trail(sandbox: Sandbox) -> None:
     await sandbox.run("token acme", user_id="U0BOB", user_name="bob")
     ask = await sandbox.run("delete acme linux-busy")
     await sandbox.click(ask, DELETE_ACTION)
-    entries = await sandbox.services.audit_store.recent(limit=10)
+    entries = await sandbox.services.store.audit.recent(limit=10)
     summary = [(e.user_name, e.action, e.target, e.outcome) for e in reversed(entries)]
     assert summary == [
         ("alice", "token", "acme", "issued"),

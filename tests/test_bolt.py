@@ -24,7 +24,7 @@ async def test_a_signed_command_with_a_foreign_response_url_runs_nothing(
         await sandbox.run("help")  # a later command is answered: the first had its turn
     assert not any(r.path.startswith("/internal") for r in sandbox.github.requests)
     assert sandbox.github.issued_runner_tokens == []  # nothing ran for it
-    assert await sandbox.services.audit_store.recent() == []
+    assert await sandbox.services.store.audit.recent() == []
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "not Slack's (host 127.0.0.1)" in logged and "/internal/leak" not in logged
 

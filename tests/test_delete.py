@@ -89,7 +89,7 @@ async def test_delete_that_github_did_then_failed_is_confirmed(sandbox: Sandbox)
     text = reply_text(await sandbox.click(ask, DELETE_ACTION))
     assert "was deleted" in text and "a check found the runner gone" in text
     assert sandbox.github.count("GET", f"/orgs/acme/actions/runners/{rid}") == 1
-    (entry,) = await sandbox.services.audit_store.recent()
+    (entry,) = await sandbox.services.store.audit.recent()
     assert entry.outcome == "deleted" and "confirmed by a check" in entry.detail
 
 
@@ -100,7 +100,7 @@ async def test_delete_that_timed_out_before_github_acted_changed_nothing(make_sa
         text = reply_text(await sb.click(ask, DELETE_ACTION))
         assert "nothing was changed" in text
         assert any(r["id"] == rid for r in sb.github.runners("/orgs/acme"))
-        (entry,) = await sb.services.audit_store.recent()
+        (entry,) = await sb.services.store.audit.recent()
         assert entry.outcome == "failed"
 
 
@@ -111,5 +111,5 @@ async def test_delete_whose_outcome_cannot_be_checked_is_unknown(sandbox: Sandbo
     sandbox.github.add_fault("GET", path, status=503, times=None)
     text = reply_text(await sandbox.click(ask, DELETE_ACTION))
     assert "did not confirm the delete" in text and "nothing was changed" not in text
-    (entry,) = await sandbox.services.audit_store.recent()
+    (entry,) = await sandbox.services.store.audit.recent()
     assert entry.outcome == "unknown"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -21,10 +22,28 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().strip().splitlines()
+    return dict(line.split(": ", 1) for line in lines)
+
+
+def test_procfile_release_process_migrates_the_database(tmp_path: Path) -> None:
+    command = procfile()["release"]
+    env = {"PATH": os.environ["PATH"], "DATABASE_URL": f"sqlite:///{tmp_path}/runnerops.db"}
+    argv = shlex.split(command)
+    assert argv[0] == "python"
+    done = subprocess.run(
+        [sys.executable, *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "at schema" in done.stdout
+    with sqlite3.connect(tmp_path / "runnerops.db") as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"audit", "once", "alembic_version"} <= tables
+
+
 def test_procfile_web_process_serves_healthz(keys: Keys, tmp_path: Path) -> None:
-    line = (ROOT / "Procfile").read_text().strip()
-    kind, _, command = line.partition(": ")
-    assert kind == "web"
+    command = procfile()["web"]
     port = _free_port()
     argv = shlex.split(command.replace("$PORT", str(port)).replace("0.0.0.0", "127.0.0.1"))
     assert argv[0] == "uvicorn"
@@ -51,7 +70,7 @@ def test_procfile_web_process_serves_healthz(keys: Keys, tmp_path: Path) -> None
         assert server.stdout is not None
         for out in server.stdout:  # uvicorn says when it is up; EOF means it died
             seen.append(out)
-            if "Application startup complete" in out:
+            if "Uvicorn running on" in out:  # logged once the socket listens
                 break
         else:
             raise AssertionError("the service did not start:\n" + "".join(seen))

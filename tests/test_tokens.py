@@ -66,7 +66,7 @@ async def test_token_post_that_fails_after_github_acted_is_unknown(sandbox: Sand
     assert "did not confirm the registration token" in text and "nothing was changed" not in text
     assert len(sandbox.github.issued_runner_tokens) == 1  # GitHub did issue one
     assert sandbox.github.issued_runner_tokens[0] not in str(reply)
-    (entry,) = await sandbox.services.audit_store.recent()
+    (entry,) = await sandbox.services.store.audit.recent()
     assert (entry.action, entry.outcome) == ("token", "unknown")
 
 
@@ -80,7 +80,7 @@ async def test_token_with_an_unreadable_expiry_is_shown_and_audited(sandbox: San
     text = reply_text(await sandbox.run("token acme"))
     assert "--token AAAABBBBCCCCDDDDEEEEFFFFGGGG1" in text
     assert "expiry time could not be read" in text
-    (entry,) = await sandbox.services.audit_store.recent()
+    (entry,) = await sandbox.services.store.audit.recent()
     assert (entry.action, entry.outcome) == ("token", "issued")
 
 
@@ -93,5 +93,5 @@ async def test_token_answer_that_cannot_be_read_is_unknown(sandbox: Sandbox) -> 
     )
     text = reply_text(await sandbox.run("token acme"))
     assert "did not confirm the registration token" in text
-    (entry,) = await sandbox.services.audit_store.recent()
+    (entry,) = await sandbox.services.store.audit.recent()
     assert entry.outcome == "unknown"

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import tempfile
 import time
 import urllib.parse
 import uuid
@@ -106,7 +107,11 @@ class Sandbox:
         slack.users.update({"U0ALICE": "alice", "U0BOB": "bob"})
         from app import create_app
 
-        async with serve(github.app) as github_url, serve(slack.app) as slack_url:
+        async with (
+            _scratch() as scratch,  # the database file; removed after the app has stopped
+            serve(github.app) as github_url,
+            serve(slack.app) as slack_url,
+        ):
             slack.base_url = slack_url
             settings = Settings(
                 github_app_id=APP_ID,
@@ -119,7 +124,7 @@ class Sandbox:
                 github_enterprise_token=enterprise_token,
                 slack_api_url=slack_url + "/api/",
                 github_app_slug="runnerops",
-                database_url="sqlite:///:memory:",
+                database_url=f"sqlite:///{scratch}/runnerops.db",
                 slack_response_url_prefixes=(slack_url + "/response/",),
             )
             settings = replace(settings, **settings_changes)
@@ -275,6 +280,12 @@ class Sandbox:
             self.url + "/github/webhooks", data=body, headers=headers
         ) as resp:
             return resp.status, await resp.text()
+
+
+@contextlib.asynccontextmanager
+async def _scratch() -> AsyncIterator[str]:
+    with tempfile.TemporaryDirectory(prefix="runnerops-", ignore_cleanup_errors=True) as path:
+        yield path
 
 
 def find_button(message: dict[str, Any], action_id: str) -> dict[str, Any]:

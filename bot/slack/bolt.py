@@ -6,6 +6,8 @@ limit holds whatever GitHub's latency; the answer goes to the command's ``respon
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Sequence
 from typing import Any
@@ -132,8 +134,10 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
             return
         services.hold_current_task(lambda: post(respond, render.restarting_reply()))
         # A redelivery (X-Slack-Retry-Num) repeats the trigger_id: answer it once only.
-        trigger = body.get("trigger_id") or hash(tuple(sorted(map(str, body.items()))))
-        if services.once.seen(("command", trigger)):
+        trigger = body.get("trigger_id") or hashlib.sha256(
+            json.dumps(body, sort_keys=True, default=str).encode()
+        ).hexdigest()
+        if not await services.store.once.first(f"command:{trigger}"):
             log.info("ignoring a redelivered command")
             return
         caller = Caller(

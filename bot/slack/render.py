@@ -366,14 +366,18 @@ def replacement(text: str) -> Reply:
     return Reply(text=text, blocks=[_section(text)], replace_original=True)
 
 
-def deleted(target: Target, runner_name: str, user_id: str, *, checked: bool = False) -> Reply:
+def deleted_text(target: Target, runner_name: str, *, checked: bool = False) -> str:
     note = " (GitHub failed to answer the delete; a check found the runner gone)" if checked else ""
-    return delete_outcome(
-        target,
-        runner_name,
-        user_id,
+    return (
         f":wastebasket: Runner *{escape(runner_name)}* was deleted from "
-        f"*{escape(str(target))}*{note}.",
+        f"*{escape(str(target))}*{note}."
+    )
+
+
+def delete_in_progress(target: Target, runner_name: str) -> Reply:
+    return replacement(
+        f":hourglass: Another click is deleting {code(runner_name)} from"
+        f" *{escape(str(target))}*; its outcome shows on that message."
     )
 
 
@@ -526,6 +530,12 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
             )
         case errors.RunnerAmbiguous(target=t, runner=r, matches=ms):
             return _ambiguous_runner(t, r, ms)
+        case errors.AuditUnavailable():
+            return (
+                ":floppy_disk: runnerops could not record this action; nothing was done (an"
+                " action that cannot be audited is not performed). Try again shortly; if it"
+                " persists, an operator should check the database."
+            )
         case errors.Unprocessable(message=m):
             return f":warning: GitHub refused the request: {escape(m[:300])}. Nothing was changed."
     return ":warning: That did not work; nothing was changed."

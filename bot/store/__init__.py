@@ -1,1 +1,66 @@
-"""Where data is stored: the audit trail and once-only records."""
+"""Where data is stored: one database (SQLite or PostgreSQL) behind small typed stores.
+
+:class:`Store` opens the database ``DATABASE_URL`` names and holds one store per concern:
+:attr:`Store.audit` (the audit trail) and :attr:`Store.once` (things done once across
+processes). Nothing outside this package writes SQL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.store import migrate
+from bot.store.audit import AuditStore
+from bot.store.database import Database, DatabaseConfigError, parse_database_url
+from bot.store.once import Once
+
+DEFAULT_RETENTION_DAYS = 400
+
+__all__ = ["DatabaseConfigError", "Store"]
+
+
+@dataclass
+class Store:
+    db: Database
+    audit: AuditStore
+    once: Once
+    clock: Callable[[], float]
+    retention: timedelta
+
+    @classmethod
+    def open(
+        cls,
+        database_url: str | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        migrate_now: bool = True,
+    ) -> Store:
+        """Open the database; bring its schema up to date (or check that it is).
+
+        Raises DatabaseConfigError, in one line naming the host and never the password,
+        when the URL is wrong or the database cannot be reached."""
+        url = parse_database_url(database_url)
+        if migrate_now:
+            migrate.upgrade(url)
+        else:
+            at, head = migrate.current(url), migrate.head()
+            if at != head:
+                raise DatabaseConfigError(
+                    f"runnerops cannot start: the database ({url.shown}) is at schema"
+                    f" {at or 'none'} and this version needs {head}: run `python -m bot migrate`"
+                )
+        db = Database(url)
+        return cls(db, AuditStore(db), Once(db, clock), clock, timedelta(days=retention_days))
+
+    async def maintain(self) -> tuple[int, int]:
+        """Retention, run in the background: audit entries older than AUDIT_RETENTION_DAYS
+        and expired once-records go. Returns (audit entries, once-records) dropped."""
+        cutoff = datetime.fromtimestamp(self.clock(), UTC) - self.retention
+        return await self.audit.prune(cutoff), await self.once.prune()
+
+    async def close(self) -> None:
+        await self.db.close()

@@ -4,25 +4,25 @@ Each entry says who (Slack user id and name), what, on which target, when and wi
 outcome, so an admin can answer "who added that runner?" later. Entries never hold a
 token: callers pass none, and recognisable credential shapes are masked as a backstop.
 
-SQLite is built in (``DATABASE_URL=sqlite:///runnerops.db``); the rest of the service
-talks to :class:`AuditStore` only, so a server database can take its place later.
+An action that must be audited is written *before* it is carried out (outcome
+``pending``) and settled afterwards: if the entry cannot be written the action is not
+performed, and a process killed in between leaves ``pending``, never an action without
+an entry.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import sqlite3
-import threading
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
-from urllib.parse import unquote
 
-DEFAULT_DATABASE_URL = "sqlite:///runnerops.db"
-_SQLITE_PREFIX = "sqlite:///"
-_SCHEMA_VERSION = 1
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+import sqlalchemy as sa
+
+from bot.store.database import Database
+from bot.store.schema import audit
+
+PENDING = "pending"
 
 # GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_) and Slack tokens (xox?-).
 _CREDENTIAL = re.compile(
@@ -37,7 +37,7 @@ class AuditEntry:
     user_name: str
     action: str  # the command verb: "token", "remove-token", "delete", "list", ...
     target: str  # str(Target), or "" when the command had none
-    outcome: str  # "issued", "deleted", "refused", "failed", "not-deleted", ...
+    outcome: str  # "issued", "deleted", "refused", "failed", "not-deleted", "pending", ...
     detail: str = ""  # runner name or id, refusal reason, error kind; never a secret
     channel_id: str = ""
     id: int | None = None
@@ -50,172 +50,106 @@ class AuditEntry:
             object.__setattr__(self, "at", self.at.astimezone(UTC))
 
 
-@runtime_checkable
-class AuditStore(Protocol):
-    async def record(self, entry: AuditEntry) -> AuditEntry:
-        """Store ``entry``; return it with its ``id`` set."""
-        ...
-
-    async def recent(self, *, target: str | None = None, limit: int = 20) -> list[AuditEntry]:
-        """Newest first; ``target`` matches exactly, ignoring case."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-class AuditConfigError(ValueError):
-    """``DATABASE_URL`` cannot be used; the message is for the operator."""
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    user_name TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    channel_id TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS audit_at ON audit (at, id);
-CREATE INDEX IF NOT EXISTS audit_target ON audit (target COLLATE NOCASE, at, id);
-"""
-_COLUMNS = "id, at, user_id, user_name, action, target, outcome, detail, channel_id"
-
-
 def _mask(text: str) -> str:
     return _CREDENTIAL.sub("[redacted]", text)
 
 
-def _timestamp(at: datetime) -> str:
-    # Fixed width UTC text sorts in time order and stays readable in the sqlite3 shell.
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
+def _entry(row: sa.Row[tuple[object, ...]]) -> AuditEntry:
+    m = row._mapping
+    return AuditEntry(
+        at=m["at"],
+        user_id=m["user_id"],
+        user_name=m["user_name"],
+        action=m["action"],
+        target=m["target"],
+        outcome=m["outcome"],
+        detail=m["detail"],
+        channel_id=m["channel_id"],
+        id=int(m["id"]),
+    )
 
 
-class SQLiteAuditStore:
-    """SQLite behind one connection; calls run in a worker thread, one at a time."""
+class AuditStore:
+    """The audit table, on whichever engine :class:`Database` holds."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        try:
-            self._conn: sqlite3.Connection | None = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=5.0
-            )
-            if path != ":memory:":
-                # WAL lets readers (an operator's sqlite3 shell) work alongside the writer.
-                self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            raise AuditConfigError(f"cannot open the audit database {path}: {exc}") from None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError("the audit store is closed")
-        return self._conn
-
-    def _insert(self, entry: AuditEntry) -> AuditEntry:
-        with self._lock:
-            cursor = self._connection().execute(
-                "INSERT INTO audit (at, user_id, user_name, action, target, outcome, detail,"
-                " channel_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    _timestamp(entry.at),
-                    entry.user_id,
-                    entry.user_name,
-                    entry.action,
-                    entry.target,
-                    entry.outcome,
-                    _mask(entry.detail),
-                    entry.channel_id,
-                ),
-            )
-            row_id = cursor.lastrowid
-        return replace(entry, detail=_mask(entry.detail), id=row_id)
-
-    def _select(self, target: str | None, limit: int) -> list[AuditEntry]:
-        query = f"SELECT {_COLUMNS} FROM audit"
-        params: tuple[object, ...] = ()
-        if target is not None:
-            query += " WHERE target = ? COLLATE NOCASE"
-            params = (target,)
-        query += " ORDER BY at DESC, id DESC LIMIT ?"
-        with self._lock:
-            rows = self._connection().execute(query, (*params, limit)).fetchall()
-        return [
-            AuditEntry(
-                at=datetime.fromisoformat(at),
-                user_id=user_id,
-                user_name=user_name,
-                action=action,
-                target=row_target,
-                outcome=outcome,
-                detail=detail,
-                channel_id=channel_id,
-                id=row_id,
-            )
-            for (
-                row_id,
-                at,
-                user_id,
-                user_name,
-                action,
-                row_target,
-                outcome,
-                detail,
-                channel_id,
-            ) in rows
-        ]
-
-    def _close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def record(self, entry: AuditEntry) -> AuditEntry:
-        return await asyncio.to_thread(self._insert, entry)
+        """Store ``entry``; return it with its ``id`` set. Raises StoreUnavailable."""
+        entry = replace(entry, detail=_mask(entry.detail))
+        values = {
+            "at": entry.at,
+            "user_id": entry.user_id,
+            "user_name": entry.user_name,
+            "action": entry.action,
+            "target": entry.target,
+            "outcome": entry.outcome,
+            "detail": entry.detail,
+            "channel_id": entry.channel_id,
+        }
 
-    async def recent(self, *, target: str | None = None, limit: int = 20) -> list[AuditEntry]:
+        async def insert() -> int:
+            async with self.db.engine.begin() as conn:
+                result = await conn.execute(audit.insert().values(values).returning(audit.c.id))
+                return int(result.scalar_one())
+
+        return replace(entry, id=await self.db.write(insert, "audit write"))
+
+    async def settle(self, entry_id: int, outcome: str, detail: str | None = None) -> None:
+        """Give a pending entry its outcome."""
+        values: dict[str, str] = {"outcome": outcome}
+        if detail is not None:
+            values["detail"] = _mask(detail)
+
+        async def update() -> None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(audit.update().where(audit.c.id == entry_id).values(values))
+
+        await self.db.write(update, "audit write")
+
+    async def recent(
+        self,
+        *,
+        target: str | None = None,
+        targets: Collection[str] | None = None,
+        limit: int = 20,
+    ) -> list[AuditEntry]:
+        """Newest first. ``target`` matches one target exactly, ignoring case; ``targets``
+        any of several (how a caller's permitted targets are filtered in the query)."""
         if limit < 0:
             raise ValueError("limit must not be negative")
-        if limit == 0:
+        if limit == 0 or (targets is not None and not targets):
             return []
-        return await asyncio.to_thread(self._select, target, limit)
+        query = sa.select(audit)
+        if target is not None:
+            query = query.where(sa.func.lower(audit.c.target) == target.lower())
+        if targets is not None:
+            query = query.where(sa.func.lower(audit.c.target).in_({t.lower() for t in targets}))
+        query = query.order_by(audit.c.at.desc(), audit.c.id.desc()).limit(limit)
 
-    async def close(self) -> None:
-        await asyncio.to_thread(self._close)
+        async def select() -> list[AuditEntry]:
+            async with self.db.engine.connect() as conn:
+                return [_entry(row) for row in await conn.execute(query)]
 
+        return await self.db.read(select, "audit read")
 
-def sqlite_path(database_url: str) -> str:
-    """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` -> ``/abs.db``."""
-    url = database_url.strip()
-    scheme, sep, _ = url.partition(":")
-    if not sep or scheme.lower() != "sqlite":
-        # The URL itself may hold a password: name only its scheme.
-        shown = scheme.lower() if sep and _SCHEME.fullmatch(scheme) else "(none)"
-        raise AuditConfigError(
-            f"DATABASE_URL scheme {shown!r} is not supported: only sqlite:/// is built in"
-            " (e.g. sqlite:///runnerops.db or sqlite:////var/lib/runnerops/audit.db)"
-        )
-    if not url.lower().startswith(_SQLITE_PREFIX):
-        raise AuditConfigError(
-            "DATABASE_URL for SQLite has three slashes before a relative path and four"
-            " before an absolute one: sqlite:///runnerops.db, sqlite:////var/lib/audit.db"
-        )
-    rest = url[len(_SQLITE_PREFIX) :]
-    if "?" in rest:
-        raise AuditConfigError("DATABASE_URL options (?...) are not supported for SQLite")
-    path = unquote(rest)
-    if not path:
-        raise AuditConfigError("DATABASE_URL names no database file after sqlite:///")
-    return path
+    async def targets(self) -> list[str]:
+        """Every target named in the trail (lower case), for a policy to filter."""
 
+        async def select() -> list[str]:
+            async with self.db.engine.connect() as conn:
+                rows = await conn.execute(sa.select(sa.func.lower(audit.c.target)).distinct())
+                return [str(value) for (value,) in rows]
 
-def open_store(database_url: str | None) -> AuditStore:
-    """Open the store ``DATABASE_URL`` names (SQLite by default), creating its schema."""
-    return SQLiteAuditStore(sqlite_path(database_url or DEFAULT_DATABASE_URL))
+        return await self.db.read(select, "audit read")
+
+    async def prune(self, before: datetime) -> int:
+        """Drop entries older than ``before`` (AUDIT_RETENTION_DAYS); return how many."""
+
+        async def delete() -> int:
+            async with self.db.engine.begin() as conn:
+                result = await conn.execute(audit.delete().where(audit.c.at < before))
+                return int(result.rowcount or 0)
+
+        return await self.db.write(delete, "audit prune")

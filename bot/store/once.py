@@ -1,54 +1,195 @@
-"""Do a thing once per key, however many times it is asked for.
+"""Do a thing once per key, however many processes are asked to do it.
 
-Slack redelivers a slash command it thinks went unanswered (``X-Slack-Retry-Num``), and
-people double-click. The first caller runs the work; callers that arrive while it runs,
-or later while the key is remembered, get the first outcome instead of a second run.
+Slack redelivers a slash command it thinks went unanswered (``X-Slack-Retry-Num``), people
+double-click, GitHub's deliveries can be redelivered by hand, and each may reach another
+process. One atomic upsert (``INSERT … ON CONFLICT … DO UPDATE … WHERE``, the same on
+PostgreSQL and SQLite) decides which caller acts; the others read the outcome it stores.
+
+A record is ``running`` while its work runs, then ``done`` (kept a day) or ``failed``
+(given to those who were waiting, then open to a new attempt). A ``running`` record whose
+process died is taken over once its lease has passed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import cachetools
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.store.database import Database, StoreUnavailable
+from bot.store.schema import once
+
+log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+RUNNING, DONE, FAILED = "running", "done", "failed"
+TTL = timedelta(days=1)  # once-records expire after a day
+LEASE = timedelta(seconds=60)  # longer than any GitHub call's deadline
+POLL = 0.05  # how often a waiting caller looks for the first one's outcome
+WAIT = 30.0  # how long it waits at most (a Slack response_url lives 30 minutes)
+
+
+@dataclass(frozen=True)
+class Record:
+    state: str
+    outcome: Any
 
 
 class Once:
-    def __init__(self, ttl: float = 900.0, maxsize: int = 100_000) -> None:
-        self._done: cachetools.TTLCache[Any, asyncio.Future[Any]] = cachetools.TTLCache(
-            maxsize=maxsize, ttl=ttl
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], float] = time.time,
+        *,
+        ttl: timedelta = TTL,
+        lease: timedelta = LEASE,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.ttl = ttl
+        self.lease = lease
+        self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    async def _claim(self, key: str, state: str, *, take_failed: bool) -> bool:
+        """Insert ``key``, or take over an expired, abandoned (or failed) record."""
+        now = self._now()
+        values = {
+            "key": key,
+            "state": state,
+            "claimed_at": now,
+            "expires_at": now + self.ttl,
+            "outcome": None,
+        }
+        takeover = (once.c.expires_at < now) | (
+            (once.c.state == RUNNING) & (once.c.claimed_at < now - self.lease)
+        )
+        if take_failed:
+            takeover = takeover | (once.c.state == FAILED)
+        statement = (
+            self._insert(once)
+            .values(values)
+            .on_conflict_do_update(
+                index_elements=[once.c.key],
+                set_={k: v for k, v in values.items() if k != "key"},
+                where=takeover,
+            )
+            .returning(once.c.key)
         )
 
-    def seen(self, key: Any) -> bool:
-        """Mark ``key``; True if it was already marked (a redelivery)."""
-        if key in self._done:
+        async def upsert() -> bool:
+            async with self.db.engine.begin() as conn:
+                return (await conn.execute(statement)).first() is not None
+
+        return await self.db.write(upsert, "once claim")
+
+    async def _get(self, key: str) -> Record | None:
+        async def select() -> Record | None:
+            async with self.db.engine.connect() as conn:
+                query = sa.select(once.c.state, once.c.outcome).where(once.c.key == key)
+                row = (await conn.execute(query)).first()
+            return Record(row.state, row.outcome) if row is not None else None
+
+        return await self.db.read(select, "once read")
+
+    async def _settle(self, key: str, state: str, outcome: Any) -> None:
+        async def update() -> None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    once.update().where(once.c.key == key).values(state=state, outcome=outcome)
+                )
+
+        await self.db.write(update, "once settle")
+
+    async def first(self, key: str) -> bool:
+        """Mark ``key`` done now; True for the first caller, False for a repeat.
+
+        With the database down every caller counts as first: a read command still runs,
+        and a write stops at its audit entry, which cannot be written either."""
+        try:
+            return await self._claim(key, DONE, take_failed=False)
+        except StoreUnavailable:
+            log.warning("once-check unavailable; treating the request as new")
             return True
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        self._done[key] = future
-        return False
+
+    async def begin(self, key: str) -> bool:
+        """Claim ``key`` for work that may fail (a webhook delivery); False if another
+        caller has it done or running. Follow with :meth:`done` or :meth:`forget`."""
+        return await self._claim(key, RUNNING, take_failed=True)
+
+    async def done(self, key: str, outcome: Any = None) -> None:
+        await self._settle(key, DONE, outcome)
+
+    async def forget(self, key: str) -> None:
+        """The work failed: let the next attempt (a redelivery) run it again."""
+
+        async def delete() -> None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(once.delete().where(once.c.key == key))
+
+        await self.db.write(delete, "once forget")
 
     async def run(
-        self, key: Any, work: Callable[[], Awaitable[T]], *, keep: Callable[[T], bool]
-    ) -> tuple[T, bool]:
-        """Return ``(outcome, ran_here)``. Outcomes ``keep`` rejects are forgotten once
-        delivered, so a failed attempt can be tried again later."""
-        future = self._done.get(key)
-        if future is not None:
-            return await asyncio.shield(future), False
-        future = asyncio.get_running_loop().create_future()
-        self._done[key] = future
+        self,
+        key: str,
+        work: Callable[[], Awaitable[T]],
+        *,
+        keep: Callable[[T], bool],
+        encode: Callable[[T], Any],
+        decode: Callable[[Any], T],
+    ) -> tuple[T, bool] | None:
+        """Return ``(outcome, ran_here)``, or None if the first caller did not finish
+        within :data:`WAIT`. Outcomes ``keep`` rejects reach those already waiting,
+        then a new attempt may run (a failed delete can be clicked again)."""
+        if await self._claim(key, RUNNING, take_failed=True):
+            return await self._work(key, work, keep, encode), True
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            record = await self._get(key)
+            if record is not None and record.state in (DONE, FAILED):
+                return decode(record.outcome), False
+            if await self._claim(key, RUNNING, take_failed=False):  # the first one died
+                return await self._work(key, work, keep, encode), True
+            await asyncio.sleep(POLL)
+        return None
+
+    async def _work(
+        self,
+        key: str,
+        work: Callable[[], Awaitable[T]],
+        keep: Callable[[T], bool],
+        encode: Callable[[T], Any],
+    ) -> T:
         try:
             outcome = await work()
-        except BaseException as exc:
-            self._done.pop(key, None)
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody else must
+        except BaseException:
+            try:
+                await asyncio.shield(self.forget(key))
+            except StoreUnavailable:
+                pass  # the lease frees the key later
             raise
-        future.set_result(outcome)
-        if not keep(outcome):
-            self._done.pop(key, None)
-        return outcome, True
+        try:
+            await self._settle(key, DONE if keep(outcome) else FAILED, encode(outcome))
+        except StoreUnavailable:
+            pass  # the caller has its outcome; the lease frees the key for a retry
+        return outcome
+
+    async def prune(self) -> int:
+        """Drop expired records; return how many."""
+        now = self._now()
+
+        async def delete() -> int:
+            async with self.db.engine.begin() as conn:
+                result = await conn.execute(once.delete().where(once.c.expires_at < now))
+                return int(result.rowcount or 0)
+
+        return await self.db.write(delete, "once prune")

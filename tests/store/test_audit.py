@@ -1,22 +1,17 @@
+"""The audit store, on SQLite and on a real PostgreSQL (each test runs on both)."""
+
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from bot.store.audit import (
-    AuditConfigError,
-    AuditEntry,
-    AuditStore,
-    SQLiteAuditStore,
-    open_store,
-    sqlite_path,
-)
+from bot.store import Store
+from bot.store.audit import AuditEntry, AuditStore
+from tests.conftest import Clock
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -34,10 +29,15 @@ def entry(minutes: int = 0, **fields: str) -> AuditEntry:
 
 
 @pytest.fixture
-async def store() -> AsyncIterator[AuditStore]:
-    opened = open_store("sqlite:///:memory:")
-    yield opened
-    await opened.close()
+async def opened(database_url: str, clock: Clock) -> AsyncIterator[Store]:
+    store = Store.open(database_url, clock=clock, retention_days=30)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def store(opened: Store) -> AuditStore:
+    return opened.audit
 
 
 async def test_round_trip(store: AuditStore) -> None:
@@ -71,6 +71,16 @@ async def test_target_filter_is_exact_and_ignores_case(store: AuditStore) -> Non
     assert await store.recent(target="other") == []
 
 
+async def test_several_targets_filter_in_the_query(store: AuditStore) -> None:
+    await store.record(entry(0, target="acme/api", detail="mine"))
+    for minute in range(1, 60):  # a flood of another target's entries, all newer
+        await store.record(entry(minute, target="globex", outcome="refused"))
+    found = await store.recent(targets=["ACME/api"], limit=5)
+    assert [e.detail for e in found] == ["mine"]
+    assert await store.recent(targets=[]) == []
+    assert sorted(await store.targets()) == ["acme/api", "globex"]
+
+
 async def test_limit(store: AuditStore) -> None:
     for minute in range(30):
         await store.record(entry(minute, detail=str(minute)))
@@ -102,36 +112,36 @@ async def test_credentials_never_reach_the_trail(store: AuditStore) -> None:
     secret = "ghs_" + "A1b2" * 9
     stored = await store.record(entry(detail=f"failed with {secret} in the reply"))
     assert secret not in stored.detail
+    await store.settle(stored.id or 0, "failed", f"again {secret}")
     (read,) = await store.recent()
     assert secret not in read.detail and "[redacted]" in read.detail
 
 
-async def test_persists_across_reopen(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'audit.db'}"  # tmp_path is absolute: four slashes
-    assert url.startswith("sqlite:////")
-    first = open_store(url)
-    a = await first.record(entry(0, detail="a"))
-    b = await first.record(entry(1, detail="b"))
+async def test_pending_entry_is_settled(store: AuditStore) -> None:
+    pending = await store.record(entry(outcome="pending", detail="build-7"))
+    assert pending.id is not None
+    await store.settle(pending.id, "deleted")
+    (read,) = await store.recent()
+    assert (read.outcome, read.detail) == ("deleted", "build-7")
+    await store.settle(pending.id, "failed", "RunnerBusy")
+    (read,) = await store.recent()
+    assert (read.outcome, read.detail) == ("failed", "RunnerBusy")
+
+
+async def test_persists_across_reopen(database_url: str, clock: Clock) -> None:
+    first = Store.open(database_url, clock=clock)
+    a = await first.audit.record(entry(0, detail="a"))
+    b = await first.audit.record(entry(1, detail="b"))
     await first.close()
     await first.close()  # closing twice is harmless
 
-    second = open_store(url)
+    second = Store.open(database_url, clock=clock)
     try:
-        assert await second.recent() == [b, a]
-        c = await second.record(entry(2, detail="c"))
+        assert await second.audit.recent() == [b, a]
+        c = await second.audit.record(entry(2, detail="c"))
         assert c.id is not None and b.id is not None and c.id > b.id
     finally:
         await second.close()
-    with sqlite3.connect(tmp_path / "audit.db") as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
-
-
-async def test_closed_store_refuses_work() -> None:
-    store = SQLiteAuditStore(":memory:")
-    await store.close()
-    with pytest.raises(RuntimeError, match="closed"):
-        await store.record(entry())
 
 
 async def test_concurrent_records(store: AuditStore) -> None:
@@ -145,85 +155,11 @@ async def test_concurrent_records(store: AuditStore) -> None:
     assert {e.id for e in everything} == set(ids)
 
 
-# --- DATABASE_URL -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "path"),
-    [
-        ("sqlite:///runnerops.db", "runnerops.db"),
-        ("sqlite:///data/audit.db", "data/audit.db"),
-        ("sqlite:////var/lib/runnerops/audit.db", "/var/lib/runnerops/audit.db"),
-        ("sqlite:///:memory:", ":memory:"),
-        ("SQLite:///x.db", "x.db"),
-        ("  sqlite:///x.db  ", "x.db"),
-        ("sqlite:///my%20audit.db", "my audit.db"),
-    ],
-)
-def test_sqlite_path(url: str, path: str) -> None:
-    assert sqlite_path(url) == path
-
-
-def test_relative_path_is_relative_to_the_working_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    store = open_store("sqlite:///rel.db")
-    try:
-        assert isinstance(store, SQLiteAuditStore)
-        assert (tmp_path / "rel.db").exists()
-    finally:
-        asyncio.run(store.close())
-
-
-@pytest.mark.parametrize("url", [None, ""])
-def test_default_url(url: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    store = open_store(url)
-    try:
-        assert (tmp_path / "runnerops.db").exists()
-    finally:
-        asyncio.run(store.close())
-
-
-def test_store_meets_the_interface() -> None:
-    store = open_store("sqlite:///:memory:")
-    assert isinstance(store, AuditStore)
-    asyncio.run(store.close())
-
-
-@pytest.mark.parametrize(
-    ("url", "scheme"),
-    [
-        ("postgres://user:hunter2@db.example/audit", "postgres"),
-        ("postgresql+asyncpg://user:hunter2@db/audit", "postgresql+asyncpg"),
-        ("mysql://db/audit", "mysql"),
-        ("runnerops.db", "(none)"),
-    ],
-)
-def test_unsupported_scheme(url: str, scheme: str) -> None:
-    with pytest.raises(AuditConfigError) as info:
-        open_store(url)
-    message = str(info.value)
-    assert f"scheme {scheme!r}" in message
-    assert "only sqlite:/// is built in" in message
-    assert "hunter2" not in message
-
-
-@pytest.mark.parametrize(
-    ("url", "reason"),
-    [
-        ("sqlite://runnerops.db", "three slashes"),
-        ("sqlite:runnerops.db", "three slashes"),
-        ("sqlite:///", "no database file"),
-        ("sqlite:///x.db?mode=ro", "options"),
-    ],
-)
-def test_malformed_sqlite_url(url: str, reason: str) -> None:
-    with pytest.raises(AuditConfigError, match=reason):
-        open_store(url)
-
-
-def test_unopenable_file(tmp_path: Path) -> None:
-    with pytest.raises(AuditConfigError, match="cannot open the audit database"):
-        open_store(f"sqlite:///{tmp_path / 'missing-dir' / 'audit.db'}")
+async def test_retention_prunes_old_entries_only(opened: Store, clock: Clock) -> None:
+    now = datetime.fromtimestamp(clock(), UTC)
+    old = await opened.audit.record(replace(entry(detail="old"), at=now - timedelta(days=31)))
+    kept = await opened.audit.record(replace(entry(detail="kept"), at=now - timedelta(days=29)))
+    assert old.id is not None
+    dropped, _ = await opened.maintain()
+    assert dropped == 1
+    assert await opened.audit.recent() == [kept]
