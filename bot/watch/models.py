@@ -96,6 +96,10 @@ class Job:
     runner_name: str | None = None
     html_url: str | None = None
 
+    def __post_init__(self) -> None:
+        # Built by hand or from JSON, the labels are always the canonical key.
+        object.__setattr__(self, "labels", label_set_key(self.labels))
+
     @property
     def queued(self) -> bool:
         return self.status == QUEUED
@@ -172,6 +176,9 @@ class RunnerInfo:
     ephemeral: bool | None = None
     os: str = "unknown"
     repository_level: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", label_set_key(self.labels))
 
     @property
     def online(self) -> bool:

@@ -256,3 +256,8 @@ def test_groups_from_github_marks_visibility_from_the_query() -> None:
 def test_groups_from_github_without_the_query_leaves_visibility_unknown() -> None:
     groups, _ = groups_from_github([GROUP])
     assert groups[0].visible_to_repository is None
+
+
+def test_labels_are_canonical_however_built() -> None:
+    assert Job(1, ("Linux", "self-hosted", "LINUX")).labels == ("linux", "self-hosted")
+    assert RunnerInfo(1, "r", ("X64", "Linux")).labels == ("linux", "x64")
