@@ -109,7 +109,8 @@ class Diagnosis:
     - ``no_matching_labels``: ``missing_labels`` (labels no runner carries) and
       ``closest`` (up to 3 runners missing the fewest labels).
     - ``group_not_allowed``: ``excluded_groups``.
-    - ``all_offline``: ``offline`` (every usable matching runner, longest offline first).
+    - ``all_offline``: ``offline`` (every usable matching runner: never seen online first,
+      then longest offline).
     - ``all_busy``: ``busy`` (count), ``offline`` (any offline ones), ``queued_same_labels``.
     - ``idle_not_taking``: ``idle``.
 
