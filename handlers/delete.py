@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot import errors
 from bot.routing import Click, Invocation, Router
 from bot.slack import render
+from bot.store.database import StoreUnavailable
 from bot.targets import Target, TargetError, parse_target
 
 router = Router()
@@ -66,13 +67,16 @@ async def delete_clicked(click: Click) -> render.Reply:
     async def work() -> _Outcome:
         return await _delete(click, target, runner_id, name)
 
-    ran = await services.store.once.run(
-        f"delete:{str(target).lower()}:{runner_id}",
-        work,
-        keep=_Outcome.kept,
-        encode=_Outcome.encode,
-        decode=_Outcome.decode,
-    )
+    try:
+        ran = await services.store.once.run(
+            f"delete:{str(target).lower()}:{runner_id}",
+            work,
+            keep=_Outcome.kept,
+            encode=_Outcome.encode,
+            decode=_Outcome.decode,
+        )
+    except StoreUnavailable:  # without the database, once-only cannot be promised
+        raise errors.AuditUnavailable(target) from None
     if ran is None:
         return render.delete_in_progress(target, name)
     outcome, _ = ran

@@ -74,7 +74,7 @@ class Sandbox:
     github: GitHubDouble
     slack: SlackDouble
     settings: Settings
-    services: Services
+    services: Services | None  # None for a view of a separate process
     url: str  # runnerops' base URL on loopback
     session: aiohttp.ClientSession
     keys: Keys

@@ -179,8 +179,10 @@ class Database:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return await work()
-            except (exc.OperationalError, exc.InterfaceError, OSError) as error:
-                if attempt == WRITE_ATTEMPTS:
+            except (exc.DBAPIError, OSError) as error:
+                # A constraint or a read-only database will not heal in a second: say so now.
+                transient = isinstance(error, exc.OperationalError | exc.InterfaceError | OSError)
+                if attempt == WRITE_ATTEMPTS or not transient:
                     log.warning("database %s failed: %s", what, type(error).__name__)
                     raise StoreUnavailable(what) from None
                 await asyncio.sleep(WRITE_BACKOFF * 2 ** (attempt - 1))
@@ -189,7 +191,7 @@ class Database:
     async def read(self, work: Callable[[], Awaitable[T]], what: str) -> T:
         try:
             return await work()
-        except (exc.OperationalError, exc.InterfaceError, OSError) as error:
+        except (exc.DBAPIError, OSError) as error:
             log.warning("database %s failed: %s", what, type(error).__name__)
             raise StoreUnavailable(what) from None
 

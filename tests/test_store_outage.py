@@ -1,0 +1,36 @@
+"""The database goes down while runnerops runs: writes that must be audited are refused,
+reads go on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.sandbox.harness import reply_text
+from bot.slack.render import DELETE_ACTION
+from tests.postgres import running_server
+
+TOKEN_PATH = "/orgs/acme/actions/runners/registration-token"
+
+
+async def test_an_action_that_cannot_be_audited_is_not_performed(
+    make_sandbox: Callable[..., Any],
+) -> None:
+    with running_server() as server:  # its own server: this test stops it
+        url = server.url(server.create_database(), scheme="postgres")
+        async with make_sandbox(database_url=url) as sb:
+            ask = await sb.run("delete acme linux-idle")
+            assert "linux-idle" in reply_text(await sb.run("list acme"))
+            server.stop()
+
+            token = reply_text(await sb.run("token acme"))
+            assert "could not record this action; nothing was done" in token
+            assert sb.github.count("POST", TOKEN_PATH) == 0
+
+            click = reply_text(await sb.click(ask, DELETE_ACTION))
+            assert "could not record this action; nothing was done" in click
+            assert sb.github.count("DELETE", "/orgs/acme/actions/runners/.*") == 0
+            assert any(r["name"] == "linux-idle" for r in sb.github.runners("/orgs/acme"))
+
+            listing = reply_text(await sb.run("list acme"))  # reads still work
+            assert "linux-idle" in listing and "Traceback" not in listing
