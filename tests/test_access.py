@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.sandbox.harness import Sandbox, reply_text
@@ -126,3 +128,42 @@ def test_bad_policy_stops_start_up(bad: str, tmp_path) -> None:
     )
     assert done.returncode == 1
     assert "policy line 1" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_refusals_are_counted_not_repeated_in_the_audit_channel(make_sandbox) -> None:
+    async with make_sandbox(audit_slack_channel="C0AUDIT") as sb:
+        for _ in range(12):
+            await sb.run("token acme", user_id="U0BOB", user_name="bob")
+        to_channel = [p for p in sb.slack.posted if p["channel"] == "C0AUDIT"]
+        assert len(to_channel) == 1 and "*refused*" in to_channel[0]["text"]
+        assert len(await sb.services.store.audit.recent(limit=100)) == 12  # all recorded
+        await sb.run("token acme")  # what matters still gets its own post
+        assert "*issued*" in sb.slack.posted[-1]["text"]
+
+
+@pytest.mark.parametrize(
+    ("burst", "now", "step"),
+    [
+        (None, 0.0, "post"),
+        ((0.0, 0.0), 10.0, "quiet"),
+        ((0.0, 0.0), 31.0, "update"),
+        ((0.0, 31.0), 40.0, "quiet"),
+        ((0.0, 31.0), 599.0, "update"),
+        ((0.0, 31.0), 600.0, "post"),
+    ],
+)
+def test_refusal_burst_steps(burst, now: float, step: str) -> None:
+    from bot.slack.audit_channel import _Burst, next_step
+
+    state = None if burst is None else _Burst(burst[0], 1, "C", "1.0", burst[1], None)  # type: ignore[arg-type]
+    assert next_step(state, now) == step
+
+
+async def test_a_flood_of_refusals_does_not_hide_an_admins_entries(sandbox) -> None:
+    await sandbox.run("token acme")  # alice's entry, then bob floods the trail
+    store = sandbox.services.store.audit
+    first = (await store.recent())[0]
+    for _ in range(1500):  # bob's refused bare `audit`s: entries with no target
+        await store.record(replace(first, id=None, user_id="U0BOB", outcome="refused", target=""))
+    text = reply_text(await sandbox.run("audit", channel_id="C0OPS"))
+    assert "issued" in text and "acme" in text
