@@ -59,6 +59,7 @@ class PostgresServer:
     datadir: Path
     run_as: list[str]
     bindir: Path
+    options: str = ""
 
     def url(self, database: str = "postgres", scheme: str = "postgresql") -> str:
         return f"{scheme}://{USER}:{self.password}@{self.host}:{self.port}/{database}"
@@ -75,6 +76,19 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def start(self) -> None:
+        started = subprocess.run(
+            [*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l",
+             str(self.datadir.parent / "log"), "-o", self.options, "-w", "-t", "60", "start"],
+            capture_output=True,
+            text=True,
+        )
+        if started.returncode != 0:
+            log = self.datadir.parent / "log"
+            raise RuntimeError(
+                f"pg_ctl start failed: {started.stderr}\n{log.read_text() if log.exists() else ''}"
+            )
 
     def stop(self) -> None:
         subprocess.run(
@@ -116,16 +130,8 @@ def running_server() -> Iterator[PostgresServer]:
     )
     port = _free_port()
     options = f"-h 127.0.0.1 -p {port} -k {top} -c fsync=off -c max_connections=200"
-    started = subprocess.run(
-        [*run_as, str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(top / "log"), "-o",
-         options, "-w", "-t", "60", "start"],
-        capture_output=True,
-        text=True,
-    )
-    if started.returncode != 0:
-        log = (top / "log").read_text() if (top / "log").exists() else ""
-        raise RuntimeError(f"pg_ctl start failed: {started.stderr}\n{log}")
-    server = PostgresServer("127.0.0.1", port, password, datadir, run_as, bindir)
+    server = PostgresServer("127.0.0.1", port, password, datadir, run_as, bindir, options)
+    server.start()
     try:
         yield server
     finally:

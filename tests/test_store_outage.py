@@ -34,3 +34,17 @@ async def test_an_action_that_cannot_be_audited_is_not_performed(
 
             listing = reply_text(await sb.run("list acme"))  # reads still work
             assert "linux-idle" in listing and "Traceback" not in listing
+
+
+async def test_a_database_restart_costs_no_command(make_sandbox: Callable[..., Any]) -> None:
+    with running_server() as server:
+        url = server.url(server.create_database(), scheme="postgres")
+        async with make_sandbox(database_url=url) as sb:
+            await sb.run("token acme")
+            assert "issued" in reply_text(await sb.run("audit acme"))  # connections pooled
+            server.stop()  # pooled connections die with it (a failover looks the same)
+            server.start()
+            assert "issued" in reply_text(await sb.run("audit acme"))  # a read, retried once
+            assert "could not record" not in reply_text(await sb.run("token acme"))
+            entries = await sb.services.store.audit.recent(target="acme")
+            assert [e.outcome for e in entries] == ["issued", "issued"]

@@ -169,7 +169,9 @@ class Database:
                 url.async_url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,  # a failover or restart leaves dead connections behind
+                # No ping before each checkout (a round trip on every query): a connection
+                # a failover or restart killed fails once, is discarded by the pool, and
+                # write()/read() try again on a fresh one.
                 pool_recycle=1800,
                 connect_args={"prepare_threshold": None},
             )
@@ -189,11 +191,16 @@ class Database:
         raise AssertionError("unreachable")
 
     async def read(self, work: Callable[[], Awaitable[T]], what: str) -> T:
-        try:
-            return await work()
-        except (exc.DBAPIError, OSError) as error:
-            log.warning("database %s failed: %s", what, type(error).__name__)
-            raise StoreUnavailable(what) from None
+        for attempt in (1, 2):
+            try:
+                return await work()
+            except (exc.DBAPIError, OSError) as error:
+                stale = isinstance(error, exc.DBAPIError) and error.connection_invalidated
+                if attempt == 1 and stale:
+                    continue  # a pooled connection the server had closed: once more
+                log.warning("database %s failed: %s", what, type(error).__name__)
+                raise StoreUnavailable(what) from None
+        raise AssertionError("unreachable")
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
