@@ -88,3 +88,34 @@ def test_platform_markers_without_a_database_warn_once() -> None:
         assert "audit trail will be lost" in warning and "DATABASE_URL" in warning
         assert ephemeral_disk_warning({marker: "1", "DATABASE_URL": "postgres://h/d"}) is None
     assert ephemeral_disk_warning({}) is None
+
+
+def test_a_paas_process_without_a_database_starts_and_warns_once(
+    keys: Keys, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        "DYNO": "web.1",
+        "GITHUB_APP_ID": "1",
+        "GITHUB_PRIVATE_KEY": keys.private_pem,
+        "GITHUB_WEBHOOK_SECRET": "w",
+        "SLACK_SIGNING_SECRET": "s",
+        "SLACK_BOT_TOKEN": "xoxb-1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "import app; app.app"],
+        cwd=tmp_path,  # the SQLite file lands in the working directory, as on a dyno
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("audit trail will be lost") == 1
+    assert "Heroku" in done.stderr and "heroku-postgresql" in done.stderr
+    assert (tmp_path / "runnerops.db").exists()
