@@ -597,4 +597,6 @@ class GitHubClient:
             return errors.Forbidden(target, PERMISSION_BY_SCOPE[target.scope], message)
         if status == 422:
             return errors.Unprocessable(target, message)
+        if status == 409:
+            return errors.Conflict(target, message)
         return errors.GitHubUnavailable(target, f"GitHub answered {status}")
