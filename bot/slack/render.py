@@ -315,7 +315,7 @@ def runner_list(
         )
     text = f"{target}: {fleet_counts(runners)}" + ("" if listed.complete else " (incomplete)")
     if group is not None:
-        text = f"{target}, group {group.name}: {fleet_counts(runners)}"
+        text = f"{target}, group {escape(group.name)}: {fleet_counts(runners)}"
     return Reply(text=text, blocks=blocks, response_type=_visibility(command))
 
 
@@ -540,7 +540,8 @@ def _labels_blocks(labels: Sequence[Label], budget: int = 9000) -> list[Block]:
 def labels_reply(target: Target, runner: Runner, labels: Sequence[Label]) -> Reply:
     custom = sum(lab.custom for lab in labels)
     return Reply(
-        text=f"Labels of {runner.name} ({target}): {custom} custom, {len(labels) - custom} "
+        text=f"Labels of {escape(runner.name)} ({target}): {custom} custom, "
+        f"{len(labels) - custom} "
         "read-only",
         blocks=[
             _header(f"Labels of {runner.name}"),
@@ -577,7 +578,7 @@ def label_change_reply(target: Target, change: LabelChange) -> Reply:
     if change.op == "set":
         head += "\n_`set` replaces the custom labels; read-only labels always stay._"
     return Reply(
-        text=f"Labels of {change.runner.name} ({target}) {_DONE[change.op]}",
+        text=f"Labels of {escape(change.runner.name)} ({target}) {_DONE[change.op]}",
         blocks=[_section(head), *_labels_blocks(change.after, budget=8000)],
     )
 
@@ -708,7 +709,7 @@ def jit_reply(
             " It has no `self-hosted` label: workflows asking for `self-hosted` will not pick it."
         )
     return Reply(
-        text=f"Just-in-time runner {jit.runner.name} for {target}",
+        text=f"Just-in-time runner {escape(jit.runner.name)} for {target}",
         blocks=[_section(head), command, _context(note)],
         response_type="ephemeral",
     )
