@@ -50,7 +50,10 @@ async def change_labels(inv: Invocation) -> render.Reply:
     except errors.RunnerOpsError as exc:
         await services.audit(caller, "label", target, "failed", f"{what}: {type(exc).__name__}")
         raise
-    outcome = "changed" if change.changed else "unchanged"
+    if not change.done:
+        outcome = "partial" if change.changed else "not-changed"
+    else:
+        outcome = "changed" if change.changed else "unchanged"
     detail = (
         f"{what}; custom labels before: {_custom(change.before)}; "
         f"after: {_custom(change.after)}"

@@ -120,3 +120,15 @@ async def test_unknown_group_names_the_groups(make_sandbox) -> None:
         assert "No runner group `nope` in *acme*" in text
         assert "`Default`, `Deploy`, `Private`, `Open`, `Shared`" in text
         assert sb.github.count("GET", "/orgs/acme/actions/runner-groups/.*") == 0
+
+
+async def test_fleet_verbs_on_ghes_under_api_v3(make_sandbox) -> None:
+    async with make_sandbox(prefix="/api/v3", seed=seed_groups) as sb:
+        assert "*Custom labels* (1): `gpu`" in reply_text(await sb.run("labels acme linux-idle"))
+        assert "added `cuda`" in reply_text(await sb.run("label acme/api linux-idle add cuda"))
+        assert "6 runner groups" in reply_text(await sb.run("groups acme"))
+        assert "2 runners" in reply_text(await sb.run("list acme --group deploy"))
+        text = reply_text(await sb.run("jit enterprise:octo-ent ghes-jit"))
+        assert f"./run.sh --jitconfig {sb.github.issued_jit_configs[0]}" in text
+        # Every request reached the double under /api/v3 (it answers 404 elsewhere).
+        assert sb.github.requests and all(r.status < 400 for r in sb.github.requests)

@@ -162,8 +162,27 @@ async def test_write_that_did_nothing_says_unchanged(make_sandbox) -> None:
         path = f"/orgs/acme/actions/runners/{rid}/labels"
         sb.github.add_fault("PUT", path, status=504, delay=1.0)
         text = reply_text(await sb.run("label acme linux-idle set x"))
-        assert "unchanged" in text and "read back" in text and "`gpu`" in text
+        assert "was not made as asked. Nothing changed." in text and "`gpu`" in text
         assert _labels(sb, "/orgs/acme", "linux-idle")["gpu"] == "custom"
+        (entry,) = await sb.services.audit_store.recent()
+        assert entry.outcome == "not-changed" and "after: gpu" in entry.detail
+
+
+async def test_remove_that_fails_half_way_says_what_was_done(sandbox: Sandbox) -> None:
+    rid = _runner_id(sandbox, "/orgs/acme", "linux-idle")
+    path = f"/orgs/acme/actions/runners/{rid}/labels"
+    await sandbox.run("label acme linux-idle add cuda")
+    sandbox.github.add_fault("DELETE", f"{path}/cuda", status=422, body={"message": "no"})
+    text = reply_text(await sandbox.run("label acme linux-idle remove gpu cuda"))
+    assert "not made as asked. Only this was done: removed `gpu`." in text
+    assert set(_labels(sandbox, "/orgs/acme", "linux-idle")) == {
+        "self-hosted",
+        "Linux",
+        "X64",
+        "cuda",
+    }
+    entry = (await sandbox.services.audit_store.recent())[0]
+    assert entry.outcome == "partial" and "before: gpu, cuda; after: cuda" in entry.detail
 
 
 async def test_write_whose_outcome_cannot_be_checked_is_unknown(sandbox: Sandbox) -> None:

@@ -55,6 +55,19 @@ class LabelChange:
     def changed(self) -> bool:
         return _names(self.before) != _names(self.after)
 
+    @property
+    def done(self) -> bool:
+        """Whether the labels after are what was asked for (False only when a failed
+        write was read back and GitHub had not, or not wholly, made the change)."""
+        asked = {name.lower() for name in self.asked}
+        custom = {lab.name.lower() for lab in self.after if lab.custom}
+        fixed = {lab.name.lower() for lab in self.after if not lab.custom}
+        if self.op == "add":
+            return asked <= custom | fixed
+        if self.op == "remove":
+            return not asked & custom
+        return custom == asked - fixed
+
 
 def _names(labels: Iterable[Label]) -> list[str]:
     return sorted(label.name.lower() for label in labels)

@@ -561,19 +561,28 @@ def label_change_reply(target: Target, change: LabelChange) -> Reply:
     after = {lab.name.lower(): lab.name for lab in change.after}
     added = [code(clip(after[k], 100)) for k in after if k not in before]
     removed = [code(clip(before[k], 100)) for k in before if k not in after]
+    parts = []
     if change.changed:
-        parts = []
         if added:
             parts.append(f"added {' '.join(added[:20])}{' …' if len(added) > 20 else ''}")
         if removed:
             parts.append(f"removed {' '.join(removed[:20])}{' …' if len(removed) > 20 else ''}")
-        head = f":label: Labels of *{name}* in *{escape(str(target))}*: {'; '.join(parts)}."
+    where = f"*{name}* in *{escape(str(target))}*"
+    if not change.done:
+        happened = f" Only this was done: {'; '.join(parts)}." if parts else " Nothing changed."
+        head = (
+            f":warning: GitHub failed to answer the label change on {where}, and reading the "
+            f"labels back shows it was not made as asked.{happened} Try again if it is "
+            "still wanted."
+        )
+    elif change.changed:
+        head = f":label: Labels of {where}: {'; '.join(parts)}."
     else:
         head = (
             f":label: Labels of *{name}* in *{escape(str(target))}* are unchanged: "
             "it already had what was asked."
         )
-    if change.confirmed:
+    if change.confirmed and change.done:
         head += "\n_GitHub did not answer the change in full; the labels below were read back._"
     if change.op == "set":
         head += "\n_`set` replaces the custom labels; read-only labels always stay._"
