@@ -14,15 +14,19 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.targets import SCOPE_WORDS, Target, TargetError, parse_target
+from bot.targets import SCOPE_WORDS, Scope, Target, TargetError, parse_target
 
 Action = Literal["read", "token", "admin"]
 
 USAGE: dict[str, str] = {
     "help": "help",
     "list": "list TARGET [--status online|offline] [--busy|--idle] [--label L]... "
-    "[--name TEXT] [--public]",
+    "[--name TEXT] [--group GROUP] [--public]",
     "get": "get TARGET RUNNER|id:N|name:TEXT [--public]",
+    "labels": "labels TARGET RUNNER|id:N|name:TEXT",
+    "label": "label TARGET RUNNER add|remove|set L [L…]",
+    "groups": "groups TARGET",
+    "jit": "jit TARGET NAME [--label L]... [--group GROUP] [--work-folder DIR]",
     "delete": "delete TARGET RUNNER|id:N|name:TEXT",
     "token": "token TARGET",
     "remove-token": "remove-token TARGET",
@@ -37,9 +41,13 @@ ACTION_OF: dict[str, Action] = {
     "list": "read",
     "get": "read",
     "downloads": "read",
+    "labels": "read",
+    "groups": "read",
     "token": "token",
     "remove-token": "token",
+    "jit": "token",
     "delete": "admin",
+    "label": "admin",
     "audit": "admin",
 }
 
@@ -48,6 +56,9 @@ STATUSES = ("online", "offline")
 OSES = ("linux", "osx", "win")
 ARCHES = ("x64", "arm", "arm64")
 MAX_TEXT = 2000  # Slack caps command text near 4000; nothing legitimate comes close.
+MAX_LABELS = 100  # GitHub's maxItems for a runner's custom labels (add, set and JIT)
+MAX_LABEL_CHARS = 100
+LABEL_OPS = ("add", "remove", "set")
 MAX_RUNNER_ID = 2**63 - 1  # GitHub's ids are int64: a longer number can only be a name
 # Phone keyboards type these for " and ' (iOS and Android "smart punctuation").
 DOUBLE_QUOTES = "\u201c\u201d\u201e\u2033"  # left, right, low-9 double quotes; double prime
@@ -56,6 +67,8 @@ APOSTROPHES = "\u2018\u2019"  # what a phone types for ' inside a word
 
 
 RunnerBy = Literal["id", "name", "either"]
+# Verbs whose second word (after TARGET) is a RUNNER.
+RUNNER_VERBS = ("get", "delete", "labels", "label")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +126,9 @@ class Command:
     os: str | None = None
     arch: str | None = None
     limit: int = 20
+    label_op: str | None = None  # ``label``: add, remove or set
+    group: str | None = None  # ``list --group`` and ``jit --group``: a group's name or id
+    work_folder: str | None = None  # ``jit --work-folder``
     words: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -132,9 +148,14 @@ _FLAGS: dict[str, dict[str, bool]] = {
         "--idle": False,
         "--label": True,
         "--name": True,
+        "--group": True,
         "--public": False,
     },
     "get": {"--public": False},
+    "labels": {},
+    "label": {},
+    "groups": {},
+    "jit": {"--label": True, "--group": True, "--work-folder": True, "--public": False},
     "delete": {},
     "token": {"--public": False},
     "remove-token": {"--public": False},
@@ -145,6 +166,10 @@ _FLAGS: dict[str, dict[str, bool]] = {
 }
 _POSITIONALS = {
     "get": 2,
+    "labels": 2,
+    "label": 3 + MAX_LABELS,  # TARGET RUNNER OP L...; the count is checked per operation
+    "groups": 1,
+    "jit": 2,
     "delete": 2,
     "list": 1,
     "token": 1,
@@ -238,20 +263,40 @@ def parse(text: str, default_target: str | None = None) -> Command:
             raise UsageError("`whoami` takes no arguments", verb)
         return Command("whoami")
 
+    label_op: str | None = None
+    names: tuple[str, ...] = ()
+    if verb == "label":
+        positionals, label_op, names = _split_label_op(positionals)
     target, rest = _take_target(verb, positionals, default_target)
     runner: RunnerRef | None = None
-    if verb in ("get", "delete"):
+    if verb in RUNNER_VERBS:
         if not rest:
             raise UsageError("which runner? give its id or exact name", verb)
         runner = parse_runner(rest.pop(0), verb)
+    jit_name: str | None = None
+    if verb == "jit":
+        if not rest:
+            raise UsageError("what should the new runner be called? give its name", verb)
+        jit_name = _jit_name(rest.pop(0))
     if rest:
         raise UsageError(f"unexpected `{' '.join(rest)}`", verb)
+    if verb == "groups" and target is not None and target.scope is Scope.REPO:
+        raise UsageError(
+            "runner groups belong to organizations and enterprises; a repository's runners "
+            f"are all in its Default group. Try `groups {target.owner}`",
+            verb,
+        )
 
     command = Command(
         verb, target=target, runner=runner, public="--public" in flags, words=tuple(words)
     )
     if verb == "list":
         return _list_filters(command, flags)
+    if verb == "label":
+        assert label_op is not None
+        return _replace(command, label_op=label_op, labels=_label_names(names, label_op))
+    if verb == "jit":
+        return _jit_options(command, jit_name, flags)
     if verb == "downloads":
         os_ = _choice(flags, "--os", OSES, verb)
         arch = _choice(flags, "--arch", ARCHES, verb)
@@ -314,7 +359,8 @@ def _take_target(
         # With a default target, a lone word after get/delete is the runner; so is a
         # lone ``id:N`` or ``name:TEXT`` without one (then the target is missing).
         lone_runner = len(rest) == 1 and rest[0].lower().startswith(("id:", "name:"))
-        runner_slots = 1 if verb in ("get", "delete") and (default_target or lone_runner) else 0
+        takes_one = verb in RUNNER_VERBS or verb == "jit"
+        runner_slots = 1 if takes_one and (default_target or (lone_runner and verb != "jit")) else 0
         if len(rest) > runner_slots:
             return parse_target(rest.pop(0)), rest
     except TargetError as exc:
@@ -351,10 +397,92 @@ def _list_filters(command: Command, flags: dict[str, list[str]]) -> Command:
     for text in (name, *labels):
         if text is not None and (len(text) > 200 or not text.isprintable()):
             raise UsageError("filters take printable text of at most 200 characters", "list")
+    group = _group_flag(flags, "list")
+    if group is not None and command.target is not None and command.target.scope is Scope.REPO:
+        raise UsageError(
+            "runner groups belong to organizations and enterprises; a repository's runners "
+            "are all in its Default group",
+            "list",
+        )
     return _replace(
         command,
+        group=group,
         status=_choice(flags, "--status", STATUSES, "list"),
         busy=busy,
         labels=labels,
         name=name,
     )
+
+
+def _split_label_op(positionals: list[str]) -> tuple[list[str], str, tuple[str, ...]]:
+    """``[TARGET] RUNNER OP L…`` -> the words before OP, OP, and the labels after it.
+
+    OP is the first ``add``, ``remove`` or ``set`` after the first word (a runner named
+    ``set`` is written ``name:set``)."""
+    for index, word in enumerate(positionals):
+        if index >= 1 and word.lower() in LABEL_OPS:
+            return positionals[:index], word.lower(), tuple(positionals[index + 1 :])
+    raise UsageError("say what to do with the labels: `add`, `remove` or `set`", "label")
+
+
+def check_label(name: str, verb: str) -> str:
+    """A label name GitHub can hold: printable, no comma, at most MAX_LABEL_CHARS."""
+    if not name or len(name) > MAX_LABEL_CHARS:
+        raise UsageError(f"a label has 1 to {MAX_LABEL_CHARS} characters", verb)
+    if not name.isprintable() or any(c.isspace() for c in name):
+        raise UsageError("a label has no spaces or control characters", verb)
+    if "," in name:
+        raise UsageError(
+            "a label has no commas; give several labels as separate words: `add gpu cuda`", verb
+        )
+    return name
+
+
+def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Each label once; GitHub compares label names case-insensitively."""
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            out.append(name)
+    return tuple(out)
+
+
+def _label_names(names: tuple[str, ...], op: str) -> tuple[str, ...]:
+    for name in names:
+        check_label(name, "label")
+    unique = _unique(names)
+    if op != "set" and not unique:
+        raise UsageError(f"`{op}` needs at least one label: `{op} gpu`", "label")
+    if len(unique) > MAX_LABELS:
+        raise UsageError(f"at most {MAX_LABELS} labels at once ({len(unique)} given)", "label")
+    return unique
+
+
+def _jit_name(name: str) -> str:
+    if len(name) > 100 or not name.isprintable() or any(c.isspace() for c in name):
+        raise UsageError("a runner name has at most 100 characters, no spaces", "jit")
+    if name.lower().startswith(("id:", "name:")):
+        raise UsageError("give the new runner's name as it is, without `id:` or `name:`", "jit")
+    return name
+
+
+def _jit_options(command: Command, name: str | None, flags: dict[str, list[str]]) -> Command:
+    labels = _unique(tuple(check_label(x, "jit") for x in flags.get("--label", ())))
+    if len(labels) > MAX_LABELS:
+        raise UsageError(f"at most {MAX_LABELS} labels ({len(labels)} given)", "jit")
+    group = _group_flag(flags, "jit")
+    folder = flags["--work-folder"][-1] if "--work-folder" in flags else None
+    if folder is not None and (len(folder) > 200 or not folder.isprintable()):
+        raise UsageError("`--work-folder` takes a path of at most 200 characters", "jit")
+    return _replace(command, name=name, labels=labels, group=group, work_folder=folder)
+
+
+def _group_flag(flags: dict[str, list[str]], verb: str) -> str | None:
+    if "--group" not in flags:
+        return None
+    group = flags["--group"][-1]
+    if len(group) > 200 or not group.isprintable():
+        raise UsageError("`--group` takes a runner group's name or id", verb)
+    return group

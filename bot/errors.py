@@ -94,6 +94,44 @@ class Unprocessable(RunnerOpsError):
 
 
 @dataclass
+class Conflict(RunnerOpsError):
+    """409: GitHub holds something that clashes (a JIT runner's name already taken);
+    ``message`` is GitHub's own text."""
+
+    target: Target
+    message: str = ""
+
+
+@dataclass
+class ReadOnlyLabels(RunnerOpsError):
+    """A label change would remove labels GitHub gives the runner (``self-hosted``, its OS
+    and architecture): refused before any write."""
+
+    target: Target
+    runner: str
+    labels: tuple[str, ...]
+
+
+@dataclass
+class LabelsMissing(RunnerOpsError):
+    """``remove`` names labels the runner does not have: refused before any write."""
+
+    target: Target
+    runner: str
+    labels: tuple[str, ...]
+    has: tuple[str, ...] = ()
+
+
+@dataclass
+class GroupNotFound(RunnerOpsError):
+    """No runner group of that name or id; ``groups`` lists those that exist."""
+
+    target: Target
+    group: str
+    groups: tuple[str, ...] = ()
+
+
+@dataclass
 class OutcomeUnknown(RunnerOpsError):
     """A write (POST, DELETE) failed without a definite answer: GitHub may have acted."""
 

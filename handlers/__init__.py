@@ -9,7 +9,16 @@ from __future__ import annotations
 from gidgethub import routing
 
 from bot.routing import Router
-from handlers import access, delete, fleet, help, installations, tokens
+from handlers import access, delete, fleet, groups, help, installations, jit, labels, tokens
 
-commands = Router(help.router, access.router, fleet.router, tokens.router, delete.router)
+commands = Router(
+    help.router,
+    access.router,
+    fleet.router,
+    tokens.router,
+    delete.router,
+    labels.router,
+    groups.router,
+    jit.router,
+)
 webhooks = routing.Router(installations.router)

@@ -13,9 +13,15 @@ router = Router()
 async def list_runners(inv: Invocation) -> render.Reply:
     target = inv.command.target
     assert target is not None
-    listed = await inv.services.runners.list_runners(target)
+    runners = inv.services.runners
+    group = None
+    if inv.command.group is not None:
+        group = await runners.find_group(target, inv.command.group)
+        listed = await runners.group_runners(target, group)
+    else:
+        listed = await runners.list_runners(target)
     shown = matching(inv.command, listed.runners)
-    return render.runner_list(target, listed, shown, inv.command)
+    return render.runner_list(target, listed, shown, inv.command, group=group)
 
 
 @router.verb("get")

@@ -244,3 +244,79 @@ def test_ambiguity_names_each_runner_and_how_it_matched() -> None:
         errors.RunnerMatch("id", 2, "linux-busy"),
         errors.RunnerMatch("name", 10, "2"),
     )
+
+
+# -- fleet verbs: labels, label, groups, list --group, jit ------------------------------
+
+
+def test_labels_and_label_forms() -> None:
+    c = parse("labels acme/api id:7")
+    assert (c.verb, c.action, c.runner) == ("labels", "read", RunnerRef("7", "id"))
+    c = parse("label org acme linux-idle ADD gpu cuda")
+    assert (c.verb, c.action, c.label_op, c.labels) == ("label", "admin", "add", ("gpu", "cuda"))
+    assert c.target == Target(Scope.ORG, "acme") and c.runner == RunnerRef("linux-idle")
+    assert parse('label acme name:"my runner" remove gpu').runner == RunnerRef("my runner")
+    assert parse("label acme name:set set a").runner == RunnerRef("set")  # a runner named set
+    assert parse("label acme r set").labels == ()  # set to nothing clears custom labels
+    assert parse("label acme r add gpu GPU x").labels == ("gpu", "x")  # case-insensitive once
+    assert parse("label acme r set " + " ".join(f"l{i}" for i in range(100))).labels[-1] == "l99"
+    assert parse("label r add x", "acme").runner == RunnerRef("r")  # the default target
+    assert parse("labels 12", "acme").runner == RunnerRef("12", "either")
+
+
+def test_groups_and_list_group() -> None:
+    assert parse("groups enterprise:octo-ent").target == Target(Scope.ENTERPRISE, "octo-ent")
+    assert parse("groups acme").action == "read"
+    assert parse("list acme --group Big --idle").group == "Big"
+    assert parse("list acme --group=7").group == "7"
+
+
+def test_jit_forms() -> None:
+    c = parse("jit acme new-1 --label gpu --label x64 --group Big --work-folder _w --public")
+    assert (c.verb, c.action, c.name, c.labels) == ("jit", "token", "new-1", ("gpu", "x64"))
+    assert (c.group, c.work_folder, c.public) == ("Big", "_w", True)
+    assert parse("jit acme/api r").labels == () and parse("jit acme r").group is None
+    assert parse("jit r9", "acme").name == "r9" and parse("jit r9", "acme").target == ACME_ORG
+
+
+ACME_ORG = Target(Scope.ORG, "acme")
+
+
+@pytest.mark.parametrize(
+    ("text", "verb", "fragment"),
+    [
+        ("labels acme", "labels", "which runner"),
+        ("labels id:3", "labels", "which target"),
+        ("labels acme r --public", "labels", "does not take"),
+        ("label acme r", "label", "`add`, `remove` or `set`"),
+        ("label acme r gpu", "label", "`add`, `remove` or `set`"),
+        ("label acme add gpu", "label", "which runner"),
+        ("label acme r add", "label", "`add` needs at least one label"),
+        ("label acme r remove", "label", "`remove` needs at least one label"),
+        ("label acme r add a,b", "label", "no commas"),
+        ("label acme r add " + "x" * 101, "label", "1 to 100 characters"),
+        ("label acme r add bad\u0007bell", "label", "control characters"),
+        ('label acme r add "two words"', "label", "no spaces"),
+        ("label acme r add " + " ".join(f"l{i}" for i in range(101)), "label", "at most 100"),
+        ("label acme r add --frob", "label", "does not take"),
+        ("groups", "groups", "which target"),
+        ("groups acme/api", "groups", "Try `groups acme`"),
+        ("groups acme more", "groups", "unexpected"),
+        ("list acme/api --group Big", "list", "Default group"),
+        ("list acme --group", "list", "needs a value"),
+        ("jit acme", "jit", "what should the new runner be called"),
+        ("jit acme a b", "jit", "unexpected"),
+        ("jit acme id:3", "jit", "without `id:`"),
+        ("jit acme r --label a,b", "jit", "no commas"),
+        ("jit acme r --label", "jit", "needs a value"),
+        ("jit acme r --work-folder", "jit", "needs a value"),
+        ("jit acme r --status online", "jit", "does not take"),
+        ("jit acme " + "n" * 101, "jit", "at most 100 characters"),
+        ("jit acme r " + " ".join(f"--label l{i}" for i in range(101)), "jit", "at most 100"),
+    ],
+)
+def test_fleet_usage_errors(text: str, verb: str | None, fragment: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse(text)
+    assert err.value.verb == verb
+    assert fragment in err.value.message

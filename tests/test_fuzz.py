@@ -145,6 +145,10 @@ VERBS = [
     "download",
     "whoami",
     "audit",
+    "labels",
+    "label",
+    "groups",
+    "jit",
     "LIST",
     "Token",
     "hElP",
@@ -347,7 +351,16 @@ FLAGS = [
     "-",
     "-x",
 ]
-VALUE_FLAGS = ["--label", "--status", "--name", "--os", "--arch", "--limit"]
+VALUE_FLAGS = [
+    "--label",
+    "--status",
+    "--name",
+    "--os",
+    "--arch",
+    "--limit",
+    "--group",
+    "--work-folder",
+]
 flag_with_value = st.builds(
     lambda flag, value, eq: f"{flag}={value}" if eq else f"{flag} {value}",
     st.sampled_from(VALUE_FLAGS),
@@ -464,6 +477,28 @@ well_formed = _sentence(
             _flags(
                 os=st.sampled_from(["linux", "osx", "win", "LINUX"]),
                 arch=st.sampled_from(["x64", "arm", "arm64"]),
+            ),
+            _opt("--public"),
+        ),
+        st.tuples(st.just("labels"), valid_target, st.one_of(st.sampled_from(RUNNERS), free_text)),
+        st.tuples(
+            st.just("label"),
+            valid_target,
+            st.one_of(st.sampled_from(RUNNERS), free_text),
+            st.sampled_from(["add", "remove", "set", "ADD"]),
+            st.lists(
+                st.one_of(st.sampled_from(["gpu", "self-hosted", "Linux", "x,y"]), free_text),
+                max_size=4,
+            ),
+        ),
+        st.tuples(st.just("groups"), valid_target),
+        st.tuples(
+            st.sampled_from(["list", "jit"]),
+            valid_target,
+            st.one_of(st.sampled_from(["new-runner", ""]), free_text),
+            _flags(
+                group=st.one_of(st.sampled_from(["Default", "1", "nope"]), free_text),
+                label=st.one_of(st.sampled_from(["gpu", "self-hosted"]), free_text),
             ),
             _opt("--public"),
         ),
@@ -637,6 +672,15 @@ HARD_INPUTS = {
     "name-form-ping": "get acme name:<!here>",
     "curly-quoted-ping": "get acme \u201c<!channel> x\u201d",
     "unbalanced-curly-quote": "get acme \u201clinux idle",
+    "label-add-ping": "label acme linux-idle add <!channel> <@U123>",
+    "label-remove-ping": "label acme linux-idle remove <!here>",
+    "label-comma-ping": "label acme linux-idle set a,<!channel>",
+    "label-runner-ping": "labels acme name:<!everyone>",
+    "jit-name-ping": "jit acme <!channel>",
+    "jit-group-ping": "jit acme new-runner --group <!here>",
+    "jit-folder-ping": "jit acme/api new-runner --work-folder <!channel>",
+    "list-group-ping": "list acme --group <@U123>",
+    "groups-of-a-repo": "groups acme/<!here>",
 }
 
 

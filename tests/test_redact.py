@@ -23,6 +23,12 @@ COMMANDS = [
     "remove-token acme",
     "remove-token enterprise:octo-ent --public",
     "delete acme linux-idle",
+    "labels acme linux-idle",
+    "label acme linux-idle add cuda",
+    "groups acme",
+    "list acme --group Default --public",
+    "jit acme/api jit-a --public",
+    "jit enterprise:octo-ent jit-b",
     "audit",
     "audit acme",
     "list globex",
@@ -56,6 +62,9 @@ async def test_no_secret_in_logs_posts_or_errors(
             secrets[f"installation token {i}"] = token
         for i, token in enumerate(sb.github.issued_runner_tokens):
             secrets[f"runner token {i}"] = token
+        for i, config in enumerate(sb.github.issued_jit_configs):
+            secrets[f"JIT config {i}"] = config
+        assert len(sb.github.issued_jit_configs) == 2
         assert len(sb.github.issued_runner_tokens) >= 5
         posted = [json.dumps(p) for p in sb.slack.posted]  # the audit channel
 
@@ -75,8 +84,8 @@ async def test_no_secret_in_logs_posts_or_errors(
             assert all(line not in p for p in in_channel), f"{what} in an in-channel reply"
             assert all(line not in p for p in posted), f"{what} in the audit channel"
             assert all(line not in e for e in errors), f"{what} in an error reply"
-    # Tokens appear only in ephemeral replies.
-    for token in sb.github.issued_runner_tokens:
+    # Tokens and JIT configs appear only in ephemeral replies.
+    for token in [*sb.github.issued_runner_tokens, *sb.github.issued_jit_configs]:
         for reply in replies:
             if token in json.dumps(reply):
                 assert reply["response_type"] == "ephemeral"

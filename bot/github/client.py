@@ -23,7 +23,7 @@ import aiohttp
 import cachetools
 import gidgethub
 import gidgethub.aiohttp
-from gidgethub import apps
+from gidgethub import apps, sansio
 
 from bot import errors
 from bot.github.models import RunnerToken, Unreadable
@@ -575,7 +575,12 @@ class GitHubClient:
         if method == "PUT":
             return await gh.put(url, variables, data=data, oauth_token=token)
         if method == "DELETE":
-            return await gh.delete(url, variables, oauth_token=token)
+            # gidgethub's ``delete`` drops the body; removing a label answers with the
+            # labels left, which saves a GET.
+            body, _more, _status = await gh._make_request(
+                "DELETE", url, variables, data, sansio.accept_format(), oauth_token=token
+            )
+            return body
         raise ValueError(f"unsupported method {method}")
 
     def _translate(self, target: Target, exc: gidgethub.BadRequest) -> errors.RunnerOpsError:
@@ -597,4 +602,6 @@ class GitHubClient:
             return errors.Forbidden(target, PERMISSION_BY_SCOPE[target.scope], message)
         if status == 422:
             return errors.Unprocessable(target, message)
+        if status == 409:
+            return errors.Conflict(target, message)
         return errors.GitHubUnavailable(target, f"GitHub answered {status}")

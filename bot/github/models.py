@@ -91,6 +91,49 @@ class RunnerToken:
 
 
 @dataclass(frozen=True, slots=True)
+class RunnerGroup:
+    """A runner group as its organization or enterprise sees it.
+
+    ``visibility``: ``all``, ``selected`` (repositories of an organization, organizations
+    of an enterprise) or ``private`` (an organization's private repositories only).
+    ``inherited``: shared with the organization by its enterprise."""
+
+    id: int
+    name: str
+    visibility: Annotated[str, _text_or("all")] = "all"
+    default: Annotated[bool, BeforeValidator(lambda v: bool(v))] = False
+    allows_public_repositories: Annotated[bool, BeforeValidator(lambda v: bool(v))] = False
+    restricted_to_workflows: Annotated[bool, BeforeValidator(lambda v: bool(v))] = False
+    selected_workflows: Annotated[
+        tuple[str, ...], BeforeValidator(lambda v: () if v is None else v)
+    ] = ()
+    inherited: Annotated[bool, BeforeValidator(lambda v: bool(v))] = False
+    runner_count: int | None = None  # ours, not GitHub's: filled in when counted
+
+    @classmethod
+    def from_api(cls, data: Any) -> RunnerGroup:
+        return read(_GROUP, data)
+
+
+@dataclass(frozen=True, slots=True)
+class JitConfig:
+    """A just-in-time runner's configuration. ``encoded`` is a credential, like a runner
+    registration token: never log it, never post it in channel."""
+
+    runner: Runner
+    encoded: str = field(repr=False)
+
+    @classmethod
+    def from_api(cls, data: Any) -> JitConfig:
+        if not isinstance(data, dict):
+            raise Unreadable("a JIT answer that is not an object")
+        encoded = data.get("encoded_jit_config")
+        if not isinstance(encoded, str) or not encoded:
+            raise Unreadable("a JIT answer without its configuration")
+        return cls(runner=Runner.from_api(data.get("runner")), encoded=encoded)
+
+
+@dataclass(frozen=True, slots=True)
 class Download:
     os: str
     architecture: str
@@ -129,6 +172,8 @@ class RunnerList:
 
 _RUNNER: TypeAdapter[Runner] = TypeAdapter(Runner)
 _DOWNLOAD: TypeAdapter[Download] = TypeAdapter(Download)
+_GROUP: TypeAdapter[RunnerGroup] = TypeAdapter(RunnerGroup)
+_LABEL: TypeAdapter[Label] = TypeAdapter(Annotated[Label, BeforeValidator(_label)])
 
 
 def read(adapter: TypeAdapter[T], data: Any) -> T:
@@ -157,6 +202,20 @@ def read_each(adapter: TypeAdapter[T], items: Iterable[Any]) -> tuple[list[T], i
 
 def runners_of(items: Iterable[Any]) -> tuple[list[Runner], int]:
     return read_each(_RUNNER, items)
+
+
+def groups_of(items: Iterable[Any]) -> tuple[list[RunnerGroup], int]:
+    return read_each(_GROUP, items)
+
+
+def labels_of(data: Any) -> tuple[Label, ...]:
+    """The labels of a ``{total_count, labels}`` answer; :class:`Unreadable` otherwise."""
+    if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
+        raise Unreadable("a labels answer without labels")
+    labels, skipped = read_each(_LABEL, data["labels"])
+    if skipped:
+        raise Unreadable(f"{skipped} unreadable labels")
+    return tuple(labels)
 
 
 def downloads_of(items: Iterable[Any]) -> tuple[list[Download], int]:

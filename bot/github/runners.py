@@ -6,7 +6,8 @@ This is the one place that knows GitHub's runner endpoints. It knows nothing of 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from bot import errors
@@ -14,17 +15,85 @@ from bot.commands import Command, RunnerRef
 from bot.github.client import GitHubClient
 from bot.github.models import (
     Download,
+    JitConfig,
+    Label,
     Runner,
+    RunnerGroup,
     RunnerList,
     RunnerToken,
     Unreadable,
     downloads_of,
+    groups_of,
+    labels_of,
     runners_of,
 )
 from bot.redact import redact
-from bot.targets import Target
+from bot.targets import Scope, Target
 
 RUNNERS = "/actions/runners"
+LABELS = RUNNERS + "/{runner_id}/labels"
+GROUPS = "/actions/runner-groups"
+# Group runner counts fetched at once (one request each, ``per_page=1``).
+COUNT_CONCURRENCY = 10
+LabelOp = Literal["add", "remove", "set"]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelChange:
+    """A label change as done: the labels before and after, and how sure we are.
+
+    ``confirmed``: GitHub failed to answer a write and a GET read the labels after it."""
+
+    runner: Runner
+    op: LabelOp
+    asked: tuple[str, ...]
+    before: tuple[Label, ...]
+    after: tuple[Label, ...]
+    confirmed: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return _names(self.before) != _names(self.after)
+
+    @property
+    def done(self) -> bool:
+        """Whether the labels after are what was asked for (False only when a failed
+        write was read back and GitHub had not, or not wholly, made the change)."""
+        asked = {name.lower() for name in self.asked}
+        custom = {lab.name.lower() for lab in self.after if lab.custom}
+        fixed = {lab.name.lower() for lab in self.after if not lab.custom}
+        if self.op == "add":
+            return asked <= custom | fixed
+        if self.op == "remove":
+            return not asked & custom
+        return custom == asked - fixed
+
+
+def _names(labels: Iterable[Label]) -> list[str]:
+    return sorted(label.name.lower() for label in labels)
+
+
+def plan_labels(
+    target: Target, runner: Runner, op: LabelOp, names: Sequence[str]
+) -> tuple[str, ...]:
+    """What to send for ``op``, decided from the runner's current labels before any write.
+
+    Read-only labels (``self-hosted``, the OS, the architecture) stay whatever is asked:
+    ``remove`` naming one raises :class:`errors.ReadOnlyLabels`; ``add`` and ``set`` leave
+    them out of the request, as the runner has them already. ``remove`` of a label the
+    runner lacks raises :class:`errors.LabelsMissing`. Nothing is written either way."""
+    fixed = {lab.name.lower() for lab in runner.labels if not lab.custom}
+    custom = {lab.name.lower() for lab in runner.labels if lab.custom}
+    if op == "remove":
+        read_only = tuple(n for n in names if n.lower() in fixed)
+        if read_only:
+            raise errors.ReadOnlyLabels(target, runner.name, read_only)
+        missing = tuple(n for n in names if n.lower() not in custom)
+        if missing:
+            has = tuple(lab.name for lab in runner.labels if lab.custom)
+            raise errors.LabelsMissing(target, runner.name, missing, has)
+        return tuple(names)
+    return tuple(n for n in names if n.lower() not in fixed)
 
 
 def matching(command: Command, runners: Iterable[Runner]) -> list[Runner]:
@@ -174,3 +243,160 @@ class RunnerService:
                 raise unknown from None
             raise errors.GitHubUnavailable(target, f"{unknown.detail}; still there") from None
         return "deleted"
+
+    # -- labels ------------------------------------------------------------------------
+
+    async def list_labels(self, target: Target, runner_id: int, name: str) -> tuple[Label, ...]:
+        try:
+            data = await self.github.call(target, "GET", LABELS, {"runner_id": runner_id})
+        except errors.NotFound:
+            raise errors.RunnerNotFound(target, name) from None
+        try:
+            return labels_of(data)
+        except Unreadable:
+            raise errors.GitHubUnavailable(target, "unreadable labels") from None
+
+    async def change_labels(
+        self, target: Target, runner: Runner, op: LabelOp, names: Sequence[str]
+    ) -> LabelChange:
+        """Add, remove or set ``runner``'s custom labels; the labels after, as GitHub says.
+
+        Checked first by :func:`plan_labels` (raises before any write). ``remove`` is one
+        DELETE per label. When a write gets no definite answer, or a later DELETE of
+        ``remove`` fails after earlier ones succeeded, a GET reads the labels as they are
+        and the change is returned with ``confirmed``; if that GET fails too, the write's
+        :class:`errors.OutcomeUnknown` (or its failure) is raised."""
+        send = plan_labels(target, runner, op, names)
+        before = runner.labels
+        if op == "add" and not send:  # only read-only names, which the runner has
+            return LabelChange(runner, op, tuple(names), before, before)
+        ident = {"runner_id": runner.id}
+        wrote = False
+        try:
+            if op == "remove":
+                data: object = None
+                for label in send:
+                    data = await self._label_write(
+                        target, runner, "DELETE", LABELS + "/{name}", {**ident, "name": label}
+                    )
+                    wrote = True
+            else:
+                method = "POST" if op == "add" else "PUT"
+                data = await self._label_write(
+                    target, runner, method, LABELS, ident, {"labels": list(send)}
+                )
+        except errors.RunnerOpsError as exc:
+            if not (wrote or isinstance(exc, errors.OutcomeUnknown)):
+                raise
+            try:
+                after = await self.list_labels(target, runner.id, runner.name)
+            except errors.RunnerOpsError:
+                raise exc from None
+            return LabelChange(runner, op, tuple(names), before, after, confirmed=True)
+        try:
+            after = labels_of(data)
+        except Unreadable:  # it was done; ask what the labels are now
+            after = await self.list_labels(target, runner.id, runner.name)
+        return LabelChange(runner, op, tuple(names), before, after)
+
+    async def _label_write(
+        self,
+        target: Target,
+        runner: Runner,
+        method: str,
+        path: str,
+        url_vars: Mapping[str, object],
+        body: object = b"",
+    ) -> object:
+        try:
+            return await self.github.call(target, method, path, url_vars, data=body)
+        except errors.NotFound:
+            raise errors.RunnerNotFound(target, runner.name) from None
+
+    # -- runner groups -----------------------------------------------------------------
+
+    async def list_groups(self, target: Target) -> list[RunnerGroup]:
+        """Every runner group of an organization (its enterprise's shared ones included)
+        or of an enterprise, in GitHub's order."""
+        listing = await self.github.listing(target, GROUPS, "runner_groups")
+        if not listing.complete:
+            raise errors.GitHubUnavailable(target, "an incomplete list of runner groups")
+        return groups_of(listing.items)[0]
+
+    async def count_runners(
+        self, target: Target, groups: Sequence[RunnerGroup]
+    ) -> list[RunnerGroup]:
+        """``groups`` with their number of runners: one ``per_page=1`` request each, a few
+        at a time; a count GitHub does not give stays None."""
+        slots = asyncio.Semaphore(COUNT_CONCURRENCY)
+
+        async def count(group: RunnerGroup) -> RunnerGroup:
+            async with slots:
+                try:
+                    data = await self.github.call(
+                        target,
+                        "GET",
+                        GROUPS + "/{runner_group_id}/runners{?per_page}",
+                        {"runner_group_id": group.id, "per_page": 1},
+                    )
+                except errors.GitHubUnavailable:
+                    return group
+            total = data.get("total_count") if isinstance(data, dict) else None
+            if isinstance(total, int | float) and total >= 0:
+                return replace(group, runner_count=int(total))
+            return group
+
+        return list(await asyncio.gather(*(count(g) for g in groups)))
+
+    async def find_group(self, target: Target, wanted: str | None) -> RunnerGroup:
+        """The group named ``wanted`` (case-insensitively) or with that id; None: the
+        default group. A repository's runners have only the Default group, id 1."""
+        if target.scope is Scope.REPO:
+            if wanted is None or wanted == "1" or wanted.lower() == "default":
+                return RunnerGroup(1, "Default", default=True)
+            raise errors.GroupNotFound(target, wanted, ("Default",))
+        groups = await self.list_groups(target)
+        for group in groups:
+            if wanted is None and group.default:
+                return group
+            if wanted is not None and (
+                group.name.lower() == wanted.lower() or str(group.id) == wanted
+            ):
+                return group
+        if wanted is None:  # GitHub's documented default, should the list not mark it
+            return RunnerGroup(1, "Default", default=True)
+        raise errors.GroupNotFound(target, wanted, tuple(g.name for g in groups))
+
+    async def group_runners(self, target: Target, group: RunnerGroup) -> RunnerList:
+        """Every runner of one group, across all pages."""
+        listing = await self.github.listing(
+            target, GROUPS + "/{runner_group_id}/runners", "runners", {"runner_group_id": group.id}
+        )
+        runners, skipped = runners_of(listing.items)
+        return RunnerList(runners, listing.total_count, listing.failed_pages, skipped)
+
+    # -- just-in-time runners ----------------------------------------------------------
+
+    async def generate_jit(
+        self,
+        target: Target,
+        name: str,
+        group: RunnerGroup,
+        labels: Sequence[str],
+        work_folder: str,
+    ) -> JitConfig:
+        """Register a JIT runner and return its configuration, redacted from logs at once."""
+        body = {
+            "name": name,
+            "runner_group_id": group.id,
+            "labels": list(labels),
+            "work_folder": work_folder,
+        }
+        data = await self.github.call(target, "POST", RUNNERS + "/generate-jitconfig", data=body)
+        encoded = data.get("encoded_jit_config") if isinstance(data, dict) else None
+        if isinstance(encoded, str):
+            redact.add(encoded)  # from now on it never reaches a log
+        try:
+            return JitConfig.from_api(data)
+        except Unreadable:  # GitHub said it registered one, and it cannot be shown
+            raise errors.OutcomeUnknown(target, "a JIT answer that cannot be read") from None

@@ -1,8 +1,9 @@
 """Who may do what, on which runners: the authorization policy.
 
-Commands fall into three kinds of action: ``read`` (help, list, get, downloads),
-``token`` (token, remove-token) and ``admin`` (delete, bulk, labels). The policy is TOML,
-given in the ``RUNNEROPS_POLICY`` setting either inline or as the path of a file::
+Commands fall into three kinds of action: ``read`` (help, list, get, downloads, labels,
+groups), ``token`` (token, remove-token, jit) and ``admin`` (delete, label, audit). The
+policy is TOML, given in the ``RUNNEROPS_POLICY`` setting either inline or as the path of
+a file::
 
     [[grant]]
     name = "platform"                      # optional; shown in whoami and in refusals

@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
     ConfirmObject,
     ContextBlock,
     HeaderBlock,
+    MarkdownBlock,
     MarkdownTextObject,
     PlainTextObject,
     SectionBlock,
@@ -28,7 +29,16 @@ from slack_sdk.models.blocks import (
 
 from bot import errors
 from bot.commands import USAGE, Command, UsageError
-from bot.github.models import Download, Runner, RunnerList, RunnerToken
+from bot.github.models import (
+    Download,
+    JitConfig,
+    Label,
+    Runner,
+    RunnerGroup,
+    RunnerList,
+    RunnerToken,
+)
+from bot.github.runners import LabelChange
 from bot.policy.rules import Grant
 from bot.store.audit import AuditEntry
 from bot.targets import Scope, Target
@@ -111,6 +121,10 @@ def slack_date(moment: datetime) -> str:
 HELP_LINES = {
     "list": "fleet status: counts, then each runner with status, busy/idle and labels",
     "get": "one runner by id or exact name",
+    "labels": "a runner's labels: custom ones, and GitHub's read-only ones apart",
+    "label": "add, remove or set a runner's custom labels (admins)",
+    "groups": "runner groups: who may use them, which workflows, how many runners",
+    "jit": "a just-in-time runner: one job, then removed; the `./run.sh` line to paste",
     "delete": "remove a runner (asks for confirmation with a button)",
     "token": "a one-hour registration token and the `./config.sh` line to paste",
     "remove-token": "a one-hour remove token and the `./config.sh remove` line",
@@ -132,11 +146,13 @@ def help_reply(command_name: str = "/runners", topic: str | None = None) -> Repl
             ],
         )
     lines = [f"`{command_name} {USAGE[verb]}`\n      {HELP_LINES[verb]}" for verb in HELP_LINES]
+    half = (len(lines) + 1) // 2  # two sections: each stays under Slack's 3,000 characters
     return Reply(
         text=f"{command_name}: manage GitHub Actions self-hosted runners",
         blocks=[
             _section(f"*{command_name}* manages GitHub Actions self-hosted runners."),
-            _section("\n".join(lines)),
+            _section("\n".join(lines[:half])),
+            _section("\n".join(lines[half:])),
             _targets_help(),
         ],
     )
@@ -241,19 +257,31 @@ def listing_gaps(listed: RunnerList) -> list[str]:
 
 
 def runner_list(
-    target: Target, listed: RunnerList, shown: Sequence[Runner], command: Command
+    target: Target,
+    listed: RunnerList,
+    shown: Sequence[Runner],
+    command: Command,
+    *,
+    group: RunnerGroup | None = None,
 ) -> Reply:
-    """``listed`` is the whole fleet (for the counts); ``shown`` those matching the filters."""
+    """``listed`` is the whole fleet, or one ``group`` of it (for the counts); ``shown``
+    those matching the filters."""
     runners = listed.runners
     title = f"Runners of {target}"
-    summary = f"*{escape(str(target))}*: {fleet_counts(runners)}"
+    summary = f"*{escape(str(target))}*"
+    if group is not None:
+        title += f" in group {clip(group.name, 80)}"
+        summary += f" · group *{escape(clip(group.name, 80))}* (id {group.id})"
+    summary += f": {fleet_counts(runners)}"
     if not listed.complete:
         summary += " _(incomplete)_"
     if command.filtered:
         summary += f"\n{len(shown)} match {_filter_text(command)}"
     blocks: list[Block] = [_header(title), _section(summary)]
     blocks += [_context(note) for note in listing_gaps(listed)]
-    if not runners:
+    if not runners and group is not None:
+        blocks.append(_context("No runners in this group."))
+    elif not runners:
         blocks.append(
             _context("No self-hosted runners yet. `token` gives a registration token to add one.")
         )
@@ -286,6 +314,8 @@ def runner_list(
             )
         )
     text = f"{target}: {fleet_counts(runners)}" + ("" if listed.complete else " (incomplete)")
+    if group is not None:
+        text = f"{target}, group {escape(group.name)}: {fleet_counts(runners)}"
     return Reply(text=text, blocks=blocks, response_type=_visibility(command))
 
 
@@ -471,6 +501,243 @@ def downloads_reply(target: Target, downloads: Sequence[Download], command: Comm
     )
 
 
+# -- labels --------------------------------------------------------------------------
+
+
+def _label_words(labels: Sequence[Label]) -> tuple[list[str], list[str]]:
+    """Custom labels in code style, read-only ones plain (as ``list`` shows them)."""
+    custom = [code(clip(lab.name, 100)) for lab in labels if lab.custom]
+    fixed = [escape(clip(lab.name, 100)) for lab in labels if not lab.custom]
+    return custom, fixed
+
+
+def _word_sections(head: str, words: Sequence[str], budget: int) -> tuple[list[Block], int]:
+    """``head`` then ``words`` joined by spaces, over as many sections as Slack needs,
+    within ``budget`` characters in all; words that do not fit become "+N more"."""
+    blocks: list[Block] = []
+    line = head
+    used = len(head)
+    for shown, word in enumerate(words):
+        if used + len(word) + 20 > budget:
+            line += f" +{len(words) - shown} more"
+            break
+        if len(line) + len(word) + 1 > SECTION_CHARS - 20:
+            blocks.append(_section(line))
+            line = ""
+        line = f"{line} {word}" if line else word
+        used += len(word) + 1
+    blocks.append(_section(line))
+    return blocks, used
+
+
+def _labels_blocks(labels: Sequence[Label], budget: int = 9000) -> list[Block]:
+    custom, fixed = _label_words(labels)
+    blocks, used = _word_sections(
+        f"*Custom labels* ({len(custom)}):", custom or ["_none_"], budget - 600
+    )
+    more, _ = _word_sections(
+        f"*Read-only labels* ({len(fixed)}, given by GitHub):", fixed or ["_none_"], budget - used
+    )
+    return blocks + more
+
+
+def labels_reply(target: Target, runner: Runner, labels: Sequence[Label]) -> Reply:
+    custom = sum(lab.custom for lab in labels)
+    return Reply(
+        text=f"Labels of {escape(runner.name)} ({target}): {custom} custom, "
+        f"{len(labels) - custom} "
+        "read-only",
+        blocks=[
+            _header(f"Labels of {runner.name}"),
+            _context(f"Runner id {runner.id} in *{escape(str(target))}*"),
+            *_labels_blocks(labels),
+        ],
+    )
+
+
+_DONE = {"add": "added", "remove": "removed", "set": "set"}
+
+
+def label_change_reply(target: Target, change: LabelChange) -> Reply:
+    """The labels after the change, and what changed."""
+    name = escape(clip(change.runner.name, 100))
+    before = {lab.name.lower(): lab.name for lab in change.before}
+    after = {lab.name.lower(): lab.name for lab in change.after}
+    added = [code(clip(after[k], 100)) for k in after if k not in before]
+    removed = [code(clip(before[k], 100)) for k in before if k not in after]
+    parts = []
+    if change.changed:
+        if added:
+            parts.append(f"added {' '.join(added[:20])}{' …' if len(added) > 20 else ''}")
+        if removed:
+            parts.append(f"removed {' '.join(removed[:20])}{' …' if len(removed) > 20 else ''}")
+    where = f"*{name}* in *{escape(str(target))}*"
+    if not change.done:
+        happened = f" Only this was done: {'; '.join(parts)}." if parts else " Nothing changed."
+        head = (
+            f":warning: GitHub failed to answer the label change on {where}, and reading the "
+            f"labels back shows it was not made as asked.{happened} Try again if it is "
+            "still wanted."
+        )
+    elif change.changed:
+        head = f":label: Labels of {where}: {'; '.join(parts)}."
+    else:
+        head = (
+            f":label: Labels of *{name}* in *{escape(str(target))}* are unchanged: "
+            "it already had what was asked."
+        )
+    if change.confirmed and change.done:
+        head += "\n_GitHub did not answer the change in full; the labels below were read back._"
+    if change.op == "set":
+        head += "\n_`set` replaces the custom labels; read-only labels always stay._"
+    return Reply(
+        text=f"Labels of {escape(change.runner.name)} ({target}) {_DONE[change.op]}",
+        blocks=[_section(head), *_labels_blocks(change.after, budget=8000)],
+    )
+
+
+def label_unknown(target: Target, runner_name: str) -> Reply:
+    text = (
+        f":grey_question: GitHub did not confirm the label change on {code(runner_name)}, "
+        f"and could not be asked what its labels are now. `labels {escape(str(target))} "
+        f"{escape(clip(runner_name, 100))}` shows them."
+    )
+    return Reply(text=text, blocks=[_section(text)])
+
+
+# -- runner groups -------------------------------------------------------------------
+
+MAX_GROUPS_SHOWN = 40  # at ~250 characters a line, 40 groups stay within MESSAGE_CHARS
+
+
+def _group_line(group: RunnerGroup, scope: Scope) -> str:
+    who = {
+        "all": "all organizations" if scope is Scope.ENTERPRISE else "all repositories",
+        "selected": "selected organizations"
+        if scope is Scope.ENTERPRISE
+        else "selected repositories",
+        "private": "private repositories only",
+    }.get(group.visibility, escape(clip(group.visibility, 30)))
+    public = (
+        "public repositories allowed"
+        if group.allows_public_repositories
+        else "no public repositories"
+    )
+    if group.restricted_to_workflows:
+        flows = [code(clip(w, 60)) for w in group.selected_workflows[:3]]
+        more = len(group.selected_workflows) - len(flows)
+        workflows = (
+            "only workflows "
+            + (", ".join(flows) or "_none_")
+            + (f" +{more} more" if more > 0 else "")
+        )
+    else:
+        workflows = "any workflow"
+    count = group.runner_count
+    runners = "? runners" if count is None else f"{count} runner{'s' if count != 1 else ''}"
+    tags = []
+    if group.default:
+        tags.append("default")
+    if group.inherited:
+        tags.append("shared by the enterprise")
+    tag = f" _({', '.join(tags)})_" if tags else ""
+    return (
+        f"*{escape(clip(group.name, 80))}*{tag} · id {group.id} · {runners}\n"
+        f"      {who} · {public} · {workflows}"
+    )
+
+
+def groups_reply(target: Target, groups: Sequence[RunnerGroup]) -> Reply:
+    """Only the first MAX_GROUPS_SHOWN are drawn (and were counted)."""
+    title = f"Runner groups of {target}"
+    blocks: list[Block] = [
+        _header(title),
+        _section(
+            f"*{escape(str(target))}*: {len(groups)} runner group{'s' if len(groups) != 1 else ''}"
+        ),
+    ]
+    chunk: list[str] = []
+    size = 0
+    used = 0
+    drawn = 0
+    for group in groups[:MAX_GROUPS_SHOWN]:
+        line = fit(_group_line(group, target.scope), 600)
+        if used + len(line) > MESSAGE_CHARS - 500 or len(blocks) >= MAX_BLOCKS - 2:
+            break
+        if chunk and size + len(line) + 1 > SECTION_CHARS:
+            blocks.append(_section("\n".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+        used += len(line) + 1
+        drawn += 1
+    if chunk:
+        blocks.append(_section("\n".join(chunk)))
+    if drawn < len(groups):
+        blocks.append(_context(f"…and {len(groups) - drawn} more groups not shown."))
+    blocks.append(
+        _context(
+            f"`list {escape(str(target))} --group NAME` lists one group's runners; "
+            "`jit … --group NAME` adds a runner to one."
+        )
+    )
+    return Reply(text=f"{title}: {len(groups)}", blocks=blocks)
+
+
+def group_list_title(target: Target, group: RunnerGroup) -> str:
+    return f"Runners of {target} in group {group.name}"
+
+
+# -- just-in-time runners ------------------------------------------------------------
+
+
+def jit_reply(
+    target: Target, jit: JitConfig, group: RunnerGroup, labels: Sequence[str], work_folder: str
+) -> Reply:
+    """Always ephemeral: the configuration is a credential, like a registration token.
+
+    The line can be longer than a section's 3,000 characters (the configuration carries
+    the runner's keys), so a longer one goes in a markdown block (12,000)."""
+    line = f"./run.sh --jitconfig {jit.encoded}"
+    name = escape(clip(jit.runner.name, 100))
+    shown = " ".join(code(clip(label, 60)) for label in labels[:30])
+    if len(labels) > 30:
+        shown += f" +{len(labels) - 30} more"
+    head = (
+        f"*Just-in-time runner* *{name}* (id {jit.runner.id}) is registered in "
+        f"*{escape(str(target))}*, group *{escape(clip(group.name, 80))}*, labels {shown}, "
+        f"work folder {code(clip(work_folder, 100))}.\n"
+        "On the machine, in the runner directory (no `./config.sh` needed), run:"
+    )
+    fenced = f"```{line}```"
+    command: Block = (
+        _section(fenced) if len(fenced) <= SECTION_CHARS else MarkdownBlock(text=fenced)
+    )
+    note = (
+        "It takes *one job* and is then removed by GitHub. Only you can see this. Treat "
+        "the configuration as a password: anyone holding it can run this target's next job."
+    )
+    if not any(label.lower() == "self-hosted" for label in labels):
+        note += (
+            " It has no `self-hosted` label: workflows asking for `self-hosted` will not pick it."
+        )
+    return Reply(
+        text=f"Just-in-time runner {escape(jit.runner.name)} for {target}",
+        blocks=[_section(head), command, _context(note)],
+        response_type="ephemeral",
+    )
+
+
+def jit_unknown(target: Target, name: str) -> Reply:
+    text = (
+        f":grey_question: GitHub did not confirm the just-in-time runner {code(name)} for "
+        f"*{escape(str(target))}*: it may have registered it before failing. No "
+        f"configuration was shown to anyone, so such a runner stays offline; `get "
+        f"{escape(str(target))} name:{escape(clip(name, 100))}` shows it, and `delete` removes it."
+    )
+    return Reply(text=text, blocks=[_section(text)], response_type="ephemeral")
+
+
 # -- errors --------------------------------------------------------------------------
 
 
@@ -536,8 +803,35 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
                 " action that cannot be audited is not performed). Try again shortly; if it"
                 " persists, an operator should check the database."
             )
+        case errors.ReadOnlyLabels(target=t, runner=r, labels=ls):
+            names = " ".join(code(clip(x, 60)) for x in ls[:10])
+            what = "is a read-only label" if len(ls) == 1 else "are read-only labels"
+            return (
+                f":no_entry_sign: {names} {what} "
+                f"of runner {code(r)}: GitHub gives every runner `self-hosted`, its OS and its "
+                "architecture, and they cannot be removed. Nothing was changed."
+            )
+        case errors.LabelsMissing(target=t, runner=r, labels=ls, has=has):
+            names = " ".join(code(clip(x, 60)) for x in ls[:10])
+            custom = " ".join(code(clip(x, 60)) for x in has[:20]) or "none"
+            return (
+                f":mag: Runner {code(r)} in *{escape(str(t))}* has no custom label {names}. "
+                f"Nothing was changed. Its custom labels: {custom}."
+            )
+        case errors.GroupNotFound(target=t, group=g, groups=gs):
+            gs = tuple(dict.fromkeys(gs))  # an enterprise's Default shared beside the org's
+            known = ", ".join(code(clip(x, 60)) for x in gs[:30]) or "none"
+            more = f" and {len(gs) - 30} more" if len(gs) > 30 else ""
+            return (
+                f":mag: No runner group {code(clip(g, 80))} in *{escape(str(t))}*. "
+                f"Its groups: {known}{more}. Nothing was changed."
+            )
+        case errors.Conflict(message=m):
+            reason = escape(m[:300].rstrip(". "))
+            return f":warning: GitHub refused: {reason}. Nothing was changed."
         case errors.Unprocessable(message=m):
-            return f":warning: GitHub refused the request: {escape(m[:300])}. Nothing was changed."
+            reason = escape(m[:300].rstrip(". "))
+            return f":warning: GitHub refused the request: {reason}. Nothing was changed."
     return ":warning: That did not work; nothing was changed."
 
 

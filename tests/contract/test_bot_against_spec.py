@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -42,6 +43,7 @@ from .bench import (
     INSTALLATION,
     OPERATION,
     OPERATIONS,
+    SCOPE_TEMPLATES,
     Bench,
     Operation,
     Where,
@@ -75,12 +77,23 @@ def _template(bench: Bench, exchange: Exchange) -> str:
 
 
 def _check_requests(bench: Bench, op: Operation, at: Where, exchanges: list[Exchange]) -> None:
-    assert exchanges, "runnerops made no request"
-    spec = bench.spec_for(at.scope)
     allowed = {(op.method, op.template(at.scope))}
     if op.verb == "delete":  # found by name in the list, fetched again on the click
         allowed.add(("GET", OPERATION["list"].template(at.scope)))
         allowed.add(("GET", OPERATION["get"].template(at.scope)))
+    _check_exchanges(bench, at, exchanges, allowed)
+    calls = [(e.method, e.path) for e in exchanges]
+    assert (op.method, bench.op_path(op, at)) in calls, calls
+
+
+def _check_exchanges(
+    bench: Bench, at: Where, exchanges: list[Exchange], allowed: set[tuple[str, str]]
+) -> None:
+    """Each request: no violation, an operation of the spec among ``allowed`` (plus the
+    installation lookup and token mint), sent with the right headers and credential."""
+    assert exchanges, "runnerops made no request"
+    spec = bench.spec_for(at.scope)
+    allowed = set(allowed)
     if at.scope != "enterprise":
         allowed |= {("GET", INSTALLATION[at.scope]), ("POST", ACCESS_TOKENS)}
     installation_token = example(spec, "POST", ACCESS_TOKENS, 201)["token"]
@@ -90,7 +103,7 @@ def _check_requests(bench: Bench, op: Operation, at: Where, exchanges: list[Exch
         assert exchange.status < 400, f"{exchange}: {exchange.body[:300]!r}"
         assert exchange.path.startswith(bench.prefix + "/"), str(exchange)
         template = _template(bench, exchange)
-        assert (exchange.method, template) in allowed, f"{exchange}: not expected for {op.verb}"
+        assert (exchange.method, template) in allowed, f"{exchange}: not expected here"
         headers = exchange.headers
         assert headers.get("x-github-api-version") == API_VERSION, str(exchange)
         assert "application/json" in headers.get("accept", ""), str(exchange)
@@ -102,8 +115,6 @@ def _check_requests(bench: Bench, op: Operation, at: Where, exchanges: list[Exch
             assert auth == f"token {pat}", f"{exchange}: not the enterprise PAT"
         else:
             assert auth == f"token {installation_token}", f"{exchange}: no installation token"
-    calls = [(e.method, e.path) for e in exchanges]
-    assert (op.method, bench.op_path(op, at)) in calls, calls
 
 
 def _check_labels(runner: dict[str, Any], text: str) -> None:
@@ -184,6 +195,113 @@ async def test_operation(
         assert "api.github.com" not in " ".join(e.path for e in exchanges)
 
 
+# -- the fleet commands: labels, label, groups, list --group, jit --------------------------
+
+RUNNER = "/actions/runners/{runner_id}"
+LABELS = RUNNER + "/labels"
+GROUPS = "/actions/runner-groups"
+GROUP_RUNNERS = GROUPS + "/{runner_group_id}/runners"
+JIT = "/actions/runners/generate-jitconfig"
+
+
+@dataclass(frozen=True)
+class FleetStep:
+    """One fleet command, the calls it must make (method, path after the scope's prefix)
+    and those it may make besides."""
+
+    name: str
+    command: str  # ``{target}`` and ``{runner_id}`` are filled in
+    calls: tuple[tuple[str, str], ...]
+    scopes: tuple[str, ...] = SCOPES
+    also: tuple[tuple[str, str], ...] = ()
+    shows: tuple[str, ...] = ()  # text the reply must hold (from the spec's examples)
+
+
+FLEET_STEPS = (
+    FleetStep(
+        "labels",
+        "labels {target} id:{runner_id}",
+        (("GET", LABELS),),
+        also=(("GET", RUNNER),),
+        shows=("*Custom labels* (1): `no-gpu`", "self-hosted X64 macOS"),
+    ),
+    FleetStep(
+        "label-add",
+        "label {target} id:{runner_id} add gpu accelerated",
+        (("POST", LABELS),),
+        also=(("GET", RUNNER),),
+        shows=("`no-gpu`",),
+    ),
+    FleetStep(
+        "label-remove",
+        "label {target} id:{runner_id} remove no-gpu",
+        (("DELETE", LABELS + "/{name}"),),
+        also=(("GET", RUNNER),),
+        shows=("`no-gpu`",),
+    ),
+    FleetStep(
+        "label-set",
+        "label {target} id:{runner_id} set gpu",
+        (("PUT", LABELS),),
+        also=(("GET", RUNNER),),
+        shows=("read-only labels always stay",),
+    ),
+    FleetStep(
+        "groups",
+        "groups {target}",
+        (("GET", GROUPS), ("GET", GROUP_RUNNERS)),
+        scopes=("enterprise", "org"),
+        shows=("*Default* _(default)_ · id 1 · 2 runners", "octo-runner-group", "only workflows"),
+    ),
+    FleetStep(
+        "list-group",
+        "list {target} --group octo-runner-group",
+        (("GET", GROUPS), ("GET", GROUP_RUNNERS)),
+        scopes=("enterprise", "org"),
+        shows=("group *octo-runner-group* (id 2)", "linux_runner"),
+    ),
+    FleetStep(
+        "jit",
+        "jit {target} new-runner --label gpu --work-folder _w",
+        (("POST", JIT),),
+        also=(("GET", GROUPS),),
+        shows=("./run.sh --jitconfig ",),
+    ),
+)
+FLEET_CASES = [(step, scope) for step in FLEET_STEPS for scope in step.scopes]
+
+
+@pytest.mark.parametrize(
+    ("step", "scope"), FLEET_CASES, ids=[f"{st.name}-{sc}" for st, sc in FLEET_CASES]
+)
+async def test_fleet_command(
+    bench: Bench,
+    step: FleetStep,
+    scope: str,
+    logged_errors: Callable[[], list[logging.LogRecord]],
+) -> None:
+    at = where(scope)
+    spec = bench.spec_for(scope)
+    runner_id = fetched_runner(spec, scope)["id"]
+    start = len(bench.proxy.exchanges)
+    reply = await bench.sb.run(step.command.format(target=at.text, runner_id=runner_id))
+    exchanges = bench.proxy.exchanges[start:]
+    prefix = SCOPE_TEMPLATES[scope]
+    wanted = {(m, prefix + p) for m, p in step.calls}
+    _check_exchanges(bench, at, exchanges, wanted | {(m, prefix + p) for m, p in step.also})
+    seen = {(e.method, _template(bench, e)) for e in exchanges}
+    assert wanted <= seen, sorted(wanted - seen)
+    text = reply_text(reply)
+    assert not is_error_reply(reply), text
+    for shown in step.shows:
+        assert shown in text, f"{shown!r} not in:\n{text}"
+    if step.name == "jit":
+        config = example(spec, "POST", prefix + JIT, 201)["encoded_jit_config"]
+        assert f"./run.sh --jitconfig {config}" in text
+        assert reply["response_type"] == "ephemeral"
+    assert logged_errors() == []
+
+
 async def test_every_request_matched_the_spec(bench: Bench) -> None:
     """Over the whole run: every request was an operation of the spec, sent as it says."""
     exchanges = bench.proxy.exchanges
@@ -193,4 +311,10 @@ async def test_every_request_matched_the_spec(bench: Bench) -> None:
     assert all(e.path.startswith(bench.prefix + "/") for e in exchanges)
     seen = {(e.method, _template(bench, e)) for e in exchanges}
     wanted = {(op.method, op.template(scope)) for op in OPERATIONS for scope in SCOPES}
+    wanted |= {
+        (method, SCOPE_TEMPLATES[scope] + path)
+        for step in FLEET_STEPS
+        for scope in step.scopes
+        for method, path in step.calls
+    }
     assert wanted <= seen, sorted(wanted - seen)

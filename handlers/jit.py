@@ -1,0 +1,44 @@
+"""``jit``: a just-in-time runner, registered by GitHub for one job, then removed.
+
+Its encoded configuration is a credential, handled as a registration token is: redacted
+from logs as soon as it arrives, shown only ephemerally, never audited.
+"""
+
+from __future__ import annotations
+
+from bot import errors
+from bot.routing import Invocation, Router
+from bot.slack import render
+
+router = Router()
+
+# JIT runners get no implicit labels (GitHub adds none, not even ``self-hosted``); GitHub
+# needs at least one, and ``self-hosted`` is what workflows for self-hosted runners ask.
+DEFAULT_LABELS = ("self-hosted",)
+DEFAULT_WORK_FOLDER = "_work"
+
+
+@router.verb("jit")
+async def jit(inv: Invocation) -> render.Reply:
+    command, services, caller = inv.command, inv.services, inv.caller
+    target, name = command.target, command.name
+    assert target is not None and name is not None
+    labels = command.labels or DEFAULT_LABELS
+    work_folder = command.work_folder or DEFAULT_WORK_FOLDER
+    what = f"runner {name}, labels {', '.join(labels)}"
+    group = await services.runners.find_group(target, command.group)
+    what += f", group {group.name} (id {group.id})"
+    audited = await services.audit_first(caller, "jit", target, what)  # or nothing is issued
+    try:
+        config = await services.runners.generate_jit(target, name, group, labels, work_folder)
+    except errors.OutcomeUnknown as exc:  # GitHub may have registered a runner
+        await audited.settle("unknown", f"{what}: {exc.detail}")
+        return render.jit_unknown(target, name)
+    except errors.RunnerOpsError as exc:
+        await audited.settle("failed", f"{what}: {type(exc).__name__}")
+        raise
+    except BaseException:
+        await audited.settle("unknown", f"{what}: interrupted before GitHub's answer was read")
+        raise
+    await audited.settle("issued", f"{what}; runner id {config.runner.id}")
+    return render.jit_reply(target, config, group, labels, work_folder)
