@@ -53,20 +53,35 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     async def github_webhooks(request: Request) -> Response:
         body = await request.body()
+        # SHA-256 only: gidgethub falls back to the legacy SHA-1 ``X-Hub-Signature`` (and
+        # accepts ``sha1=`` in either header), so it is shown neither.
+        signature = request.headers.get("x-hub-signature-256", "")
+        if not signature.startswith("sha256="):
+            return PlainTextResponse("invalid signature", status_code=401)
+        headers = {k: v for k, v in request.headers.items() if k != "x-hub-signature"}
         try:
-            event = sansio.Event.from_http(
-                request.headers, body, secret=settings.github_webhook_secret
-            )
+            event = sansio.Event.from_http(headers, body, secret=settings.github_webhook_secret)
         except ValidationFailure:
             return PlainTextResponse("invalid signature", status_code=401)
         except (KeyError, BadRequest, ValueError):
             return PlainTextResponse("not a GitHub webhook delivery", status_code=400)
         if event.event == "ping":
             return JSONResponse({"msg": "pong"})
-        delivery = request.headers.get("x-github-delivery")
-        if delivery and services.once.seen(("delivery", delivery)):
-            return JSONResponse({"msg": "already processed", "delivery": delivery})
-        await handlers.webhooks.dispatch(event, services)
+        # A delivery is marked done only once its handler succeeded, so that GitHub's
+        # redelivery (same X-GitHub-Delivery) of a failed one is processed. Two copies
+        # arriving at the same time may both run; the handlers are idempotent (they drop
+        # cached installation data), so that is acceptable.
+        key = ("delivery", event.delivery_id)  # from_http requires the header
+        if services.once.is_done(key):
+            return JSONResponse({"msg": "already processed", "delivery": event.delivery_id})
+        try:
+            await handlers.webhooks.dispatch(event, services)
+        except Exception:
+            log.exception("webhook %s (delivery %s) failed", event.event, event.delivery_id)
+            return JSONResponse(
+                {"msg": "failed; redeliver it from the GitHub App's settings"}, status_code=500
+            )
+        services.once.done(key)
         return JSONResponse({"msg": "accepted", "event": event.event})
 
     async def healthz(request: Request) -> Response:

@@ -24,12 +24,20 @@ class Once:
 
     def seen(self, key: Any) -> bool:
         """Mark ``key``; True if it was already marked (a redelivery)."""
-        if key in self._done:
+        if self.is_done(key):
             return True
+        self.done(key)
+        return False
+
+    def is_done(self, key: Any) -> bool:
+        """Whether ``key`` was marked (by :meth:`seen`, :meth:`done` or a kept :meth:`run`)."""
+        return key in self._done
+
+    def done(self, key: Any) -> None:
+        """Mark ``key`` once its work has succeeded, so that a failure can be retried."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.set_result(None)
         self._done[key] = future
-        return False
 
     async def run(
         self, key: Any, work: Callable[[], Awaitable[T]], *, keep: Callable[[T], bool]
