@@ -27,6 +27,7 @@ from bot.sandbox.slack_double import SlackDouble
 ROOT = Path(__file__).parent.parent
 WEBHOOK_SECRET = "whsec-procfile"
 SIGNING_SECRET = "slsec-procfile"
+MARKER = "UNSIGNED-BODY-MARKER-procfile"
 
 
 def _free_port() -> int:
@@ -170,8 +171,9 @@ def test_procfile_logs_access_lines_not_tracebacks(keys: Keys, tmp_path: Path) -
         }
         sent = _post(f"{url}/slack/events", command, signed)
         assert sent[0] == 200, (sent, "".join(seen))
-        # ...and an unsigned one.
-        assert _post(f"{url}/slack/events", b"text=help", form)[0] == 401
+        # ...and an unsigned one, whose body must reach no log.
+        forged = f"text={MARKER}\n2026-01-01 INFO runnerops forged {MARKER}".encode()
+        assert _post(f"{url}/slack/events", forged, form)[0] == 401
         deadline = time.monotonic() + 30
         while not slack.all_replies and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -183,3 +185,4 @@ def test_procfile_logs_access_lines_not_tracebacks(keys: Keys, tmp_path: Path) -
     assert '"POST /slack/events HTTP/1.1" 401' in output, output
     assert "Traceback" not in output, output
     assert "--- Logging error ---" not in output, output
+    assert MARKER not in output, output
