@@ -10,10 +10,14 @@ import asyncio
 import contextlib
 import logging
 import sys
+import urllib.parse
 from collections.abc import AsyncIterator
 
 from gidgethub import BadRequest, ValidationFailure, sansio
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import (
+    to_async_bolt_request,
+    to_starlette_response,
+)
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,61 +35,127 @@ from bot.store.database import StoreUnavailable
 log = logging.getLogger("runnerops")
 MAINTENANCE_SECONDS = 3600.0
 
+# Body caps, per route; a body over its cap is refused with 413 as it streams in, before
+# it is buffered or its signature checked (the signature covers the whole body).
+# Slack: slash commands are a few KB (the text is short); the largest things Slack posts
+# here are interactivity payloads, which carry the whole message the button sits in (up to
+# 50 blocks of up to 3,000 characters of text or 10 fields each), JSON inside a form field.
+# Our own messages stay well under 100 KB that way; 1 MiB leaves room for the largest
+# message Slack allows while an unsigned caller can make us read and hash at most 1 MiB.
+SLACK_BODY_CAP = 1024 * 1024
+# GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
+GITHUB_BODY_CAP = 25 * 1024 * 1024
+_SSL_CHECK_FIELDS = {"ssl_check", "token"}
+_SSL_CHECK_MAX = 1024
+
+
+async def read_capped(request: Request, cap: int) -> bytes | None:
+    """The request's body, or None as soon as it is known to exceed ``cap`` bytes: from
+    its Content-Length before reading any of it, or while it streams in, chunk by chunk,
+    so that an oversize body is never held in memory whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(cap: int) -> Response:
+    # Connection: close, so that uvicorn does not go on reading the rest of the body.
+    return PlainTextResponse(
+        f"request body over {cap} bytes", status_code=413, headers={"connection": "close"}
+    )
+
+
+def is_ssl_check(body: bytes, content_type: str | None) -> bool:
+    """Whether slack-bolt would take ``body`` for Slack's ``ssl_check`` probe, which it
+    answers (200, nothing done) before checking a signature. The probe is a few dozen
+    bytes; larger bodies are not parsed (parsing is the costly part of an unsigned one)."""
+    if len(body) > _SSL_CHECK_MAX or b"ssl_check=1" not in body:
+        return False
+    text = body.decode("utf-8", "replace")
+    if content_type == "application/json" or text.startswith("{") or "payload" in text:
+        return False
+    fields = dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
+    return fields.get("ssl_check") == "1" and set(fields) <= _SSL_CHECK_FIELDS
+
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
     services = services or Services.build(settings)
-    slack = AsyncSlackRequestHandler(build_slack_app(services, handlers.commands))
-
+    bolt = build_slack_app(services, handlers.commands)
     verifier = SignatureVerifier(settings.slack_signing_secret)
 
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
+        body = await read_capped(request, SLACK_BODY_CAP)
+        if body is None:
+            return too_large(SLACK_BODY_CAP)
         try:
-            body.decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             return PlainTextResponse("request body is not UTF-8", status_code=400)
+        # The signature is checked here, before slack-bolt parses the body or logs it
+        # (bolt logs a failed check at INFO with the whole body): an unsigned body costs
+        # one HMAC and is neither parsed nor logged. Bolt checks it again.
+        if not verifier.is_valid_request(text, request.headers) and not is_ssl_check(
+            body, request.headers.get("content-type")
+        ):
+            return PlainTextResponse("invalid request signature", status_code=401)
         try:
-            return await slack.handle(request)
+            # The body already read is handed over (the stream cannot be read twice).
+            return to_starlette_response(
+                await bolt.async_dispatch(to_async_bolt_request(request, body))
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
-            # slack-bolt parses the body before it checks the signature; a body it cannot
-            # parse is refused here, as unsigned (401) or as malformed (400).
-            if not verifier.is_valid_request(body, dict(request.headers)):
-                return PlainTextResponse("invalid request signature", status_code=401)
+            # slack-bolt cannot parse this signed body.
             return PlainTextResponse("malformed Slack request", status_code=400)
 
     async def github_webhooks(request: Request) -> Response:
-        body = await request.body()
+        # SHA-256 only: gidgethub falls back to the legacy SHA-1 ``X-Hub-Signature`` (and
+        # accepts ``sha1=`` in either header), so it is shown neither.
+        signature = request.headers.get("x-hub-signature-256", "")
+        if not signature.startswith("sha256="):
+            return PlainTextResponse("invalid signature", status_code=401)
+        body = await read_capped(request, GITHUB_BODY_CAP)
+        if body is None:
+            return too_large(GITHUB_BODY_CAP)
+        headers = {k: v for k, v in request.headers.items() if k != "x-hub-signature"}
         try:
-            event = sansio.Event.from_http(
-                request.headers, body, secret=settings.github_webhook_secret
-            )
+            event = sansio.Event.from_http(headers, body, secret=settings.github_webhook_secret)
         except ValidationFailure:
             return PlainTextResponse("invalid signature", status_code=401)
         except (KeyError, BadRequest, ValueError):
             return PlainTextResponse("not a GitHub webhook delivery", status_code=400)
         if event.event == "ping":
             return JSONResponse({"msg": "pong"})
-        delivery = request.headers.get("x-github-delivery")
+        # A delivery is marked done only once its handler succeeded, so that GitHub's
+        # redelivery (same X-GitHub-Delivery) of a failed one is processed; the database
+        # decides which process runs it when copies reach several at once.
+        delivery = event.delivery_id  # from_http requires the header
         key = f"delivery:{delivery}"
         once = services.store.once
         try:
-            if delivery and not await once.begin(key):
+            if not await once.begin(key):
                 return JSONResponse({"msg": "already processed", "delivery": delivery})
         except StoreUnavailable:
             return PlainTextResponse("database unavailable; redeliver later", status_code=503)
         try:
             await handlers.webhooks.dispatch(event, services)
         except Exception:
-            # Not marked done: GitHub's manual redelivery (same X-GitHub-Delivery) runs again.
-            log.exception("a %s webhook handler failed", event.event)
-            if delivery:
-                with contextlib.suppress(StoreUnavailable):
-                    await once.forget(key)
-            return PlainTextResponse("the delivery could not be processed", status_code=500)
-        if delivery:
+            log.exception("webhook %s (delivery %s) failed", event.event, delivery)
             with contextlib.suppress(StoreUnavailable):
-                await once.done(key)
+                await once.forget(key)
+            return JSONResponse(
+                {"msg": "failed; redeliver it from the GitHub App's settings"}, status_code=500
+            )
+        with contextlib.suppress(StoreUnavailable):
+            await once.done(key)
         return JSONResponse({"msg": "accepted", "event": event.event})
 
     async def healthz(request: Request) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import cachetools
@@ -63,24 +64,59 @@ redact = Redactor()
 _installed = False
 
 
+def _redact_arg(value: Any) -> Any:
+    """A log argument with no secret in it, kept as it is when it holds none (so that
+    ``%d`` and friends still format it); otherwise its redacted text."""
+    if isinstance(value, str):
+        return redact(value)
+    for text in (str(value), repr(value)):
+        if redact(text) != text:
+            return redact(str(value))
+    return value
+
+
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Rewrite ``record`` so that no secret reaches any output, keeping it formattable.
+
+    Formatters may use ``msg`` and ``args`` separately (uvicorn's access formatter
+    unpacks ``args`` as a 5-tuple), so they are kept, each redacted, whenever that makes
+    the formatted message clean; only when it does not (a secret split across arguments,
+    a broken format string) is the record flattened into its redacted message.
+    """
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string: keep the raw text
+        message = str(record.msg)
+        record.msg, record.args = redact(message), None
+    else:
+        if redact(message) != message:  # the common case, a clean record, is left alone
+            args = record.args
+            if isinstance(args, Mapping):
+                record.args = {key: _redact_arg(value) for key, value in args.items()}
+            elif isinstance(args, tuple):
+                record.args = tuple(_redact_arg(value) for value in args)
+            record.msg = _redact_arg(record.msg)
+            try:
+                again = record.getMessage()
+            except Exception:
+                again = None
+            if again is None or redact(again) != again:
+                record.msg, record.args = redact(message), None
+    if record.exc_info and record.exc_info[1] is not None:
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        record.exc_info = None
+    return record
+
+
 def install() -> None:
-    """Route every log record through :data:`redact` (idempotent)."""
+    """Route every log record through :func:`redact_record` (idempotent)."""
     global _installed
     if _installed:
         return
     previous = logging.getLogRecordFactory()
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: keep the raw text
-            message = str(record.msg)
-        record.msg, record.args = redact(message), None
-        if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return record
+        return redact_record(previous(*args, **kwargs))
 
     logging.setLogRecordFactory(factory)
     _installed = True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import time
 
 import pytest
@@ -145,3 +148,70 @@ async def test_shutdown_lets_acknowledged_commands_finish(make_sandbox) -> None:
     # runnerops has shut down (a deploy); the command it had acknowledged was answered.
     reply = sb.slack.replies(sent.response_url).get_nowait()
     assert "3 runners" in reply_text(reply)
+
+
+def _webhook_headers(**signatures: str) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "x-github-event": "installation",
+        "x-github-delivery": "d-sig",
+        **{name.replace("_", "-"): value for name, value in signatures.items()},
+    }
+
+
+async def test_webhook_needs_sha256_signature(sandbox: Sandbox) -> None:
+    """The legacy SHA-1 ``X-Hub-Signature``, right as it may be, is not enough."""
+    body = json.dumps({"action": "created", "installation": {"id": 1}}).encode()
+    key = sandbox.settings.github_webhook_secret.encode()
+    sha1 = hmac.new(key, body, hashlib.sha1).hexdigest()
+    sha256 = hmac.new(key, body, hashlib.sha256).hexdigest()
+    cases = {
+        "sha1 only": (401, {"x_hub_signature": "sha1=" + sha1}),
+        "sha1 in the 256 header": (401, {"x_hub_signature_256": "sha1=" + sha1}),
+        "right sha1, wrong sha256": (
+            401,
+            {"x_hub_signature": "sha1=" + sha1, "x_hub_signature_256": "sha256=" + "0" * 64},
+        ),
+        "both right": (
+            200,
+            {"x_hub_signature": "sha1=" + sha1, "x_hub_signature_256": "sha256=" + sha256},
+        ),
+    }
+    for what, (expected, signatures) in cases.items():
+        async with sandbox.session.post(
+            sandbox.url + "/github/webhooks",
+            data=body,
+            headers=_webhook_headers(**signatures),
+        ) as resp:
+            assert resp.status == expected, what
+
+
+async def test_webhook_failure_is_500_and_its_redelivery_is_processed(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uninstall = {"action": "deleted", "installation": {"id": 1, "account": {"login": "acme"}}}
+    calls: list[str] = []
+    forget = sandbox.services.github.forget_installation
+
+    def flaky(login: str, installation_id: int | None = None) -> None:
+        calls.append(login)
+        if len(calls) == 1:
+            raise RuntimeError("store unavailable")
+        forget(login, installation_id)
+
+    monkeypatch.setattr(sandbox.services.github, "forget_installation", flaky)
+    await sandbox.run("list acme")
+    status, body = await sandbox.deliver("installation", uninstall, delivery="d-flaky")
+    assert status == 500
+    assert "Traceback" not in body and "store unavailable" not in body
+    # GitHub's redelivery (same X-GitHub-Delivery) runs the handler again and succeeds.
+    assert await sandbox.deliver("installation", uninstall, delivery="d-flaky") == (
+        200,
+        '{"msg":"accepted","event":"installation"}',
+    )
+    assert calls == ["acme", "acme"]
+    await sandbox.run("list acme")  # the cache was dropped: the installation is looked up
+    assert sandbox.github.count("GET", "/orgs/acme/installation") == 2
+    # Once processed, a further redelivery is not.
+    status, body = await sandbox.deliver("installation", uninstall, delivery="d-flaky")
+    assert status == 200 and "already processed" in body and calls == ["acme", "acme"]

@@ -104,3 +104,66 @@ def test_redactor_patterns_and_known_values() -> None:
     out = r(text)
     assert out.count(REDACTED) == 7 and out.endswith(" ok")
     assert r("nothing secret here") == "nothing secret here"
+
+
+@pytest.fixture
+def redactor(monkeypatch: pytest.MonkeyPatch) -> Redactor:
+    from bot import redact
+
+    r = Redactor()
+    r.add_setting("s3cr3t-signing-value")
+    monkeypatch.setattr(redact, "redact", r)
+    return r
+
+
+def _record(msg: object, *args: object, name: str = "test") -> logging.LogRecord:
+    from bot.redact import redact_record
+
+    return redact_record(logging.LogRecord(name, logging.INFO, __file__, 1, msg, args, None))
+
+
+def test_clean_records_keep_their_args(redactor: Redactor) -> None:
+    record = _record("%s answered %d in %.1f s", "api", 200, 0.25)
+    assert record.args == ("api", 200, 0.25)
+    assert record.getMessage() == "api answered 200 in 0.2 s"
+
+
+def test_uvicorn_access_lines_stay_formattable_and_redacted(redactor: Redactor) -> None:
+    from uvicorn.logging import AccessFormatter
+
+    formatter = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s')
+    args = ("127.0.0.1:5", "GET", "/x?t=s3cr3t-signing-value", "1.1", 200)
+    line = formatter.format(_record('%s - "%s %s HTTP/%s" %d', *args, name="uvicorn.access"))
+    assert line.startswith('127.0.0.1:5 - "GET /x?t=[redacted] HTTP/1.1" 200')
+
+
+class Holder:
+    def __str__(self) -> str:
+        return "holder of s3cr3t-signing-value"
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        ValueError("bad s3cr3t-signing-value"),
+        {"token": "s3cr3t-signing-value"},
+        b"s3cr3t-signing-value",
+        Holder(),
+    ],
+)
+def test_non_str_args_holding_a_secret_are_redacted(redactor: Redactor, arg: object) -> None:
+    for fmt in ("got %s and %d", "got %r and %d"):
+        record = _record(fmt, arg, 7)  # a second arg keeps the tuple shape
+        assert "s3cr3t" not in record.getMessage()
+        assert isinstance(record.args, tuple) and len(record.args) == 2
+
+
+def test_records_that_cannot_be_redacted_arg_by_arg_are_flattened(redactor: Redactor) -> None:
+    # A secret split across two arguments is caught in the formatted message.
+    record = _record("%s%s", "s3cr3t-", "signing-value")
+    assert record.getMessage() == REDACTED and not record.args
+    # A mapping argument and a secret in the format string itself.
+    record = _record("%(who)s s3cr3t-signing-value", {"who": "me"})
+    assert record.getMessage() == f"me {REDACTED}"
+    record = _record("broken %d", "s3cr3t-signing-value")
+    assert "s3cr3t" not in record.getMessage()

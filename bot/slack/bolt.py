@@ -108,6 +108,30 @@ def _refuse_response_url(url: str | None) -> None:
     log.warning("ignoring a Slack request whose response_url is not Slack's (host %s)", host)
 
 
+class _NoBodies(logging.Filter):
+    """slack-bolt logs a failed signature check at INFO with the whole request body: an
+    unauthenticated caller's text, newlines (forged log lines) and all. Keep the line,
+    drop the body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Invalid request signature"):
+            record.msg, record.args = "Invalid request signature detected (body not logged)", ()
+        return True
+
+
+_NO_BODIES = _NoBodies()
+
+
+def quiet_bolt_body_logs() -> None:
+    """Install :class:`_NoBodies` on slack-bolt's verification loggers (idempotent).
+
+    app.py checks signatures before slack-bolt sees a request, so this is the second line."""
+    for name in ("slack_bolt.RequestVerification", "slack_bolt.AsyncRequestVerification"):
+        logger = logging.getLogger(name)
+        if _NO_BODIES not in logger.filters:
+            logger.addFilter(_NO_BODIES)
+
+
 def build_slack_app(services: Services, router: Router) -> AsyncApp:
     """Each listener is an ack that returns at once plus a lazy listener doing the work.
 
@@ -115,6 +139,7 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
     right away, then runs the lazy listener as a task: the ack never waits for GitHub.
     """
     settings = services.settings
+    quiet_bolt_body_logs()
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret,
         client=services.slack,
