@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
+import os
 import sys
+import time
 import urllib.parse
 from collections.abc import AsyncIterator
 
 from gidgethub import BadRequest, ValidationFailure, sansio
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.starlette.async_handler import (
     to_async_bolt_request,
     to_starlette_response,
@@ -26,6 +30,8 @@ from starlette.routing import Route
 
 import handlers
 from bot.config import ConfigError, Settings, ephemeral_disk_warning, load_settings
+from bot.observe.logs import configure as configure_logs
+from bot.observe.logs import new_request_id
 from bot.policy.rules import PolicyError
 from bot.services import Services
 from bot.slack.bolt import build_slack_app
@@ -86,13 +92,28 @@ def is_ssl_check(body: bytes, content_type: str | None) -> bool:
     return fields.get("ssl_check") == "1" and set(fields) <= _SSL_CHECK_FIELDS
 
 
+def _outcome(response: Response, outcome: str) -> Response:
+    """Tag a webhook answer with its outcome for the deliveries metric."""
+    response.outcome = outcome  # type: ignore[attr-defined]
+    return response
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
     services = services or Services.build(settings)
     bolt = build_slack_app(services, handlers.commands)
+    metrics = services.metrics
     verifier = SignatureVerifier(settings.slack_signing_secret)
 
     async def slack_events(request: Request) -> Response:
+        new_request_id()  # follows the command into its lazy listener and its reply
+        started = time.perf_counter()
+        response = await _slack_events(request)
+        metrics.slack_acks.labels(str(response.status_code)).inc()
+        metrics.slack_ack_seconds.observe(time.perf_counter() - started)
+        return response
+
+    async def _slack_events(request: Request) -> Response:
         body = await read_capped(request, SLACK_BODY_CAP)
         if body is None:
             return too_large(SLACK_BODY_CAP)
@@ -117,6 +138,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             return PlainTextResponse("malformed Slack request", status_code=400)
 
     async def github_webhooks(request: Request) -> Response:
+        new_request_id(request.headers.get("x-github-delivery"))
+        response = await _github_webhooks(request)
+        event = request.headers.get("x-github-event", "")[:40] or "(none)"
+        if response.status_code == 401:
+            event = "(unsigned)"  # an unauthenticated caller chooses no label values
+        outcome = getattr(response, "outcome", None) or str(response.status_code)
+        metrics.webhook_deliveries.labels(metrics.events(event), outcome).inc()
+        return response
+
+    async def _github_webhooks(request: Request) -> Response:
         # SHA-256 only: gidgethub falls back to the legacy SHA-1 ``X-Hub-Signature`` (and
         # accepts ``sha1=`` in either header), so it is shown neither.
         signature = request.headers.get("x-hub-signature-256", "")
@@ -142,7 +173,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         once = services.store.once
         try:
             if not await once.begin(key):
-                return JSONResponse({"msg": "already processed", "delivery": delivery})
+                return _outcome(
+                    JSONResponse({"msg": "already processed", "delivery": delivery}), "duplicate"
+                )
         except StoreUnavailable:
             return PlainTextResponse("database unavailable; redeliver later", status_code=503)
         try:
@@ -151,15 +184,41 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             log.exception("webhook %s (delivery %s) failed", event.event, delivery)
             with contextlib.suppress(StoreUnavailable):
                 await once.forget(key)
-            return JSONResponse(
-                {"msg": "failed; redeliver it from the GitHub App's settings"}, status_code=500
+            return _outcome(
+                JSONResponse(
+                    {"msg": "failed; redeliver it from the GitHub App's settings"},
+                    status_code=500,
+                ),
+                "failed",
             )
         with contextlib.suppress(StoreUnavailable):
             await once.done(key)
-        return JSONResponse({"msg": "accepted", "event": event.event})
+        return _outcome(JSONResponse({"msg": "accepted", "event": event.event}), "accepted")
 
     async def healthz(request: Request) -> Response:
+        """Cheap: the process answers. Dependencies are /readyz's business."""
         return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        """Ready when the database answers; the failing dependency is named."""
+        try:
+            async with asyncio.timeout(5):
+                await services.store.db.ping()
+        except Exception as exc:
+            checks = {"database": f"unreachable ({type(exc).__name__})"}
+            return JSONResponse({"status": "unready", "checks": checks}, status_code=503)
+        return JSONResponse({"status": "ready", "checks": {"database": "ok"}})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        token = settings.metrics_token or ""
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return PlainTextResponse(
+                "a bearer token (METRICS_TOKEN) is required",
+                status_code=401,
+                headers={"www-authenticate": "Bearer"},
+            )
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -173,6 +232,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/github/webhooks", github_webhooks, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            # Without METRICS_TOKEN the route does not exist: metrics are not public data.
+            *(
+                [Route("/metrics", metrics_endpoint, methods=["GET"])]
+                if settings.metrics_token
+                else []
+            ),
         ],
         lifespan=lifespan,
     )
@@ -198,6 +264,7 @@ async def maintain(store: Store, every: float = MAINTENANCE_SECONDS) -> None:
 
 def _from_environment() -> Starlette:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logs(os.environ.get("LOG_FORMAT", "text").strip().lower())
     if warning := ephemeral_disk_warning():
         log.warning(warning)
     try:

@@ -42,6 +42,8 @@ class Settings:
     database_url: str = "sqlite:///runnerops.db"
     audit_retention_days: int = 400
     migrate_on_start: bool = True
+    metrics_token: str | None = field(default=None, repr=False)
+    log_format: str = "text"
     audit_slack_channel: str | None = None
     slack_response_url_prefixes: tuple[str, ...] = DEFAULT_RESPONSE_URL_PREFIXES
 
@@ -64,6 +66,7 @@ class Settings:
             self.slack_signing_secret,
             self.slack_bot_token,
             self.github_enterprise_token or "",
+            self.metrics_token or "",
         ]
         return [v for v in values if v]
 
@@ -193,6 +196,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if migrate_text not in {"0", "1", "true", "false", "yes", "no"}:
         problems.append(f"RUNNEROPS_MIGRATE_ON_START must be 1 or 0, got {migrate_text!r}")
 
+    log_format = (get("LOG_FORMAT") or "text").lower()
+    if log_format not in {"text", "json"}:
+        problems.append(f"LOG_FORMAT must be text or json, got {log_format!r}")
+
     if missing or problems:
         lines = []
         if missing:
@@ -219,6 +226,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=get("DATABASE_URL") or "sqlite:///runnerops.db",
         audit_retention_days=int(retention_text),
         migrate_on_start=migrate_text in {"1", "true", "yes"},
+        metrics_token=get("METRICS_TOKEN"),
+        log_format=log_format,
         audit_slack_channel=get("AUDIT_SLACK_CHANNEL"),
         slack_response_url_prefixes=prefixes,
     )

@@ -16,6 +16,7 @@ from bot import errors, redact
 from bot.config import Settings
 from bot.github.client import GitHubClient
 from bot.github.runners import RunnerService
+from bot.observe.metrics import Metrics
 from bot.policy.access import Access
 from bot.policy.rules import Policy
 from bot.routing import Caller
@@ -40,6 +41,7 @@ class Services:
     # redelivers a command it thinks timed out; a delete button can be clicked twice).
     store: Store
     audit_channel: AuditChannel
+    metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], float] = field(default=time.time)
     # Commands being worked on after their ack, each with what to do if a shutdown must
     # abandon it; held here so that none is garbage collected mid-flight and a shutdown
@@ -71,6 +73,7 @@ class Services:
             retention_days=settings.audit_retention_days,
             migrate_now=settings.migrate_on_start,
         )
+        metrics = Metrics()
         github = GitHubClient(
             api_url=settings.github_api_url,
             app_id=settings.github_app_id,
@@ -78,6 +81,7 @@ class Services:
             enterprise_token=settings.github_enterprise_token,
             timeout=settings.github_timeout,
             backoff=github_backoff,
+            observe=metrics.github_answer,
         )
         slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
         return cls(
@@ -88,6 +92,7 @@ class Services:
             access=Access(policy, slack),
             store=store,
             audit_channel=AuditChannel(slack, settings.audit_slack_channel, clock),
+            metrics=metrics,
             clock=clock,
         )
 

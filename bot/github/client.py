@@ -10,6 +10,7 @@ names what the user can do, and never carries a credential.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import time
@@ -61,6 +62,12 @@ PERMISSION_BY_SCOPE = {
 }
 
 
+# (method, status, headers, credential): every answer GitHub gives, for the metrics.
+Observer = Callable[[str, int, Mapping[str, str], str], None]
+# Which credential the current request runs with ("installation 42", "enterprise token").
+_credential: contextvars.ContextVar[str] = contextvars.ContextVar("credential", default="app")
+
+
 class OffOrigin(Exception):
     """A URL outside the configured API base: credentials are never sent there."""
 
@@ -96,6 +103,7 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
         deadline: float,
         max_rate_wait: float = MAX_RATE_LIMIT_WAIT,
         clock: Callable[[], float] = time.time,
+        observe: Observer | None = None,
     ) -> None:
         super().__init__(
             session,
@@ -114,6 +122,7 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
         self._backoff = backoff
         self._max_rate_wait = max_rate_wait
         self._clock = clock
+        self._observe = observe
 
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
@@ -123,7 +132,10 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
             # GITHUB_TIMEOUT bounds the whole exchange, body included: a body trickling in a
             # byte at a time must not hold a command (and every GET sharing it) for ever.
             async with asyncio.timeout(self._deadline):
-                return await self._exchange(method, url, headers, body)
+                answer = await self._exchange(method, url, headers, body)
+        if self._observe is not None:
+            self._observe(method, answer[0], answer[1], _credential.get())
+        return answer
 
     async def _exchange(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes
@@ -250,8 +262,10 @@ class GitHubClient:
         max_rate_wait: float = MAX_RATE_LIMIT_WAIT,
         page_concurrency: int = PAGE_CONCURRENCY,
         clock: Callable[[], float] = time.time,
+        observe: Observer | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self._observe = observe
         self.page_concurrency = max(1, page_concurrency)
         self._app_id = app_id
         self._private_key = private_key
@@ -301,6 +315,7 @@ class GitHubClient:
                 deadline=self._timeout,
                 max_rate_wait=self._max_rate_wait,
                 clock=self._clock,
+                observe=self._observe,
             )
         return self._api
 
@@ -519,6 +534,7 @@ class GitHubClient:
             installation_id, token, fresh = await self._guard(
                 target, self._credential(target), "GET"
             )
+            _credential.set(str(installation_id) if installation_id else "enterprise token")
             try:
                 return await self._guard(
                     target, self._send(method, url, variables, data, token), method
