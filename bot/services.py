@@ -159,12 +159,32 @@ class Services:
 
 @dataclass
 class Audited:
-    """An audit entry written before its action; :meth:`settle` records the outcome."""
+    """An audit entry written before its action; :meth:`settle` records the outcome.
+
+    Used as ``async with``: an action that leaves by an exception without settling is
+    settled with what is known (``failed`` for a definite refusal, ``unknown`` when GitHub
+    may have acted: its answer never came, or the command was interrupted)."""
 
     services: Services
     entry: AuditEntry
+    settled: bool = False
+
+    async def __aenter__(self) -> Audited:
+        return self
+
+    async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if self.settled or exc is None:
+            return
+        prefix = f"{self.entry.detail}: " if self.entry.detail else ""
+        if isinstance(exc, errors.OutcomeUnknown):
+            await self.settle("unknown", prefix + exc.detail)
+        elif isinstance(exc, errors.RunnerOpsError):
+            await self.settle("failed", prefix + type(exc).__name__)
+        else:
+            await self.settle("unknown", prefix + "interrupted before GitHub's answer was read")
 
     async def settle(self, outcome: str, detail: str | None = None) -> None:
+        self.settled = True
         entry = replace(self.entry, outcome=outcome)
         if detail is not None:
             entry = replace(entry, detail=detail)

@@ -91,19 +91,17 @@ async def _delete(click: Click, target: Target, runner_id: int, name: str) -> _O
         audited = await services.audit_first(caller, "delete", target, f"{name} (id {runner_id})")
     except errors.AuditUnavailable as exc:
         return _Outcome(render.error_text(exc, install_url=""), False, caller.user_id)
-    try:
-        result = await services.runners.delete_runner(target, runner_id, name)
-    except errors.OutcomeUnknown as exc:
-        await audited.settle("unknown", f"{name}: {exc.detail}")
-        return _Outcome(render.delete_unknown_text(target, name), False, caller.user_id)
-    except errors.RunnerOpsError as exc:
-        outcome = "not-deleted" if isinstance(exc, errors.RunnerBusy) else "failed"
-        await audited.settle(outcome, f"{name}: {type(exc).__name__}")
-        text = render.error_text(exc, install_url=services.settings.install_url)
-        return _Outcome(text, False, caller.user_id)
-    except BaseException:
-        await audited.settle("unknown", f"{name}: interrupted before GitHub's answer was read")
-        raise
+    async with audited:
+        try:
+            result = await services.runners.delete_runner(target, runner_id, name)
+        except errors.OutcomeUnknown as exc:
+            await audited.settle("unknown", f"{name}: {exc.detail}")
+            return _Outcome(render.delete_unknown_text(target, name), False, caller.user_id)
+        except errors.RunnerOpsError as exc:
+            outcome = "not-deleted" if isinstance(exc, errors.RunnerBusy) else "failed"
+            await audited.settle(outcome, f"{name}: {type(exc).__name__}")
+            text = render.error_text(exc, install_url=services.settings.install_url)
+            return _Outcome(text, False, caller.user_id)
     checked = result == "deleted-confirmed"
     detail = f"{name} (id {runner_id})" + (", confirmed by a check" if checked else "")
     await audited.settle("deleted", detail)

@@ -28,17 +28,11 @@ async def jit(inv: Invocation) -> render.Reply:
     what = f"runner {name}, labels {', '.join(labels)}"
     group = await services.runners.find_group(target, command.group)
     what += f", group {group.name} (id {group.id})"
-    audited = await services.audit_first(caller, "jit", target, what)  # or nothing is issued
-    try:
-        config = await services.runners.generate_jit(target, name, group, labels, work_folder)
-    except errors.OutcomeUnknown as exc:  # GitHub may have registered a runner
-        await audited.settle("unknown", f"{what}: {exc.detail}")
-        return render.jit_unknown(target, name)
-    except errors.RunnerOpsError as exc:
-        await audited.settle("failed", f"{what}: {type(exc).__name__}")
-        raise
-    except BaseException:
-        await audited.settle("unknown", f"{what}: interrupted before GitHub's answer was read")
-        raise
-    await audited.settle("issued", f"{what}; runner id {config.runner.id}")
+    async with await services.audit_first(caller, "jit", target, what) as audited:
+        try:  # the entry is written first: an action that cannot be audited is not done
+            config = await services.runners.generate_jit(target, name, group, labels, work_folder)
+        except errors.OutcomeUnknown as exc:  # GitHub may have registered a runner
+            await audited.settle("unknown", f"{what}: {exc.detail}")
+            return render.jit_unknown(target, name)
+        await audited.settle("issued", f"{what}; runner id {config.runner.id}")
     return render.jit_reply(target, config, group, labels, work_folder)

@@ -39,29 +39,23 @@ async def change_labels(inv: Invocation) -> render.Reply:
     label_op: LabelOp = op  # type: ignore[assignment]
     runner = await services.runners.find_runner(target, ref)
     what = f"{op} {', '.join(command.labels) or '(none)'} on {runner.name} (id {runner.id})"
-    audited = await services.audit_first(caller, "label", target, what)  # or nothing changes
-    try:
-        change = await services.runners.change_labels(target, runner, label_op, command.labels)
-    except (errors.ReadOnlyLabels, errors.LabelsMissing) as exc:
-        await audited.settle("refused", f"{what}: {type(exc).__name__}")
-        raise
-    except errors.OutcomeUnknown as exc:
-        await audited.settle("unknown", f"{what}: {exc.detail}")
-        return render.label_unknown(target, runner.name)
-    except errors.RunnerOpsError as exc:
-        await audited.settle("failed", f"{what}: {type(exc).__name__}")
-        raise
-    except BaseException:
-        await audited.settle("unknown", f"{what}: interrupted before GitHub's answer was read")
-        raise
-    if not change.done:
-        outcome = "partial" if change.changed else "not-changed"
-    else:
-        outcome = "changed" if change.changed else "unchanged"
-    detail = (
-        f"{what}; custom labels before: {_custom(change.before)}; "
-        f"after: {_custom(change.after)}"
-        + ("; read back after a failed answer" if change.confirmed else "")
-    )
-    await audited.settle(outcome, detail)
+    async with await services.audit_first(caller, "label", target, what) as audited:
+        try:  # the entry is written first: an action that cannot be audited is not done
+            change = await services.runners.change_labels(target, runner, label_op, command.labels)
+        except (errors.ReadOnlyLabels, errors.LabelsMissing) as exc:
+            await audited.settle("refused", f"{what}: {type(exc).__name__}")
+            raise
+        except errors.OutcomeUnknown as exc:
+            await audited.settle("unknown", f"{what}: {exc.detail}")
+            return render.label_unknown(target, runner.name)
+        if not change.done:
+            outcome = "partial" if change.changed else "not-changed"
+        else:
+            outcome = "changed" if change.changed else "unchanged"
+        detail = (
+            f"{what}; custom labels before: {_custom(change.before)}; "
+            f"after: {_custom(change.after)}"
+            + ("; read back after a failed answer" if change.confirmed else "")
+        )
+        await audited.settle(outcome, detail)
     return render.label_change_reply(target, change)

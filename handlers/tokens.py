@@ -16,23 +16,17 @@ async def runner_token(inv: Invocation) -> render.Reply:
     target, verb, services = inv.command.target, inv.command.verb, inv.services
     assert target is not None
     kind: Literal["registration", "remove"] = "registration" if verb == "token" else "remove"
-    audited = await services.audit_first(inv.caller, verb, target)  # or nothing is issued
-    try:
-        if verb == "token":
-            token = await services.runners.registration_token(target)
-        else:
-            token = await services.runners.remove_token(target)
-    except errors.OutcomeUnknown as exc:  # GitHub may have issued one nobody was shown
-        await audited.settle("unknown", exc.detail)
-        return render.token_unknown(target, kind)
-    except errors.RunnerOpsError as exc:
-        await audited.settle("failed", type(exc).__name__)
-        raise
-    except BaseException:
-        await audited.settle("unknown", "interrupted before GitHub's answer was read")
-        raise
-    expiry = token.expires_at.isoformat() if token.expires_at else "an unreadable time"
-    await audited.settle("issued", f"expires {expiry}")
+    async with await services.audit_first(inv.caller, verb, target) as audited:
+        try:  # the entry is written first: an action that cannot be audited is not done
+            if verb == "token":
+                token = await services.runners.registration_token(target)
+            else:
+                token = await services.runners.remove_token(target)
+        except errors.OutcomeUnknown as exc:  # GitHub may have issued one nobody was shown
+            await audited.settle("unknown", exc.detail)
+            return render.token_unknown(target, kind)
+        expiry = token.expires_at.isoformat() if token.expires_at else "an unreadable time"
+        await audited.settle("issued", f"expires {expiry}")
     return render.token_reply(
         target,
         token,

@@ -107,13 +107,10 @@ async def test_kill_9_mid_token_leaves_an_entry_never_a_silent_token(
 ) -> None:
     a, _ = pair.views
     # GitHub issues the token, then its answer is slow: the process dies before reading it.
-    pair.github.add_fault("POST", TOKEN_PATH, delay=30.0, act_first=True)
+    arrived = asyncio.Event()
+    pair.github.add_fault("POST", TOKEN_PATH, delay=30.0, act_first=True, side_effect=arrived.set)
     await a.send("token acme")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 20
-    while pair.github.count("POST", TOKEN_PATH) == 0:
-        assert loop.time() < deadline, "the token request never reached GitHub"
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(arrived.wait(), 20)
     pair.processes[0].kill()
     (entry,) = await store.audit.recent()
     assert (entry.action, entry.target, entry.user_id) == ("token", "acme", "U0ALICE")

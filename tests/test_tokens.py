@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -95,3 +96,30 @@ async def test_token_answer_that_cannot_be_read_is_unknown(sandbox: Sandbox) -> 
     assert "did not confirm the registration token" in text
     (entry,) = await sandbox.services.store.audit.recent()
     assert entry.outcome == "unknown"
+
+
+async def test_a_token_command_stopped_by_a_shutdown_is_audited_unknown(
+    make_sandbox, tmp_path
+) -> None:
+    from bot.store import Store
+
+    url = f"sqlite:///{tmp_path}/runnerops.db"
+    async with make_sandbox(database_url=url) as sb:
+        sb.services.shutdown_grace = 0.1
+        # GitHub takes the request and is slow to answer: it may have issued the token.
+        arrived = asyncio.Event()
+        sb.github.add_fault(
+            "POST",
+            "/orgs/acme/actions/runners/registration-token",
+            delay=3.0,
+            side_effect=arrived.set,
+        )
+        sent = await sb.send("token acme")
+        await asyncio.wait_for(arrived.wait(), 10)
+    assert "restarting" in reply_text(sb.slack.replies(sent.response_url).get_nowait())
+    store = Store.open(url)
+    try:
+        (entry,) = await store.audit.recent()
+    finally:
+        await store.close()
+    assert entry.outcome == "unknown" and "interrupted" in entry.detail
