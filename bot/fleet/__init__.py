@@ -1,0 +1,1 @@
+"""Decisions behind fleet actions (pure: no I/O), kept apart from the handlers that act."""
