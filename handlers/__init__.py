@@ -9,7 +9,7 @@ from __future__ import annotations
 from gidgethub import routing
 
 from bot.routing import Router
-from handlers import access, delete, fleet, help, installations, tokens
+from handlers import access, delete, fleet, help, installations, jobs, tokens
 
 commands = Router(help.router, access.router, fleet.router, tokens.router, delete.router)
-webhooks = routing.Router(installations.router)
+webhooks = routing.Router(installations.router, jobs.router)

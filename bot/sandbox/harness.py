@@ -90,8 +90,11 @@ class Sandbox:
         enterprise_token: str | None = "sandbox-enterprise-pat",
         keys: Keys | None = None,
         github_backoff: float = 0.01,
+        clock: Callable[[], float] = time.time,
         **settings_changes: Any,
     ) -> AsyncIterator[Sandbox]:
+        """``clock`` is shared by the GitHub double (job times) and runnerops (its store,
+        the watch's sweep), so a test moves time for both; JWTs stay on the wall clock."""
         keys = keys or Keys.generate()
         web_url = "https://github.com" if not prefix else "https://ghe.sandbox"
         github = GitHubDouble(
@@ -100,6 +103,7 @@ class Sandbox:
             enterprise_token=enterprise_token,
             prefix=prefix,
             web_url=web_url,  # jobs' html_url point where runnerops expects GitHub
+            clock=clock,
         )
         if seed is not None:
             seed(github)
@@ -128,7 +132,7 @@ class Sandbox:
                 slack_response_url_prefixes=(slack_url + "/response/",),
             )
             settings = replace(settings, **settings_changes)
-            services = Services.build(settings, github_backoff=github_backoff)
+            services = Services.build(settings, github_backoff=github_backoff, clock=clock)
             app = create_app(settings, services)
             async with serve(app) as url, aiohttp.ClientSession() as session:
                 yield cls(
