@@ -9,7 +9,9 @@ from __future__ import annotations
 from gidgethub import routing
 
 from bot.routing import Router
-from handlers import access, delete, fleet, help, installations, jobs, tokens
+from handlers import access, delete, fleet, help, installations, jobs, tokens, watch
 
-commands = Router(help.router, access.router, fleet.router, tokens.router, delete.router)
+commands = Router(
+    help.router, access.router, fleet.router, tokens.router, delete.router, watch.router
+)
 webhooks = routing.Router(installations.router, jobs.router)
