@@ -29,6 +29,7 @@ from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.serve import serve
 from bot.sandbox.slack_double import SlackDouble
 from bot.services import Services
+from bot.watch.sweep import Sweeper
 
 APP_ID = "424242"
 
@@ -79,6 +80,7 @@ class Sandbox:
     session: aiohttp.ClientSession
     keys: Keys
     signing_secret: str = field(repr=False, default="")
+    sweeper: Sweeper | None = None  # the app's watch sweep; run a round with run_once()
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -130,6 +132,7 @@ class Sandbox:
                 github_app_slug="runnerops",
                 database_url=f"sqlite:///{scratch}/runnerops.db",
                 slack_response_url_prefixes=(slack_url + "/response/",),
+                sweep_seconds=0.0,  # tests run a round with sb.sweeper.run_once()
             )
             settings = replace(settings, **settings_changes)
             services = Services.build(settings, github_backoff=github_backoff, clock=clock)
@@ -144,6 +147,7 @@ class Sandbox:
                     session,
                     keys,
                     settings.slack_signing_secret,
+                    app.state.sweeper,
                 )
 
     # -- Slack requests --------------------------------------------------------------

@@ -87,8 +87,10 @@ class JobStore:
             return None
         rank = status_rank(job.status)
         owner = job.repository.split("/", 1)[0].lower()
-        # GitHub fills started_at with created_at until a runner starts the job.
-        started = job.started_at if rank >= STATUS_RANK["in_progress"] else None
+        # GitHub fills started_at with created_at until a runner starts the job, and keeps
+        # it so in a job cancelled while queued: only a job a runner took has started.
+        ran = bool(job.runner_id) or bool(job.runner_name)
+        started = job.started_at if rank >= STATUS_RANK["in_progress"] and ran else None
         values = {
             "id": job.id,
             "run_id": job.run_id,
