@@ -9,9 +9,15 @@ from __future__ import annotations
 from gidgethub import routing
 
 from bot.routing import Router
-from handlers import access, delete, fleet, help, installations, jobs, tokens, watch
+from handlers import access, delete, fleet, help, installations, jobs, queue, tokens, watch
 
 commands = Router(
-    help.router, access.router, fleet.router, tokens.router, delete.router, watch.router
+    help.router,
+    access.router,
+    fleet.router,
+    tokens.router,
+    delete.router,
+    watch.router,
+    queue.router,
 )
 webhooks = routing.Router(installations.router, jobs.router)
