@@ -9,7 +9,7 @@ from __future__ import annotations
 from gidgethub import routing
 
 from bot.routing import Router
-from handlers import access, delete, fleet, help, installations, jobs, queue, tokens, watch
+from handlers import access, delete, fleet, help, installations, jobs, queue, stats, tokens, watch
 
 commands = Router(
     help.router,
@@ -19,5 +19,6 @@ commands = Router(
     delete.router,
     watch.router,
     queue.router,
+    stats.router,
 )
 webhooks = routing.Router(installations.router, jobs.router)

@@ -8,7 +8,7 @@ import pytest
 
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
 from tests.conftest import Clock
-from tests.test_watch_sweep import MINUTE, queued, seed
+from tests.test_watch_sweep import MINUTE, deliver, queued, seed
 
 
 @pytest.fixture
@@ -74,3 +74,29 @@ async def test_why_unknown_job_and_bad_input(sb: Sandbox) -> None:
     before = len(sb.github.requests)
     await sb.run("why acme api")
     assert len(sb.github.requests) == before  # refused by the grammar: GitHub not asked
+
+
+async def test_stats_queue_times_per_label_set_and_runner_usage(sb: Sandbox, clock: Clock) -> None:
+    sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"])
+    await sb.run("watch acme --after 5m", channel_id="C0ALERTS")
+    waits = [1, 2, 3, 10]  # minutes each gpu job waits, one after another
+    for minutes in waits:
+        job = await queued(sb, ["self-hosted", "gpu"])
+        clock.advance(minutes * MINUTE)
+        sb.github.set_job(job, status="in_progress", runner="gpu-1")
+        await deliver(sb, job)
+        clock.advance(4 * MINUTE)
+        sb.github.set_job(job, status="completed")
+        await deliver(sb, job)
+    await queued(sb, ["self-hosted", "arm"])  # never starts
+    clock.advance(MINUTE)
+    text = reply_text(await sb.run("stats acme", user_id="U0BOB", user_name="bob"))
+    assert "acme: the last 7d" in text
+    assert "`gpu` `self-hosted`: 4 jobs · p50 2m, p95 10m, max 10m · 25% waited 5m or more" in text
+    assert "`arm` `self-hosted`: 0 jobs, 1 not started · none started" in text
+    assert "*gpu-1*: 4 jobs, busy 0%" in text  # 16 minutes of a week
+    narrow = reply_text(await sb.run("stats acme/api --since 20m"))
+    assert "the last 20m" in narrow and "`gpu` `self-hosted`: 1 job" in narrow
+    # The window is minutes 13 to 33: the third job ran 14-18, the fourth 28-32.
+    assert "*gpu-1*: 2 jobs, busy 40%" in narrow
+    assert "`--since`" in reply_text(await sb.run("stats acme --since soon"))
