@@ -270,3 +270,46 @@ async def test_two_sweepers_on_one_postgres_post_an_alert_once(
         finally:
             await second.close()
             await other.close()
+
+
+# -- the polling budget --------------------------------------------------------------------
+
+
+async def test_polling_stays_within_the_budget(
+    keys: Keys, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 0.1% of GitHub's 5,000 an hour: 5 requests an hour for the sweep on acme.
+    async with Sandbox.running(
+        keys=keys, seed=seed, policy=PLATFORM_POLICY, clock=clock, poll_budget=0.001
+    ) as sb:
+        sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"], busy=True)
+        await watch(sb)
+        await queued(sb, ["self-hosted", "gpu"])
+        clock.advance(6 * MINUTE)
+        assert sb.sweeper is not None
+        assert (await sweep(sb)).posted == 1
+        assert sb.sweeper.budget.used("acme") >= 5
+        polled = len(sb.github.requests)
+        for _ in range(5):
+            clock.advance(MINUTE)
+            assert (await sweep(sb)).skipped == ["acme"]
+        assert len(sb.github.requests) == polled  # over budget: not polled
+        assert "polling budget of acme used up" in caplog.text
+        assert caplog.text.count("polling budget of acme used up") == 1
+        clock.advance(3600)  # a new hour, a new allowance
+        assert (await sweep(sb)).skipped == []
+        assert len(sb.github.requests) > polled
+
+
+def test_the_budget_is_a_share_of_the_limit_github_reports(clock: Clock) -> None:
+    from bot.watch.budget import PollBudget
+
+    seen: list[int | None] = [None]
+    budget = PollBudget(0.1, clock, lambda: seen[0])
+    assert budget.allowance() == 500  # GitHub's default until a limit is seen
+    seen[0] = 15_000  # a GitHub Enterprise Cloud installation
+    assert budget.allowance() == 1500
+    budget.spend("Acme", 1499)
+    assert not budget.over("acme")
+    budget.spend("acme")
+    assert budget.over("ACME") and not budget.over("globex")
