@@ -313,3 +313,41 @@ def test_the_budget_is_a_share_of_the_limit_github_reports(clock: Clock) -> None
     assert not budget.over("acme")
     budget.spend("acme")
     assert budget.over("ACME") and not budget.over("globex")
+
+
+async def test_names_from_workflows_cannot_ping_the_channel(sb: Sandbox, clock: Clock) -> None:
+    await watch(sb)
+    await queued(sb, ["self-hosted", "<!channel>"], name="<!here> deploy")
+    clock.advance(6 * MINUTE)
+    await sweep(sb)
+    [message] = alerts(sb)
+    raw = str(message)
+    assert "<!channel>" not in raw and "<!here>" not in raw
+    assert "&lt;!channel&gt;" in message["text"] and "&lt;!here&gt; deploy" in text_of(message)
+
+
+async def test_enterprise_watch_alerts_offline_runners_and_a_deleted_one_resolves(
+    keys: Keys, clock: Clock
+) -> None:
+    def with_enterprise(gh: GitHubDouble) -> None:
+        seed(gh)
+        gh.add_enterprise("octo-ent", organizations=["acme"])
+        gh.add_runner("/enterprises/octo-ent", "ent-1")
+
+    async with Sandbox.running(
+        keys=keys, seed=with_enterprise, policy=PLATFORM_POLICY, clock=clock
+    ) as sb:
+        await watch(sb, "enterprise:octo-ent --offline-after 2m")
+        [confirmation] = sb.slack.in_channel(CHANNEL)
+        assert "runners offline longer than 2m" in confirmation["text"]
+        assert "jobs queued" not in confirmation["text"]  # enterprises: offline alerts only
+        await sweep(sb)
+        sb.github.set_runner("/enterprises/octo-ent", "ent-1", status="offline")
+        clock.advance(3 * MINUTE)
+        assert (await sweep(sb)).posted == 1
+        assert "1 runner of enterprise:octo-ent offline" in text_of(alerts(sb)[0])
+        sb.github.remove_runner("/enterprises/octo-ent", "ent-1")
+        clock.advance(MINUTE)
+        assert (await sweep(sb)).resolved == 1
+        [message] = alerts(sb)
+        assert "Resolved" in text_of(message) and "*ent-1* was deleted" in text_of(message)

@@ -64,3 +64,12 @@ async def test_unwatch(sandbox: Sandbox) -> None:
     assert await sandbox.services.store.watches.all() == []
     entries = await sandbox.services.store.audit.recent(target="acme")
     assert [e.action for e in entries] == ["unwatch", "watch"]
+
+
+async def test_help_covers_the_watch_verbs(sandbox: Sandbox) -> None:
+    overview = reply_text(await sandbox.run("help"))
+    for verb in ("watch", "unwatch", "watching", "queue", "why", "stats"):
+        assert f"/runners {verb}" in overview
+        one = reply_text(await sandbox.run(f"help {verb}"))
+        assert f"*{verb}*:" in one
+    assert "--offline-after DURATION" in reply_text(await sandbox.run("help watch"))

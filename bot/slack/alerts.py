@@ -8,6 +8,7 @@ goes through :func:`bot.slack.render.escape` or :func:`bot.slack.render.code`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -22,6 +23,8 @@ from bot.watch.diagnosis import Diagnosis, Exclusion, Reason
 from bot.watch.stats import QueueStats, RunnerUsage
 
 MAX_JOBS_SHOWN = 10
+# A link Slack shows as given: no space, no <, >, | that would end or re-target it.
+_SAFE_URL = re.compile(r"https?://[^\s<>|]+")
 MAX_NAMES = 5
 
 
@@ -140,7 +143,8 @@ def _job_line(record: JobRecord | None, fallback: str, now: datetime) -> str:
         return f"• {escape(clip(fallback, 100))}"
     job = record.job
     name = escape(clip(job.name or fallback, 80))
-    title = f"<{job.html_url}|{name}>" if job.html_url and "|" not in job.html_url else name
+    url = job.html_url
+    title = f"<{url}|{name}>" if url and _SAFE_URL.fullmatch(url) else name
     age = format_duration(now - job.created_at) if job.created_at else "?"
     workflow = escape(clip(job.workflow_name or "?", 60))
     return f"• {title} · {escape(job.repository)} · {workflow} · queued {age}"
@@ -168,7 +172,8 @@ def stuck_alert(
         lines.append(f"…and {count - MAX_JOBS_SHOWN} more")
     blocks: list[Block] = [_section(head), _section(why), _section("\n".join(lines))]
     blocks.append(_context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
-    text = f"{count} job{'s' if count != 1 else ''} waiting for {', '.join(alert.labels)}"
+    # The fallback text notifies too: labels come from workflow files, so escaped.
+    text = f"{count} job{'s' if count != 1 else ''} waiting for {escape(', '.join(alert.labels))}"
     return Reply(text=text, blocks=blocks, response_type="in_channel")
 
 
@@ -183,7 +188,7 @@ def stuck_resolved(alert: Alert, jobs: Mapping[int, JobRecord]) -> Reply:
         f" in *{escape(alert.target)}*"
     )
     body = "\n".join(fates) or "No job waits for this reason any more."
-    text = f"Resolved: jobs waiting for {', '.join(alert.labels)}"
+    text = f"Resolved: jobs waiting for {escape(', '.join(alert.labels))}"
     return Reply(text=text, blocks=[_section(head), _section(body)], response_type="in_channel")
 
 

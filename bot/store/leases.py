@@ -60,6 +60,7 @@ class Leader:
         if self._conn is not None:
             try:
                 await self._conn.execute(sa.text("SELECT 1"))
+                await self._conn.commit()  # never left idle in a transaction
                 return True  # still our connection, still our lock
             except Exception:
                 await self.release()
