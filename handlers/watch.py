@@ -56,7 +56,11 @@ async def watch(inv: Invocation) -> render.Reply:
         if error in CANNOT_POST:
             return alert_render.cannot_post(caller.channel_id, error, caller.command_name)
         log.warning("could not post a watch confirmation: %s", error or type(exc).__name__)
-        return alert_render.cannot_post(caller.channel_id, error or "error", caller.command_name)
+        text = (
+            f":warning: Slack refused the confirmation ({render.escape(error or 'no answer')});"
+            " nothing was set up. Try again shortly."
+        )
+        return render.Reply(text=text, blocks=[render._section(text)])
     try:
         await services.store.watches.put(entry)
     except StoreUnavailable:

@@ -139,14 +139,14 @@ async def test_many_jobs_one_message_then_updates_in_place(sb: Sandbox, clock: C
     clock.advance(6 * MINUTE)
     await sweep(sb)
     [message] = alerts(sb)
-    assert "12 jobs waiting for" in text_of(message)
+    assert "*12 jobs waiting for `gpu`* in *acme*" in text_of(message)
     assert len(sb.slack.posted) == 2  # the confirmation, then the one alert
     await queued(sb, ["self-hosted", "gpu"])
     clock.advance(6 * MINUTE)
     done = await sweep(sb)
     assert done.updated == 1 and done.posted == 0
     [message] = alerts(sb)
-    assert "13 jobs waiting for" in text_of(message)
+    assert "*13 jobs waiting for `gpu`* in *acme*" in text_of(message)
     assert sb.slack.updated[-1]["ts"] == message["ts"]
     assert len(sb.slack.posted) == 2
     clock.advance(MINUTE)

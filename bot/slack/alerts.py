@@ -32,6 +32,13 @@ def labels_text(labels: Sequence[str]) -> str:
     return " ".join(code(clip(label, 60)) for label in labels) or "_no labels_"
 
 
+def wanted_labels(labels: Sequence[str]) -> str:
+    """The labels that tell queues apart: ``self-hosted`` goes without saying when there
+    are others ("12 jobs waiting for `gpu`")."""
+    shown = [label for label in labels if label != "self-hosted"] or list(labels)
+    return labels_text(shown)
+
+
 def _names(names: Sequence[str], limit: int = MAX_NAMES) -> str:
     shown = ", ".join(f"*{escape(clip(n, 60))}*" for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -163,7 +170,7 @@ def stuck_alert(
     """The open alert: how many jobs wait for which labels, why, and the jobs."""
     count = len(alert.members)
     head = (
-        f":rotating_light: *{_plural(count, 'job')} waiting for {labels_text(alert.labels)}*"
+        f":rotating_light: *{_plural(count, 'job')} waiting for {wanted_labels(alert.labels)}*"
         f" in *{escape(alert.target)}*"
     )
     why = reason_text(diagnosis) if diagnosis is not None else escape(alert.reason)
@@ -184,7 +191,7 @@ def stuck_resolved(alert: Alert, jobs: Mapping[int, JobRecord]) -> Reply:
         record = jobs.get(member.id)
         fates.append("• " + _fate(record, member.name))
     head = (
-        f":white_check_mark: *Resolved*: jobs waiting for {labels_text(alert.labels)}"
+        f":white_check_mark: *Resolved*: jobs waiting for {wanted_labels(alert.labels)}"
         f" in *{escape(alert.target)}*"
     )
     body = "\n".join(fates) or "No job waits for this reason any more."

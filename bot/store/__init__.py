@@ -76,11 +76,12 @@ class Store:
         )
 
     async def maintain(self) -> tuple[int, int]:
-        """Retention, run in the background: audit entries and finished jobs older than
-        AUDIT_RETENTION_DAYS and expired once-records go. Returns (audit entries,
-        once-records) dropped."""
+        """Retention, run in the background: audit entries, finished jobs and resolved
+        alerts older than AUDIT_RETENTION_DAYS, and expired once-records, go. Returns
+        (audit entries, once-records) dropped."""
         cutoff = datetime.fromtimestamp(self.clock(), UTC) - self.retention
         await self.jobs.prune(cutoff)
+        await self.alerts.prune(cutoff)
         return await self.audit.prune(cutoff), await self.once.prune()
 
     async def close(self) -> None:

@@ -209,3 +209,17 @@ class AlertStore:
                 return int(result.rowcount or 0)
 
         return await self.db.write(update, "alert write")
+
+    async def prune(self, before: datetime) -> int:
+        """Resolved alerts older than ``before`` go (the audit trail's retention)."""
+
+        async def delete() -> int:
+            async with self.db.engine.begin() as conn:
+                result = await conn.execute(
+                    alerts.delete().where(
+                        alerts.c.resolved_at.is_not(None), alerts.c.resolved_at < before
+                    )
+                )
+                return int(result.rowcount or 0)
+
+        return await self.db.write(delete, "alert prune")

@@ -118,6 +118,11 @@ async def test_an_alert_is_claimed_once_then_posted_then_resolved(store: Store) 
     assert await store.alerts.open_alerts() == []
     # The key is free again for the next alert of the same kind.
     assert await store.alerts.claim_post(a) is True
+    # Retention: resolved alerts older than the cutoff go, open ones stay.
+    now = datetime.fromtimestamp(store.clock(), UTC)
+    assert await store.alerts.prune(now - timedelta(days=1)) == 0
+    assert await store.alerts.prune(now + timedelta(days=1)) == 1
+    assert [x.key for x in await store.alerts.open_alerts()] == [a.key]
 
 
 async def test_same_key_in_two_channels_is_two_alerts(store: Store) -> None:
