@@ -145,6 +145,12 @@ VERBS = [
     "download",
     "whoami",
     "audit",
+    "watch",
+    "unwatch",
+    "watching",
+    "queue",
+    "why",
+    "stats",
     "LIST",
     "Token",
     "hElP",
@@ -347,7 +353,17 @@ FLAGS = [
     "-",
     "-x",
 ]
-VALUE_FLAGS = ["--label", "--status", "--name", "--os", "--arch", "--limit"]
+VALUE_FLAGS = [
+    "--label",
+    "--status",
+    "--name",
+    "--os",
+    "--arch",
+    "--limit",
+    "--after",
+    "--offline-after",
+    "--since",
+]
 flag_with_value = st.builds(
     lambda flag, value, eq: f"{flag}={value}" if eq else f"{flag} {value}",
     st.sampled_from(VALUE_FLAGS),

@@ -151,6 +151,16 @@ async def test_many_jobs_one_message_then_updates_in_place(sb: Sandbox, clock: C
     assert len(sb.slack.posted) == 2
     clock.advance(MINUTE)
     assert (await sweep(sb)).updated == 0  # nothing changed: nothing sent
+    first = (await sb.services.store.jobs.open_jobs("acme"))[0].job
+    sb.github.set_job(first.id, status="completed", conclusion="cancelled")
+    assert first.id is not None
+    await deliver(sb, first.id)
+    clock.advance(MINUTE)
+    assert (await sweep(sb)).updated == 1
+    [message] = alerts(sb)
+    assert "*12 jobs waiting for `gpu`*" in text_of(message)
+    assert "Since the last update" in text_of(message)
+    assert "cancelled after 13m without starting" in text_of(message)
 
 
 async def test_resolved_in_place_when_the_job_starts(sb: Sandbox, clock: Clock) -> None:

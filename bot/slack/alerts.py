@@ -18,7 +18,7 @@ from bot.durations import format_duration
 from bot.slack.render import Reply, _context, _header, _section, clip, code, escape, slack_date
 from bot.store.jobs import JobRecord
 from bot.store.watches import Watch
-from bot.watch.alerts import Alert, Departure
+from bot.watch.alerts import Alert, Departure, Member
 from bot.watch.diagnosis import Diagnosis, Exclusion, Reason
 from bot.watch.stats import QueueStats, RunnerUsage
 
@@ -166,8 +166,10 @@ def stuck_alert(
     jobs: Mapping[int, JobRecord],
     *,
     now: datetime,
+    departed: Sequence[Member] = (),
 ) -> Reply:
-    """The open alert: how many jobs wait for which labels, why, and the jobs."""
+    """The open alert: how many jobs wait for which labels, why, and the jobs; and what
+    became of the jobs ``departed`` since the message was last written."""
     count = len(alert.members)
     head = (
         f":rotating_light: *{_plural(count, 'job')} waiting for {wanted_labels(alert.labels)}*"
@@ -178,6 +180,9 @@ def stuck_alert(
     if count > MAX_JOBS_SHOWN:
         lines.append(f"…and {count - MAX_JOBS_SHOWN} more")
     blocks: list[Block] = [_section(head), _section(why), _section("\n".join(lines))]
+    if departed:
+        fates = [f"• {_fate(jobs.get(m.id), m.name)}" for m in departed[:MAX_JOBS_SHOWN]]
+        blocks.append(_section("*Since the last update*\n" + "\n".join(fates)))
     blocks.append(_context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
     # The fallback text notifies too: labels come from workflow files, so escaped.
     text = f"{count} job{'s' if count != 1 else ''} waiting for {escape(', '.join(alert.labels))}"

@@ -316,9 +316,10 @@ class Sweeper:
 
     # -- Slack -----------------------------------------------------------------------
 
-    async def _jobs(self, alert: Alert | None) -> dict[int, JobRecord]:
+    async def _jobs(self, *alerts: Alert | None) -> dict[int, JobRecord]:
         found: dict[int, JobRecord] = {}
-        for member in alert.members if alert is not None else ():
+        members = [m for a in alerts if a is not None for m in a.members]
+        for member in members:
             record = await self.services.store.jobs.get(member.id)
             if record is not None:
                 found[member.id] = record
@@ -335,7 +336,11 @@ class Sweeper:
         if action.kind is ActionKind.RESOLVE:
             gone = before if before is not None else alert
             return alert_render.stuck_resolved(gone, await self._jobs(gone))
-        return alert_render.stuck_alert(alert, diagnosis, await self._jobs(alert), now=now)
+        still = {m.id for m in alert.members}
+        departed = [m for m in (before.members if before else ()) if m.id not in still]
+        return alert_render.stuck_alert(
+            alert, diagnosis, await self._jobs(alert, before), now=now, departed=departed
+        )
 
     async def _send(
         self, action: AlertAction, before: Alert | None, diagnosis: Diagnosis | None, now: datetime
