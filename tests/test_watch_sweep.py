@@ -256,11 +256,14 @@ async def test_a_missing_permission_is_said_once_in_the_channel(sb: Sandbox, clo
 # -- two processes -------------------------------------------------------------------------
 
 
-async def test_two_sweepers_on_one_postgres_post_an_alert_once(
-    keys: Keys, clock: Clock, postgres_url: str
+async def test_two_sweepers_on_one_database_post_an_alert_once(
+    keys: Keys, clock: Clock, database_url: str
 ) -> None:
+    """Two processes (two Services, two Sweepers) on one PostgreSQL, and on one SQLite
+    file: one leads (advisory lock / lease), the alert is posted once, and when the
+    leader goes the other takes over without posting it again."""
     async with Sandbox.running(
-        keys=keys, seed=seed, policy=PLATFORM_POLICY, clock=clock, database_url=postgres_url
+        keys=keys, seed=seed, policy=PLATFORM_POLICY, clock=clock, database_url=database_url
     ) as sb:
         other = Services.build(sb.settings, github_backoff=0.01, clock=clock)
         second = Sweeper(other)
@@ -361,3 +364,21 @@ async def test_enterprise_watch_alerts_offline_runners_and_a_deleted_one_resolve
         assert (await sweep(sb)).resolved == 1
         [message] = alerts(sb)
         assert "Resolved" in text_of(message) and "*ent-1* was deleted" in text_of(message)
+
+
+async def test_github_failing_leaves_alerts_as_they_are(sb: Sandbox, clock: Clock) -> None:
+    sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"], busy=True)
+    await watch(sb)
+    job = await queued(sb, ["self-hosted", "gpu"])
+    clock.advance(6 * MINUTE)
+    await sweep(sb)
+    sb.github.add_fault("GET", rf"/repos/acme/api/actions/jobs/{job}", status=502, times=None)
+    clock.advance(MINUTE)
+    done = await sweep(sb)
+    assert done.skipped == ["acme"] and done.resolved == 0 and done.updated == 0
+    assert len(await sb.services.store.alerts.open_alerts()) == 1
+    assert "Resolved" not in text_of(alerts(sb)[0])
+    assert len(alerts(sb)) == 1  # a GitHub outage is not a permission problem to report
+    sb.github.clear_faults()
+    clock.advance(MINUTE)
+    assert (await sweep(sb)).skipped == []
