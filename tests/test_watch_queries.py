@@ -100,3 +100,13 @@ async def test_stats_queue_times_per_label_set_and_runner_usage(sb: Sandbox, clo
     # The window is minutes 13 to 33: the third job ran 14-18, the fourth 28-32.
     assert "*gpu-1*: 2 jobs, busy 40%" in narrow
     assert "`--since`" in reply_text(await sb.run("stats acme --since soon"))
+
+
+async def test_why_names_the_missing_actions_permission(sb: Sandbox) -> None:
+    job = sb.github.add_job("acme", "api", labels=["self-hosted", "gpu"])
+    sb.github.set_permissions(
+        "acme", {"organization_self_hosted_runners": "write", "administration": "write"}
+    )
+    sb.github.expire_installation_tokens()
+    text = reply_text(await sb.run(f"why acme/api {job['id']}"))
+    assert "“Actions” (read)" in text and "*acme/api*" in text
