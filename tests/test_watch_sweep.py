@@ -111,9 +111,11 @@ async def test_runner_group_not_allowed(sb: Sandbox, clock: Clock) -> None:
 
 
 async def test_idle_runner_not_taking_the_job(sb: Sandbox, clock: Clock) -> None:
-    sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"])
+    sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"], version="2.300.0")
+    sb.github.add_runner("/orgs/acme", "gpu-2", labels=["gpu"])  # the current release
     text = await stuck_alert(sb, clock, ["self-hosted", "gpu"])
-    assert "Idle runners could take it but do not: *gpu-1*" in text
+    assert "Idle runners could take it but do not:" in text
+    assert "*gpu-1* (version 2.300.0, outdated), *gpu-2*." in text
 
 
 async def test_waiting_for_approval_and_github_hosted_are_not_alerted(

@@ -10,6 +10,7 @@ fetches each listing at most once (the client's ETag cache makes repeats across 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from bot.github.models import RunnerList
 from bot.store.jobs import JobRecord
 from bot.targets import Scope, Target
 from bot.watch.budget import PollBudget
-from bot.watch.diagnosis import Diagnosis, diagnose
+from bot.watch.diagnosis import Diagnosis, Reason, diagnose
 from bot.watch.ingest import record_job
 from bot.watch.models import Job, RunnerGroup, RunnerInfo, groups_from_github, runners_from_github
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ACTIONS_READ = "repository permission “Actions” (read)"
+# actions-runner-linux-x64-2.321.0.tar.gz: the release a download offers.
+_RELEASE = re.compile(r"-([0-9]+(?:\.[0-9]+){1,3})\.(?:tar\.gz|zip)$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class FleetView:
         self._org: dict[str, tuple[list[RunnerInfo], list[dict[str, Any]]] | None] = {}
         self._visible: dict[str, set[int]] = {}
         self._confirmed: dict[int, JobRecord | None] = {}
+        self._latest: dict[str, str | None] = {}
 
     def _spend(self, account: str) -> None:
         if self.budget is not None:
@@ -113,17 +117,44 @@ class FleetView:
         groups, _ = groups_from_github(raw_groups, visible_ids=self._visible[key])
         return runners + org_runners, groups
 
+    async def latest_version(self, repository: str) -> str | None:
+        """The newest runner release GitHub offers (its downloads), to tell an outdated
+        idle runner; None when it cannot be read."""
+        owner, _, name = repository.partition("/")
+        key = owner.lower()
+        if key not in self._latest:
+            self._spend(key)
+            try:
+                found = await self.services.runners.list_downloads(Target(Scope.REPO, owner, name))
+            except errors.RunnerOpsError:
+                found = []
+            versions = [
+                tuple(int(p) for p in m.group(1).split("."))
+                for d in found
+                if (m := _RELEASE.search(d.filename))
+            ]
+            self._latest[key] = ".".join(map(str, max(versions))) if versions else None
+        return self._latest[key]
+
     async def diagnose(self, job: Job, *, now: datetime, queued_same_labels: int) -> Diagnosis:
         runners, groups = await self.candidates(job.repository)
         seen = await self.services.store.fleet.last_seen_online(r.id for r in runners)
-        return diagnose(
-            job,
-            runners,
-            groups,
-            now=now,
-            last_seen_online=seen,
-            queued_same_labels=queued_same_labels,
-        )
+
+        def run(latest: str | None) -> Diagnosis:
+            return diagnose(
+                job,
+                runners,
+                groups,
+                now=now,
+                last_seen_online=seen,
+                queued_same_labels=queued_same_labels,
+                latest_runner_version=latest,
+            )
+
+        found = run(None)
+        if found.reason is Reason.IDLE_NOT_TAKING:  # only then does the release matter
+            found = run(await self.latest_version(job.repository))
+        return found
 
     async def confirm(self, record: JobRecord) -> JobRecord | None:
         """Ask GitHub for the job now and store its answer (a missed delivery is caught
