@@ -3,6 +3,8 @@ channel sees."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.sandbox.harness import Sandbox, reply_text
 
 
@@ -73,3 +75,16 @@ async def test_help_covers_the_watch_verbs(sandbox: Sandbox) -> None:
         one = reply_text(await sandbox.run(f"help {verb}"))
         assert f"*{verb}*:" in one
     assert "--offline-after DURATION" in reply_text(await sandbox.run("help watch"))
+
+
+async def test_a_database_outage_gets_a_clear_reply(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.store.database import StoreUnavailable
+
+    async def down() -> list[object]:
+        raise StoreUnavailable("watch read")
+
+    monkeypatch.setattr(sandbox.services.store.watches, "all", down)
+    text = reply_text(await sandbox.run("watching"))
+    assert "database did not answer; nothing was changed" in text
