@@ -96,8 +96,13 @@ async def test_every_matching_runner_offline(sb: Sandbox, clock: Clock) -> None:
 
 async def test_every_matching_runner_busy(sb: Sandbox, clock: Clock) -> None:
     sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"], busy=True)
+    group = sb.github.add_runner_group(
+        "/orgs/acme", "web-only", visibility="selected", selected_repositories=["web"]
+    )
+    sb.github.add_runner("/orgs/acme", "gpu-9", labels=["gpu"], runner_group_id=group)
     text = await stuck_alert(sb, clock, ["self-hosted", "gpu"])
     assert "All 1 runner that could take it is busy" in text
+    assert "*gpu-9* in group *web-only* may not take it (selected repositories)" in text
 
 
 async def test_runner_group_not_allowed(sb: Sandbox, clock: Clock) -> None:

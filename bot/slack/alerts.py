@@ -52,7 +52,27 @@ def _plural(count: int, word: str) -> str:
 
 
 def reason_text(diagnosis: Diagnosis) -> str:
-    """Why a job waits, and what to do, in a sentence or two."""
+    """Why a job waits, and what to do, in a sentence or two; then, for the runner
+    reasons, matching runners it may not use and groups whose workflow rule went
+    unchecked."""
+    text = _reason(diagnosis)
+    d = diagnosis
+    if d.reason in (Reason.ALL_OFFLINE, Reason.ALL_BUSY, Reason.IDLE_NOT_TAKING):
+        for group in d.excluded_groups[:MAX_NAMES]:
+            text += (
+                f" {_names(group.runners)} in group *{escape(clip(group.group_name, 60))}*"
+                f" may not take it ({_exclusions(group.exclusions)})."
+            )
+        if d.unverified_workflow_groups:
+            groups = _names(d.unverified_workflow_groups)
+            text += (
+                f" Group {groups} admits only selected workflows, which runnerops could not"
+                " check for this job."
+            )
+    return text
+
+
+def _reason(diagnosis: Diagnosis) -> str:
     d = diagnosis
     match d.reason:
         case Reason.WAITING_APPROVAL:
