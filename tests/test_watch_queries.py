@@ -110,3 +110,25 @@ async def test_why_names_the_missing_actions_permission(sb: Sandbox) -> None:
     sb.github.expire_installation_tokens()
     text = reply_text(await sb.run(f"why acme/api {job['id']}"))
     assert "“Actions” (read)" in text and "*acme/api*" in text
+
+
+async def test_why_checks_a_group_restricted_to_selected_workflows(sb: Sandbox) -> None:
+    group = sb.github.add_runner_group(
+        "/orgs/acme",
+        "deploys",
+        restricted_to_workflows=True,
+        selected_workflows=["acme/api/.github/workflows/deploy.yml@refs/heads/main"],
+    )
+    sb.github.add_runner("/orgs/acme", "secure-1", labels=["secure"], runner_group_id=group)
+    ci = sb.github.add_job("acme", "api", labels=["self-hosted", "secure"])
+    text = reply_text(await sb.run(f"why acme/api {ci['id']}"))
+    assert "group *deploys* (workflow restrictions)" in text
+    deploy = sb.github.add_job(
+        "acme",
+        "api",
+        labels=["self-hosted", "secure"],
+        workflow_path=".github/workflows/deploy.yml",
+    )
+    text = reply_text(await sb.run(f"why acme/api {deploy['id']}"))
+    assert "Idle runners could take it but do not: *secure-1*" in text
+    assert sb.github.count("GET", f"/repos/acme/api/actions/runs/{deploy['run_id']}") == 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,7 @@ class FleetView:
         self._visible: dict[str, set[int]] = {}
         self._confirmed: dict[int, JobRecord | None] = {}
         self._latest: dict[str, str | None] = {}
+        self._workflows: dict[tuple[str, int], str | None] = {}
 
     def _spend(self, account: str) -> None:
         if self.budget is not None:
@@ -136,8 +137,39 @@ class FleetView:
             self._latest[key] = ".".join(map(str, max(versions))) if versions else None
         return self._latest[key]
 
+    async def workflow_ref(self, job: Job) -> str | None:
+        """``owner/repo/PATH@BRANCH`` of the job's workflow, from its run (the webhook does
+        not carry it): what a group restricted to selected workflows is compared with.
+        None when it cannot be read; the restriction is then reported as unchecked."""
+        if job.run_id is None or "/" not in job.repository:
+            return None
+        key = (job.repository.lower(), job.run_id)
+        if key not in self._workflows:
+            owner, _, name = job.repository.partition("/")
+            self._spend(owner)
+            try:
+                run = await self.services.github.call(
+                    Target(Scope.REPO, owner, name),
+                    "GET",
+                    "/actions/runs/{run_id}",
+                    {"run_id": job.run_id},
+                )
+            except errors.RunnerOpsError:
+                run = None
+            path = run.get("path") if isinstance(run, dict) else None
+            branch = run.get("head_branch") if isinstance(run, dict) else None
+            ref = None
+            if isinstance(path, str) and path:
+                ref = f"{job.repository}/{path}"
+                if "@" not in path and isinstance(branch, str) and branch:
+                    ref += f"@{branch}"
+            self._workflows[key] = ref
+        return self._workflows[key]
+
     async def diagnose(self, job: Job, *, now: datetime, queued_same_labels: int) -> Diagnosis:
         runners, groups = await self.candidates(job.repository)
+        if job.workflow_ref is None and any(g.restricted_to_workflows for g in groups):
+            job = replace(job, workflow_ref=await self.workflow_ref(job))
         seen = await self.services.store.fleet.last_seen_online(r.id for r in runners)
 
         def run(latest: str | None) -> Diagnosis:
