@@ -37,6 +37,7 @@ from bot.services import Services
 from bot.slack.bolt import build_slack_app
 from bot.store import DatabaseConfigError, Store
 from bot.store.database import StoreUnavailable
+from bot.watch.sweep import Sweeper
 
 log = logging.getLogger("runnerops")
 MAINTENANCE_SECONDS = 3600.0
@@ -103,6 +104,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or Services.build(settings)
     bolt = build_slack_app(services, handlers.commands)
     metrics = services.metrics
+    sweeper = Sweeper(services)
+
     verifier = SignatureVerifier(settings.slack_signing_secret)
 
     async def slack_events(request: Request) -> Response:
@@ -223,8 +226,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         maintenance = asyncio.create_task(maintain(services.store))
+        tasks = [maintenance]
+        if settings.sweep_seconds > 0:  # the watch: alerts on stuck jobs, offline runners
+            tasks.append(asyncio.create_task(sweeper.run_forever(settings.sweep_seconds)))
         yield
-        maintenance.cancel()
+        for task in tasks:
+            task.cancel()
+        await sweeper.close()
         await services.close()
 
     app = Starlette(
@@ -243,6 +251,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.sweeper = sweeper
     return app
 
 

@@ -10,10 +10,13 @@ number, so only GitHub can say whether ``2`` is an id, a name, or both.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
+from bot.durations import parse_duration
 from bot.targets import SCOPE_WORDS, Scope, Target, TargetError, parse_target
 
 Action = Literal["read", "token", "admin"]
@@ -129,6 +132,11 @@ class Command:
     label_op: str | None = None  # ``label``: add, remove or set
     group: str | None = None  # ``list --group`` and ``jit --group``: a group's name or id
     work_folder: str | None = None  # ``jit --work-folder``
+    # The watch's verbs (watch, unwatch, watching, queue, why, stats).
+    after: timedelta | None = None
+    offline_after: timedelta | None = None
+    since: timedelta | None = None
+    job_id: int | None = None
     words: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -179,6 +187,125 @@ _POSITIONALS = {
     "help": 1,
     "whoami": 0,
 }
+
+
+# -- the watch's verbs -----------------------------------------------------------------
+
+USAGE.update(
+    {
+        "watch": "watch TARGET [--after DURATION] [--offline-after DURATION]",
+        "unwatch": "unwatch TARGET",
+        "watching": "watching",
+        "queue": "queue TARGET",
+        "why": "why JOB_URL | why OWNER/REPO JOB_ID",
+        "stats": "stats TARGET [--since DURATION]",
+    }
+)
+ACTION_OF.update(
+    {
+        "watch": "admin",
+        "unwatch": "admin",
+        "watching": "read",
+        "queue": "read",
+        "why": "read",
+        "stats": "read",
+    }
+)
+_FLAGS.update(
+    {
+        "watch": {"--after": True, "--offline-after": True},
+        "unwatch": {},
+        "watching": {},
+        "queue": {},
+        "why": {},
+        "stats": {"--since": True},
+    }
+)
+_POSITIONALS.update({"watch": 1, "unwatch": 1, "watching": 0, "queue": 1, "why": 2, "stats": 1})
+WATCH_VERBS = ("watch", "unwatch", "watching", "queue", "why", "stats")
+DEFAULT_AFTER = timedelta(minutes=5)
+DEFAULT_OFFLINE_AFTER = timedelta(minutes=10)
+DEFAULT_SINCE = timedelta(days=7)
+# A job's page: https://HOST/OWNER/REPO/actions/runs/RUN_ID/job/JOB_ID (Slack may wrap it
+# in <...> or <...|label>); an ``/attempts/N`` part, a query or a fragment may follow.
+_JOB_URL = re.compile(
+    r"https?://[^/\s]+/([^/\s]+)/([^/\s]+)/actions/runs/[0-9]{1,19}(?:/attempts/[0-9]+)?"
+    r"/job/([0-9]{1,19})/?(?:[?#]\S*)?",
+    re.ASCII,
+)
+
+
+def _duration(flags: dict[str, list[str]], flag: str, verb: str) -> timedelta | None:
+    if flag not in flags:
+        return None
+    try:
+        return parse_duration(flags[flag][-1])
+    except ValueError as exc:
+        raise UsageError(f"`{flag}`: {exc}", verb) from None
+
+
+def _parse_job(verb: str, positionals: list[str]) -> tuple[Target, int]:
+    if not positionals:
+        raise UsageError("which job? give its URL or `OWNER/REPO JOB_ID`", verb)
+    if len(positionals) > 2:
+        raise UsageError(f"unexpected `{' '.join(positionals[2:])}`", verb)
+    if len(positionals) == 1:
+        text = positionals[0].strip("<>").split("|", 1)[0]
+        match = _JOB_URL.fullmatch(text)
+        if match is None:
+            raise UsageError(
+                "that is not a job URL (…/OWNER/REPO/actions/runs/RUN_ID/job/JOB_ID);"
+                " or give `OWNER/REPO JOB_ID`",
+                verb,
+            )
+        owner, repo, job = match.groups()
+        where, number = f"{owner}/{repo}", job
+    else:
+        where, number = positionals
+    try:
+        target = parse_target(where, Scope.REPO if ":" not in where else None)
+    except TargetError as exc:
+        raise UsageError(str(exc), verb) from None
+    if target.scope is not Scope.REPO:
+        raise UsageError("a job belongs to a repository: `OWNER/REPO JOB_ID`", verb)
+    if not (number.isascii() and number.isdigit() and 0 < int(number) <= MAX_RUNNER_ID):
+        raise UsageError("a job id is a number, as at the end of the job's URL", verb)
+    return target, int(number)
+
+
+def _parse_watch_verb(
+    verb: str, flags: dict[str, list[str]], positionals: list[str], default_target: str | None
+) -> Command:
+    if verb == "watching":
+        if positionals:
+            raise UsageError("`watching` takes no arguments", verb)
+        return Command(verb)
+    if verb == "why":
+        repository, job_id = _parse_job(verb, positionals)
+        return Command(verb, target=repository, job_id=job_id)
+    target, rest = _take_target(verb, positionals, default_target)
+    if rest:
+        raise UsageError(f"unexpected `{' '.join(rest)}`", verb)
+    assert target is not None
+    if verb in ("queue", "stats") and target.scope is Scope.ENTERPRISE:
+        raise UsageError(
+            "jobs belong to organizations and repositories: give `ORG` or `OWNER/REPO`", verb
+        )
+    if verb == "watch":
+        return Command(
+            verb,
+            target=target,
+            after=_duration(flags, "--after", verb) or DEFAULT_AFTER,
+            offline_after=_duration(flags, "--offline-after", verb) or DEFAULT_OFFLINE_AFTER,
+        )
+    if verb == "stats":
+        return Command(
+            verb, target=target, since=_duration(flags, "--since", verb) or DEFAULT_SINCE
+        )
+    return Command(verb, target=target)
+
+
+# -- words -----------------------------------------------------------------------------
 
 
 def straighten_quotes(text: str) -> str:
@@ -255,6 +382,8 @@ def parse(text: str, default_target: str | None = None) -> Command:
     if verb not in USAGE:
         raise UsageError(f"unknown command `{words[0]}`")
     flags, positionals = _split_flags(verb, words[1:])
+    if verb in WATCH_VERBS:
+        return _parse_watch_verb(verb, flags, positionals, default_target)
     if verb == "help":
         topic = positionals[0].lower() if positionals else None
         return Command("help", name=ALIASES.get(topic, topic) if topic else None)

@@ -46,6 +46,8 @@ class Settings:
     log_format: str = "text"
     audit_slack_channel: str | None = None
     slack_response_url_prefixes: tuple[str, ...] = DEFAULT_RESPONSE_URL_PREFIXES
+    sweep_seconds: float = 30.0  # the watch's sweep; 0 turns it off
+    poll_budget: float = 0.10  # share of each installation's hourly rate limit for polling
 
     @property
     def install_url(self) -> str:
@@ -199,6 +201,29 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     log_format = (get("LOG_FORMAT") or "text").lower()
     if log_format not in {"text", "json"}:
         problems.append(f"LOG_FORMAT must be text or json, got {log_format!r}")
+    sweep_text = get("RUNNEROPS_SWEEP_SECONDS") or "30"
+    try:
+        sweep_seconds = float(sweep_text)
+        if not 0 <= sweep_seconds <= 86400 or sweep_seconds != sweep_seconds:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            "RUNNEROPS_SWEEP_SECONDS must be a number of seconds (0 turns the watch's sweep"
+            f" off), got {sweep_text!r}"
+        )
+        sweep_seconds = 30.0
+    budget_text = get("RUNNEROPS_POLL_BUDGET") or "10%"
+    try:
+        percent = budget_text.endswith("%")
+        poll_budget = float(budget_text.rstrip("%")) / (100 if percent else 1)
+        if not 0 < poll_budget <= 1:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            "RUNNEROPS_POLL_BUDGET must be a share of the hourly rate limit, like 10% or 0.1,"
+            f" got {budget_text!r}"
+        )
+        poll_budget = 0.10
 
     if missing or problems:
         lines = []
@@ -230,4 +255,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         audit_slack_channel=get("AUDIT_SLACK_CHANNEL"),
         slack_response_url_prefixes=prefixes,
+        sweep_seconds=sweep_seconds,
+        poll_budget=poll_budget,
     )

@@ -9,7 +9,21 @@ from __future__ import annotations
 from gidgethub import routing
 
 from bot.routing import Router
-from handlers import access, delete, fleet, groups, help, installations, jit, labels, tokens
+from handlers import (
+    access,
+    delete,
+    fleet,
+    groups,
+    help,
+    installations,
+    jit,
+    jobs,
+    labels,
+    queue,
+    stats,
+    tokens,
+    watch,
+)
 
 commands = Router(
     help.router,
@@ -20,5 +34,8 @@ commands = Router(
     labels.router,
     groups.router,
     jit.router,
+    watch.router,
+    queue.router,
+    stats.router,
 )
-webhooks = routing.Router(installations.router)
+webhooks = routing.Router(installations.router, jobs.router)

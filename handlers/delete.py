@@ -64,6 +64,7 @@ async def delete_clicked(click: Click) -> render.Reply:
     if not decision.allowed:
         await services.audit(caller, "delete", target, "refused", decision.reason)
         return render.refusal("admin", "delete", target, decision.reason)
+
     async def work() -> _Outcome:
         return await _delete(click, target, runner_id, name)
 

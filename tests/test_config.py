@@ -113,3 +113,15 @@ def test_ghes_install_url_follows_an_overridden_web_url() -> None:
     }
     expected = "https://code.example.com/github-apps/ops-bot/installations/new"
     assert load_settings(env).install_url == expected
+
+
+def test_watch_settings() -> None:
+    defaults = load_settings(BASE)
+    assert (defaults.sweep_seconds, defaults.poll_budget) == (30.0, 0.10)
+    chosen = load_settings(BASE | {"RUNNEROPS_SWEEP_SECONDS": "0", "RUNNEROPS_POLL_BUDGET": "25%"})
+    assert (chosen.sweep_seconds, chosen.poll_budget) == (0.0, 0.25)
+    assert load_settings(BASE | {"RUNNEROPS_POLL_BUDGET": "0.05"}).poll_budget == 0.05
+    with pytest.raises(ConfigError) as info:
+        load_settings(BASE | {"RUNNEROPS_SWEEP_SECONDS": "-1", "RUNNEROPS_POLL_BUDGET": "150%"})
+    assert "RUNNEROPS_SWEEP_SECONDS" in str(info.value)
+    assert "RUNNEROPS_POLL_BUDGET" in str(info.value)

@@ -149,6 +149,12 @@ VERBS = [
     "label",
     "groups",
     "jit",
+    "watch",
+    "unwatch",
+    "watching",
+    "queue",
+    "why",
+    "stats",
     "LIST",
     "Token",
     "hElP",
@@ -360,6 +366,9 @@ VALUE_FLAGS = [
     "--limit",
     "--group",
     "--work-folder",
+    "--after",
+    "--offline-after",
+    "--since",
 ]
 flag_with_value = st.builds(
     lambda flag, value, eq: f"{flag}={value}" if eq else f"{flag} {value}",

@@ -324,6 +324,13 @@ class GitHubClient:
             await self._session.close()
         self._session = self._api = None
 
+    def rate_limit_seen(self) -> int | None:
+        """``x-ratelimit-limit`` of the latest answer, if any (the watch's poll budget is a
+        share of it)."""
+        limit = getattr(self._api, "rate_limit", None) if self._api is not None else None
+        value = getattr(limit, "limit", None)
+        return value if isinstance(value, int) and value > 0 else None
+
     # -- installations ---------------------------------------------------------------
 
     def _lock(self, key: int | str) -> asyncio.Lock:

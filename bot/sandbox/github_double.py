@@ -323,6 +323,7 @@ class _Job:
     runner_name: str | None = None
     runner_group_id: int | None = None
     runner_group_name: str | None = None
+    workflow_path: str = ".github/workflows/ci.yml"
 
 
 @dataclass
@@ -550,6 +551,11 @@ class GitHubDouble:
                 "GET",
                 r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/actions/jobs/(?P<jid>[^/]+)",
                 self._get_job,
+            ),
+            (
+                "GET",
+                r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/actions/runs/(?P<run>[^/]+)",
+                self._get_run,
             ),
         ]
         self._routes = [(method, re.compile(rx), fn) for method, rx, fn in table]
@@ -806,8 +812,10 @@ class GitHubDouble:
         runner: str | None = None,
         runner_scope: str | None = None,
         conclusion: str | None = None,
+        workflow_path: str = ".github/workflows/ci.yml",
     ) -> dict[str, Any]:
-        """A workflow job of ``owner/repo`` asking for ``labels`` (its ``runs-on``).
+        """A workflow job of ``owner/repo`` asking for ``labels`` (its ``runs-on``), in the
+        workflow file ``workflow_path`` (what its run's ``path`` says).
 
         Created ``queued`` at ``created_at`` (default: the clock), then moved to ``status``
         as :meth:`set_job` would. Returns the job as ``GET .../actions/jobs/{id}`` shows it.
@@ -830,6 +838,7 @@ class GitHubDouble:
             created_at=self.clock() if created_at is None else created_at,
             head_branch=head_branch,
             head_sha=head_sha or hashlib.sha256(str(self._next_job_id).encode()).hexdigest()[:40],
+            workflow_path=workflow_path,
         )
         self._next_job_id += 1
         self._jobs[job.id] = job
@@ -1969,6 +1978,74 @@ class GitHubDouble:
         if job is None or job.repo is not repo:
             raise _error(404)
         return _Result(200, self._job_json(job, ctx.base))
+
+    async def _get_run(self, ctx: _Ctx) -> _Result:
+        repo = self._authorize_job_read(ctx)
+        raw = ctx.params["run"]
+        run_id = int(raw) if raw.isdigit() else None
+        jobs = [j for j in self._jobs.values() if j.run_id == run_id and j.repo is repo]
+        if not jobs:
+            raise _error(404)
+        return _Result(200, self._run_json(jobs, ctx.base))
+
+    def _run_json(self, jobs: list[_Job], base: str) -> dict[str, Any]:
+        """GitHub's ``workflow-run`` shape for the run holding ``jobs``."""
+        first = min(jobs, key=lambda j: j.created_at)
+        full = f"{first.repo.owner.login}/{first.repo.name}"
+        api = f"{base}/repos/{full}"
+        url = f"{api}/actions/runs/{first.run_id}"
+        statuses = {j.status for j in jobs}
+        if statuses == {"completed"}:
+            status = "completed"
+            failed = any(j.conclusion not in ("success", "skipped", "neutral") for j in jobs)
+            conclusion: str | None = "failure" if failed else "success"
+        else:
+            status = "in_progress" if "in_progress" in statuses else first.status
+            conclusion = None
+        workflow_id = int(hashlib.sha256(first.workflow_path.encode()).hexdigest()[:7], 16)
+        created = _iso_z(first.created_at)
+        updated = _iso_z(max(j.completed_at or j.started_at or j.created_at for j in jobs))
+        author = {"name": "Monalisa Octocat", "email": "octocat@github.com"}
+        repository = first.repo.to_json()
+        return {
+            "id": first.run_id,
+            "name": first.workflow_name,
+            "node_id": base64.b64encode(f"WorkflowRun{first.run_id}".encode()).decode(),
+            "check_suite_id": first.run_id,
+            "head_branch": first.head_branch,
+            "head_sha": first.head_sha,
+            "path": first.workflow_path,
+            "display_title": first.workflow_name,
+            "run_number": first.run_id % 100_000,
+            "run_attempt": first.run_attempt,
+            "event": "push",
+            "status": status,
+            "conclusion": conclusion,
+            "workflow_id": workflow_id,
+            "url": url,
+            "html_url": f"{self.web_url}/{full}/actions/runs/{first.run_id}",
+            "pull_requests": [],
+            "created_at": created,
+            "updated_at": updated,
+            "run_started_at": created,
+            "jobs_url": f"{url}/jobs",
+            "logs_url": f"{url}/logs",
+            "check_suite_url": f"{api}/check-suites/{first.run_id}",
+            "artifacts_url": f"{url}/artifacts",
+            "cancel_url": f"{url}/cancel",
+            "rerun_url": f"{url}/rerun",
+            "workflow_url": f"{api}/actions/workflows/{workflow_id}",
+            "head_commit": {
+                "id": first.head_sha,
+                "tree_id": hashlib.sha256(first.head_sha.encode()).hexdigest()[:40],
+                "message": "Update the workflow",
+                "timestamp": created,
+                "author": author,
+                "committer": author,
+            },
+            "repository": repository,
+            "head_repository": repository,
+        }
 
     def _authorize_job_read(self, ctx: _Ctx) -> _Repo:
         """Anyone may read a public repository's jobs; a private one's need an installation

@@ -29,6 +29,7 @@ from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.serve import serve
 from bot.sandbox.slack_double import SlackDouble
 from bot.services import Services
+from bot.watch.sweep import Sweeper
 
 APP_ID = "424242"
 
@@ -79,6 +80,7 @@ class Sandbox:
     session: aiohttp.ClientSession
     keys: Keys
     signing_secret: str = field(repr=False, default="")
+    sweeper: Sweeper | None = None  # the app's watch sweep; run a round with run_once()
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -90,8 +92,11 @@ class Sandbox:
         enterprise_token: str | None = "sandbox-enterprise-pat",
         keys: Keys | None = None,
         github_backoff: float = 0.01,
+        clock: Callable[[], float] = time.time,
         **settings_changes: Any,
     ) -> AsyncIterator[Sandbox]:
+        """``clock`` is shared by the GitHub double (job times) and runnerops (its store,
+        the watch's sweep), so a test moves time for both; JWTs stay on the wall clock."""
         keys = keys or Keys.generate()
         web_url = "https://github.com" if not prefix else "https://ghe.sandbox"
         github = GitHubDouble(
@@ -100,6 +105,7 @@ class Sandbox:
             enterprise_token=enterprise_token,
             prefix=prefix,
             web_url=web_url,  # jobs' html_url point where runnerops expects GitHub
+            clock=clock,
         )
         if seed is not None:
             seed(github)
@@ -126,9 +132,10 @@ class Sandbox:
                 github_app_slug="runnerops",
                 database_url=f"sqlite:///{scratch}/runnerops.db",
                 slack_response_url_prefixes=(slack_url + "/response/",),
+                sweep_seconds=0.0,  # tests run a round with sb.sweeper.run_once()
             )
             settings = replace(settings, **settings_changes)
-            services = Services.build(settings, github_backoff=github_backoff)
+            services = Services.build(settings, github_backoff=github_backoff, clock=clock)
             app = create_app(settings, services)
             async with serve(app) as url, aiohttp.ClientSession() as session:
                 yield cls(
@@ -140,6 +147,7 @@ class Sandbox:
                     session,
                     keys,
                     settings.slack_signing_secret,
+                    app.state.sweeper,
                 )
 
     # -- Slack requests --------------------------------------------------------------

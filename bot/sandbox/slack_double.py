@@ -29,6 +29,13 @@ class SlackDouble:
     base_url: str = ""  # set once served
     posted: list[dict[str, Any]] = field(default_factory=list)  # chat.postMessage bodies
     calls: list[str] = field(default_factory=list)  # Web API methods called, in order
+    # chat.update bodies, in order; and every message as it reads now, by (channel, ts).
+    updated: list[dict[str, Any]] = field(default_factory=list)
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Channels the bot was never invited to (``not_in_channel``), and channels that do
+    # not exist (``channel_not_found``); every other channel takes its messages.
+    not_in: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._replies: dict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
@@ -93,6 +100,42 @@ class SlackDouble:
                 return JSONResponse({"ok": False, "error": "user_not_found"})
             return JSONResponse({"ok": True, "user": {"id": user, "name": self.users[user]}})
         if method == "chat.postMessage":
+            channel = str(args.get("channel", ""))
+            if refused := self._refuse(channel):
+                return refused
+            ts = f"{1_700_000_000 + len(self.messages)}.{len(self.posted) + 1:06d}"
             self.posted.append(args)
-            return JSONResponse({"ok": True, "channel": args.get("channel"), "ts": "1.000001"})
+            message = {"type": "message", "text": args.get("text", ""), "ts": ts}
+            if "blocks" in args:
+                message["blocks"] = _blocks(args["blocks"])
+            self.messages[(channel, ts)] = message
+            return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": message})
+        if method == "chat.update":
+            channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+            if refused := self._refuse(channel):
+                return refused
+            if (channel, ts) not in self.messages:
+                return JSONResponse({"ok": False, "error": "message_not_found"})
+            self.updated.append(args)
+            message = {"type": "message", "text": args.get("text", ""), "ts": ts}
+            if "blocks" in args:
+                message["blocks"] = _blocks(args["blocks"])
+            self.messages[(channel, ts)] = message
+            return JSONResponse({"ok": True, "channel": channel, "ts": ts, "text": message["text"]})
         return JSONResponse({"ok": False, "error": "unknown_method"})
+
+    def _refuse(self, channel: str) -> JSONResponse | None:
+        if channel in self.missing or not channel:
+            return JSONResponse({"ok": False, "error": "channel_not_found"})
+        if channel in self.not_in:
+            return JSONResponse({"ok": False, "error": "not_in_channel"})
+        return None
+
+    def in_channel(self, channel: str) -> list[dict[str, Any]]:
+        """The messages of ``channel`` as they read now, oldest first."""
+        return [m for (c, _), m in sorted(self.messages.items()) if c == channel]
+
+
+def _blocks(value: Any) -> Any:
+    # slack_sdk sends blocks as a JSON string in form posts, as a list in JSON posts.
+    return json.loads(value) if isinstance(value, str) else value

@@ -22,6 +22,7 @@ from bot.commands import UsageError, parse
 from bot.routing import Caller, Click, Invocation, Router
 from bot.services import Services
 from bot.slack import render
+from bot.store.database import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,12 @@ async def _guarded(work: Awaitable[render.Reply], services: Services) -> render.
     except errors.RunnerOpsError as exc:
         log.info("command failed: %s", type(exc).__name__)
         return render.error_reply(exc, install_url=services.settings.install_url)
+    except StoreUnavailable:  # logged by the store; the watch's verbs read and write it
+        text = (
+            ":floppy_disk: runnerops' database did not answer; nothing was changed. Try"
+            " again shortly; if it persists, an operator should check the database."
+        )
+        return render.Reply(text=text, blocks=[render._section(text)])
     except Exception:
         log.exception("unexpected failure while handling a Slack request")
         return render.internal_error_reply()

@@ -132,6 +132,18 @@ HELP_LINES = {
     "whoami": "what you may do, and where",
     "audit": "recent tokens, deletes and refusals (admins)",
 }
+# The watch's verbs.
+HELP_LINES.update(
+    {
+        "watch": "alerts in this channel: jobs queued too long (default 5m), runners offline"
+        " (default 10m); watching again changes the thresholds (admins)",
+        "unwatch": "stop this channel's alerts for a target (admins)",
+        "watching": "every watch: channel, target, thresholds, since when, by whom",
+        "queue": "jobs queued now, oldest first, each with the reason it waits",
+        "why": "why one job waits, and what to do (its URL, or OWNER/REPO JOB_ID)",
+        "stats": "queue times p50/p95/max per label set, and runner usage (default 7d)",
+    }
+)
 
 
 def help_reply(command_name: str = "/runners", topic: str | None = None) -> Reply:

@@ -1,8 +1,9 @@
 """Where data is stored: one database (SQLite or PostgreSQL) behind small typed stores.
 
 :class:`Store` opens the database ``DATABASE_URL`` names and holds one store per concern:
-:attr:`Store.audit` (the audit trail) and :attr:`Store.once` (things done once across
-processes). Nothing outside this package writes SQL.
+:attr:`Store.audit` (the audit trail), :attr:`Store.once` (things done once across
+processes), and the watch's :attr:`Store.jobs`, :attr:`Store.watches`, :attr:`Store.alerts`
+and :attr:`Store.fleet` (runners last seen). Nothing outside this package writes SQL.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.store import migrate
+from bot.store.alerts import AlertStore
 from bot.store.audit import AuditStore
 from bot.store.database import Database, DatabaseConfigError, parse_database_url
+from bot.store.fleet import FleetStore
+from bot.store.jobs import JobStore
 from bot.store.once import Once
+from bot.store.watches import WatchStore
 
 DEFAULT_RETENTION_DAYS = 400
 
@@ -29,6 +34,10 @@ class Store:
     once: Once
     clock: Callable[[], float]
     retention: timedelta
+    jobs: JobStore
+    watches: WatchStore
+    alerts: AlertStore
+    fleet: FleetStore
 
     @classmethod
     def open(
@@ -54,12 +63,25 @@ class Store:
                     f" {at or 'none'} and this version needs {head}: run `python -m bot migrate`"
                 )
         db = Database(url)
-        return cls(db, AuditStore(db), Once(db, clock), clock, timedelta(days=retention_days))
+        return cls(
+            db,
+            AuditStore(db),
+            Once(db, clock),
+            clock,
+            timedelta(days=retention_days),
+            JobStore(db, clock),
+            WatchStore(db),
+            AlertStore(db, clock),
+            FleetStore(db, clock),
+        )
 
     async def maintain(self) -> tuple[int, int]:
-        """Retention, run in the background: audit entries older than AUDIT_RETENTION_DAYS
-        and expired once-records go. Returns (audit entries, once-records) dropped."""
+        """Retention, run in the background: audit entries, finished jobs and resolved
+        alerts older than AUDIT_RETENTION_DAYS, and expired once-records, go. Returns
+        (audit entries, once-records) dropped."""
         cutoff = datetime.fromtimestamp(self.clock(), UTC) - self.retention
+        await self.jobs.prune(cutoff)
+        await self.alerts.prune(cutoff)
         return await self.audit.prune(cutoff), await self.once.prune()
 
     async def close(self) -> None:

@@ -84,3 +84,95 @@ once = sa.Table(
     sa.Column("outcome", sa.JSON(), nullable=True),
     sa.Index("once_expires", "expires_at"),
 )
+
+# -- the watch (migration 0002) --------------------------------------------------------
+
+# Every workflow_job GitHub delivered (or the sweep confirmed), one row per job id. The
+# status only moves forward (``status_rank``): a late ``in_progress`` delivery never turns a
+# completed job back. ``owner_key``/``repo_key`` are lower-case so targets match any case.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.BigInteger(), nullable=True),
+    sa.Column("run_attempt", sa.Integer(), nullable=True),
+    sa.Column("repository", sa.Text(), nullable=False),
+    sa.Column("owner_key", sa.Text(), nullable=False),
+    sa.Column("repo_key", sa.Text(), nullable=False),
+    sa.Column("repository_public", sa.Boolean(), nullable=True),
+    sa.Column("workflow_name", sa.Text(), nullable=True),
+    sa.Column("name", sa.Text(), nullable=True),
+    sa.Column("labels", sa.JSON(), nullable=False),
+    sa.Column("hosted", sa.Boolean(), nullable=False),
+    sa.Column("html_url", sa.Text(), nullable=True),
+    sa.Column("head_sha", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=True),
+    sa.Column("started_at", UTCDateTime(), nullable=True),
+    sa.Column("completed_at", UTCDateTime(), nullable=True),
+    sa.Column("runner_id", sa.BigInteger(), nullable=True),
+    sa.Column("runner_name", sa.Text(), nullable=True),
+    sa.Column("runner_group_id", sa.BigInteger(), nullable=True),
+    sa.Column("runner_group_name", sa.Text(), nullable=True),
+    sa.Column("conclusion", sa.Text(), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_rank", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("jobs_owner_status", "owner_key", "status_rank", "created_at"),
+    sa.Index("jobs_repo_created", "repo_key", "created_at"),
+)
+
+# Who asked for alerts on which target in which channel, with their thresholds.
+watches = sa.Table(
+    "watches",
+    metadata,
+    sa.Column("channel", sa.Text(), primary_key=True),
+    sa.Column("target_key", sa.Text(), primary_key=True),
+    sa.Column("target", sa.Text(), nullable=False),
+    sa.Column("after_seconds", sa.Integer(), nullable=False),
+    sa.Column("offline_after_seconds", sa.Integer(), nullable=False),
+    sa.Column("created_by", sa.Text(), nullable=False),
+    sa.Column("created_by_name", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Alerts: one row per open alert key and channel; a resolved one keeps its row (renamed
+# key) for the record. ``posting_at`` is the claim that lets one process post it.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.Text(), nullable=False),
+    sa.Column("key", sa.Text(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("target", sa.Text(), nullable=False),
+    sa.Column("message_ts", sa.Text(), nullable=True),
+    sa.Column("state", sa.JSON(), nullable=False),
+    sa.Column("opened_at", UTCDateTime(), nullable=False),
+    sa.Column("resolved_at", UTCDateTime(), nullable=True),
+    sa.Column("posting_at", UTCDateTime(), nullable=True),
+    sa.UniqueConstraint("channel", "key", name="alerts_channel_key"),
+)
+
+# Runners of watched targets as the sweep last saw them: when each was last online.
+runners_seen = sa.Table(
+    "runners_seen",
+    metadata,
+    sa.Column("target_key", sa.Text(), primary_key=True),
+    sa.Column("runner_id", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("busy", sa.Boolean(), nullable=False),
+    sa.Column("last_seen_online", UTCDateTime(), nullable=True),
+    sa.Column("first_seen_offline", UTCDateTime(), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Leases: who leads a background task (the sweep) on SQLite, where there is no advisory
+# lock; a holder that dies loses it when ``expires_at`` passes.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.Text(), primary_key=True),
+    sa.Column("holder", sa.Text(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+)

@@ -165,10 +165,7 @@ def diagnose(
     if not matching:
         carried = {label for r in ordered for label in r.labels}
         near = sorted(
-            (
-                NearMiss(r.id, r.name, missing_labels(r.labels, labels), r.online)
-                for r in ordered
-            ),
+            (NearMiss(r.id, r.name, missing_labels(r.labels, labels), r.online) for r in ordered),
             key=lambda m: len(m.missing),
         )
         return Diagnosis(

@@ -88,9 +88,7 @@ class RunnerUsage:
     busy_share: float
 
 
-def runner_usage(
-    jobs: Iterable[Job], *, start: datetime, end: datetime
-) -> dict[str, RunnerUsage]:
+def runner_usage(jobs: Iterable[Job], *, start: datetime, end: datetime) -> dict[str, RunnerUsage]:
     """Per runner name: jobs whose run overlaps ``[start, end)`` and the share of the
     window spent on them (job durations clipped to the window, summed, over the window;
     at most 1). A job still running counts as running until ``end``; a job that never
@@ -109,9 +107,7 @@ def runner_usage(
         if clipped <= timedelta(0) and not instant_inside:
             continue
         counts[job.runner_name] = counts.get(job.runner_name, 0) + 1
-        busy[job.runner_name] = busy.get(job.runner_name, timedelta(0)) + max(
-            clipped, timedelta(0)
-        )
+        busy[job.runner_name] = busy.get(job.runner_name, timedelta(0)) + max(clipped, timedelta(0))
     return {
         name: RunnerUsage(name, counts[name], busy[name], min(busy[name] / window, 1.0))
         for name in sorted(counts)

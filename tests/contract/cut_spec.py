@@ -40,7 +40,7 @@ GHES_PREFIX = "/api/v3"
 SPEC_NAMES: tuple[str, ...] = ("api.github.com", "ghec", GHES_SPEC)
 
 # Bump when the cutting rules change so that cached cuts are rebuilt.
-CUT_VERSION = "3"
+CUT_VERSION = "4"
 
 RUNNER_PATH = re.compile(
     r"^(?:/enterprises/\{enterprise\}|/orgs/\{org\}|/repos/\{owner\}/\{repo\})"
@@ -56,7 +56,13 @@ APP_PATHS = frozenset(
     }
 )
 # The job a ``workflow_job`` delivery names, fetched to confirm it is still queued.
-JOB_PATHS = frozenset({"/repos/{owner}/{repo}/actions/jobs/{job_id}"})
+JOB_PATHS = frozenset(
+    {
+        "/repos/{owner}/{repo}/actions/jobs/{job_id}",
+        # The job's run: its workflow file, for runner groups restricted to workflows.
+        "/repos/{owner}/{repo}/actions/runs/{run_id}",
+    }
+)
 # Webhook descriptions (``x-webhooks``) kept: the events runnerops subscribes to.
 WEBHOOK_KEY = re.compile(r"^(?:workflow-job|installation|installation-repositories)-[a-z-]+$")
 # Top-level members carried over unchanged when present.

@@ -61,6 +61,7 @@ JIT = "/actions/runners/generate-jitconfig"
 ORG_GROUPS = "/orgs/{org}/actions/runner-groups"
 ENTERPRISE_GROUPS = "/enterprises/{enterprise}/actions/runner-groups"
 JOB = "/repos/{owner}/{repo}/actions/jobs/{job_id}"
+RUN = "/repos/{owner}/{repo}/actions/runs/{run_id}"
 WORKFLOW = "acme/api/.github/workflows/gpu.yml@refs/heads/main"
 # Documented responses the double never produces, and why.
 NOT_PRODUCED = {
@@ -197,6 +198,8 @@ CALLS = [
     *_group_calls(),
     Call("job", "GET", "/repos/acme/api/actions/jobs/{job}", JOB, 200, "token", "repo"),
     Call("job-finished", "GET", "/repos/acme/api/actions/jobs/{done}", JOB, 200, "token", "repo"),
+    Call("run", "GET", "/repos/acme/api/actions/runs/{run}", RUN, 200, "token", "repo"),
+    Call("run-done", "GET", "/repos/acme/api/actions/runs/{done_run}", RUN, 200, "token", "repo"),
     Call(
         "job-public-anonymous",
         "GET",
@@ -283,6 +286,8 @@ CALLS = [
              "repo"),
             ("job-private-anonymous", "GET", "/repos/acme/api/actions/jobs/{job}", JOB, 404,
              "none", "repo"),
+            ("run-unknown", "GET", "/repos/acme/api/actions/runs/999999", RUN, 404, "token",
+             "repo"),
         )
     ),
 ]  # fmt: skip
@@ -369,6 +374,8 @@ async def double(keys: Keys) -> AsyncIterator[Double]:
             "job": job,
             "done": done,
             "public_job": public_job,
+            "run": gh.job(job)["run_id"],
+            "done_run": gh.job(done)["run_id"],
         }
     app_jwt = get_jwt(app_id=APP_ID, private_key=keys.private_pem)
     connector = aiohttp.TCPConnector(force_close=True)  # see tests/test_github_double.py

@@ -1,0 +1,225 @@
+"""Open alerts: what each Slack alert message shows, and where it is (channel and ts).
+
+The state is a :class:`bot.watch.alerts.Alert` as JSON; ``message_ts`` has a column of its
+own, written only once Slack has accepted the post, and ``posting_at`` is the claim that
+lets exactly one process post a new alert (another process sees the claim and waits for
+the ts, or takes over once the claim's lease has passed). A resolved alert keeps its row,
+renamed, so the key is free for the next alert of the same kind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.store._sql import insert_for, utc
+from bot.store.database import Database
+from bot.store.schema import alerts
+from bot.watch.alerts import Alert, AlertKind, Departure, Left, Member
+
+POST_LEASE = timedelta(minutes=2)  # longer than a Slack call's timeout
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def encode(alert: Alert) -> dict[str, Any]:
+    return {
+        "key": alert.key,
+        "kind": alert.kind.value,
+        "target": alert.target,
+        "channel": alert.channel,
+        "opened_at": alert.opened_at.isoformat(),
+        "reason": alert.reason,
+        "labels": list(alert.labels),
+        "members": [[m.id, m.name, m.since.isoformat()] for m in alert.members],
+        "left": [
+            [x.id, x.name, x.since.isoformat(), x.left_at.isoformat(), x.how.value]
+            for x in alert.left
+        ],
+        "shown_count": alert.shown_count,
+    }
+
+
+def decode(state: dict[str, Any], message_ts: str | None) -> Alert:
+    return Alert(
+        key=state["key"],
+        kind=AlertKind(state["kind"]),
+        target=state["target"],
+        channel=state["channel"],
+        opened_at=_time(state["opened_at"]),
+        reason=state.get("reason", ""),
+        labels=tuple(state.get("labels", ())),
+        members=tuple(Member(int(i), str(n), _time(s)) for i, n, s in state.get("members", ())),
+        left=tuple(
+            Left(int(i), str(n), _time(s), _time(at), Departure(how))
+            for i, n, s, at, how in state.get("left", ())
+        ),
+        message_ts=message_ts,
+        shown_count=int(state.get("shown_count", 0)),
+    )
+
+
+class AlertStore:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+        self._insert = insert_for(db)
+
+    def _open(self, channel: str, key: str) -> sa.ColumnElement[bool]:
+        return (
+            (alerts.c.channel == channel) & (alerts.c.key == key) & alerts.c.resolved_at.is_(None)
+        )
+
+    async def open_alerts(self) -> list[Alert]:
+        """Every open alert, oldest first."""
+        query = (
+            sa.select(alerts.c.state, alerts.c.message_ts)
+            .where(alerts.c.resolved_at.is_(None))
+            .order_by(alerts.c.opened_at, alerts.c.id)
+        )
+
+        async def select() -> list[Alert]:
+            async with self.db.engine.connect() as conn:
+                return [decode(state, ts) for state, ts in await conn.execute(query)]
+
+        return await self.db.read(select, "alert read")
+
+    async def save(self, alert: Alert) -> None:
+        """Store what ``alert`` holds now; its message ts is kept as stored."""
+        state = encode(alert)
+        statement = self._insert(alerts).values(
+            channel=alert.channel,
+            key=alert.key,
+            kind=alert.kind.value,
+            target=alert.target,
+            message_ts=alert.message_ts,
+            state=state,
+            opened_at=alert.opened_at,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[alerts.c.channel, alerts.c.key],
+            set_={
+                "state": statement.excluded.state,
+                "message_ts": sa.func.coalesce(alerts.c.message_ts, statement.excluded.message_ts),
+            },
+        )
+
+        async def upsert() -> None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(statement)
+
+        await self.db.write(upsert, "alert write")
+
+    async def claim_post(self, alert: Alert) -> bool:
+        """True for the one caller that may post ``alert`` now (stored, not yet posted,
+        not claimed by another within :data:`POST_LEASE`)."""
+        await self.save(alert)
+        now = utc(self.clock)
+        statement = (
+            alerts.update()
+            .where(
+                self._open(alert.channel, alert.key),
+                alerts.c.message_ts.is_(None),
+                alerts.c.posting_at.is_(None) | (alerts.c.posting_at < now - POST_LEASE),
+            )
+            .values(posting_at=now)
+        )
+
+        async def update() -> bool:
+            async with self.db.engine.begin() as conn:
+                return bool((await conn.execute(statement)).rowcount)
+
+        return await self.db.write(update, "alert claim")
+
+    async def posted(self, alert: Alert) -> None:
+        """Slack has the message: store its ts with the alert's state."""
+        assert alert.message_ts is not None
+        statement = (
+            alerts.update()
+            .where(self._open(alert.channel, alert.key))
+            .values(message_ts=alert.message_ts, state=encode(alert), posting_at=None)
+        )
+
+        async def update() -> None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(statement)
+
+        await self.db.write(update, "alert write")
+
+    async def resolve(self, alert: Alert) -> None:
+        """The alert is over: its row stays for the record under a key of its own."""
+        now = utc(self.clock)
+
+        async def update() -> None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    alerts.update()
+                    .where(self._open(alert.channel, alert.key))
+                    .values(
+                        key=alerts.c.key
+                        + f"#resolved@{now.isoformat()}#"
+                        + sa.cast(alerts.c.id, sa.Text()),
+                        resolved_at=now,
+                        state=encode(replace(alert, members=(), left=())),
+                    )
+                )
+
+        await self.db.write(update, "alert write")
+
+    async def drop(self, alert: Alert) -> None:
+        """Forget an alert that never reached Slack."""
+
+        async def delete() -> None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    alerts.delete().where(
+                        self._open(alert.channel, alert.key), alerts.c.message_ts.is_(None)
+                    )
+                )
+
+        await self.db.write(delete, "alert write")
+
+    async def drop_watch(self, channel: str, target: str) -> int:
+        """A watch ended: its open alerts are closed (their messages stay as they are)."""
+        now = utc(self.clock)
+
+        async def update() -> int:
+            async with self.db.engine.begin() as conn:
+                result = await conn.execute(
+                    alerts.update()
+                    .where(
+                        alerts.c.channel == channel,
+                        sa.func.lower(alerts.c.target) == target.lower(),
+                        alerts.c.resolved_at.is_(None),
+                    )
+                    .values(
+                        key=alerts.c.key
+                        + f"#unwatched@{now.isoformat()}#"
+                        + sa.cast(alerts.c.id, sa.Text()),
+                        resolved_at=now,
+                    )
+                )
+                return int(result.rowcount or 0)
+
+        return await self.db.write(update, "alert write")
+
+    async def prune(self, before: datetime) -> int:
+        """Resolved alerts older than ``before`` go (the audit trail's retention)."""
+
+        async def delete() -> int:
+            async with self.db.engine.begin() as conn:
+                result = await conn.execute(
+                    alerts.delete().where(
+                        alerts.c.resolved_at.is_not(None), alerts.c.resolved_at < before
+                    )
+                )
+                return int(result.rowcount or 0)
+
+        return await self.db.write(delete, "alert prune")

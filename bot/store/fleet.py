@@ -1,0 +1,170 @@
+"""Runners of watched targets as the sweep saw them: when each was last seen online.
+
+GitHub says only whether a runner is online *now*; how long one has been offline exists
+only if someone wrote down when it was last online. The sweep does, every round.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from bot.store._sql import insert_for, utc
+from bot.store.database import Database
+from bot.store.schema import runners_seen
+from bot.watch.models import RunnerInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    runner_id: int
+    name: str
+    status: str
+    busy: bool
+    last_seen_online: datetime | None
+    first_seen_offline: datetime | None
+
+
+class FleetStore:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+        self._insert = insert_for(db)
+
+    async def observe(
+        self, target: str, runners: Iterable[RunnerInfo], *, complete: bool = True
+    ) -> dict[int, Seen]:
+        """Record one listing of ``target``'s runners; return what is known of each.
+
+        An online runner is seen online now; an offline one keeps its last time and gets
+        ``first_seen_offline``. With ``complete``, runners no longer listed are forgotten.
+        """
+        now = utc(self.clock)
+        key = target.lower()
+        runners = list(runners)
+        table = runners_seen
+
+        async def write() -> dict[int, Seen]:
+            async with self.db.engine.begin() as conn:
+                for runner in runners:
+                    statement = self._insert(table).values(
+                        target_key=key,
+                        runner_id=runner.id,
+                        name=runner.name,
+                        status=runner.status,
+                        busy=runner.busy,
+                        last_seen_online=now if runner.online else None,
+                        first_seen_offline=None if runner.online else now,
+                        updated_at=now,
+                    )
+                    new = statement.excluded
+                    statement = statement.on_conflict_do_update(
+                        index_elements=[table.c.target_key, table.c.runner_id],
+                        set_={
+                            "name": new.name,
+                            "status": new.status,
+                            "busy": new.busy,
+                            "last_seen_online": sa.func.coalesce(
+                                new.last_seen_online, table.c.last_seen_online
+                            ),
+                            # The first offline sighting stays until it is online again.
+                            "first_seen_offline": sa.case(
+                                (new.first_seen_offline.is_(None), None),
+                                else_=sa.func.coalesce(
+                                    table.c.first_seen_offline, new.first_seen_offline
+                                ),
+                            ),
+                            "updated_at": new.updated_at,
+                        },
+                    )
+                    await conn.execute(statement)
+                if complete:
+                    ids = [r.id for r in runners]
+                    await conn.execute(
+                        table.delete().where(
+                            table.c.target_key == key, table.c.runner_id.not_in(ids)
+                        )
+                    )
+                rows = await conn.execute(sa.select(table).where(table.c.target_key == key))
+                return {int(r.runner_id): _seen(r) for r in rows}
+
+        return await self.db.write(write, "runner write")
+
+    async def seen(self, target: str) -> dict[int, Seen]:
+        async def select() -> dict[int, Seen]:
+            async with self.db.engine.connect() as conn:
+                rows = await conn.execute(
+                    sa.select(runners_seen).where(runners_seen.c.target_key == target.lower())
+                )
+                return {int(r.runner_id): _seen(r) for r in rows}
+
+        return await self.db.read(select, "runner read")
+
+    async def last_seen_online(self, runner_ids: Iterable[int]) -> dict[int, datetime | None]:
+        """The latest time any watch saw each runner online (None: never)."""
+        ids = list(set(runner_ids))
+        if not ids:
+            return {}
+        query = (
+            sa.select(runners_seen.c.runner_id, sa.func.max(runners_seen.c.last_seen_online))
+            .where(runners_seen.c.runner_id.in_(ids))
+            .group_by(runners_seen.c.runner_id)
+        )
+
+        async def select() -> dict[int, datetime | None]:
+            async with self.db.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            found: dict[int, datetime | None] = {int(rid): None for rid in ids}
+            for rid, at in rows:
+                found[int(rid)] = _as_utc(at)
+            return found
+
+        return await self.db.read(select, "runner read")
+
+    async def job_state(self, runner_id: int, *, busy: bool) -> None:
+        """A job started (busy) or ended on the runner: it is online, whatever the list
+        said last."""
+        now = utc(self.clock)
+
+        async def update() -> None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    runners_seen.update()
+                    .where(runners_seen.c.runner_id == runner_id)
+                    .values(
+                        busy=busy,
+                        status="online",
+                        last_seen_online=now,
+                        first_seen_offline=None,
+                        updated_at=now,
+                    )
+                )
+
+        await self.db.write(update, "runner write")
+
+
+def _as_utc(value: object) -> datetime | None:
+    # max() over the SQLite text column comes back as text, not through the type.
+    from bot.store.schema import UTCDateTime
+
+    if value is None:
+        return None
+    if isinstance(value, datetime | str):
+        return UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
+    return None
+
+
+def _seen(row: sa.Row[tuple[object, ...]]) -> Seen:
+    m = row._mapping
+    return Seen(
+        runner_id=int(m["runner_id"]),
+        name=m["name"],
+        status=m["status"],
+        busy=bool(m["busy"]),
+        last_seen_online=m["last_seen_online"],
+        first_seen_offline=m["first_seen_offline"],
+    )

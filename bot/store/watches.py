@@ -1,0 +1,106 @@
+"""Watches: a channel that asked for alerts on a target, with its thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from bot.store._sql import insert_for
+from bot.store.database import Database
+from bot.store.schema import watches
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    channel: str
+    target: str  # str(Target): ``acme``, ``acme/api``, ``enterprise:octo``
+    after: timedelta
+    offline_after: timedelta
+    created_by: str
+    created_by_name: str
+    created_at: datetime
+
+    @property
+    def target_key(self) -> str:
+        return self.target.lower()
+
+
+def _watch(row: sa.Row[tuple[object, ...]]) -> Watch:
+    m = row._mapping
+    return Watch(
+        channel=m["channel"],
+        target=m["target"],
+        after=timedelta(seconds=m["after_seconds"]),
+        offline_after=timedelta(seconds=m["offline_after_seconds"]),
+        created_by=m["created_by"],
+        created_by_name=m["created_by_name"],
+        created_at=m["created_at"],
+    )
+
+
+class WatchStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._insert = insert_for(db)
+
+    async def put(self, watch: Watch) -> bool:
+        """Add ``watch``, or change the thresholds of the same channel and target (who
+        and when stay the first watcher's). True when it is new."""
+        values = {
+            "channel": watch.channel,
+            "target_key": watch.target_key,
+            "target": watch.target,
+            "after_seconds": int(watch.after.total_seconds()),
+            "offline_after_seconds": int(watch.offline_after.total_seconds()),
+            "created_by": watch.created_by,
+            "created_by_name": watch.created_by_name,
+            "created_at": watch.created_at,
+        }
+        statement = self._insert(watches).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[watches.c.channel, watches.c.target_key],
+            set_={
+                "after_seconds": statement.excluded.after_seconds,
+                "offline_after_seconds": statement.excluded.offline_after_seconds,
+            },
+        )
+
+        async def upsert() -> bool:
+            async with self.db.engine.begin() as conn:
+                before = await conn.execute(
+                    sa.select(watches.c.channel).where(
+                        watches.c.channel == watch.channel,
+                        watches.c.target_key == watch.target_key,
+                    )
+                )
+                new = before.first() is None
+                await conn.execute(statement)
+                return new
+
+        return await self.db.write(upsert, "watch write")
+
+    async def remove(self, channel: str, target: str) -> bool:
+        """True when there was such a watch."""
+
+        async def delete() -> bool:
+            async with self.db.engine.begin() as conn:
+                result = await conn.execute(
+                    watches.delete().where(
+                        watches.c.channel == channel, watches.c.target_key == target.lower()
+                    )
+                )
+                return bool(result.rowcount)
+
+        return await self.db.write(delete, "watch write")
+
+    async def all(self) -> list[Watch]:
+        """Every watch, by target then channel."""
+        query = sa.select(watches).order_by(watches.c.target_key, watches.c.channel)
+
+        async def select() -> list[Watch]:
+            async with self.db.engine.connect() as conn:
+                return [_watch(row) for row in await conn.execute(query)]
+
+        return await self.db.read(select, "watch read")

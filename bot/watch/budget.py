@@ -1,0 +1,81 @@
+"""How much of each installation's hourly rate limit the watch's polling may use.
+
+Commands typed by people must never find the rate limit spent by a background task, so
+the sweep's own requests are counted per account (one installation each) in hourly
+windows, against ``RUNNEROPS_POLL_BUDGET`` (a share, default 10%) of the limit GitHub
+reports in ``x-ratelimit-limit`` (5,000 until one is seen). Over budget the sweep polls
+that account less often (every ``SLOW_EVERY``-th round) until the window ends, and says
+so in the log once per window. Conditional requests answered 304 still count here: the
+count errs on the careful side.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+WINDOW = 3600.0
+DEFAULT_LIMIT = 5000
+SLOW_EVERY = 10
+
+
+@dataclass
+class _Account:
+    started: float
+    used: int = 0
+    warned: bool = False
+
+
+class PollBudget:
+    def __init__(
+        self,
+        share: float,
+        clock: Callable[[], float] = time.time,
+        limit_of: Callable[[], int | None] | None = None,
+    ) -> None:
+        self.share = share
+        self.clock = clock
+        self._limit_of = limit_of or (lambda: None)
+        self._accounts: dict[str, _Account] = {}
+        self.limit = DEFAULT_LIMIT
+
+    def _account(self, account: str) -> _Account:
+        now = self.clock()
+        state = self._accounts.get(account)
+        if state is None or now - state.started >= WINDOW:
+            state = self._accounts[account] = _Account(now)
+        return state
+
+    def allowance(self) -> int:
+        seen = self._limit_of()
+        if seen:
+            self.limit = seen
+        return max(1, int(self.limit * self.share))
+
+    def spend(self, account: str, requests: int = 1) -> None:
+        self._account(account.lower()).used += requests
+
+    def used(self, account: str) -> int:
+        return self._account(account.lower()).used
+
+    def over(self, account: str) -> bool:
+        """Whether ``account``'s share of this hour is used up (logged once a window)."""
+        state = self._account(account.lower())
+        allowance = self.allowance()
+        if state.used < allowance:
+            return False
+        if not state.warned:
+            state.warned = True
+            log.warning(
+                "polling budget of %s used up (%d of %d requests this hour, %.0f%% of %d):"
+                " polling it less often until the hour ends",
+                account,
+                state.used,
+                allowance,
+                self.share * 100,
+                self.limit,
+            )
+        return True

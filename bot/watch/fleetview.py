@@ -1,0 +1,220 @@
+"""What GitHub says about the runners a job could use, gathered for :func:`diagnose`.
+
+A repository's job may run on the repository's own runners, on its organization's runners
+in groups visible to it, and on enterprise runners in groups the enterprise shares with
+the organization. One :class:`FleetView` lives for one sweep round or one command and
+fetches each listing at most once (the client's ETag cache makes repeats across rounds
+304s, which GitHub does not count against the rate limit).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot import errors
+from bot.github.models import RunnerList
+from bot.store.jobs import JobRecord
+from bot.targets import Scope, Target
+from bot.watch.budget import PollBudget
+from bot.watch.diagnosis import Diagnosis, Reason, diagnose
+from bot.watch.ingest import record_job
+from bot.watch.models import Job, RunnerGroup, RunnerInfo, groups_from_github, runners_from_github
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+ACTIONS_READ = "repository permission “Actions” (read)"
+# actions-runner-linux-x64-2.321.0.tar.gz: the release a download offers.
+_RELEASE = re.compile(r"-([0-9]+(?:\.[0-9]+){1,3})\.(?:tar\.gz|zip)$", re.ASCII)
+
+
+@dataclass(frozen=True)
+class ScopeRunners:
+    runners: list[RunnerInfo]
+    complete: bool
+
+
+class FleetView:
+    def __init__(self, services: Services, *, budget: PollBudget | None = None) -> None:
+        self.services = services
+        self.budget = budget  # None: a person's command, not counted against the poll
+        self._scopes: dict[str, ScopeRunners] = {}
+        self._org: dict[str, tuple[list[RunnerInfo], list[dict[str, Any]]] | None] = {}
+        self._visible: dict[str, set[int]] = {}
+        self._confirmed: dict[int, JobRecord | None] = {}
+        self._latest: dict[str, str | None] = {}
+        self._workflows: dict[tuple[str, int], str | None] = {}
+
+    def _spend(self, account: str) -> None:
+        if self.budget is not None:
+            self.budget.spend(account)
+
+    async def scope_runners(self, target: Target) -> ScopeRunners:
+        """Every runner of one scope; repository runners are marked as such."""
+        key = str(target).lower()
+        if key not in self._scopes:
+            self._spend(target.owner.lower())
+            listed: RunnerList = await self.services.runners.list_runners(target)
+            level = target.scope is Scope.REPO
+            infos = [RunnerInfo.from_runner(r, repository_level=level) for r in listed.runners]
+            self._scopes[key] = ScopeRunners(infos, listed.complete)
+        return self._scopes[key]
+
+    async def _org_part(self, org: str) -> tuple[list[RunnerInfo], list[dict[str, Any]]] | None:
+        """The organization's runners (its own and those of groups its enterprise shares)
+        and its runner groups; None when the owner is no organization runnerops sees."""
+        key = org.lower()
+        if key not in self._org:
+            target = Target(Scope.ORG, org)
+            try:
+                own = await self.scope_runners(target)
+                self._spend(key)
+                groups = await self.services.github.listing(
+                    target, "/actions/runner-groups", "runner_groups"
+                )
+            except (errors.NotInstalled, errors.NotFound):
+                self._org[key] = None
+                return None
+            runners = list(own.runners)
+            for group in groups.items:
+                if isinstance(group, dict) and group.get("inherited") is True and "id" in group:
+                    self._spend(key)
+                    shared = await self.services.github.listing(
+                        target,
+                        "/actions/runner-groups/{group_id}/runners",
+                        "runners",
+                        {"group_id": group["id"]},
+                    )
+                    runners += runners_from_github(shared.items)[0]
+            self._org[key] = (runners, list(groups.items))
+        return self._org[key]
+
+    async def candidates(self, repository: str) -> tuple[list[RunnerInfo], list[RunnerGroup]]:
+        """Every runner ``owner/repo`` could see, and the groups that govern them."""
+        owner, _, name = repository.partition("/")
+        repo_target = Target(Scope.REPO, owner, name)
+        runners = list((await self.scope_runners(repo_target)).runners)
+        org = await self._org_part(owner)
+        if org is None:
+            return runners, []
+        org_runners, raw_groups = org
+        key = repository.lower()
+        if key not in self._visible:
+            self._spend(owner.lower())
+            visible = await self.services.github.listing(
+                Target(Scope.ORG, owner),
+                "/actions/runner-groups",
+                "runner_groups",
+                {"visible_to_repository": name},
+            )
+            self._visible[key] = {
+                int(g["id"]) for g in visible.items if isinstance(g, dict) and "id" in g
+            }
+        groups, _ = groups_from_github(raw_groups, visible_ids=self._visible[key])
+        return runners + org_runners, groups
+
+    async def latest_version(self, repository: str) -> str | None:
+        """The newest runner release GitHub offers (its downloads), to tell an outdated
+        idle runner; None when it cannot be read."""
+        owner, _, name = repository.partition("/")
+        key = owner.lower()
+        if key not in self._latest:
+            self._spend(key)
+            try:
+                found = await self.services.runners.list_downloads(Target(Scope.REPO, owner, name))
+            except errors.RunnerOpsError:
+                found = []
+            versions = [
+                tuple(int(p) for p in m.group(1).split("."))
+                for d in found
+                if (m := _RELEASE.search(d.filename))
+            ]
+            self._latest[key] = ".".join(map(str, max(versions))) if versions else None
+        return self._latest[key]
+
+    async def workflow_ref(self, job: Job) -> str | None:
+        """``owner/repo/PATH@BRANCH`` of the job's workflow, from its run (the webhook does
+        not carry it): what a group restricted to selected workflows is compared with.
+        None when it cannot be read; the restriction is then reported as unchecked."""
+        if job.run_id is None or "/" not in job.repository:
+            return None
+        key = (job.repository.lower(), job.run_id)
+        if key not in self._workflows:
+            owner, _, name = job.repository.partition("/")
+            self._spend(owner)
+            try:
+                run = await self.services.github.call(
+                    Target(Scope.REPO, owner, name),
+                    "GET",
+                    "/actions/runs/{run_id}",
+                    {"run_id": job.run_id},
+                )
+            except errors.RunnerOpsError:
+                run = None
+            path = run.get("path") if isinstance(run, dict) else None
+            branch = run.get("head_branch") if isinstance(run, dict) else None
+            ref = None
+            if isinstance(path, str) and path:
+                ref = f"{job.repository}/{path}"
+                if "@" not in path and isinstance(branch, str) and branch:
+                    ref += f"@{branch}"
+            self._workflows[key] = ref
+        return self._workflows[key]
+
+    async def diagnose(self, job: Job, *, now: datetime, queued_same_labels: int) -> Diagnosis:
+        runners, groups = await self.candidates(job.repository)
+        if job.workflow_ref is None and any(g.restricted_to_workflows for g in groups):
+            job = replace(job, workflow_ref=await self.workflow_ref(job))
+        seen = await self.services.store.fleet.last_seen_online(r.id for r in runners)
+
+        def run(latest: str | None) -> Diagnosis:
+            return diagnose(
+                job,
+                runners,
+                groups,
+                now=now,
+                last_seen_online=seen,
+                queued_same_labels=queued_same_labels,
+                latest_runner_version=latest,
+            )
+
+        found = run(None)
+        if found.reason is Reason.IDLE_NOT_TAKING:  # only then does the release matter
+            found = run(await self.latest_version(job.repository))
+        return found
+
+    async def confirm(self, record: JobRecord) -> JobRecord | None:
+        """Ask GitHub for the job now and store its answer (a missed delivery is caught
+        here); None when the job is gone. Over budget, the stored record is trusted."""
+        job = record.job
+        assert job.id is not None
+        if job.id in self._confirmed:
+            return self._confirmed[job.id]
+        owner, _, name = job.repository.partition("/")
+        if self.budget is not None and self.budget.over(owner):
+            return record
+        target = Target(Scope.REPO, owner, name)
+        self._spend(owner)
+        try:
+            data = await self.services.github.call(
+                target, "GET", "/actions/jobs/{job_id}", {"job_id": job.id}
+            )
+        except errors.NotFound:
+            self._confirmed[job.id] = None
+            return None
+        except errors.Forbidden as exc:
+            raise errors.Forbidden(target, ACTIONS_READ, exc.message) from None
+        if not isinstance(data, dict):
+            raise errors.GitHubUnavailable(target, "an unreadable job")
+        stored = await record_job(
+            self.services.store,
+            data,
+            repository={"full_name": job.repository},
+        )
+        self._confirmed[job.id] = stored or record
+        return self._confirmed[job.id]

@@ -1,0 +1,390 @@
+"""The sweep: every ``RUNNEROPS_SWEEP_SECONDS``, turn stored jobs and GitHub's runner lists
+into Slack alerts. I/O at the edges; every decision is bot/watch's pure code.
+
+One round (:meth:`Sweeper.run_once`), run by one process at a time (the leader: a
+PostgreSQL advisory lock on a connection of its own, or a lease row on SQLite):
+
+1. For each watch, list the target's runners and record when each was last online;
+   :func:`plan_offline` decides the offline-runner alerts.
+2. For each watch of an organization or repository, take its jobs queued longer than
+   ``--after``, confirm each with ``GET /repos/{o}/{r}/actions/jobs/{id}`` (GitHub does not
+   redeliver a failed delivery), :func:`diagnose` it, and :func:`plan_stuck` groups them
+   into one alert per reason and label set.
+3. :func:`pace` spaces the messages per channel; posts, updates and resolutions go out
+   (``chat.postMessage``, ``chat.update`` on the same channel and ts). A new alert is
+   claimed in the store before it is posted, so two processes never post it twice.
+
+A watch whose facts could not be gathered this round (GitHub down, a permission missing)
+keeps its alerts as they are: silence is never taken for "resolved". A missing permission
+or installation is said once a day in the watch's channel, not only in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from slack_sdk.errors import SlackApiError
+
+from bot import errors
+from bot.slack import alerts as alert_render
+from bot.slack.render import Reply, error_text
+from bot.store.database import StoreUnavailable
+from bot.store.jobs import JobRecord
+from bot.store.leases import Leader
+from bot.store.watches import Watch
+from bot.targets import Scope, Target, TargetError, parse_target
+from bot.watch.alerts import (
+    ActionKind,
+    Alert,
+    AlertAction,
+    AlertKind,
+    AlertPlan,
+    StuckJob,
+    apply_done,
+    is_stuck,
+    pace,
+    plan_offline,
+    plan_stuck,
+    stuck_alert_key,
+)
+from bot.watch.budget import SLOW_EVERY, PollBudget
+from bot.watch.diagnosis import Diagnosis, Reason
+from bot.watch.fleetview import FleetView
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+QUIET = {Reason.WAITING_APPROVAL, Reason.NOT_QUEUED, Reason.GITHUB_HOSTED}
+OFFLINE_WINDOW = timedelta(minutes=5)  # runners going offline within it share one message
+PROBLEMS = (
+    errors.Forbidden,
+    errors.NotInstalled,
+    errors.BadCredentials,
+    errors.EnterpriseTokenMissing,
+    errors.NotFound,
+)
+
+AlertId = tuple[str, str]  # (channel, key)
+
+
+def _id(alert: Alert) -> AlertId:
+    return alert.channel, alert.key
+
+
+@dataclass
+class Round:
+    """What one round did, for the log and the tests."""
+
+    leader: bool = True
+    stuck: int = 0
+    posted: int = 0
+    updated: int = 0
+    resolved: int = 0
+    deferred: int = 0
+    skipped: list[str] = field(default_factory=list)  # watches left as they were
+
+
+class Sweeper:
+    def __init__(self, services: Services, *, holder: str | None = None) -> None:
+        self.services = services
+        self.clock = services.clock
+        every = max(services.settings.sweep_seconds, 1.0)
+        self.leader = Leader(
+            services.store.db,
+            "sweep",
+            holder or uuid.uuid4().hex,
+            ttl=timedelta(seconds=max(90.0, 3 * every)),
+            clock=self.clock,
+        )
+        self.budget = PollBudget(
+            services.settings.poll_budget, self.clock, services.github.rate_limit_seen
+        )
+        self.last_post_at: dict[str, datetime] = {}
+        self._rounds = 0
+        self._lock = asyncio.Lock()
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    async def run_forever(self, every: float) -> None:
+        """The background task: a round every ``every`` seconds, never raising."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                done = await self.run_once()
+                if done is not None and (done.posted or done.updated or done.resolved):
+                    log.info(
+                        "sweep: %d posted, %d updated, %d resolved",
+                        done.posted,
+                        done.updated,
+                        done.resolved,
+                    )
+            except StoreUnavailable:
+                pass  # logged by the store; the next round tries again
+            except Exception:
+                log.exception("a sweep round failed")
+
+    async def close(self) -> None:
+        await self.leader.release()
+
+    async def run_once(self) -> Round:
+        async with self._lock:  # the background task and a test never overlap
+            if not await self.leader.acquire():
+                return Round(leader=False)
+            self._rounds += 1
+            return await self._round()
+
+    # -- one round -----------------------------------------------------------------
+
+    async def _round(self) -> Round:
+        store = self.services.store
+        now = self._now()
+        done = Round()
+        watches = await store.watches.all()
+        before = {_id(a): a for a in await store.alerts.open_alerts()}
+        current = dict(before)
+        planned: set[AlertId] = set()
+        diagnoses: dict[AlertId, Diagnosis] = {}
+        view = FleetView(self.services, budget=self.budget)
+        actions: list[AlertAction] = []
+
+        for watch in watches:
+            try:
+                target = parse_target(watch.target)
+            except TargetError:
+                continue
+            if self._slowed(target):
+                done.skipped.append(watch.target)
+                continue
+            try:
+                offline = await self._offline(watch, target, view, before, now)
+                stuck = await self._stuck(watch, target, view, now, diagnoses)
+            except PROBLEMS as exc:
+                await self._problem(watch, exc)
+                done.skipped.append(watch.target)
+                continue
+            except errors.RunnerOpsError as exc:
+                log.info("sweep of %s skipped: %s", watch.target, type(exc).__name__)
+                done.skipped.append(watch.target)
+                continue
+            plans = []
+            if offline is not None:
+                plans.append((AlertKind.OFFLINE, offline))
+            if stuck is not None:
+                done.stuck += len(stuck)
+                mine = self._mine(before, watch, AlertKind.STUCK)
+                plans.append((AlertKind.STUCK, plan_stuck(mine, stuck, now=now)))
+            for kind, plan in plans:
+                for key, alert in before.items():
+                    if self._belongs(alert, watch, kind):
+                        planned.add(key)
+                        current.pop(key, None)
+                for alert in plan.alerts:
+                    current[_id(alert)] = alert
+                    planned.add(_id(alert))
+                actions += plan.actions
+
+        paced = pace(actions, self.last_post_at, now=now)
+        self.last_post_at = dict(paced.last_post_at)
+        done.deferred = len(paced.later)
+        resolved: list[Alert] = []
+        for action in paced.send_now:
+            key = _id(action.alert)
+            if key not in current:
+                continue
+            outcome = await self._send(action, before.get(key), diagnoses.get(key), now)
+            if outcome is None:
+                continue
+            after = apply_done([current[key]], action, message_ts=outcome or None)
+            if after:
+                current[key] = after[0]
+                if action.kind is ActionKind.POST:
+                    await store.alerts.posted(after[0])
+            else:
+                resolved.append(current.pop(key))
+            if action.kind is ActionKind.POST:
+                done.posted += 1
+            elif action.kind is ActionKind.UPDATE:
+                done.updated += 1
+            else:
+                done.resolved += 1
+
+        for key in planned:
+            if key in current:
+                await store.alerts.save(current[key])
+            elif key in before and all(_id(a) != key for a in resolved):
+                await store.alerts.drop(before[key])  # never posted, nothing left to say
+        for alert in resolved:
+            await store.alerts.resolve(alert)
+        return done
+
+    def _slowed(self, target: Target) -> bool:
+        """Over budget, an account is polled only every ``SLOW_EVERY``-th round."""
+        return self.budget.over(target.owner) and self._rounds % SLOW_EVERY != 0
+
+    @staticmethod
+    def _belongs(alert: Alert, watch: Watch, kind: AlertKind) -> bool:
+        return (
+            alert.kind == kind
+            and alert.channel == watch.channel
+            and alert.target.lower() == watch.target_key
+        )
+
+    def _mine(self, alerts: dict[AlertId, Alert], watch: Watch, kind: AlertKind) -> list[Alert]:
+        return [a for a in alerts.values() if self._belongs(a, watch, kind)]
+
+    async def _offline(
+        self,
+        watch: Watch,
+        target: Target,
+        view: FleetView,
+        before: dict[AlertId, Alert],
+        now: datetime,
+    ) -> AlertPlan | None:
+        """Record the target's runners; plan its offline alerts (None: listing partial)."""
+        listed = await view.scope_runners(target)
+        seen = await self.services.store.fleet.observe(
+            watch.target, listed.runners, complete=listed.complete
+        )
+        if not listed.complete:
+            return None
+        return plan_offline(
+            self._mine(before, watch, AlertKind.OFFLINE),
+            target=watch.target,
+            channel=watch.channel,
+            runners=listed.runners,
+            last_seen_online={rid: s.last_seen_online for rid, s in seen.items()},
+            now=now,
+            after=watch.offline_after,
+            window=OFFLINE_WINDOW,
+        )
+
+    async def _stuck(
+        self,
+        watch: Watch,
+        target: Target,
+        view: FleetView,
+        now: datetime,
+        diagnoses: dict[AlertId, Diagnosis],
+    ) -> list[StuckJob] | None:
+        """The watch's jobs stuck now, each with its reason; enterprises have none."""
+        if target.scope is Scope.ENTERPRISE:
+            return None
+        repository = str(target) if target.scope is Scope.REPO else None
+        records = [
+            r
+            for r in await self.services.store.jobs.open_jobs(target.owner, repository)
+            if not r.hosted
+        ]
+        same_labels = Counter(r.job.labels for r in records if r.job.queued)
+        stuck: list[StuckJob] = []
+        for record in records:
+            if not is_stuck(record.job, now=now, after=watch.after):
+                continue
+            confirmed = await view.confirm(record)
+            if confirmed is None or not is_stuck(confirmed.job, now=now, after=watch.after):
+                continue
+            job = confirmed.job
+            diagnosis = await view.diagnose(
+                job, now=now, queued_same_labels=same_labels[job.labels]
+            )
+            if diagnosis.reason in QUIET:
+                continue
+            assert job.id is not None and job.created_at is not None
+            key = stuck_alert_key(watch.target, diagnosis.reason, job.labels)
+            diagnoses.setdefault((watch.channel, key), diagnosis)
+            stuck.append(
+                StuckJob(
+                    job_id=job.id,
+                    name=job.name or str(job.id),
+                    target=watch.target,
+                    channel=watch.channel,
+                    reason=diagnosis.reason.value,
+                    labels=job.labels,
+                    queued_since=job.created_at,
+                )
+            )
+        return stuck
+
+    # -- Slack -----------------------------------------------------------------------
+
+    async def _jobs(self, *alerts: Alert | None) -> dict[int, JobRecord]:
+        found: dict[int, JobRecord] = {}
+        members = [m for a in alerts if a is not None for m in a.members]
+        for member in members:
+            record = await self.services.store.jobs.get(member.id)
+            if record is not None:
+                found[member.id] = record
+        return found
+
+    async def _render(
+        self, action: AlertAction, before: Alert | None, diagnosis: Diagnosis | None, now: datetime
+    ) -> Reply:
+        alert = action.alert
+        if alert.kind == AlertKind.OFFLINE:
+            return alert_render.offline_alert(
+                alert, now=now, resolved=action.kind is ActionKind.RESOLVE
+            )
+        if action.kind is ActionKind.RESOLVE:
+            gone = before if before is not None else alert
+            return alert_render.stuck_resolved(gone, await self._jobs(gone))
+        still = {m.id for m in alert.members}
+        departed = [m for m in (before.members if before else ()) if m.id not in still]
+        return alert_render.stuck_alert(
+            alert, diagnosis, await self._jobs(alert, before), now=now, departed=departed
+        )
+
+    async def _send(
+        self, action: AlertAction, before: Alert | None, diagnosis: Diagnosis | None, now: datetime
+    ) -> str | None:
+        """Carry out ``action``; the new message's ts for a post ("" for the others),
+        None when it did not happen (it is planned again next round)."""
+        alert, slack = action.alert, self.services.slack
+        reply = await self._render(action, before, diagnosis, now)
+        blocks = [b.to_dict() for b in reply.blocks]
+        try:
+            if action.kind is ActionKind.POST:
+                if not await self.services.store.alerts.claim_post(alert):
+                    return None  # another process is posting it
+                answer = await slack.chat_postMessage(
+                    channel=alert.channel, text=reply.text, blocks=blocks, unfurl_links=False
+                )
+                return str(answer["ts"])
+            assert alert.message_ts is not None
+            await slack.chat_update(
+                channel=alert.channel, ts=alert.message_ts, text=reply.text, blocks=blocks
+            )
+            return ""
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            log.warning("alert %s in %s not sent: %s", action.kind, alert.channel, error)
+            if error == "message_not_found" and action.kind is ActionKind.RESOLVE:
+                return ""  # someone deleted the message: nothing left to resolve
+            return None
+
+    async def _problem(self, watch: Watch, exc: errors.RunnerOpsError) -> None:
+        """Say once a day in the watch's channel what stops the watch."""
+        kind = type(exc).__name__
+        log.warning("sweep of %s: %s", watch.target, kind)
+        key = f"watch-problem:{watch.channel}:{watch.target_key}:{kind}"
+        if not await self.services.store.once.first(key):
+            return
+        text = error_text(exc, install_url=self.services.settings.install_url)
+        reply = alert_render.watch_problem(watch.target, text)
+        try:
+            await self.services.slack.chat_postMessage(
+                channel=watch.channel,
+                text=reply.text,
+                blocks=[b.to_dict() for b in reply.blocks],
+                unfurl_links=False,
+            )
+        except SlackApiError as error:
+            log.warning("could not tell %s about a watch problem: %s", watch.channel, error)

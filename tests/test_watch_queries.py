@@ -1,0 +1,134 @@
+"""queue, why and stats: signed slash commands answered from stored jobs and GitHub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
+from tests.conftest import Clock
+from tests.test_watch_sweep import MINUTE, deliver, queued, seed
+
+
+@pytest.fixture
+async def sb(keys: Keys, clock: Clock) -> AsyncIterator[Sandbox]:
+    async with Sandbox.running(keys=keys, seed=seed, policy=PLATFORM_POLICY, clock=clock) as s:
+        yield s
+
+
+async def test_queue_lists_jobs_oldest_first_with_reasons(sb: Sandbox, clock: Clock) -> None:
+    sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"], busy=True)
+    first = await queued(sb, ["self-hosted", "gpu"], name="train")
+    clock.advance(2 * MINUTE)
+    await queued(sb, ["self-hosted", "arm"], repo="web", name="lint")
+    started = await queued(sb, ["self-hosted", "gpu"], name="already-running")
+    sb.github.set_job(started, status="in_progress", runner="gpu-1")  # delivery missed
+    clock.advance(MINUTE)
+    reply = await sb.run("queue acme", user_id="U0BOB", user_name="bob")
+    text = reply_text(reply)
+    assert text.index("train") < text.index("lint")
+    assert "already-running" not in text
+    assert "acme/api" in text and "queued 3m" in text
+    assert "busy" in text and "No runner has every label" in text
+    assert f"/job/{first}|train>" in text
+    only_web = reply_text(await sb.run("queue acme/web"))
+    assert "lint" in only_web and "train" not in only_web
+
+
+async def test_queue_with_nothing_queued(sb: Sandbox) -> None:
+    assert "No job of *acme* is queued" in reply_text(await sb.run("queue acme"))
+
+
+async def test_why_by_url_and_by_id(sb: Sandbox, clock: Clock) -> None:
+    group = sb.github.add_runner_group(
+        "/orgs/acme", "secure", visibility="selected", selected_repositories=["web"]
+    )
+    sb.github.add_runner("/orgs/acme", "vault-1", labels=["secure"], runner_group_id=group)
+    job = sb.github.add_job("acme", "api", labels=["self-hosted", "secure"], name="deploy")
+    clock.advance(4 * MINUTE)
+    url = sb.github.job(job["id"])["html_url"]
+    by_url = reply_text(await sb.run(f"why {url}", user_id="U0BOB", user_name="bob"))
+    assert "deploy" in by_url and "queued 4m" in by_url
+    assert "runner group" in by_url and "*secure*" in by_url and "*vault-1*" in by_url
+    by_id = reply_text(await sb.run(f"why acme/api {job['id']}"))
+    assert "runner group" in by_id
+    stored = await sb.services.store.jobs.get(job["id"])  # GitHub's answer was kept
+    assert stored is not None and stored.job.status == "queued"
+
+
+async def test_why_for_a_waiting_and_a_running_job(sb: Sandbox) -> None:
+    sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"])
+    waiting = sb.github.add_job("acme", "api", labels=["self-hosted", "gpu"], status="waiting")
+    assert "approval" in reply_text(await sb.run(f"why acme/api {waiting['id']}"))
+    running = sb.github.add_job(
+        "acme", "api", labels=["self-hosted", "gpu"], status="in_progress", runner="gpu-1"
+    )
+    assert "not waiting" in reply_text(await sb.run(f"why acme/api {running['id']}"))
+
+
+async def test_why_unknown_job_and_bad_input(sb: Sandbox) -> None:
+    assert "knows no job 999" in reply_text(await sb.run("why acme/api 999"))
+    bad = reply_text(await sb.run("why https://github.com/acme/api/pull/3"))
+    assert "not a job URL" in bad and "Usage:" in bad
+    before = len(sb.github.requests)
+    await sb.run("why acme api")
+    assert len(sb.github.requests) == before  # refused by the grammar: GitHub not asked
+
+
+async def test_stats_queue_times_per_label_set_and_runner_usage(sb: Sandbox, clock: Clock) -> None:
+    sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"])
+    await sb.run("watch acme --after 5m", channel_id="C0ALERTS")
+    waits = [1, 2, 3, 10]  # minutes each gpu job waits, one after another
+    for minutes in waits:
+        job = await queued(sb, ["self-hosted", "gpu"])
+        clock.advance(minutes * MINUTE)
+        sb.github.set_job(job, status="in_progress", runner="gpu-1")
+        await deliver(sb, job)
+        clock.advance(4 * MINUTE)
+        sb.github.set_job(job, status="completed")
+        await deliver(sb, job)
+    await queued(sb, ["self-hosted", "arm"])  # never starts
+    clock.advance(MINUTE)
+    text = reply_text(await sb.run("stats acme", user_id="U0BOB", user_name="bob"))
+    assert "acme: the last 7d" in text
+    assert "`gpu` `self-hosted`: 4 jobs · p50 2m, p95 10m, max 10m · 25% waited 5m or more" in text
+    assert "`arm` `self-hosted`: 0 jobs, 1 not started · none started" in text
+    assert "*gpu-1*: 4 jobs, busy 0%" in text  # 16 minutes of a week
+    narrow = reply_text(await sb.run("stats acme/api --since 20m"))
+    assert "the last 20m" in narrow and "`gpu` `self-hosted`: 1 job" in narrow
+    # The window is minutes 13 to 33: the third job ran 14-18, the fourth 28-32.
+    assert "*gpu-1*: 2 jobs, busy 40%" in narrow
+    assert "`--since`" in reply_text(await sb.run("stats acme --since soon"))
+
+
+async def test_why_names_the_missing_actions_permission(sb: Sandbox) -> None:
+    job = sb.github.add_job("acme", "api", labels=["self-hosted", "gpu"])
+    sb.github.set_permissions(
+        "acme", {"organization_self_hosted_runners": "write", "administration": "write"}
+    )
+    sb.github.expire_installation_tokens()
+    text = reply_text(await sb.run(f"why acme/api {job['id']}"))
+    assert "“Actions” (read)" in text and "*acme/api*" in text
+
+
+async def test_why_checks_a_group_restricted_to_selected_workflows(sb: Sandbox) -> None:
+    group = sb.github.add_runner_group(
+        "/orgs/acme",
+        "deploys",
+        restricted_to_workflows=True,
+        selected_workflows=["acme/api/.github/workflows/deploy.yml@refs/heads/main"],
+    )
+    sb.github.add_runner("/orgs/acme", "secure-1", labels=["secure"], runner_group_id=group)
+    ci = sb.github.add_job("acme", "api", labels=["self-hosted", "secure"])
+    text = reply_text(await sb.run(f"why acme/api {ci['id']}"))
+    assert "group *deploys* (workflow restrictions)" in text
+    deploy = sb.github.add_job(
+        "acme",
+        "api",
+        labels=["self-hosted", "secure"],
+        workflow_path=".github/workflows/deploy.yml",
+    )
+    text = reply_text(await sb.run(f"why acme/api {deploy['id']}"))
+    assert "Idle runners could take it but do not: *secure-1*" in text
+    assert sb.github.count("GET", f"/repos/acme/api/actions/runs/{deploy['run_id']}") == 1
