@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bot.config import EPHEMERAL_PLATFORMS, ephemeral_disk_warning, load_settings
+import yaml
+
+from bot.config import (
+    EPHEMERAL_PLATFORMS,
+    SETUP_STEPS,
+    ephemeral_disk_warning,
+    load_settings,
+)
 from bot.sandbox.harness import Keys
 
 ROOT = Path(__file__).parent.parent
@@ -60,18 +67,47 @@ def test_app_json_declares_every_setting_and_nothing_else(keys: Keys) -> None:
     for name, spec in app["env"].items():
         assert spec.get("description"), name
         assert isinstance(spec.get("required"), bool), name
-    required = {name for name, spec in app["env"].items() if spec["required"]}
-    assert required == {
-        "GITHUB_APP_ID",
-        "GITHUB_PRIVATE_KEY",
-        "GITHUB_WEBHOOK_SECRET",
-        "SLACK_SIGNING_SECRET",
-        "SLACK_BOT_TOKEN",
-    }
+    # A one-click deploy asks for nothing: it opens on the setup page (success_url), which
+    # registers both apps and gives their values.
+    assert {name for name, spec in app["env"].items() if spec["required"]} == set()
+    assert app["success_url"] == "/setup"
+    assert set(SETUP_STEPS["github"]) | set(SETUP_STEPS["slack"]) <= set(app["env"])
     for secret in ("GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN"):
         assert app["env"][secret]["description"].startswith("Secret:")
         assert "value" not in app["env"][secret]  # never a default for a secret
     assert any(a["plan"].startswith("heroku-postgresql") for a in app["addons"])
+
+
+def test_render_blueprint_matches_app_json_and_the_procfile() -> None:
+    """render.yaml deploys the same service as app.json: the same variables (secrets asked
+    for, never given a value), the Procfile's commands, and a database for DATABASE_URL."""
+    app = json.loads((ROOT / "app.json").read_text())
+    blueprint = yaml.safe_load((ROOT / "render.yaml").read_text())
+    (web,) = blueprint["services"]
+    assert web["type"] == "web" and web["runtime"] == "python"
+    assert web["buildCommand"] == "pip install ."
+    lines = dict(
+        line.split(": ", 1) for line in (ROOT / "Procfile").read_text().strip().splitlines()
+    )
+    assert web["startCommand"] == lines["web"]
+    assert web["preDeployCommand"] == lines["release"]
+    assert web["healthCheckPath"] == "/healthz"
+    variables = {v["key"]: v for v in web["envVars"]}
+    assert len(variables) == len(web["envVars"])  # no key twice
+    assert set(variables) == set(app["env"])
+    databases = {d["name"] for d in blueprint["databases"]}
+    assert variables["DATABASE_URL"]["fromDatabase"]["property"] == "connectionString"
+    assert variables["DATABASE_URL"]["fromDatabase"]["name"] in databases
+    for name, spec in app["env"].items():
+        if name == "DATABASE_URL":
+            continue
+        if "value" in spec:
+            assert variables[name] == {"key": name, "value": spec["value"]}, name
+        else:  # asked for in Render's dashboard; secrets among them
+            assert variables[name] == {"key": name, "sync": False}, name
+    for name, spec in app["env"].items():
+        if spec["description"].startswith("Secret:"):
+            assert variables[name].get("sync") is False and "value" not in variables[name]
 
 
 def test_readme_table_lists_every_setting_and_nothing_else(keys: Keys) -> None:
