@@ -177,6 +177,7 @@ async def running(keys: Keys, **changes: Any) -> AsyncIterator[Running]:
     github = GitHubDouble(app_id="1", public_key_pem=keys.public_pem, clock=clock)
     github.add_org("acme")
     async with serve(github.app) as github_url:
+        github.web_url = github_url  # its pages link to where it serves them
         fields: dict[str, Any] = {
             "pending": ("github", "slack"),
             "github_url": github_url,
@@ -328,7 +329,7 @@ async def test_the_whole_flow_shows_the_values_once(
         assert f"GITHUB_APP_ID={app['id']}" in text
         assert f"GITHUB_APP_SLUG={app['slug']}" in text
         assert f"GITHUB_WEBHOOK_SECRET={app['webhook_secret']}" in text
-        assert "heroku config:set" in text and shlex.quote(app["pem"]) in text
+        assert "heroku config:set" in text and shlex.quote(app["pem"].strip()) in text
         assert app["pem"].strip().replace("\n", "\\n") in text  # the .env form
         assert app["client_secret"] not in text  # runnerops has no use for it
         assert f"{sb.github_url}/apps/{app['slug']}/installations/new" in text
@@ -417,3 +418,16 @@ async def test_double_refuses_bad_manifests_and_unknown_organizations(keys: Keys
         assert status == 404
         async with sb.session.post(base + "/app-manifests/unknown/conversions") as r:
             assert r.status == 404 and (await r.json())["message"] == "Not Found"
+
+
+def test_a_missing_browser_skips_or_fails_where_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import browser
+
+    monkeypatch.setattr(browser, "chromium_path", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("RUNNEROPS_BROWSER_REQUIRED", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        browser.need_browser()
+    monkeypatch.setenv("RUNNEROPS_BROWSER_REQUIRED", "1")
+    with pytest.raises(pytest.fail.Exception, match="required here"):
+        browser.need_browser()

@@ -42,6 +42,7 @@ code, pre { font: .85rem/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, mon
 code { background: #eff2f5; padding: .1rem .3rem; border-radius: 4px; }
 pre { background: #0d1117; color: #e6edf3; padding: .9rem 1rem; border-radius: 6px;
   overflow-x: auto; white-space: pre; }
+pre.wrap { white-space: pre-wrap; word-break: break-all; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .5rem 0; }
 dt { color: var(--muted); } dd { margin: 0; }
 details { margin-top: .6rem; } summary { cursor: pointer; color: var(--accent); }
@@ -72,12 +73,13 @@ def message_page(title: str, *paragraphs: str, start_again: bool = True) -> str:
     return page(title, body, error=True)
 
 
-def _step(number: int, title: str, done: bool, body: str) -> str:
-    badge = (
-        '<span class="badge done">done</span>'
-        if done
-        else ('<span class="badge todo">to do</span>')
-    )
+def _step(number: int, title: str, done: bool | None, body: str) -> str:
+    """One numbered step; ``done`` None for a step that has no state (an instruction)."""
+    badge = {
+        True: '<span class="badge done">done</span>',
+        False: '<span class="badge todo">to do</span>',
+        None: "",
+    }[done]
     return (
         f'<section class="step" id="step-{number}"><header><span class="num">{number}</span>'
         f"<h2>{escape(title)}</h2>{badge}</header>{body}</section>"
@@ -191,7 +193,7 @@ def setup_page(view: SetupView) -> str:
         intro
         + _step(1, "Register the GitHub App", not view.github_pending, step1)
         + _step(2, "Create the Slack app", not view.slack_pending, step2)
-        + _step(3, "Set the variables and restart", False, step3)
+        + _step(3, "Set the variables and restart", None, step3)
     )
     return page("Set up runnerops", body)
 
@@ -224,18 +226,18 @@ def callback_page(app: Registered) -> str:
         + _step(
             1,
             "Set the variables",
-            False,
+            None,
             "<p>With the Heroku CLI (add <code>-a YOUR-APP</code> outside the app's git "
             "checkout):</p>"
             f'<pre id="heroku">{escape(app.heroku)}</pre>'
             "<p>Or as a <code>.env</code> file, or one by one in a dashboard (the key on one "
             "line, <code>\\n</code> escapes are read as newlines):</p>"
-            f'<pre id="dotenv">{escape(app.dotenv)}</pre>',
+            f'<pre id="dotenv" class="wrap">{escape(app.dotenv)}</pre>',
         )
         + _step(
             2,
             "Install the App",
-            False,
+            None,
             "<p>Install it on each organization (or the repositories) whose runners you "
             "manage:</p>"
             f'<p><a class="button secondary" id="install" href="{escape(app.install_url)}" '
@@ -244,7 +246,7 @@ def callback_page(app: Registered) -> str:
         + _step(
             3,
             "Back to setup",
-            False,
+            None,
             '<p>Then <a href="/setup">create the Slack app</a> if it is not done yet.</p>',
         )
     )

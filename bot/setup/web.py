@@ -344,7 +344,7 @@ def create_setup_app(
             "GITHUB_APP_ID": str(app["id"]),
             "GITHUB_APP_SLUG": app["slug"],
             "GITHUB_WEBHOOK_SECRET": app["webhook_secret"],
-            "GITHUB_PRIVATE_KEY": app["pem"],
+            "GITHUB_PRIVATE_KEY": app["pem"].strip(),
         }
         if api != setup.github_api_url.rstrip("/"):  # a GitHub Enterprise Server typed in
             values["GITHUB_API_URL"] = api
@@ -370,7 +370,7 @@ def create_setup_app(
         async def answer(request: Request) -> Response:
             base = base_url(request, setup.public_url) or ""
             return PlainTextResponse(
-                f"runnerops is in setup mode ({missing} not configured yet), so {what} are not"
+                f"runnerops is in setup mode ({missing} to configure), so {what} are not"
                 f" handled: finish it at {base}/setup\n",
                 status_code=503,
                 headers={"retry-after": "3600"},
@@ -397,7 +397,7 @@ def create_setup_app(
             else (" (on a PaaS: this app's https address; RUNNEROPS_PUBLIC_URL names it here)")
         )
         log.warning(
-            "runnerops is in setup mode: %s not configured yet. Finish it at %s/setup%s",
+            "runnerops is in setup mode (%s to configure): finish it at %s/setup%s",
             missing,
             where,
             hint,
