@@ -132,6 +132,9 @@ def test_install_links() -> None:
     assert manifests.new_app_url("https://github.com", None) == (
         "https://github.com/settings/apps/new"
     )
+    assert manifests.new_app_url("https://github.com", None, "a b") == (
+        "https://github.com/settings/apps/new?state=a%20b"
+    )
 
 
 def test_paste_blocks_survive_a_shell_and_load_settings(keys: Keys) -> None:
@@ -187,7 +190,8 @@ async def running(keys: Keys, **changes: Any) -> AsyncIterator[Running]:
         setup = SetupSettings(**(fields | changes))
         async with (
             serve(create_setup_app(setup, clock=clock)) as url,
-            aiohttp.ClientSession() as session,
+            # A browser keeps cookies, loopback addresses included.
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session,
         ):
             yield Running(github, github_url, url, session, clock)
 
@@ -269,11 +273,16 @@ async def test_the_form_goes_to_the_organizations_new_app_page(keys: Keys) -> No
             sb, sb.url + "/setup/github", {**fields, "organization": "acme"}
         )
         assert status == 307
-        assert headers["location"] == f"{sb.github_url}/organizations/acme/settings/apps/new"
+        state = fields["state"]
+        assert headers["location"] == (
+            f"{sb.github_url}/organizations/acme/settings/apps/new?state={state}"
+        )
         # Without one, the signed-in user's own page.
         _, html, _ = await get(sb, "/setup")
         status, _, headers = await post(sb, sb.url + "/setup/github", form_fields(html))
-        assert status == 307 and headers["location"] == f"{sb.github_url}/settings/apps/new"
+        state = form_fields(html)["state"]
+        assert status == 307
+        assert headers["location"] == f"{sb.github_url}/settings/apps/new?state={state}"
 
 
 async def test_a_bad_organization_is_sent_back_with_the_reason(keys: Keys) -> None:
@@ -311,7 +320,9 @@ async def test_a_ghes_address_typed_in_sends_the_flow_there(keys: Keys) -> None:
             sb, sb.url + "/setup/github", {**fields, "github_url": "ghe.example.com/"}
         )
         assert status == 307
-        assert headers["location"] == "https://ghe.example.com/settings/apps/new"
+        assert headers["location"] == (
+            f"https://ghe.example.com/settings/apps/new?state={fields['state']}"
+        )
 
 
 async def test_the_whole_flow_shows_the_values_once(
@@ -351,6 +362,46 @@ async def test_a_wrong_or_missing_state_exchanges_nothing(keys: Keys) -> None:
             status, page, _ = await get(sb, f"/setup/github/callback?{query}")
             assert status == 400 and "Refused" in page and "Traceback" not in page
         assert conversions(sb.github) == 0
+
+
+async def test_a_callback_opened_in_another_browser_is_refused(keys: Keys) -> None:
+    """Someone who started a flow on the public setup page and created an App on their own
+    account cannot hand the operator a callback link that configures their App here."""
+    async with running(keys) as sb:
+        code, state = await register(sb)  # the attacker's browser
+        async with aiohttp.ClientSession() as operator:  # no cookie of that flow
+            async with operator.get(
+                f"{sb.url}/setup/github/callback?code={code}&state={state}"
+            ) as r:
+                assert r.status == 400 and "another browser" in await r.text()
+            # Nor can the attacker's form be posted from the operator's browser.
+            _, html, _ = await get(sb, "/setup")
+            async with operator.post(
+                sb.url + "/setup/github", data=form_fields(html), allow_redirects=False
+            ) as r:
+                assert r.status == 400
+        assert conversions(sb.github) == 0
+        # The browser that started it still can.
+        status, _, _ = await get(sb, f"/setup/github/callback?code={code}&state={state}")
+        assert status == 200
+
+
+async def test_the_setup_cookie_is_httponly_and_lax(keys: Keys) -> None:
+    async with running(keys) as sb:
+
+        def cookies() -> list[str]:
+            return [c.value for c in sb.session.cookie_jar if c.key == "runnerops_setup"]
+
+        _, _, headers = await get(sb, "/setup")
+        cookie = headers["set-cookie"]
+        assert cookie.startswith("runnerops_setup=") and "HttpOnly" in cookie
+        assert "SameSite=lax" in cookie and "Path=/setup" in cookie
+        assert "Secure" not in cookie  # plain http on loopback: a Secure one would be lost
+        first = cookies()
+        await get(sb, "/setup")  # one browser keeps its cookie across visits
+        assert len(first) == 1 and cookies() == first
+        _, _, headers = await get(sb, "/setup", **{"x-forwarded-proto": "https"})
+        assert "Secure" in headers["set-cookie"]
 
 
 async def test_a_used_or_expired_code_says_start_again(keys: Keys) -> None:

@@ -1572,7 +1572,8 @@ class GitHubDouble:
             for c in self._manifest_codes.values()
         ):
             return _web_page(422, "Name has already been taken", f"<p>{escape(name)}</p>")
-        state = form.get("state", "")
+        # GitHub's docs put state in the form's action URL; a form field works as well.
+        state = dict(parse_qsl(request.url.query)).get("state") or form.get("state", "")
         if form.get("confirm") != "1":
             hidden = "".join(
                 f'<input type="hidden" name="{k}" value="{escape(v)}">'

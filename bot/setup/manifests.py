@@ -87,12 +87,15 @@ def is_login(text: str) -> bool:
     return bool(_LOGIN.fullmatch(text))
 
 
-def new_app_url(github_url: str, organization: str | None) -> str:
+def new_app_url(github_url: str, organization: str | None, state: str | None = None) -> str:
     """Where GitHub's manifest flow starts: a user's or an organization's new-App form (the
-    same paths on GitHub Enterprise Server)."""
+    same paths on GitHub Enterprise Server), with ``state`` in the query as GitHub's docs
+    show it (the form carries it too)."""
     if organization:
-        return f"{github_url}/organizations/{quote(organization, safe='')}/settings/apps/new"
-    return f"{github_url}/settings/apps/new"
+        url = f"{github_url}/organizations/{quote(organization, safe='')}/settings/apps/new"
+    else:
+        url = f"{github_url}/settings/apps/new"
+    return f"{url}?state={quote(state, safe='')}" if state else url
 
 
 def install_url(github_url: str, slug: str, *, ghes: bool) -> str:

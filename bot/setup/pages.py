@@ -221,7 +221,7 @@ def callback_page(app: Registered) -> str:
         f"<dl><dt>App id</dt><dd><code>{escape(app.app_id)}</code></dd>"
         f"<dt>Slug</dt><dd><code>{escape(app.slug)}</code></dd>"
         f"<dt>Owner</dt><dd>{escape(app.owner)}</dd>"
-        f'<dt>Settings</dt><dd><a href="{escape(app.html_url)}" rel="noreferrer">'
+        f'<dt>On GitHub</dt><dd><a href="{escape(app.html_url)}" rel="noreferrer">'
         f"{escape(app.html_url)}</a></dd></dl>"
         + _step(
             1,

@@ -8,7 +8,10 @@ the reason. None of them exists once the apps are configured (``app.create_app``
 The manifest flow's ``state`` is kept in this process's memory, with an expiry. Setup mode
 is one process (the deploy's single web dyno), a state lost to a restart only means
 "start again", and there is no configured secret yet to sign a cookie with: a key made up
-per process would be no more durable than the memory itself.
+per process would be no more durable than the memory itself. Each state is also bound to
+the browser it was shown to (a random HttpOnly cookie): the setup page is public until
+setup is done, and without the binding someone could start a flow, create an App on their
+own account, and send the operator a callback link that configures *their* App here.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ STATE_TTL = 3600.0  # GitHub's code lives an hour; the state need not outlive it
 MAX_STATES = 1000  # each GET /setup makes one: a bound on what a crawler can make us keep
 FORM_CAP = 64 * 1024  # the manifest is about 1 KB
 EXCHANGE_TIMEOUT = 20.0
+COOKIE = "runnerops_setup"
 _HOST = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::\d{1,5})?"
@@ -71,6 +75,7 @@ class Flow:
     """One manifest flow under way: where it goes, known once its form is submitted."""
 
     expires: float
+    browser: str  # the setup cookie of the browser the form was shown to
     organization: str | None = None
     github_url: str | None = None
     api_url: str | None = None
@@ -86,21 +91,22 @@ class States:
             maxsize=MAX_STATES, ttl=ttl, timer=clock
         )
 
-    def new(self) -> str:
+    def new(self, browser: str) -> str:
         state = secrets.token_urlsafe(24)
-        self._flows[state] = Flow(expires=self.clock() + self.ttl)
+        self._flows[state] = Flow(expires=self.clock() + self.ttl, browser=browser)
         return state
 
-    def get(self, state: str) -> Flow | None:
+    def get(self, state: str, browser: str) -> Flow | None:
+        """The flow of ``state`` if it is current and was started by this ``browser``."""
         flow = self._flows.get(state) if state else None
         if flow is None or flow.expires <= self.clock():
             return None
+        if not (browser and secrets.compare_digest(flow.browser, browser)):
+            return None
         return flow
 
-    def take(self, state: str) -> Flow | None:
-        flow = self.get(state)
+    def take(self, state: str) -> None:
         self._flows.pop(state, None)
-        return flow
 
 
 def _page(text: str, status: int = 200) -> HTMLResponse:
@@ -109,6 +115,12 @@ def _page(text: str, status: int = 200) -> HTMLResponse:
 
 def _refuse(status: int, title: str, *paragraphs: str, start_again: bool = True) -> HTMLResponse:
     return _page(pages.message_page(title, *paragraphs, start_again=start_again), status)
+
+
+def browser_of(request: Request) -> str:
+    """This browser's setup cookie, or "" when it has none (or a malformed one)."""
+    value = request.cookies.get(COOKIE, "")
+    return value if re.fullmatch(r"[A-Za-z0-9_-]{32,64}", value) else ""
 
 
 def base_url(request: Request, public_url: str | None) -> str | None:
@@ -214,7 +226,20 @@ def create_setup_app(
         base = base_url(request, setup.public_url)
         if base is None:
             return bad_host()
-        return _page(pages.setup_page(view(base, states.new() if github_pending else "")))
+        if not github_pending:
+            return _page(pages.setup_page(view(base, "")))
+        browser = browser_of(request) or secrets.token_urlsafe(32)
+        response = _page(pages.setup_page(view(base, states.new(browser))))
+        response.set_cookie(
+            COOKIE,
+            browser,
+            max_age=int(STATE_TTL),
+            path="/setup",
+            secure=base.startswith("https://"),
+            httponly=True,
+            samesite="lax",  # sent on GitHub's top-level redirect back to the callback
+        )
+        return response
 
     async def start_github(request: Request) -> Response:
         """Check the form, remember where the flow goes, and send the browser on to GitHub.
@@ -231,13 +256,14 @@ def create_setup_app(
         if form is None:
             return _refuse(413, "Form too large", "That is not the setup page's form.")
         state = form.get("state", "")
-        flow = states.get(state)
+        flow = states.get(state, browser_of(request))
         if flow is None:
             return _refuse(
                 400,
                 "This setup page has expired",
-                "Its form is good for an hour, once, and only on the process that showed it"
-                " (a restart forgets it). Nothing was sent to GitHub.",
+                "Its form is good for an hour, once, in the browser it was shown in, and only"
+                " on the process that showed it (a restart forgets it). Nothing was sent to"
+                " GitHub.",
             )
         organization = form.get("organization", "").strip()
         typed_url = form.get("github_url", "").strip()
@@ -266,7 +292,7 @@ def create_setup_app(
         flow.organization = organization or None
         flow.github_url, flow.api_url = web, api
         return RedirectResponse(
-            manifests.new_app_url(web, flow.organization),
+            manifests.new_app_url(web, flow.organization, state),
             status_code=307,
             headers=SECURITY_HEADERS,
         )
@@ -276,13 +302,14 @@ def create_setup_app(
             return _refuse(404, "Already registered", "The GitHub App is configured.")
         state = request.query_params.get("state", "")
         code = request.query_params.get("code", "")
-        flow = states.get(state)
+        flow = states.get(state, browser_of(request))
         if flow is None:
             return _refuse(
                 400,
                 "Refused: this is not the return of a registration started here",
-                "The state GitHub sent back is missing, unknown, used or over an hour old,"
-                " so the code was not exchanged and nothing was registered by this page.",
+                "The state GitHub sent back is missing, unknown, used, over an hour old or"
+                " was started in another browser, so the code was not exchanged and nothing"
+                " was registered by this page.",
                 "If you did start it here (and the service restarted meanwhile), start again;"
                 " an App GitHub created anyway is listed in your GitHub settings, where it can"
                 " be deleted.",
