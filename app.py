@@ -33,7 +33,7 @@ from bot.config import (
     load_settings,
     load_setup_settings,
 )
-from bot.policy.rules import PolicyError
+from bot.policy.rules import Policy, PolicyError
 from bot.services import Services
 from bot.slack.bolt import build_slack_app
 from bot.store import DatabaseConfigError, Store
@@ -213,6 +213,7 @@ def _from_environment() -> Starlette:
         if (setup := load_setup_settings()) is not None:
             from bot.setup import create_setup_app
 
+            Policy.from_setting(setup.policy)  # a policy that will not parse is named now
             return create_setup_app(setup)
         return create_app()
     except (ConfigError, PolicyError, DatabaseConfigError) as exc:

@@ -286,6 +286,7 @@ class SetupSettings:
     port: int = 8000
     github_app_id: str | None = None  # set once step 1 is done
     github_app_slug: str | None = None
+    policy: str | None = None  # checked at start-up in setup mode too, not used by it
 
 
 def load_setup_settings(env: Mapping[str, str] | None = None) -> SetupSettings | None:
@@ -317,4 +318,5 @@ def load_setup_settings(env: Mapping[str, str] | None = None) -> SetupSettings |
         port=settings.port,
         github_app_id=None if "github" in pending else settings.github_app_id,
         github_app_slug=settings.github_app_slug,
+        policy=settings.policy,
     )

@@ -175,9 +175,9 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(keys: Keys, **changes: Any) -> AsyncIterator[Running]:
+async def running(keys: Keys, prefix: str = "", **changes: Any) -> AsyncIterator[Running]:
     clock = Clock()
-    github = GitHubDouble(app_id="1", public_key_pem=keys.public_pem, clock=clock)
+    github = GitHubDouble(app_id="1", public_key_pem=keys.public_pem, clock=clock, prefix=prefix)
     github.add_org("acme")
     async with serve(github.app) as github_url:
         github.web_url = github_url  # its pages link to where it serves them
@@ -211,16 +211,14 @@ async def post(sb: Running, url: str, form: dict[str, str]) -> tuple[int, str, A
         return r.status, await r.text(), r.headers
 
 
-async def register(sb: Running, organization: str = "") -> tuple[str, str]:
+async def register(sb: Running, organization: str = "", **typed: str) -> tuple[str, str]:
     """Walk the flow as a browser does; return the callback's query (code, state)."""
     _, html, _ = await get(sb, "/setup")
-    fields = form_fields(html)
-    status, _, headers = await post(
-        sb, sb.url + "/setup/github", {**fields, "organization": organization}
-    )
+    fields = {**form_fields(html), "organization": organization, **typed}
+    status, _, headers = await post(sb, sb.url + "/setup/github", fields)
     assert status == 307
     # The browser posts the same form on (a 307 keeps method and body), then confirms.
-    status, page, _ = await post(sb, headers["location"], {**fields, "organization": organization})
+    status, page, _ = await post(sb, headers["location"], fields)
     assert status == 200 and "Create GitHub App" in page
     status, _, headers = await post(sb, headers["location"], {**form_fields(page)})
     assert status == 302
@@ -353,6 +351,21 @@ async def test_the_whole_flow_shows_the_values_once(
     assert "registered" in logged
     for secret in (app["webhook_secret"], app["client_secret"], app["pem"].splitlines()[1]):
         assert secret not in logged
+
+
+async def test_a_github_enterprise_server_typed_in_is_used_to_the_end(keys: Keys) -> None:
+    """GHES: the new-App form at the web address typed in, the code exchanged under its
+    /api/v3, the install link under /github-apps/, and both URLs in the values to set."""
+    async with running(keys, prefix="/api/v3", github_configured=False) as sb:
+        code, state = await register(sb, organization="acme", github_url=sb.github_url)
+        status, page, _ = await get(sb, f"/setup/github/callback?code={code}&state={state}")
+        assert status == 200, page
+        (app,) = sb.github.manifest_apps
+        text = unescape(page)
+        assert f"{sb.github_url}/github-apps/{app['slug']}/installations/new" in text
+        assert f"GITHUB_API_URL={sb.github_url}/api/v3" in text
+        assert f"GITHUB_URL={sb.github_url}" in text
+        assert sb.github.count("POST", r"/app-manifests/.*/conversions") == 1
 
 
 async def test_a_wrong_or_missing_state_exchanges_nothing(keys: Keys) -> None:

@@ -4,6 +4,9 @@ environment alone, and leaves it out entirely once every variable is set."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -66,26 +69,30 @@ def test_with_every_variable_set_there_is_no_setup_page(keys: Keys, tmp_path: Pa
     assert "setup mode" not in "".join(seen)
 
 
-def test_a_half_configured_github_app_still_stops_start_up(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
+def _start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Build ``app.app`` from ``env`` alone in a fresh interpreter, as uvicorn would."""
     root = Path(__file__).parent.parent
-    env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(root),
-        "GITHUB_APP_ID": "1",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
-    }
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", "import app; app.app"],
         cwd=tmp_path,
-        env=env,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(root), **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_a_half_configured_github_app_still_stops_start_up(tmp_path: Path) -> None:
+    done = _start(tmp_path, GITHUB_APP_ID="1")
     assert done.returncode == 1
     assert "missing settings: GITHUB_WEBHOOK_SECRET" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_other_config_errors_stop_setup_mode_too(tmp_path: Path) -> None:
+    done = _start(tmp_path, PORT="eighty")
+    assert done.returncode == 1 and "PORT must be a number" in done.stderr
+    done = _start(tmp_path, RUNNEROPS_POLICY="[[grant]]\nactions = 'read'")
+    assert done.returncode == 1 and "actions must be a list of strings" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert _start(tmp_path).returncode == 0  # and nothing at all is setup mode
