@@ -99,6 +99,13 @@ def test_github_manifest_is_filled_for_the_host() -> None:
     assert "example.com" not in json.dumps(m)
 
 
+def test_the_filled_manifests_keep_to_what_each_platform_accepts() -> None:
+    from tests.test_manifests import GITHUB_KEYS, SLACK_KEYS
+
+    assert set(manifests.github_manifest("https://h.example")) <= GITHUB_KEYS
+    assert set(manifests.slack_manifest("https://h.example")) <= SLACK_KEYS
+
+
 def test_app_names_fit_githubs_limit() -> None:
     assert manifests.app_name("http://127.0.0.1:8000") == "runnerops"
     assert manifests.app_name("https://runnerops-acme.onrender.com") == "runnerops-acme"
