@@ -1,7 +1,8 @@
 """The runnerops web service: ``uvicorn app:app``.
 
 Routes: ``POST /slack/events`` (slash commands and buttons), ``POST /github/webhooks``,
-``GET /healthz``. Configuration comes from the environment (see README).
+``GET /healthz``. Configuration comes from the environment (see README); without the
+GitHub App's or the Slack app's variables the process serves setup mode (``bot.setup``).
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 import handlers
-from bot.config import ConfigError, Settings, ephemeral_disk_warning, load_settings
+from bot.config import (
+    ConfigError,
+    Settings,
+    ephemeral_disk_warning,
+    load_settings,
+    load_setup_settings,
+)
 from bot.observe.logs import configure as configure_logs
 from bot.observe.logs import new_request_id
-from bot.policy.rules import PolicyError
+from bot.policy.rules import Policy, PolicyError
 from bot.services import Services
 from bot.slack.bolt import build_slack_app
 from bot.store import DatabaseConfigError, Store
@@ -277,6 +284,13 @@ def _from_environment() -> Starlette:
     if warning := ephemeral_disk_warning():
         log.warning(warning)
     try:
+        # Without the GitHub App's (or the Slack app's) variables a fresh deploy opens on its
+        # setup page rather than exit; any other configuration error still stops it here.
+        if (setup := load_setup_settings()) is not None:
+            from bot.setup import create_setup_app
+
+            Policy.from_setting(setup.policy)  # a policy that will not parse is named now
+            return create_setup_app(setup)
         return create_app()
     except (ConfigError, PolicyError, DatabaseConfigError) as exc:
         print(exc, file=sys.stderr)

@@ -7,7 +7,7 @@ variable, so an operator fixes them in one go rather than one deploy at a time.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -48,6 +48,7 @@ class Settings:
     slack_response_url_prefixes: tuple[str, ...] = DEFAULT_RESPONSE_URL_PREFIXES
     sweep_seconds: float = 30.0  # the watch's sweep; 0 turns it off
     poll_budget: float = 0.10  # share of each installation's hourly rate limit for polling
+    public_url: str | None = None
 
     @property
     def install_url(self) -> str:
@@ -194,6 +195,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"AUDIT_RETENTION_DAYS must be a whole number of days, got {retention_text!r}"
         )
         retention_text = "400"
+    public_url = get("RUNNEROPS_PUBLIC_URL")
+    if public_url is not None:
+        public_url = public_url.rstrip("/")
+        parts = urlsplit(public_url)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path or parts.query:
+            problems.append(
+                "RUNNEROPS_PUBLIC_URL is this service's public address, like"
+                f" https://runnerops.example.com (got {public_url!r})"
+            )
     migrate_text = (get("RUNNEROPS_MIGRATE_ON_START") or "1").lower()
     if migrate_text not in {"0", "1", "true", "false", "yes", "no"}:
         problems.append(f"RUNNEROPS_MIGRATE_ON_START must be 1 or 0, got {migrate_text!r}")
@@ -257,4 +267,92 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slack_response_url_prefixes=prefixes,
         sweep_seconds=sweep_seconds,
         poll_budget=poll_budget,
+        public_url=public_url,
+    )
+
+
+# The two apps runnerops is, and the variables each one's registration gives. A deployment
+# without any of one app's variables starts in setup mode (see bot.setup) rather than exit.
+SETUP_STEPS: dict[str, tuple[str, ...]] = {
+    "github": (
+        "GITHUB_APP_ID",
+        "GITHUB_PRIVATE_KEY",
+        "GITHUB_PRIVATE_KEY_PATH",
+        "GITHUB_WEBHOOK_SECRET",
+    ),
+    "slack": ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN"),
+}
+# Stand-ins for a pending step's variables, so that load_settings still checks every other
+# setting (a bad PORT or GITHUB_API_URL stops a setup-mode start-up as it stops any other).
+_STAND_INS = {
+    "github": {
+        "GITHUB_APP_ID": "0",
+        "GITHUB_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\\n-----END PRIVATE KEY-----",
+        "GITHUB_WEBHOOK_SECRET": "setup-mode",
+    },
+    "slack": {"SLACK_SIGNING_SECRET": "setup-mode", "SLACK_BOT_TOKEN": "setup-mode"},
+}
+
+
+class _Overlay(Mapping[str, str]):
+    """``first`` over ``then``, without copying ``then`` (whose reads may be recorded)."""
+
+    def __init__(self, first: Mapping[str, str], then: Mapping[str, str]) -> None:
+        self.first, self.then = first, then
+
+    def __getitem__(self, key: str) -> str:
+        return self.first[key] if key in self.first else self.then[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({*self.first, *self.then})
+
+    def __len__(self) -> int:
+        return len({*self.first, *self.then})
+
+
+@dataclass(frozen=True)
+class SetupSettings:
+    """What setup mode needs: which steps are pending, where GitHub is, where we are."""
+
+    pending: tuple[str, ...]  # "github" and/or "slack"
+    github_url: str = "https://github.com"
+    github_api_url: str = DEFAULT_API_URL
+    github_configured: bool = False  # GITHUB_URL or GITHUB_API_URL set: no GHES field
+    public_url: str | None = None
+    port: int = 8000
+    github_app_id: str | None = None  # set once step 1 is done
+    github_app_slug: str | None = None
+    policy: str | None = None  # checked at start-up in setup mode too, not used by it
+
+
+def load_setup_settings(env: Mapping[str, str] | None = None) -> SetupSettings | None:
+    """Setup mode's settings when every variable of the GitHub App or of the Slack app is
+    absent; None when neither is (the full service then starts, and load_settings names any
+    variable still missing: a half-configured app is a mistake to name, not a reason to
+    register a new one).
+
+    Every other setting is checked as load_settings checks it, so a bad value still stops
+    start-up with the usual message."""
+    env = os.environ if env is None else env
+    pending = tuple(
+        step
+        for step, names in SETUP_STEPS.items()
+        if not any(env.get(name, "").strip() for name in names)
+    )
+    if not pending:
+        return None
+    stand_ins = {name: value for step in pending for name, value in _STAND_INS[step].items()}
+    settings = load_settings(_Overlay(stand_ins, env))
+    return SetupSettings(
+        pending=pending,
+        github_url=settings.github_url,
+        github_api_url=settings.github_api_url,
+        github_configured=bool(
+            env.get("GITHUB_URL", "").strip() or env.get("GITHUB_API_URL", "").strip()
+        ),
+        public_url=settings.public_url,
+        port=settings.port,
+        github_app_id=None if "github" in pending else settings.github_app_id,
+        github_app_slug=settings.github_app_slug,
+        policy=settings.policy,
     )

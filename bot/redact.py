@@ -53,7 +53,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         text = _PATTERNS.sub(REDACTED, text)
         pattern = self._pattern
-        if pattern is None and self._secrets:
+        if pattern is None and (self._secrets or self._tokens):
             with self._lock:
                 alternatives = sorted({*self._secrets, *self._tokens}, key=len, reverse=True)
                 pattern = self._pattern = re.compile("|".join(map(re.escape, alternatives)))

@@ -106,6 +106,13 @@ def test_redactor_patterns_and_known_values() -> None:
     assert r("nothing secret here") == "nothing secret here"
 
 
+def test_a_value_added_at_run_time_is_redacted_without_any_setting() -> None:
+    """Setup mode has no configured secret yet; what it receives must be redacted all the same."""
+    r = Redactor()
+    r.add("whsec-from-the-manifest-flow")
+    assert r("secret=whsec-from-the-manifest-flow.") == f"secret={REDACTED}."
+
+
 @pytest.fixture
 def redactor(monkeypatch: pytest.MonkeyPatch) -> Redactor:
     from bot import redact

@@ -22,16 +22,19 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 from http import HTTPStatus
 from typing import Any, TypeGuard
 from urllib.parse import parse_qsl, unquote, urlencode
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 DOCS_URL = "https://docs.github.com/rest"
@@ -130,6 +133,10 @@ _LEVELS = {"read": 1, "write": 2, "admin": 3}
 _SEG = r"([^/]+)"
 _SCOPE_PATH = re.compile(rf"/enterprises/{_SEG}|/orgs/{_SEG}|/repos/{_SEG}/{_SEG}")
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
+# The manifest flow's web form, on GitHub's web host (not under a GHES API prefix).
+_NEW_APP_FORM = re.compile(r"/(?:organizations/(?P<org>[^/]+)/)?settings/apps/new")
+MANIFEST_CODE_TTL = 3600.0  # GitHub: "You must complete this step within one hour"
+_MANIFEST_REQUIRED = ("url", "hook_attributes", "redirect_url")
 _RUNNER_TOKEN_ALPHABET = string.ascii_uppercase + string.digits
 
 
@@ -435,6 +442,30 @@ def _random(alphabet: str, length: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+def _web_page(status: int, title: str, body: str) -> HTMLResponse:
+    """One of the double's few web pages (GitHub's are larger; the title is what matters)."""
+    return HTMLResponse(
+        f"<!doctype html><html><head><title>{escape(title)}</title></head>"
+        f"<body><h1>{escape(title)}</h1>{body}</body></html>",
+        status_code=status,
+    )
+
+
+def _manifest_problems(manifest: object) -> list[str]:
+    """Why GitHub would refuse this manifest, for the fields runnerops' flow relies on."""
+    if not isinstance(manifest, dict):
+        return ["manifest is not a JSON object"]
+    problems = [f"{key} is missing" for key in _MANIFEST_REQUIRED if not manifest.get(key)]
+    hook = manifest.get("hook_attributes")
+    if hook is not None and not (isinstance(hook, dict) and isinstance(hook.get("url"), str)):
+        problems.append("hook_attributes.url is missing")
+    for key in ("url", "redirect_url"):
+        value = manifest.get(key)
+        if value and not (isinstance(value, str) and value.startswith(("http://", "https://"))):
+            problems.append(f"{key} is not a URL")
+    return problems
+
+
 def _organization_json(account: _Account) -> dict[str, Any]:
     """GitHub's ``organization-simple`` shape, as webhook payloads carry it."""
     url = f"{API}/orgs/{account.login}"
@@ -452,6 +483,13 @@ def _organization_json(account: _Account) -> dict[str, Any]:
         "avatar_url": f"https://avatars.githubusercontent.com/u/{account.id}?v=4",
         "description": None,
     }
+
+
+@dataclass
+class _ManifestCode:
+    manifest: dict[str, Any]
+    owner: _Account
+    expires: float
 
 
 class GitHubDouble:
@@ -509,6 +547,11 @@ class GitHubDouble:
         self._next_group_id = 2  # 1 is every organization's Default group
         self._next_job_id = 4_000_000_001
         self._next_run_id = 9_000_000_001
+        # The manifest flow: codes waiting for their conversion, and the Apps it created.
+        self.manifest_user = "octocat"  # who is signed in on the double's web pages
+        self._manifest_codes: dict[str, _ManifestCode] = {}
+        self.manifest_apps: list[dict[str, Any]] = []
+        self._next_manifest_app_id = 900_001
 
         scope = (
             r"/(?:enterprises/(?P<ent>[^/]+)|orgs/(?P<org>[^/]+)"
@@ -517,6 +560,7 @@ class GitHubDouble:
         groups = r"/(?:enterprises/(?P<ent>[^/]+)|orgs/(?P<org>[^/]+))/actions/runner-groups"
         table: list[tuple[str, str, _Handler]] = [
             ("GET", r"/app", self._get_app),
+            ("POST", r"/app-manifests/(?P<code>[^/]+)/conversions", self._convert_manifest),
             ("GET", r"/app/installations", self._list_installations),
             ("GET", r"/app/installations/(?P<iid>[^/]+)", self._get_installation),
             ("POST", r"/app/installations/(?P<iid>[^/]+)/access_tokens", self._create_token),
@@ -1423,6 +1467,13 @@ class GitHubDouble:
         )
         method = request.method.upper()
         query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+        form = _NEW_APP_FORM.fullmatch(raw_path)
+        if form is not None and method == "POST":
+            web = RecordedRequest(method, raw_path, query, "web")
+            self.requests.append(web)
+            answer = await self._new_app_form(request, form.group("org"))
+            web.status = answer.status_code
+            return answer
         auth = self._classify(request.headers.get("authorization"))
         inside = not self.prefix or raw_path.startswith(self.prefix + "/")
         path = raw_path[len(self.prefix) :] if inside else raw_path
@@ -1501,6 +1552,103 @@ class GitHubDouble:
                 params = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
                 return await handler(_Ctx(request, method, path, query, params, auth, base))
         raise _error(404)
+
+    # ------------------------------------------------------ the manifest flow
+
+    async def _new_app_form(self, request: Request, org: str | None) -> Response:
+        """GitHub's new-App page for a posted manifest: a confirmation with a "Create GitHub
+        App" button, whose submission creates a one-hour code and sends the browser to the
+        manifest's ``redirect_url`` with it and the ``state`` it was given."""
+        body = (await request.body()).decode("utf-8", "replace")
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        if org is not None:
+            owner = self._accounts.get(unquote(org).lower())
+            if owner is None or owner.type != "Organization":
+                return _web_page(404, "Not Found", "<p>This organization does not exist.</p>")
+        else:
+            owner = self._account(self.manifest_user, "User")
+        try:
+            manifest = json.loads(form.get("manifest", ""))
+        except ValueError:
+            manifest = None
+        problems = _manifest_problems(manifest)
+        if problems or not isinstance(manifest, dict):
+            items = "".join(f"<li>{escape(p)}</li>" for p in problems)
+            return _web_page(422, "Invalid GitHub App manifest", f"<ul>{items}</ul>")
+        name = str(manifest.get("name") or "")
+        if any(app["name"].lower() == name.lower() for app in self.manifest_apps) or any(
+            c.manifest.get("name", "").lower() == name.lower()
+            for c in self._manifest_codes.values()
+        ):
+            return _web_page(422, "Name has already been taken", f"<p>{escape(name)}</p>")
+        # GitHub's docs put state in the form's action URL; a form field works as well.
+        state = dict(parse_qsl(request.url.query)).get("state") or form.get("state", "")
+        if form.get("confirm") != "1":
+            hidden = "".join(
+                f'<input type="hidden" name="{k}" value="{escape(v)}">'
+                for k, v in (("manifest", form["manifest"]), ("state", state), ("confirm", "1"))
+            )
+            permissions = "".join(
+                f"<li>{escape(k)}: {escape(str(v))}</li>"
+                for k, v in (manifest.get("default_permissions") or {}).items()
+            )
+            return _web_page(
+                200,
+                f"Create GitHub App for {owner.login}",
+                f"<p>GitHub App name: <strong id=app-name>{escape(name)}</strong></p>"
+                f"<p>Webhook: {escape(str(manifest['hook_attributes'].get('url')))}</p>"
+                f"<ul>{permissions}</ul>"
+                f'<form method="post">{hidden}<button type="submit">Create GitHub App</button>'
+                "</form>",
+            )
+        code = secrets.token_hex(10)
+        self._manifest_codes[code] = _ManifestCode(
+            manifest, owner, self.clock() + MANIFEST_CODE_TTL
+        )
+        query = {"code": code, **({"state": state} if state else {})}
+        redirect = str(manifest["redirect_url"])
+        joiner = "&" if "?" in redirect else "?"
+        return RedirectResponse(redirect + joiner + urlencode(query), status_code=302)
+
+    async def _convert_manifest(self, ctx: _Ctx) -> _Result:
+        """``POST /app-manifests/{code}/conversions``: the App, with the only copy of its
+        private key and webhook secret. Unauthenticated; a code works once, for an hour."""
+        pending = self._manifest_codes.pop(ctx.params["code"], None)
+        if pending is None or pending.expires <= self.clock():
+            raise _error(404)
+        manifest = pending.manifest
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,  # GitHub's "BEGIN RSA PRIVATE KEY"
+            serialization.NoEncryption(),
+        ).decode()
+        app_id = self._next_manifest_app_id
+        self._next_manifest_app_id += 1
+        name = str(manifest.get("name") or f"app-{app_id}")
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or f"app-{app_id}"
+        now = _iso_z(self.clock())
+        app = {
+            "id": app_id,
+            "slug": slug,
+            "node_id": f"MDM6QXBw{app_id}",
+            "owner": pending.owner.to_json(),
+            "name": name,
+            "description": manifest.get("description") or "",
+            "external_url": manifest["url"],
+            "html_url": f"{self.web_url}/apps/{slug}",
+            "created_at": now,
+            "updated_at": now,
+            "permissions": dict(manifest.get("default_permissions") or {}),
+            "events": list(manifest.get("default_events") or []),
+            "installations_count": 0,
+            "client_id": "Iv1." + secrets.token_hex(8),
+            "client_secret": secrets.token_hex(20),
+            "webhook_secret": secrets.token_hex(20),
+            "pem": pem,
+        }
+        self.manifest_apps.append(app)
+        return _Result(201, app)
 
     # ----------------------------------------------------------- app endpoints
 

@@ -1,0 +1,253 @@
+"""The setup pages: server-rendered HTML with inline CSS, readable without JavaScript.
+
+Every value that reaches a page goes through :func:`html.escape`; nothing here reads a
+request or a setting, so the pages can be rendered (and looked at) on their own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+CSS = """
+:root { color-scheme: light; --fg: #1f2328; --muted: #59636e; --line: #d1d9e0;
+  --ok: #1a7f37; --todo: #9a6700; --accent: #0969da; --bad: #d1242f; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
+  color: var(--fg); background: #f6f8fa; }
+main { max-width: 48rem; margin: 0 auto; padding: 2rem 1.25rem 3rem; }
+h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
+h2 { font-size: 1.15rem; margin: 0; }
+p { margin: .5rem 0; }
+.lead { color: var(--muted); margin-bottom: 1.5rem; }
+.step { background: #fff; border: 1px solid var(--line); border-radius: 8px;
+  padding: 1rem 1.25rem; margin: 0 0 1rem; }
+.step header { display: flex; align-items: center; gap: .6rem; margin-bottom: .4rem; }
+.num { display: inline-grid; place-items: center; width: 1.7rem; height: 1.7rem;
+  border-radius: 50%; background: var(--fg); color: #fff; font-weight: 600; font-size: .9rem; }
+.badge { margin-left: auto; font-size: .8rem; font-weight: 600; padding: .1rem .55rem;
+  border-radius: 1rem; border: 1px solid currentColor; }
+.done { color: var(--ok); } .todo { color: var(--todo); }
+label { display: block; font-weight: 600; margin: .8rem 0 .2rem; }
+.hint { font-weight: 400; color: var(--muted); font-size: .9rem; }
+input[type=text], input[type=url] { width: 100%; padding: .45rem .6rem; font: inherit;
+  border: 1px solid var(--line); border-radius: 6px; }
+button, .button { display: inline-block; margin-top: 1rem; padding: .5rem 1rem;
+  font: inherit; font-weight: 600; color: #fff; background: #1f883d; border: 0;
+  border-radius: 6px; text-decoration: none; cursor: pointer; }
+.button.secondary { background: var(--accent); }
+code, pre { font: .85rem/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+code { background: #eff2f5; padding: .1rem .3rem; border-radius: 4px; }
+pre { background: #0d1117; color: #e6edf3; padding: .9rem 1rem; border-radius: 6px;
+  overflow-x: auto; white-space: pre; }
+pre.wrap { white-space: pre-wrap; word-break: break-all; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .5rem 0; }
+dt { color: var(--muted); } dd { margin: 0; }
+details { margin-top: .6rem; } summary { cursor: pointer; color: var(--accent); }
+.error { border-color: var(--bad); } .error h1 { color: var(--bad); }
+.warn { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px;
+  padding: .6rem .9rem; }
+"""
+
+
+def page(title: str, body: str, *, error: bool = False) -> str:
+    """A whole HTML document around ``body`` (already escaped HTML)."""
+    klass = ' class="error"' if error else ""
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="referrer" content="no-referrer">'
+        f"<title>{escape(title)} · runnerops</title><style>{CSS}</style></head>"
+        f"<body><main{klass}>{body}</main></body></html>\n"
+    )
+
+
+def message_page(title: str, *paragraphs: str, start_again: bool = True) -> str:
+    """A refusal or an error: what happened and what to do, never a stack trace."""
+    body = f"<h1>{escape(title)}</h1>" + "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    if start_again:
+        body += '<p><a class="button secondary" href="/setup">Start again</a></p>'
+    return page(title, body, error=True)
+
+
+def _step(number: int, title: str, done: bool | None, body: str) -> str:
+    """One numbered step; ``done`` None for a step that has no state (an instruction)."""
+    badge = {
+        True: '<span class="badge done">done</span>',
+        False: '<span class="badge todo">to do</span>',
+        None: "",
+    }[done]
+    return (
+        f'<section class="step" id="step-{number}"><header><span class="num">{number}</span>'
+        f"<h2>{escape(title)}</h2>{badge}</header>{body}</section>"
+    )
+
+
+@dataclass(frozen=True)
+class SetupView:
+    """Everything the setup page shows."""
+
+    base_url: str
+    github_url: str
+    github_configured: bool  # GITHUB_URL/GITHUB_API_URL set: no GitHub Enterprise field
+    github_pending: bool
+    slack_pending: bool
+    manifest: dict[str, Any]
+    state: str
+    slack_create_url: str
+    slack_manifest: dict[str, Any]
+    github_app_id: str | None = None
+    install_url: str | None = None
+    organization: str = ""
+    github_url_field: str = ""
+    problem: str | None = None  # a bad field sent back with the form
+
+
+def setup_page(view: SetupView) -> str:
+    base = escape(view.base_url)
+    intro = (
+        "<h1>Set up runnerops</h1>"
+        '<p class="lead">This service is in <strong>setup mode</strong>: it answers Slack and '
+        "GitHub once both apps below are registered and their values are set as environment "
+        f"variables. It runs at <code>{base}</code>.</p>"
+    )
+    if view.problem:
+        intro += f'<p class="warn" role="alert">{escape(view.problem)}</p>'
+
+    if view.github_pending:
+        ghes = ""
+        if not view.github_configured:
+            ghes = (
+                '<label for="github_url">GitHub Enterprise Server '
+                '<span class="hint">(optional: its address, e.g. https://github.example.com;'
+                " empty for github.com)</span></label>"
+                '<input type="url" id="github_url" name="github_url" '
+                f'value="{escape(view.github_url_field)}" placeholder="https://github.com">'
+            )
+        where = (
+            ""
+            if not view.github_configured
+            else (
+                f"<p>GitHub: <code>{escape(view.github_url)}</code> (from <code>GITHUB_URL</code>"
+                " / <code>GITHUB_API_URL</code>).</p>"
+            )
+        )
+        manifest_text = escape(json.dumps(view.manifest, indent=2))
+        step1 = (
+            "<p>Register the GitHub App with GitHub's manifest flow: GitHub creates it with "
+            "runnerops' permissions (self-hosted runners: write; administration: write; "
+            "actions, metadata: read) and this webhook, then sends you back here with its id, "
+            "private key and webhook secret, <strong>shown once</strong>.</p>"
+            f"<dl><dt>Webhook</dt><dd><code>{escape(view.manifest['hook_attributes']['url'])}"
+            f"</code></dd><dt>Returns to</dt><dd><code>{escape(view.manifest['redirect_url'])}"
+            "</code></dd></dl>"
+            f"{where}"
+            '<form method="post" action="/setup/github">'
+            f'<input type="hidden" name="manifest" value="{escape(json.dumps(view.manifest))}">'
+            f'<input type="hidden" name="state" value="{escape(view.state)}">'
+            '<label for="organization">Organization <span class="hint">(optional: the '
+            "organization that owns the App; empty for your personal account)</span></label>"
+            '<input type="text" id="organization" name="organization" maxlength="39" '
+            f'value="{escape(view.organization)}" placeholder="acme" autocomplete="off">'
+            f"{ghes}"
+            '<button type="submit">Register on GitHub</button></form>'
+            f"<details><summary>The manifest sent to GitHub</summary><pre>{manifest_text}</pre>"
+            "</details>"
+        )
+    else:
+        step1 = f"<p>GitHub App <code>{escape(view.github_app_id or '')}</code> is configured.</p>"
+        if view.install_url:
+            step1 += (
+                f'<p><a href="{escape(view.install_url)}">Install it</a> on each organization '
+                "whose runners you manage.</p>"
+            )
+
+    if view.slack_pending:
+        slack_text = escape(json.dumps(view.slack_manifest, indent=2))
+        step2 = (
+            "<p>Create the Slack app from its manifest (its slash commands and buttons point at "
+            f"<code>{base}/slack/events</code>), pick the workspace, create it, then "
+            "<em>Install to Workspace</em>.</p>"
+            f'<p><a class="button secondary" href="{escape(view.slack_create_url)}" '
+            'rel="noreferrer">Create the Slack app</a></p>'
+            "<p>Copy two values back:</p><dl>"
+            "<dt><code>SLACK_SIGNING_SECRET</code></dt><dd><em>Basic Information → App "
+            "Credentials → Signing Secret</em></dd>"
+            "<dt><code>SLACK_BOT_TOKEN</code></dt><dd><em>OAuth &amp; Permissions → Bot User "
+            "OAuth Token</em> (<code>xoxb-…</code>)</dd></dl>"
+            f"<details><summary>The Slack manifest</summary><pre>{slack_text}</pre></details>"
+        )
+    else:
+        step2 = "<p>The Slack app's signing secret and bot token are set.</p>"
+
+    step3 = (
+        "<p>Set the values as environment variables (your platform's CLI or dashboard; Heroku "
+        "and Render restart the service when one changes). Once both apps are set, this page "
+        'is gone: <code>/healthz</code> answers <code>{"status": "ok"}</code> and '
+        "<code>/runners help</code> answers in Slack.</p>"
+    )
+    body = (
+        intro
+        + _step(1, "Register the GitHub App", not view.github_pending, step1)
+        + _step(2, "Create the Slack app", not view.slack_pending, step2)
+        + _step(3, "Set the variables and restart", None, step3)
+    )
+    return page("Set up runnerops", body)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What GitHub's manifest conversion returned, as the callback page shows it."""
+
+    app_id: str
+    slug: str
+    name: str
+    owner: str
+    html_url: str
+    install_url: str
+    heroku: str  # ready-to-paste commands
+    dotenv: str
+
+
+def callback_page(app: Registered) -> str:
+    body = (
+        f"<h1>GitHub App {escape(app.slug)} registered</h1>"
+        '<p class="lead">GitHub created the App. Its private key and webhook secret are on '
+        "this page <strong>once</strong>: runnerops neither stores nor logs them, and this "
+        "page is not cached. Set them now.</p>"
+        f"<dl><dt>App id</dt><dd><code>{escape(app.app_id)}</code></dd>"
+        f"<dt>Slug</dt><dd><code>{escape(app.slug)}</code></dd>"
+        f"<dt>Owner</dt><dd>{escape(app.owner)}</dd>"
+        f'<dt>On GitHub</dt><dd><a href="{escape(app.html_url)}" rel="noreferrer">'
+        f"{escape(app.html_url)}</a></dd></dl>"
+        + _step(
+            1,
+            "Set the variables",
+            None,
+            "<p>With the Heroku CLI (add <code>-a YOUR-APP</code> outside the app's git "
+            "checkout):</p>"
+            f'<pre id="heroku">{escape(app.heroku)}</pre>'
+            "<p>Or as a <code>.env</code> file, or one by one in a dashboard (the key on one "
+            "line, <code>\\n</code> escapes are read as newlines):</p>"
+            f'<pre id="dotenv" class="wrap">{escape(app.dotenv)}</pre>',
+        )
+        + _step(
+            2,
+            "Install the App",
+            None,
+            "<p>Install it on each organization (or the repositories) whose runners you "
+            "manage:</p>"
+            f'<p><a class="button secondary" id="install" href="{escape(app.install_url)}" '
+            f'rel="noreferrer">{escape(app.install_url)}</a></p>',
+        )
+        + _step(
+            3,
+            "Back to setup",
+            None,
+            '<p>Then <a href="/setup">create the Slack app</a> if it is not done yet.</p>',
+        )
+    )
+    return page(f"GitHub App {app.slug} registered", body)

@@ -1,0 +1,82 @@
+"""The setup page in a real browser: headless Chromium clicks through GitHub's manifest flow
+(the GitHub double's form and confirm page), lands on the callback and reads what it shows.
+
+Screenshots of the setup page and the callback page are saved under the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox.harness import Keys
+from bot.setup.screenshots import chromium, render
+from tests.browser import need_browser
+from tests.test_setup import running
+
+
+@pytest.fixture(autouse=True)
+def _browser_here() -> None:
+    need_browser()
+
+
+@pytest.mark.parametrize("organization", ["acme", ""])
+async def test_register_the_github_app_in_a_browser(
+    keys: Keys, tmp_path: Path, organization: str
+) -> None:
+    async with running(keys) as sb, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 960, "height": 900})
+        answer = await page.goto(sb.url + "/setup")
+        assert answer is not None and answer.status == 200
+        assert await page.title() == "Set up runnerops · runnerops"
+        assert "setup mode" in await page.inner_text("main")
+        await page.screenshot(path=str(tmp_path / "setup.png"), full_page=True)
+        if organization:
+            await page.fill("#organization", organization)
+        await page.click("button:has-text('Register on GitHub')")
+        # GitHub's (the double's) page, reached through our 307 with the form re-posted.
+        owner = organization or sb.github.manifest_user
+        await page.wait_for_selector(f"h1:has-text('Create GitHub App for {owner}')")
+        assert page.url.startswith(sb.github_url + "/")
+        expected = "/organizations/acme/" if organization else "/settings/apps/new"
+        assert expected in page.url
+        assert await page.inner_text("#app-name") == "runnerops"
+        await page.click("button:has-text('Create GitHub App')")
+        await page.wait_for_selector("h1:has-text('registered')")
+        assert page.url.startswith(sb.url + "/setup/github/callback?code=")
+        await page.screenshot(path=str(tmp_path / "callback.png"), full_page=True)
+
+        (app,) = sb.github.manifest_apps
+        assert app["owner"]["login"] == owner
+        main = await page.inner_text("main")
+        assert f"GitHub App {app['slug']} registered" in main
+        assert str(app["id"]) in main and app["slug"] in main
+        heroku = await page.inner_text("#heroku")
+        assert heroku.startswith("heroku config:set")
+        assert "-----BEGIN RSA PRIVATE KEY-----" in heroku
+        assert f"GITHUB_APP_ID={app['id']}" in heroku
+        assert f"GITHUB_WEBHOOK_SECRET={app['webhook_secret']}" in heroku
+        dotenv = await page.inner_text("#dotenv")
+        assert "GITHUB_PRIVATE_KEY=-----BEGIN RSA PRIVATE KEY-----\\n" in dotenv
+        install = await page.get_attribute("#install", "href")
+        assert install == f"{sb.github_url}/apps/{app['slug']}/installations/new"
+        assert (tmp_path / "setup.png").stat().st_size > 10_000
+        assert (tmp_path / "callback.png").stat().st_size > 10_000
+
+
+async def test_a_wrong_state_is_refused_in_the_browser(keys: Keys, tmp_path: Path) -> None:
+    async with running(keys) as sb, chromium() as browser:
+        page = await browser.new_page()
+        answer = await page.goto(sb.url + "/setup/github/callback?code=abc123&state=forged")
+        assert answer is not None and answer.status == 400
+        assert "Refused" in await page.inner_text("h1")
+        assert "nothing was registered" in await page.inner_text("main")
+        await page.screenshot(path=str(tmp_path / "refused.png"))
+        assert sb.github.count("POST", r"/app-manifests/.*/conversions") == 0
+
+
+async def test_the_readme_picture_renders(tmp_path: Path) -> None:
+    target = await render(tmp_path)
+    assert target == tmp_path / "setup.png"
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 10_000
