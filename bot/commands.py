@@ -137,6 +137,7 @@ class Command:
     offline_after: timedelta | None = None
     since: timedelta | None = None
     job_id: int | None = None
+    offline_for: timedelta | None = None  # ``prune --offline-for``
     words: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -233,6 +234,25 @@ _JOB_URL = re.compile(
     r"/job/([0-9]{1,19})/?(?:[?#]\S*)?",
     re.ASCII,
 )
+
+
+# -- prune ------------------------------------------------------------------------------
+
+USAGE["prune"] = "prune TARGET [--offline-for DURATION] [--label L]... [--name TEXT]"
+ACTION_OF["prune"] = "admin"
+_FLAGS["prune"] = {"--offline-for": True, "--label": True, "--name": True}
+_POSITIONALS["prune"] = 1
+DEFAULT_OFFLINE_FOR = timedelta(days=1)
+
+
+def _prune_options(command: Command, flags: dict[str, list[str]]) -> Command:
+    name = flags["--name"][-1] if "--name" in flags else None
+    labels = tuple(flags.get("--label", ()))
+    for text in (name, *labels):
+        if text is not None and (len(text) > 200 or not text.isprintable()):
+            raise UsageError("filters take printable text of at most 200 characters", "prune")
+    offline_for = _duration(flags, "--offline-for", "prune") or DEFAULT_OFFLINE_FOR
+    return _replace(command, offline_for=offline_for, labels=labels, name=name)
 
 
 def _duration(flags: dict[str, list[str]], flag: str, verb: str) -> timedelta | None:
@@ -426,6 +446,8 @@ def parse(text: str, default_target: str | None = None) -> Command:
         return _replace(command, label_op=label_op, labels=_label_names(names, label_op))
     if verb == "jit":
         return _jit_options(command, jit_name, flags)
+    if verb == "prune":
+        return _prune_options(command, flags)
     if verb == "downloads":
         os_ = _choice(flags, "--os", OSES, verb)
         arch = _choice(flags, "--arch", ARCHES, verb)

@@ -42,6 +42,8 @@ class Click:
     value: str
     caller: Caller
     services: Services
+    # Replaces the clicked message before the final reply (progress of a long action).
+    update: Callable[[Reply], Awaitable[None]] | None = None
 
 
 VerbHandler = Callable[[Invocation], Awaitable["Reply"]]

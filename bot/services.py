@@ -48,6 +48,8 @@ class Services:
     # can let them finish.
     working: dict[asyncio.Task[Any], Callable[[], Awaitable[None]]] = field(default_factory=dict)
     shutdown_grace: float = SHUTDOWN_GRACE
+    # How long work that must wait (a rate-limit pause in a prune) waits; tests inject one.
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
 
     def hold_current_task(self, on_abandon: Callable[[], Awaitable[None]]) -> None:
         task = asyncio.current_task()

@@ -155,6 +155,7 @@ VERBS = [
     "queue",
     "why",
     "stats",
+    "prune",
     "LIST",
     "Token",
     "hElP",
@@ -369,6 +370,7 @@ VALUE_FLAGS = [
     "--after",
     "--offline-after",
     "--since",
+    "--offline-for",
 ]
 flag_with_value = st.builds(
     lambda flag, value, eq: f"{flag}={value}" if eq else f"{flag} {value}",

@@ -158,8 +158,9 @@ class Tally:
 
 @dataclass
 class Reporter:
-    """When to post progress: at most ``PROGRESS_REPORTS`` updates, ``PROGRESS_EVERY``
-    seconds apart at least, never for the last runner (the summary follows)."""
+    """When to post progress: at most ``PROGRESS_REPORTS`` updates, spread over the work
+    (at a quarter, a half, three quarters done), ``PROGRESS_EVERY`` seconds apart at least,
+    never for the last runner (the summary follows)."""
 
     started: float
     reports: int = 0
@@ -168,6 +169,8 @@ class Reporter:
     def due(self, tally: Tally, now: float) -> bool:
         if self.reports >= PROGRESS_REPORTS or tally.done >= tally.total:
             return False
+        if tally.done * (PROGRESS_REPORTS + 1) < (self.reports + 1) * tally.total:
+            return False  # not yet at the next quarter
         since = now - (self.last if self.last is not None else self.started)
         return since >= PROGRESS_EVERY
 

@@ -200,6 +200,7 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
             value=str(action.get("value", "")),
             caller=caller,
             services=services,
+            update=lambda reply: post(respond, reply),
         )
         await post(respond, await run_click(click, router))
 

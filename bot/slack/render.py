@@ -142,6 +142,8 @@ HELP_LINES.update(
         "queue": "jobs queued now, oldest first, each with the reason it waits",
         "why": "why one job waits, and what to do (its URL, or OWNER/REPO JOB_ID)",
         "stats": "queue times p50/p95/max per label set, and runner usage (default 7d)",
+        "prune": "a dry run of the dead runners to delete (offline 1d+ by default), then a"
+        " button that deletes them, each checked again first (admins)",
     }
 )
 

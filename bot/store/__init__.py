@@ -20,6 +20,7 @@ from bot.store.database import Database, DatabaseConfigError, parse_database_url
 from bot.store.fleet import FleetStore
 from bot.store.jobs import JobStore
 from bot.store.once import Once
+from bot.store.plans import PlanStore
 from bot.store.watches import WatchStore
 
 DEFAULT_RETENTION_DAYS = 400
@@ -38,6 +39,7 @@ class Store:
     watches: WatchStore
     alerts: AlertStore
     fleet: FleetStore
+    plans: PlanStore
 
     @classmethod
     def open(
@@ -73,6 +75,7 @@ class Store:
             WatchStore(db),
             AlertStore(db, clock),
             FleetStore(db, clock),
+            PlanStore(db, clock),
         )
 
     async def maintain(self) -> tuple[int, int]:
@@ -82,6 +85,7 @@ class Store:
         cutoff = datetime.fromtimestamp(self.clock(), UTC) - self.retention
         await self.jobs.prune(cutoff)
         await self.alerts.prune(cutoff)
+        await self.plans.prune()
         return await self.audit.prune(cutoff), await self.once.prune()
 
     async def close(self) -> None:

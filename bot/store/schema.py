@@ -176,3 +176,18 @@ leases = sa.Table(
     sa.Column("holder", sa.Text(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
 )
+
+# A prune's dry run, kept for its Delete button: the button's value cannot hold hundreds
+# of runner ids (2,000 characters), so it holds this plan's id.
+prune_plans = sa.Table(
+    "prune_plans",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("target", sa.Text(), nullable=False),
+    sa.Column("runners", sa.JSON(), nullable=False),  # [[id, name], ...]
+    sa.Column("criteria", sa.Text(), nullable=False),
+    sa.Column("created_by", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index("prune_plans_expires", "expires_at"),
+)

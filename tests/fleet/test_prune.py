@@ -128,6 +128,7 @@ def test_progress_is_spaced_and_bounded() -> None:
             posted.append(now)
     assert len(posted) == PROGRESS_REPORTS
     assert all(b - a >= PROGRESS_EVERY for a, b in zip([0.0, *posted], posted, strict=False))
+    assert posted == [6.25, 12.5, 18.75]  # at a quarter, a half, three quarters done
     tally.deleted.append("last")
     assert not Reporter(started=0.0).due(tally, 99.0)  # the summary says the rest
 

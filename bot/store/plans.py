@@ -1,0 +1,95 @@
+"""prune's dry runs: what the Delete button will delete, kept until it is clicked.
+
+A plan lives a day (Slack keeps the message longer; a day-old dry run should be run
+again rather than trusted).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from bot.store._sql import utc
+from bot.store.database import Database
+from bot.store.schema import prune_plans
+
+PLAN_TTL = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    id: str
+    target: str
+    runners: tuple[tuple[int, str], ...]  # (id, name), in the dry run's order
+    criteria: str  # the filters, in words, for the audit and the summary
+    created_by: str
+    created_at: datetime
+
+
+class PlanStore:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def create(
+        self, target: str, runners: Sequence[tuple[int, str]], criteria: str, created_by: str
+    ) -> PrunePlan:
+        now = utc(self.clock)
+        plan = PrunePlan(secrets.token_hex(16), target, tuple(runners), criteria, created_by, now)
+
+        async def insert() -> None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    prune_plans.insert().values(
+                        id=plan.id,
+                        target=plan.target,
+                        runners=[list(r) for r in plan.runners],
+                        criteria=plan.criteria,
+                        created_by=plan.created_by,
+                        created_at=now,
+                        expires_at=now + PLAN_TTL,
+                    )
+                )
+
+        await self.db.write(insert, "plan write")
+        return plan
+
+    async def get(self, plan_id: str) -> PrunePlan | None:
+        """The plan, or None when it is unknown or has expired."""
+        now = utc(self.clock)
+        query = sa.select(prune_plans).where(
+            prune_plans.c.id == plan_id, prune_plans.c.expires_at >= now
+        )
+
+        async def select() -> PrunePlan | None:
+            async with self.db.engine.connect() as conn:
+                row = (await conn.execute(query)).first()
+            if row is None:
+                return None
+            return PrunePlan(
+                row.id,
+                row.target,
+                tuple((int(rid), str(name)) for rid, name in row.runners),
+                row.criteria,
+                row.created_by,
+                row.created_at,
+            )
+
+        return await self.db.read(select, "plan read")
+
+    async def prune(self) -> int:
+        now = utc(self.clock)
+
+        async def delete() -> int:
+            async with self.db.engine.begin() as conn:
+                result = await conn.execute(
+                    prune_plans.delete().where(prune_plans.c.expires_at < now)
+                )
+                return int(result.rowcount or 0)
+
+        return await self.db.write(delete, "plan prune")

@@ -1,0 +1,242 @@
+"""``prune``: delete many dead runners at once, safely.
+
+First a dry run (what would go, and why each qualifies), kept as a plan for its danger
+button; on a confirmed click each runner is checked again and deleted unless it came
+back or is busy. Deletes run a few at a time; a rate limit pauses the work (and says so)
+rather than failing the rest; a click on two processes, or twice, prunes once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from bot import errors
+from bot.durations import format_duration
+from bot.fleet.prune import Reporter, Skip, Tally, recheck, select
+from bot.github.models import Runner
+from bot.routing import Click, Invocation, Router
+from bot.slack import prune as view
+from bot.slack import render
+from bot.store.database import StoreUnavailable
+from bot.targets import Target, TargetError, parse_target
+from bot.watch.models import RunnerInfo
+
+router = Router()
+T = TypeVar("T")
+
+# Deletes at once. GitHub asks for mutations to be made one after another and counts them
+# five points each against 900 a minute per endpoint: four keep a prune well inside that
+# while taking hundreds of runners in a fraction of the serial time; a secondary limit
+# that still strikes is waited out like any rate limit.
+CONCURRENCY = 4
+MAX_PAUSE = 900.0  # a rate-limit wait longer than this ends the round (press again later)
+
+
+def _criteria(offline_for: str, labels: tuple[str, ...], name: str | None) -> str:
+    words = [f"offline for {offline_for} or more"]
+    if labels:
+        words.append("labels " + ", ".join(labels))
+    if name:
+        words.append(f"name containing {name}")
+    return "; ".join(words)
+
+
+@router.verb("prune")
+async def dry_run(inv: Invocation) -> render.Reply:
+    command, services, caller = inv.command, inv.services, inv.caller
+    target, offline_for = command.target, command.offline_for
+    assert target is not None and offline_for is not None
+    listing = await services.runners.list_runners(target)
+    # Recorded as the watch records it: a runner never seen before counts from now.
+    seen = await services.store.fleet.observe(
+        str(target),
+        [RunnerInfo.from_runner(r) for r in listing.runners],
+        complete=listing.complete,
+    )
+    now = datetime.fromtimestamp(services.clock(), UTC)
+    selection = select(
+        listing.runners,
+        seen,
+        now=now,
+        offline_for=offline_for,
+        labels=command.labels,
+        name=command.name,
+    )
+    criteria = _criteria(format_duration(offline_for), command.labels, command.name)
+    plan_id = ""
+    if selection.candidates:
+        plan = await services.store.plans.create(
+            str(target),
+            [(c.runner.id, c.runner.name) for c in selection.candidates],
+            criteria,
+            caller.user_id,
+        )
+        plan_id = plan.id
+    n = len(selection.candidates)
+    await services.audit(caller, "prune", target, "planned", f"{n} runners ({criteria})")
+    return view.plan(
+        target, selection, plan_id, criteria=criteria, now=now, incomplete=not listing.complete
+    )
+
+
+def _encode(tally: Tally, by: str, not_attempted: int) -> dict[str, Any]:
+    return {
+        "total": tally.total,
+        "deleted": tally.deleted,
+        "skipped": tally.skipped,
+        "failed": tally.failed,
+        "by": by,
+        "not_attempted": not_attempted,
+    }
+
+
+@router.action(view.PRUNE_ACTION)
+async def prune_clicked(click: Click) -> render.Reply:
+    services, caller = click.services, click.caller
+    plan = await services.store.plans.get(click.value[:64])
+    if plan is None:
+        return render.replacement(
+            ":hourglass: This dry run has expired (plans last a day) or is unknown;"
+            " run `prune` again. Nothing was deleted."
+        )
+    try:
+        target = parse_target(plan.target)
+    except TargetError:
+        return render.replacement(":warning: That button is not valid; nothing was changed.")
+    decision = await services.access.decide(
+        "admin", user_id=caller.user_id, channel_id=caller.channel_id, target=target
+    )
+    if not decision.allowed:
+        await services.audit(caller, "prune", target, "refused", decision.reason)
+        return render.refusal("admin", "prune", target, decision.reason)
+
+    async def work() -> dict[str, Any]:
+        return await _prune(click, target, plan.runners)
+
+    try:
+        ran = await services.store.once.run(
+            f"prune:{plan.id}", work, keep=lambda _o: True, encode=dict, decode=dict
+        )
+    except StoreUnavailable:
+        raise errors.AuditUnavailable(target) from None
+    if ran is None:
+        return render.replacement(
+            f":hourglass: Another click is pruning *{render.escape(str(target))}*; its"
+            " progress and summary show on that message."
+        )
+    outcome, _ = ran
+    tally = Tally(
+        total=int(outcome["total"]),
+        deleted=list(outcome["deleted"]),
+        skipped={k: list(v) for k, v in outcome["skipped"].items()},
+        failed={k: list(v) for k, v in outcome["failed"].items()},
+    )
+    return view.summary(
+        target, tally, str(outcome["by"]), not_attempted=int(outcome["not_attempted"])
+    )
+
+
+class _Pause:
+    """One rate-limit pause shared by every worker: one waits and says so, the others
+    queue behind it; a wait longer than MAX_PAUSE stops the round instead."""
+
+    def __init__(self, click: Click, target: Target, tally: Tally) -> None:
+        self.click, self.target, self.tally = click, target, tally
+        self.lock = asyncio.Lock()
+        self.stopped = False
+
+    async def call(self, work: Callable[[], Awaitable[T]]) -> T:
+        while True:
+            try:
+                return await work()
+            except errors.RateLimited as limited:
+                if not await self._wait(limited.retry_at):
+                    raise
+
+    async def _wait(self, retry_at: float) -> bool:
+        services = self.click.services
+        async with self.lock:
+            wait = retry_at - services.clock()
+            if self.stopped or wait > MAX_PAUSE:
+                self.stopped = True
+                return False
+            if wait > 0:
+                self.tally.paused_until = retry_at
+                if self.click.update is not None:
+                    await self.click.update(view.progress(self.target, self.tally))
+                await services.sleep(wait)
+                self.tally.paused_until = None
+        return True
+
+
+async def _prune(
+    click: Click, target: Target, planned: tuple[tuple[int, str], ...]
+) -> dict[str, Any]:
+    services, caller = click.services, click.caller
+    runners = services.runners
+    tally = Tally(total=len(planned))
+    reporter = Reporter(started=services.clock())
+    pause = _Pause(click, target, tally)
+    slots = asyncio.Semaphore(CONCURRENCY)
+    not_attempted = 0
+
+    async def current(rid: int) -> Runner | None:
+        try:
+            return await runners.get_runner(target, rid)
+        except errors.RunnerNotFound:
+            return None
+
+    async def one(rid: int, name: str) -> None:
+        nonlocal not_attempted
+        async with slots:
+            if pause.stopped:
+                not_attempted += 1
+                return
+            try:
+                skip = recheck(await pause.call(lambda: current(rid)))
+            except errors.RateLimited:
+                not_attempted += 1
+                return
+            except errors.RunnerOpsError as exc:
+                tally.fail(name, f"check failed: {type(exc).__name__}")
+                return
+            if skip is not None:
+                tally.skip(name, skip)
+                return
+            try:
+                audited = await services.audit_first(caller, "prune", target, f"{name} (id {rid})")
+            except errors.AuditUnavailable:
+                tally.fail(name, "could not be audited, so not deleted")
+                return
+            async with audited:
+                try:
+                    result = await pause.call(lambda: runners.delete_runner(target, rid, name))
+                except errors.RunnerNotFound:
+                    await audited.settle("not-deleted", f"{name}: already gone")
+                    tally.skip(name, Skip.GONE)
+                except errors.RunnerBusy:
+                    await audited.settle("not-deleted", f"{name}: busy")
+                    tally.skip(name, Skip.BUSY)
+                except errors.RateLimited:
+                    await audited.settle("not-deleted", f"{name}: rate limited")
+                    not_attempted += 1
+                except errors.OutcomeUnknown as exc:
+                    await audited.settle("unknown", f"{name}: {exc.detail}")
+                    tally.fail(name, "GitHub did not confirm")
+                except errors.RunnerOpsError as exc:
+                    await audited.settle("failed", f"{name}: {type(exc).__name__}")
+                    tally.fail(name, type(exc).__name__)
+                else:
+                    checked = ", confirmed by a check" if result == "deleted-confirmed" else ""
+                    await audited.settle("deleted", f"{name} (id {rid}){checked}")
+                    tally.deleted.append(name)
+        now = services.clock()
+        if click.update is not None and reporter.due(tally, now):
+            reporter.reported(now)
+            await click.update(view.progress(target, tally))
+
+    await asyncio.gather(*(one(rid, name) for rid, name in planned))
+    return _encode(tally, caller.user_id, not_attempted)

@@ -1,0 +1,201 @@
+"""prune end to end: signed commands and clicks, the GitHub double, an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from bot.sandbox.github_double import GitHubDouble
+from bot.sandbox.harness import PLATFORM_POLICY, Sandbox, reply_text
+from bot.slack.prune import PRUNE_ACTION
+from tests.conftest import Clock
+
+DAY = 86400.0
+ORG = "/orgs/acme"
+
+
+def seed(gh: GitHubDouble) -> None:
+    gh.add_org("acme")
+    gh.add_installation("acme")
+    for i in range(1, 7):
+        gh.add_runner(ORG, f"dead-{i}", status="offline", labels=["gpu"] if i <= 2 else [])
+    gh.add_runner(ORG, "alive", status="online")
+    gh.add_runner(ORG, "busy-offline", status="offline", busy=True)
+
+
+@pytest.fixture
+async def sb(make_sandbox: Any, clock: Clock) -> Any:
+    async with make_sandbox(seed=seed, clock=clock, policy=PLATFORM_POLICY) as sandbox:
+        yield sandbox
+
+
+async def summary_of(sb: Sandbox, message: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Click Delete and return the last message: progress may come first."""
+    body, response_url = sb.click_body(message, action_id=PRUNE_ACTION, **kwargs)
+    sent = await sb.post_slack(body, sb.signed_headers(body), response_url)
+    assert sent.status == 200
+    while True:
+        reply = await sb.slack.next_reply(response_url, 30)
+        if "Pruning" not in reply_text(reply):
+            return reply
+
+
+def names(sb: Sandbox) -> set[str]:
+    return {r["name"] for r in sb.github.runners(ORG)}
+
+
+async def test_dry_run_then_delete(sb: Sandbox, clock: Clock) -> None:
+    first = reply_text(await sb.run("prune acme"))
+    assert "Nothing to prune" in first  # never seen before: offline counts from now
+    clock.advance(2 * DAY)
+    ask = await sb.run("prune acme")
+    text = reply_text(ask)
+    assert "6 runners" in text and "never seen online" in text
+    assert all(f"dead-{i}" in text for i in range(1, 7))
+    assert "alive" not in text.split("Kept")[0] and "1 online" in text and "1 busy" in text
+    assert sb.github.count("DELETE", ORG + "/actions/runners/.*") == 0  # a dry run
+    done = reply_text(await summary_of(sb, ask))
+    assert "6 deleted, 0 skipped, 0 failed" in done
+    assert names(sb) == {"alive", "busy-offline"}
+    entries = await sb.services.store.audit.recent(limit=50)
+    deleted = [e for e in entries if e.action == "prune" and e.outcome == "deleted"]
+    planned = [e for e in entries if e.outcome == "planned"]
+    assert len(deleted) == 6 and len(planned) == 2
+    assert planned[0].detail.startswith("6 runners")
+
+
+async def test_each_runner_is_checked_again_before_its_delete(sb: Sandbox, clock: Clock) -> None:
+    await sb.run("prune acme")
+    clock.advance(2 * DAY)
+    ask = await sb.run("prune acme")
+    sb.github.set_runner(ORG, "dead-1", status="online")  # came back
+    sb.github.set_runner(ORG, "dead-2", busy=True)  # took a job
+    sb.github.remove_runner(ORG, "dead-3")  # removed elsewhere
+    done = reply_text(await summary_of(sb, ask))
+    assert "3 deleted, 3 skipped, 0 failed" in done
+    assert "came back online" in done and "is running a job" in done
+    assert "was already gone" in done
+    assert {"dead-1", "dead-2"} <= names(sb) and "dead-4" not in names(sb)
+
+
+async def test_filters_and_last_seen_online(sb: Sandbox, clock: Clock) -> None:
+    sb.github.set_runner(ORG, "alive", status="online")
+    await sb.run("prune acme")  # alive is seen online now
+    sb.github.set_runner(ORG, "alive", status="offline")
+    clock.advance(3 * DAY)
+    text = reply_text(await sb.run("prune acme --label GPU --offline-for 2d"))
+    assert "2 runners" in text and "dead-1" in text and "dead-3" not in text
+    assert "not matching the filters" in text
+    text = reply_text(await sb.run("prune acme --name aliv"))
+    assert "1 runner" in text and "last seen online 3d" in text
+    text = reply_text(await sb.run("prune acme --offline-for 4d"))
+    assert "Nothing to prune" in text
+
+
+async def test_two_clicks_prune_once(sb: Sandbox, clock: Clock) -> None:
+    await sb.run("prune acme")
+    clock.advance(2 * DAY)
+    ask = await sb.run("prune acme")
+    sb.github.add_fault("DELETE", ORG + "/actions/runners/.*", delay=0.2, times=None)
+    first, second = await asyncio.gather(summary_of(sb, ask), summary_of(sb, ask))
+    assert sb.github.count("DELETE", ORG + "/actions/runners/.*") == 6
+    for reply in (first, second):
+        assert "6 deleted" in reply_text(reply)
+
+
+async def test_a_rate_limit_pauses_the_work_and_says_so(sb: Sandbox, clock: Clock) -> None:
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        clock.advance(seconds)
+
+    sb.services.sleep = sleep
+    await sb.run("prune acme")
+    clock.advance(2 * DAY)
+    ask = await sb.run("prune acme")
+    reset = int(clock() + 120)
+    sb.github.add_fault(
+        "DELETE",
+        ORG + "/actions/runners/.*",
+        status=403,
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+        body={"message": "API rate limit exceeded"},
+    )
+    body, response_url = sb.click_body(ask, action_id=PRUNE_ACTION)
+    await sb.post_slack(body, sb.signed_headers(body), response_url)
+    seen = []
+    while not seen or "Pruning" in reply_text(seen[-1]):
+        seen.append(await sb.slack.next_reply(response_url, 30))
+    assert any("Paused for GitHub's rate limit" in reply_text(r) for r in seen)
+    assert "6 deleted, 0 skipped, 0 failed" in reply_text(seen[-1])
+    assert waited and 100 < waited[0] <= 121
+
+
+async def test_prune_needs_admin_at_the_command_and_the_click(sb: Sandbox, clock: Clock) -> None:
+    refused = reply_text(await sb.run("prune acme", user_id="U0BOB", user_name="bob"))
+    assert "may not" in refused
+    await sb.run("prune acme")
+    clock.advance(2 * DAY)
+    ask = await sb.run("prune acme")
+    clicked = reply_text(await summary_of(sb, ask, user_id="U0BOB", user_name="bob"))
+    assert "may not" in clicked
+    assert sb.github.count("DELETE", ORG + "/actions/runners/.*") == 0
+
+
+async def test_an_expired_plan_deletes_nothing(sb: Sandbox, clock: Clock) -> None:
+    await sb.run("prune acme")
+    clock.advance(2 * DAY)
+    ask = await sb.run("prune acme")
+    clock.advance(DAY + 1)
+    assert "expired" in reply_text(await summary_of(sb, ask))
+    assert sb.github.count("DELETE", ORG + "/actions/runners/.*") == 0
+
+
+@pytest.mark.parametrize("bad", ["prune", "prune acme --offline-for 5x", "prune acme/api extra"])
+async def test_bad_input_is_explained(sb: Sandbox, bad: str) -> None:
+    text = reply_text(await sb.run(bad))
+    assert "prune TARGET" in text
+    assert sb.github.count("GET", ORG + "/actions/runners") == 0
+
+
+def test_a_thousand_runners_fit_slack() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.fleet.prune import Candidate, Selection, Since, Tally
+    from bot.github.models import Runner
+    from bot.slack import prune as view
+    from bot.targets import parse_target
+
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    candidates = tuple(
+        Candidate(
+            Runner(id=i, name=f"runner-{'x' * 60}-{i}"),
+            now - timedelta(days=3),
+            Since.FIRST_OFFLINE,
+        )
+        for i in range(1000)
+    )
+    selection = Selection(candidates, never_seen_online=1000, over_limit=250)
+    target = parse_target("acme")
+    for reply in (
+        view.plan(
+            target, selection, "p" * 32, criteria="offline for 1d or more", now=now, incomplete=True
+        ),
+        view.summary(
+            target,
+            Tally(
+                1000,
+                deleted=[c.runner.name for c in candidates[:400]],
+                skipped={"came back online": [c.runner.name for c in candidates[400:700]]},
+                failed={"GitHubUnavailable": [c.runner.name for c in candidates[700:]]},
+            ),
+            "U0ALICE",
+        ),
+    ):
+        payload = reply.payload()  # slack_sdk validates each element's limits
+        assert len(payload["blocks"]) <= 50
+        assert len(json.dumps(payload["blocks"])) < 13_000
