@@ -228,6 +228,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 status_code=401,
                 headers={"www-authenticate": "Bearer"},
             )
+        try:
+            await metrics.refresh(services.store)
+        except StoreUnavailable:
+            pass  # the process's own counters still answer; /readyz names the database
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @contextlib.asynccontextmanager

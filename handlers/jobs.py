@@ -32,3 +32,9 @@ async def workflow_job(event: sansio.Event, services: Services) -> None:
     )
     if stored is None:
         log.info("a workflow_job delivery without a job id or repository was ignored")
+        return
+    if action == "in_progress" and not stored.hosted:
+        job = stored.job  # queue time: created to the in_progress delivery's start
+        if job.started_at is not None and job.created_at is not None:
+            waited = (job.started_at - job.created_at).total_seconds()
+            services.metrics.job_started(job.labels, job.repository.split("/", 1)[0], waited)

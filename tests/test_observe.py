@@ -145,3 +145,33 @@ def test_json_logs_carry_a_request_id_from_ack_to_reply(keys: Keys, tmp_path: Pa
     assert {r["request_id"] for r in posts} == {r["request_id"] for r in failures}
     assert posts[0]["request_id"] != posts[1]["request_id"]
     assert {"time", "level", "logger", "message"} <= set(failures[0])
+
+
+async def test_metrics_from_the_watch_queue_times_queued_jobs_runners(
+    make_sandbox: Callable[..., Any],
+) -> None:
+    from tests.conftest import Clock
+
+    clock = Clock()
+    async with make_sandbox(metrics_token=TOKEN, clock=clock) as sb:
+        gh = sb.github
+        gh.add_runner("/orgs/acme", "gpu-1", labels=["gpu"])
+        started = gh.add_job("acme", "api", labels=["self-hosted", "GPU"])
+        waiting = gh.add_job("acme", "api", labels=["self-hosted", "gpu"])
+        hosted = gh.add_job("acme", "api", labels=["ubuntu-latest"])
+        for job in (started, waiting, hosted):
+            await sb.deliver("workflow_job", gh.workflow_job_payload(job["id"], "queued"))
+        clock.advance(90)
+        gh.set_job(started["id"], status="in_progress", runner="gpu-1")
+        await sb.deliver("workflow_job", gh.workflow_job_payload(started["id"], "in_progress"))
+        await sb.run("prune acme")  # records what the listing shows of acme's runners
+        found = samples((await scrape(sb))[1])
+    labels = {"labels": "gpu,self-hosted", "owner": "acme"}
+    assert value(found, "runnerops_job_queue_seconds_count", **labels) == 1
+    assert value(found, "runnerops_job_queue_seconds_sum", **labels) == 90
+    assert value(found, "runnerops_jobs_queued", labels="gpu,self-hosted") == 1
+    assert value(found, "runnerops_jobs_queued", labels="ubuntu-latest") == 0  # hosted
+    # linux-idle online; linux-busy and gpu-1 (which took the job) busy; mac-offline
+    assert value(found, "runnerops_runners", target="acme", status="online") == 1
+    assert value(found, "runnerops_runners", target="acme", status="busy") == 2
+    assert value(found, "runnerops_runners", target="acme", status="offline") == 1

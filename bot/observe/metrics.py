@@ -9,11 +9,14 @@ count as ``other``, so a flood of odd labels cannot grow the series without boun
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import Counter as Counter_
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 MAX_VALUES = 100  # distinct values kept per bounded label
 MAX_LABEL_SET = 120  # characters of one normalised label set
@@ -43,22 +46,6 @@ def label_set(labels: Iterable[str]) -> str:
     """``["Self-Hosted", "gpu", "linux"]`` -> ``gpu,linux,self-hosted`` (sorted, lower case)."""
     text = ",".join(sorted({str(label).strip().lower() for label in labels if label}))
     return text[:MAX_LABEL_SET] or "(none)"
-
-
-# A gauge computed at scrape time from the store: (labels dict, value) pairs.
-Sample = tuple[Mapping[str, str], float]
-
-
-class _StoreGauges(Collector):
-    def __init__(self) -> None:
-        self.sources: list[tuple[str, str, tuple[str, ...], Callable[[], Iterable[Sample]]]] = []
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        for name, doc, labels, source in self.sources:
-            family = GaugeMetricFamily(name, doc, labels=list(labels))
-            for values, value in source():
-                family.add_metric([values.get(label, "") for label in labels], value)
-            yield family
 
 
 class Metrics:
@@ -106,14 +93,46 @@ class Metrics:
             ["event", "outcome"],
             registry=r,
         )
-        self._store_gauges = _StoreGauges()
-        r.register(self._store_gauges)
+        # Read from the store at each scrape (shared by every process: any one answers).
+        self.jobs_queued = Gauge(
+            "runnerops_jobs_queued",
+            "Self-hosted jobs queued now, by label set.",
+            ["labels"],
+            registry=r,
+        )
+        self.runners = Gauge(
+            "runnerops_runners",
+            "Runners of watched (or pruned) targets as last seen, by status.",
+            ["target", "status"],
+            registry=r,
+        )
+        self.alerts_open = Gauge(
+            "runnerops_alerts_open",
+            "Open alerts by kind and reason.",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.targets = Bounded()
 
-    def gauge_from(
-        self, name: str, doc: str, labels: tuple[str, ...], source: Callable[[], Iterable[Sample]]
-    ) -> None:
-        """A gauge read at scrape time (jobs queued, runners by status, open alerts)."""
-        self._store_gauges.sources.append((name, doc, labels, source))
+    async def refresh(self, store: Store) -> None:
+        """Set the store-backed gauges from the database, just before a scrape."""
+        queued: Counter_[str] = Counter_()
+        for labels, _owner in await store.jobs.queued_now():
+            queued[self.labels(label_set(labels))] += 1
+        runners: Counter_[tuple[str, str]] = Counter_()
+        for target, status, count in await store.fleet.status_counts():
+            runners[(self.targets(target), status)] += count
+        alerts: Counter_[tuple[str, str]] = Counter_()
+        for alert in await store.alerts.open_alerts():
+            alerts[(str(alert.kind), alert.reason or "(none)")] += 1
+        for gauge, values in (
+            (self.jobs_queued, {(k,): v for k, v in queued.items()}),
+            (self.runners, dict(runners)),
+            (self.alerts_open, dict(alerts)),
+        ):
+            gauge.clear()
+            for label_values, value in values.items():
+                gauge.labels(*label_values).set(value)
 
     def job_started(self, labels: Iterable[str], owner: str, waited: float) -> None:
         self.job_queue_seconds.labels(

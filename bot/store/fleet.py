@@ -125,6 +125,21 @@ class FleetStore:
 
         return await self.db.read(select, "runner read")
 
+    async def status_counts(self) -> list[tuple[str, str, int]]:
+        """(target, online | busy | offline, runners) as last seen, for the metrics."""
+        busy_or_status = sa.case(
+            (runners_seen.c.busy.is_(True), "busy"), else_=runners_seen.c.status
+        )
+        query = sa.select(runners_seen.c.target_key, busy_or_status, sa.func.count()).group_by(
+            runners_seen.c.target_key, busy_or_status
+        )
+
+        async def select() -> list[tuple[str, str, int]]:
+            async with self.db.engine.connect() as conn:
+                return [(str(t), str(s), int(n)) for t, s, n in await conn.execute(query)]
+
+        return await self.db.read(select, "runner read")
+
     async def job_state(self, runner_id: int, *, busy: bool) -> None:
         """A job started (busy) or ended on the runner: it is online, whatever the list
         said last."""

@@ -196,6 +196,20 @@ class JobStore:
 
         return await self.db.read(select, "job read")
 
+    async def queued_now(self) -> list[tuple[list[str], str]]:
+        """(labels, owner) of every self-hosted job queued now, for the metrics."""
+        query = sa.select(jobs.c.labels, jobs.c.owner_key).where(
+            jobs.c.status == "queued", jobs.c.hosted.is_(False)
+        )
+
+        async def select() -> list[tuple[list[str], str]]:
+            async with self.db.engine.connect() as conn:
+                return [
+                    (list(labels or []), str(owner)) for labels, owner in await conn.execute(query)
+                ]
+
+        return await self.db.read(select, "job read")
+
     async def prune(self, before: datetime) -> int:
         """Jobs finished before ``before`` go (the retention of the audit trail)."""
 
