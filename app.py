@@ -41,10 +41,13 @@ from bot.observe.logs import configure as configure_logs
 from bot.observe.logs import new_request_id
 from bot.policy.rules import Policy, PolicyError
 from bot.services import Services
+from bot.slack import charts
 from bot.slack.bolt import build_slack_app
 from bot.store import DatabaseConfigError, Store
 from bot.store.database import StoreUnavailable
+from bot.targets import TargetError
 from bot.watch.sweep import Sweeper
+from handlers import home
 
 log = logging.getLogger("runnerops")
 MAINTENANCE_SECONDS = 3600.0
@@ -109,7 +112,8 @@ def _outcome(response: Response, outcome: str) -> Response:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
     services = services or Services.build(settings)
-    bolt = build_slack_app(services, handlers.commands)
+    bolt = build_slack_app(services, handlers.commands, home=home.publish)
+    chart_signing = charts.chart_key(settings.slack_signing_secret)
     metrics = services.metrics
     sweeper = Sweeper(services)
 
@@ -209,6 +213,29 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         """Cheap: the process answers. Dependencies are /readyz's business."""
         return JSONResponse({"status": "ok"})
 
+    async def chart(request: Request) -> Response:
+        """A Home-tab chart: only with a signature runnerops gave, only for its life."""
+        kind, query = request.path_params["kind"], request.query_params
+        target = query.get("target", "")
+        if kind not in home.CHART_KINDS or not charts.verify(
+            f"/charts/{kind}.png",
+            target,
+            query.get("exp", ""),
+            query.get("sig", ""),
+            chart_signing,
+            time.time(),
+        ):
+            return PlainTextResponse("not a valid chart link (or it has expired)", status_code=403)
+        try:
+            png = await home.chart_png(services, kind, target)
+        except TargetError:
+            return PlainTextResponse("not a target", status_code=400)
+        except StoreUnavailable:
+            return PlainTextResponse("database unavailable", status_code=503)
+        return Response(
+            png, media_type="image/png", headers={"cache-control": "private, max-age=300"}
+        )
+
     async def readyz(request: Request) -> Response:
         """Ready when the database answers; the failing dependency is named."""
         try:
@@ -252,6 +279,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/github/webhooks", github_webhooks, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/charts/{kind}.png", chart, methods=["GET"]),
             # Without METRICS_TOKEN the route does not exist: metrics are not public data.
             *(
                 [Route("/metrics", metrics_endpoint, methods=["GET"])]

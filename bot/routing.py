@@ -25,6 +25,7 @@ class Caller:
     user_name: str
     channel_id: str
     command_name: str = "/runners"
+    base_url: str = ""  # runnerops' public URL as Slack reached it (for chart links)
 
 
 @dataclass

@@ -8,13 +8,19 @@ the number matches what the alerts call stuck.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from slack_sdk.models.blocks import ImageBlock
 
 from bot.commands import DEFAULT_AFTER, DEFAULT_SINCE
 from bot.routing import Invocation, Router
 from bot.slack import alerts as alert_render
-from bot.slack import render
+from bot.slack import charts, render
 from bot.targets import Scope
 from bot.watch.stats import queue_stats, runner_usage
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 router = Router()
 
@@ -33,7 +39,18 @@ async def stats(inv: Invocation) -> render.Reply:
     created = [j for j in jobs if j.created_at is not None and j.created_at >= start]
     queues = queue_stats(created, threshold=threshold)
     usage = runner_usage(jobs, start=start, end=now)
-    return alert_render.stats_reply(str(target), since, threshold, queues, usage)
+    reply = alert_render.stats_reply(str(target), since, threshold, queues, usage)
+    if inv.caller.base_url and len(reply.blocks) <= 47:  # the charts of the last 7 days
+        reply.blocks.extend(chart_blocks(services, str(target), inv.caller.base_url))
+    return reply
+
+
+def chart_blocks(services: Services, target: str, base_url: str) -> list[ImageBlock]:
+    urls = charts.chart_urls(services.settings.slack_signing_secret, base_url, target)
+    return [
+        ImageBlock(image_url=url, alt_text=f"{charts.KINDS[kind]} of {target}, 7 days")
+        for kind, url in urls.items()
+    ]
 
 
 async def _threshold(inv: Invocation, repository: str | None) -> timedelta:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qsl
 
 from bot.slack.charts import (
     FleetPoint,
@@ -46,12 +47,14 @@ def test_fleet_chart_draws_samples() -> None:
 
 def test_chart_urls_are_signed_and_expire() -> None:
     key = chart_key("slsec-signing-secret")
-    url = signed_url("https://runnerops.example.com/", "/charts/acme/queue.png", key, 2000)
-    query = dict(part.split("=") for part in url.split("?")[1].split("&"))
-    assert url.startswith("https://runnerops.example.com/charts/acme/queue.png?")
-    assert verify("/charts/acme/queue.png", query["exp"], query["sig"], key, now=1999)
-    assert not verify("/charts/acme/queue.png", query["exp"], query["sig"], key, now=2001)
-    assert not verify("/charts/globex/queue.png", query["exp"], query["sig"], key, now=1)
-    assert not verify("/charts/acme/queue.png", "9999", query["sig"], key, now=1)
-    assert not verify("/charts/acme/queue.png", "x", query["sig"], key, now=1)
-    assert not verify("/charts/acme/queue.png", query["exp"], query["sig"], chart_key("o"), 1)
+    url = signed_url("https://runnerops.example.com/", "/charts/queue.png", "acme/api", key, 2000)
+    query = dict(parse_qsl(url.split("?")[1]))
+    assert url.startswith("https://runnerops.example.com/charts/queue.png?target=acme%2Fapi")
+    path, sig, exp = "/charts/queue.png", query["sig"], query["exp"]
+    assert verify(path, "acme/api", exp, sig, key, now=1999)
+    assert not verify(path, "acme/api", exp, sig, key, now=2001)  # expired
+    assert not verify(path, "globex", exp, sig, key, now=1)  # another target
+    assert not verify("/charts/fleet.png", "acme/api", exp, sig, key, now=1)  # another chart
+    assert not verify(path, "acme/api", "9999", sig, key, now=1)  # a longer life
+    assert not verify(path, "acme/api", "x", sig, key, now=1)
+    assert not verify(path, "acme/api", exp, sig, chart_key("other secret"), now=1)

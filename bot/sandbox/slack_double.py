@@ -29,6 +29,7 @@ class SlackDouble:
     base_url: str = ""  # set once served
     posted: list[dict[str, Any]] = field(default_factory=list)  # chat.postMessage bodies
     calls: list[str] = field(default_factory=list)  # Web API methods called, in order
+    published: list[dict[str, Any]] = field(default_factory=list)  # views.publish: user, view
     # chat.update bodies, in order; and every message as it reads now, by (channel, ts).
     updated: list[dict[str, Any]] = field(default_factory=list)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -39,6 +40,7 @@ class SlackDouble:
 
     def __post_init__(self) -> None:
         self._replies: dict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
+        self._publishes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.all_replies: list[dict[str, Any]] = []
         self.app = Starlette(
             routes=[
@@ -54,6 +56,10 @@ class SlackDouble:
 
     def replies(self, response_url: str) -> asyncio.Queue[dict[str, Any]]:
         return self._replies[response_url.rsplit("/", 1)[-1]]
+
+    async def next_publish(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The next Home view published (``{"user_id", "view"}``)."""
+        return await asyncio.wait_for(self._publishes.get(), timeout)
 
     async def next_reply(self, response_url: str, timeout: float = 30.0) -> dict[str, Any]:
         """The next body posted to ``response_url``; fails after ``timeout`` seconds."""
@@ -122,6 +128,18 @@ class SlackDouble:
                 message["blocks"] = _blocks(args["blocks"])
             self.messages[(channel, ts)] = message
             return JSONResponse({"ok": True, "channel": channel, "ts": ts, "text": message["text"]})
+        if method == "views.publish":
+            view = args.get("view")
+            if isinstance(view, str):
+                view = json.loads(view)
+            if not isinstance(view, dict) or view.get("type") != "home":
+                return JSONResponse({"ok": False, "error": "invalid_arguments"})
+            if len(view.get("blocks", [])) > 100:  # Slack's limit for a Home view
+                return JSONResponse({"ok": False, "error": "invalid_arguments"})
+            published = {"user_id": args.get("user_id"), "view": view}
+            self.published.append(published)
+            await self._publishes.put(published)
+            return JSONResponse({"ok": True, "view": {"id": "V0HOME", **view}})
         return JSONResponse({"ok": False, "error": "unknown_method"})
 
     def _refuse(self, channel: str) -> JSONResponse | None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackObjectFormationError
 
 from bot import errors
@@ -22,6 +23,7 @@ from bot.commands import UsageError, parse
 from bot.routing import Caller, Click, Invocation, Router
 from bot.services import Services
 from bot.slack import render
+from bot.slack.home import HOME_ACTIONS, HOME_FOCUS
 from bot.store.database import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -139,7 +141,24 @@ def quiet_bolt_body_logs() -> None:
             logger.addFilter(_NO_BODIES)
 
 
-def build_slack_app(services: Services, router: Router) -> AsyncApp:
+# Publishes one user's Home tab: (services, user id, runnerops' public base URL, focus).
+HomePublisher = Callable[[Services, str, str, str | None], Awaitable[None]]
+
+
+def public_base(services: Services, request: AsyncBoltRequest) -> str:
+    """Where Slack can fetch runnerops' images: RUNNEROPS_PUBLIC_URL, or the host Slack
+    itself just reached (the request's Host, behind the PaaS router's X-Forwarded-Proto)."""
+    if services.settings.public_url:
+        return services.settings.public_url
+    headers = request.headers
+    host = (headers.get("x-forwarded-host") or headers.get("host") or [""])[0]
+    proto = (headers.get("x-forwarded-proto") or ["https"])[0].split(",")[0].strip()
+    return f"{proto}://{host}"
+
+
+def build_slack_app(
+    services: Services, router: Router, home: HomePublisher | None = None
+) -> AsyncApp:
     """Each listener is an ack that returns at once plus a lazy listener doing the work.
 
     With ``process_before_response`` slack-bolt awaits the ack inline and answers Slack
@@ -160,15 +179,18 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
 
     prefixes = settings.slack_response_url_prefixes
 
-    async def on_command(body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_command(
+        body: dict[str, Any], respond: AsyncRespond, request: AsyncBoltRequest
+    ) -> None:
         if not response_url_allowed(respond.response_url, prefixes):
             _refuse_response_url(respond.response_url)  # nothing runs: its reply could not go
             return
         services.hold_current_task(lambda: post(respond, render.restarting_reply()))
         # A redelivery (X-Slack-Retry-Num) repeats the trigger_id: answer it once only.
-        trigger = body.get("trigger_id") or hashlib.sha256(
-            json.dumps(body, sort_keys=True, default=str).encode()
-        ).hexdigest()
+        trigger = (
+            body.get("trigger_id")
+            or hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+        )
         if not await services.store.once.first(f"command:{trigger}"):
             log.info("ignoring a redelivered command")
             return
@@ -177,6 +199,7 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
             user_name=str(body.get("user_name", "")),
             channel_id=str(body.get("channel_id", "")),
             command_name=str(body.get("command") or COMMANDS[0]),
+            base_url=public_base(services, request),
         )
         reply = await run_command(str(body.get("text") or ""), caller, services, router)
         await post(respond, reply)
@@ -206,4 +229,40 @@ def build_slack_app(services: Services, router: Router) -> AsyncApp:
 
     for action_id in router.actions:
         app.action(action_id)(ack=ack_now, lazy=[on_click])
+    if home is not None:
+        _home_listeners(app, services, home, ack_now)
     return app
+
+
+def _home_listeners(
+    app: AsyncApp,
+    services: Services,
+    home: HomePublisher,
+    ack_now: Callable[[AsyncAck], Awaitable[None]],
+) -> None:
+    """The Home tab: published when opened (``app_home_opened``) and on its buttons (which
+    have no response_url: the answer is a new Home view)."""
+
+    async def opened(event: dict[str, Any], request: AsyncBoltRequest) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        try:
+            await home(services, str(event.get("user", "")), public_base(services, request), None)
+        except Exception as exc:
+            log.warning("could not publish the Home tab: %s", type(exc).__name__)
+
+    async def clicked(
+        body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        user = str((body.get("user") or {}).get("id", ""))
+        focus = (
+            str(action.get("value") or "")[:200] if action.get("action_id") == HOME_FOCUS else None
+        )
+        try:
+            await home(services, user, public_base(services, request), focus)
+        except Exception as exc:
+            log.warning("could not publish the Home tab: %s", type(exc).__name__)
+
+    app.event("app_home_opened")(ack=ack_now, lazy=[opened])
+    for action_id in HOME_ACTIONS:
+        app.action(action_id)(ack=ack_now, lazy=[clicked])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -125,8 +126,9 @@ def fleet_chart(points: Sequence[FleetPoint], title: str = "Runners") -> bytes:
     return _png(figure)
 
 
-def _signature(key: bytes, path: str, expires: int) -> str:
-    return hmac.new(key, f"{path}\n{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+def _signature(key: bytes, path: str, target: str, expires: int) -> str:
+    message = f"{path}\n{target}\n{expires}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
 def chart_key(signing_secret: str) -> bytes:
@@ -134,12 +136,27 @@ def chart_key(signing_secret: str) -> bytes:
     return hmac.new(signing_secret.encode(), b"runnerops charts", hashlib.sha256).digest()
 
 
-def signed_url(base: str, path: str, key: bytes, expires: int) -> str:
-    query = urlencode({"exp": expires, "sig": _signature(key, path, expires)})
+def signed_url(base: str, path: str, target: str, key: bytes, expires: int) -> str:
+    sig = _signature(key, path, target, expires)
+    query = urlencode({"target": target, "exp": expires, "sig": sig})
     return f"{base.rstrip('/')}{path}?{query}"
 
 
-def verify(path: str, expires: str, signature: str, key: bytes, now: float) -> bool:
+CHART_LIFE = 3600  # seconds a chart link works; a new view or reply hands out fresh ones
+KINDS = {"queue": "Queue time", "fleet": "Runners"}
+
+
+def chart_urls(signing_secret: str, base_url: str, target: str) -> dict[str, str]:
+    """Signed links to ``target``'s charts, valid for CHART_LIFE (Slack fetches them with
+    the wall clock, so this is the wall clock too)."""
+    key = chart_key(signing_secret)
+    expires = int(time.time()) + CHART_LIFE
+    return {
+        kind: signed_url(base_url, f"/charts/{kind}.png", target, key, expires) for kind in KINDS
+    }
+
+
+def verify(path: str, target: str, expires: str, signature: str, key: bytes, now: float) -> bool:
     if not expires.isdigit() or int(expires) < now:
         return False
-    return hmac.compare_digest(_signature(key, path, int(expires)), signature)
+    return hmac.compare_digest(_signature(key, path, target, int(expires)), signature)

@@ -86,6 +86,7 @@ class Store:
         await self.jobs.prune(cutoff)
         await self.alerts.prune(cutoff)
         await self.plans.prune()
+        await self.fleet.prune_samples()
         return await self.audit.prune(cutoff), await self.once.prune()
 
     async def close(self) -> None:

@@ -91,6 +91,21 @@ class AlertStore:
 
         return await self.db.read(select, "alert read")
 
+    async def recently_resolved(self, limit: int = 20) -> list[tuple[Alert, datetime]]:
+        """The last alerts resolved, newest first, with when."""
+        query = (
+            sa.select(alerts.c.state, alerts.c.message_ts, alerts.c.resolved_at)
+            .where(alerts.c.resolved_at.is_not(None))
+            .order_by(alerts.c.resolved_at.desc(), alerts.c.id.desc())
+            .limit(limit)
+        )
+
+        async def select() -> list[tuple[Alert, datetime]]:
+            async with self.db.engine.connect() as conn:
+                return [(decode(st, ts), at) for st, ts, at in await conn.execute(query)]
+
+        return await self.db.read(select, "alert read")
+
     async def save(self, alert: Alert) -> None:
         """Store what ``alert`` holds now; its message ts is kept as stored."""
         state = encode(alert)

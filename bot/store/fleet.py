@@ -9,14 +9,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from bot.store._sql import insert_for, utc
 from bot.store.database import Database
-from bot.store.schema import runners_seen
+from bot.store.schema import fleet_samples, runners_seen
 from bot.watch.models import RunnerInfo
+
+SAMPLE_EVERY = 600  # seconds: one sample per target per ten minutes
+SAMPLES_KEPT = timedelta(days=8)  # a week's chart and a day to spare
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    at: datetime
+    online: int  # idle and online
+    busy: int
+    offline: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,22 @@ class FleetStore:
                         },
                     )
                     await conn.execute(statement)
+                if complete:  # a partial listing would chart a fleet that shrank
+                    bucket = datetime.fromtimestamp(
+                        now.timestamp() // SAMPLE_EVERY * SAMPLE_EVERY, now.tzinfo
+                    )
+                    counts = {
+                        "online": sum(1 for r in runners if r.online and not r.busy),
+                        "busy": sum(1 for r in runners if r.busy),
+                        "offline": sum(1 for r in runners if not r.online and not r.busy),
+                    }
+                    sample = self._insert(fleet_samples).values(target_key=key, at=bucket, **counts)
+                    await conn.execute(
+                        sample.on_conflict_do_update(
+                            index_elements=[fleet_samples.c.target_key, fleet_samples.c.at],
+                            set_=counts,
+                        )
+                    )
                 if complete:
                     ids = [r.id for r in runners]
                     await conn.execute(
@@ -124,6 +151,35 @@ class FleetStore:
             return found
 
         return await self.db.read(select, "runner read")
+
+    async def samples(self, target: str, since: datetime) -> list[Sample]:
+        """The target's fleet over time, oldest first."""
+        query = (
+            sa.select(fleet_samples)
+            .where(fleet_samples.c.target_key == target.lower(), fleet_samples.c.at >= since)
+            .order_by(fleet_samples.c.at)
+        )
+
+        async def select() -> list[Sample]:
+            async with self.db.engine.connect() as conn:
+                return [
+                    Sample(r.at, int(r.online), int(r.busy), int(r.offline))
+                    for r in await conn.execute(query)
+                ]
+
+        return await self.db.read(select, "runner read")
+
+    async def prune_samples(self) -> int:
+        cutoff = utc(self.clock) - SAMPLES_KEPT
+
+        async def delete() -> int:
+            async with self.db.engine.begin() as conn:
+                result = await conn.execute(
+                    fleet_samples.delete().where(fleet_samples.c.at < cutoff)
+                )
+                return int(result.rowcount or 0)
+
+        return await self.db.write(delete, "runner prune")
 
     async def status_counts(self) -> list[tuple[str, str, int]]:
         """(target, online | busy | offline, runners) as last seen, for the metrics."""

@@ -191,3 +191,15 @@ prune_plans = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Index("prune_plans_expires", "expires_at"),
 )
+
+# The fleet over time, for the Home tab's chart: counts per target per ten minutes, written
+# by every listing of a watched (or pruned) target.
+fleet_samples = sa.Table(
+    "fleet_samples",
+    metadata,
+    sa.Column("target_key", sa.Text(), primary_key=True),
+    sa.Column("at", UTCDateTime(), primary_key=True),
+    sa.Column("online", sa.Integer(), nullable=False),
+    sa.Column("busy", sa.Integer(), nullable=False),
+    sa.Column("offline", sa.Integer(), nullable=False),
+)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from bot.watch.labels import LabelSetKey
+from bot.watch.labels import LabelSetKey, label_set_key
 from bot.watch.models import Job
 
 
@@ -112,3 +112,25 @@ def runner_usage(jobs: Iterable[Job], *, start: datetime, end: datetime) -> dict
         name: RunnerUsage(name, counts[name], busy[name], min(busy[name] / window, 1.0))
         for name in sorted(counts)
     }
+
+
+def daily_queue(
+    jobs: Iterable[Job], *, threshold_sets: int = 6
+) -> list[tuple[date, LabelSetKey, timedelta, timedelta]]:
+    """Per day (of ``created_at``, UTC) and label set: p50 and p95 queue time of the jobs
+    that started. Only the ``threshold_sets`` busiest label sets, so a chart stays legible."""
+    by_day: dict[tuple[date, LabelSetKey], list[timedelta]] = {}
+    totals: dict[LabelSetKey, int] = {}
+    for job in jobs:
+        waited = queue_time(job)
+        if waited is None or job.created_at is None:
+            continue
+        key = label_set_key(job.labels)
+        by_day.setdefault((job.created_at.date(), key), []).append(waited)
+        totals[key] = totals.get(key, 0) + 1
+    busiest = set(sorted(totals, key=lambda k: (-totals[k], k))[:threshold_sets])
+    return [
+        (day, key, percentile(waits, 50), percentile(waits, 95))
+        for (day, key), waits in sorted(by_day.items())
+        if key in busiest
+    ]

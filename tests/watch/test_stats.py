@@ -163,3 +163,33 @@ def test_runner_usage(jobs: list[Job], expected: dict[str, RunnerUsage]) -> None
 def test_runner_usage_refuses_an_empty_window() -> None:
     with pytest.raises(ValueError, match="window"):
         runner_usage([], start=END, end=START)
+
+
+def test_daily_queue_percentiles_per_day_and_label_set() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.watch.models import Job
+    from bot.watch.stats import daily_queue
+
+    day1 = datetime(2026, 11, 27, 10, tzinfo=UTC)
+    day2 = day1 + timedelta(days=1)
+
+    def job(i: int, created: datetime, waited: int | None, labels: tuple[str, ...]) -> Job:
+        started = created + timedelta(seconds=waited) if waited is not None else None
+        return Job(id=i, labels=labels, created_at=created, started_at=started)
+
+    jobs = [
+        job(1, day1, 10, ("self-hosted", "gpu")),
+        job(2, day1, 30, ("GPU", "self-hosted")),
+        job(3, day1, 50, ("gpu", "self-hosted")),
+        job(4, day2, 600, ("gpu", "self-hosted")),
+        job(5, day2, None, ("gpu", "self-hosted")),  # still queued: not a queue time yet
+        job(6, day2, 5, ("linux",)),
+    ]
+    points = daily_queue(jobs)
+    assert points == [
+        (day1.date(), ("gpu", "self-hosted"), timedelta(seconds=30), timedelta(seconds=50)),
+        (day2.date(), ("gpu", "self-hosted"), timedelta(seconds=600), timedelta(seconds=600)),
+        (day2.date(), ("linux",), timedelta(seconds=5), timedelta(seconds=5)),
+    ]
+    assert {p[1] for p in daily_queue(jobs, threshold_sets=1)} == {("gpu", "self-hosted")}

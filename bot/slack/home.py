@@ -1,0 +1,181 @@
+"""Where the Home tab is rendered: the fleet at a glance, for one user.
+
+For each watched target the user may read: runners online, busy and offline, open
+alerts with their reasons; the alerts resolved last; charts of the focused target. At
+most 100 blocks (Slack's limit for a Home view): targets beyond what fits are counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    DividerBlock,
+    ImageBlock,
+    PlainTextObject,
+)
+
+from bot.durations import format_duration
+from bot.slack.alerts import REASON_TITLES
+from bot.slack.render import _context, _header, _section, clip, code, escape
+from bot.store.jobs import JobRecord
+from bot.watch.alerts import Alert, AlertKind
+from bot.watch.diagnosis import Reason
+
+HOME_REFRESH = "home_refresh"
+HOME_FOCUS = "home_focus"  # charts and queue of one target
+HOME_ACTIONS = (HOME_REFRESH, HOME_FOCUS)
+MAX_BLOCKS = 100
+PER_TARGET = 5  # blocks one target's panel takes
+ALERT_LINES = 5
+QUEUE_LINES = 10
+
+
+@dataclass
+class Panel:
+    target: str
+    channels: tuple[str, ...]
+    online: int = 0
+    busy: int = 0
+    offline: int = 0
+    seen: bool = False  # the sweep has listed its runners at least once
+    alerts: list[Alert] = field(default_factory=list)
+
+
+@dataclass
+class Focus:
+    target: str
+    queue_chart: str  # signed URLs
+    fleet_chart: str
+    queued: list[JobRecord] = field(default_factory=list)
+
+
+def _alert_line(alert: Alert, now: datetime) -> str:
+    if alert.kind is AlertKind.OFFLINE:
+        what = f"{len(alert.members)} runner{'s' * (len(alert.members) != 1)} offline"
+    else:
+        try:
+            reason = REASON_TITLES.get(Reason(alert.reason), alert.reason)
+        except ValueError:
+            reason = alert.reason
+        labels = ", ".join(alert.labels) or "no labels"
+        what = (
+            f"{len(alert.members)} job{'s' * (len(alert.members) != 1)} waiting for"
+            f" {code(clip(labels, 80))}: {escape(reason)}"
+        )
+    return f"• {what} (since {format_duration(now - alert.opened_at)} ago)"
+
+
+def _panel(panel: Panel, now: datetime) -> list[Block]:
+    where = escape(panel.target)
+    channels = " ".join(f"<#{c}>" for c in panel.channels[:5])
+    if panel.seen:
+        counts = (
+            f":large_green_circle: {panel.online} idle · :large_blue_circle: {panel.busy} busy"
+            f" · :white_circle: {panel.offline} offline"
+        )
+    else:
+        counts = "_runners not listed yet: the watch's next round lists them_"
+    lines = [_alert_line(a, now) for a in panel.alerts[:ALERT_LINES]]
+    if len(panel.alerts) > ALERT_LINES:
+        lines.append(f"… and {len(panel.alerts) - ALERT_LINES} more alerts")
+    alerts = "\n".join(lines) if lines else ":white_check_mark: no open alerts"
+    return [
+        _section(f"*{where}*  {counts}"),
+        _section(alerts),
+        _context(f"watched in {channels}" if channels else "watched"),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    text=PlainTextObject(text="Charts and queue"),
+                    action_id=HOME_FOCUS,
+                    value=panel.target[:200],
+                )
+            ]
+        ),
+        DividerBlock(),
+    ]
+
+
+def _focus(focus: Focus, now: datetime) -> list[Block]:
+    where = clip(focus.target, 100)
+    lines = []
+    for record in focus.queued[:QUEUE_LINES]:
+        job = record.job
+        age = format_duration(now - job.created_at) if job.created_at else "?"
+        name = escape(clip(f"{job.workflow_name or ''} / {job.name or job.id}", 80))
+        link = f"<{job.html_url}|{name}>" if job.html_url else name
+        lines.append(
+            f"• {escape(clip(job.repository, 60))}: {link} {code(', '.join(job.labels))}, {age}"
+        )
+    queued = "\n".join(lines) if lines else "No self-hosted job queued now."
+    if len(focus.queued) > QUEUE_LINES:
+        queued += f"\n… and {len(focus.queued) - QUEUE_LINES} more: `/runners queue {where}`"
+    return [
+        _header(f"{where}: the last 7 days"),
+        ImageBlock(image_url=focus.queue_chart, alt_text=f"Queue time of {where}, 7 days"),
+        ImageBlock(image_url=focus.fleet_chart, alt_text=f"Runners of {where}, 7 days"),
+        _section(f"*Queued now*\n{queued}"),
+        DividerBlock(),
+    ]
+
+
+def home_view(
+    panels: Sequence[Panel],
+    *,
+    now: datetime,
+    resolved: Sequence[tuple[Alert, datetime]] = (),
+    focus: Focus | None = None,
+    has_grants: bool = True,
+) -> dict[str, Any]:
+    blocks: list[Block] = [
+        _header("runnerops: your fleet"),
+        ActionsBlock(
+            elements=[ButtonElement(text=PlainTextObject(text="Refresh"), action_id=HOME_REFRESH)]
+        ),
+    ]
+    if not has_grants:
+        blocks.append(
+            _section(
+                ":lock: You may not see any target yet. An admin grants `read` in the policy"
+                " (`RUNNEROPS_POLICY`); `/runners whoami` shows what you may do, where."
+            )
+        )
+    elif not panels:
+        blocks.append(
+            _section(
+                "No target you may see is watched. In the channel that should get alerts,"
+                " type `/runners watch ORG` (or `OWNER/REPO`); `/runners watching` lists them."
+            )
+        )
+    if focus is not None:
+        blocks.extend(_focus(focus, now))
+    tail = 3  # resolved alerts and the commands' context
+    room = MAX_BLOCKS - len(blocks) - tail
+    shown = panels[: max(0, room // PER_TARGET)]
+    for panel in shown:
+        blocks.extend(_panel(panel, now))
+    if len(panels) > len(shown):
+        blocks.append(
+            _context(f"… and {len(panels) - len(shown)} more targets: `/runners watching`")
+        )
+    if resolved:
+        lines = [
+            f"• {escape(a.target)}: {_alert_line(a, a.opened_at)[2:].split(' (since')[0]},"
+            f" resolved {format_duration(now - at)} ago"
+            for a, at in resolved[:8]
+        ]
+        blocks.append(_section("*Resolved lately*\n" + "\n".join(lines)))
+    blocks.append(
+        _context(
+            "Commands: `/runners list TARGET` · `queue TARGET` · `why JOB_URL` ·"
+            " `stats TARGET` · `prune TARGET` · `help`"
+        )
+    )
+    return {"type": "home", "blocks": [b.to_dict() for b in blocks[:MAX_BLOCKS]]}
