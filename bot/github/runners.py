@@ -98,6 +98,8 @@ def plan_labels(
 
 def matching(command: Command, runners: Iterable[Runner]) -> list[Runner]:
     """The runners that pass ``list``'s filters; all labels must match, names partly."""
+    if not command.filtered:  # a fleet of thousands, listed whole: no per-runner checks
+        return list(runners)
     wanted_labels = {label.lower() for label in command.labels}
     out = []
     for r in runners:

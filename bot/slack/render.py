@@ -225,12 +225,12 @@ TIMES = "\u00d7"  # MULTIPLICATION SIGN, as in "1,200 (times) `linux,x64,gpu`"
 LABEL_SET_CHARS = 120
 
 
-def label_set(runner: Runner) -> tuple[str, ...]:
-    """What a job's ``runs-on`` can tell this runner by, in one canonical form: labels
+def label_set(labels: Sequence[Label]) -> tuple[str, ...]:
+    """What a job's ``runs-on`` can tell a runner by, in one canonical form: label names
     lower-cased, GitHub's read-only ones (OS, architecture) before custom ones, each part
     sorted. ``self-hosted`` is left out (see :func:`label_set_counts`)."""
-    fixed = sorted({lab.name.lower() for lab in runner.labels if not lab.custom})
-    custom = sorted({lab.name.lower() for lab in runner.labels if lab.custom} - {*fixed})
+    fixed = sorted({lab.name.lower() for lab in labels if not lab.custom})
+    custom = sorted({lab.name.lower() for lab in labels if lab.custom} - {*fixed})
     return tuple(name for name in fixed + custom if name != "self-hosted")
 
 
@@ -246,15 +246,28 @@ class LabelSetCount:
 def label_set_counts(runners: Sequence[Runner]) -> list[LabelSetCount]:
     """Runners per label set, the largest first (ties by name). A set is apart from the
     same labels with ``self-hosted``: a runner without it (a JIT runner given no labels)
-    never picks a job that asks for ``self-hosted``."""
-    tally: dict[tuple[tuple[str, ...], bool], list[int]] = {}
+    never picks a job that asks for ``self-hosted``.
+
+    Runners are first tallied by their labels exactly as GitHub spelled them, which is
+    cheap, and each distinct spelling is put in canonical form once: a fleet has tens of
+    thousands of runners but a handful of label sets."""
+    spelled: dict[tuple[str, ...], list[Any]] = {}
     for runner in runners:
-        has = any(lab.name.lower() == "self-hosted" for lab in runner.labels)
-        counts = tally.setdefault((label_set(runner), has), [0, 0, 0])
-        counts[0] += 1
-        counts[1] += runner.online
-        counts[2] += runner.busy
-    found = [LabelSetCount(k[0], k[1], *v) for k, v in tally.items()]
+        key = tuple([lab.name for lab in runner.labels] + [lab.type for lab in runner.labels])
+        tally = spelled.get(key)
+        if tally is None:
+            tally = spelled[key] = [runner.labels, 0, 0, 0]
+        tally[1] += 1
+        tally[2] += runner.status == "online"
+        tally[3] += runner.busy
+    merged: dict[tuple[tuple[str, ...], bool], list[int]] = {}
+    for labels, count, online, busy in spelled.values():
+        has = any(lab.name.lower() == "self-hosted" for lab in labels)
+        total = merged.setdefault((label_set(labels), has), [0, 0, 0])
+        total[0] += count
+        total[1] += online
+        total[2] += busy
+    found = [LabelSetCount(k[0], k[1], *v) for k, v in merged.items()]
     return sorted(found, key=lambda c: (-c.runners, c.labels, not c.self_hosted))
 
 
