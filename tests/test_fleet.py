@@ -136,3 +136,16 @@ async def test_list_of_thousands_over_many_pages_starts_with_the_counts(make_san
     assert "incomplete" not in text.lower() and "GitHub counted" not in text
     assert "more not shown" in text and "--label" in text
     assert len(reply["blocks"]) <= 50
+
+
+async def test_a_repeated_list_is_answered_from_304s_at_no_rate_limit_cost(make_sandbox) -> None:
+    """Within the ETags' lifetime every page comes back 304, which GitHub does not count,
+    and the reply built from the kept pages is the same as the first."""
+    async with make_sandbox(seed=lambda gh: seed_generated(gh, "huge", 500)) as sb:
+        first = await sb.run("list huge")
+        seen, cost = len(sb.github.requests), sb.github.rate_limit_used()
+        again = await sb.run("list huge")
+        pages = [r.status for r in sb.github.requests[seen:] if r.path.endswith("/runners")]
+        assert pages == [304] * 5
+        assert sb.github.rate_limit_used() == cost
+    assert again["blocks"] == first["blocks"] and "500 runners" in reply_text(again)
