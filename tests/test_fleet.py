@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.sandbox.fleet import generated_fleet, seed_generated
 from bot.sandbox.harness import Sandbox, reply_text
 from tests.conftest import SCOPES
 
@@ -115,3 +116,36 @@ async def test_app_not_installed_on_ghes_links_its_own_page(make_sandbox) -> Non
         assert "not installed on *globex*" in text
         assert "https://ghe.sandbox/github-apps/runnerops/installations/new" in text
         assert "ghe.sandbox/apps/" not in text
+
+
+async def test_list_of_thousands_over_many_pages_starts_with_the_counts(make_sandbox) -> None:
+    """A signed ``list`` of 3,000 runners: thirty pages fetched, every runner counted, the
+    label sets before the runners, and no word of an incomplete listing."""
+    n = 3000
+    specs = generated_fleet(n)
+    async with make_sandbox(seed=lambda gh: seed_generated(gh, "huge", n)) as sb:
+        reply = await sb.run("list huge")
+        assert sb.github.count("GET", "/orgs/huge/actions/runners") == n // 100
+    text = reply_text(reply)
+    online = sum(s.status == "online" for s in specs)
+    busy = sum(s.busy for s in specs)
+    assert f"3,000 runners · {online:,} online · {busy:,} busy · {n - online:,} offline" in text
+    gpu = sum("gpu" in s.labels for s in specs)
+    assert f"{gpu:,} \u00d7 `linux,x64,gpu`" in text
+    assert text.index("By label set") < text.index("*build-000000*")
+    assert "incomplete" not in text.lower() and "GitHub counted" not in text
+    assert "more not shown" in text and "--label" in text
+    assert len(reply["blocks"]) <= 50
+
+
+async def test_a_repeated_list_is_answered_from_304s_at_no_rate_limit_cost(make_sandbox) -> None:
+    """Within the ETags' lifetime every page comes back 304, which GitHub does not count,
+    and the reply built from the kept pages is the same as the first."""
+    async with make_sandbox(seed=lambda gh: seed_generated(gh, "huge", 500)) as sb:
+        first = await sb.run("list huge")
+        seen, cost = len(sb.github.requests), sb.github.rate_limit_used()
+        again = await sb.run("list huge")
+        pages = [r.status for r in sb.github.requests[seen:] if r.path.endswith("/runners")]
+        assert pages == [304] * 5
+        assert sb.github.rate_limit_used() == cost
+    assert again["blocks"] == first["blocks"] and "500 runners" in reply_text(again)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.github.client import origin_of
+from bot.github.client import ETagCache, origin_of
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Sandbox, reply_text
 from bot.targets import parse_target
@@ -347,3 +349,19 @@ async def test_lookup_locks_do_not_pile_up(sandbox: Sandbox) -> None:
         await sandbox.run(f"list ghost-{i}")
     gc.collect()
     assert len(sandbox.services.github._locks) == 0
+
+
+def test_etag_store_keeps_bodies_compressed_and_is_bounded_by_bytes() -> None:
+    page = {"total_count": 100, "runners": [{"id": i, "name": f"r{i:05d}"} for i in range(100)]}
+    store = ETagCache(max_bytes=20_000)
+    store["/page/1"] = ('W/"1"', None, page, None)
+    etag, _modified, body, _more = store["/page/1"]
+    assert etag == 'W/"1"' and body.decode() == page
+    assert len(body.packed) < len(json.dumps(page)) / 3
+    for i in range(2, 200):
+        store[f"/page/{i}"] = (f'W/"{i}"', None, page, None)
+    assert "/page/199" in store and "/page/1" not in store  # least recently used go first
+    assert sum(len(store[url][2].packed) + 200 for url in list(store)) <= 20_000
+    noise = {"runners": [os.urandom(16).hex() for _ in range(2000)]}  # will not compress
+    store["/huge"] = (None, None, noise, None)
+    assert "/huge" not in store and "/page/199" in store

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.commands import parse
 from bot.github.models import Download, Label, Runner, RunnerList, RunnerToken
+from bot.sandbox.fleet import generated_fleet
 from bot.slack import render
 from bot.targets import parse_target
 
@@ -41,7 +45,7 @@ def test_huge_fleet_with_long_names_and_many_labels() -> None:
     )
     text = " ".join(b.get("text", {}).get("text", "") for b in payload["blocks"]) + str(payload)
     assert (
-        "2000 runners" in text
+        "2,000 runners" in text
         and "more not shown" in text
         and " more" in text.split("more not shown")[0]
     )
@@ -97,3 +101,108 @@ def test_downloads_filtered() -> None:
         render.downloads_reply(TARGET, downloads, parse("downloads acme --os osx"))
     )
     assert payload["text"].startswith("2 runner downloads")
+
+
+# -- fleets of thousands -------------------------------------------------------------
+
+
+def _generated(n: int) -> list[Runner]:
+    """:func:`generated_fleet` as the models GitHub's JSON becomes (ids in list order)."""
+    return [
+        Runner(
+            id=i + 1,
+            name=spec.name,
+            os=spec.os,
+            status=spec.status,
+            busy=spec.busy,
+            labels=tuple(Label(None, n, "read-only") for n in ("self-hosted", spec.os, spec.arch))
+            + tuple(Label(None, n, "custom") for n in spec.labels),
+        )
+        for i, spec in enumerate(generated_fleet(n))
+    ]
+
+
+def _texts(payload: dict) -> list[str]:
+    """Every mrkdwn or plain text of the blocks, in order."""
+    out = []
+    for block in payload["blocks"]:
+        if "text" in block:
+            out.append(block["text"]["text"])
+        out += [e["text"] for e in block.get("elements", []) if "text" in e]
+    return out
+
+
+@pytest.mark.parametrize("n", [10_000, 50_000])
+def test_a_fleet_of_thousands_fits_slack_with_its_counts_first(n: int) -> None:
+    runners = _generated(n)
+    payload = _check_limits(
+        render.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
+    )
+    texts = _texts(payload)
+    assert sum(len(t) for t in texts) < 12_000  # Slack refuses long messages near 13k
+    assert all(len(t) <= 3000 for t in texts)
+    # Status counts, worked out from the specs rather than by the code under test.
+    specs = generated_fleet(n)
+    online = sum(s.status == "online" for s in specs)
+    busy = sum(s.busy for s in specs)
+    assert f"{n:,} runners · {online:,} online · {busy:,} busy · {n - online:,} offline" in texts[1]
+    # Label sets, the largest first: each pool of the generator is one set.
+    sets = texts[2]
+    assert sets.startswith("*By label set*")
+    per_set = collections.Counter(
+        ",".join(sorted({s.os.lower(), s.arch.lower()}) + sorted(s.labels)) for s in specs
+    )
+    lines = sets.splitlines()[1:]
+    assert len(lines) == len(per_set)
+    for line, (labels, count) in zip(lines, per_set.most_common(), strict=True):
+        assert line.startswith(f"{count:,} \u00d7 `{labels}` · "), line
+    assert f"{per_set['linux,x64,gpu']:,} \u00d7 `linux,x64,gpu`" in sets
+    # Then the runners that fit, in GitHub's order, then how to narrow.
+    drawn = [line for t in texts[3:-1] for line in t.splitlines()]
+    assert drawn and all(f"*{r.name}*" in line for r, line in zip(runners, drawn, strict=False))
+    note = texts[-1]
+    assert f"…and {n - len(drawn):,} more not shown" in note
+    assert all(flag in note for flag in ("--label", "--status", "--name"))
+
+
+def test_a_fleet_that_fits_is_shown_whole_without_label_sets() -> None:
+    runners = _generated(20)
+    payload = _check_limits(
+        render.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
+    )
+    text = "\n".join(_texts(payload))
+    assert "By label set" not in text and "more not shown" not in text
+    assert all(f"*{r.name}*" in text for r in runners)
+
+
+def test_label_sets_escape_github_text_and_set_apart_runners_without_self_hosted() -> None:
+    hostile = (Label(None, "<!channel>", "custom"), Label(None, "a`b&c", "custom"))
+    runners = [
+        Runner(
+            i,
+            f"r{i}",
+            status="online",
+            labels=(Label(None, "self-hosted"), Label(None, "Linux"), *hostile),
+        )
+        for i in range(300)
+    ]
+    runners += [Runner(1000 + i, f"jit{i}") for i in range(200)]  # a JIT runner: no labels
+    runners += [Runner(2000, "lone", labels=(Label(None, "self-hosted"),))]
+    reply = render.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
+    sets = _texts(_check_limits(reply))[2]
+    assert "<!channel>" not in sets and "&lt;!channel&gt;" in sets
+    assert "300 \u00d7 `linux,&lt;!channel&gt;,a\u02cbb&amp;c` · 300 online · 0 busy" in sets
+    assert "200 \u00d7 _no labels_ _without self-hosted_ · 0 online" in sets
+    assert "1 \u00d7 _no labels_ · 0 online" in sets
+
+
+def test_many_label_sets_name_the_largest_and_count_the_rest() -> None:
+    runners = [
+        Runner(i, f"r{i}", status="online", labels=(Label(None, f"pool-{i % 40:02d}", "custom"),))
+        for i in range(4000)
+    ]
+    reply = render.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
+    sets = _texts(_check_limits(reply))[2]
+    assert sets.count(" \u00d7 ") == render.MAX_LABEL_SETS
+    rest = 40 - render.MAX_LABEL_SETS
+    assert sets.splitlines()[-1] == f"…and {rest * 100:,} runners in {rest} other label sets"

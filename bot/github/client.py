@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 import math
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+import zlib
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -50,6 +52,9 @@ PER_PAGE = 100
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECTS = {301, 302, 307, 308}
 MAX_REDIRECTS = 3
+# The ETag store's bound, in compressed bytes: a runner costs ~40 there, so this holds the
+# pages of a few fleets of 50,000.
+ETAG_CACHE_BYTES = 32 * 1024 * 1024
 # GETs that meet a 5xx are retried this many times in all, with exponential backoff.
 GET_ATTEMPTS = 3
 # A rate-limit wait shorter than this is waited out; a longer one becomes a reply.
@@ -62,6 +67,8 @@ PERMISSION_BY_SCOPE = {
 }
 
 
+# Reads a page's items into models: (the readable ones, how many could not be read).
+Reader = Callable[[list[Any]], tuple[list[Any], int]]
 # (method, status, headers, credential): every answer GitHub gives, for the metrics.
 Observer = Callable[[str, int, Mapping[str, str], str], None]
 # Which credential the current request runs with ("installation 42", "enterprise token").
@@ -70,6 +77,54 @@ _credential: contextvars.ContextVar[str] = contextvars.ContextVar("credential", 
 
 class OffOrigin(Exception):
     """A URL outside the configured API base: credentials are never sent there."""
+
+
+class CachedBody:
+    """A GET answer kept for its ETag, as compressed JSON: about 40 bytes a runner instead of
+    the ~2 KB its parsed dicts take, so the pages of a 50,000-runner fleet cost a few MB
+    rather than a hundred. Decoded only when GitHub answers 304."""
+
+    __slots__ = ("packed",)
+
+    def __init__(self, data: Any) -> None:
+        self.packed = zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 1)
+
+    def decode(self) -> Any:
+        return json.loads(zlib.decompress(self.packed))
+
+
+ETagEntry = tuple[str | None, str | None, Any, str | None]  # gidgethub's cache entry
+
+
+class ETagCache(MutableMapping[str, ETagEntry]):
+    """gidgethub's cache of GET answers (ETag, Last-Modified, body, next page), bounded by
+    bytes, with each body kept as a :class:`CachedBody`. gidgethub reads an entry before
+    every GET for its ETag but returns the body only on a 304, which
+    :meth:`RunnerOpsAPI._make_request` decodes: a changed page is never decoded twice."""
+
+    def __init__(self, max_bytes: int = ETAG_CACHE_BYTES) -> None:
+        self._entries: cachetools.LRUCache[str, ETagEntry] = cachetools.LRUCache(
+            maxsize=max_bytes, getsizeof=lambda entry: len(entry[2].packed) + 200
+        )
+
+    def __getitem__(self, url: str) -> ETagEntry:
+        return self._entries[url]
+
+    def __setitem__(self, url: str, entry: ETagEntry) -> None:
+        etag, last_modified, data, more = entry
+        try:
+            self._entries[url] = (etag, last_modified, CachedBody(data), more)
+        except ValueError:  # one answer larger than the whole store: not kept
+            self._entries.pop(url, None)
+
+    def __delitem__(self, url: str) -> None:
+        del self._entries[url]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class _Installation:
@@ -98,7 +153,7 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
         base_url: str,
         app_id: str,
         private_key: str,
-        cache: cachetools.Cache[str, Any],
+        cache: MutableMapping[str, ETagEntry],
         backoff: float,
         deadline: float,
         max_rate_wait: float = MAX_RATE_LIMIT_WAIT,
@@ -123,6 +178,12 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
         self._max_rate_wait = max_rate_wait
         self._clock = clock
         self._observe = observe
+
+    async def _make_request(self, *args: Any, **kwargs: Any) -> tuple[Any, str | None, int]:
+        data, more, status = await super()._make_request(*args, **kwargs)
+        if isinstance(data, CachedBody):  # a 304: the body kept with the ETag
+            data = data.decode()
+        return data, more, status
 
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
@@ -198,6 +259,7 @@ class Listing:
     pages: int = 1
     failed_pages: tuple[int, ...] = ()
     duplicates: int = 0
+    skipped: int = 0  # items the ``read`` of :meth:`GitHubClient.listing` could not read
 
     @property
     def complete(self) -> bool:
@@ -277,7 +339,7 @@ class GitHubClient:
         self._session: aiohttp.ClientSession | None = None
         self._api: RunnerOpsAPI | None = None
         # ETag store for conditional GETs: a 304 does not count against the rate limit.
-        self._etags: cachetools.LRUCache[str, Any] = cachetools.LRUCache(maxsize=1024)
+        self._etags = ETagCache()
         # account or repository -> installation id. Installation ids are stable; the
         # hour bounds how long an uninstall is missed if its webhook never arrives.
         self._installation_ids: cachetools.TTLCache[str, int] = cachetools.TTLCache(
@@ -456,20 +518,24 @@ class GitHubClient:
         path: str,
         iterable_key: str,
         url_vars: Mapping[str, Any] | None = None,
+        *,
+        read: Reader | None = None,
     ) -> Listing:
         """Every page of a list: the first, then the rest ``page_concurrency`` at a time.
 
         The first page's ``total_count`` says how many pages there are. Pages come back in
         GitHub's order; a page that still fails after the GET retries is named in
-        ``failed_pages`` rather than silently dropped. Shared like :meth:`call`.
+        ``failed_pages`` rather than silently dropped. ``read`` turns each page's items into
+        models as the page arrives (and says how many it could not read), so a fleet's raw
+        JSON is never held whole beside its models. Shared like :meth:`call`.
         """
         template, names = target.api_template
         variables: dict[str, Any] = {**names, **(url_vars or {}), "per_page": PER_PAGE}
         query = sorted(({*variables} - {*template_vars(template + path)}) | {"page"})
         url = template + path + "{?" + ",".join(query) + "}"
         return await self._shared(
-            ("LIST", target.scope, url, _frozen(variables), iterable_key),
-            lambda: self._gather_pages(target, url, variables, iterable_key),
+            ("LIST", target.scope, url, _frozen(variables), iterable_key, read),
+            lambda: self._gather_pages(target, url, variables, iterable_key, read),
         )
 
     async def _shared(self, key: tuple[Any, ...], work: Callable[[], Awaitable[T]]) -> T:
@@ -481,26 +547,42 @@ class GitHubClient:
         return await asyncio.shield(shared)
 
     async def _gather_pages(
-        self, target: Target, url: str, variables: Mapping[str, Any], key: str
+        self,
+        target: Target,
+        url: str,
+        variables: Mapping[str, Any],
+        key: str,
+        read: Reader | None,
     ) -> Listing:
-        async def page(number: int) -> Any:
+        skipped = 0
+
+        async def page(number: int) -> tuple[Any, list[Any], int]:
+            """The page's body, its items (read, when ``read`` is given) and their count
+            as GitHub sent them."""
+            nonlocal skipped
             # Page 1 is asked for without ``page``, as GitHub's own first-page URLs are.
             paged = {**variables, "page": number} if number > 1 else variables
             data = await self._call(target, "GET", url, paged, b"")
             if not isinstance(data, dict) or not isinstance(data.get(key), list):
                 raise errors.GitHubUnavailable(target, "an unreadable page")
-            return data
+            items = data[key]
+            sent = len(items)
+            if read is not None:
+                items, unread = read(items)
+                skipped += unread
+            return data, items, sent
 
-        first = await page(1)
-        results: dict[int, list[Any]] = {1: first[key]}
+        first, results_1, sent = await page(1)
+        results: dict[int, list[Any]] = {1: results_1}
         failed: list[int] = []
         count = first.get("total_count")
         total = int(count) if isinstance(count, int | float) and count >= 0 else None
+        del first  # with ``read``, the raw items go as soon as they are read
         if total is None:  # no count to plan with: one page after another, to a short one
             number = 1
-            while len(results[number]) >= PER_PAGE:
+            while sent >= PER_PAGE:
                 number += 1
-                results[number] = (await page(number))[key]
+                _data, results[number], sent = await page(number)
             pages = number
         else:
             pages = max(1, math.ceil(total / PER_PAGE))
@@ -509,7 +591,7 @@ class GitHubClient:
         async def fetch(number: int) -> None:
             async with slots:
                 try:
-                    results[number] = (await page(number))[key]
+                    results[number] = (await page(number))[1]
                 except errors.RunnerOpsError as exc:
                     log.warning("page %d of a listing failed: %s", number, type(exc).__name__)
                     failed.append(number)
@@ -520,14 +602,14 @@ class GitHubClient:
         duplicates = 0
         for number in sorted(results):
             for item in results[number]:
-                ident = item.get("id") if isinstance(item, dict) else None
+                ident = item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
                 if ident is not None and ident in seen:
                     duplicates += 1  # moved back a page while the pages were fetched
                     continue
                 if ident is not None:
                     seen.add(ident)
                 items.append(item)
-        return Listing(items, total, pages, tuple(sorted(failed)), duplicates)
+        return Listing(items, total, pages, tuple(sorted(failed)), duplicates, skipped)
 
     async def _call(
         self,

@@ -98,6 +98,8 @@ def plan_labels(
 
 def matching(command: Command, runners: Iterable[Runner]) -> list[Runner]:
     """The runners that pass ``list``'s filters; all labels must match, names partly."""
+    if not command.filtered:  # a fleet of thousands, listed whole: no per-runner checks
+        return list(runners)
     wanted_labels = {label.lower() for label in command.labels}
     out = []
     for r in runners:
@@ -140,12 +142,16 @@ class RunnerService:
     async def list_runners(self, target: Target, *, name: str | None = None) -> RunnerList:
         """Every runner of ``target``, across all pages, with what is missing if anything."""
         listing = await self.github.listing(
-            target, RUNNERS, "runners", {"name": name} if name is not None else None
+            target,
+            RUNNERS,
+            "runners",
+            {"name": name} if name is not None else None,
+            read=runners_of,
         )
-        runners, skipped = runners_of(listing.items)
+        runners: list[Runner] = listing.items
         if name is not None:  # older GHES releases ignore ``name``
             runners = [r for r in runners if r.name == name]
-        return RunnerList(runners, listing.total_count, listing.failed_pages, skipped)
+        return RunnerList(runners, listing.total_count, listing.failed_pages, listing.skipped)
 
     async def list_downloads(self, target: Target) -> list[Download]:
         items = await self.github.call(target, "GET", RUNNERS + "/downloads")
@@ -318,10 +324,11 @@ class RunnerService:
     async def list_groups(self, target: Target) -> list[RunnerGroup]:
         """Every runner group of an organization (its enterprise's shared ones included)
         or of an enterprise, in GitHub's order."""
-        listing = await self.github.listing(target, GROUPS, "runner_groups")
+        listing = await self.github.listing(target, GROUPS, "runner_groups", read=groups_of)
         if not listing.complete:
             raise errors.GitHubUnavailable(target, "an incomplete list of runner groups")
-        return groups_of(listing.items)[0]
+        groups: list[RunnerGroup] = listing.items
+        return groups
 
     async def count_runners(
         self, target: Target, groups: Sequence[RunnerGroup]
@@ -370,10 +377,14 @@ class RunnerService:
     async def group_runners(self, target: Target, group: RunnerGroup) -> RunnerList:
         """Every runner of one group, across all pages."""
         listing = await self.github.listing(
-            target, GROUPS + "/{runner_group_id}/runners", "runners", {"runner_group_id": group.id}
+            target,
+            GROUPS + "/{runner_group_id}/runners",
+            "runners",
+            {"runner_group_id": group.id},
+            read=runners_of,
         )
-        runners, skipped = runners_of(listing.items)
-        return RunnerList(runners, listing.total_count, listing.failed_pages, skipped)
+        runners: list[Runner] = listing.items
+        return RunnerList(runners, listing.total_count, listing.failed_pages, listing.skipped)
 
     # -- just-in-time runners ----------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.sandbox.github_double import GitHubDouble
+from bot.sandbox.github_double import GitHubDouble, RunnerSpec
 
 # (name, os, status, busy, custom labels) for the 14 runners of org acme.
 ACME_RUNNERS: tuple[tuple[str, str, str, bool, tuple[str, ...]], ...] = (
@@ -61,3 +61,44 @@ def seed_demo(double: GitHubDouble) -> None:
                 labels=list(labels),
                 ephemeral=name == "acme-linux-06",
             )
+
+
+# A large fleet's pools: (share of runners, name prefix, os, arch, custom labels). Few label
+# sets with many runners each, as real fleets are, so that a list's counts by label set
+# say something.
+POOLS: tuple[tuple[int, str, str, str, tuple[str, ...]], ...] = (
+    (40, "build", "Linux", "X64", ("docker", "build")),
+    (20, "gpu", "Linux", "X64", ("gpu",)),
+    (15, "arm", "Linux", "ARM64", ("build",)),
+    (10, "mac", "macOS", "ARM64", ("xcode",)),
+    (10, "win", "Windows", "X64", ("build",)),
+    (5, "deploy", "Linux", "X64", ("deploy", "prod")),
+)
+
+
+def generated_fleet(n: int) -> list[RunnerSpec]:
+    """``n`` runners spread over :data:`POOLS`, the same on every run: every 13th offline,
+    every 3rd busy, names unique and in id order (``gpu-000042``)."""
+    wheel = [pool for pool in POOLS for _ in range(pool[0])]
+    fleet = []
+    for i in range(n):
+        _share, prefix, os, arch, labels = wheel[i % len(wheel)]
+        offline = i % 13 == 0
+        fleet.append(
+            RunnerSpec(
+                f"{prefix}-{i:06d}",
+                os=os,
+                arch=arch,
+                status="offline" if offline else "online",
+                busy=not offline and i % 3 == 0,
+                labels=labels,
+            )
+        )
+    return fleet
+
+
+def seed_generated(double: GitHubDouble, org: str, n: int) -> None:
+    """Organization ``org`` (installed) with the :func:`generated_fleet` of ``n`` runners."""
+    double.add_org(org)
+    double.add_installation(org)
+    double.add_runners(f"/orgs/{org}", generated_fleet(n))

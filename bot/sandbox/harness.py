@@ -68,6 +68,35 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
+def command_body(
+    text: str,
+    response_url: str,
+    *,
+    team_id: str = "T0SANDBOX",
+    user_id: str = "U0ALICE",
+    user_name: str = "alice",
+    channel_id: str = "C0OPS",
+    command: str = "/runners",
+) -> bytes:
+    """A slash command's form body as Slack posts it (each with a new ``trigger_id``); a
+    function of its own so that a load generator in another process sends the same."""
+    form = {
+        "token": "deprecated-verification-token",
+        "team_id": team_id,
+        "team_domain": "sandbox",
+        "channel_id": channel_id,
+        "channel_name": "ops",
+        "user_id": user_id,
+        "user_name": user_name,
+        "command": command,
+        "text": text,
+        "api_app_id": "A0RUNNEROPS",
+        "response_url": response_url,
+        "trigger_id": uuid.uuid4().hex,
+    }
+    return urllib.parse.urlencode(form).encode()
+
+
 @dataclass
 class Sandbox:
     """Everything running; use ``async with Sandbox.running(...) as sb``."""
@@ -171,21 +200,16 @@ class Sandbox:
         response_url: str | None = None,
     ) -> tuple[bytes, str]:
         response_url = response_url or self.slack.new_response_url()
-        form = {
-            "token": "deprecated-verification-token",
-            "team_id": self.slack.team_id,
-            "team_domain": "sandbox",
-            "channel_id": channel_id,
-            "channel_name": "ops",
-            "user_id": user_id,
-            "user_name": user_name,
-            "command": command,
-            "text": text,
-            "api_app_id": "A0RUNNEROPS",
-            "response_url": response_url,
-            "trigger_id": uuid.uuid4().hex,
-        }
-        return urllib.parse.urlencode(form).encode(), response_url
+        body = command_body(
+            text,
+            response_url,
+            team_id=self.slack.team_id,
+            user_id=user_id,
+            user_name=user_name,
+            channel_id=channel_id,
+            command=command,
+        )
+        return body, response_url
 
     async def post_slack(
         self, body: bytes, headers: dict[str, str], response_url: str = ""

@@ -228,9 +228,80 @@ def fleet_counts(runners: Sequence[Runner]) -> str:
     online = sum(r.online for r in runners)
     busy = sum(r.busy for r in runners)
     return (
-        f"{len(runners)} runner{'s' if len(runners) != 1 else ''} · {online} online · "
-        f"{busy} busy · {len(runners) - online} offline"
+        f"{len(runners):,} runner{'s' if len(runners) != 1 else ''} · {online:,} online · "
+        f"{busy:,} busy · {len(runners) - online:,} offline"
     )
+
+
+# Label sets named in a list that cannot show every runner; the rest are counted together.
+MAX_LABEL_SETS = 15
+TIMES = "\u00d7"  # MULTIPLICATION SIGN, as in "1,200 (times) `linux,x64,gpu`"
+LABEL_SET_CHARS = 120
+
+
+def label_set(labels: Sequence[Label]) -> tuple[str, ...]:
+    """What a job's ``runs-on`` can tell a runner by, in one canonical form: label names
+    lower-cased, GitHub's read-only ones (OS, architecture) before custom ones, each part
+    sorted. ``self-hosted`` is left out (see :func:`label_set_counts`)."""
+    fixed = sorted({lab.name.lower() for lab in labels if not lab.custom})
+    custom = sorted({lab.name.lower() for lab in labels if lab.custom} - {*fixed})
+    return tuple(name for name in fixed + custom if name != "self-hosted")
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSetCount:
+    labels: tuple[str, ...]
+    self_hosted: bool  # False: none of these runners has the ``self-hosted`` label
+    runners: int
+    online: int
+    busy: int
+
+
+def label_set_counts(runners: Sequence[Runner]) -> list[LabelSetCount]:
+    """Runners per label set, the largest first (ties by name). A set is apart from the
+    same labels with ``self-hosted``: a runner without it (a JIT runner given no labels)
+    never picks a job that asks for ``self-hosted``.
+
+    Runners are first tallied by their labels exactly as GitHub spelled them, which is
+    cheap, and each distinct spelling is put in canonical form once: a fleet has tens of
+    thousands of runners but a handful of label sets."""
+    spelled: dict[tuple[str, ...], list[Any]] = {}
+    for runner in runners:
+        key = tuple([lab.name for lab in runner.labels] + [lab.type for lab in runner.labels])
+        tally = spelled.get(key)
+        if tally is None:
+            tally = spelled[key] = [runner.labels, 0, 0, 0]
+        tally[1] += 1
+        tally[2] += runner.status == "online"
+        tally[3] += runner.busy
+    merged: dict[tuple[tuple[str, ...], bool], list[int]] = {}
+    for labels, count, online, busy in spelled.values():
+        has = any(lab.name.lower() == "self-hosted" for lab in labels)
+        total = merged.setdefault((label_set(labels), has), [0, 0, 0])
+        total[0] += count
+        total[1] += online
+        total[2] += busy
+    found = [LabelSetCount(k[0], k[1], *v) for k, v in merged.items()]
+    return sorted(found, key=lambda c: (-c.runners, c.labels, not c.self_hosted))
+
+
+def _label_set_line(count: LabelSetCount) -> str:
+    shown = code(clip(",".join(count.labels), LABEL_SET_CHARS)) if count.labels else "_no labels_"
+    if not count.self_hosted:
+        shown += " _without self-hosted_"
+    return f"{count.runners:,} {TIMES} {shown} · {count.online:,} online · {count.busy:,} busy"
+
+
+def label_set_summary(runners: Sequence[Runner]) -> str:
+    """Counts by label set, at most :data:`MAX_LABEL_SETS` lines and the rest in one."""
+    counts = label_set_counts(runners)
+    lines = [_label_set_line(c) for c in counts[:MAX_LABEL_SETS]]
+    rest = counts[MAX_LABEL_SETS:]
+    if rest:
+        lines.append(
+            f"…and {sum(c.runners for c in rest):,} runners in {len(rest):,} other label sets"
+        )
+    return "*By label set* (besides `self-hosted`):\n" + "\n".join(lines)
 
 
 def _filter_text(command: Command) -> str:
@@ -290,7 +361,7 @@ def runner_list(
     if not listed.complete:
         summary += " _(incomplete)_"
     if command.filtered:
-        summary += f"\n{len(shown)} match {_filter_text(command)}"
+        summary += f"\n{len(shown):,} match {_filter_text(command)}"
     blocks: list[Block] = [_header(title), _section(summary)]
     blocks += [_context(note) for note in listing_gaps(listed)]
     if not runners and group is not None:
@@ -301,36 +372,61 @@ def runner_list(
         )
     elif not shown:
         blocks.append(_context("No runner matches these filters."))
-    used = len(summary) + len(title)
-    chunk: list[str] = []
-    chunk_len = 0
-    drawn = 0
-    # Keep two blocks for the "more" note and the divider before it.
-    for runner in shown:
-        line = runner_line(runner)
-        if chunk and chunk_len + len(line) + 1 > SECTION_CHARS:
-            blocks.append(_section("\n".join(chunk)))
-            chunk, chunk_len = [], 0
-        if used + len(line) > MESSAGE_CHARS or len(blocks) >= MAX_BLOCKS - 2:
-            break
-        chunk.append(line)
-        chunk_len += len(line) + 1
-        used += len(line) + 1
-        drawn += 1
-    if chunk:
-        blocks.append(_section("\n".join(chunk)))
+    # A fleet that fits is shown whole; one that does not starts with its label sets, so
+    # that the counts say what the lines cannot, and the note says how to narrow.
+    lines, drawn = _runner_sections(shown, _blocks_chars(blocks), len(blocks))
+    if drawn < len(shown):
+        blocks.append(_section(label_set_summary(runners)))
+        lines, drawn = _runner_sections(shown, _blocks_chars(blocks), len(blocks))
+    blocks += [_section(text) for text in lines]
     if drawn < len(shown):
         more = len(shown) - drawn
         blocks.append(
             _context(
-                f"…and {more} more not shown. Narrow with `--status online|offline`, "
-                "`--busy` or `--idle`, `--label L`, `--name TEXT`."
+                f"…and {more:,} more not shown. Narrow with `--label L` (repeatable; every "
+                "label must match), `--status online|offline`, `--busy` or `--idle`, "
+                "`--name TEXT`."
             )
         )
     text = f"{target}: {fleet_counts(runners)}" + ("" if listed.complete else " (incomplete)")
     if group is not None:
         text = f"{target}, group {escape(group.name)}: {fleet_counts(runners)}"
     return Reply(text=text, blocks=blocks, response_type=_visibility(command))
+
+
+def _blocks_chars(blocks: Sequence[Block]) -> int:
+    """Characters of text in ``blocks``: what counts toward Slack's message length."""
+    total = 0
+    for block in blocks:
+        text = getattr(block, "text", None)
+        total += len(getattr(text, "text", "") or "")
+        for element in getattr(block, "elements", None) or []:
+            total += len(getattr(element, "text", "") or "")
+    return total
+
+
+def _runner_sections(runners: Sequence[Runner], used: int, blocks: int) -> tuple[list[str], int]:
+    """Section texts holding as many of ``runners`` (in order) as fit after ``blocks``
+    blocks and ``used`` characters, and how many they hold. Two blocks stay free: the
+    "more" note, and room to spare."""
+    sections: list[str] = []
+    chunk: list[str] = []
+    chunk_len = 0
+    drawn = 0
+    for runner in runners:
+        line = runner_line(runner)
+        if chunk and chunk_len + len(line) + 1 > SECTION_CHARS:
+            sections.append("\n".join(chunk))
+            chunk, chunk_len = [], 0
+        if used + len(line) > MESSAGE_CHARS or blocks + len(sections) >= MAX_BLOCKS - 2:
+            break
+        chunk.append(line)
+        chunk_len += len(line) + 1
+        used += len(line) + 1
+        drawn += 1
+    if chunk:
+        sections.append("\n".join(chunk))
+    return sections, drawn
 
 
 def _visibility(command: Command) -> ResponseType:
