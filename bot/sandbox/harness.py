@@ -148,19 +148,13 @@ class Sandbox:
             serve(slack.app) as slack_url,
         ):
             slack.base_url = slack_url
-            settings = Settings(
-                github_app_id=APP_ID,
-                github_private_key=keys.private_pem,
-                github_webhook_secret="whsec-" + secrets.token_hex(8),
-                slack_signing_secret="slsec-" + secrets.token_hex(8),
-                slack_bot_token=slack.bot_token,
+            settings = sandbox_settings(
+                keys,
+                slack,
                 github_api_url=github_url + prefix,
                 github_url=web_url,
                 github_enterprise_token=enterprise_token,
-                slack_api_url=slack_url + "/api/",
-                github_app_slug="runnerops",
                 database_url=f"sqlite:///{scratch}/runnerops.db",
-                slack_response_url_prefixes=(slack_url + "/response/",),
                 sweep_seconds=0.0,  # tests run a round with sb.sweeper.run_once()
             )
             settings = replace(settings, **settings_changes)
@@ -312,6 +306,23 @@ class Sandbox:
             self.url + "/github/webhooks", data=body, headers=headers
         ) as resp:
             return resp.status, await resp.text()
+
+
+def sandbox_settings(keys: Keys, slack: SlackDouble, **given: Any) -> Settings:
+    """runnerops' settings between the doubles: fresh secrets, Slack's double as Slack."""
+    return Settings(
+        **{
+            "github_app_id": APP_ID,
+            "github_private_key": keys.private_pem,
+            "github_webhook_secret": "whsec-" + secrets.token_hex(8),
+            "slack_signing_secret": "slsec-" + secrets.token_hex(8),
+            "slack_bot_token": slack.bot_token,
+            "slack_api_url": slack.base_url + "/api/",
+            "github_app_slug": "runnerops",
+            "slack_response_url_prefixes": (slack.base_url + "/response/",),
+            **given,
+        }
+    )
 
 
 @contextlib.asynccontextmanager

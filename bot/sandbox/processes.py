@@ -26,7 +26,7 @@ import aiohttp
 
 from bot.config import Settings
 from bot.sandbox.github_double import GitHubDouble
-from bot.sandbox.harness import APP_ID, Keys, Sandbox
+from bot.sandbox.harness import APP_ID, Keys, Sandbox, sandbox_settings
 from bot.sandbox.serve import serve
 from bot.sandbox.slack_double import SlackDouble
 
@@ -140,19 +140,13 @@ async def cluster(
         aiohttp.ClientSession() as session,
     ):
         slack.base_url = slack_url
-        settings = Settings(
-            github_app_id=APP_ID,
-            github_private_key=keys.private_pem,
-            github_webhook_secret="whsec-" + secrets.token_hex(8),
-            slack_signing_secret="slsec-" + secrets.token_hex(8),
-            slack_bot_token=slack.bot_token,
+        settings = sandbox_settings(
+            keys,
+            slack,
             github_api_url=github_url,
             github_enterprise_token="sandbox-enterprise-pat",
-            slack_api_url=slack_url + "/api/",
-            github_app_slug="runnerops",
             database_url=database_url,
             policy=policy,
-            slack_response_url_prefixes=(slack_url + "/response/",),
             **settings_changes,
         )
         env = settings_env(settings)
