@@ -140,3 +140,30 @@ async def test_stats_shows_the_charts_too(sb: Sandbox) -> None:
     ]
     host = urlsplit(sb.url).netloc
     assert all(urlsplit(b["image_url"]).netloc == host for b in images)  # where Slack came
+
+
+def test_resolved_alerts_say_what_they_were() -> None:
+    """The store keeps a resolved alert without members (bot.store.alerts.resolve): the
+    count is the one its message showed last, not 0."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.slack.home import home_view
+    from bot.watch.alerts import Alert, AlertKind
+
+    now = datetime(2027, 1, 15, 12, tzinfo=UTC)
+    offline = Alert("offline|acme|x", AlertKind.OFFLINE, "acme", "C1", now, shown_count=2)
+    stuck = Alert(
+        "stuck|acme|all_busy|gpu",
+        AlertKind.STUCK,
+        "acme",
+        "C1",
+        now,
+        reason="all_busy",
+        labels=("gpu", "self-hosted"),
+        shown_count=1,
+    )
+    view = home_view([], now=now, resolved=[(offline, now), (stuck, now - timedelta(hours=1))])
+    shown = texts(view)
+    assert "acme: 2 runners offline, resolved 0s ago" in shown
+    assert "acme: 1 job waiting for `gpu, self-hosted`: runners busy, resolved 1h ago" in shown
+    assert " 0 runners" not in shown and " 0 jobs" not in shown

@@ -56,20 +56,22 @@ class Focus:
     queued: list[JobRecord] = field(default_factory=list)
 
 
-def _alert_line(alert: Alert, now: datetime) -> str:
+def _alert_what(alert: Alert) -> str:
+    """What the alert is about. A resolved alert has no members left: its count is the
+    one its message showed last."""
+    count = len(alert.members) or alert.shown_count
     if alert.kind is AlertKind.OFFLINE:
-        what = f"{len(alert.members)} runner{'s' * (len(alert.members) != 1)} offline"
-    else:
-        try:
-            reason = REASON_TITLES.get(Reason(alert.reason), alert.reason)
-        except ValueError:
-            reason = alert.reason
-        labels = ", ".join(alert.labels) or "no labels"
-        what = (
-            f"{len(alert.members)} job{'s' * (len(alert.members) != 1)} waiting for"
-            f" {code(clip(labels, 80))}: {escape(reason)}"
-        )
-    return f"• {what} (since {format_duration(now - alert.opened_at)} ago)"
+        return f"{count} runner{'s' * (count != 1)} offline"
+    try:
+        reason = REASON_TITLES.get(Reason(alert.reason), alert.reason)
+    except ValueError:
+        reason = alert.reason
+    labels = ", ".join(alert.labels) or "no labels"
+    return f"{count} job{'s' * (count != 1)} waiting for {code(clip(labels, 80))}: {escape(reason)}"
+
+
+def _alert_line(alert: Alert, now: datetime) -> str:
+    return f"• {_alert_what(alert)} (since {format_duration(now - alert.opened_at)} ago)"
 
 
 def _panel(panel: Panel, now: datetime) -> list[Block]:
@@ -167,8 +169,7 @@ def home_view(
         )
     if resolved:
         lines = [
-            f"• {escape(a.target)}: {_alert_line(a, a.opened_at)[2:].split(' (since')[0]},"
-            f" resolved {format_duration(now - at)} ago"
+            f"• {escape(a.target)}: {_alert_what(a)}, resolved {format_duration(now - at)} ago"
             for a, at in resolved[:8]
         ]
         blocks.append(_section("*Resolved lately*\n" + "\n".join(lines)))
