@@ -86,7 +86,7 @@ def queue_time_chart(points: Sequence[QueuePoint], title: str = "Queue time") ->
             color=colour,
             marker="o",
             markersize=3,
-            label=f"{labels[:40]} p50",
+            label=labels[:40],
         )
         axes.plot(
             days,
@@ -94,10 +94,10 @@ def queue_time_chart(points: Sequence[QueuePoint], title: str = "Queue time") ->
             color=colour,
             linestyle="--",
             alpha=0.7,
-            label="p95",
+            label="_nolegend_",  # the same colour: one legend entry per label set
         )
-    axes.set_ylabel(unit, fontsize=8)
-    axes.set_ylim(bottom=0)
+    axes.set_ylabel(f"{unit} (solid p50, dashed p95)", fontsize=8)
+    axes.set_ylim(0, max(top / scale, 1e-9) * 1.3)  # headroom: the legend sits above the lines
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%a %d"))
     axes.legend(fontsize=7, frameon=False, loc="upper left", ncol=2)
     return _png(figure)
@@ -117,10 +117,11 @@ def fleet_chart(points: Sequence[FleetPoint], title: str = "Runners") -> bytes:
         [max(0, p.online - p.busy) for p in points],
         [p.offline for p in points],
         labels=["busy", "idle", "offline"],
-        colors=("#1f6feb", "#2da44e", "#d0d7de"),
+        colors=("#1f6feb", "#2da44e", "#8c959f"),
         alpha=0.9,
     )
-    axes.set_ylim(bottom=0)
+    highest = max(p.online + p.offline for p in points)  # online counts the busy too
+    axes.set_ylim(0, max(highest, 1) * 1.25)  # headroom: the legend sits above the areas
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%a %d"))
     axes.legend(fontsize=7, frameon=False, loc="upper left", ncol=3)
     return _png(figure)
