@@ -287,7 +287,7 @@ SETUP_STEPS: dict[str, tuple[str, ...]] = {
 _STAND_INS = {
     "github": {
         "GITHUB_APP_ID": "0",
-        "GITHUB_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\\n-----END PRIVATE KEY-----",
+        "GITHUB_PRIVATE_KEY": "(no key yet: setup mode) PRIVATE KEY-----",
         "GITHUB_WEBHOOK_SECRET": "setup-mode",
     },
     "slack": {"SLACK_SIGNING_SECRET": "setup-mode", "SLACK_BOT_TOKEN": "setup-mode"},

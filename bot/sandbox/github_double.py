@@ -1659,7 +1659,7 @@ class GitHubDouble:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(
             serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,  # GitHub's "BEGIN RSA PRIVATE KEY"
+            serialization.PrivateFormat.TraditionalOpenSSL,  # PKCS#1, as GitHub hands App keys out
             serialization.NoEncryption(),
         ).decode()
         app_id = self._next_manifest_app_id
