@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox.github_double import GitHubDouble
+from bot.sandbox.github_double import GitHubDouble, RunnerSpec
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
 from bot.services import Services
 from bot.watch.sweep import Sweeper
@@ -319,6 +319,28 @@ async def test_polling_stays_within_the_budget(
         clock.advance(3600)  # a new hour, a new allowance
         assert (await sweep(sb)).skipped == []
         assert len(sb.github.requests) > polled
+
+
+async def test_the_budget_counts_every_page_the_sweep_asks_for(sb: Sandbox, clock: Clock) -> None:
+    """A 250-runner organization is three pages, three requests: the budget counted one a
+    listing, so a 1,000-runner fleet used ten times the share it was given
+    (tests/benchmarks/watch.py)."""
+    sb.github.add_runners(
+        "/orgs/acme", [RunnerSpec(f"gpu-{i:03d}", busy=True, labels=("gpu",)) for i in range(250)]
+    )
+    await watch(sb)
+    await queued(sb, ["self-hosted", "gpu"])
+    clock.advance(6 * MINUTE)
+    assert sb.sweeper is not None
+    before = len(sb.github.requests)
+    for _ in range(3):
+        assert (await sweep(sb)).skipped == []
+        clock.advance(MINUTE)
+    polled = [r for r in sb.github.requests[before:] if r.auth == "installation"]
+    pages = [r for r in polled if r.path == "/orgs/acme/actions/runners"]
+    assert len(pages) == 3 * 3
+    assert any(r.status == 304 for r in polled)  # counted too: the budget errs careful
+    assert sb.sweeper.budget.used("acme") == len(polled)
 
 
 def test_the_budget_is_a_share_of_the_limit_github_reports(clock: Clock) -> None:

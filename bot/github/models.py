@@ -158,6 +158,7 @@ class RunnerList:
     total_count: int | None = None
     failed_pages: tuple[int, ...] = ()
     skipped: int = 0
+    pages: int = 1  # GitHub requests the listing took (one a page)
 
     @property
     def complete(self) -> bool:

@@ -151,7 +151,9 @@ class RunnerService:
         runners: list[Runner] = listing.items
         if name is not None:  # older GHES releases ignore ``name``
             runners = [r for r in runners if r.name == name]
-        return RunnerList(runners, listing.total_count, listing.failed_pages, listing.skipped)
+        return RunnerList(
+            runners, listing.total_count, listing.failed_pages, listing.skipped, listing.pages
+        )
 
     async def list_downloads(self, target: Target) -> list[Download]:
         items = await self.github.call(target, "GET", RUNNERS + "/downloads")
@@ -384,7 +386,9 @@ class RunnerService:
             read=runners_of,
         )
         runners: list[Runner] = listing.items
-        return RunnerList(runners, listing.total_count, listing.failed_pages, listing.skipped)
+        return RunnerList(
+            runners, listing.total_count, listing.failed_pages, listing.skipped, listing.pages
+        )
 
     # -- just-in-time runners ----------------------------------------------------------
 

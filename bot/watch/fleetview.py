@@ -50,9 +50,14 @@ class FleetView:
         self._latest: dict[str, str | None] = {}
         self._workflows: dict[tuple[str, int], str | None] = {}
 
-    def _spend(self, account: str) -> None:
-        if self.budget is not None:
-            self.budget.spend(account)
+    def _spend(self, account: str, requests: int = 1) -> None:
+        if self.budget is not None and requests > 0:
+            self.budget.spend(account, requests)
+
+    def _spend_pages(self, account: str, pages: int) -> None:
+        """A listing's pages beyond the first, already counted: a 1,000-runner listing is
+        ten requests, not one."""
+        self._spend(account, pages - 1)
 
     async def scope_runners(self, target: Target) -> ScopeRunners:
         """Every runner of one scope; repository runners are marked as such."""
@@ -60,6 +65,7 @@ class FleetView:
         if key not in self._scopes:
             self._spend(target.owner.lower())
             listed: RunnerList = await self.services.runners.list_runners(target)
+            self._spend_pages(target.owner.lower(), listed.pages)
             level = target.scope is Scope.REPO
             infos = [RunnerInfo.from_runner(r, repository_level=level) for r in listed.runners]
             self._scopes[key] = ScopeRunners(infos, listed.complete)
@@ -77,6 +83,7 @@ class FleetView:
                 groups = await self.services.github.listing(
                     target, "/actions/runner-groups", "runner_groups"
                 )
+                self._spend_pages(key, groups.pages)
             except (errors.NotInstalled, errors.NotFound):
                 self._org[key] = None
                 return None
@@ -90,6 +97,7 @@ class FleetView:
                         "runners",
                         {"group_id": group["id"]},
                     )
+                    self._spend_pages(key, shared.pages)
                     runners += runners_from_github(shared.items)[0]
             self._org[key] = (runners, list(groups.items))
         return self._org[key]
@@ -112,6 +120,7 @@ class FleetView:
                 "runner_groups",
                 {"visible_to_repository": name},
             )
+            self._spend_pages(owner.lower(), visible.pages)
             self._visible[key] = {
                 int(g["id"]) for g in visible.items if isinstance(g, dict) and "id" in g
             }
