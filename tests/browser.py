@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from bot.setup.screenshots import chromium_path
+from bot.sandbox.browser import chromium_path
 
 
 def required() -> bool:

@@ -43,32 +43,13 @@ async def sb(make_sandbox: Callable[..., Any], clock: Clock) -> AsyncIterator[Sa
         yield sandbox
 
 
-async def open_home(sb: Sandbox, user: str) -> dict[str, Any]:
-    body = json.dumps(
-        {
-            "type": "event_callback",
-            "team_id": sb.slack.team_id,
-            "api_app_id": "A0RUNNEROPS",
-            "event": {"type": "app_home_opened", "user": user, "channel": "D0", "tab": "home"},
-            "event_id": "Ev" + uuid.uuid4().hex[:10],
-            "event_time": int(time.time()),
-        }
-    ).encode()
-    headers = {**sb.signed_headers(body), "content-type": "application/json"}
-    sent = await sb.post_slack(body, headers)
-    assert sent.status == 200
-    published = await sb.slack.next_publish()
-    assert published["user_id"] == user
-    return published["view"]
-
-
 def texts(view: dict[str, Any]) -> str:
     return json.dumps(view["blocks"])
 
 
 async def test_a_reader_sees_only_what_they_may_read(sb: Sandbox) -> None:
     requests = len(sb.github.requests)
-    view = await open_home(sb, "U0BOB")
+    view = await sb.open_home("U0BOB")
     assert len(sb.github.requests) == requests  # opening the tab asks GitHub nothing
     assert len(view["blocks"]) <= 100
     shown = texts(view)
@@ -79,7 +60,7 @@ async def test_a_reader_sees_only_what_they_may_read(sb: Sandbox) -> None:
 
 
 async def test_the_charts_are_served_signed_and_only_signed(sb: Sandbox) -> None:
-    view = await open_home(sb, "U0ALICE")
+    view = await sb.open_home("U0ALICE")
     for block in (b for b in view["blocks"] if b["type"] == "image"):
         url = urlsplit(block["image_url"])
         local = sb.url + url.path + "?" + url.query
@@ -95,13 +76,13 @@ async def test_the_charts_are_served_signed_and_only_signed(sb: Sandbox) -> None
 
 
 async def test_a_user_without_grants_is_told_how_to_get_one(sb: Sandbox) -> None:
-    view = await open_home(sb, "U0CAROL")
+    view = await sb.open_home("U0CAROL")
     assert "You may not see any target yet" in texts(view) and "whoami" in texts(view)
     assert not [b for b in view["blocks"] if b["type"] == "image"]
 
 
 async def test_buttons_refresh_and_focus_the_home_tab(sb: Sandbox) -> None:
-    await open_home(sb, "U0ALICE")
+    await sb.open_home("U0ALICE")
     for action_id, value in ((HOME_FOCUS, "acme/api"), (HOME_REFRESH, "")):
         payload = {
             "type": "block_actions",

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.browser import chromium
 from bot.sandbox.harness import Keys
-from bot.setup.screenshots import chromium, render
+from bot.setup.screenshots import render
 from tests.browser import need_browser
 from tests.test_setup import running
 

@@ -284,6 +284,29 @@ class Sandbox:
             raise AssertionError(f"ack was {sent.status}: {sent.body}")
         return await self.slack.next_reply(response_url, timeout)
 
+    async def open_home(self, user: str) -> dict[str, Any]:
+        """Open the Home tab as Slack does (a signed ``app_home_opened`` event); return the
+        view runnerops published for ``user``."""
+        body = json.dumps(
+            {
+                "type": "event_callback",
+                "team_id": self.slack.team_id,
+                "api_app_id": "A0RUNNEROPS",
+                "event": {"type": "app_home_opened", "user": user, "channel": "D0", "tab": "home"},
+                "event_id": "Ev" + uuid.uuid4().hex[:10],
+                "event_time": int(time.time()),
+            }
+        ).encode()
+        headers = {**self.signed_headers(body), "content-type": "application/json"}
+        sent = await self.post_slack(body, headers)
+        if sent.status != 200:
+            raise AssertionError(f"app_home_opened refused: {sent.status} {sent.body}")
+        published = await self.slack.next_publish()
+        if published["user_id"] != user:
+            raise AssertionError(f"published for {published['user_id']}, not {user}")
+        view: dict[str, Any] = published["view"]
+        return view
+
     # -- GitHub webhooks -------------------------------------------------------------
 
     async def deliver(

@@ -17,12 +17,9 @@ emoji), driven by Playwright as in :mod:`bot.setup.screenshots`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import sys
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.sandbox.blockkit_html import view_html
+from bot.sandbox.browser import chromium, picture_main
 from bot.sandbox.fleet import seed_demo
 from bot.sandbox.harness import Sandbox
 
@@ -185,30 +183,6 @@ async def live_a_week(sb: Sandbox, clock: Clock, *, days: int = 7) -> None:
         await _sweep(sb)
 
 
-async def open_home(sb: Sandbox, user: str = USER) -> dict[str, Any]:
-    """Open the Home tab as Slack does (a signed ``app_home_opened`` event); the view
-    runnerops published."""
-    body = json.dumps(
-        {
-            "type": "event_callback",
-            "team_id": sb.slack.team_id,
-            "api_app_id": "A0RUNNEROPS",
-            "event": {"type": "app_home_opened", "user": user, "channel": "D0", "tab": "home"},
-            "event_id": "Ev" + uuid.uuid4().hex[:10],
-            "event_time": int(time.time()),
-        }
-    ).encode()
-    headers = {**sb.signed_headers(body), "content-type": "application/json"}
-    sent = await sb.post_slack(body, headers)
-    if sent.status != 200:
-        raise RuntimeError(f"app_home_opened refused: {sent.status} {sent.body}")
-    published = await sb.slack.next_publish()
-    if published["user_id"] != user:
-        raise RuntimeError(f"published for {published['user_id']}, not {user}")
-    view: dict[str, Any] = published["view"]
-    return view
-
-
 async def chart_images(sb: Sandbox, view: dict[str, Any]) -> dict[str, str]:
     """Each image block's URL -> the PNG it serves now, as a ``data:`` URI (the page then
     needs no server: Slack would fetch the same URLs)."""
@@ -228,7 +202,7 @@ async def chart_images(sb: Sandbox, view: dict[str, Any]) -> dict[str, str]:
 
 async def home_html(sb: Sandbox, user: str = USER) -> tuple[dict[str, Any], str]:
     """The published Home view and its HTML, charts embedded."""
-    view = await open_home(sb, user)
+    view = await sb.open_home(user)
     page = view_html(
         view, channels=CHANNELS, users=sb.slack.users, images=await chart_images(sb, view)
     )
@@ -237,8 +211,6 @@ async def home_html(sb: Sandbox, user: str = USER) -> tuple[dict[str, Any], str]
 
 async def screenshot(page_html: str, target: Path, *, width: int = 860) -> Path:
     """``page_html`` in headless Chromium, the full page saved as ``target``."""
-    from bot.setup.screenshots import chromium
-
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": width, "height": 900})
         await page.set_content(page_html, wait_until="load")
@@ -261,22 +233,7 @@ async def render(
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m bot.sandbox.home_screenshot DIRECTORY", file=sys.stderr)
-        return 2
-    directory = Path(args[0])
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        target = asyncio.run(render(directory))
-    except (ImportError, RuntimeError) as exc:
-        print(
-            f"cannot render: {exc} (pip install -e '.[test]'; apt-get install chromium)",
-            file=sys.stderr,
-        )
-        return 1
-    print(target)
-    return 0
+    return picture_main(argv, "bot.sandbox.home_screenshot", render)
 
 
 if __name__ == "__main__":
