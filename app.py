@@ -51,6 +51,8 @@ from handlers import home
 
 log = logging.getLogger("runnerops")
 MAINTENANCE_SECONDS = 3600.0
+ALREADY = "already processed"
+FAILED = "failed; redeliver it from the GitHub App's settings"
 
 # Body caps, per route; a body over its cap is refused with 413 as it streams in, before
 # it is buffered or its signature checked (the signature covers the whole body).
@@ -103,12 +105,6 @@ def is_ssl_check(body: bytes, content_type: str | None) -> bool:
     return fields.get("ssl_check") == "1" and set(fields) <= _SSL_CHECK_FIELDS
 
 
-def _outcome(response: Response, outcome: str) -> Response:
-    """Tag a webhook answer with its outcome for the deliveries metric."""
-    response.outcome = outcome  # type: ignore[attr-defined]
-    return response
-
-
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
     services = services or Services.build(settings)
@@ -153,32 +149,34 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     async def github_webhooks(request: Request) -> Response:
         new_request_id(request.headers.get("x-github-delivery"))
-        response = await _github_webhooks(request)
+        response, outcome = await _github_webhooks(request)
         event = request.headers.get("x-github-event", "")[:40] or "(none)"
         if response.status_code == 401:
             event = "(unsigned)"  # an unauthenticated caller chooses no label values
-        outcome = getattr(response, "outcome", None) or str(response.status_code)
+        outcome = outcome or str(response.status_code)  # a refusal counts as its status
         metrics.webhook_deliveries.labels(metrics.events(event), outcome).inc()
         return response
 
-    async def _github_webhooks(request: Request) -> Response:
+    async def _github_webhooks(request: Request) -> tuple[Response, str | None]:
+        """The answer, and the outcome the deliveries metric counts when it is not a
+        refusal (accepted, duplicate, failed)."""
         # SHA-256 only: gidgethub falls back to the legacy SHA-1 ``X-Hub-Signature`` (and
         # accepts ``sha1=`` in either header), so it is shown neither.
         signature = request.headers.get("x-hub-signature-256", "")
         if not signature.startswith("sha256="):
-            return PlainTextResponse("invalid signature", status_code=401)
+            return PlainTextResponse("invalid signature", status_code=401), None
         body = await read_capped(request, GITHUB_BODY_CAP)
         if body is None:
-            return too_large(GITHUB_BODY_CAP)
+            return too_large(GITHUB_BODY_CAP), None
         headers = {k: v for k, v in request.headers.items() if k != "x-hub-signature"}
         try:
             event = sansio.Event.from_http(headers, body, secret=settings.github_webhook_secret)
         except ValidationFailure:
-            return PlainTextResponse("invalid signature", status_code=401)
+            return PlainTextResponse("invalid signature", status_code=401), None
         except (KeyError, BadRequest, ValueError):
-            return PlainTextResponse("not a GitHub webhook delivery", status_code=400)
+            return PlainTextResponse("not a GitHub webhook delivery", status_code=400), None
         if event.event == "ping":
-            return JSONResponse({"msg": "pong"})
+            return JSONResponse({"msg": "pong"}), None
         # A delivery is marked done only once its handler succeeded, so that GitHub's
         # redelivery (same X-GitHub-Delivery) of a failed one is processed; the database
         # decides which process runs it when copies reach several at once.
@@ -187,27 +185,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         once = services.store.once
         try:
             if not await once.begin(key):
-                return _outcome(
-                    JSONResponse({"msg": "already processed", "delivery": delivery}), "duplicate"
-                )
+                return JSONResponse({"msg": ALREADY, "delivery": delivery}), "duplicate"
         except StoreUnavailable:
-            return PlainTextResponse("database unavailable; redeliver later", status_code=503)
+            return PlainTextResponse("database unavailable; redeliver later", status_code=503), None
         try:
             await handlers.webhooks.dispatch(event, services)
         except Exception:
             log.exception("webhook %s (delivery %s) failed", event.event, delivery)
             with contextlib.suppress(StoreUnavailable):
                 await once.forget(key)
-            return _outcome(
-                JSONResponse(
-                    {"msg": "failed; redeliver it from the GitHub App's settings"},
-                    status_code=500,
-                ),
-                "failed",
-            )
+            return JSONResponse({"msg": FAILED}, status_code=500), "failed"
         with contextlib.suppress(StoreUnavailable):
             await once.done(key)
-        return _outcome(JSONResponse({"msg": "accepted", "event": event.event}), "accepted")
+        return JSONResponse({"msg": "accepted", "event": event.event}), "accepted"
 
     async def healthz(request: Request) -> Response:
         """Cheap: the process answers. Dependencies are /readyz's business."""

@@ -43,7 +43,6 @@ class Settings:
     audit_retention_days: int = 400
     migrate_on_start: bool = True
     metrics_token: str | None = field(default=None, repr=False)
-    log_format: str = "text"
     audit_slack_channel: str | None = None
     slack_response_url_prefixes: tuple[str, ...] = DEFAULT_RESPONSE_URL_PREFIXES
     sweep_seconds: float = 30.0  # the watch's sweep; 0 turns it off
@@ -208,6 +207,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if migrate_text not in {"0", "1", "true", "false", "yes", "no"}:
         problems.append(f"RUNNEROPS_MIGRATE_ON_START must be 1 or 0, got {migrate_text!r}")
 
+    # Applied before the settings are read (bot.observe.logs), so start-up speaks JSON too;
+    # checked here so that a wrong value stops start-up with the others.
     log_format = (get("LOG_FORMAT") or "text").lower()
     if log_format not in {"text", "json"}:
         problems.append(f"LOG_FORMAT must be text or json, got {log_format!r}")
@@ -262,7 +263,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         audit_retention_days=int(retention_text),
         migrate_on_start=migrate_text in {"1", "true", "yes"},
         metrics_token=get("METRICS_TOKEN"),
-        log_format=log_format,
         audit_slack_channel=get("AUDIT_SLACK_CHANNEL"),
         slack_response_url_prefixes=prefixes,
         sweep_seconds=sweep_seconds,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from bot.policy.rules import PolicyError
 from bot.slack import charts
 from bot.slack.home import Focus, Panel, home_view
+from bot.store.watches import Watch
 from bot.targets import Scope, Target, TargetError, parse_target
 from bot.watch.stats import daily_queue
 
@@ -26,14 +27,16 @@ WINDOW = timedelta(days=7)
 CHART_KINDS = tuple(charts.KINDS)
 
 
-async def readable_targets(services: Services, user_id: str) -> tuple[list[Target], bool]:
-    """Watched targets this user may read (no channel: a channel-bound grant does not
-    hold in the Home tab), and whether any grant applies to the user at all."""
+async def readable_targets(
+    services: Services, user_id: str, watches: list[Watch]
+) -> tuple[list[Target], bool]:
+    """The targets of ``watches`` this user may read (no channel: a channel-bound grant
+    does not hold in the Home tab), and whether any grant applies to the user at all."""
     policy = services.access.policy
     groups = await services.access.groups_of(user_id)
     has_grants = bool(policy.grants_for(user_id=user_id, user_groups=groups, channel_id=None))
     targets: dict[str, Target] = {}
-    for watch in await services.store.watches.all():
+    for watch in watches:
         try:
             target = parse_target(watch.target)
             allowed = policy.decide(
@@ -51,9 +54,10 @@ async def publish(
 ) -> None:
     store = services.store
     now = datetime.fromtimestamp(services.clock(), UTC)
-    targets, has_grants = await readable_targets(services, user_id)
+    every_watch = await store.watches.all()
+    targets, has_grants = await readable_targets(services, user_id, every_watch)
     keys = {str(t).lower() for t in targets}
-    watches = [w for w in await store.watches.all() if w.target_key in keys]
+    watches = [w for w in every_watch if w.target_key in keys]
     open_alerts = [a for a in await store.alerts.open_alerts() if a.target.lower() in keys]
     panels = []
     for target in targets:
