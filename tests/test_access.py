@@ -131,11 +131,20 @@ def test_bad_policy_stops_start_up(bad: str, tmp_path) -> None:
 
 
 async def test_refusals_are_counted_not_repeated_in_the_audit_channel(make_sandbox) -> None:
-    async with make_sandbox(audit_slack_channel="C0AUDIT") as sb:
-        for _ in range(12):
+    from tests.conftest import Clock
+
+    clock = Clock()
+    async with make_sandbox(audit_slack_channel="C0AUDIT", clock=clock) as sb:
+        for _ in range(11):
             await sb.run("token acme", user_id="U0BOB", user_name="bob")
         to_channel = [p for p in sb.slack.posted if p["channel"] == "C0AUDIT"]
         assert len(to_channel) == 1 and "*refused*" in to_channel[0]["text"]
+        assert not sb.slack.updated  # within 30 s of the first: counted quietly
+        clock.advance(31)
+        await sb.run("token acme", user_id="U0BOB", user_name="bob")
+        (update,) = sb.slack.updated  # the same message now says how many
+        assert update["channel"] == "C0AUDIT" and "12 refusals from this user" in update["text"]
+        assert len([p for p in sb.slack.posted if p["channel"] == "C0AUDIT"]) == 1
         assert len(await sb.services.store.audit.recent(limit=100)) == 12  # all recorded
         await sb.run("token acme")  # what matters still gets its own post
         assert "*issued*" in sb.slack.posted[-1]["text"]
