@@ -83,6 +83,7 @@ class Services:
             enterprise_token=settings.github_enterprise_token,
             timeout=settings.github_timeout,
             backoff=github_backoff,
+            clock=clock,
             observe=metrics.github_answer,
         )
         slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)

@@ -73,6 +73,14 @@ Reader = Callable[[list[Any]], tuple[list[Any], int]]
 Observer = Callable[[str, int, Mapping[str, str], str], None]
 # Which credential the current request runs with ("installation 42", "enterprise token").
 _credential: contextvars.ContextVar[str] = contextvars.ContextVar("credential", default="app")
+# Who pays for the answers to the current task's requests, told each answer's status: the
+# watch's poll budget sets it around its polling, so that what GitHub charges to the
+# installation's (or enterprise token's) limit, every answer but a 304, counts against its
+# share. Tasks started meanwhile (the pages of a
+# listing, a shared GET) inherit it.
+charged_to: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.ContextVar(
+    "charged_to", default=None
+)
 
 
 class OffOrigin(Exception):
@@ -196,6 +204,9 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
                 answer = await self._exchange(method, url, headers, body)
         if self._observe is not None:
             self._observe(method, answer[0], answer[1], _credential.get())
+        payer = charged_to.get()
+        if payer is not None and headers.get("authorization", "").startswith("token "):
+            payer(answer[0])  # a token's limit; the app's JWT calls have their own
         return answer
 
     async def _exchange(

@@ -5,21 +5,27 @@ the sweep's own requests are counted per account (one installation each) in hour
 windows, against ``RUNNEROPS_POLL_BUDGET`` (a share, default 10%) of the limit GitHub
 reports in ``x-ratelimit-limit`` (5,000 until one is seen). Over budget the sweep polls
 that account less often (every ``SLOW_EVERY``-th round) until the window ends, and says
-so in the log once per window. Conditional requests answered 304 still count here: the
-count errs on the careful side.
+so in the log once per window. What counts is what GitHub charges: every answer the
+sweep's requests get (pages, retries, an installation token minted on the way), except a
+304 to a conditional request, which GitHub does not count against the rate limit. So a
+quiet fleet, whose pages keep answering 304, is polled at full speed all hour long.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+from bot.github.client import charged_to
 
 log = logging.getLogger(__name__)
 WINDOW = 3600.0
 DEFAULT_LIMIT = 5000
 SLOW_EVERY = 10
+NOT_MODIFIED = 304
 
 
 @dataclass
@@ -57,6 +63,21 @@ class PollBudget:
 
     def spend(self, account: str, requests: int = 1) -> None:
         self._account(account.lower()).used += requests
+
+    def answered(self, account: str, status: int) -> None:
+        """One answer to the sweep's polling of ``account``: charged unless it is a 304."""
+        if status != NOT_MODIFIED:
+            self.spend(account)
+
+    @contextmanager
+    def paying(self, account: str) -> Iterator[None]:
+        """Charge the GitHub answers of the requests made inside to ``account``."""
+        key = account.lower()
+        token = charged_to.set(lambda status: self.answered(key, status))
+        try:
+            yield
+        finally:
+            charged_to.reset(token)
 
     def used(self, account: str) -> int:
         return self._account(account.lower()).used

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -50,22 +51,17 @@ class FleetView:
         self._latest: dict[str, str | None] = {}
         self._workflows: dict[tuple[str, int], str | None] = {}
 
-    def _spend(self, account: str, requests: int = 1) -> None:
-        if self.budget is not None and requests > 0:
-            self.budget.spend(account, requests)
-
-    def _spend_pages(self, account: str, pages: int) -> None:
-        """A listing's pages beyond the first, already counted: a 1,000-runner listing is
-        ten requests, not one."""
-        self._spend(account, pages - 1)
+    def _paying(self, account: str) -> AbstractContextManager[None]:
+        """GitHub's answers to what is asked inside, charged to ``account``'s poll budget
+        (a person's command pays nothing here)."""
+        return self.budget.paying(account) if self.budget is not None else nullcontext()
 
     async def scope_runners(self, target: Target) -> ScopeRunners:
         """Every runner of one scope; repository runners are marked as such."""
         key = str(target).lower()
         if key not in self._scopes:
-            self._spend(target.owner.lower())
-            listed: RunnerList = await self.services.runners.list_runners(target)
-            self._spend_pages(target.owner.lower(), listed.pages)
+            with self._paying(target.owner):
+                listed: RunnerList = await self.services.runners.list_runners(target)
             level = target.scope is Scope.REPO
             infos = [RunnerInfo.from_runner(r, repository_level=level) for r in listed.runners]
             self._scopes[key] = ScopeRunners(infos, listed.complete)
@@ -79,25 +75,23 @@ class FleetView:
             target = Target(Scope.ORG, org)
             try:
                 own = await self.scope_runners(target)
-                self._spend(key)
-                groups = await self.services.github.listing(
-                    target, "/actions/runner-groups", "runner_groups"
-                )
-                self._spend_pages(key, groups.pages)
+                with self._paying(key):
+                    groups = await self.services.github.listing(
+                        target, "/actions/runner-groups", "runner_groups"
+                    )
             except (errors.NotInstalled, errors.NotFound):
                 self._org[key] = None
                 return None
             runners = list(own.runners)
             for group in groups.items:
                 if isinstance(group, dict) and group.get("inherited") is True and "id" in group:
-                    self._spend(key)
-                    shared = await self.services.github.listing(
-                        target,
-                        "/actions/runner-groups/{group_id}/runners",
-                        "runners",
-                        {"group_id": group["id"]},
-                    )
-                    self._spend_pages(key, shared.pages)
+                    with self._paying(key):
+                        shared = await self.services.github.listing(
+                            target,
+                            "/actions/runner-groups/{group_id}/runners",
+                            "runners",
+                            {"group_id": group["id"]},
+                        )
                     runners += runners_from_github(shared.items)[0]
             self._org[key] = (runners, list(groups.items))
         return self._org[key]
@@ -113,14 +107,13 @@ class FleetView:
         org_runners, raw_groups = org
         key = repository.lower()
         if key not in self._visible:
-            self._spend(owner.lower())
-            visible = await self.services.github.listing(
-                Target(Scope.ORG, owner),
-                "/actions/runner-groups",
-                "runner_groups",
-                {"visible_to_repository": name},
-            )
-            self._spend_pages(owner.lower(), visible.pages)
+            with self._paying(owner):
+                visible = await self.services.github.listing(
+                    Target(Scope.ORG, owner),
+                    "/actions/runner-groups",
+                    "runner_groups",
+                    {"visible_to_repository": name},
+                )
             self._visible[key] = {
                 int(g["id"]) for g in visible.items if isinstance(g, dict) and "id" in g
             }
@@ -133,9 +126,11 @@ class FleetView:
         owner, _, name = repository.partition("/")
         key = owner.lower()
         if key not in self._latest:
-            self._spend(key)
             try:
-                found = await self.services.runners.list_downloads(Target(Scope.REPO, owner, name))
+                with self._paying(key):
+                    found = await self.services.runners.list_downloads(
+                        Target(Scope.REPO, owner, name)
+                    )
             except errors.RunnerOpsError:
                 found = []
             versions = [
@@ -155,14 +150,14 @@ class FleetView:
         key = (job.repository.lower(), job.run_id)
         if key not in self._workflows:
             owner, _, name = job.repository.partition("/")
-            self._spend(owner)
             try:
-                run = await self.services.github.call(
-                    Target(Scope.REPO, owner, name),
-                    "GET",
-                    "/actions/runs/{run_id}",
-                    {"run_id": job.run_id},
-                )
+                with self._paying(owner):
+                    run = await self.services.github.call(
+                        Target(Scope.REPO, owner, name),
+                        "GET",
+                        "/actions/runs/{run_id}",
+                        {"run_id": job.run_id},
+                    )
             except errors.RunnerOpsError:
                 run = None
             path = run.get("path") if isinstance(run, dict) else None
@@ -208,11 +203,11 @@ class FleetView:
         if self.budget is not None and self.budget.over(owner):
             return record
         target = Target(Scope.REPO, owner, name)
-        self._spend(owner)
         try:
-            data = await self.services.github.call(
-                target, "GET", "/actions/jobs/{job_id}", {"job_id": job.id}
-            )
+            with self._paying(owner):
+                data = await self.services.github.call(
+                    target, "GET", "/actions/jobs/{job_id}", {"job_id": job.id}
+                )
         except errors.NotFound:
             self._confirmed[job.id] = None
             return None

@@ -316,7 +316,7 @@ class RequestFigures:
             lines.append(self._line("busy", busy) + " (a runner of every page changes a round)")
         lines.append(
             f"  poll budget {self.budget_share:.0%} of {self.limit:,} = {allowance} requests an "
-            f"hour, 304s included; over it an installation is polled every {SLOW_EVERY}th "
+            f"hour, 304s free; over it an installation is polled every {SLOW_EVERY}th "
             f"round: {self.skipped_rounds} of {self.rounds * self.orgs} watch-rounds skipped; "
             f"{self.alerts} alerts posted; rate-limit cost within the budget: "
             f"{'yes' if self.within_budget else 'NO'}"
