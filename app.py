@@ -15,7 +15,8 @@ import os
 import sys
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
 from gidgethub import BadRequest, ValidationFailure, sansio
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -64,25 +65,95 @@ FAILED = "failed; redeliver it from the GitHub App's settings"
 SLACK_BODY_CAP = 1024 * 1024
 # GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
 GITHUB_BODY_CAP = 25 * 1024 * 1024
+# Webhook bodies are read whole before their signature can be checked; the bytes of those
+# not yet checked share one budget across requests (Settings.webhook_unverified_bytes), so
+# that a crowd of fake-signed 25 MB bodies gets 503 instead of a gigabyte of memory.
+BUSY_RETRY_AFTER = 10  # seconds; a refused delivery is redelivered from the App's settings
 _SSL_CHECK_FIELDS = {"ssl_check", "token"}
 _SSL_CHECK_MAX = 1024
 
 
-async def read_capped(request: Request, cap: int) -> bytes | None:
+class BudgetFull(Exception):
+    """The bytes of unverified bodies held across requests would exceed their budget."""
+
+
+class ByteBudget:
+    """Bytes of request bodies read but not yet verified, summed across the requests in
+    flight. A cap per body bounds one request; this bounds them all at once, so that many
+    concurrent unsigned bodies, each under its cap, cannot grow memory without end."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[Held]:
+        """A request's share: whatever it took goes back when the block exits."""
+        held = Held(self)
+        try:
+            yield held
+        finally:
+            self.used -= held.bytes
+            held.bytes = 0
+
+
+class Held:
+    """One request's bytes of a :class:`ByteBudget`."""
+
+    def __init__(self, budget: ByteBudget) -> None:
+        self.budget = budget
+        self.bytes = 0
+
+    def take(self, n: int) -> None:
+        """Raise :class:`BudgetFull` (taking nothing) unless ``n`` more bytes fit."""
+        if self.budget.used + n > self.budget.total:
+            raise BudgetFull
+        self.budget.used += n
+        self.bytes += n
+
+    def up_to(self, n: int) -> None:
+        """Hold ``n`` bytes in all (no more is taken if as many are held already)."""
+        if n > self.bytes:
+            self.take(n - self.bytes)
+
+
+async def read_capped(request: Request, cap: int, held: Held | None = None) -> bytearray | None:
     """The request's body, or None as soon as it is known to exceed ``cap`` bytes: from
     its Content-Length before reading any of it, or while it streams in, chunk by chunk,
-    so that an oversize body is never held in memory whole."""
+    so that an oversize body is never held in memory whole.
+
+    With ``held``, the bytes come out of a budget shared across requests: a declared
+    Content-Length is taken before a byte is read, a chunked body as it arrives; when
+    the budget is spent :class:`BudgetFull` is raised (what was taken is the caller's
+    to give back, by leaving :meth:`ByteBudget.hold`)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
         return None
-    chunks: list[bytes] = []
-    size = 0
+    if held is not None and declared.isdigit():
+        held.up_to(int(declared))
+    body = bytearray()  # grown in place: no list of chunks joined into a second copy
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
+        if len(body) + len(chunk) > cap:
             return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if held is not None:
+            held.up_to(len(body) + len(chunk))
+        body += chunk
+    return body
+
+
+def as_bytes(body: bytearray) -> bytes:
+    """``body`` for an API typed for bytes that only hashes and decodes it (gidgethub's
+    from_http, slack-bolt's request), without copying up to 25 MB."""
+    return cast(bytes, body)
+
+
+def busy() -> Response:
+    """The answer when unverified bodies fill their budget: try again shortly."""
+    return PlainTextResponse(
+        "too many unverified request bodies in flight; retry shortly",
+        status_code=503,
+        headers={"retry-after": str(BUSY_RETRY_AFTER), "connection": "close"},
+    )
 
 
 def too_large(cap: int) -> Response:
@@ -92,7 +163,7 @@ def too_large(cap: int) -> Response:
     )
 
 
-def is_ssl_check(body: bytes, content_type: str | None) -> bool:
+def is_ssl_check(body: bytes | bytearray, content_type: str | None) -> bool:
     """Whether slack-bolt would take ``body`` for Slack's ``ssl_check`` probe, which it
     answers (200, nothing done) before checking a signature. The probe is a few dozen
     bytes; larger bodies are not parsed (parsing is the costly part of an unsigned one)."""
@@ -114,6 +185,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     sweeper = Sweeper(services)
 
     verifier = SignatureVerifier(settings.slack_signing_secret)
+    unverified = ByteBudget(settings.webhook_unverified_bytes)
 
     async def slack_events(request: Request) -> Response:
         new_request_id()  # follows the command into its lazy listener and its reply
@@ -141,7 +213,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         try:
             # The body already read is handed over (the stream cannot be read twice).
             return to_starlette_response(
-                await bolt.async_dispatch(to_async_bolt_request(request, body))
+                await bolt.async_dispatch(to_async_bolt_request(request, as_bytes(body)))
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             # slack-bolt cannot parse this signed body.
@@ -165,16 +237,25 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         signature = request.headers.get("x-hub-signature-256", "")
         if not signature.startswith("sha256="):
             return PlainTextResponse("invalid signature", status_code=401), None
-        body = await read_capped(request, GITHUB_BODY_CAP)
-        if body is None:
-            return too_large(GITHUB_BODY_CAP), None
         headers = {k: v for k, v in request.headers.items() if k != "x-hub-signature"}
-        try:
-            event = sansio.Event.from_http(headers, body, secret=settings.github_webhook_secret)
-        except ValidationFailure:
-            return PlainTextResponse("invalid signature", status_code=401), None
-        except (KeyError, BadRequest, ValueError):
-            return PlainTextResponse("not a GitHub webhook delivery", status_code=400), None
+        # The body's bytes count against the shared budget until its signature is
+        # checked (whatever the outcome); a verified body is no longer the budget's.
+        with unverified.hold() as held:
+            try:
+                body = await read_capped(request, GITHUB_BODY_CAP, held)
+            except BudgetFull:
+                return busy(), None
+            if body is None:
+                return too_large(GITHUB_BODY_CAP), None
+            try:
+                event = sansio.Event.from_http(
+                    headers, as_bytes(body), secret=settings.github_webhook_secret
+                )
+            except ValidationFailure:
+                return PlainTextResponse("invalid signature", status_code=401), None
+            except (KeyError, BadRequest, ValueError):
+                return PlainTextResponse("not a GitHub webhook delivery", status_code=400), None
+            del body  # the parsed event is what stays
         if event.event == "ping":
             return JSONResponse({"msg": "pong"}), None
         # A delivery is marked done only once its handler succeeded, so that GitHub's
@@ -281,6 +362,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     app.state.sweeper = sweeper
+    app.state.unverified = unverified
     return app
 
 

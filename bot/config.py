@@ -46,6 +46,8 @@ class Settings:
     audit_slack_channel: str | None = None
     slack_response_url_prefixes: tuple[str, ...] = DEFAULT_RESPONSE_URL_PREFIXES
     sweep_seconds: float = 30.0  # the watch's sweep; 0 turns it off
+    # Bytes of webhook bodies read but not yet signature-checked, across all requests.
+    webhook_unverified_bytes: int = 64 * 1024 * 1024
     poll_budget: float = 0.10  # share of each installation's hourly rate limit for polling
     public_url: str | None = None
 

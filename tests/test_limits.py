@@ -234,3 +234,66 @@ async def test_unsigned_flood_barely_slows_signed_acks(
     # control (a median ack over 1.1 s); after it x11-34 and x0.9-4.1.
     assert flooded / control < 8
     assert flooded / quiet < 100
+
+
+MIB = 1024 * 1024
+
+
+async def _open_unsigned(url: str, size: int) -> tuple[Any, Any, bytes]:
+    """A fake-signed webhook delivery whose Content-Length is ``size``, sent without its
+    body yet: with ``Expect: 100-continue`` the server says ``100`` once the handler
+    reads the body (its bytes already counted against the budget), or answers at once."""
+    host, port = urllib.parse.urlsplit(url).netloc.split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /github/webhooks HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"X-GitHub-Event: push\r\nX-GitHub-Delivery: d-{size}\r\n"
+        f"X-Hub-Signature-256: sha256={'0' * 64}\r\nExpect: 100-continue\r\n"
+        f"Content-Length: {size}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+    return reader, writer, status_line
+
+
+async def _finish(reader: Any, writer: Any, size: int) -> bytes:
+    """Send the held body; the final status line."""
+    assert await reader.readline() == b"\r\n"  # the end of the 100 Continue
+    writer.write(b"x" * size)
+    await writer.drain()
+    status_line: bytes = await asyncio.wait_for(reader.readline(), timeout=30)
+    writer.close()
+    return status_line
+
+
+async def test_unverified_webhook_bodies_share_a_byte_budget(make_sandbox) -> None:
+    """Bodies under the 25 MB cap, but more of them at once than the budget holds: the
+    overflow is refused with 503 and Retry-After before its body is read; every byte is
+    given back once a signature is refused, and a signed delivery then gets through."""
+    size = 1 * MIB
+    async with make_sandbox(webhook_unverified_bytes=3 * MIB) as sb:
+        for round_ in range(2):  # the second round proves the first gave its bytes back
+            held = [await _open_unsigned(sb.url, size) for _ in range(3)]
+            assert [line.split()[1] for _, _, line in held] == [b"100"] * 3, round_
+            reader, writer, line = await _open_unsigned(sb.url, size)
+            answer = line + await asyncio.wait_for(reader.read(), timeout=10)
+            writer.close()
+            assert line.split()[1] == b"503"
+            assert b"retry-after: 10" in answer.lower() and b"retry shortly" in answer
+            # A chunked body (no Content-Length) is counted as it arrives, and refused too.
+            async with sb.session.post(
+                sb.url + "/github/webhooks", data=_chunks(size), headers=SIGNED_LOOKING
+            ) as resp:
+                assert resp.status == 503
+            # So is a genuine delivery while the budget is full: nothing is verified
+            # before it is read (GitHub redelivers it on request).
+            assert (await sb.deliver("ping", {"zen": "z"}))[0] == 503
+            finals = [await _finish(r, w, size) for r, w, _ in held]
+            assert [line.split()[1] for line in finals] == [b"401"] * 3
+        status, text = await sb.deliver("ping", {"zen": "z"})
+        assert (status, json.loads(text)) == (200, {"msg": "pong"})
+
+
+async def _chunks(size: int) -> AsyncIterator[bytes]:
+    for _ in range(size // CHUNK):
+        yield b"x" * CHUNK
