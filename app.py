@@ -335,7 +335,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         maintenance = asyncio.create_task(maintain(services.store))
-        tasks = [maintenance]
+        # The audit channel's counts of refusal bursts that ended in silence.
+        tasks = [maintenance, asyncio.create_task(services.audit_channel.flush_forever())]
         if settings.sweep_seconds > 0:  # the watch: alerts on stuck jobs, offline runners
             tasks.append(asyncio.create_task(sweeper.run_forever(settings.sweep_seconds)))
         yield

@@ -150,6 +150,35 @@ async def test_refusals_are_counted_not_repeated_in_the_audit_channel(make_sandb
         assert "*issued*" in sb.slack.posted[-1]["text"]
 
 
+async def test_a_burst_that_ends_in_silence_still_shows_its_count(make_sandbox) -> None:
+    """A burst of refusals inside 30 s, then none: the count reaches the channel's message
+    from the background flush (off the request path), not only from a later refusal."""
+    from tests.conftest import Clock
+
+    clock = Clock()
+    async with make_sandbox(audit_slack_channel="C0AUDIT", clock=clock) as sb:
+        channel = sb.services.audit_channel
+        for _ in range(25):
+            await sb.run("token acme", user_id="U0BOB", user_name="bob")
+            clock.advance(1)
+        assert not sb.slack.updated
+        assert await channel.flush() == 0  # the first post is under 30 s old: not yet
+        clock.advance(30)
+        assert await channel.flush() == 1
+        (update,) = sb.slack.updated
+        assert update["channel"] == "C0AUDIT" and "25 refusals from this user" in update["text"]
+        posted = [p for p in sb.slack.posted if p["channel"] == "C0AUDIT"]
+        assert len(posted) == 1  # the one message, which now reads:
+        assert "25 refusals" in sb.slack.messages[("C0AUDIT", update["ts"])]["text"]
+        clock.advance(60)
+        assert await channel.flush() == 0  # nothing new to show: no second update
+        # The burst ages out on the injected clock: the next refusal is a new post.
+        clock.advance(600)
+        await sb.run("token acme", user_id="U0BOB", user_name="bob")
+        assert len([p for p in sb.slack.posted if p["channel"] == "C0AUDIT"]) == 2
+        assert len(sb.slack.updated) == 1
+
+
 @pytest.mark.parametrize(
     ("burst", "now", "step"),
     [
