@@ -139,6 +139,17 @@ class OutcomeUnknown(RunnerOpsError):
     detail: str = ""
 
 
+@dataclass
+class JitConfigLost(RunnerOpsError):
+    """GitHub registered a just-in-time runner but its answer, the configuration's only
+    copy, was lost (a check found the runner): nobody can start it; delete and ask again."""
+
+    target: Target
+    name: str
+    runner_id: int
+    detail: str = ""
+
+
 class RunnerMatch(NamedTuple):
     """One runner a RUNNER fits, and whether by its id or by its name."""
 

@@ -34,5 +34,12 @@ async def jit(inv: Invocation) -> render.Reply:
         except errors.OutcomeUnknown as exc:  # GitHub may have registered a runner
             await audited.settle("unknown", f"{what}: {exc.detail}")
             return render.jit_unknown(target, name)
+        except errors.JitConfigLost as lost:  # registered (a check found it), never shown
+            await audited.settle(
+                "issued",
+                f"{what}; runner id {lost.runner_id} ({lost.detail}; confirmed by a check,"
+                " its configuration lost unseen)",
+            )
+            return render.jit_lost(target, name, lost.runner_id)
         await audited.settle("issued", f"{what}; runner id {config.runner.id}")
     return render.jit_reply(target, config, group, labels, work_folder)

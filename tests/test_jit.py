@@ -101,12 +101,49 @@ async def test_refused_by_policy_reaches_no_github_endpoint(sandbox: Sandbox) ->
     assert len(sandbox.github.requests) == before
 
 
-async def test_jit_whose_outcome_is_unknown(sandbox: Sandbox) -> None:
+async def test_jit_github_made_then_failed_is_confirmed_by_a_check(sandbox: Sandbox) -> None:
+    """GitHub registers the runner, then answers 502: a list filtered by name finds it;
+    the reply says it exists and its configuration is lost (delete it, ask again)."""
     sandbox.github.add_fault("POST", "/orgs/acme" + JIT, status=502, act_first=True)
     reply = await sandbox.run("jit acme maybe-1")
     text = reply_text(reply)
-    assert "did not confirm the just-in-time runner `maybe-1`" in text
+    runner = _runner(sandbox, "/orgs/acme", "maybe-1")
+    assert f"registered the just-in-time runner `maybe-1` (id {runner['id']})" in text
+    assert "configuration" in text and f"delete acme id:{runner['id']}" in text
     (config,) = sandbox.github.issued_jit_configs  # GitHub did make one
+    assert config not in json.dumps(reply)
+    assert sandbox.github.count("GET", "/orgs/acme/actions/runners") == 1
+    (entry,) = await sandbox.services.store.audit.recent()
+    assert entry.outcome == "issued" and f"runner id {runner['id']}" in entry.detail
+    assert "confirmed by a check" in entry.detail and config not in entry.detail
+
+
+async def test_jit_that_timed_out_after_github_acted_is_confirmed(make_sandbox) -> None:
+    async with make_sandbox(github_timeout=0.3) as sb:
+        sb.github.add_fault("POST", "/orgs/acme" + JIT, delay=1.0, act_first=True)
+        text = reply_text(await sb.run("jit acme slow-1"))
+        rid = _runner(sb, "/orgs/acme", "slow-1")["id"]
+        assert f"registered the just-in-time runner `slow-1` (id {rid})" in text
+        (entry,) = await sb.services.store.audit.recent()
+        assert entry.outcome == "issued" and "timed out" in entry.detail
+
+
+async def test_jit_that_failed_before_github_acted_changed_nothing(sandbox: Sandbox) -> None:
+    sandbox.github.add_fault("POST", "/orgs/acme" + JIT, status=502)
+    text = reply_text(await sandbox.run("jit acme never-1"))
+    assert "nothing was changed" in text and "registered" not in text
+    assert not any(r["name"] == "never-1" for r in sandbox.github.runners("/orgs/acme"))
+    (entry,) = await sandbox.services.store.audit.recent()
+    assert entry.outcome == "failed" and "GitHubUnavailable" in entry.detail
+
+
+async def test_jit_whose_outcome_cannot_be_checked_is_unknown(sandbox: Sandbox) -> None:
+    sandbox.github.add_fault("POST", "/orgs/acme" + JIT, status=502, act_first=True)
+    sandbox.github.add_fault("GET", "/orgs/acme/actions/runners", status=503, times=None)
+    reply = await sandbox.run("jit acme maybe-2")
+    text = reply_text(reply)
+    assert "did not confirm the just-in-time runner `maybe-2`" in text
+    (config,) = sandbox.github.issued_jit_configs
     assert config not in json.dumps(reply)
     (entry,) = await sandbox.services.store.audit.recent()
     assert entry.outcome == "unknown"

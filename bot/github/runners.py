@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, NoReturn
 
 from bot import errors
 from bot.commands import Command, RunnerRef
@@ -400,14 +400,25 @@ class RunnerService:
         labels: Sequence[str],
         work_folder: str,
     ) -> JitConfig:
-        """Register a JIT runner and return its configuration, redacted from logs at once."""
+        """Register a JIT runner and return its configuration, redacted from logs at once.
+
+        When GitHub gives no definite answer, a list filtered by ``name`` settles whether
+        it registered the runner: found raises :class:`errors.JitConfigLost` (the config
+        came only in the lost answer); not found means nothing changed
+        (:class:`errors.GitHubUnavailable`); if the check fails too, the
+        :class:`errors.OutcomeUnknown` is raised."""
         body = {
             "name": name,
             "runner_group_id": group.id,
             "labels": list(labels),
             "work_folder": work_folder,
         }
-        data = await self.github.call(target, "POST", RUNNERS + "/generate-jitconfig", data=body)
+        try:
+            data = await self.github.call(
+                target, "POST", RUNNERS + "/generate-jitconfig", data=body
+            )
+        except errors.OutcomeUnknown as unknown:
+            await self._check_registered(target, name, unknown)
         encoded = data.get("encoded_jit_config") if isinstance(data, dict) else None
         if isinstance(encoded, str):
             redact.add(encoded)  # from now on it never reaches a log
@@ -415,3 +426,20 @@ class RunnerService:
             return JitConfig.from_api(data)
         except Unreadable:  # GitHub said it registered one, and it cannot be shown
             raise errors.OutcomeUnknown(target, "a JIT answer that cannot be read") from None
+
+    async def _check_registered(
+        self, target: Target, name: str, unknown: errors.OutcomeUnknown
+    ) -> NoReturn:
+        """After a JIT request without a definite answer: raise what a GET finds."""
+        try:
+            found = await self.list_runners(target, name=name)
+        except errors.RunnerOpsError:
+            raise unknown from None
+        if found.runners:
+            runner = found.runners[0]
+            raise errors.JitConfigLost(target, name, runner.id, unknown.detail) from None
+        if not found.complete:  # the runner may be on a page GitHub did not give
+            raise unknown from None
+        raise errors.GitHubUnavailable(
+            target, f"{unknown.detail}; no runner {name} after it"
+        ) from None

@@ -848,6 +848,20 @@ def jit_unknown(target: Target, name: str) -> Reply:
     return Reply(text=text, blocks=[_section(text)], response_type="ephemeral")
 
 
+def jit_lost(target: Target, name: str, runner_id: int) -> Reply:
+    """GitHub registered the runner (a check found it) but its answer, with the only copy
+    of the configuration, was lost."""
+    t = escape(str(target))
+    text = (
+        f":warning: GitHub registered the just-in-time runner {code(name)} (id {runner_id})"
+        f" on *{t}*, but its answer was lost, and the configuration with it: GitHub gives"
+        " it only once, so this runner can never start. Delete it"
+        f" (`delete {t} id:{runner_id}`), then ask again (`jit {t} {escape(clip(name, 100))}`;"
+        " the name is taken until the runner is deleted)."
+    )
+    return Reply(text=text, blocks=[_section(text)], response_type="ephemeral")
+
+
 # -- errors --------------------------------------------------------------------------
 
 
