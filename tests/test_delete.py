@@ -93,6 +93,23 @@ async def test_delete_that_github_did_then_failed_is_confirmed(sandbox: Sandbox)
     assert entry.outcome == "deleted" and "confirmed by a check" in entry.detail
 
 
+async def test_delete_that_timed_out_after_github_acted_is_confirmed(make_sandbox) -> None:
+    """GitHub deletes the runner, then stalls past GITHUB_TIMEOUT: the GET finds it gone,
+    so the reply says it was deleted, never "nothing was changed"."""
+    async with make_sandbox(github_timeout=0.3) as sb:
+        ask, rid = await _ask(sb, "linux-idle")
+        sb.github.add_fault(
+            "DELETE", f"/orgs/acme/actions/runners/{rid}", delay=1.0, act_first=True
+        )
+        text = reply_text(await sb.click(ask, DELETE_ACTION))
+        assert "was deleted" in text and "a check found the runner gone" in text
+        assert "nothing was changed" not in text
+        assert not any(r["id"] == rid for r in sb.github.runners("/orgs/acme"))
+        assert sb.github.count("GET", f"/orgs/acme/actions/runners/{rid}") == 1
+        (entry,) = await sb.services.store.audit.recent()
+        assert entry.outcome == "deleted" and "confirmed by a check" in entry.detail
+
+
 async def test_delete_that_timed_out_before_github_acted_changed_nothing(make_sandbox) -> None:
     async with make_sandbox(github_timeout=0.3) as sb:
         ask, rid = await _ask(sb, "linux-idle")
