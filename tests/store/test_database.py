@@ -196,6 +196,27 @@ def test_wrong_password_is_reported_without_it(postgres: PostgresServer, clock: 
     assert "authentication failed" in str(info.value)
 
 
+def test_sslmode_from_the_url_reaches_libpq(postgres_url: str, clock: Clock) -> None:
+    """The throwaway cluster has no TLS: ``sslmode=require`` must be refused by libpq
+    itself (proof the option reaches it), in one line, without the password."""
+    password = parse_database_url(postgres_url).sync_url.password
+    assert password
+    with pytest.raises(DatabaseConfigError) as info:
+        Store.open(postgres_url + "?sslmode=require", clock=clock)
+    message = str(info.value)
+    assert message.startswith("runnerops cannot start") and "\n" not in message
+    assert "SSL" in message and password not in message, message
+
+
+async def test_sslmode_disable_opens(postgres_url: str, clock: Clock) -> None:
+    store = Store.open(postgres_url + "?sslmode=disable&connect_timeout=5", clock=clock)
+    try:
+        await store.db.ping()
+        assert await store.audit.recent() == []
+    finally:
+        await store.close()
+
+
 def test_without_migrate_on_start_an_old_schema_is_refused(tmp_path: Path, clock: Clock) -> None:
     with pytest.raises(DatabaseConfigError, match="python -m bot migrate"):
         Store.open(f"sqlite:///{tmp_path}/new.db", clock=clock, migrate_now=False)
