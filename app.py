@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from gidgethub import BadRequest, ValidationFailure, sansio
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -51,6 +51,7 @@ from handlers import home
 
 log = logging.getLogger("runnerops")
 MAINTENANCE_SECONDS = 3600.0
+Sleep = Callable[[float], Awaitable[None]]  # how the background loops wait
 ALREADY = "already processed"
 FAILED = "failed; redeliver it from the GitHub App's settings"
 
@@ -105,7 +106,13 @@ def is_ssl_check(body: bytes, content_type: str | None) -> bool:
     return fields.get("ssl_check") == "1" and set(fields) <= _SSL_CHECK_FIELDS
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    maintenance_sleep: Sleep = asyncio.sleep,
+) -> Starlette:
+    """``maintenance_sleep`` paces the background retention; tests pass one they release."""
     settings = settings or load_settings()
     services = services or Services.build(settings)
     bolt = build_slack_app(services, handlers.commands, home=home.publish)
@@ -253,7 +260,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        maintenance = asyncio.create_task(maintain(services.store))
+        maintenance = asyncio.create_task(maintain(services.store, sleep=maintenance_sleep))
         tasks = [maintenance]
         if settings.sweep_seconds > 0:  # the watch: alerts on stuck jobs, offline runners
             tasks.append(asyncio.create_task(sweeper.run_forever(settings.sweep_seconds)))
@@ -284,10 +291,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
-async def maintain(store: Store, every: float = MAINTENANCE_SECONDS) -> None:
+async def maintain(
+    store: Store, every: float = MAINTENANCE_SECONDS, *, sleep: Sleep = asyncio.sleep
+) -> None:
     """Retention in the background, never on a request's path: old audit entries
     (AUDIT_RETENTION_DAYS) and expired once-records go, shortly after start and hourly."""
-    await asyncio.sleep(min(60.0, every))
+    await sleep(min(60.0, every))
     while True:
         try:
             audit, once = await store.maintain()
@@ -297,7 +306,7 @@ async def maintain(store: Store, every: float = MAINTENANCE_SECONDS) -> None:
             pass  # logged by the store; the next round tries again
         except Exception:
             log.exception("retention failed")
-        await asyncio.sleep(every)
+        await sleep(every)
 
 
 def _from_environment() -> Starlette:
