@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import cast
 
 from gidgethub import BadRequest, ValidationFailure, sansio
@@ -52,6 +52,7 @@ from handlers import home
 
 log = logging.getLogger("runnerops")
 MAINTENANCE_SECONDS = 3600.0
+Sleep = Callable[[float], Awaitable[None]]  # how the background loops wait
 ALREADY = "already processed"
 FAILED = "failed; redeliver it from the GitHub App's settings"
 
@@ -176,7 +177,13 @@ def is_ssl_check(body: bytes | bytearray, content_type: str | None) -> bool:
     return fields.get("ssl_check") == "1" and set(fields) <= _SSL_CHECK_FIELDS
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    maintenance_sleep: Sleep = asyncio.sleep,
+) -> Starlette:
+    """``maintenance_sleep`` paces the background retention; tests pass one they release."""
     settings = settings or load_settings()
     services = services or Services.build(settings)
     bolt = build_slack_app(services, handlers.commands, home=home.publish)
@@ -334,7 +341,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        maintenance = asyncio.create_task(maintain(services.store))
+        maintenance = asyncio.create_task(maintain(services.store, sleep=maintenance_sleep))
         # The audit channel's counts of refusal bursts that ended in silence.
         tasks = [maintenance, asyncio.create_task(services.audit_channel.flush_forever())]
         if settings.sweep_seconds > 0:  # the watch: alerts on stuck jobs, offline runners
@@ -367,10 +374,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
-async def maintain(store: Store, every: float = MAINTENANCE_SECONDS) -> None:
+async def maintain(
+    store: Store, every: float = MAINTENANCE_SECONDS, *, sleep: Sleep = asyncio.sleep
+) -> None:
     """Retention in the background, never on a request's path: old audit entries
     (AUDIT_RETENTION_DAYS) and expired once-records go, shortly after start and hourly."""
-    await asyncio.sleep(min(60.0, every))
+    await sleep(min(60.0, every))
     while True:
         try:
             audit, once = await store.maintain()
@@ -380,7 +389,7 @@ async def maintain(store: Store, every: float = MAINTENANCE_SECONDS) -> None:
             pass  # logged by the store; the next round tries again
         except Exception:
             log.exception("retention failed")
-        await asyncio.sleep(every)
+        await sleep(every)
 
 
 def _from_environment() -> Starlette:

@@ -125,3 +125,15 @@ def test_watch_settings() -> None:
         load_settings(BASE | {"RUNNEROPS_SWEEP_SECONDS": "-1", "RUNNEROPS_POLL_BUDGET": "150%"})
     assert "RUNNEROPS_SWEEP_SECONDS" in str(info.value)
     assert "RUNNEROPS_POLL_BUDGET" in str(info.value)
+
+
+def test_audit_retention_days_default_and_set() -> None:
+    assert load_settings(BASE).audit_retention_days == 400
+    assert load_settings(BASE | {"AUDIT_RETENTION_DAYS": " 30 "}).audit_retention_days == 30
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", "ten", "1.5", "30d", "\u0663"])
+def test_bad_audit_retention_days_refused_with_the_value(bad: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(BASE | {"AUDIT_RETENTION_DAYS": bad})
+    assert f"AUDIT_RETENTION_DAYS must be a whole number of days, got {bad!r}" in str(err.value)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from bot.sandbox.harness import Sandbox, find_button, reply_text
+from bot.sandbox.harness import PLATFORM_POLICY, Sandbox, find_button, reply_text
 from bot.slack.render import DELETE_ACTION
 from tests.conftest import SCOPES
 
@@ -50,13 +52,26 @@ async def test_delete_unknown_runner(sandbox: Sandbox) -> None:
         find_button(reply, DELETE_ACTION)
 
 
-async def test_second_click_gets_the_first_outcome(sandbox: Sandbox) -> None:
-    ask = await sandbox.run("delete acme mac-offline")
-    runner = next(r for r in sandbox.github.runners("/orgs/acme") if r["name"] == "mac-offline")
-    first = await sandbox.click(ask, DELETE_ACTION)
-    again = await sandbox.click(ask, DELETE_ACTION, user_id="U0ALICE")
-    assert "was deleted" in reply_text(first) and reply_text(again) == reply_text(first)
-    assert sandbox.github.count("DELETE", f"/orgs/acme/actions/runners/{runner['id']}") == 1
+ON_CALL_POLICY = PLATFORM_POLICY + """
+[[grant]]
+name = "on call"
+actions = ["read", "admin"]
+users = ["U0BOB"]
+targets = ["*"]
+"""
+
+
+async def test_second_click_gets_the_first_outcome(make_sandbox: Callable[..., Any]) -> None:
+    async with make_sandbox(policy=ON_CALL_POLICY) as sandbox:
+        ask = await sandbox.run("delete acme mac-offline")
+        runners = sandbox.github.runners("/orgs/acme")
+        runner = next(r for r in runners if r["name"] == "mac-offline")
+        first = await sandbox.click(ask, DELETE_ACTION)
+        # Bob, another admin, clicks the same button later: he is told Alice deleted it.
+        again = await sandbox.click(ask, DELETE_ACTION, user_id="U0BOB", user_name="bob")
+        assert "was deleted" in reply_text(first) and reply_text(again) == reply_text(first)
+        assert "<@U0ALICE>" in reply_text(again) and "U0BOB" not in reply_text(again)
+        assert sandbox.github.count("DELETE", f"/orgs/acme/actions/runners/{runner['id']}") == 1
 
 
 async def test_concurrent_double_click_deletes_once(sandbox: Sandbox) -> None:

@@ -67,18 +67,47 @@ async def test_the_same_command_on_both_at_once_runs_once(pair: Cluster, store: 
     assert len(await store.audit.recent()) == 1
 
 
-async def test_delete_clicked_on_each_process_deletes_once(pair: Cluster, store: Store) -> None:
+# Bob may delete too, so his click on the other process is a second admin's, not a refusal.
+DELETERS_POLICY = PLATFORM_POLICY + """
+[[grant]]
+name = "on call"
+actions = ["read", "admin"]
+users = ["U0BOB"]
+targets = ["*"]
+"""
+
+
+@pytest.fixture
+async def pair_of_deleters(postgres_url: str, keys: Keys) -> AsyncIterator[Cluster]:
+    async with cluster(
+        2, database_url=postgres_url, keys=keys, seed=seed_basic, policy=DELETERS_POLICY
+    ) as group:
+        yield group
+
+
+async def test_delete_clicked_on_each_process_deletes_once(pair_of_deleters: Cluster) -> None:
+    pair = pair_of_deleters
     a, b = pair.views
     ask = await a.run("delete acme linux-idle")
-    pair.github.add_fault("DELETE", "/orgs/acme/actions/runners/.*", delay=0.5)
-    first, second = await asyncio.gather(
-        a.click(ask, DELETE_ACTION), b.click(ask, DELETE_ACTION, user_id="U0ALICE")
+    # Alice's DELETE reaches GitHub and its answer is held; Bob clicks on B meanwhile.
+    arrived = asyncio.Event()
+    pair.github.add_fault(
+        "DELETE", "/orgs/acme/actions/runners/.*", delay=0.5, side_effect=arrived.set
     )
+    first = asyncio.ensure_future(a.click(ask, DELETE_ACTION))
+    await asyncio.wait_for(arrived.wait(), 20)
+    second = await b.click(ask, DELETE_ACTION, user_id="U0BOB", user_name="bob")
     assert pair.github.count("DELETE", "/orgs/acme/actions/runners/.*") == 1
-    for reply in (first, second):
-        assert "was deleted" in reply_text(reply) and "<@U0ALICE>" in reply_text(reply)
-    deletes = [e for e in await store.audit.recent() if e.action == "delete"]
-    assert [e.outcome for e in deletes] == ["deleted"]
+    # Both clickers get the outcome, and it names who deleted it: Alice, not Bob.
+    for reply in (await first, second):
+        text = reply_text(reply)
+        assert "was deleted" in text and "<@U0ALICE>" in text and "U0BOB" not in text
+    opened = Store.open(pair.settings.database_url)
+    try:
+        deletes = [e for e in await opened.audit.recent() if e.action == "delete"]
+    finally:
+        await opened.close()
+    assert [(e.outcome, e.user_id) for e in deletes] == [("deleted", "U0ALICE")]
 
 
 async def test_a_redelivered_webhook_is_processed_once(pair: Cluster) -> None:

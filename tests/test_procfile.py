@@ -205,3 +205,34 @@ def test_procfile_logs_access_lines_not_tracebacks(keys: Keys, tmp_path: Path) -
     assert "Traceback" not in output, output
     assert "--- Logging error ---" not in output, output
     assert MARKER not in output, output
+
+
+def test_procfile_web_stops_in_one_line_when_the_database_is_unreachable(
+    keys: Keys, tmp_path: Path
+) -> None:
+    """A PaaS shows the operator the process's output: one line naming the host (never
+    the password), a non-zero exit so the platform reports a crash, no traceback."""
+    password = "pw-" + os.urandom(6).hex()
+    port = _free_port()  # nothing listens there
+    database_url = f"postgres://runnerops:{password}@127.0.0.1:{port}/runnerops?connect_timeout=5"
+    argv = shlex.split(procfile()["web"].replace("$PORT", str(_free_port())))
+    assert argv[0] == "uvicorn"
+    env = {
+        "PATH": os.environ["PATH"],
+        "GITHUB_APP_ID": "1",
+        "GITHUB_PRIVATE_KEY": keys.private_pem,
+        "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "DATABASE_URL": database_url,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", *argv], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "Uvicorn running on" not in output, output
+    assert "Traceback" not in output and password not in output, output
+    (line,) = output.strip().splitlines()  # the whole output is the one line
+    assert line.startswith("runnerops cannot start: the database"), output
+    assert f"127.0.0.1:{port}" in line, output

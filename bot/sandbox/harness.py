@@ -7,6 +7,7 @@ runnerops through this class, so they exercise the same code path as production.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -16,7 +17,7 @@ import tempfile
 import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -122,10 +123,12 @@ class Sandbox:
         keys: Keys | None = None,
         github_backoff: float = 0.01,
         clock: Callable[[], float] = time.time,
+        maintenance_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         **settings_changes: Any,
     ) -> AsyncIterator[Sandbox]:
         """``clock`` is shared by the GitHub double (job times) and runnerops (its store,
-        the watch's sweep), so a test moves time for both; JWTs stay on the wall clock."""
+        the watch's sweep), so a test moves time for both; JWTs stay on the wall clock.
+        ``maintenance_sleep`` paces the app's background retention (a test releases it)."""
         keys = keys or Keys.generate()
         web_url = "https://github.com" if not prefix else "https://ghe.sandbox"
         github = GitHubDouble(
@@ -159,7 +162,7 @@ class Sandbox:
             )
             settings = replace(settings, **settings_changes)
             services = Services.build(settings, github_backoff=github_backoff, clock=clock)
-            app = create_app(settings, services)
+            app = create_app(settings, services, maintenance_sleep=maintenance_sleep)
             async with serve(app) as url, aiohttp.ClientSession() as session:
                 yield cls(
                     github,

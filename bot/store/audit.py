@@ -13,12 +13,14 @@ an entry.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from bot.store._sql import insert_for
 from bot.store.database import Database
 from bot.store.schema import audit
 
@@ -74,11 +76,18 @@ class AuditStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._insert = insert_for(db)
 
     async def record(self, entry: AuditEntry) -> AuditEntry:
-        """Store ``entry``; return it with its ``id`` set. Raises StoreUnavailable."""
+        """Store ``entry`` once; return it with its ``id`` set. Raises StoreUnavailable.
+
+        The write carries a key chosen here, so when :meth:`Database.write` retries after
+        a commit whose acknowledgement was lost, the retry finds that row (ON CONFLICT DO
+        NOTHING, then a look-up by key) instead of adding a second entry."""
         entry = replace(entry, detail=_mask(entry.detail))
+        key = uuid.uuid4().hex
         values = {
+            "entry_key": key,
             "at": entry.at,
             "user_id": entry.user_id,
             "user_name": entry.user_name,
@@ -89,10 +98,22 @@ class AuditStore:
             "channel_id": entry.channel_id,
         }
 
+        statement = (
+            self._insert(audit)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[audit.c.entry_key])
+            .returning(audit.c.id)
+        )
+
         async def insert() -> int:
             async with self.db.engine.begin() as conn:
-                result = await conn.execute(audit.insert().values(values).returning(audit.c.id))
-                return int(result.scalar_one())
+                inserted = (await conn.execute(statement)).scalar_one_or_none()
+                if inserted is None:  # an earlier attempt of this very write committed
+                    found = await conn.execute(
+                        sa.select(audit.c.id).where(audit.c.entry_key == key)
+                    )
+                    inserted = found.scalar_one()
+                return int(inserted)
 
         return replace(entry, id=await self.db.write(insert, "audit write"))
 

@@ -66,7 +66,11 @@ audit = sa.Table(
     sa.Column("outcome", sa.Text(), nullable=False),
     sa.Column("detail", sa.Text(), nullable=False, server_default=""),
     sa.Column("channel_id", sa.Text(), nullable=False, server_default=""),
+    # Chosen by the writer (migration 0005): a write retried after a lost acknowledgement
+    # finds its first attempt's row instead of adding a second. NULL on older entries.
+    sa.Column("entry_key", sa.Text(), nullable=True),
     sa.Index("audit_at_id", "at", "id"),
+    sa.Index("audit_entry_key", "entry_key", unique=True),
     sqlite_autoincrement=True,  # ids of pruned entries are never handed out again
 )
 # Targets match ignoring case ("Acme/API" is "acme/api").

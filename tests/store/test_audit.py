@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeVar
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy import exc
 
-from bot.store import Store
+from bot.store import Store, migrate
 from bot.store.audit import AuditEntry, AuditStore
+from bot.store.database import Database, parse_database_url, sync_engine
+from bot.store.schema import UTCDateTime
 from tests.conftest import Clock
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+T = TypeVar("T")
 
 
 def entry(minutes: int = 0, **fields: str) -> AuditEntry:
@@ -163,3 +170,78 @@ async def test_retention_prunes_old_entries_only(opened: Store, clock: Clock) ->
     dropped, _ = await opened.maintain()
     assert dropped == 1
     assert await opened.audit.recent() == [kept]
+
+
+class LostFirstAcknowledgement(Database):
+    """The first attempt of each write commits, then the connection drops before its
+    answer is read: :meth:`Database.write` sees a connection error and tries again."""
+
+    async def write(self, work: Callable[[], Awaitable[T]], what: str) -> T:
+        attempts = 0
+
+        async def acknowledged_only_the_second_time() -> T:
+            nonlocal attempts
+            attempts += 1
+            result = await work()
+            if attempts == 1:
+                raise exc.OperationalError("COMMIT", None, ConnectionResetError("reset"))
+            return result
+
+        return await super().write(acknowledged_only_the_second_time, what)
+
+
+async def test_a_write_retried_after_a_lost_acknowledgement_is_stored_once(
+    opened: Store, database_url: str
+) -> None:
+    flaky = LostFirstAcknowledgement(parse_database_url(database_url))
+    try:
+        stored = await AuditStore(flaky).record(entry(detail="token for build-7"))
+        again = await AuditStore(flaky).record(entry(1, detail="second action"))
+    finally:
+        await flaky.close()
+    entries = await opened.audit.recent()
+    assert [(e.id, e.detail) for e in entries] == [
+        (again.id, "second action"),
+        (stored.id, "token for build-7"),
+    ]
+
+
+def test_entries_written_before_0005_keep_everything(database_url: str) -> None:
+    """A database at the previous schema, with entries, migrates to the keyed audit:
+    nothing is lost, and the unkeyed old entries do not conflict with each other."""
+    url = parse_database_url(database_url)
+    engine = sync_engine(url)
+    config = migrate._config()
+    before = sa.Table(  # the audit table as 0004 left it: no entry_key
+        "audit",
+        sa.MetaData(),
+        sa.Column("id", sa.BigInteger(), primary_key=True),
+        sa.Column("at", UTCDateTime()),
+        *(sa.Column(name, sa.Text()) for name in ("user_id", "user_name", "action", "target")),
+        *(sa.Column(name, sa.Text()) for name in ("outcome", "detail", "channel_id")),
+    )
+    old = [entry(i, detail=f"old {i}") for i in range(3)]
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0004")
+            conn.execute(
+                before.insert(),
+                [{k: v for k, v in asdict(e).items() if k != "id"} for e in old],
+            )
+    finally:
+        engine.dispose()
+    assert migrate.upgrade(url) == migrate.head()
+
+    async def check() -> None:
+        store = Store.open(database_url)
+        try:
+            new = await store.audit.record(entry(10, detail="new"))
+            entries = await store.audit.recent()
+        finally:
+            await store.close()
+        assert [e.detail for e in entries] == ["new", "old 2", "old 1", "old 0"]
+        assert [replace(e, id=None) for e in entries[1:]] == old[::-1]
+        assert new.id is not None and new.id > max(e.id or 0 for e in entries[1:])
+
+    asyncio.run(check())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -196,6 +197,27 @@ def test_wrong_password_is_reported_without_it(postgres: PostgresServer, clock: 
     assert "authentication failed" in str(info.value)
 
 
+def test_sslmode_from_the_url_reaches_libpq(postgres_url: str, clock: Clock) -> None:
+    """The throwaway cluster has no TLS: ``sslmode=require`` must be refused by libpq
+    itself (proof the option reaches it), in one line, without the password."""
+    password = parse_database_url(postgres_url).sync_url.password
+    assert password
+    with pytest.raises(DatabaseConfigError) as info:
+        Store.open(postgres_url + "?sslmode=require", clock=clock)
+    message = str(info.value)
+    assert message.startswith("runnerops cannot start") and "\n" not in message
+    assert "SSL" in message and password not in message, message
+
+
+async def test_sslmode_disable_opens(postgres_url: str, clock: Clock) -> None:
+    store = Store.open(postgres_url + "?sslmode=disable&connect_timeout=5", clock=clock)
+    try:
+        await store.db.ping()
+        assert await store.audit.recent() == []
+    finally:
+        await store.close()
+
+
 def test_without_migrate_on_start_an_old_schema_is_refused(tmp_path: Path, clock: Clock) -> None:
     with pytest.raises(DatabaseConfigError, match="python -m bot migrate"):
         Store.open(f"sqlite:///{tmp_path}/new.db", clock=clock, migrate_now=False)
@@ -225,6 +247,39 @@ def test_migrate_command_fails_clearly() -> None:
     assert done.returncode == 1
     assert "cannot start" in done.stderr and "pw-secret" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def runnerops_script() -> str:
+    """The console script ``pip install -e .`` put beside this interpreter."""
+    here = os.path.dirname(sys.executable)
+    found = shutil.which("runnerops", path=os.pathsep.join([here, os.environ.get("PATH", "")]))
+    assert found, "the runnerops console script is not installed (pip install -e .)"
+    return found
+
+
+def test_runnerops_migrate_console_script(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    done = subprocess.run(
+        [runnerops_script(), "migrate"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"at schema {migrate.head()}" in done.stdout
+    assert migrate.current(parse_database_url(database_url)) == migrate.head()
+    password = parse_database_url(database_url).sync_url.password
+    assert not password or password not in done.stdout + done.stderr
+
+
+def test_runnerops_console_script_refuses_clearly(tmp_path: Path) -> None:
+    with socket_closed_port() as port:
+        env = {**os.environ, "DATABASE_URL": f"postgres://u:pw-secret@127.0.0.1:{port}/x"}
+        done = subprocess.run(
+            [runnerops_script(), "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("runnerops cannot start")
+    assert "pw-secret" not in done.stderr and "Traceback" not in done.stderr
+    no_verb = subprocess.run([runnerops_script()], capture_output=True, text=True)
+    assert no_verb.returncode == 2 and "migrate" in no_verb.stderr  # argparse's usage line
 
 
 class socket_closed_port:
