@@ -293,6 +293,29 @@ async def test_a_runner_listed_first_between_pages_is_deduplicated(make_sandbox)
         assert listing.complete
 
 
+async def test_the_reply_says_the_fleet_changed_while_it_was_listed(make_sandbox) -> None:
+    async with make_sandbox(seed=_seed_fleet(250)) as sb:
+        path = "/orgs/acme/actions/runners"
+        quiet = reply_text(await sb.run("list acme"))
+        assert "253 runners" in quiet and "changed while it was listed" not in quiet
+        # The same shift as above, seen through a signed `/runners list`: page 1 counts 253,
+        # pages 2 and 3 count 254, and GitHub's first count matches what was gathered (the
+        # newcomer was missed, a repeat dropped), so only the pages' counts and the repeat
+        # show the change.
+        sb.github.add_fault(
+            "GET",
+            path,
+            query={"page": None},
+            after=lambda: sb.github.add_runner("/orgs/acme", "aaa-new", position=0),
+        )
+        reply = await sb.run("list acme")
+        text = reply_text(reply)
+        assert "The fleet changed while it was listed; counts may be off by 1" in text
+        assert "its pages counted 253 to 254 runners" in text
+        assert "1 runner moved onto a later page and was shown once" in text
+        assert "253 runners" in text and "GitHub counted" not in text
+
+
 async def test_pages_answered_out_of_order_are_put_back_in_order(make_sandbox) -> None:
     async with make_sandbox(seed=_seed_fleet(250)) as sb:
         path = "/orgs/acme/actions/runners"
