@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.github.client import ETagCache, origin_of
+from bot.github.client import GET_ATTEMPTS, ETagCache, origin_of
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Sandbox, reply_text
 from bot.targets import parse_target
@@ -249,6 +249,10 @@ async def test_a_page_that_fails_makes_the_listing_incomplete(make_sandbox) -> N
         assert "Incomplete listing" in text and "page 2" in text
         assert "(incomplete)" in reply["text"]
         assert "153 runners" in text  # pages 1 and 3, said to be incomplete
+        # Page 2 was retried like any GET before the listing was called incomplete.
+        asked = [r for r in sb.github.requests if r.path == "/orgs/acme/actions/runners"]
+        assert [r.query.get("page") for r in asked].count("2") == GET_ATTEMPTS
+        assert [r.status for r in asked if r.query.get("page") == "2"] == [502] * GET_ATTEMPTS
 
 
 async def test_pages_come_back_in_githubs_order_without_duplicates(make_sandbox) -> None:
@@ -266,6 +270,66 @@ async def test_pages_come_back_in_githubs_order_without_duplicates(make_sandbox)
         assert len(ids) == len(set(ids))  # the repeated runner appears once
         assert ids == sorted(ids)  # GitHub's order (ids ascend in the double)
         assert listed.complete
+
+
+async def test_a_runner_listed_first_between_pages_is_deduplicated(make_sandbox) -> None:
+    async with make_sandbox(seed=_seed_fleet(250)) as sb:
+        before = [r["id"] for r in sb.github.runners("/orgs/acme")]  # GitHub's order
+        # Once page 1 is answered, a runner is listed first: every later runner moves one
+        # place on, so page 1's last runner is also page 2's first. Pages 2 and 3 shift
+        # alike, so nothing is missed between them.
+        sb.github.add_fault(
+            "GET",
+            "/orgs/acme/actions/runners",
+            query={"page": None},
+            after=lambda: sb.github.add_runner("/orgs/acme", "aaa-new", position=0),
+        )
+        listing = await sb.services.github.listing(
+            parse_target("acme"), "/actions/runners", "runners"
+        )
+        ids = [item["id"] for item in listing.items]
+        assert listing.duplicates == 1
+        assert ids == before  # each once, in GitHub's order; the newcomer was on page 1
+        assert listing.complete
+
+
+async def test_the_reply_says_the_fleet_changed_while_it_was_listed(make_sandbox) -> None:
+    async with make_sandbox(seed=_seed_fleet(250)) as sb:
+        path = "/orgs/acme/actions/runners"
+        quiet = reply_text(await sb.run("list acme"))
+        assert "253 runners" in quiet and "changed while it was listed" not in quiet
+        # The same shift as above, seen through a signed `/runners list`: page 1 counts 253,
+        # pages 2 and 3 count 254, and GitHub's first count matches what was gathered (the
+        # newcomer was missed, a repeat dropped), so only the pages' counts and the repeat
+        # show the change.
+        sb.github.add_fault(
+            "GET",
+            path,
+            query={"page": None},
+            after=lambda: sb.github.add_runner("/orgs/acme", "aaa-new", position=0),
+        )
+        reply = await sb.run("list acme")
+        text = reply_text(reply)
+        assert "The fleet changed while it was listed; counts may be off by 1" in text
+        assert "its pages counted 253 to 254 runners" in text
+        assert "1 runner moved onto a later page and was shown once" in text
+        assert "253 runners" in text and "GitHub counted" not in text
+
+
+async def test_pages_answered_out_of_order_are_put_back_in_order(make_sandbox) -> None:
+    async with make_sandbox(seed=_seed_fleet(250)) as sb:
+        path = "/orgs/acme/actions/runners"
+        order = [r["id"] for r in sb.github.runners("/orgs/acme")]
+        page_3_answered = asyncio.Event()
+        # Page 2's answer waits until page 3's has been made.
+        sb.github.add_fault("GET", path, query={"page": "2"}, hold=page_3_answered)
+        sb.github.add_fault("GET", path, query={"page": "3"}, after=page_3_answered.set)
+        listed = await sb.services.runners.list_runners(parse_target("acme"))
+        assert [r.id for r in listed.runners] == order
+        assert listed.complete
+        assert page_3_answered.is_set()  # so page 2 was answered after page 3
+        asked = sorted(str(r.query.get("page")) for r in sb.github.requests if r.path == path)
+        assert asked == ["2", "3", "None"]  # one request a page: nothing re-fetched
 
 
 async def test_a_runner_removed_between_pages_is_reported_not_hidden(make_sandbox) -> None:

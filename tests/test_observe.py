@@ -12,10 +12,16 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.observe.metrics import Bounded, label_set
+from bot.observe.metrics import MAX_VALUES, Bounded, label_set
 from bot.sandbox.harness import Keys, Sandbox, slack_signature
 from tests.postgres import running_server
-from tests.test_procfile import SIGNING_SECRET, _post, procfile_web, slack_double
+from tests.test_procfile import (
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    _post,
+    procfile_web,
+    slack_double,
+)
 
 TOKEN = "metrics-token-0123456789"
 
@@ -36,6 +42,16 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def value(found: dict[Any, float], name: str, **labels: str) -> float:
     return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def total(found: dict[Any, float], name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples that have ``labels`` (whatever their other labels)."""
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in found.items() if n == name and wanted <= set(ls))
+
+
+def label_values(found: dict[Any, float], name: str, label: str) -> set[str]:
+    return {dict(ls)[label] for (n, ls), _v in found.items() if n == name and label in dict(ls)}
 
 
 async def test_metrics_need_the_token_and_are_absent_without_one(
@@ -62,14 +78,61 @@ async def test_metrics_count_what_happened(make_sandbox: Callable[..., Any]) -> 
         found = samples((await scrape(sb))[1])
     assert value(found, "runnerops_slack_acks_total", status="200") == 2
     assert value(found, "runnerops_slack_ack_seconds_count") == 2
-    assert value(found, "runnerops_github_requests_total", method="GET", status="200") >= 1
-    assert value(found, "runnerops_github_requests_total", method="POST", status="201") >= 1
+    requests = "runnerops_github_requests_total"
+    assert total(found, requests, method="GET", status="200") >= 1
+    assert total(found, requests, method="POST", status="201") >= 1
+    # Per installation: the app's own JWT calls (finding the installation, minting its
+    # token) apart from those made with acme's installation token.
+    installations = label_values(found, requests, "installation")
+    assert "app" in installations and any(i.isdigit() for i in installations)
+    installation = next(i for i in installations if i.isdigit())
+    assert total(found, requests, method="POST", installation=installation) >= 1
     rate = [v for (name, labels), v in found.items() if name.endswith("rate_limit_remaining")]
     assert rate and all(0 < v <= 5000 for v in rate)
     deliveries = "runnerops_webhook_deliveries_total"
     assert value(found, deliveries, event="installation", outcome="accepted") == 1
     assert value(found, deliveries, event="installation", outcome="duplicate") == 1
     assert value(found, deliveries, event="(unsigned)", outcome="401") == 1
+
+
+async def test_label_sets_past_the_bound_are_counted_as_other(
+    make_sandbox: Callable[..., Any],
+) -> None:
+    async with make_sandbox(metrics_token=TOKEN) as sb:
+        # 105 jobs queued, each with a label set of its own: more than MAX_VALUES (100).
+        for i in range(MAX_VALUES + 5):
+            job = sb.github.add_job("acme", "api", labels=["self-hosted", f"pool-{i:03d}"])
+            payload = sb.github.workflow_job_payload(job["id"], "queued")
+            assert (await sb.deliver("workflow_job", payload))[0] == 200
+        status, text = await scrape(sb)
+    assert status == 200
+    found = samples(text)
+    queued = label_values(found, "runnerops_jobs_queued", "labels")
+    assert len(queued) == MAX_VALUES + 1  # the first hundred label sets, and "other"
+    assert value(found, "runnerops_jobs_queued", labels="other") == 5
+    assert value(found, "runnerops_jobs_queued", labels="pool-000,self-hosted") == 1
+
+
+async def test_open_alerts_by_kind_and_reason_after_a_sweep(
+    make_sandbox: Callable[..., Any],
+) -> None:
+    from tests.conftest import Clock
+    from tests.test_watch_sweep import MINUTE, alerts, queued, sweep, watch
+
+    clock = Clock()
+    async with make_sandbox(metrics_token=TOKEN, clock=clock) as sb:
+        await watch(sb)  # acme, alerts in CHANNEL
+        await queued(sb, ["self-hosted", "arm64-gpu"])  # no runner has these labels
+        await sweep(sb)
+        before = samples((await scrape(sb))[1])
+        clock.advance(6 * MINUTE)
+        assert (await sweep(sb)).posted == 1
+        assert len(alerts(sb)) == 1
+        after = samples((await scrape(sb))[1])
+    open_alerts = "runnerops_alerts_open"
+    assert total(before, open_alerts) == 0  # not stuck yet: nothing open
+    assert value(after, open_alerts, kind="stuck", reason="no_matching_labels") == 1
+    assert total(after, open_alerts) == 1
 
 
 def test_label_values_are_bounded() -> None:
@@ -145,6 +208,68 @@ def test_json_logs_carry_a_request_id_from_ack_to_reply(keys: Keys, tmp_path: Pa
     assert {r["request_id"] for r in posts} == {r["request_id"] for r in failures}
     assert posts[0]["request_id"] != posts[1]["request_id"]
     assert {"time", "level", "logger", "message"} <= set(failures[0])
+
+
+def test_json_logs_never_carry_a_configured_secret(keys: Keys, tmp_path: Path) -> None:
+    """Two ways a secret reaches a log line from outside: uvicorn's access log writes the
+    query string, and a refused response_url's host is logged. Both are redacted before
+    the JSON formatter sees them."""
+    secrets = [WEBHOOK_SECRET, SIGNING_SECRET, "xoxb-test", TOKEN]
+    with (
+        slack_double() as slack,
+        procfile_web(
+            keys,
+            tmp_path,
+            LOG_FORMAT="json",
+            METRICS_TOKEN=TOKEN,
+            GITHUB_API_URL="http://127.0.0.1:9",
+            SLACK_API_URL=slack.base_url + "/api/",
+            SLACK_RESPONSE_URL_PREFIXES=slack.base_url + "/response/",
+        ) as (url, seen),
+    ):
+        query = urllib.parse.urlencode({f"s{i}": s for i, s in enumerate(secrets)})
+        with urllib.request.urlopen(f"{url}/healthz?{query}", timeout=10) as resp:
+            assert resp.status == 200
+        # The first command's reply would go to a host named by a secret: refused, logged.
+        # The second is answered; once its reply is in, the first has been dealt with.
+        replies_to = [f"https://{WEBHOOK_SECRET}.example.test/commands/1"]
+        replies_to.append(slack.new_response_url())
+        for i, response_url in enumerate(replies_to):
+            command = urllib.parse.urlencode(
+                {
+                    "command": "/runners",
+                    "text": "help",
+                    "user_id": "U0ALICE",
+                    "channel_id": "C0OPS",
+                    "response_url": response_url,
+                    "trigger_id": f"t-secret-{i}",
+                }
+            ).encode()
+            ts = str(int(time.time()))
+            headers = {
+                "content-type": "application/x-www-form-urlencoded",
+                "x-slack-request-timestamp": ts,
+                "x-slack-signature": slack_signature(SIGNING_SECRET, ts, command),
+            }
+            assert _post(f"{url}/slack/events?{query}", command, headers)[0] == 200
+        deadline = time.monotonic() + 30
+        while not slack.all_replies and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(slack.all_replies) == 1, "the second command was not answered"
+    lines = [line for chunk in seen for line in chunk.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(records) == len(lines)  # every line is one JSON object
+    text = "\n".join(lines)
+    for secret in secrets:
+        assert secret not in text
+    for line in keys.private_pem.splitlines():
+        if len(line) >= 8 and "-----" not in line:
+            assert line not in text
+    # The secrets were there to leak, and were redacted where they would have been.
+    access = [r for r in records if "GET /healthz" in r["message"]]
+    assert len(access) == 1 and "[redacted]" in access[0]["message"]
+    refused = [r for r in records if "response_url is not Slack's" in r["message"]]
+    assert len(refused) == 1 and "[redacted].example.test" in refused[0]["message"]
 
 
 async def test_metrics_from_the_watch_queue_times_queued_jobs_runners(

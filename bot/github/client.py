@@ -262,8 +262,10 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
 class Listing:
     """Every item of a paginated GitHub list, and whether the listing can be trusted whole.
 
-    ``failed_pages`` could not be fetched; ``total_count`` is what the first page said.
-    Items that moved between pages while they were fetched appear once (by ``id``)."""
+    ``failed_pages`` could not be fetched; ``total_count`` is what the first page said,
+    ``page_counts`` what each page fetched said, in page order. Items that moved between
+    pages while they were fetched appear once (by ``id``); ``duplicates`` counts the
+    repeats dropped."""
 
     items: list[Any]
     total_count: int | None = None
@@ -271,6 +273,7 @@ class Listing:
     failed_pages: tuple[int, ...] = ()
     duplicates: int = 0
     skipped: int = 0  # items the ``read`` of :meth:`GitHubClient.listing` could not read
+    page_counts: tuple[int, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -280,6 +283,11 @@ class Listing:
     def count_differs(self) -> bool:
         """GitHub's count and what was gathered disagree (the fleet changed meanwhile)."""
         return self.total_count is not None and self.total_count != len(self.items)
+
+    @property
+    def counts_changed(self) -> bool:
+        """The pages disagree on ``total_count``: runners came or went between them."""
+        return len(set(self.page_counts)) > 1
 
 
 def _frozen(variables: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -566,6 +574,7 @@ class GitHubClient:
         read: Reader | None,
     ) -> Listing:
         skipped = 0
+        counts: dict[int, int] = {}  # each page's total_count, to see the fleet change
 
         async def page(number: int) -> tuple[Any, list[Any], int]:
             """The page's body, its items (read, when ``read`` is given) and their count
@@ -576,6 +585,9 @@ class GitHubClient:
             data = await self._call(target, "GET", url, paged, b"")
             if not isinstance(data, dict) or not isinstance(data.get(key), list):
                 raise errors.GitHubUnavailable(target, "an unreadable page")
+            count = data.get("total_count")
+            if isinstance(count, int | float) and not isinstance(count, bool) and count >= 0:
+                counts[number] = int(count)
             items = data[key]
             sent = len(items)
             if read is not None:
@@ -620,7 +632,8 @@ class GitHubClient:
                 if ident is not None:
                     seen.add(ident)
                 items.append(item)
-        return Listing(items, total, pages, tuple(sorted(failed)), duplicates, skipped)
+        page_counts = tuple(counts[n] for n in sorted(counts))
+        return Listing(items, total, pages, tuple(sorted(failed)), duplicates, skipped, page_counts)
 
     async def _call(
         self,

@@ -152,13 +152,17 @@ class RunnerList:
 
     ``failed_pages``: pages GitHub did not give; ``total_count``: what GitHub counted (it
     can differ when runners come and go while the pages are fetched); ``skipped``: items
-    GitHub listed that could not be read."""
+    GitHub listed that could not be read; ``duplicates``: runners a later page repeated
+    (shown once); ``page_counts``: each page's ``total_count``, which differ when the fleet
+    changed between pages."""
 
     runners: list[Runner]
     total_count: int | None = None
     failed_pages: tuple[int, ...] = ()
     skipped: int = 0
     pages: int = 1  # GitHub requests the listing took (one a page)
+    duplicates: int = 0
+    page_counts: tuple[int, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -169,6 +173,21 @@ class RunnerList:
         return self.total_count is not None and self.total_count != len(self.runners) + (
             self.skipped
         )
+
+    @property
+    def changed(self) -> bool:
+        """Runners came or went while the pages were fetched: a page repeated another's
+        runner, the pages' counts disagree, or GitHub's count is not what was gathered."""
+        return self.duplicates > 0 or len(set(self.page_counts)) > 1 or self.count_differs
+
+    @property
+    def drift(self) -> int:
+        """How far the counts shown may be off, at least: the most of the repeats dropped,
+        the spread of the pages' counts, and GitHub's count against what was gathered."""
+        spread = max(self.page_counts) - min(self.page_counts) if self.page_counts else 0
+        gathered = len(self.runners) + self.skipped
+        off = abs(self.total_count - gathered) if self.total_count is not None else 0
+        return max(self.duplicates, spread, off)
 
 
 _RUNNER: TypeAdapter[Runner] = TypeAdapter(Runner)

@@ -12,7 +12,7 @@ from typing import Literal, NoReturn
 
 from bot import errors
 from bot.commands import Command, RunnerRef
-from bot.github.client import GitHubClient
+from bot.github.client import GitHubClient, Listing
 from bot.github.models import (
     Download,
     JitConfig,
@@ -135,6 +135,19 @@ def choose_runner(
     return found[0][1]
 
 
+def runner_list(listing: Listing, runners: list[Runner]) -> RunnerList:
+    """``runners`` with everything the listing knows about its gaps and changes."""
+    return RunnerList(
+        runners,
+        listing.total_count,
+        listing.failed_pages,
+        listing.skipped,
+        listing.pages,
+        listing.duplicates,
+        listing.page_counts,
+    )
+
+
 class RunnerService:
     def __init__(self, github: GitHubClient) -> None:
         self.github = github
@@ -151,9 +164,7 @@ class RunnerService:
         runners: list[Runner] = listing.items
         if name is not None:  # older GHES releases ignore ``name``
             runners = [r for r in runners if r.name == name]
-        return RunnerList(
-            runners, listing.total_count, listing.failed_pages, listing.skipped, listing.pages
-        )
+        return runner_list(listing, runners)
 
     async def list_downloads(self, target: Target) -> list[Download]:
         items = await self.github.call(target, "GET", RUNNERS + "/downloads")
@@ -385,10 +396,7 @@ class RunnerService:
             {"runner_group_id": group.id},
             read=runners_of,
         )
-        runners: list[Runner] = listing.items
-        return RunnerList(
-            runners, listing.total_count, listing.failed_pages, listing.skipped, listing.pages
-        )
+        return runner_list(listing, listing.items)
 
     # -- just-in-time runners ----------------------------------------------------------
 

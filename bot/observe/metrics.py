@@ -65,8 +65,8 @@ class Metrics:
         )
         self.github_requests = Counter(
             "runnerops_github_requests_total",
-            "Requests to GitHub's API by method and status.",
-            ["method", "status"],
+            "Requests to GitHub's API by method, status and installation (or credential).",
+            ["method", "status", "installation"],
             registry=r,
         )
         self.github_rate_remaining = Gauge(
@@ -142,10 +142,12 @@ class Metrics:
     def github_answer(
         self, method: str, status: int, headers: Mapping[str, str], credential: str
     ) -> None:
-        self.github_requests.labels(method, str(status)).inc()
+        # One bound for both series: an installation counted is one whose remaining shows.
+        installation = self.installations(credential)
+        self.github_requests.labels(method, str(status), installation).inc()
         remaining = headers.get("x-ratelimit-remaining")
         if remaining is not None and remaining.isdigit():
-            self.github_rate_remaining.labels(self.installations(credential)).set(int(remaining))
+            self.github_rate_remaining.labels(installation).set(int(remaining))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

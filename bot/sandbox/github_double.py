@@ -358,8 +358,11 @@ class _Fault:
     content_type: str = "text/html; charset=utf-8"
     act_first: bool = False  # the request takes effect, then the fault replaces its answer
     trickle: float = 0.0  # seconds between the answer's bytes
-    query: dict[str, str] | None = None  # only requests whose query has these values
+    # Only requests whose query has these values (None: the parameter is absent).
+    query: dict[str, str | None] | None = None
     side_effect: Callable[[], None] | None = None  # run when the fault strikes
+    after: Callable[[], None] | None = None  # run once the answer is made, before it is sent
+    hold: asyncio.Event | None = None  # the answer waits until this is set
 
 
 @dataclass
@@ -774,17 +777,24 @@ class GitHubDouble:
         runner_group_id: int | None = None,
         ephemeral: bool = False,
         version: str | None = RUNNER_VERSION,
+        position: int | None = None,
     ) -> int:
         """Register a runner under ``/orgs/X``, ``/repos/X/Y`` or ``/enterprises/X``.
 
         The scope is created if unknown, since a runner cannot exist without one. The runner
         joins the scope's Default group unless ``runner_group_id`` names one of its groups
-        (a repository's runners have only the Default group, id 1).
+        (a repository's runners have only the Default group, id 1). It is listed last
+        unless ``position`` says where (0: first, moving every later runner one place on,
+        so each page's last runner becomes the next page's first).
         """
         spec = RunnerSpec(name, os, arch, status, busy, tuple(labels or ()), ephemeral)
-        return self.add_runners(
+        runner_id = self.add_runners(
             scope_path, [spec], runner_group_id=runner_group_id, version=version
         )[0]
+        if position is not None:
+            listed = self._runners[self._scope_key(scope_path, create=False)]
+            listed.insert(position, listed.pop())
+        return runner_id
 
     def add_runners(
         self,
@@ -1037,8 +1047,10 @@ class GitHubDouble:
         content_type: str = "text/html; charset=utf-8",
         act_first: bool = False,
         trickle: float = 0.0,
-        query: dict[str, str] | None = None,
+        query: dict[str, str | None] | None = None,
         side_effect: Callable[[], None] | None = None,
+        after: Callable[[], None] | None = None,
+        hold: asyncio.Event | None = None,
     ) -> None:
         """Disturb the next ``times`` matching requests (None: all of them).
 
@@ -1046,8 +1058,11 @@ class GitHubDouble:
         ``content_type``) replaces it. With ``act_first`` the request is carried out before
         the fault strikes, as when GitHub acts and then fails or times out. ``trickle``
         sends the answer a byte at a time, that many seconds apart. ``query`` narrows the
-        match (``{"page": "2"}``); ``side_effect`` runs as the request arrives (a runner
-        registering between two pages of a listing).
+        match (``{"page": "2"}``; ``{"page": None}``: a first page, asked for without
+        ``page``); ``side_effect`` runs as the request arrives, ``after`` once its answer is
+        made and before it is sent (a runner registering between two pages of a listing: the
+        pages asked for after this one see it). ``hold`` keeps the answer back until the
+        event is set (another page's ``after`` can set it: pages answered out of order).
         """
         if times is not None and times < 1:
             raise ValueError("times is at least 1 (or None for always)")
@@ -1066,6 +1081,8 @@ class GitHubDouble:
                 trickle,
                 query,
                 side_effect,
+                after,
+                hold,
             )
         )
 
@@ -1459,6 +1476,8 @@ class GitHubDouble:
     async def _strike(faults: list[_Fault], result: _Result | None = None) -> None:
         """Apply ``faults``: wait, then answer in their stead (raising :class:`_Stop`)."""
         for fault in faults:
+            if fault.hold is not None:
+                await fault.hold.wait()
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault.trickle and result is not None:
@@ -1522,6 +1541,7 @@ class GitHubDouble:
         base = self.api_base or str(request.base_url).rstrip("/") + self.prefix
         kind, bucket = self._bucket(auth)
         late: list[_Fault] = []
+        faults: list[_Fault] = []
 
         try:
             if not inside:
@@ -1541,6 +1561,9 @@ class GitHubDouble:
             await self._strike(late, result)
         except _Stop as stop:
             result = stop.result
+        for fault in faults:
+            if fault.after is not None:
+                fault.after()
 
         headers = {
             "x-github-media-type": "github.v3; format=json",

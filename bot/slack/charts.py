@@ -16,11 +16,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import matplotlib.dates as mdates
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure  # a bare Figure draws with Agg: no display, no pyplot
+if TYPE_CHECKING:  # matplotlib is imported where a chart is drawn: ~40 MB the service
+    # otherwise holds from start-up, whether or not anyone ever asks for a chart.
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 WIDTH, HEIGHT, DPI = 7.2, 3.0, 110  # ~800 x 330 px: readable in the Home tab
 COLOURS = ("#1f6feb", "#d29922", "#2da44e", "#8250df", "#cf222e", "#57606a")
@@ -44,6 +46,8 @@ class FleetPoint:
 
 
 def _figure(title: str) -> tuple[Figure, Axes]:
+    from matplotlib.figure import Figure  # a bare Figure draws with Agg: no display, no pyplot
+
     figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
     axes = figure.add_subplot()
     axes.set_title(title, loc="left", fontsize=11, fontweight="bold")
@@ -68,6 +72,8 @@ def _empty(axes: Axes, text: str) -> None:
 
 def queue_time_chart(points: Sequence[QueuePoint], title: str = "Queue time") -> bytes:
     """p50 (solid) and p95 (dashed) queue time per day, one colour per label set."""
+    import matplotlib.dates as mdates
+
     figure, axes = _figure(title)
     by_labels: dict[str, list[QueuePoint]] = {}
     for point in sorted(points, key=lambda p: p.day):
@@ -105,6 +111,8 @@ def queue_time_chart(points: Sequence[QueuePoint], title: str = "Queue time") ->
 
 def fleet_chart(points: Sequence[FleetPoint], title: str = "Runners") -> bytes:
     """Runners busy, idle online and offline over time, stacked."""
+    import matplotlib.dates as mdates
+
     figure, axes = _figure(title)
     points = sorted(points, key=lambda p: p.at)
     if not points:

@@ -332,11 +332,28 @@ def listing_gaps(listed: RunnerList) -> list[str]:
             f":warning: {listed.skipped} runner{'s' if listed.skipped != 1 else ''} GitHub "
             "listed could not be read and are left out."
         )
-    if listed.complete and listed.count_differs:
+    if listed.complete and listed.changed:
+        details = []
+        if listed.count_differs:
+            details.append(
+                f"GitHub counted {listed.total_count} runners but "
+                f"{len(listed.runners) + listed.skipped} were gathered"
+            )
+        if len(set(listed.page_counts)) > 1:
+            details.append(
+                f"its pages counted {min(listed.page_counts)} to {max(listed.page_counts)} runners"
+            )
+        if listed.duplicates:
+            one = listed.duplicates == 1
+            details.append(
+                f"{listed.duplicates:,} runner{'' if one else 's'} moved onto a later page "
+                f"and {'was' if one else 'were'} shown once"
+            )
+        drift = listed.drift
         notes.append(
-            f":warning: GitHub counted {listed.total_count} runners but "
-            f"{len(listed.runners) + listed.skipped} were gathered: runners were added or "
-            "removed while the list was fetched. Run it again for a settled view."
+            ":warning: The fleet changed while it was listed; counts may be off by "
+            f"{drift:,}" + (f" ({'; '.join(details)})" if details else "") + ". Run it "
+            "again for a settled view."
         )
     return notes
 

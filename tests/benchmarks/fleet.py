@@ -9,7 +9,8 @@
    the primary rate limit (a 304 costs nothing). The client runs alone in a process
    (``tests/benchmarks/list_process.py pages``), the GitHub double in this one;
 2. the ``list`` reply of 10,000 and of 50,000 runners, each fetched and rendered in a fresh
-   process (``tests/benchmarks/list_process.py``): render CPU time and the process's RSS;
+   process that builds the service as ``uvicorn app:app`` does (its imports, the real
+   Services; ``tests/benchmarks/list_process.py``): render CPU time and the process's RSS;
 3. the ack latency of 1,000 signed commands while GitHub takes 2 s per runner list, with
    runnerops alone in its own process (``uvicorn app:app``) and the commands sent from
    another (``tests/benchmarks/load.py``), so neither the load nor the doubles share the
@@ -37,7 +38,7 @@ from typing import Any
 from bot.github.client import PAGE_CONCURRENCY, PER_PAGE
 from bot.sandbox.fleet import seed_generated
 from bot.sandbox.harness import Keys, Sandbox, reply_text
-from bot.sandbox.processes import ROOT, cluster
+from bot.sandbox.processes import ROOT, cluster, settings_env
 from tests.benchmarks.burst import (
     GITHUB_DELAY,
     SLACK_ACK_LIMIT,
@@ -57,21 +58,22 @@ ORG = "fleet"
 
 async def in_process(sb: Sandbox, mode: str, org: str) -> dict[str, Any]:
     """What ``python -m tests.benchmarks.list_process MODE ORG`` prints, against ``sb``'s
-    GitHub double (served from this process)."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "GITHUB_API_URL": sb.settings.github_api_url,
-        "GITHUB_APP_ID": sb.settings.github_app_id,
-        "GITHUB_PRIVATE_KEY": sb.settings.github_private_key,
-    }
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "tests.benchmarks.list_process", mode, org),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out, err = await process.communicate()
+    GitHub double (served from this process), with the service's environment and a
+    database of its own."""
+    with tempfile.TemporaryDirectory(prefix="runnerops-list-") as scratch:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            **settings_env(sb.settings),
+            "DATABASE_URL": f"sqlite:///{scratch}/runnerops.db",
+        }
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "tests.benchmarks.list_process", mode, org),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"list_process failed: {err.decode(errors='replace')[-2000:]}")
     figures: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
@@ -177,7 +179,8 @@ class ReplyFigures:
 
 def reply_header() -> str:
     return (
-        "list reply, each fleet fetched and rendered in a fresh process (GitHub double "
+        "list reply, each fleet fetched and rendered in a fresh service process (app.py's "
+        "imports, the real Services; GitHub double "
         f"answering at once; render CPU: median of {RENDERS})\n"
         f"  {'':15} {'listing':>8} {'render CPU':>12} {'peak RSS':>11} {'RSS end':>11} "
         f"{'imports':>11} {'blocks':>6} {'chars':>6}  all listed once, in order"

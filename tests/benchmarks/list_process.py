@@ -1,12 +1,14 @@
-"""runnerops' GitHub client listing one organization, alone in a fresh process.
+"""runnerops listing one organization, alone in a fresh process.
 
-With ``GITHUB_API_URL``, ``GITHUB_APP_ID`` and ``GITHUB_PRIVATE_KEY`` in the environment
-(as the service is configured), ``python -m tests.benchmarks.list_process MODE ORG`` prints
-one JSON line of figures:
+With the service's environment (``GITHUB_API_URL``, ``GITHUB_APP_ID``,
+``GITHUB_PRIVATE_KEY``, the Slack app's variables, ``DATABASE_URL``: as a PaaS gives it),
+``python -m tests.benchmarks.list_process MODE ORG`` prints one JSON line of figures:
 
-- ``reply``: list every runner of ORG, render the reply as the ``list`` handler does, and
-  report render CPU time and the process's memory, which is then what listing and
-  rendering that fleet cost, not a test runner's or a GitHub double's;
+- ``reply``: build the service as ``uvicorn app:app`` does (the ASGI module and everything
+  it imports, the real :class:`Services`, the Starlette app), list every runner of ORG
+  through its runner service, render the reply as the ``list`` handler does, and report
+  render CPU time and the process's memory, which is then what the service holds for that
+  fleet, not a test runner's or a GitHub double's;
 - ``pages``: list ORG one page at a time (``page_concurrency=1``), then with the default
   parallelism, then again with the same client while its ETags are fresh, and report
   each one's wall time, GitHub's answers, its 304s and the rate-limit cost GitHub's
@@ -27,10 +29,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import app as service  # the ASGI module: its imports are the service's own
 from bot.commands import parse
+from bot.config import load_settings
 from bot.github.client import PAGE_CONCURRENCY, GitHubClient
 from bot.github.models import RunnerList
 from bot.github.runners import RunnerService, matching
+from bot.services import Services
 from bot.slack import render
 from bot.targets import Target, parse_target
 
@@ -87,15 +92,17 @@ def client(page_concurrency: int = PAGE_CONCURRENCY, **kwargs: Any) -> GitHubCli
 
 
 async def reply(org: str) -> dict[str, Any]:
-    """Figures of one ``list``: listing, render CPU time, memory."""
+    """Figures of one ``list`` by the service itself: listing, render CPU time, memory."""
+    settings = load_settings()
+    services = Services.build(settings)
+    service.create_app(settings, services)  # the ASGI app, with its bolt app and routes
     after_imports = rss_mb()
-    github = client()
     try:
         started = time.perf_counter()
-        listed = await RunnerService(github).list_runners(parse_target(org))
+        listed = await services.runners.list_runners(parse_target(org))
         listing_seconds = time.perf_counter() - started
     finally:
-        await github.close()
+        await services.github.close()
     cpu = []
     body = ""
     for _ in range(RENDERS):
@@ -114,6 +121,8 @@ async def reply(org: str) -> dict[str, Any]:
         "chars": sum(len(b.get("text", {}).get("text", "")) for b in blocks)
         + sum(len(e.get("text", "")) for b in blocks for e in b.get("elements", [])),
         "rss_after_imports_mb": after_imports,
+        # Charts are drawn on demand: a listing does not pay for matplotlib.
+        "matplotlib_loaded": "matplotlib" in sys.modules,
         "rss_mb": rss_mb(),
         "peak_rss_mb": peak_rss_mb(),
     }
