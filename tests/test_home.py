@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -217,3 +218,26 @@ def test_a_command_button_runs_only_its_own_verb_on_one_target() -> None:
     assert command_text("home_run_queue", "acme token acme") is None  # no second word
     assert command_text("home_run_queue", "") is None
     assert command_text("home_run_delete", "acme") is None  # not a Home command
+
+
+async def test_sixty_watched_targets_fit_in_100_blocks_and_the_rest_are_counted(
+    make_sandbox: Callable[..., Any], clock: Clock
+) -> None:
+    """Slack refuses a Home view of more than 100 blocks (the double does too): with 60
+    readable targets watched, the view publishes, shows what fits, and says how many more."""
+    async with make_sandbox(clock=clock, policy=POLICY) as sandbox:
+        targets = [f"acme/svc-{n:02d}" for n in range(60)]
+        for n, target in enumerate(targets):
+            sandbox.github.add_repo("acme", target.split("/")[1])
+            reply = await sandbox.run(f"watch {target}", channel_id=f"C0TEAM{n % 6}")
+            assert "Watching" in json.dumps(reply)
+        view = await sandbox.open_home("U0ALICE")
+    assert len(view["blocks"]) <= 100
+    panels = [
+        b
+        for b in view["blocks"]
+        if b["type"] == "section" and b["text"]["text"].startswith("*acme/svc-")
+    ]
+    assert 10 <= len(panels) < 60  # as many as fit, not none
+    more = re.search(r"… and (\d+) more targets", json.dumps(view, ensure_ascii=False))
+    assert more is not None and int(more.group(1)) == 60 - len(panels)
