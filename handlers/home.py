@@ -102,6 +102,7 @@ async def chart_png(services: Services, kind: str, target_text: str) -> bytes:
     """A chart of the last 7 days of ``target``, drawn from the database."""
     target = parse_target(target_text)
     now = datetime.fromtimestamp(services.clock(), UTC)
+    window = (now - WINDOW, now)  # both charts: the same fixed axis, whatever the data
     if kind == "queue":
         records = []
         if target.scope is not Scope.ENTERPRISE:
@@ -112,8 +113,8 @@ async def chart_png(services: Services, kind: str, target_text: str) -> bytes:
             for day, labels, p50, p95 in daily_queue(r.job for r in records if not r.hosted)
         ]
         title = f"Queue time · {target} (7 days)"
-        return await asyncio.to_thread(charts.queue_time_chart, points, title)
+        return await asyncio.to_thread(charts.queue_time_chart, points, window, title)
     samples = await services.store.fleet.samples(str(target), now - WINDOW)
     fleet = [charts.FleetPoint(s.at, s.online + s.busy, s.busy, s.offline) for s in samples]
     title = f"Runners · {target} (7 days)"
-    return await asyncio.to_thread(charts.fleet_chart, fleet, title)
+    return await asyncio.to_thread(charts.fleet_chart, fleet, window, title)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -12,7 +13,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import pytest
 
 from bot.sandbox.harness import Sandbox
-from bot.slack.home import HOME_FOCUS, HOME_REFRESH
+from bot.slack.home import HOME_COMMANDS, HOME_FOCUS, HOME_GLOBAL_COMMANDS, HOME_REFRESH
 from tests.conftest import Clock
 
 POLICY = """
@@ -81,35 +82,94 @@ async def test_a_user_without_grants_is_told_how_to_get_one(sb: Sandbox) -> None
     assert not [b for b in view["blocks"] if b["type"] == "image"]
 
 
+def home_click(sb: Sandbox, user: str, action_id: str, value: str = "") -> bytes:
+    """The signed-to-be body Slack sends for a button pressed in ``user``'s Home tab: a
+    view container, no channel and no response_url."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": sb.slack.team_id, "domain": "sandbox"},
+        "user": {"id": user, "username": user.lower(), "team_id": sb.slack.team_id},
+        "api_app_id": "A0RUNNEROPS",
+        "container": {"type": "view", "view_id": "V0HOME"},
+        "trigger_id": uuid.uuid4().hex,
+        "view": {"id": "V0HOME", "type": "home"},
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "b",
+                "type": "button",
+                "value": value,
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+    return ("payload=" + quote(json.dumps(payload))).encode()
+
+
+def buttons(view: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in view["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+async def press(sb: Sandbox, user: str, action_id: str, value: str = "") -> None:
+    body = home_click(sb, user, action_id, value)
+    sent = await sb.post_slack(body, sb.signed_headers(body))
+    assert sent.status == 200
+
+
 async def test_buttons_refresh_and_focus_the_home_tab(sb: Sandbox) -> None:
     await sb.open_home("U0ALICE")
     for action_id, value in ((HOME_FOCUS, "acme/api"), (HOME_REFRESH, "")):
-        payload = {
-            "type": "block_actions",
-            "team": {"id": sb.slack.team_id, "domain": "sandbox"},
-            "user": {"id": "U0ALICE", "username": "alice", "team_id": sb.slack.team_id},
-            "api_app_id": "A0RUNNEROPS",
-            "container": {"type": "view", "view_id": "V0HOME"},
-            "trigger_id": uuid.uuid4().hex,
-            "view": {"id": "V0HOME", "type": "home"},
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "b",
-                    "type": "button",
-                    "value": value,
-                    "action_ts": str(time.time()),
-                }
-            ],
-        }
-        body = ("payload=" + quote(json.dumps(payload))).encode()
-        sent = await sb.post_slack(body, sb.signed_headers(body))
-        assert sent.status == 200
+        await press(sb, "U0ALICE", action_id, value)
         view = (await sb.slack.next_publish())["view"]
         if action_id == HOME_FOCUS:
             assert "acme/api: the last 7 days" in texts(view)
         else:
             assert "acme: the last 7 days" in texts(view)  # the first target again
+
+
+async def test_command_buttons_answer_the_clicker_by_dm(sb: Sandbox) -> None:
+    """Each panel carries Queue, Stats and Runners for its target; a click runs that
+    command for the clicker and the answer arrives as a DM (channel = the user id)."""
+    view = await sb.open_home("U0ALICE")
+    mine = {(b["action_id"], b.get("value", "")) for b in buttons(view)}
+    for action_id in HOME_COMMANDS:
+        assert (action_id, "acme") in mine and (action_id, "acme/api") in mine
+    assert {a for a, _ in mine} >= set(HOME_GLOBAL_COMMANDS)
+    requests = len(sb.slack.calls)
+    await press(sb, "U0ALICE", "home_run_queue", "acme/api")
+    dm = await sb.slack.next_post("U0ALICE")
+    assert "chat.postMessage" in sb.slack.calls[requests:]
+    shown = json.dumps(dm)
+    assert "acme/api" in shown and "gpu" in shown  # the job queued in the fixture
+    await press(sb, "U0ALICE", "home_run_stats", "acme")
+    stats = await sb.slack.next_post("U0ALICE")
+    assert [
+        b["image_url"].split("?")[0].rsplit("/", 1)[1]
+        for b in stats["blocks"]
+        if b["type"] == "image"
+    ] == ["queue.png", "fleet.png"]
+    await press(sb, "U0ALICE", "home_run_whoami")
+    assert "*read, token, admin* on `*`" in (await sb.slack.next_post("U0ALICE"))["text"]
+
+
+async def test_a_command_button_refuses_a_user_who_may_not_read(sb: Sandbox) -> None:
+    """Bob reads acme, not acme/api: a Queue button for acme/api (a stale view, a crafted
+    click) gets him a refusal by DM, not the queue; Carol, with no grant, the same."""
+    await press(sb, "U0BOB", "home_run_queue", "acme/api")
+    refused = await sb.slack.next_post("U0BOB")
+    assert refused["text"].startswith(":no_entry_sign: You may not `queue` on *acme/api*")
+    assert "gpu" not in json.dumps(refused)
+    await press(sb, "U0CAROL", "home_run_list", "acme")
+    refused_too = await sb.slack.next_post("U0CAROL")
+    assert refused_too["text"].startswith(":no_entry_sign: You may not `list` on *acme*")
+    assert len(refused_too["blocks"]) == 1  # the refusal only: no runner listed
+    await press(sb, "U0BOB", "home_run_queue", "acme")  # what Bob may read, he gets
+    assert "gpu" in json.dumps(await sb.slack.next_post("U0BOB"))
 
 
 async def test_stats_shows_the_charts_too(sb: Sandbox) -> None:
@@ -148,3 +208,36 @@ def test_resolved_alerts_say_what_they_were() -> None:
     assert "acme: 2 runners offline, resolved 0s ago" in shown
     assert "acme: 1 job waiting for `gpu, self-hosted`: runners busy, resolved 1h ago" in shown
     assert " 0 runners" not in shown and " 0 jobs" not in shown
+
+
+def test_a_command_button_runs_only_its_own_verb_on_one_target() -> None:
+    from bot.slack.home import command_text
+
+    assert command_text("home_run_stats", "acme/api") == "stats acme/api"
+    assert command_text("home_run_help", "ignored") == "help"
+    assert command_text("home_run_queue", "acme token acme") is None  # no second word
+    assert command_text("home_run_queue", "") is None
+    assert command_text("home_run_delete", "acme") is None  # not a Home command
+
+
+async def test_sixty_watched_targets_fit_in_100_blocks_and_the_rest_are_counted(
+    make_sandbox: Callable[..., Any], clock: Clock
+) -> None:
+    """Slack refuses a Home view of more than 100 blocks (the double does too): with 60
+    readable targets watched, the view publishes, shows what fits, and says how many more."""
+    async with make_sandbox(clock=clock, policy=POLICY) as sandbox:
+        targets = [f"acme/svc-{n:02d}" for n in range(60)]
+        for n, target in enumerate(targets):
+            sandbox.github.add_repo("acme", target.split("/")[1])
+            reply = await sandbox.run(f"watch {target}", channel_id=f"C0TEAM{n % 6}")
+            assert "Watching" in json.dumps(reply)
+        view = await sandbox.open_home("U0ALICE")
+    assert len(view["blocks"]) <= 100
+    panels = [
+        b
+        for b in view["blocks"]
+        if b["type"] == "section" and b["text"]["text"].startswith("*acme/svc-")
+    ]
+    assert 10 <= len(panels) < 60  # as many as fit, not none
+    more = re.search(r"… and (\d+) more targets", json.dumps(view, ensure_ascii=False))
+    assert more is not None and int(more.group(1)) == 60 - len(panels)

@@ -172,3 +172,10 @@ async def test_the_home_tab_screenshot_renders(keys: Keys, tmp_path: Path) -> No
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width == 860 and height > 1200  # the full page: charts, panels and all
+    # The picture's clock is fixed (END), not the wall clock: rendering again, a moment
+    # later, draws the same picture to the byte (docs/home.png is reproducible).
+    (tmp_path / "again").mkdir()
+    again = await render(
+        tmp_path / "again", days=1, running=functools.partial(Sandbox.running, keys=keys)
+    )
+    assert again.read_bytes() == data

@@ -66,6 +66,16 @@ def test_slack_manifest() -> None:
     for c in commands.values():
         assert len(c["description"]) <= 100 and len(c["usage_hint"]) <= 100
     assert m["settings"]["interactivity"]["is_enabled"] is True
+    # The Home tab: enabled, its event subscribed at a URL we serve (the same route as the
+    # commands and the buttons), and the Messages tab, read-only, where Home buttons answer.
+    home = m["features"]["app_home"]
+    assert home["home_tab_enabled"] is True
+    assert home["messages_tab_enabled"] is True and home["messages_tab_read_only_enabled"] is True
+    events = m["settings"]["event_subscriptions"]
+    assert "app_home_opened" in events["bot_events"]
+    for url in (events["request_url"], m["settings"]["interactivity"]["request_url"]):
+        assert urlsplit(url).scheme == "https"
+        assert ("POST", urlsplit(url).path) in served and urlsplit(url).path == "/slack/events"
     # commands to receive slash commands, usergroups:read for group grants, users:read for
     # audit names, chat:write for the audit channel.
     assert set(m["oauth_config"]["scopes"]["bot"]) == {

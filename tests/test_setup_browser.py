@@ -7,6 +7,7 @@ Screenshots of the setup page and the callback page are saved under the test's t
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -67,14 +68,49 @@ async def test_register_the_github_app_in_a_browser(
 
 
 async def test_a_wrong_state_is_refused_in_the_browser(keys: Keys, tmp_path: Path) -> None:
+    """The flow started in this browser (its setup cookie set, a real one-hour code from
+    GitHub) comes back with only ``state`` changed: refused, and the code not exchanged.
+    The same code with the state it was sent with then registers: only the state was
+    wrong."""
     async with running(keys) as sb, chromium() as browser:
         page = await browser.new_page()
-        answer = await page.goto(sb.url + "/setup/github/callback?code=abc123&state=forged")
+        await page.goto(sb.url + "/setup")
+        await page.click("button:has-text('Register on GitHub')")
+        await page.wait_for_selector("h1:has-text('Create GitHub App')")
+        state_field = "input[name=state]"
+        sent = await page.get_attribute(state_field, "value")
+        assert sent  # the state our setup page handed to GitHub
+        forged = sent[:-1] + ("A" if sent[-1] != "A" else "B")
+        # GitHub sends back whatever state it was given (in the form's address, as its
+        # docs say, or the form): give the double another one, both ways.
+        await page.eval_on_selector(
+            state_field,
+            """(field, value) => {
+                field.value = value;
+                const url = new URL(location.href);
+                url.searchParams.set("state", value);
+                field.form.action = url.toString();
+            }""",
+            forged,
+        )
+        async with page.expect_navigation(url="**/setup/github/callback*") as landed:
+            await page.click("button:has-text('Create GitHub App')")
+        answer = await landed.value
+        back = urlsplit(page.url)
+        query = dict(parse_qsl(back.query))
+        assert back.path == "/setup/github/callback" and query["state"] == forged
         assert answer is not None and answer.status == 400
         assert "Refused" in await page.inner_text("h1")
         assert "nothing was registered" in await page.inner_text("main")
         await page.screenshot(path=str(tmp_path / "refused.png"))
         assert sb.github.count("POST", r"/app-manifests/.*/conversions") == 0
+        assert not sb.github.manifest_apps
+
+        right = f"{sb.url}/setup/github/callback?{urlencode({**query, 'state': sent})}"
+        answer = await page.goto(right)
+        assert answer is not None and answer.status == 200
+        await page.wait_for_selector("h1:has-text('registered')")
+        assert sb.github.count("POST", r"/app-manifests/.*/conversions") == 1
 
 
 async def test_the_readme_picture_renders(tmp_path: Path) -> None:

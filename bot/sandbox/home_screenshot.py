@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,9 @@ from bot.sandbox.harness import Sandbox
 
 HOUR = 3600.0
 MINUTE = 60.0
+# When the picture's week ends: a fixed moment (a Thursday afternoon, UTC), not the wall
+# clock, so re-rendering draws the same week (office hours, days, charts) every time.
+END = datetime(2026, 11, 26, 15, 0, tzinfo=UTC).timestamp()
 USER = "U0ALICE"
 # The watches: target, channel id, channel name (Slack shows the name).
 WATCHES = (("acme", "C0ACMECI", "acme-ci"), ("acme/api", "C0APITEAM", "api-team"))
@@ -223,9 +225,11 @@ async def render(
     *,
     days: int = 7,
     running: Callable[..., Any] = Sandbox.running,
+    end: float = END,
 ) -> Path:
-    """Live a week in a sandbox, open the Home tab and save its picture in ``directory``."""
-    clock = Clock(time.time() - days * 24 * HOUR)
+    """Live ``days`` up to ``end`` in a sandbox, open the Home tab and save its picture in
+    ``directory``. The same ``end`` gives the same picture."""
+    clock = Clock(end - days * 24 * HOUR)
     async with running(seed=seed_demo, policy=POLICY, clock=clock) as sb:
         await live_a_week(sb, clock, days=days)
         _, page = await home_html(sb)

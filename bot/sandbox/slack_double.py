@@ -41,6 +41,7 @@ class SlackDouble:
     def __post_init__(self) -> None:
         self._replies: dict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
         self._publishes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._posts: dict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
         self.all_replies: list[dict[str, Any]] = []
         self.app = Starlette(
             routes=[
@@ -60,6 +61,10 @@ class SlackDouble:
     async def next_publish(self, timeout: float = 30.0) -> dict[str, Any]:
         """The next Home view published (``{"user_id", "view"}``)."""
         return await asyncio.wait_for(self._publishes.get(), timeout)
+
+    async def next_post(self, channel: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The next message posted to ``channel`` (a user id: a DM), as it was posted."""
+        return await asyncio.wait_for(self._posts[channel].get(), timeout)
 
     async def next_reply(self, response_url: str, timeout: float = 30.0) -> dict[str, Any]:
         """The next body posted to ``response_url``; fails after ``timeout`` seconds."""
@@ -115,6 +120,7 @@ class SlackDouble:
             if "blocks" in args:
                 message["blocks"] = _blocks(args["blocks"])
             self.messages[(channel, ts)] = message
+            await self._posts[channel].put(message)
             return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": message})
         if method == "chat.update":
             channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))

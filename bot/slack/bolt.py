@@ -23,7 +23,13 @@ from bot.commands import UsageError, parse
 from bot.routing import Caller, Click, Invocation, Router
 from bot.services import Services
 from bot.slack import render
-from bot.slack.home import HOME_ACTIONS, HOME_FOCUS
+from bot.slack.home import (
+    HOME_ACTIONS,
+    HOME_COMMANDS,
+    HOME_FOCUS,
+    HOME_GLOBAL_COMMANDS,
+    command_text,
+)
 from bot.store.database import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -231,6 +237,7 @@ def build_slack_app(
         app.action(action_id)(ack=ack_now, lazy=[on_click])
     if home is not None:
         _home_listeners(app, services, home, ack_now)
+        _home_command_listeners(app, services, router, ack_now)
     return app
 
 
@@ -265,4 +272,55 @@ def _home_listeners(
 
     app.event("app_home_opened")(ack=ack_now, lazy=[opened])
     for action_id in HOME_ACTIONS:
+        app.action(action_id)(ack=ack_now, lazy=[clicked])
+
+
+async def post_dm(services: Services, user_id: str, reply: render.Reply) -> None:
+    """Send ``reply`` to ``user_id``'s DM with runnerops (chat.postMessage to the user id):
+    what a Home button answers with, as a Home view has no response_url."""
+    try:
+        payload = reply.payload()
+    except SlackObjectFormationError:
+        log.exception("a reply broke Slack's Block Kit limits")
+        payload = render.internal_error_reply().payload()
+    try:
+        await services.slack.chat_postMessage(
+            channel=user_id, text=payload["text"], blocks=payload["blocks"]
+        )
+    except Exception as exc:  # SlackApiError, network: the click has nowhere else to answer
+        log.warning("could not send a Home button's answer by DM: %s", type(exc).__name__)
+
+
+def _home_command_listeners(
+    app: AsyncApp,
+    services: Services,
+    router: Router,
+    ack_now: Callable[[AsyncAck], Awaitable[None]],
+) -> None:
+    """The Home tab's command buttons: the clicker's own command, through the same parse
+    and policy check as a typed one (no channel: a channel-bound grant does not hold in
+    the Home tab, as for the panels), answered by DM."""
+
+    async def clicked(
+        body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        user = body.get("user") or {}
+        user_id = str(user.get("id", ""))
+        text = command_text(str(action.get("action_id", "")), str(action.get("value") or ""))
+        if not user_id or text is None:
+            log.warning("ignoring a Home button without a user or a valid target")
+            return
+        trigger = str(body.get("trigger_id") or "")
+        if trigger and not await services.store.once.first(f"command:{trigger}"):
+            log.info("ignoring a redelivered Home button")
+            return
+        caller = Caller(
+            user_id=user_id,
+            user_name=str(user.get("username") or user.get("name") or ""),
+            channel_id="",
+            base_url=public_base(services, request),
+        )
+        await post_dm(services, user_id, await run_command(text, caller, services, router))
+
+    for action_id in (*HOME_COMMANDS, *HOME_GLOBAL_COMMANDS):
         app.action(action_id)(ack=ack_now, lazy=[clicked])

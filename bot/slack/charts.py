@@ -15,7 +15,8 @@ import io
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:  # matplotlib is imported where a chart is drawn: ~40 MB the s
 WIDTH, HEIGHT, DPI = 7.2, 3.0, 110  # ~800 x 330 px: readable in the Home tab
 COLOURS = ("#1f6feb", "#d29922", "#2da44e", "#8250df", "#cf222e", "#57606a")
 MAX_SERIES = 6  # label sets drawn; more would not be readable
+SPARSE = 60  # fewer fleet samples than this get a marker each, so a lone one still shows
+
+Window = tuple[datetime, datetime]  # (start, end), timezone-aware: the x-axis, fixed
 
 
 @dataclass(frozen=True)
@@ -45,15 +49,39 @@ class FleetPoint:
     offline: int
 
 
-def _figure(title: str) -> tuple[Figure, Axes]:
-    from matplotlib.figure import Figure  # a bare Figure draws with Agg: no display, no pyplot
+def _figure(title: str, window: Window) -> tuple[Figure, Axes]:
+    """A figure whose x-axis is the window, whatever the data: otherwise matplotlib fits
+    the axis to the data, and a day of jobs or a minute of samples gets an axis of
+    months or of seconds, with its ticks all on one day. Days are labelled at their noon
+    (the label sits under the day it names); minor ticks and grid lines mark midnight."""
+    import matplotlib.dates as mdates
+    from matplotlib import ticker
+    from matplotlib.figure import Figure  # a bare Figure draws with Agg: no pyplot
 
+    start, end = window
+    if start.tzinfo is None or end.tzinfo is None or not start < end:
+        raise ValueError("a chart's window is two aware datetimes, start before end")
     figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
     axes = figure.add_subplot()
     axes.set_title(title, loc="left", fontsize=11, fontweight="bold")
     axes.spines[["top", "right"]].set_visible(False)
     axes.grid(axis="y", alpha=0.3)
     axes.tick_params(labelsize=8)
+    axes.set_xlim(mdates.date2num(start), mdates.date2num(end))
+    first = datetime.combine(start.astimezone(UTC).date(), day_time(), tzinfo=UTC)
+    midnights = [first + timedelta(days=d) for d in range((end - first).days + 2)]
+    every = max(1, round((end - start) / timedelta(days=8)))  # at most ~8 day labels
+    noons = [m + timedelta(hours=12) for m in midnights[::every]]
+    axes.xaxis.set_major_locator(
+        ticker.FixedLocator(mdates.date2num([n for n in noons if start <= n <= end]))
+    )
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%a %d", tz=UTC))
+    axes.xaxis.set_minor_locator(
+        ticker.FixedLocator(mdates.date2num([m for m in midnights if start <= m <= end]))
+    )
+    axes.tick_params(axis="x", which="major", length=0)
+    axes.grid(axis="x", which="minor", alpha=0.2)
+    axes.set_xlabel("UTC", fontsize=7, color="#57606a", loc="right")
     return figure, axes
 
 
@@ -65,33 +93,57 @@ def _png(figure: Figure) -> bytes:
 
 
 def _empty(axes: Axes, text: str) -> None:
+    """No data: say so over the window's (still dated) axis."""
     axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes, color="#57606a")
-    axes.set_xticks([])
     axes.set_yticks([])
 
 
-def queue_time_chart(points: Sequence[QueuePoint], title: str = "Queue time") -> bytes:
-    """p50 (solid) and p95 (dashed) queue time per day, one colour per label set."""
+def _day_middle(day: date, window: Window) -> datetime:
+    """Where a day's figure is drawn: the middle of the part of that day in the window
+    (the first and last days are cut by it), so every day's point lies on the axis."""
+    start, end = window
+    midnight = datetime.combine(day, day_time(), tzinfo=UTC)
+    left, right = max(midnight, start), min(midnight + timedelta(days=1), end)
+    return left + (right - left) / 2
+
+
+def _in_window(day: date, window: Window) -> bool:
+    midnight = datetime.combine(day, day_time(), tzinfo=UTC)
+    return midnight < window[1] and window[0] < midnight + timedelta(days=1)
+
+
+def queue_time_chart(
+    points: Sequence[QueuePoint], window: Window, title: str = "Queue time"
+) -> bytes:
+    """p50 (solid) and p95 (dashed) queue time per day over ``window``, one colour per
+    label set; PNG bytes. Days outside the window are left out."""
+    return _png(queue_time_figure(points, window, title))
+
+
+def queue_time_figure(
+    points: Sequence[QueuePoint], window: Window, title: str = "Queue time"
+) -> Figure:
     import matplotlib.dates as mdates
 
-    figure, axes = _figure(title)
+    figure, axes = _figure(title, window)
     by_labels: dict[str, list[QueuePoint]] = {}
-    for point in sorted(points, key=lambda p: p.day):
+    for point in sorted((p for p in points if _in_window(p.day, window)), key=lambda p: p.day):
         by_labels.setdefault(point.labels, []).append(point)
     busiest = sorted(by_labels, key=lambda k: -len(by_labels[k]))[:MAX_SERIES]
     if not busiest:
         _empty(axes, "No jobs in this period")
-        return _png(figure)
+        return figure
     top = max(p.p95 for k in busiest for p in by_labels[k])
     unit, scale = ("min", 60.0) if top >= 120 else ("s", 1.0)
     for colour, labels in zip(COLOURS, busiest, strict=False):
-        days = mdates.date2num([p.day for p in by_labels[labels]])
+        days = mdates.date2num([_day_middle(p.day, window) for p in by_labels[labels]])
         axes.plot(
             days,
             [p.p50 / scale for p in by_labels[labels]],
             color=colour,
             marker="o",
             markersize=3,
+            clip_on=False,  # a point on the window's edge (today) shows whole
             label=labels[:40],
         )
         axes.plot(
@@ -99,40 +151,56 @@ def queue_time_chart(points: Sequence[QueuePoint], title: str = "Queue time") ->
             [p.p95 / scale for p in by_labels[labels]],
             color=colour,
             linestyle="--",
+            marker="o",
+            markersize=3,
+            markerfacecolor="white",  # hollow: a lone day's p95 shows, apart from its p50
+            clip_on=False,
             alpha=0.7,
             label="_nolegend_",  # the same colour: one legend entry per label set
         )
     axes.set_ylabel(f"{unit} (solid p50, dashed p95)", fontsize=8)
     axes.set_ylim(0, max(top / scale, 1e-9) * 1.3)  # headroom: the legend sits above the lines
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%a %d"))
     axes.legend(fontsize=7, frameon=False, loc="upper left", ncol=2)
-    return _png(figure)
+    return figure
 
 
-def fleet_chart(points: Sequence[FleetPoint], title: str = "Runners") -> bytes:
-    """Runners busy, idle online and offline over time, stacked."""
+FLEET_COLOURS = ("#1f6feb", "#2da44e", "#8c959f")
+
+
+def fleet_chart(points: Sequence[FleetPoint], window: Window, title: str = "Runners") -> bytes:
+    """Runners busy, idle online and offline over ``window``, stacked; PNG bytes.
+    Samples outside the window are left out."""
+    return _png(fleet_figure(points, window, title))
+
+
+def fleet_figure(points: Sequence[FleetPoint], window: Window, title: str = "Runners") -> Figure:
     import matplotlib.dates as mdates
 
-    figure, axes = _figure(title)
-    points = sorted(points, key=lambda p: p.at)
+    figure, axes = _figure(title, window)
+    points = sorted((p for p in points if window[0] <= p.at <= window[1]), key=lambda p: p.at)
     if not points:
         _empty(axes, "No samples yet: the watch records them")
-        return _png(figure)
+        return figure
     times = mdates.date2num([p.at for p in points])
-    axes.stackplot(
-        times,
+    layers = (
         [p.busy for p in points],
         [max(0, p.online - p.busy) for p in points],
         [p.offline for p in points],
-        labels=["busy", "idle", "offline"],
-        colors=("#1f6feb", "#2da44e", "#8c959f"),
-        alpha=0.9,
     )
+    axes.stackplot(
+        times, *layers, labels=["busy", "idle", "offline"], colors=FLEET_COLOURS, alpha=0.9
+    )
+    # Each layer's top edge as a line: an area of one sample has no width, and a line
+    # with markers still shows it (markers only while samples are few enough to read).
+    marker = "o" if len(points) < SPARSE else None
+    top = [0] * len(points)
+    for colour, layer in zip(FLEET_COLOURS, layers, strict=True):
+        top = [a + b for a, b in zip(top, layer, strict=True)]
+        axes.plot(times, top, color=colour, linewidth=1, marker=marker, markersize=3, clip_on=False)
     highest = max(p.online + p.offline for p in points)  # online counts the busy too
     axes.set_ylim(0, max(highest, 1) * 1.25)  # headroom: the legend sits above the areas
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%a %d"))
     axes.legend(fontsize=7, frameon=False, loc="upper left", ncol=3)
-    return _png(figure)
+    return figure
 
 
 def _signature(key: bytes, path: str, target: str, expires: int) -> str:

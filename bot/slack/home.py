@@ -31,6 +31,17 @@ from bot.watch.diagnosis import Reason
 HOME_REFRESH = "home_refresh"
 HOME_FOCUS = "home_focus"  # charts and queue of one target
 HOME_ACTIONS = (HOME_REFRESH, HOME_FOCUS)
+# Buttons that run a read-only command for the clicker; the answer comes by DM (a Home
+# view has no response_url). Action id -> (verb, button text); the value is the target.
+HOME_COMMANDS: dict[str, tuple[str, str]] = {
+    "home_run_queue": ("queue", "Queue"),
+    "home_run_stats": ("stats", "Stats"),
+    "home_run_list": ("list", "Runners"),
+}
+HOME_GLOBAL_COMMANDS: dict[str, tuple[str, str]] = {
+    "home_run_whoami": ("whoami", "What may I do?"),
+    "home_run_help": ("help", "Help"),
+}
 MAX_BLOCKS = 100
 PER_TARGET = 5  # blocks one target's panel takes
 ALERT_LINES = 5
@@ -92,17 +103,35 @@ def _panel(panel: Panel, now: datetime) -> list[Block]:
         _section(f"*{where}*  {counts}"),
         _section(alerts),
         _context(f"watched in {channels}" if channels else "watched"),
-        ActionsBlock(
+        ActionsBlock(  # one block for every button: the commands cost no extra block
             elements=[
                 ButtonElement(
                     text=PlainTextObject(text="Charts and queue"),
                     action_id=HOME_FOCUS,
                     value=panel.target[:200],
-                )
+                ),
+                *(
+                    ButtonElement(
+                        text=PlainTextObject(text=label),
+                        action_id=action_id,
+                        value=panel.target[:200],
+                    )
+                    for action_id, (_, label) in HOME_COMMANDS.items()
+                ),
             ]
         ),
         DividerBlock(),
     ]
+
+
+def command_text(action_id: str, value: str) -> str | None:
+    """The command a Home button runs (``queue acme/api``), or None for anything else: a
+    button only ever runs its own read-only verb on the one target it carries."""
+    if action_id in HOME_GLOBAL_COMMANDS:
+        return HOME_GLOBAL_COMMANDS[action_id][0]
+    if action_id not in HOME_COMMANDS or not value or len(value) > 200 or value.split() != [value]:
+        return None
+    return f"{HOME_COMMANDS[action_id][0]} {value}"
 
 
 def _focus(focus: Focus, now: datetime) -> list[Block]:
@@ -139,7 +168,13 @@ def home_view(
     blocks: list[Block] = [
         _header("runnerops: your fleet"),
         ActionsBlock(
-            elements=[ButtonElement(text=PlainTextObject(text="Refresh"), action_id=HOME_REFRESH)]
+            elements=[
+                ButtonElement(text=PlainTextObject(text="Refresh"), action_id=HOME_REFRESH),
+                *(
+                    ButtonElement(text=PlainTextObject(text=label), action_id=action_id)
+                    for action_id, (_, label) in HOME_GLOBAL_COMMANDS.items()
+                ),
+            ]
         ),
     ]
     if not has_grants:
@@ -175,8 +210,8 @@ def home_view(
         blocks.append(_section("*Resolved lately*\n" + "\n".join(lines)))
     blocks.append(
         _context(
-            "Commands: `/runners list TARGET` · `queue TARGET` · `why JOB_URL` ·"
-            " `stats TARGET` · `prune TARGET` · `help`"
+            "Buttons answer by direct message. Commands: `/runners list TARGET` ·"
+            " `queue TARGET` · `why JOB_URL` · `stats TARGET` · `prune TARGET` · `help`"
         )
     )
     return {"type": "home", "blocks": [b.to_dict() for b in blocks[:MAX_BLOCKS]]}
