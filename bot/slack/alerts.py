@@ -142,9 +142,9 @@ def _reason(diagnosis: Diagnosis) -> str:
                 for r in d.idle[:MAX_NAMES]
             )
             return (
-                f":zzz: Idle runners could take it but do not: {idle}. An outdated runner gets"
-                " no jobs: update it, or restart its service; GitHub may also be slow to"
-                " assign."
+                f":zzz: Idle runners could take it but do not: {idle}. The runner process may"
+                " be unhealthy or out of date; GitHub stops sending jobs to runners not"
+                " updated within 30 days of a release. Update it, or restart its service."
             )
     return escape(str(d.reason))
 

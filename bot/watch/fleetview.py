@@ -194,14 +194,13 @@ class FleetView:
 
     async def confirm(self, record: JobRecord) -> JobRecord | None:
         """Ask GitHub for the job now and store its answer (a missed delivery is caught
-        here); None when the job is gone. Over budget, the stored record is trusted."""
+        here); None when the job is gone. Always asked: the poll budget decides whether a
+        round looks at an account at all, never lets it alert on an unconfirmed record."""
         job = record.job
         assert job.id is not None
         if job.id in self._confirmed:
             return self._confirmed[job.id]
         owner, _, name = job.repository.partition("/")
-        if self.budget is not None and self.budget.over(owner):
-            return record
         target = Target(Scope.REPO, owner, name)
         try:
             with self._paying(owner):
