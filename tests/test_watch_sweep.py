@@ -279,6 +279,33 @@ async def test_a_missing_permission_is_said_once_in_the_channel(sb: Sandbox, clo
     assert len(alerts(sb)) == 1
 
 
+# -- an incomplete listing ----------------------------------------------------------------
+
+
+async def test_a_failed_page_never_yields_a_confident_reason(sb: Sandbox, clock: Clock) -> None:
+    """The only runner with ``gpu`` is on the organization's second page, which fails: the
+    sweep raises no "no runner has these labels" alert from the first page alone, and
+    ``why`` says the listing was incomplete. Once the page answers, the truth is found."""
+    fleet = [RunnerSpec(f"cpu-{i:03d}", labels=("linux",)) for i in range(120)]
+    sb.github.add_runners("/orgs/acme", [*fleet, RunnerSpec("gpu-1", busy=True, labels=("gpu",))])
+    await watch(sb)
+    job = await queued(sb, ["self-hosted", "gpu"])
+    clock.advance(6 * MINUTE)
+    sb.github.add_fault(
+        "GET", "/orgs/acme/actions/runners", status=502, query={"page": "2"}, times=None
+    )
+    done = await sweep(sb)
+    assert done.skipped == ["acme"] and done.posted == 0 and alerts(sb) == []
+    answer = reply_text(await sb.run(f"why acme/api {job}"))
+    assert "runner listing came back incomplete (a page failed)" in answer, answer
+    sb.github.clear_faults()
+    clock.advance(MINUTE)
+    assert (await sweep(sb)).posted == 1
+    [message] = alerts(sb)
+    assert "All 1 runner that could take it is busy" in text_of(message), text_of(message)
+    assert "incomplete" not in text_of(message)
+
+
 # -- two processes -------------------------------------------------------------------------
 
 

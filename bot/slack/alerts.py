@@ -57,6 +57,11 @@ def reason_text(diagnosis: Diagnosis) -> str:
     unchecked."""
     text = _reason(diagnosis)
     d = diagnosis
+    if not d.complete:
+        text = (
+            ":warning: GitHub's runner listing came back incomplete (a page failed), so this"
+            f" may be wrong{'' if d.unsure else ' in its details'}: ask again in a minute. " + text
+        )
     if d.reason in (Reason.ALL_OFFLINE, Reason.ALL_BUSY, Reason.IDLE_NOT_TAKING):
         for group in d.excluded_groups[:MAX_NAMES]:
             text += (

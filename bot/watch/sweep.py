@@ -344,6 +344,8 @@ class Sweeper:
             )
             if diagnosis.reason in QUIET:
                 continue
+            if diagnosis.unsure:  # a page missing: the runner that refutes it may be there
+                raise errors.GitHubUnavailable(target, "an incomplete runner listing")
             assert job.id is not None and job.created_at is not None
             key = stuck_alert_key(watch.target, diagnosis.reason, job.labels)
             diagnoses.setdefault((watch.channel, key), diagnosis)
