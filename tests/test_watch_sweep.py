@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.sandbox.fleet import generated_fleet
 from bot.sandbox.github_double import GitHubDouble, RunnerSpec
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
 from bot.services import Services
@@ -304,6 +305,34 @@ async def test_a_failed_page_never_yields_a_confident_reason(sb: Sandbox, clock:
     [message] = alerts(sb)
     assert "All 1 runner that could take it is busy" in text_of(message), text_of(message)
     assert "incomplete" not in text_of(message)
+
+
+# -- slash commands during a round --------------------------------------------------------
+
+
+async def test_a_sweep_round_never_blocks_slash_commands(sb: Sandbox, clock: Clock) -> None:
+    """A round over a 1,000-runner organization whose pages GitHub is slow to send: a
+    signed ``/runners help`` sent mid-round is acknowledged, and answered, while the round
+    is still waiting on GitHub. Ordering is asserted, not a duration."""
+    sb.github.add_runners("/orgs/acme", generated_fleet(1_000))
+    await watch(sb)
+    await queued(sb, ["self-hosted", "nowhere"])
+    clock.advance(6 * MINUTE)
+    polling = asyncio.Event()
+    sb.github.add_fault(
+        "GET", "/orgs/acme/actions/runners", delay=0.3, times=None, side_effect=polling.set
+    )
+    assert sb.sweeper is not None
+    round_ = asyncio.create_task(sb.sweeper.run_once())
+    await polling.wait()  # the round is waiting on GitHub's pages
+    sent = await sb.send("help", channel_id=CHANNEL)
+    assert sent.status == 200
+    assert not round_.done()  # acknowledged before the round finished
+    reply = await sb.slack.next_reply(sent.response_url)
+    assert "watch" in reply_text(reply)
+    assert not round_.done()  # answered, too, while the round still polls
+    done = await round_
+    assert done.skipped == [] and done.posted == 1  # the round itself went through
 
 
 # -- two processes -------------------------------------------------------------------------
