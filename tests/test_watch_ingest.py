@@ -12,7 +12,7 @@ import pytest
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Sandbox
 from tests.conftest import Clock, seed_basic
-from tests.contract.webhooks import EXAMPLES_DIR, example
+from tests.contract.webhooks import EXAMPLES_DIR, example, examples
 
 
 def seed(gh: GitHubDouble) -> None:
@@ -44,6 +44,44 @@ async def test_a_published_delivery_is_stored(sb: Sandbox) -> None:
     assert stored.job.repository == payload["repository"]["full_name"]
     assert stored.job.status == "queued" and stored.job.name == wanted["name"]
     assert stored.job.labels == tuple(sorted(label.lower() for label in wanted["labels"]))
+
+
+def _published(action: str) -> list[Any]:
+    found = examples("workflow_job", action) if EXAMPLES_DIR.is_dir() else []
+    return [pytest.param(p, id=f"{action}-{i}") for i, p in enumerate(found)] or [
+        pytest.param(None, id=f"{action}-none")
+    ]
+
+
+@pytest.mark.skipif(not EXAMPLES_DIR.is_dir(), reason="tests/contract: npm ci not run")
+@pytest.mark.parametrize(
+    "payload", [*_published("waiting"), *_published("in_progress"), *_published("completed")]
+)
+async def test_published_waiting_in_progress_and_completed_deliveries_are_stored(
+    sb: Sandbox, payload: dict[str, Any] | None
+) -> None:
+    """Each published example, delivered alone: the state, status and runner it carries."""
+    assert payload is not None, "the package publishes an example for this action"
+    status, body = await sb.deliver("workflow_job", payload)
+    assert status == 200, body
+    wanted = payload["workflow_job"]
+    stored = await sb.services.store.jobs.get(wanted["id"])
+    assert stored is not None
+    job = stored.job
+    assert job.repository == payload["repository"]["full_name"]
+    assert job.status == wanted["status"] == payload["action"]
+    assert job.run_id == wanted["run_id"] and job.name == wanted["name"]
+    assert job.labels == tuple(sorted(label.lower() for label in wanted["labels"]))
+    assert job.runner_id == wanted["runner_id"] and job.runner_name == wanted["runner_name"]
+    assert stored.runner_group_name == wanted["runner_group_name"]
+    assert stored.conclusion == wanted["conclusion"]
+    if wanted["status"] == "waiting":
+        assert job.runner_id is None and job.waiting and not job.queued
+    else:
+        assert job.started_at is not None and job.runner_name
+    if wanted["status"] == "completed":
+        assert job.completed_at is not None
+    assert stored.hosted is (wanted["labels"] == ["ubuntu-latest"])
 
 
 async def test_lifecycle_in_order_and_runner_busy(sb: Sandbox, clock: Clock) -> None:

@@ -5,11 +5,13 @@ chat.update; time moved by the test's clock, rounds run with ``run_once`` (no sl
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from bot.sandbox.fleet import generated_fleet
 from bot.sandbox.github_double import GitHubDouble, RunnerSpec
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
 from bot.services import Services
@@ -121,6 +123,10 @@ async def test_idle_runner_not_taking_the_job(sb: Sandbox, clock: Clock) -> None
     text = await stuck_alert(sb, clock, ["self-hosted", "gpu"])
     assert "Idle runners could take it but do not:" in text
     assert "*gpu-1* (version 2.300.0, outdated), *gpu-2*." in text
+    assert (
+        "The runner process may be unhealthy or out of date; GitHub stops sending jobs to"
+        " runners not updated within 30 days of a release." in text
+    )
 
 
 async def test_waiting_for_approval_and_github_hosted_are_not_alerted(
@@ -170,7 +176,10 @@ async def test_many_jobs_one_message_then_updates_in_place(sb: Sandbox, clock: C
     assert "cancelled after 13m without starting" in text_of(message)
 
 
-async def test_resolved_in_place_when_the_job_starts(sb: Sandbox, clock: Clock) -> None:
+async def test_resolved_in_place_when_the_job_starts(
+    sb: Sandbox, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.watch.sweep")
     sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"], busy=True)
     await watch(sb)
     job = await queued(sb, ["self-hosted", "gpu"])
@@ -188,6 +197,17 @@ async def test_resolved_in_place_when_the_job_starts(sb: Sandbox, clock: Clock) 
     assert "Resolved" in text_of(message)
     assert "picked up by *gpu-1* after 7m 12s" in text_of(message)
     assert await sb.services.store.alerts.open_alerts() == []
+    # The reason's machine name in the log and the audit, for the post and the resolution.
+    key = "stuck|acme|all_busy|gpu,self-hosted"
+    for outcome in ("posted", "resolved"):
+        line = f"alert {outcome}: reason=all_busy key={key} channel={CHANNEL} jobs=1"
+        assert line in caplog.text
+    entries = await sb.services.store.audit.recent(target="acme")
+    told = [(e.user_id, e.outcome, e.detail) for e in entries if e.action == "alert"]
+    assert told == [
+        ("runnerops", "resolved", f"all_busy (1 jobs; {key})"),
+        ("runnerops", "posted", f"all_busy (1 jobs; {key})"),
+    ]
 
 
 async def test_resolved_in_place_when_the_job_is_cancelled(sb: Sandbox, clock: Clock) -> None:
@@ -260,6 +280,61 @@ async def test_a_missing_permission_is_said_once_in_the_channel(sb: Sandbox, clo
     assert len(alerts(sb)) == 1
 
 
+# -- an incomplete listing ----------------------------------------------------------------
+
+
+async def test_a_failed_page_never_yields_a_confident_reason(sb: Sandbox, clock: Clock) -> None:
+    """The only runner with ``gpu`` is on the organization's second page, which fails: the
+    sweep raises no "no runner has these labels" alert from the first page alone, and
+    ``why`` says the listing was incomplete. Once the page answers, the truth is found."""
+    fleet = [RunnerSpec(f"cpu-{i:03d}", labels=("linux",)) for i in range(120)]
+    sb.github.add_runners("/orgs/acme", [*fleet, RunnerSpec("gpu-1", busy=True, labels=("gpu",))])
+    await watch(sb)
+    job = await queued(sb, ["self-hosted", "gpu"])
+    clock.advance(6 * MINUTE)
+    sb.github.add_fault(
+        "GET", "/orgs/acme/actions/runners", status=502, query={"page": "2"}, times=None
+    )
+    done = await sweep(sb)
+    assert done.skipped == ["acme"] and done.posted == 0 and alerts(sb) == []
+    answer = reply_text(await sb.run(f"why acme/api {job}"))
+    assert "runner listing came back incomplete (a page failed)" in answer, answer
+    sb.github.clear_faults()
+    clock.advance(MINUTE)
+    assert (await sweep(sb)).posted == 1
+    [message] = alerts(sb)
+    assert "All 1 runner that could take it is busy" in text_of(message), text_of(message)
+    assert "incomplete" not in text_of(message)
+
+
+# -- slash commands during a round --------------------------------------------------------
+
+
+async def test_a_sweep_round_never_blocks_slash_commands(sb: Sandbox, clock: Clock) -> None:
+    """A round over a 1,000-runner organization whose pages GitHub is slow to send: a
+    signed ``/runners help`` sent mid-round is acknowledged, and answered, while the round
+    is still waiting on GitHub. Ordering is asserted, not a duration."""
+    sb.github.add_runners("/orgs/acme", generated_fleet(1_000))
+    await watch(sb)
+    await queued(sb, ["self-hosted", "nowhere"])
+    clock.advance(6 * MINUTE)
+    polling = asyncio.Event()
+    sb.github.add_fault(
+        "GET", "/orgs/acme/actions/runners", delay=0.3, times=None, side_effect=polling.set
+    )
+    assert sb.sweeper is not None
+    round_ = asyncio.create_task(sb.sweeper.run_once())
+    await polling.wait()  # the round is waiting on GitHub's pages
+    sent = await sb.send("help", channel_id=CHANNEL)
+    assert sent.status == 200
+    assert not round_.done()  # acknowledged before the round finished
+    reply = await sb.slack.next_reply(sent.response_url)
+    assert "watch" in reply_text(reply)
+    assert not round_.done()  # answered, too, while the round still polls
+    done = await round_
+    assert done.skipped == [] and done.posted == 1  # the round itself went through
+
+
 # -- two processes -------------------------------------------------------------------------
 
 
@@ -292,6 +367,34 @@ async def test_two_sweepers_on_one_database_post_an_alert_once(
             await other.close()
 
 
+async def test_a_vanished_leader_is_replaced_within_two_periods(
+    keys: Keys, clock: Clock, database_url: str
+) -> None:
+    """The leader stops without a word (no release: a host gone): another process does not
+    lead within one period, and leads once two have passed, on both engines."""
+    async with Sandbox.running(
+        keys=keys, seed=seed, policy=PLATFORM_POLICY, clock=clock, database_url=database_url
+    ) as sb:
+        assert sb.sweeper is not None
+        period = sb.sweeper.period
+        other = Services.build(sb.settings, github_backoff=0.01, clock=clock)
+        second = Sweeper(other)
+        try:
+            assert sb.sweeper is not None
+            assert (await sb.sweeper.run_once()).leader is True
+            assert (await second.run_once()).leader is False
+            clock.advance(period)  # the leader's last round; then it vanishes
+            assert (await sb.sweeper.run_once()).leader is True
+            clock.advance(period * 0.99)
+            assert (await second.run_once()).leader is False  # not within one period
+            clock.advance(period * 1.01)
+            assert (await second.run_once()).leader is True  # within two
+            assert (await sb.sweeper.run_once()).leader is False  # and the old one yields
+        finally:
+            await second.close()
+            await other.close()
+
+
 # -- the polling budget --------------------------------------------------------------------
 
 
@@ -300,7 +403,7 @@ async def test_polling_stays_within_the_budget(
 ) -> None:
     # 0.08% of GitHub's 5,000 an hour: 4 requests an hour for the sweep on acme, which its
     # first round spends (the job, the repository's runners, the organization's and its
-    # groups).
+    # groups). A window's first round always goes; the next would pass the budget.
     async with Sandbox.running(
         keys=keys, seed=seed, policy=PLATFORM_POLICY, clock=clock, poll_budget=0.0008
     ) as sb:
@@ -316,11 +419,32 @@ async def test_polling_stays_within_the_budget(
             clock.advance(MINUTE)
             assert (await sweep(sb)).skipped == ["acme"]
         assert len(sb.github.requests) == polled  # over budget: not polled
-        assert "polling budget of acme used up" in caplog.text
-        assert caplog.text.count("polling budget of acme used up") == 1
+        warning = "polling budget of acme would be passed"
+        assert caplog.text.count(warning) == 1
         clock.advance(3600)  # a new hour, a new allowance
         assert (await sweep(sb)).skipped == []
         assert len(sb.github.requests) > polled
+
+
+async def test_a_paced_round_confirms_before_it_alerts(sb: Sandbox, clock: Clock) -> None:
+    """Pacing leaves whole rounds out, never the confirmation: a job that started without
+    its in_progress delivery is not alerted on in a round the budget admits."""
+    assert sb.sweeper is not None
+    sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"], busy=True)
+    await watch(sb)
+    job_id = await queued(sb, ["self-hosted", "gpu"])
+    await sweep(sb)
+    sb.sweeper.budget.spend("acme", 400)  # that round spent most of the hour's 500
+    sb.github.set_job(job_id, status="in_progress", runner="gpu-1")  # its delivery is lost
+    rounds = []
+    for _ in range(13):  # paced out for the rest of the hour, admitted in the next
+        clock.advance(5 * MINUTE)
+        rounds.append(await sweep(sb))
+    assert rounds[0].skipped == ["acme"] and rounds[-1].skipped == []
+    assert alerts(sb) == []  # the admitted round asked GitHub first
+    assert sb.github.count("GET", f"/repos/acme/api/actions/jobs/{job_id}") == 1
+    stored = await sb.services.store.jobs.get(job_id)
+    assert stored is not None and stored.job.status == "in_progress"
 
 
 async def test_the_budget_counts_every_charged_page_and_no_304(sb: Sandbox, clock: Clock) -> None:
@@ -355,10 +479,43 @@ def test_the_budget_is_a_share_of_the_limit_github_reports(clock: Clock) -> None
     assert budget.allowance() == 500  # GitHub's default until a limit is seen
     seen[0] = 15_000  # a GitHub Enterprise Cloud installation
     assert budget.allowance() == 1500
-    budget.spend("Acme", 1499)
-    assert not budget.over("acme")
-    budget.spend("acme")
-    assert budget.over("ACME") and not budget.over("globex")
+    budget.new_round()
+    assert budget.admit("Acme")  # a window's first round always goes
+    budget.spend("acme", 100)
+    budget.new_round()  # that round cost 100
+    assert budget.round_cost("ACME") == 100
+    clock.advance(3000)  # 3,000 + 600 s of 3,600: the whole allowance is earned
+    assert budget.admit("acme")
+    budget.spend("acme", 1350)
+    budget.new_round()
+    assert not budget.admit("ACME")  # 1,450 + 1,350 would pass 1,500
+    assert budget.admit("globex")
+    clock.advance(600)  # a new window
+    budget.new_round()
+    assert budget.admit("acme")
+
+
+@pytest.mark.parametrize(
+    ("used", "round_cost", "allowance", "elapsed", "admitted"),
+    [
+        (0, 0, 500, 0, True),  # a window's first round always goes
+        (0, 900, 500, 0, True),  # ... even when a round costs more than the hour's share
+        (10, 10, 500, 0, True),  # 20 <= 500 x 600/3600 = 83
+        (70, 10, 500, 0, True),  # 80 <= 83
+        (80, 10, 500, 0, False),  # 90 > 83: too fast for the start of the hour
+        (80, 10, 500, 300, True),  # 90 <= 500 x 900/3600 = 125
+        (480, 20, 500, 3000, True),  # all of it earned by the hour's last 10 minutes
+        (481, 20, 500, 3000, False),  # never past the allowance
+        (490, 20, 500, 3500, False),  # the earned share is capped at the allowance
+        (1, 0, 500, 0, True),  # nothing known about a round's cost yet
+    ],
+)
+def test_pacing_admits_a_round_while_its_cost_fits_what_the_hour_has_earned(
+    used: int, round_cost: int, allowance: int, elapsed: float, admitted: bool
+) -> None:
+    from bot.watch.budget import admit
+
+    assert admit(used=used, round_cost=round_cost, allowance=allowance, elapsed=elapsed) is admitted
 
 
 async def test_names_from_workflows_cannot_ping_the_channel(sb: Sandbox, clock: Clock) -> None:

@@ -57,6 +57,11 @@ def reason_text(diagnosis: Diagnosis) -> str:
     unchecked."""
     text = _reason(diagnosis)
     d = diagnosis
+    if not d.complete:
+        text = (
+            ":warning: GitHub's runner listing came back incomplete (a page failed), so this"
+            f" may be wrong{'' if d.unsure else ' in its details'}: ask again in a minute. " + text
+        )
     if d.reason in (Reason.ALL_OFFLINE, Reason.ALL_BUSY, Reason.IDLE_NOT_TAKING):
         for group in d.excluded_groups[:MAX_NAMES]:
             text += (
@@ -142,9 +147,9 @@ def _reason(diagnosis: Diagnosis) -> str:
                 for r in d.idle[:MAX_NAMES]
             )
             return (
-                f":zzz: Idle runners could take it but do not: {idle}. An outdated runner gets"
-                " no jobs: update it, or restart its service; GitHub may also be slow to"
-                " assign."
+                f":zzz: Idle runners could take it but do not: {idle}. The runner process may"
+                " be unhealthy or out of date; GitHub stops sending jobs to runners not"
+                " updated within 30 days of a release. Update it, or restart its service."
             )
     return escape(str(d.reason))
 

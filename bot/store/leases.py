@@ -1,22 +1,21 @@
 """Who leads a background task when several processes run it.
 
-On PostgreSQL the leader holds a session advisory lock on a connection of its own: if the
-process dies, the server drops the connection and the lock with it, at once. On SQLite
-(one host, few processes) a row with an expiry does: the holder renews it every round and
-a dead holder's lease runs out.
+A row with an expiry does, on both engines: the holder renews it every round (its expiry
+``ttl`` ahead of the injected clock), and another process takes it once it has run out.
+With a ``ttl`` between one and two periods, a leader that vanishes without a word (a
+host gone, a network cut) is replaced within two periods, whatever the TCP stack does;
+a PostgreSQL advisory lock, held by a connection, would wait for the server to notice the
+connection is dead, which without keepalives takes about two hours. The upsert is one
+statement: on PostgreSQL two processes renewing at once cannot both win.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import zlib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store._sql import insert_for, utc
 from bot.store.database import Database
@@ -42,38 +41,15 @@ class Leader:
         self.holder = holder
         self.ttl = ttl
         self.clock = clock
-        self.key = zlib.crc32(f"runnerops:{name}".encode()) & 0x7FFFFFFF
-        self._conn: AsyncConnection | None = None
         self._insert: Any = insert_for(db)
 
     async def acquire(self) -> bool:
+        """Take or renew the lease; False while another holder's lease runs."""
         try:
-            if self.db.dialect == "postgresql":
-                return await self._advisory()
             return await self._lease()
         except Exception as error:  # the database is away: nobody leads this round
             log.warning("leadership of %s unknown: %s", self.name, type(error).__name__)
-            await self.release()
             return False
-
-    async def _advisory(self) -> bool:
-        if self._conn is not None:
-            try:
-                await self._conn.execute(sa.text("SELECT 1"))
-                await self._conn.commit()  # never left idle in a transaction
-                return True  # still our connection, still our lock
-            except Exception:
-                await self.release()
-        conn = await self.db.engine.connect()
-        got = (
-            await conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key})
-        ).scalar_one()
-        await conn.commit()
-        if got:
-            self._conn = conn
-            return True
-        await conn.close()
-        return False
 
     async def _lease(self) -> bool:
         now = utc(self.clock)
@@ -93,22 +69,13 @@ class Leader:
         return await self.db.write(upsert, "lease")
 
     async def release(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                # Closing the database session (not just returning it to the pool) frees
-                # its advisory locks.
-                await conn.invalidate()
-                await conn.close()
-            except Exception:
-                pass
-        elif self.db.dialect != "postgresql":
-            try:
-                async with self.db.engine.begin() as lease_conn:
-                    await lease_conn.execute(
-                        leases.delete().where(
-                            leases.c.name == self.name, leases.c.holder == self.holder
-                        )
+        """Give the lease up at once (a clean shutdown), so another takes over next round."""
+        try:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    leases.delete().where(
+                        leases.c.name == self.name, leases.c.holder == self.holder
                     )
-            except Exception:
-                pass  # it runs out by itself
+                )
+        except Exception:
+            pass  # it runs out by itself

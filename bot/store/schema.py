@@ -171,8 +171,8 @@ runners_seen = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
-# Leases: who leads a background task (the sweep) on SQLite, where there is no advisory
-# lock; a holder that dies loses it when ``expires_at`` passes.
+# Leases: who leads a background task (the sweep), on both engines; a holder that dies
+# loses it when ``expires_at`` passes (bot/store/leases.py).
 leases = sa.Table(
     "leases",
     metadata,

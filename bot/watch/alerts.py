@@ -319,8 +319,9 @@ _ORDER = {ActionKind.POST: 0, ActionKind.UPDATE: 1, ActionKind.RESOLVE: 2}
 
 @dataclass(frozen=True, slots=True)
 class Paced:
-    """``send_now`` may go at once; each of ``later`` not before its time. ``last_post_at``
-    is the given map with the channels sent to now set to ``now``: store it."""
+    """``send_now`` may go at once; each post of ``later`` not before its time.
+    ``last_post_at`` is the given map with the channels posted to now set to ``now``:
+    store it."""
 
     send_now: tuple[AlertAction, ...]
     later: tuple[tuple[AlertAction, datetime], ...]
@@ -334,10 +335,13 @@ def pace(
     now: datetime,
     interval: timedelta = SLACK_INTERVAL,
 ) -> Paced:
-    """At most one message per ``interval`` per channel: who goes now, who waits till when.
+    """At most one new message per ``interval`` per channel: which posts go now, which wait
+    till when. Slack's limit of about one message a second per channel is for
+    ``chat.postMessage``; updates and resolutions (``chat.update``) all go now, so a
+    resolution never waits behind new alerts.
 
-    Within a channel new alerts go first, then updates, then resolutions (oldest alert
-    first within each); channels do not wait for each other.
+    Within a channel new alerts go oldest first; channels do not wait for each other.
+    ``send_now`` lists, per channel, the post first, then updates, then resolutions.
     """
     by_channel: dict[str, list[AlertAction]] = {}
     for action in actions:
@@ -347,13 +351,15 @@ def pace(
     stamps = dict(last_post_at)
     for channel, queue in by_channel.items():
         queue.sort(key=lambda a: (_ORDER[a.kind], a.alert.opened_at, a.alert.key))
+        posts = [a for a in queue if a.kind is ActionKind.POST]
         last = last_post_at.get(channel)
         start = now if last is None else max(now, last + interval)
-        for slot, action in enumerate(queue):
+        for slot, action in enumerate(posts):
             at = start + slot * interval
             if at <= now:
                 send_now.append(action)
                 stamps[channel] = now
             else:
                 later.append((action, at))
+        send_now += [a for a in queue if a.kind is not ActionKind.POST]
     return Paced(tuple(send_now), tuple(later), stamps)

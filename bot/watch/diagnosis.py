@@ -50,6 +50,12 @@ class Reason(StrEnum):
     IDLE_NOT_TAKING = "idle_not_taking"
 
 
+# The reasons a missing page can make false: each says no suitable runner was *found*.
+UNSURE_WHEN_INCOMPLETE = frozenset(
+    {Reason.NO_MATCHING_LABELS, Reason.ALL_OFFLINE, Reason.GROUP_NOT_ALLOWED}
+)
+
+
 class Exclusion(StrEnum):
     """The runner-group setting that keeps a repository or workflow out of a group."""
 
@@ -132,9 +138,42 @@ class Diagnosis:
     queued_same_labels: int = 0
     idle: tuple[IdleRunner, ...] = ()
     unverified_workflow_groups: tuple[str, ...] = ()
+    complete: bool = True  # False: a page of the runner or group listings failed
+
+    @property
+    def unsure(self) -> bool:
+        """A reason that absence proves ("no runner carries the labels", "all offline", "in
+        a group it may not use"), drawn from a listing with a page missing: the runner that
+        would refute it may be on that page. Not to be alerted on."""
+        return not self.complete and self.reason in UNSURE_WHEN_INCOMPLETE
 
 
 def diagnose(
+    job: Job,
+    runners: Sequence[RunnerInfo],
+    groups: Iterable[RunnerGroup],
+    *,
+    now: datetime,
+    last_seen_online: Mapping[int, datetime | None],
+    queued_same_labels: int,
+    latest_runner_version: str | None = None,
+    complete: bool = True,
+) -> Diagnosis:
+    """Why ``job`` waits (:func:`_diagnose`); ``complete`` False when the listings it was
+    given lack a page (:attr:`Diagnosis.unsure` then tells whether the reason holds)."""
+    found = _diagnose(
+        job,
+        runners,
+        groups,
+        now=now,
+        last_seen_online=last_seen_online,
+        queued_same_labels=queued_same_labels,
+        latest_runner_version=latest_runner_version,
+    )
+    return found if complete else replace(found, complete=False)
+
+
+def _diagnose(
     job: Job,
     runners: Sequence[RunnerInfo],
     groups: Iterable[RunnerGroup],

@@ -47,6 +47,7 @@ class FleetView:
         self._scopes: dict[str, ScopeRunners] = {}
         self._org: dict[str, tuple[list[RunnerInfo], list[dict[str, Any]]] | None] = {}
         self._visible: dict[str, set[int]] = {}
+        self._incomplete: set[str] = set()  # owners and repositories with a page missing
         self._confirmed: dict[int, JobRecord | None] = {}
         self._latest: dict[str, str | None] = {}
         self._workflows: dict[tuple[str, int], str | None] = {}
@@ -83,6 +84,8 @@ class FleetView:
                 self._org[key] = None
                 return None
             runners = list(own.runners)
+            if not (own.complete and groups.complete):
+                self._incomplete.add(key)
             for group in groups.items:
                 if isinstance(group, dict) and group.get("inherited") is True and "id" in group:
                     with self._paying(key):
@@ -93,6 +96,8 @@ class FleetView:
                             {"group_id": group["id"]},
                         )
                     runners += runners_from_github(shared.items)[0]
+                    if not shared.complete:
+                        self._incomplete.add(key)
             self._org[key] = (runners, list(groups.items))
         return self._org[key]
 
@@ -117,8 +122,20 @@ class FleetView:
             self._visible[key] = {
                 int(g["id"]) for g in visible.items if isinstance(g, dict) and "id" in g
             }
+            if not visible.complete:
+                self._incomplete.add(key)
         groups, _ = groups_from_github(raw_groups, visible_ids=self._visible[key])
         return runners + org_runners, groups
+
+    def complete(self, repository: str) -> bool:
+        """Whether every listing :meth:`candidates` read for ``repository`` came whole."""
+        owner, _, name = repository.partition("/")
+        repo_scope = self._scopes.get(str(Target(Scope.REPO, owner, name)).lower())
+        return (
+            (repo_scope is None or repo_scope.complete)
+            and owner.lower() not in self._incomplete
+            and repository.lower() not in self._incomplete
+        )
 
     async def latest_version(self, repository: str) -> str | None:
         """The newest runner release GitHub offers (its downloads), to tell an outdated
@@ -185,6 +202,7 @@ class FleetView:
                 last_seen_online=seen,
                 queued_same_labels=queued_same_labels,
                 latest_runner_version=latest,
+                complete=self.complete(job.repository),
             )
 
         found = run(None)
@@ -194,14 +212,13 @@ class FleetView:
 
     async def confirm(self, record: JobRecord) -> JobRecord | None:
         """Ask GitHub for the job now and store its answer (a missed delivery is caught
-        here); None when the job is gone. Over budget, the stored record is trusted."""
+        here); None when the job is gone. Always asked: the poll budget decides whether a
+        round looks at an account at all, never lets it alert on an unconfirmed record."""
         job = record.job
         assert job.id is not None
         if job.id in self._confirmed:
             return self._confirmed[job.id]
         owner, _, name = job.repository.partition("/")
-        if self.budget is not None and self.budget.over(owner):
-            return record
         target = Target(Scope.REPO, owner, name)
         try:
             with self._paying(owner):

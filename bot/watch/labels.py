@@ -18,7 +18,8 @@ SELF_HOSTED = "self-hosted"
 # Only the families GitHub documents. Larger runners are named by each organization and
 # cannot be recognised, so they count as self-hosted (see is_github_hosted).
 _HOSTED = re.compile(
-    r"ubuntu-latest|ubuntu-[0-9]+\.[0-9]+(-arm)?|windows-[a-z0-9.-]+|macos-[a-z0-9.-]+",
+    r"ubuntu-latest|ubuntu-slim|ubuntu-[0-9]+\.[0-9]+(-arm)?|windows-[a-z0-9.-]+"
+    r"|macos-[a-z0-9.-]+",
     re.ASCII,
 )
 
@@ -43,10 +44,10 @@ def is_github_hosted(labels: Iterable[str]) -> bool:
     """Whether a job with these ``runs-on`` labels goes to a GitHub-hosted runner.
 
     True only when there is at least one label, none is ``self-hosted`` and every one is
-    of a documented hosted family (``ubuntu-latest``, ``ubuntu-24.04``, ``ubuntu-24.04-arm``,
-    ``windows-*``, ``macos-*``). Anything else, including an organization's larger-runner
-    names, is treated as self-hosted: the watch would rather look at a job it need not
-    than miss one.
+    of a documented hosted family (``ubuntu-latest``, ``ubuntu-slim`` (the single-CPU
+    runner), ``ubuntu-24.04``, ``ubuntu-24.04-arm``, ``windows-*``, ``macos-*``). Anything
+    else, including an organization's larger-runner names, is treated as self-hosted: the
+    watch would rather look at a job it need not than miss one.
     """
     key = label_set_key(labels)
     if not key or SELF_HOSTED in key:

@@ -1,8 +1,9 @@
 """The sweep: every ``RUNNEROPS_SWEEP_SECONDS``, turn stored jobs and GitHub's runner lists
 into Slack alerts. I/O at the edges; every decision is bot/watch's pure code.
 
-One round (:meth:`Sweeper.run_once`), run by one process at a time (the leader: a
-PostgreSQL advisory lock on a connection of its own, or a lease row on SQLite):
+One round (:meth:`Sweeper.run_once`), run by one process at a time (the leader: a lease
+row renewed before and after each round, running out ``LEASE_PERIODS`` periods after the
+last renewal, so a vanished leader is replaced within two periods on either engine):
 
 1. For each watch, list the target's runners and record when each was last online;
    :func:`plan_offline` decides the offline-runner alerts.
@@ -34,6 +35,7 @@ from slack_sdk.errors import SlackApiError
 from bot import errors
 from bot.slack import alerts as alert_render
 from bot.slack.render import Reply, error_text
+from bot.store.audit import AuditEntry
 from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
 from bot.store.leases import Leader
@@ -53,7 +55,7 @@ from bot.watch.alerts import (
     plan_stuck,
     stuck_alert_key,
 )
-from bot.watch.budget import SLOW_EVERY, PollBudget
+from bot.watch.budget import PollBudget
 from bot.watch.diagnosis import Diagnosis, Reason
 from bot.watch.fleetview import FleetView
 
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUIET = {Reason.WAITING_APPROVAL, Reason.NOT_QUEUED, Reason.GITHUB_HOSTED}
+LEASE_PERIODS = 1.5  # more than one period (a live leader keeps it), less than two
 OFFLINE_WINDOW = timedelta(minutes=5)  # runners going offline within it share one message
 PROBLEMS = (
     errors.Forbidden,
@@ -73,6 +76,12 @@ PROBLEMS = (
 )
 
 AlertId = tuple[str, str]  # (channel, key)
+ACTOR = "runnerops"  # the audit's actor for what the sweep does by itself
+_OUTCOMES = {
+    ActionKind.POST: "posted",
+    ActionKind.UPDATE: "updated",
+    ActionKind.RESOLVE: "resolved",
+}
 
 
 def _id(alert: Alert) -> AlertId:
@@ -96,19 +105,18 @@ class Sweeper:
     def __init__(self, services: Services, *, holder: str | None = None) -> None:
         self.services = services
         self.clock = services.clock
-        every = max(services.settings.sweep_seconds, 1.0)
+        every = self.period = max(services.settings.sweep_seconds, 1.0)
         self.leader = Leader(
             services.store.db,
             "sweep",
             holder or uuid.uuid4().hex,
-            ttl=timedelta(seconds=max(90.0, 3 * every)),
+            ttl=timedelta(seconds=LEASE_PERIODS * every),
             clock=self.clock,
         )
         self.budget = PollBudget(
             services.settings.poll_budget, self.clock, services.github.rate_limit_seen
         )
         self.last_post_at: dict[str, datetime] = {}
-        self._rounds = 0
         self._lock = asyncio.Lock()
 
     def _now(self) -> datetime:
@@ -139,8 +147,9 @@ class Sweeper:
         async with self._lock:  # the background task and a test never overlap
             if not await self.leader.acquire():
                 return Round(leader=False)
-            self._rounds += 1
-            return await self._round()
+            done = await self._round()
+            await self.leader.acquire()  # renewed: the next round is a period away
+            return done
 
     # -- one round -----------------------------------------------------------------
 
@@ -148,6 +157,7 @@ class Sweeper:
         store = self.services.store
         now = self._now()
         done = Round()
+        self.budget.new_round()
         watches = await store.watches.all()
         before = {_id(a): a for a in await store.alerts.open_alerts()}
         current = dict(before)
@@ -216,6 +226,7 @@ class Sweeper:
                 done.updated += 1
             else:
                 done.resolved += 1
+            await self._told(action, before.get(key), now)
 
         for key in planned:
             if key in current:
@@ -226,9 +237,44 @@ class Sweeper:
             await store.alerts.resolve(alert)
         return done
 
+    async def _told(self, action: AlertAction, before: Alert | None, now: datetime) -> None:
+        """One log line per alert message sent, with the reason's machine name; posts and
+        resolutions also go to the audit (actor ``runnerops``)."""
+        alert = action.alert
+        members = alert.members or (before.members if before is not None else ())
+        reason = alert.reason or str(alert.kind)
+        outcome = _OUTCOMES[action.kind]
+        counted = "jobs" if alert.kind == AlertKind.STUCK else "runners"
+        log.info(
+            "alert %s: reason=%s key=%s channel=%s %s=%d",
+            outcome,
+            reason,
+            alert.key,
+            alert.channel,
+            counted,
+            len(members),
+        )
+        if action.kind is ActionKind.UPDATE:
+            return
+        entry = AuditEntry(
+            at=now,
+            user_id=ACTOR,
+            user_name=ACTOR,
+            action="alert",
+            target=alert.target,
+            outcome=outcome,
+            detail=f"{reason} ({len(members)} {counted}; {alert.key})",
+            channel_id=alert.channel,
+        )
+        try:
+            await self.services.store.audit.record(entry)
+        except StoreUnavailable:
+            log.error("could not write the audit entry of alert %s (%s)", alert.key, outcome)
+
     def _slowed(self, target: Target) -> bool:
-        """Over budget, an account is polled only every ``SLOW_EVERY``-th round."""
-        return self.budget.over(target.owner) and self._rounds % SLOW_EVERY != 0
+        """Whether the poll budget leaves ``target``'s account out of this round (paced
+        through the hour: :func:`bot.watch.budget.admit`)."""
+        return not self.budget.admit(target.owner)
 
     @staticmethod
     def _belongs(alert: Alert, watch: Watch, kind: AlertKind) -> bool:
@@ -298,6 +344,8 @@ class Sweeper:
             )
             if diagnosis.reason in QUIET:
                 continue
+            if diagnosis.unsure:  # a page missing: the runner that refutes it may be there
+                raise errors.GitHubUnavailable(target, "an incomplete runner listing")
             assert job.id is not None and job.created_at is not None
             key = stuck_alert_key(watch.target, diagnosis.reason, job.labels)
             diagnoses.setdefault((watch.channel, key), diagnosis)

@@ -40,7 +40,7 @@ from typing import Any
 from bot.sandbox.fleet import generated_fleet
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
-from bot.watch.budget import DEFAULT_LIMIT, SLOW_EVERY, WINDOW
+from bot.watch.budget import DEFAULT_LIMIT, LEAD, WINDOW
 
 CONCURRENCY = 20  # deliveries in flight at a time
 SWEEP_PERIOD = 1.0  # seconds between rounds in the delay figure
@@ -264,7 +264,7 @@ class RequestFigures:
     busy: set[str]  # organizations whose runners change state every round
     seconds: float
     per: dict[str, PerInstallation]
-    skipped_rounds: int  # watch-rounds left out because the budget was used up
+    skipped_rounds: int  # watch-rounds left out by the budget's pacing
     alerts: int  # stuck-job alerts posted
     budget_share: float = POLL_BUDGET
     limit: int = DEFAULT_LIMIT
@@ -316,8 +316,9 @@ class RequestFigures:
             lines.append(self._line("busy", busy) + " (a runner of every page changes a round)")
         lines.append(
             f"  poll budget {self.budget_share:.0%} of {self.limit:,} = {allowance} requests an "
-            f"hour, 304s free; over it an installation is polled every {SLOW_EVERY}th "
-            f"round: {self.skipped_rounds} of {self.rounds * self.orgs} watch-rounds skipped; "
+            f"hour, 304s free; paced through the hour (a round goes while its cost fits the "
+            f"share earned so far, {LEAD / 60:.0f} min ahead): {self.skipped_rounds} of "
+            f"{self.rounds * self.orgs} watch-rounds skipped; "
             f"{self.alerts} alerts posted; rate-limit cost within the budget: "
             f"{'yes' if self.within_budget else 'NO'}"
         )

@@ -415,9 +415,17 @@ SEC = timedelta(seconds=1)
             [act(ActionKind.RESOLVE, "r"), act(ActionKind.UPDATE, "u"),
              act(ActionKind.POST, "p2", opened=1), act(ActionKind.POST, "p1", opened=5)],
             {},
-            ["p1"],
-            [("p2", NOW + SEC), ("u", NOW + 2 * SEC), ("r", NOW + 3 * SEC)],
-            id="one-per-channel-posts-first-oldest-first",
+            ["p1", "u", "r"],
+            [("p2", NOW + SEC)],
+            id="one-post-per-channel-oldest-first-updates-and-resolutions-all-go",
+        ),
+        pytest.param(
+            [act(ActionKind.RESOLVE, "r1"), act(ActionKind.RESOLVE, "r2", opened=1),
+             act(ActionKind.UPDATE, "u1"), act(ActionKind.UPDATE, "u2", opened=1)],
+            {"C1": NOW - SEC / 2},
+            ["u2", "u1", "r2", "r1"],
+            [],
+            id="updates-never-wait-for-the-post-interval",
         ),
         pytest.param(
             [act(ActionKind.POST, "a", "C1"), act(ActionKind.POST, "b", "C2"),
@@ -428,7 +436,10 @@ SEC = timedelta(seconds=1)
             id="channels-independent",
         ),
         pytest.param(
-            [act(ActionKind.UPDATE, "a")], {"C1": NOW + 5 * SEC}, [], [("a", NOW + 6 * SEC)],
+            [act(ActionKind.POST, "p"), act(ActionKind.UPDATE, "a")],
+            {"C1": NOW + 5 * SEC},
+            ["a"],
+            [("p", NOW + 6 * SEC)],
             id="last-post-in-future-clock-skew",
         ),
     ],
@@ -451,6 +462,13 @@ def test_pace_stamps_channels_that_sent() -> None:
         now=NOW,
     )
     assert paced.last_post_at == {"C1": NOW, "C2": NOW - SEC / 2, "C3": NOW - 60 * SEC}
+
+
+def test_pace_stamps_only_posts() -> None:
+    """An update is no new message: it does not push the channel's next post back."""
+    paced = pace([act(ActionKind.UPDATE, "u"), act(ActionKind.RESOLVE, "r")], {}, now=NOW)
+    assert [a.alert.key for a in paced.send_now] == ["u", "r"]
+    assert paced.last_post_at == {}
 
 
 def test_pace_custom_interval() -> None:

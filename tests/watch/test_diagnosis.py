@@ -459,3 +459,29 @@ def test_workflow_allowed(
 )
 def test_looks_outdated(version: str | None, latest: str | None, expected: bool | None) -> None:
     assert looks_outdated(version, latest) is expected
+
+
+@pytest.mark.parametrize(
+    ("runners", "reason", "unsure"),
+    [
+        pytest.param((runner(1, "cpu", LINUX),), Reason.NO_MATCHING_LABELS, True, id="no-labels"),
+        pytest.param(
+            (runner(10, "gpu", status="offline"),), Reason.ALL_OFFLINE, True, id="all-offline"
+        ),
+        pytest.param((runner(1, "gpu", group=2),), Reason.GROUP_NOT_ALLOWED, True, id="group"),
+        pytest.param((runner(1, "gpu", busy=True),), Reason.ALL_BUSY, False, id="busy-found"),
+        pytest.param((runner(1, "gpu"),), Reason.IDLE_NOT_TAKING, False, id="idle-found"),
+    ],
+)
+def test_an_incomplete_listing_makes_absence_reasons_unsure(
+    runners: tuple[RunnerInfo, ...], reason: Reason, unsure: bool
+) -> None:
+    """A reason that says no suitable runner was found cannot stand on a listing with a
+    page missing; one that found runners (busy, idle) still can."""
+    whole = run(runners=runners)
+    assert whole.reason is reason and whole.complete and not whole.unsure
+    partial = diagnose(
+        JOB, runners, GROUPS, now=NOW, last_seen_online=SEEN, queued_same_labels=4, complete=False
+    )
+    assert partial == replace(whole, complete=False)
+    assert partial.unsure is unsure

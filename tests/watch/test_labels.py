@@ -35,6 +35,8 @@ def test_label_set_key(labels: Iterable[str], key: tuple[str, ...]) -> None:
         pytest.param(["ubuntu-24.04"], True, id="ubuntu-24.04"),
         pytest.param(["ubuntu-22.04"], True, id="ubuntu-22.04"),
         pytest.param(["ubuntu-24.04-arm"], True, id="ubuntu-arm"),
+        pytest.param(["ubuntu-slim"], True, id="ubuntu-slim"),
+        pytest.param(["ubuntu-slim-gpu"], False, id="ubuntu-slim-suffixed-is-an-org-name"),
         pytest.param(["windows-latest"], True, id="windows-latest"),
         pytest.param(["windows-2025"], True, id="windows-year"),
         pytest.param(["macos-14-large"], True, id="macos-large"),
