@@ -21,6 +21,7 @@ from bot.routing import Click, Invocation, Router
 from bot.slack import prune as view
 from bot.slack import render
 from bot.store.database import StoreUnavailable
+from bot.store.once import Heartbeat
 from bot.targets import Target, TargetError, parse_target
 from bot.watch.models import RunnerInfo
 
@@ -113,12 +114,17 @@ async def prune_clicked(click: Click) -> render.Reply:
         await services.audit(caller, "prune", target, "refused", decision.reason)
         return render.refusal("admin", "prune", target, decision.reason)
 
+    key = f"prune:{plan.id}"
+    # A prune may run far longer than the claim's lease (hundreds of runners, rate-limit
+    # pauses): it beats as it goes, so a second click is told to wait, not let in.
+    heartbeat = services.store.once.heartbeat(key)
+
     async def work() -> dict[str, Any]:
-        return await _prune(click, target, plan.runners)
+        return await _prune(click, target, plan.runners, heartbeat)
 
     try:
         ran = await services.store.once.run(
-            f"prune:{plan.id}", work, keep=lambda _o: True, encode=dict, decode=dict
+            key, work, keep=lambda _o: True, encode=dict, decode=dict
         )
     except StoreUnavailable:
         raise errors.AuditUnavailable(target) from None
@@ -143,8 +149,9 @@ class _Pause:
     """One rate-limit pause shared by every worker: one waits and says so, the others
     queue behind it; a wait longer than MAX_PAUSE stops the round instead."""
 
-    def __init__(self, click: Click, target: Target, tally: Tally) -> None:
+    def __init__(self, click: Click, target: Target, tally: Tally, heartbeat: Heartbeat) -> None:
         self.click, self.target, self.tally = click, target, tally
+        self.heartbeat = heartbeat
         self.lock = asyncio.Lock()
         self.stopped = False
 
@@ -167,19 +174,19 @@ class _Pause:
                 self.tally.paused_until = retry_at
                 if self.click.update is not None:
                     await self.click.update(view.progress(self.target, self.tally))
-                await services.sleep(wait)
+                await self.heartbeat.sleep(wait, services.sleep)
                 self.tally.paused_until = None
         return True
 
 
 async def _prune(
-    click: Click, target: Target, planned: tuple[tuple[int, str], ...]
+    click: Click, target: Target, planned: tuple[tuple[int, str], ...], heartbeat: Heartbeat
 ) -> dict[str, Any]:
     services, caller = click.services, click.caller
     runners = services.runners
     tally = Tally(total=len(planned))
     reporter = Reporter(started=services.clock())
-    pause = _Pause(click, target, tally)
+    pause = _Pause(click, target, tally, heartbeat)
     slots = asyncio.Semaphore(CONCURRENCY)
     not_attempted = 0
 
@@ -233,6 +240,7 @@ async def _prune(
                     checked = ", confirmed by a check" if result == "deleted-confirmed" else ""
                     await audited.settle("deleted", f"{name} (id {rid}){checked}")
                     tally.deleted.append(name)
+        await heartbeat.beat()
         now = services.clock()
         if click.update is not None and reporter.due(tally, now):
             reporter.reported(now)

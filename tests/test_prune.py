@@ -11,6 +11,7 @@ import pytest
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import PLATFORM_POLICY, Sandbox, reply_text
 from bot.slack.prune import PRUNE_ACTION
+from bot.store import once
 from tests.conftest import Clock
 
 DAY = 86400.0
@@ -106,6 +107,109 @@ async def test_two_clicks_prune_once(sb: Sandbox, clock: Clock) -> None:
         assert "6 deleted" in reply_text(reply)
 
 
+class HeldPause:
+    """An injected sleep that moves the clock and, once ``hold`` seconds of a pause have
+    passed, waits for the test: the prune is then mid-pause, its claim's lease long gone
+    by but renewed as it went."""
+
+    def __init__(self, clock: Clock, hold: float) -> None:
+        self.clock, self.hold, self.slept = clock, hold, 0.0
+        self.reached, self.release = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.slept += seconds
+        if self.slept >= self.hold and not self.reached.is_set():
+            self.reached.set()
+            await self.release.wait()
+
+
+def deletes(sb: Sandbox) -> dict[str, int]:
+    """Successful DELETEs per runner path."""
+    done: dict[str, int] = {}
+    for rec in sb.github.requests:
+        if rec.method == "DELETE" and rec.status == 204:
+            done[rec.path] = done.get(rec.path, 0) + 1
+    return done
+
+
+async def start_paused(
+    sb: Sandbox, clock: Clock, held: HeldPause, limited: int = 1
+) -> tuple[dict[str, Any], str]:
+    """Click Delete with the first ``limited`` DELETEs rate-limited for ten minutes;
+    return once the prune is held in its pause and all those DELETEs have arrived."""
+    sb.services.sleep = held
+    arrived: list[int] = []
+    all_arrived = asyncio.Event()
+
+    def arrive() -> None:
+        arrived.append(1)
+        if len(arrived) == limited:
+            all_arrived.set()
+
+    await sb.run("prune acme")
+    clock.advance(2 * DAY)
+    ask = await sb.run("prune acme")
+    sb.github.add_fault(
+        "DELETE",
+        ORG + "/actions/runners/.*",
+        status=403,
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(clock() + 600))},
+        body={"message": "API rate limit exceeded"},
+        times=limited,
+        side_effect=arrive,
+    )
+    body, response_url = sb.click_body(ask, action_id=PRUNE_ACTION)
+    assert (await sb.post_slack(body, sb.signed_headers(body), response_url)).status == 200
+    await held.reached.wait()
+    await all_arrived.wait()
+    return ask, response_url
+
+
+async def last_reply(sb: Sandbox, response_url: str) -> dict[str, Any]:
+    while True:
+        reply = await sb.slack.next_reply(response_url, 30)
+        if "Pruning" not in reply_text(reply):
+            return reply
+
+
+async def test_a_click_during_a_long_prune_does_not_prune_again(
+    make_sandbox: Any, clock: Clock, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(once, "WAIT", 0.5)  # the second click's wait for the first one
+    held = HeldPause(clock, hold=300)  # five leases into a ten-minute rate-limit pause
+    async with make_sandbox(
+        seed=seed, clock=clock, policy=PLATFORM_POLICY, database_url=database_url
+    ) as sb:
+        ask, first_url = await start_paused(sb, clock, held)
+        second = reply_text(await summary_of(sb, ask))
+        assert "Another click is pruning" in second
+        held.release.set()
+        first = reply_text(await last_reply(sb, first_url))
+        assert "6 deleted, 0 skipped, 0 failed" in first
+        assert len(deletes(sb)) == 6 and set(deletes(sb).values()) == {1}
+        third = reply_text(await summary_of(sb, ask))  # a click after it: the outcome
+        assert "6 deleted" in third and len(deletes(sb)) == 6
+
+
+async def test_a_prune_whose_process_stopped_beating_is_taken_over(
+    make_sandbox: Any, clock: Clock, database_url: str
+) -> None:
+    held = HeldPause(clock, hold=300)
+    async with make_sandbox(
+        seed=seed, clock=clock, policy=PLATFORM_POLICY, database_url=database_url
+    ) as sb:
+        # Every worker meets the limit: none finishes a runner (and beats) from now on.
+        ask, first_url = await start_paused(sb, clock, held, limited=4)
+        clock.advance(once.LEASE.total_seconds() + 1)  # held: no heartbeat, as if it died
+        second = reply_text(await summary_of(sb, ask))
+        assert "Prune of" in second and "Another click" not in second  # it pruned
+        held.release.set()
+        first = reply_text(await last_reply(sb, first_url))
+        assert "Prune of" in first  # the old holder's re-checks find the rest gone
+        assert len(deletes(sb)) == 6 and set(deletes(sb).values()) == {1}
+
+
 async def test_a_rate_limit_pauses_the_work_and_says_so(sb: Sandbox, clock: Clock) -> None:
     waited: list[float] = []
 
@@ -132,7 +236,7 @@ async def test_a_rate_limit_pauses_the_work_and_says_so(sb: Sandbox, clock: Cloc
         seen.append(await sb.slack.next_reply(response_url, 30))
     assert any("Paused for GitHub's rate limit" in reply_text(r) for r in seen)
     assert "6 deleted, 0 skipped, 0 failed" in reply_text(seen[-1])
-    assert waited and 100 < waited[0] <= 121
+    assert waited and 100 < sum(waited) <= 121  # in slices, the claim renewed between
 
 
 async def test_prune_needs_admin_at_the_command_and_the_click(sb: Sandbox, clock: Clock) -> None:
