@@ -407,7 +407,17 @@ class RunnerService:
             "labels": list(labels),
             "work_folder": work_folder,
         }
-        data = await self.github.call(target, "POST", RUNNERS + "/generate-jitconfig", data=body)
+        try:
+            data = await self.github.call(
+                target, "POST", RUNNERS + "/generate-jitconfig", data=body
+            )
+        except errors.NotFound:
+            # An organization's or enterprise's groups were just listed, so the target is
+            # there: what GitHub does not find is the group. A repository has no groups
+            # but its Default, so there the repository itself is missing.
+            if target.scope is Scope.REPO:
+                raise
+            raise errors.GroupGone(target, group.name, group.id) from None
         encoded = data.get("encoded_jit_config") if isinstance(data, dict) else None
         if isinstance(encoded, str):
             redact.add(encoded)  # from now on it never reaches a log

@@ -936,6 +936,12 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
                 f":mag: No runner group {code(clip(g, 80))} in *{escape(str(t))}*. "
                 f"Its groups: {known}{more}. Nothing was changed."
             )
+        case errors.GroupGone(target=t, group=g, group_id=gid):
+            return (
+                f":mag: No runner group {code(clip(g, 80))} (id {gid}) in *{escape(str(t))}*:"
+                " GitHub found none when asked to register the runner (it may just have been"
+                f" removed), so nothing was registered. `groups {escape(str(t))}` lists them."
+            )
         case errors.Conflict(message=m):
             reason = escape(m[:300].rstrip(". "))
             return f":warning: GitHub refused: {reason}. Nothing was changed."
