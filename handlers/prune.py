@@ -34,6 +34,7 @@ T = TypeVar("T")
 # that still strikes is waited out like any rate limit.
 CONCURRENCY = 4
 MAX_PAUSE = 900.0  # a rate-limit wait longer than this ends the round (press again later)
+NAMED = 10  # deleted runners named in the audit channel's summary line
 
 
 def _criteria(offline_for: str, labels: tuple[str, ...], name: str | None) -> str:
@@ -214,7 +215,9 @@ async def _prune(
                 tally.skip(name, skip)
                 return
             try:
-                audited = await services.audit_first(caller, "prune", target, f"{name} (id {rid})")
+                audited = await services.audit_first(  # the channel gets one summary
+                    caller, "prune", target, f"{name} (id {rid})", publish=False
+                )
             except errors.AuditUnavailable:
                 tally.fail(name, "could not be audited, so not deleted")
                 return
@@ -247,4 +250,20 @@ async def _prune(
             await click.update(view.progress(target, tally))
 
     await asyncio.gather(*(one(rid, name) for rid, name in planned))
+    await services.audit(caller, "prune", target, "pruned", _summary_detail(tally, not_attempted))
     return _encode(tally, caller.user_id, not_attempted)
+
+
+def _summary_detail(tally: Tally, not_attempted: int) -> str:
+    """The prune's one audit-channel line: counts first, then as many names as fit."""
+    head = (
+        f"{len(tally.deleted)} of {tally.total} runners deleted,"
+        f" {sum(map(len, tally.skipped.values()))} skipped,"
+        f" {sum(map(len, tally.failed.values()))} failed"
+        + (f", {not_attempted} not attempted" if not_attempted else "")
+    )
+    if not tally.deleted:
+        return head
+    names = ", ".join(tally.deleted[:NAMED])
+    more = f" and {len(tally.deleted) - NAMED} more" if len(tally.deleted) > NAMED else ""
+    return f"{head}: {names}{more}"

@@ -303,3 +303,28 @@ def test_a_thousand_runners_fit_slack() -> None:
         payload = reply.payload()  # slack_sdk validates each element's limits
         assert len(payload["blocks"]) <= 50
         assert len(json.dumps(payload["blocks"])) < 13_000
+
+
+async def test_a_big_prune_posts_one_summary_to_the_audit_channel(
+    make_sandbox: Any, clock: Clock
+) -> None:
+    def many(gh: GitHubDouble) -> None:
+        seed(gh)
+        for i in range(60):
+            gh.add_runner(ORG, f"gone-{i}", status="offline")
+
+    async with make_sandbox(
+        seed=many, clock=clock, policy=PLATFORM_POLICY, audit_slack_channel="C0AUDIT"
+    ) as sb:
+        await sb.run("prune acme")
+        clock.advance(2 * DAY)
+        ask = await sb.run("prune acme")
+        before = len(sb.slack.posted)
+        assert "66 deleted" in reply_text(await summary_of(sb, ask))
+        posts = [p for p in sb.slack.posted[before:] if p.get("channel") == "C0AUDIT"]
+        assert len(posts) == 1, [p["text"] for p in posts]
+        assert "`prune` on *acme*: *pruned* — 66 of 66 runners deleted" in posts[0]["text"]
+        assert "and 56 more" in posts[0]["text"]
+        entries = await sb.services.store.audit.recent(limit=200)
+        deleted = [e for e in entries if e.action == "prune" and e.outcome == "deleted"]
+        assert len(deleted) == 66  # one entry per runner stays in the trail
