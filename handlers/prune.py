@@ -33,7 +33,7 @@ T = TypeVar("T")
 # while taking hundreds of runners in a fraction of the serial time; a secondary limit
 # that still strikes is waited out like any rate limit.
 CONCURRENCY = 4
-MAX_PAUSE = 900.0  # a rate-limit wait longer than this ends the round (press again later)
+MAX_PAUSE = 900.0  # a rate-limit wait longer than this ends the round (run prune again later)
 NAMED = 10  # deleted runners named in the audit channel's summary line
 
 
@@ -150,9 +150,11 @@ class _Pause:
     """One rate-limit pause shared by every worker: one waits and says so, the others
     queue behind it; a wait longer than MAX_PAUSE stops the round instead."""
 
-    def __init__(self, click: Click, target: Target, tally: Tally, heartbeat: Heartbeat) -> None:
+    def __init__(
+        self, click: Click, target: Target, tally: Tally, heartbeat: Heartbeat, reporter: Reporter
+    ) -> None:
         self.click, self.target, self.tally = click, target, tally
-        self.heartbeat = heartbeat
+        self.heartbeat, self.reporter = heartbeat, reporter
         self.lock = asyncio.Lock()
         self.stopped = False
 
@@ -173,7 +175,9 @@ class _Pause:
                 return False
             if wait > 0:
                 self.tally.paused_until = retry_at
-                if self.click.update is not None:
+                # Within the updates' budget: past it the pause goes unannounced, so
+                # that the summary is not the sixth post Slack refuses.
+                if self.click.update is not None and self.reporter.spare(services.clock()):
                     await self.click.update(view.progress(self.target, self.tally))
                 await self.heartbeat.sleep(wait, services.sleep)
                 self.tally.paused_until = None
@@ -187,9 +191,12 @@ async def _prune(
     runners = services.runners
     tally = Tally(total=len(planned))
     reporter = Reporter(started=services.clock())
-    pause = _Pause(click, target, tally, heartbeat)
+    pause = _Pause(click, target, tally, heartbeat, reporter)
     slots = asyncio.Semaphore(CONCURRENCY)
     not_attempted = 0
+
+    def reason(exc: errors.RunnerOpsError) -> str:
+        return render.error_reason(exc, install_url=services.settings.install_url)
 
     async def current(rid: int) -> Runner | None:
         try:
@@ -209,7 +216,7 @@ async def _prune(
                 not_attempted += 1
                 return
             except errors.RunnerOpsError as exc:
-                tally.fail(name, f"check failed: {type(exc).__name__}")
+                tally.fail(name, f"check failed: {reason(exc)}")
                 return
             if skip is not None:
                 tally.skip(name, skip)
@@ -237,8 +244,8 @@ async def _prune(
                     await audited.settle("unknown", f"{name}: {exc.detail}")
                     tally.fail(name, "GitHub did not confirm")
                 except errors.RunnerOpsError as exc:
-                    await audited.settle("failed", f"{name}: {type(exc).__name__}")
-                    tally.fail(name, type(exc).__name__)
+                    await audited.settle("failed", f"{name}: {reason(exc)}")
+                    tally.fail(name, reason(exc))
                 else:
                     checked = ", confirmed by a check" if result == "deleted-confirmed" else ""
                     await audited.settle("deleted", f"{name} (id {rid}){checked}")

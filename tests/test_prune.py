@@ -51,6 +51,7 @@ def names(sb: Sandbox) -> set[str]:
 async def test_dry_run_then_delete(sb: Sandbox, clock: Clock) -> None:
     first = reply_text(await sb.run("prune acme"))
     assert "Nothing to prune" in first  # never seen before: offline counts from now
+    assert "6 offline runners runnerops has never seen online" in first  # and it says so
     clock.advance(2 * DAY)
     ask = await sb.run("prune acme")
     text = reply_text(ask)
@@ -328,3 +329,71 @@ async def test_a_big_prune_posts_one_summary_to_the_audit_channel(
         entries = await sb.services.store.audit.recent(limit=200)
         deleted = [e for e in entries if e.action == "prune" and e.outcome == "deleted"]
         assert len(deleted) == 66  # one entry per runner stays in the trail
+
+
+def runner_path(sb: Sandbox, name: str) -> str:
+    rid = next(r["id"] for r in sb.github.runners(ORG) if r["name"] == name)
+    return f"{ORG}/actions/runners/{rid}"
+
+
+def rate_limited(sb: Sandbox, path: str, reset: float, method: str = "DELETE") -> None:
+    sb.github.add_fault(
+        method,
+        path,
+        status=403,
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(reset))},
+        body={"message": "API rate limit exceeded"},
+    )
+
+
+async def all_replies(sb: Sandbox, ask: dict[str, Any]) -> list[dict[str, Any]]:
+    body, response_url = sb.click_body(ask, action_id=PRUNE_ACTION)
+    assert (await sb.post_slack(body, sb.signed_headers(body), response_url)).status == 200
+    seen = [await sb.slack.next_reply(response_url, 30)]
+    while "Pruning" in reply_text(seen[-1]):
+        seen.append(await sb.slack.next_reply(response_url, 30))
+    return seen
+
+
+async def test_many_pauses_leave_room_for_the_summary(sb: Sandbox, clock: Clock) -> None:
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    sb.services.sleep = sleep
+    await sb.run("prune acme")
+    clock.advance(2 * DAY)
+    ask = await sb.run("prune acme")
+    for k in range(1, 7):  # one rate limit after another: six pauses
+        rate_limited(sb, ORG + "/actions/runners/.*", clock() + 100 * k)
+    seen = await all_replies(sb, ask)
+    # Slack takes five posts per response_url: the summary must not be a sixth.
+    assert len(seen) <= 5, [reply_text(r) for r in seen]
+    assert any("Paused for GitHub's rate limit" in reply_text(r) for r in seen)
+    assert "6 deleted, 0 skipped, 0 failed" in reply_text(seen[-1])
+
+
+async def test_a_long_rate_limit_says_run_prune_again(sb: Sandbox, clock: Clock) -> None:
+    await sb.run("prune acme")
+    clock.advance(2 * DAY)
+    ask = await sb.run("prune acme")
+    rate_limited(sb, ORG + "/actions/runners/.*", clock() + 3600)  # past the longest pause
+    done = reply_text((await all_replies(sb, ask))[-1])
+    assert "not attempted" in done and "run `prune` again" in done
+    assert "press the button" not in done
+
+
+async def test_failures_are_given_in_words(sb: Sandbox, clock: Clock) -> None:
+    await sb.run("prune acme")
+    clock.advance(2 * DAY)
+    ask = await sb.run("prune acme")
+    refused = {"message": "Resource not accessible by integration"}
+    for method, name in (("GET", "dead-1"), ("DELETE", "dead-2")):  # also after a re-mint
+        sb.github.add_fault(method, runner_path(sb, name), status=403, body=refused, times=None)
+    done = reply_text((await all_replies(sb, ask))[-1])
+    assert "4 deleted, 0 skipped, 2 failed" in done
+    assert "failed (check failed: GitHub refused: runnerops lacks organization permission" in done
+    assert "failed (GitHub refused: runnerops lacks organization permission" in done
+    assert "Forbidden" not in done
+    entries = await sb.services.store.audit.recent(limit=50)
+    failed = [e for e in entries if e.action == "prune" and e.outcome == "failed"]
+    assert [e.detail.startswith("dead-2: GitHub refused") for e in failed] == [True]
