@@ -397,3 +397,38 @@ async def test_failures_are_given_in_words(sb: Sandbox, clock: Clock) -> None:
     entries = await sb.services.store.audit.recent(limit=50)
     failed = [e for e in entries if e.action == "prune" and e.outcome == "failed"]
     assert [e.detail.startswith("dead-2: GitHub refused") for e in failed] == [True]
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "prefix"),
+    [
+        ("acme/api", "/repos/acme/api", ""),
+        ("acme/api", "/repos/acme/api", "/api/v3"),
+        ("enterprise:octo-ent", "/enterprises/octo-ent", "/api/v3"),  # GHES, with the PAT
+    ],
+    ids=["repo", "ghes-repo", "ghes-enterprise"],
+)
+async def test_prune_at_repository_and_enterprise_scope(
+    make_sandbox: Any, clock: Clock, target: str, path: str, prefix: str
+) -> None:
+    def fleet(gh: GitHubDouble) -> None:
+        gh.add_org("acme")
+        gh.add_repo("acme", "api")
+        gh.add_installation("acme")
+        gh.add_enterprise("octo-ent")
+        for i in range(1, 4):
+            gh.add_runner(path, f"dead-{i}", status="offline")
+        gh.add_runner(path, "alive", status="online")
+
+    async with make_sandbox(
+        seed=fleet, clock=clock, policy=PLATFORM_POLICY, prefix=prefix
+    ) as sb:
+        await sb.run(f"prune {target}")
+        clock.advance(2 * DAY)
+        ask = await sb.run(f"prune {target}")
+        assert "3 runners" in reply_text(ask)
+        done = reply_text(await summary_of(sb, ask))
+        assert "3 deleted, 0 skipped, 0 failed" in done
+        assert {r["name"] for r in sb.github.runners(path)} == {"alive"}
+        assert sb.github.count("DELETE", path + "/actions/runners/[0-9]+") == 3
+        assert all(r.path.startswith(("/app/", path)) for r in sb.github.requests)
