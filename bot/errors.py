@@ -132,6 +132,16 @@ class GroupNotFound(RunnerOpsError):
 
 
 @dataclass
+class GroupGone(RunnerOpsError):
+    """404 registering a JIT runner into a group just listed: the group is gone (or the
+    credential may not use it); nothing was registered."""
+
+    target: Target
+    group: str
+    group_id: int
+
+
+@dataclass
 class OutcomeUnknown(RunnerOpsError):
     """A write (POST, DELETE) failed without a definite answer: GitHub may have acted."""
 

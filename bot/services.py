@@ -131,18 +131,26 @@ class Services:
         await self.audit_channel.publish(entry)
 
     async def audit_first(
-        self, caller: Caller, action: str, target: Target, detail: str = ""
+        self,
+        caller: Caller,
+        action: str,
+        target: Target,
+        detail: str = "",
+        *,
+        publish: bool = True,
     ) -> Audited:
         """Write the entry of an action about to be performed (token, delete).
 
         Raises :class:`errors.AuditUnavailable` if it cannot be written: such an action is
-        not performed. Settle it with :meth:`Audited.settle` once the outcome is known."""
+        not performed. Settle it with :meth:`Audited.settle` once the outcome is known.
+        ``publish=False`` keeps its settled entry out of AUDIT_SLACK_CHANNEL: one of many
+        (a prune's deletes) whose caller posts one summary entry instead."""
         entry = self._entry(caller, action, target, PENDING, detail)
         try:
             entry = await self.store.audit.record(entry)
         except StoreUnavailable:
             raise errors.AuditUnavailable(target) from None
-        return Audited(self, entry)
+        return Audited(self, entry, publish=publish)
 
     async def close(self) -> None:
         """Let acknowledged commands finish (a deploy must not swallow replies); those
@@ -171,6 +179,7 @@ class Audited:
     services: Services
     entry: AuditEntry
     settled: bool = False
+    publish: bool = True  # posted to AUDIT_SLACK_CHANNEL once settled
 
     async def __aenter__(self) -> Audited:
         return self
@@ -197,4 +206,5 @@ class Audited:
         except StoreUnavailable:
             # The entry stays "pending": it still says who started what, and when.
             log.error("could not settle an audit entry (%s %s)", entry.action, outcome)
-        await self.services.audit_channel.publish(entry)
+        if self.publish:
+            await self.services.audit_channel.publish(entry)

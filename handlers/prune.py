@@ -21,6 +21,7 @@ from bot.routing import Click, Invocation, Router
 from bot.slack import prune as view
 from bot.slack import render
 from bot.store.database import StoreUnavailable
+from bot.store.once import Heartbeat
 from bot.targets import Target, TargetError, parse_target
 from bot.watch.models import RunnerInfo
 
@@ -32,7 +33,8 @@ T = TypeVar("T")
 # while taking hundreds of runners in a fraction of the serial time; a secondary limit
 # that still strikes is waited out like any rate limit.
 CONCURRENCY = 4
-MAX_PAUSE = 900.0  # a rate-limit wait longer than this ends the round (press again later)
+MAX_PAUSE = 900.0  # a rate-limit wait longer than this ends the round (run prune again later)
+NAMED = 10  # deleted runners named in the audit channel's summary line
 
 
 def _criteria(offline_for: str, labels: tuple[str, ...], name: str | None) -> str:
@@ -113,12 +115,17 @@ async def prune_clicked(click: Click) -> render.Reply:
         await services.audit(caller, "prune", target, "refused", decision.reason)
         return render.refusal("admin", "prune", target, decision.reason)
 
+    key = f"prune:{plan.id}"
+    # A prune may run far longer than the claim's lease (hundreds of runners, rate-limit
+    # pauses): it beats as it goes, so a second click is told to wait, not let in.
+    heartbeat = services.store.once.heartbeat(key)
+
     async def work() -> dict[str, Any]:
-        return await _prune(click, target, plan.runners)
+        return await _prune(click, target, plan.runners, heartbeat)
 
     try:
         ran = await services.store.once.run(
-            f"prune:{plan.id}", work, keep=lambda _o: True, encode=dict, decode=dict
+            key, work, keep=lambda _o: True, encode=dict, decode=dict
         )
     except StoreUnavailable:
         raise errors.AuditUnavailable(target) from None
@@ -143,8 +150,11 @@ class _Pause:
     """One rate-limit pause shared by every worker: one waits and says so, the others
     queue behind it; a wait longer than MAX_PAUSE stops the round instead."""
 
-    def __init__(self, click: Click, target: Target, tally: Tally) -> None:
+    def __init__(
+        self, click: Click, target: Target, tally: Tally, heartbeat: Heartbeat, reporter: Reporter
+    ) -> None:
         self.click, self.target, self.tally = click, target, tally
+        self.heartbeat, self.reporter = heartbeat, reporter
         self.lock = asyncio.Lock()
         self.stopped = False
 
@@ -165,23 +175,28 @@ class _Pause:
                 return False
             if wait > 0:
                 self.tally.paused_until = retry_at
-                if self.click.update is not None:
+                # Within the updates' budget: past it the pause goes unannounced, so
+                # that the summary is not the sixth post Slack refuses.
+                if self.click.update is not None and self.reporter.spare(services.clock()):
                     await self.click.update(view.progress(self.target, self.tally))
-                await services.sleep(wait)
+                await self.heartbeat.sleep(wait, services.sleep)
                 self.tally.paused_until = None
         return True
 
 
 async def _prune(
-    click: Click, target: Target, planned: tuple[tuple[int, str], ...]
+    click: Click, target: Target, planned: tuple[tuple[int, str], ...], heartbeat: Heartbeat
 ) -> dict[str, Any]:
     services, caller = click.services, click.caller
     runners = services.runners
     tally = Tally(total=len(planned))
     reporter = Reporter(started=services.clock())
-    pause = _Pause(click, target, tally)
+    pause = _Pause(click, target, tally, heartbeat, reporter)
     slots = asyncio.Semaphore(CONCURRENCY)
     not_attempted = 0
+
+    def reason(exc: errors.RunnerOpsError) -> str:
+        return render.error_reason(exc, install_url=services.settings.install_url)
 
     async def current(rid: int) -> Runner | None:
         try:
@@ -201,13 +216,15 @@ async def _prune(
                 not_attempted += 1
                 return
             except errors.RunnerOpsError as exc:
-                tally.fail(name, f"check failed: {type(exc).__name__}")
+                tally.fail(name, f"check failed: {reason(exc)}")
                 return
             if skip is not None:
                 tally.skip(name, skip)
                 return
             try:
-                audited = await services.audit_first(caller, "prune", target, f"{name} (id {rid})")
+                audited = await services.audit_first(  # the channel gets one summary
+                    caller, "prune", target, f"{name} (id {rid})", publish=False
+                )
             except errors.AuditUnavailable:
                 tally.fail(name, "could not be audited, so not deleted")
                 return
@@ -227,16 +244,33 @@ async def _prune(
                     await audited.settle("unknown", f"{name}: {exc.detail}")
                     tally.fail(name, "GitHub did not confirm")
                 except errors.RunnerOpsError as exc:
-                    await audited.settle("failed", f"{name}: {type(exc).__name__}")
-                    tally.fail(name, type(exc).__name__)
+                    await audited.settle("failed", f"{name}: {reason(exc)}")
+                    tally.fail(name, reason(exc))
                 else:
                     checked = ", confirmed by a check" if result == "deleted-confirmed" else ""
                     await audited.settle("deleted", f"{name} (id {rid}){checked}")
                     tally.deleted.append(name)
+        await heartbeat.beat()
         now = services.clock()
         if click.update is not None and reporter.due(tally, now):
             reporter.reported(now)
             await click.update(view.progress(target, tally))
 
     await asyncio.gather(*(one(rid, name) for rid, name in planned))
+    await services.audit(caller, "prune", target, "pruned", _summary_detail(tally, not_attempted))
     return _encode(tally, caller.user_id, not_attempted)
+
+
+def _summary_detail(tally: Tally, not_attempted: int) -> str:
+    """The prune's one audit-channel line: counts first, then as many names as fit."""
+    head = (
+        f"{len(tally.deleted)} of {tally.total} runners deleted,"
+        f" {sum(map(len, tally.skipped.values()))} skipped,"
+        f" {sum(map(len, tally.failed.values()))} failed"
+        + (f", {not_attempted} not attempted" if not_attempted else "")
+    )
+    if not tally.deleted:
+        return head
+    names = ", ".join(tally.deleted[:NAMED])
+    more = f" and {len(tally.deleted) - NAMED} more" if len(tally.deleted) > NAMED else ""
+    return f"{head}: {names}{more}"

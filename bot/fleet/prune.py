@@ -49,6 +49,7 @@ class Selection:
     online: int = 0
     busy: int = 0
     too_recent: int = 0  # offline, but not for long enough yet
+    too_recent_unseen: int = 0  # of those, never seen online: counted from first seen
     unmatched: int = 0  # left out by --label / --name
     over_limit: int = 0  # beyond MAX_RUNNERS, for a later round
     never_seen_online: int = 0  # among the candidates
@@ -84,7 +85,7 @@ def select(
     limit: int = MAX_RUNNERS,
 ) -> Selection:
     """The dry run: oldest-offline first, at most ``limit``."""
-    online = busy = too_recent = unmatched = 0
+    online = busy = too_recent = too_recent_unseen = unmatched = 0
     found: list[Candidate] = []
     for runner in runners:
         if not matches(runner, labels, name):
@@ -99,6 +100,7 @@ def select(
                 found.append(Candidate(runner, since, kind))
             else:
                 too_recent += 1
+                too_recent_unseen += kind is Since.FIRST_OFFLINE
     found.sort(key=lambda c: (c.offline_since, c.runner.id))
     kept = tuple(found[:limit])
     return Selection(
@@ -106,6 +108,7 @@ def select(
         online=online,
         busy=busy,
         too_recent=too_recent,
+        too_recent_unseen=too_recent_unseen,
         unmatched=unmatched,
         over_limit=max(0, len(found) - limit),
         never_seen_online=sum(1 for c in kept if c.since is Since.FIRST_OFFLINE),
@@ -177,3 +180,11 @@ class Reporter:
     def reported(self, now: float) -> None:
         self.reports += 1
         self.last = now
+
+    def spare(self, now: float) -> bool:
+        """Whether a rate-limit pause may say so: its notice takes one of the updates, as
+        Slack takes five posts per response_url and the summary must be one of them."""
+        if self.reports >= PROGRESS_REPORTS:
+            return False
+        self.reported(now)
+        return True

@@ -427,6 +427,13 @@ class RunnerService:
             )
         except errors.OutcomeUnknown as unknown:
             await self._check_registered(target, name, unknown)
+        except errors.NotFound:
+            # An organization's or enterprise's groups were just listed, so the target is
+            # there: what GitHub does not find is the group. A repository has no groups
+            # but its Default, so there the repository itself is missing.
+            if target.scope is Scope.REPO:
+                raise
+            raise errors.GroupGone(target, group.name, group.id) from None
         encoded = data.get("encoded_jit_config") if isinstance(data, dict) else None
         if isinstance(encoded, str):
             redact.add(encoded)  # from now on it never reaches a log

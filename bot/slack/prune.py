@@ -61,13 +61,21 @@ def plan(
     where = escape(str(target))
     n = len(selection.candidates)
     if n == 0:
-        return Reply(
-            text=f"Nothing to prune in {target}",
-            blocks=[
-                _section(f":broom: Nothing to prune in *{where}* ({escape(criteria)})."),
-                _context(_counts(selection)),
-            ],
-        )
+        blocks: list[Block] = [
+            _section(f":broom: Nothing to prune in *{where}* ({escape(criteria)})."),
+            _context(_counts(selection)),
+        ]
+        if unseen := selection.too_recent_unseen:
+            runners = "runner" if unseen == 1 else "runners"
+            blocks.append(
+                _section(
+                    f":information_source: {unseen} offline {runners} runnerops has never seen"
+                    " online: their time offline counts from when it first saw them offline"
+                    " (for any it first saw with this listing: from now). Run `prune` again"
+                    " once they have been offline that long."
+                )
+            )
+        return Reply(text=f"Nothing to prune in {target}", blocks=blocks)
     lines = []
     for c in selection.candidates[:LISTED]:
         ago = format_duration(now - c.offline_since)
@@ -79,7 +87,7 @@ def plan(
         lines.append(f"• {code(clip(c.runner.name, 80))} (id {c.runner.id}): {since}")
     shown = _lines_fitting(lines)
     more = n - len(shown)
-    blocks: list[Block] = [
+    blocks = [
         _header(f"Prune {clip(str(target), 100)}: {n} runner{'s' * (n != 1)}"),
         _section(
             f"A dry run: these runners of *{where}* are offline, idle and match"
@@ -173,7 +181,7 @@ def summary(target: Target, tally: Tally, user_id: str, *, not_attempted: int = 
     if not_attempted:
         lines.append(
             f"• not attempted: {not_attempted}, GitHub's rate limit held too long;"
-            " press the button again later"
+            " run `prune` again later for a new dry run of what is left"
         )
     blocks: list[Block] = [_section(head)]
     if lines:

@@ -8,6 +8,7 @@ Slack layer posts it. Every piece of user- or GitHub-supplied text goes through
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -967,6 +968,12 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
                 f":mag: No runner group {code(clip(g, 80))} in *{escape(str(t))}*. "
                 f"Its groups: {known}{more}. Nothing was changed."
             )
+        case errors.GroupGone(target=t, group=g, group_id=gid):
+            return (
+                f":mag: No runner group {code(clip(g, 80))} (id {gid}) in *{escape(str(t))}*:"
+                " GitHub found none when asked to register the runner (it may just have been"
+                f" removed), so nothing was registered. `groups {escape(str(t))}` lists them."
+            )
         case errors.Conflict(message=m):
             reason = escape(m[:300].rstrip(". "))
             return f":warning: GitHub refused: {reason}. Nothing was changed."
@@ -993,6 +1000,14 @@ def _ambiguous_runner(target: Target, ref: str, matches: Sequence[errors.RunnerM
         f"*{escape(str(target))}*: {' and '.join(shown)}. Nothing was done. "
         f"Say which: {', '.join(forms)}."
     )
+
+
+def error_reason(exc: errors.RunnerOpsError, *, install_url: str) -> str:
+    """:func:`error_text`'s first sentence without its emoji: a failure's reason as one
+    line of a summary (a prune's failed runners, grouped by it)."""
+    text = error_text(exc, install_url=install_url)
+    text = re.sub(r"^:[a-z0-9_+-]+: ", "", text)
+    return re.split(r"(?<=[^.])\. ", text, maxsplit=1)[0].rstrip(".")
 
 
 def error_reply(exc: errors.RunnerOpsError, *, install_url: str) -> Reply:

@@ -7,7 +7,8 @@ PostgreSQL and SQLite) decides which caller acts; the others read the outcome it
 
 A record is ``running`` while its work runs, then ``done`` (kept a day) or ``failed``
 (given to those who were waiting, then open to a new attempt). A ``running`` record whose
-process died is taken over once its lease has passed.
+process died is taken over once its lease has passed; work that may outlast the lease (a
+prune waiting out a rate limit) keeps its claim alive with a :class:`Heartbeat`.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class Once:
         self.ttl = ttl
         self.lease = lease
         self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        # The claimed_at this object last wrote per running key: a heartbeat renews only a
+        # claim that is still its own (not one another process took over).
+        self._held: dict[str, datetime] = {}
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -90,7 +94,38 @@ class Once:
             async with self.db.engine.begin() as conn:
                 return (await conn.execute(statement)).first() is not None
 
-        return await self.db.write(upsert, "once claim")
+        claimed = await self.db.write(upsert, "once claim")
+        if claimed and state == RUNNING:
+            self._held[key] = now
+        return claimed
+
+    async def renew(self, key: str) -> bool:
+        """Move a running claim's lease on to now; False if it is no longer this
+        object's (it was settled, forgotten, or taken over as abandoned)."""
+        held = self._held.get(key)
+        if held is None:
+            return False
+        now = self._now()
+        statement = (
+            once.update()
+            .where(once.c.key == key, once.c.state == RUNNING, once.c.claimed_at == held)
+            .values(claimed_at=now)
+        )
+
+        async def update() -> bool:
+            async with self.db.engine.begin() as conn:
+                return bool((await conn.execute(statement)).rowcount)
+
+        renewed = await self.db.write(update, "once renew")
+        if renewed:
+            self._held[key] = now
+        else:
+            self._held.pop(key, None)
+        return renewed
+
+    def heartbeat(self, key: str) -> Heartbeat:
+        """For work run under ``key`` that may outlast the lease: beat it as it goes."""
+        return Heartbeat(self, key)
 
     async def _get(self, key: str) -> Record | None:
         async def select() -> Record | None:
@@ -102,6 +137,7 @@ class Once:
         return await self.db.read(select, "once read")
 
     async def _settle(self, key: str, state: str, outcome: Any) -> None:
+        self._held.pop(key, None)
         async def update() -> None:
             async with self.db.engine.begin() as conn:
                 await conn.execute(
@@ -131,6 +167,8 @@ class Once:
 
     async def forget(self, key: str) -> None:
         """The work failed: let the next attempt (a redelivery) run it again."""
+
+        self._held.pop(key, None)
 
         async def delete() -> None:
             async with self.db.engine.begin() as conn:
@@ -193,3 +231,37 @@ class Once:
                 return int(result.rowcount or 0)
 
         return await self.db.write(delete, "once prune")
+
+
+class Heartbeat:
+    """Keeps a :meth:`Once.run` claim alive while long work runs, so that only a dead
+    process's claim is taken over. The work calls :meth:`beat` as it progresses (cheap:
+    it writes at most every third of the lease, by the Once's clock) and waits in slices
+    of :attr:`every` at most, beating between them."""
+
+    def __init__(self, owner: Once, key: str) -> None:
+        self.owner = owner
+        self.key = key
+        self.every = owner.lease.total_seconds() / 3
+        self.last = owner.clock()
+        self.lost = False  # another process took the claim over: this one was thought dead
+
+    async def beat(self) -> None:
+        now = self.owner.clock()
+        if self.lost or now - self.last < self.every:
+            return
+        self.last = now
+        try:
+            if not await self.owner.renew(self.key):
+                self.lost = True
+                log.warning("the claim of %s was taken over while its work ran", self.key)
+        except StoreUnavailable:
+            log.warning("could not renew the claim of %s", self.key)
+
+    async def sleep(self, seconds: float, sleep: Callable[[float], Awaitable[None]]) -> None:
+        """Wait ``seconds`` with ``sleep`` (an injected one in tests), beating meanwhile."""
+        left = seconds
+        while left > 0:
+            await sleep(min(left, self.every))
+            left -= self.every
+            await self.beat()

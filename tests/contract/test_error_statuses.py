@@ -1,7 +1,9 @@
 """Every error status GitHub documents for runnerops' calls becomes the right Slack reply.
 
 The (call, status) pairs come from the published descriptions themselves: for each of
-the 18 runner operations, the installation lookup (``GET /orgs/{org}/installation``,
+the 18 runner operations, the fleet commands' calls (a runner's labels: GET, POST, PUT,
+DELETE; generate-jitconfig; the runner-groups list at organization and enterprise scope),
+the installation lookup (``GET /orgs/{org}/installation``,
 ``GET /repos/{owner}/{repo}/installation``) and the token mint
 (``POST /app/installations/{installation_id}/access_tokens``), every non-2xx status the
 spec lists is selected with ``Prefer: code=NNN`` through the recording proxy, so Prism
@@ -37,8 +39,10 @@ from .bench import (
     INSTALLATION,
     OPERATION,
     OPERATIONS,
+    SCOPE_TEMPLATES,
     Bench,
     Where,
+    fetched_runner,
     installation_id,
     is_error_reply,
     listed_runner,
@@ -87,9 +91,25 @@ class Case:
         return f"{where}{self.step}-{self.scope}-{self.status}{tail}"
 
 
+LABELS = "/actions/runners/{runner_id}/labels"
+# The fleet commands' calls: step -> (METHOD, path after the scope's, the Slack command).
+FLEET = {
+    "labels": ("GET", LABELS, "labels {target} id:{runner_id}"),
+    "label-add": ("POST", LABELS, "label {target} id:{runner_id} add gpu"),
+    "label-set": ("PUT", LABELS, "label {target} id:{runner_id} set gpu"),
+    "label-remove": ("DELETE", LABELS + "/{name}", "label {target} id:{runner_id} remove no-gpu"),
+    "jit": ("POST", "/actions/runners/generate-jitconfig", "jit {target} new-runner --label gpu"),
+    "groups": ("GET", "/actions/runner-groups", "groups {target}"),
+}
+REMOVED_LABEL = "no-gpu"  # the custom label of the spec's runner example
+
+
 def _steps(scope: str) -> list[tuple[str, str, str]]:
     """(step, METHOD, template) of every call runnerops makes for a target at ``scope``."""
     steps = [(op.verb, op.method, op.template(scope)) for op in OPERATIONS]
+    for step, (method, path, _command) in FLEET.items():
+        if step != "groups" or scope != "repo":  # a repository has no runner groups
+            steps.append((step, method, SCOPE_TEMPLATES[scope] + path))
     if scope != "enterprise":  # enterprise calls use the PAT: no installation involved
         steps.append(("installation", "GET", INSTALLATION[scope]))
     if scope == "org":  # the mint does not depend on the target's scope
@@ -101,9 +121,10 @@ def documented_cases() -> list[Case]:
     """Every non-2xx status the specs document for runnerops' calls, once each.
 
     A status is tested against the first flavour whose spec documents it (``cloud``:
-    api.github.com for organizations and repositories, ghec for enterprises; then GHES).
+    api.github.com for organizations and repositories, ghec for enterprises; then GHES);
+    a fleet command's, against every flavour whose spec documents it.
     """
-    found: dict[tuple[str, str, int], Case] = {}
+    found: dict[tuple[str, str, int, str], Case] = {}
     for flavour in FLAVOURS.values():
         for scope in SCOPES:
             spec_name = flavour.specs[scope]
@@ -114,7 +135,10 @@ def documented_cases() -> list[Case]:
                     if 200 <= status < 300:
                         continue
                     case = Case(step, scope, method, template, status, flavour.name, spec_name)
-                    found.setdefault((step, scope, status), case)
+                    # The fleet commands' statuses are met on both spec sets (their GHES
+                    # paths under /api/v3 are the newest runnerops calls there).
+                    on = flavour.name if step in FLEET else ""
+                    found.setdefault((step, scope, status, on), case)
     return sorted(found.values(), key=str)
 
 
@@ -194,7 +218,15 @@ def expectation(case: Case, at: Where, spec: str, install_url: str) -> Expect:
         if step == "delete":
             runner = listed_runner(spec, scope)["name"]  # the name the button carries
             return Expect((f":mag: No runner `{runner}` in *{at.text}*",), attempts=1)
+        if step in ("labels", "label-add", "label-set", "label-remove"):
+            runner = fetched_runner(spec, scope)["name"]  # as the GET by id named it
+            return Expect((f":mag: No runner `{runner}` in *{at.text}*",), attempts=1)
+        if step == "jit" and scope != "repo":  # the target's groups were just listed
+            group = f":mag: No runner group `Default` (id 1) in *{at.text}*"
+            return Expect((group, "nothing was registered"), attempts=1)
         return Expect((f":mag: GitHub knows no *{at.text}*",), attempts=1)
+    if status == 409 and step == "jit":  # a runner of that name exists
+        return Expect((":warning: GitHub refused:", "Nothing was changed"), attempts=1)
     if status == 401:
         # An installation token refused is dropped and minted again, once.
         retried = scope != "enterprise" and step not in ("installation", "access-token")
@@ -211,7 +243,7 @@ def expectation(case: Case, at: Where, spec: str, install_url: str) -> Expect:
         if step == "delete":
             runner = listed_runner(spec, scope)["name"]
             return Expect((f"Runner `{runner}` is running a job; not deleted",), attempts=1)
-        if step == "access-token":
+        if step in ("access-token", "jit", "label-add", "label-set", "label-remove"):
             return Expect(
                 (":warning: GitHub refused the request:", "Nothing was changed"), attempts=1
             )
@@ -258,10 +290,18 @@ def call_path(bench: Bench, case: Case, at: Where) -> str:
     if case.step == "access-token":
         iid = installation_id(bench.spec_for(case.scope))
         return bench.path(ACCESS_TOKENS.replace("{installation_id}", str(iid)))
+    if case.step in FLEET:
+        runner_id = fetched_runner(bench.spec_for(case.scope), case.scope)["id"]
+        path = FLEET[case.step][1].replace("{runner_id}", str(runner_id))
+        return bench.path(at.api_path + path.replace("{name}", REMOVED_LABEL))
     return bench.op_path(OPERATION[case.step], at)
 
 
 async def drive(bench: Bench, case: Case, at: Where) -> list[dict[str, Any]]:
+    if case.step in FLEET:
+        runner_id = fetched_runner(bench.spec_for(case.scope), case.scope)["id"]
+        command = FLEET[case.step][2].format(target=at.text, runner_id=runner_id)
+        return [await bench.sb.run(command)]
     verb = case.step if case.step in OPERATION else "list"
     return await bench.drive(OPERATION[verb], at)
 
@@ -282,6 +322,8 @@ def test_every_documented_status_has_an_expected_reply() -> None:
     assert all(c.status for c in documented), [str(c) for c in documented if not c.status]
     steps = {(c.step, c.status) for c in documented}
     assert {("delete", 422), ("installation", 404), ("access-token", 401)} <= steps
+    fleet = {("labels", 404), ("label-add", 422), ("label-set", 404), ("label-remove", 422)}
+    assert fleet | {("jit", 404), ("jit", 409), ("jit", 422)} <= steps
     missing = []
     for case in documented:
         spec = FLAVOURS[case.flavour].specs[case.scope]

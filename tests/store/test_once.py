@@ -129,3 +129,33 @@ async def test_records_expire_after_a_day(pair: tuple[Store, Store], clock: Cloc
     clock.advance(TTL.total_seconds() + 1)
     assert await a.maintain() == (0, 1)
     assert await b.once.first("command:T")
+
+
+async def test_a_heartbeat_keeps_a_long_claim_and_only_a_silent_one_is_taken_over(
+    pair: tuple[Store, Store], clock: Clock
+) -> None:
+    a, b = pair
+    beats = a.once.heartbeat("prune:P1")
+    gate, inside = asyncio.Event(), asyncio.Event()
+
+    async def long_work() -> int:
+        for _ in range(6):  # three leases' worth of work, beating as it goes
+            clock.advance(LEASE.total_seconds() / 2)
+            await beats.beat()
+        inside.set()
+        await gate.wait()
+        return 1
+
+    first = asyncio.create_task(
+        a.once.run("prune:P1", long_work, keep=bool, encode=_identity, decode=int)
+    )
+    await inside.wait()
+    assert not await b.once.begin("prune:P1")  # alive: three leases in, still its own
+    clock.advance(LEASE.total_seconds() + 1)  # and now silent past its lease: thought dead
+    assert await b.once.begin("prune:P1")
+    await beats.beat()
+    assert beats.lost  # the old holder learns it, and does not renew b's claim
+    assert not await a.once.renew("prune:P1")
+    gate.set()
+    await first
+
