@@ -35,7 +35,7 @@ USAGE: dict[str, str] = {
     "remove-token": "remove-token TARGET",
     "downloads": "downloads TARGET [--os linux|osx|win] [--arch x64|arm|arm64] [--public]",
     "whoami": "whoami",
-    "audit": "audit [TARGET] [--limit N]",
+    "audit": "audit [TARGET] [--limit N] [--refused]",
 }
 
 ACTION_OF: dict[str, Action] = {
@@ -129,6 +129,7 @@ class Command:
     os: str | None = None
     arch: str | None = None
     limit: int = 20
+    refused: bool = False  # ``audit --refused``: the refusals themselves, not their counts
     label_op: str | None = None  # ``label``: add, remove or set
     group: str | None = None  # ``list --group`` and ``jit --group``: a group's name or id
     work_folder: str | None = None  # ``jit --work-folder``
@@ -169,7 +170,7 @@ _FLAGS: dict[str, dict[str, bool]] = {
     "token": {"--public": False},
     "remove-token": {"--public": False},
     "downloads": {"--os": True, "--arch": True, "--public": False},
-    "audit": {"--limit": True},
+    "audit": {"--limit": True, "--refused": False},
     "help": {},
     "whoami": {},
 }
@@ -459,7 +460,7 @@ def parse(text: str, default_target: str | None = None) -> Command:
             if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 200:
                 raise UsageError("`--limit` takes a number from 1 to 200", verb)
             limit = int(value)
-        return _replace(command, limit=limit)
+        return _replace(command, limit=limit, refused="--refused" in flags)
     return command
 
 

@@ -27,8 +27,7 @@ async def audit(inv: Invocation) -> render.Reply:
     services, caller, target = inv.services, inv.caller, inv.command.target
     store = services.store.audit
     if target is not None:
-        entries = await store.recent(target=str(target), limit=inv.command.limit)
-        return render.audit_list(entries, target)
+        return await _audit_of(inv, target=str(target))
     groups = await services.access.groups_of(caller.user_id)
     administered = []
     for name in await store.targets():
@@ -44,5 +43,21 @@ async def audit(inv: Invocation) -> render.Reply:
             continue
         if allowed:
             administered.append(name)
-    entries = await store.recent(targets=administered, limit=inv.command.limit)
-    return render.audit_list(entries, None)
+    return await _audit_of(inv, targets=administered)
+
+
+async def _audit_of(
+    inv: Invocation, *, target: str | None = None, targets: list[str] | None = None
+) -> render.Reply:
+    """Refusals are counted per user, command and target rather than listed among the
+    rest: a user's thousand refused commands cannot push an admin's entries out of view
+    (``--refused`` lists them one by one)."""
+    store, command = inv.services.store.audit, inv.command
+    if command.refused:
+        entries = await store.recent(
+            target=target, targets=targets, limit=command.limit, refused=True
+        )
+        return render.audit_list(entries, command.target, refused_only=True)
+    entries = await store.recent(target=target, targets=targets, limit=command.limit, refused=False)
+    counts = await store.refusal_counts(target=target, targets=targets)
+    return render.audit_list(entries, command.target, refusals=counts)

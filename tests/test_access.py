@@ -91,8 +91,13 @@ async def test_audit_trail(sandbox: Sandbox) -> None:
     ]
     stored = " ".join(f"{e.detail} {e.target}" for e in entries)
     assert all(token not in stored for token in sandbox.github.issued_runner_tokens)
-    text = reply_text(await sandbox.run("audit acme --limit 2"))
-    assert "not-deleted" in text and "refused" in text and "issued" not in text
+    text = reply_text(await sandbox.run("audit acme --limit 1"))
+    assert "not-deleted" in text and "issued" not in text
+    # Refusals are counted apart from the list, so they never take a place in it.
+    assert "<@U0BOB> (bob) `token` on *acme*: *refused* once" in text
+    refusals = reply_text(await sandbox.run("audit acme --refused"))
+    assert "Refusals of acme" in refusals and "*refused*" in refusals
+    assert "not-deleted" not in refusals and "issued" not in refusals
     assert "You may not `audit`" in reply_text(await sandbox.run("audit", user_id="U0BOB"))
 
 
@@ -205,3 +210,19 @@ async def test_a_flood_of_refusals_does_not_hide_an_admins_entries(sandbox) -> N
         await store.record(replace(first, id=None, user_id="U0BOB", outcome="refused", target=""))
     text = reply_text(await sandbox.run("audit", channel_id="C0OPS"))
     assert "issued" in text and "acme" in text
+
+
+async def test_refusals_on_an_admins_own_target_do_not_hide_its_entries(sandbox) -> None:
+    """Bob's refused ``token acme`` commands, more than ``--limit`` can show, once pushed
+    alice's entries of acme out of ``audit acme``: they are counted now, not listed."""
+    await sandbox.run("token acme")
+    for _ in range(201):
+        await sandbox.run("token acme", user_id="U0BOB", user_name="bob")
+    text = reply_text(await sandbox.run("audit acme --limit 200"))
+    assert "`token` on *acme*: *issued*" in text
+    assert "<@U0BOB> (bob) `token` on *acme*: *refused* 201 times" in text
+    assert "`audit acme acme --refused`" not in text and "`audit acme --refused`" in text
+    listed = reply_text(await sandbox.run("audit acme --refused --limit 3"))
+    assert listed.count("*refused*") == 3 and "issued" not in listed
+    bare = reply_text(await sandbox.run("audit", channel_id="C0OPS"))
+    assert "*issued*" in bare and "refused* 201 times" in bare

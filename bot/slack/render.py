@@ -41,7 +41,7 @@ from bot.github.models import (
 )
 from bot.github.runners import LabelChange
 from bot.policy.rules import Grant
-from bot.store.audit import AuditEntry
+from bot.store.audit import AuditEntry, RefusalCount
 from bot.targets import Scope, Target
 
 MAX_BLOCKS = 50
@@ -131,7 +131,10 @@ HELP_LINES = {
     "remove-token": "a one-hour remove token and the `./config.sh remove` line",
     "downloads": "runner application downloads for each OS and architecture",
     "whoami": "what you may do, and where",
-    "audit": "recent tokens, deletes and refusals (admins)",
+    "audit": (
+        "recent tokens, deletes and other changes, refusals counted apart"
+        " (`--refused` lists them; admins)"
+    ),
 }
 # The watch's verbs.
 HELP_LINES.update(
@@ -1071,13 +1074,38 @@ def audit_line(entry: AuditEntry) -> str:
     )
 
 
-def audit_list(entries: Sequence[AuditEntry], target: Target | None) -> Reply:
-    title = f"Audit trail{' of ' + str(target) if target else ''}"
+def refusal_line(count: RefusalCount) -> str:
+    who = f"<@{count.user_id}>" if count.user_id else "someone"
+    where = f" on *{escape(count.target)}*" if count.target else ""
+    times = "once" if count.count == 1 else f"{count.count:,} times"
+    return (
+        f"{who} ({escape(count.user_name)}) `{escape(count.action)}`{where}: *refused* "
+        f"{times}, latest {slack_date(count.latest)}"
+    )
+
+
+def audit_list(
+    entries: Sequence[AuditEntry],
+    target: Target | None,
+    *,
+    refusals: Sequence[RefusalCount] = (),
+    refused_only: bool = False,
+) -> Reply:
+    """Newest entries first; refusals apart, counted per user, command and target."""
+    kind = "Refusals" if refused_only else "Audit trail"
+    title = f"{kind}{' of ' + str(target) if target else ''}"
     blocks: list[Block] = [_header(title)]
     if not entries:
-        blocks.append(_section("No entries yet."))
-    chunk: list[str] = []
+        empty = "No refusals." if refused_only else "No entries yet."
+        blocks.append(_section("Nothing but refusals yet." if refusals else empty))
     used = 0
+    if refusals:
+        again = f"audit {target} --refused" if target else "audit --refused"
+        lines = [refusal_line(c) for c in refusals]
+        counted = fit(f"*Refused*, counted (`{again}` lists them):\n" + "\n".join(lines))
+        blocks.append(_section(counted))
+        used = len(counted)
+    chunk: list[str] = []
     for entry in entries:
         line = audit_line(entry)
         if used + len(line) > MESSAGE_CHARS or len(blocks) >= MAX_BLOCKS - 1:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -25,6 +26,7 @@ from bot.store.database import Database
 from bot.store.schema import audit
 
 PENDING = "pending"
+REFUSED = "refused"
 
 # GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_) and Slack tokens (xox?-).
 _CREDENTIAL = re.compile(
@@ -50,6 +52,19 @@ class AuditEntry:
             raise ValueError("AuditEntry.at must be timezone-aware")
         if self.at.tzinfo is not UTC:
             object.__setattr__(self, "at", self.at.astimezone(UTC))
+
+
+@dataclass(frozen=True)
+class RefusalCount:
+    """One user's refusals of one command on one target, counted: how a flood of refused
+    commands is shown without pushing anything else out of view."""
+
+    user_id: str
+    user_name: str
+    action: str
+    target: str
+    count: int
+    latest: datetime
 
 
 def _mask(text: str) -> str:
@@ -129,29 +144,86 @@ class AuditStore:
 
         await self.db.write(update, "audit write")
 
+    @staticmethod
+    def _where(
+        query: sa.Select[Any], target: str | None, targets: Collection[str] | None
+    ) -> sa.Select[Any]:
+        if target is not None:
+            query = query.where(sa.func.lower(audit.c.target) == target.lower())
+        if targets is not None:
+            query = query.where(sa.func.lower(audit.c.target).in_({t.lower() for t in targets}))
+        return query
+
     async def recent(
         self,
         *,
         target: str | None = None,
         targets: Collection[str] | None = None,
         limit: int = 20,
+        refused: bool | None = None,
     ) -> list[AuditEntry]:
         """Newest first. ``target`` matches one target exactly, ignoring case; ``targets``
-        any of several (how a caller's permitted targets are filtered in the query)."""
+        any of several (how a caller's permitted targets are filtered in the query).
+        ``refused``: True only refusals, False none of them, None everything."""
         if limit < 0:
             raise ValueError("limit must not be negative")
         if limit == 0 or (targets is not None and not targets):
             return []
-        query = sa.select(audit)
-        if target is not None:
-            query = query.where(sa.func.lower(audit.c.target) == target.lower())
-        if targets is not None:
-            query = query.where(sa.func.lower(audit.c.target).in_({t.lower() for t in targets}))
+        query = self._where(sa.select(audit), target, targets)
+        if refused is not None:
+            query = query.where(
+                audit.c.outcome == REFUSED if refused else audit.c.outcome != REFUSED
+            )
         query = query.order_by(audit.c.at.desc(), audit.c.id.desc()).limit(limit)
 
         async def select() -> list[AuditEntry]:
             async with self.db.engine.connect() as conn:
                 return [_entry(row) for row in await conn.execute(query)]
+
+        return await self.db.read(select, "audit read")
+
+    async def refusal_counts(
+        self,
+        *,
+        target: str | None = None,
+        targets: Collection[str] | None = None,
+        limit: int = 10,
+    ) -> list[RefusalCount]:
+        """Refusals grouped by user, command and target, counted; most recent first."""
+        if limit <= 0 or (targets is not None and not targets):
+            return []
+        latest = sa.func.max(audit.c.at)
+        query = self._where(
+            sa.select(
+                audit.c.user_id,
+                sa.func.max(audit.c.user_name),
+                audit.c.action,
+                sa.func.lower(audit.c.target),
+                sa.func.count(),
+                latest,
+            ).where(audit.c.outcome == REFUSED),
+            target,
+            targets,
+        )
+        query = (
+            query.group_by(audit.c.user_id, audit.c.action, sa.func.lower(audit.c.target))
+            .order_by(latest.desc())
+            .limit(limit)
+        )
+
+        async def select() -> list[RefusalCount]:
+            async with self.db.engine.connect() as conn:
+                return [
+                    RefusalCount(
+                        str(user_id),
+                        str(name or ""),
+                        str(action),
+                        str(where),
+                        int(count),
+                        at if at.tzinfo else at.replace(tzinfo=UTC),
+                    )
+                    for user_id, name, action, where, count, at in await conn.execute(query)
+                ]
 
         return await self.db.read(select, "audit read")
 

@@ -245,3 +245,31 @@ def test_entries_written_before_0005_keep_everything(database_url: str) -> None:
         assert new.id is not None and new.id > max(e.id or 0 for e in entries[1:])
 
     asyncio.run(check())
+
+
+async def test_refusals_apart_and_counted(store: AuditStore) -> None:
+    """``recent(refused=False)`` leaves refusals out in the query; ``refusal_counts``
+    groups them per user, command and target (any case), newest group first."""
+    await store.record(entry(0))
+    for minute in range(1, 6):
+        await store.record(entry(minute, user_id="U2", user_name="bob", outcome="refused"))
+    bob, carol = {"user_id": "U2", "user_name": "bob"}, {"user_id": "U3", "user_name": "carol"}
+    await store.record(entry(7, **bob, outcome="refused", target="ACME/API"))
+    await store.record(entry(8, **carol, outcome="refused", action="delete"))
+    await store.record(entry(9, user_id="U2", outcome="refused", target="globex"))
+
+    kept = await store.recent(target="acme/api", limit=1, refused=False)
+    assert [(e.user_name, e.outcome) for e in kept] == [("alice", "issued")]
+    only = await store.recent(target="acme/api", refused=True)
+    assert len(only) == 7 and {e.outcome for e in only} == {"refused"}
+    assert len(await store.recent(target="acme/api")) == 8  # None: everything
+
+    counts = await store.refusal_counts(target="acme/api")
+    assert [(c.user_id, c.action, c.target, c.count) for c in counts] == [
+        ("U3", "delete", "acme/api", 1),
+        ("U2", "token", "acme/api", 6),
+    ]
+    assert counts[1].latest == T0 + timedelta(minutes=7) and counts[1].user_name == "bob"
+    everywhere = await store.refusal_counts(targets=["acme/api", "globex"], limit=2)
+    assert [(c.target, c.count) for c in everywhere] == [("globex", 1), ("acme/api", 1)]
+    assert await store.refusal_counts(targets=[]) == []
