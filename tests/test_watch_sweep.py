@@ -153,6 +153,9 @@ async def test_many_jobs_one_message_then_updates_in_place(sb: Sandbox, clock: C
     await sweep(sb)
     [message] = alerts(sb)
     assert "*12 jobs waiting for `gpu`* in *acme*" in text_of(message)
+    # Each job says when it was queued, not how long ago: the message is updated only
+    # when its jobs change, and an age would go stale in between.
+    assert text_of(message).count("· queued since <!date^") == 10  # the first ten shown
     assert len(sb.slack.posted) == 2  # the confirmation, then the one alert
     await queued(sb, ["self-hosted", "gpu"])
     clock.advance(6 * MINUTE)

@@ -170,14 +170,24 @@ REASON_TITLES = {
 }
 
 
-def _job_line(record: JobRecord | None, fallback: str, now: datetime) -> str:
+def _job_line(
+    record: JobRecord | None, fallback: str, now: datetime, *, lasting: bool = False
+) -> str:
+    """One job. ``lasting``: for a message kept and updated only when its jobs change,
+    the time it was queued (which Slack shows in each reader's zone) rather than an age
+    that would go stale."""
     if record is None:
         return f"• {escape(clip(fallback, 100))}"
     job = record.job
     name = escape(clip(job.name or fallback, 80))
     url = job.html_url
     title = f"<{url}|{name}>" if url and _SAFE_URL.fullmatch(url) else name
-    age = format_duration(now - job.created_at) if job.created_at else "?"
+    if job.created_at is None:
+        age = "?"
+    elif lasting:
+        age = f"since {slack_date(job.created_at)}"
+    else:
+        age = format_duration(now - job.created_at)
     workflow = escape(clip(job.workflow_name or "?", 60))
     return f"• {title} · {escape(job.repository)} · {workflow} · queued {age}"
 
@@ -201,7 +211,10 @@ def stuck_alert(
         f" in *{escape(alert.target)}*"
     )
     why = reason_text(diagnosis) if diagnosis is not None else escape(alert.reason)
-    lines = [_job_line(jobs.get(m.id), m.name, now) for m in alert.members[:MAX_JOBS_SHOWN]]
+    lines = [
+        _job_line(jobs.get(m.id), m.name, now, lasting=True)
+        for m in alert.members[:MAX_JOBS_SHOWN]
+    ]
     if count > MAX_JOBS_SHOWN:
         lines.append(f"…and {count - MAX_JOBS_SHOWN} more")
     blocks: list[Block] = [_section(head), _section(why), _section("\n".join(lines))]
