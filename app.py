@@ -66,9 +66,10 @@ FAILED = "failed; redeliver it from the GitHub App's settings"
 SLACK_BODY_CAP = 1024 * 1024
 # GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
 GITHUB_BODY_CAP = 25 * 1024 * 1024
-# Webhook bodies are read whole before their signature can be checked; the bytes of those
-# not yet checked share one budget across requests (Settings.webhook_unverified_bytes), so
-# that a crowd of fake-signed 25 MB bodies gets 503 instead of a gigabyte of memory.
+# Bodies are read whole before their signature can be checked; the bytes of those not yet
+# checked share one budget across requests per route (Settings.webhook_unverified_bytes,
+# Settings.slack_unverified_bytes), so that a crowd of fake-signed 25 MB webhook bodies, or
+# of unsigned 1 MiB Slack bodies, gets 503 instead of a gigabyte of memory.
 BUSY_RETRY_AFTER = 10  # seconds; a refused delivery is redelivered from the App's settings
 _SSL_CHECK_FIELDS = {"ssl_check", "token"}
 _SSL_CHECK_MAX = 1024
@@ -193,6 +194,8 @@ def create_app(
 
     verifier = SignatureVerifier(settings.slack_signing_secret)
     unverified = ByteBudget(settings.webhook_unverified_bytes)
+    # Slack's own budget: a flood of one kind cannot turn the other away.
+    unverified_slack = ByteBudget(settings.slack_unverified_bytes)
 
     async def slack_events(request: Request) -> Response:
         new_request_id()  # follows the command into its lazy listener and its reply
@@ -203,20 +206,25 @@ def create_app(
         return response
 
     async def _slack_events(request: Request) -> Response:
-        body = await read_capped(request, SLACK_BODY_CAP)
-        if body is None:
-            return too_large(SLACK_BODY_CAP)
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return PlainTextResponse("request body is not UTF-8", status_code=400)
-        # The signature is checked here, before slack-bolt parses the body or logs it
-        # (bolt logs a failed check at INFO with the whole body): an unsigned body costs
-        # one HMAC and is neither parsed nor logged. Bolt checks it again.
-        if not verifier.is_valid_request(text, request.headers) and not is_ssl_check(
-            body, request.headers.get("content-type")
-        ):
-            return PlainTextResponse("invalid request signature", status_code=401)
+        # The body's bytes count against Slack's budget until its signature is checked.
+        with unverified_slack.hold() as held:
+            try:
+                body = await read_capped(request, SLACK_BODY_CAP, held)
+            except BudgetFull:
+                return busy()
+            if body is None:
+                return too_large(SLACK_BODY_CAP)
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                return PlainTextResponse("request body is not UTF-8", status_code=400)
+            # The signature is checked here, before slack-bolt parses the body or logs it
+            # (bolt logs a failed check at INFO with the whole body): an unsigned body
+            # costs one HMAC and is neither parsed nor logged. Bolt checks it again.
+            if not verifier.is_valid_request(text, request.headers) and not is_ssl_check(
+                body, request.headers.get("content-type")
+            ):
+                return PlainTextResponse("invalid request signature", status_code=401)
         try:
             # The body already read is handed over (the stream cannot be read twice).
             return to_starlette_response(
@@ -371,6 +379,7 @@ def create_app(
     app.state.services = services
     app.state.sweeper = sweeper
     app.state.unverified = unverified
+    app.state.unverified_slack = unverified_slack
     return app
 
 

@@ -48,6 +48,9 @@ class Settings:
     sweep_seconds: float = 30.0  # the watch's sweep; 0 turns it off
     # Bytes of webhook bodies read but not yet signature-checked, across all requests.
     webhook_unverified_bytes: int = 64 * 1024 * 1024
+    # The same for Slack's requests (1 MiB each at most; a command is a few KB): a flood
+    # of unsigned 1 MiB bodies holds at most this much, while commands still fit beside.
+    slack_unverified_bytes: int = 16 * 1024 * 1024
     poll_budget: float = 0.10  # share of each installation's hourly rate limit for polling
     public_url: str | None = None
 

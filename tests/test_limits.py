@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from app import GITHUB_BODY_CAP, SLACK_BODY_CAP
-from bot.sandbox.harness import Sandbox
+from bot.sandbox.harness import Sandbox, reply_text
 
 ROOT = Path(__file__).parent.parent
 CHUNK = 64 * 1024
@@ -239,17 +239,26 @@ async def test_unsigned_flood_barely_slows_signed_acks(
 MIB = 1024 * 1024
 
 
-async def _open_unsigned(url: str, size: int) -> tuple[Any, Any, bytes]:
-    """A fake-signed webhook delivery whose Content-Length is ``size``, sent without its
-    body yet: with ``Expect: 100-continue`` the server says ``100`` once the handler
-    reads the body (its bytes already counted against the budget), or answers at once."""
+WEBHOOK_HEAD = (
+    "POST /github/webhooks HTTP/1.1\r\nContent-Type: application/json\r\n"
+    "X-GitHub-Event: push\r\nX-GitHub-Delivery: d-1\r\n"
+    f"X-Hub-Signature-256: sha256={'0' * 64}\r\n"
+)
+SLACK_HEAD = (
+    "POST /slack/events HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    f"X-Slack-Request-Timestamp: 1\r\nX-Slack-Signature: v0={'0' * 64}\r\n"
+)
+
+
+async def _open_unsigned(url: str, size: int, head: str = WEBHOOK_HEAD) -> tuple[Any, Any, bytes]:
+    """A fake-signed request (a webhook delivery by default) whose Content-Length is
+    ``size``, sent without its body yet: with ``Expect: 100-continue`` the server says
+    ``100`` once the handler reads the body (its bytes already counted against the
+    budget), or answers at once."""
     host, port = urllib.parse.urlsplit(url).netloc.split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
-        f"POST /github/webhooks HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"X-GitHub-Event: push\r\nX-GitHub-Delivery: d-{size}\r\n"
-        f"X-Hub-Signature-256: sha256={'0' * 64}\r\nExpect: 100-continue\r\n"
-        f"Content-Length: {size}\r\n\r\n".encode()
+        f"{head}Host: {host}\r\nExpect: 100-continue\r\nContent-Length: {size}\r\n\r\n".encode()
     )
     await writer.drain()
     status_line = await asyncio.wait_for(reader.readline(), timeout=10)
@@ -297,3 +306,21 @@ async def test_unverified_webhook_bodies_share_a_byte_budget(make_sandbox) -> No
 async def _chunks(size: int) -> AsyncIterator[bytes]:
     for _ in range(size // CHUNK):
         yield b"x" * CHUNK
+
+
+async def test_unsigned_slack_bodies_have_a_byte_budget_of_their_own(make_sandbox) -> None:
+    """Unsigned 1 MiB bodies to /slack/events, more at once than Slack's budget holds:
+    the overflow gets 503 before its body is read, while webhooks (their own budget) still
+    get through; once the held ones are refused, a signed command is answered."""
+    size = 1 * MIB - 1024
+    async with make_sandbox(slack_unverified_bytes=2 * MIB) as sb:
+        held = [await _open_unsigned(sb.url, size, SLACK_HEAD) for _ in range(2)]
+        assert [line.split()[1] for _, _, line in held] == [b"100"] * 2
+        reader, writer, line = await _open_unsigned(sb.url, size, SLACK_HEAD)
+        answer = line + await asyncio.wait_for(reader.read(), timeout=10)
+        writer.close()
+        assert line.split()[1] == b"503" and b"retry-after: 10" in answer.lower()
+        assert (await sb.deliver("ping", {"zen": "z"}))[0] == 200  # another budget
+        finals = [await _finish(r, w, size) for r, w, _ in held]
+        assert [line.split()[1] for line in finals] == [b"401"] * 2
+        assert "runners" in reply_text(await sb.run("help"))
