@@ -80,13 +80,15 @@ class Store:
 
     async def maintain(self) -> tuple[int, int]:
         """Retention, run in the background: audit entries, finished jobs and resolved
-        alerts older than AUDIT_RETENTION_DAYS, and expired once-records, go. Returns
-        (audit entries, once-records) dropped."""
+        alerts older than AUDIT_RETENTION_DAYS, expired once-records, old fleet samples and
+        the runners of targets not listed for a month, go. Returns (audit entries,
+        once-records) dropped."""
         cutoff = datetime.fromtimestamp(self.clock(), UTC) - self.retention
         await self.jobs.prune(cutoff)
         await self.alerts.prune(cutoff)
         await self.plans.prune()
         await self.fleet.prune_samples()
+        await self.fleet.prune_seen()
         return await self.audit.prune(cutoff), await self.once.prune()
 
     async def close(self) -> None:

@@ -20,6 +20,13 @@ from bot.watch.models import RunnerInfo
 
 SAMPLE_EVERY = 600  # seconds: one sample per target per ten minutes
 SAMPLES_KEPT = timedelta(days=8)  # a week's chart and a day to spare
+# A target's runners as last listed count as its fleet now (the metrics) for this long: the
+# sweep lists a watched target every period, or paced through the hour at worst; a target
+# no longer watched drops out instead of being reported as it was for ever.
+CURRENT_FOR = timedelta(hours=1)
+# What runnerops saw of a target it no longer lists is forgotten after this long: a prune
+# of it then counts a runner's time offline from when it is seen again (never sooner).
+SEEN_KEPT = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,13 +193,29 @@ class FleetStore:
 
         return await self.db.write(delete, "runner prune")
 
+    async def prune_seen(self) -> int:
+        """Forget the runners of targets not listed for :data:`SEEN_KEPT`."""
+        cutoff = utc(self.clock) - SEEN_KEPT
+
+        async def delete() -> int:
+            async with self.db.engine.begin() as conn:
+                result = await conn.execute(
+                    runners_seen.delete().where(runners_seen.c.updated_at < cutoff)
+                )
+                return int(result.rowcount or 0)
+
+        return await self.db.write(delete, "runner prune")
+
     async def status_counts(self) -> list[tuple[str, str, int]]:
-        """(target, online | busy | offline, runners) as last seen, for the metrics."""
+        """(target, online | busy | offline, runners) as last seen within
+        :data:`CURRENT_FOR`, for the metrics."""
         busy_or_status = sa.case(
             (runners_seen.c.busy.is_(True), "busy"), else_=runners_seen.c.status
         )
-        query = sa.select(runners_seen.c.target_key, busy_or_status, sa.func.count()).group_by(
-            runners_seen.c.target_key, busy_or_status
+        query = (
+            sa.select(runners_seen.c.target_key, busy_or_status, sa.func.count())
+            .where(runners_seen.c.updated_at >= utc(self.clock) - CURRENT_FOR)
+            .group_by(runners_seen.c.target_key, busy_or_status)
         )
 
         async def select() -> list[tuple[str, str, int]]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.store import Store
-from bot.store.fleet import SAMPLE_EVERY, SAMPLES_KEPT, Sample
+from bot.store.fleet import CURRENT_FOR, SAMPLE_EVERY, SAMPLES_KEPT, SEEN_KEPT, Sample
 from bot.store.plans import PLAN_TTL
 from bot.watch.models import RunnerInfo
 from tests.conftest import Clock
@@ -107,3 +107,22 @@ async def test_status_counts_as_last_seen(store: Store) -> None:
         ("acme", "online", 2),
         ("globex", "offline", 1),
     ]
+
+
+async def test_a_target_no_longer_listed_leaves_the_counts_then_is_forgotten(
+    store: Store, clock: Clock
+) -> None:
+    """After ``unwatch globex`` nothing lists globex again: the metrics stop reporting
+    its fleet as it last was after an hour, and after a month what was seen of it goes."""
+    await store.fleet.observe("globex", fleet(1, 0, 1))
+    clock.advance(CURRENT_FOR.total_seconds() - 60)
+    await store.fleet.observe("acme", fleet(0, 1, 0))
+    assert {t for t, _s, _n in await store.fleet.status_counts()} == {"acme", "globex"}
+    clock.advance(120)
+    assert {t for t, _s, _n in await store.fleet.status_counts()} == {"acme"}
+    assert len(await store.fleet.seen("globex")) == 2  # still remembered for a prune
+    clock.advance(SEEN_KEPT.total_seconds() - CURRENT_FOR.total_seconds())
+    await store.fleet.observe("acme", fleet(0, 1, 0))
+    await store.maintain()
+    assert await store.fleet.seen("globex") == {}
+    assert len(await store.fleet.seen("acme")) == 1
