@@ -165,6 +165,44 @@ async def test_readyz_names_the_failing_dependency(make_sandbox: Callable[..., A
                 assert resp.status == 200  # healthz stays cheap: the process is alive
 
 
+
+def _command(url: str, text: str, response_url: str, trigger: str, *, query: str = "") -> None:
+    """A signed ``/runners TEXT`` from alice, posted to the process at ``url``."""
+    command = urllib.parse.urlencode(
+        {
+            "command": "/runners",
+            "text": text,
+            "user_id": "U0ALICE",
+            "channel_id": "C0OPS",
+            "response_url": response_url,
+            "trigger_id": trigger,
+        }
+    ).encode()
+    ts = str(int(time.time()))
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": ts,
+        "x-slack-signature": slack_signature(SIGNING_SECRET, ts, command),
+    }
+    target = f"{url}/slack/events" + (f"?{query}" if query else "")
+    assert _post(target, command, headers)[0] == 200
+
+
+def _await_replies(slack: Any, n: int) -> None:
+    """Wait (a real process answers on its own time, 30 s at most) for exactly ``n``."""
+    deadline = time.monotonic() + 30
+    while len(slack.all_replies) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(slack.all_replies) == n, "the commands were not answered"
+
+
+def _json_lines(seen: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The process's log lines, and each parsed: every line must be one JSON object."""
+    lines = [line for chunk in seen for line in chunk.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(records) == len(lines)
+    return lines, records
+
 def test_json_logs_carry_a_request_id_from_ack_to_reply(keys: Keys, tmp_path: Path) -> None:
     with (
         slack_double() as slack,
@@ -178,30 +216,9 @@ def test_json_logs_carry_a_request_id_from_ack_to_reply(keys: Keys, tmp_path: Pa
         ) as (url, seen),
     ):
         for trigger in ("t-json-1", "t-json-2"):
-            command = urllib.parse.urlencode(
-                {
-                    "command": "/runners",
-                    "text": "list acme",
-                    "user_id": "U0ALICE",
-                    "channel_id": "C0OPS",
-                    "response_url": slack.new_response_url(),
-                    "trigger_id": trigger,
-                }
-            ).encode()
-            ts = str(int(time.time()))
-            headers = {
-                "content-type": "application/x-www-form-urlencoded",
-                "x-slack-request-timestamp": ts,
-                "x-slack-signature": slack_signature(SIGNING_SECRET, ts, command),
-            }
-            assert _post(f"{url}/slack/events", command, headers)[0] == 200
-        deadline = time.monotonic() + 30
-        while len(slack.all_replies) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(slack.all_replies) == 2, "the commands were not answered"
-    lines = [line for chunk in seen for line in chunk.splitlines() if line.strip()]
-    records = [json.loads(line) for line in lines if line.startswith("{")]
-    assert len(records) == len(lines)  # every line is one JSON object
+            _command(url, "list acme", slack.new_response_url(), trigger)
+        _await_replies(slack, 2)
+    _lines, records = _json_lines(seen)
     posts = [r for r in records if "POST /slack/events" in r["message"]]
     failures = [r for r in records if "command failed" in r["message"]]
     assert len(posts) == 2 and len(failures) == 2
@@ -235,30 +252,9 @@ def test_json_logs_never_carry_a_configured_secret(keys: Keys, tmp_path: Path) -
         replies_to = [f"https://{WEBHOOK_SECRET}.example.test/commands/1"]
         replies_to.append(slack.new_response_url())
         for i, response_url in enumerate(replies_to):
-            command = urllib.parse.urlencode(
-                {
-                    "command": "/runners",
-                    "text": "help",
-                    "user_id": "U0ALICE",
-                    "channel_id": "C0OPS",
-                    "response_url": response_url,
-                    "trigger_id": f"t-secret-{i}",
-                }
-            ).encode()
-            ts = str(int(time.time()))
-            headers = {
-                "content-type": "application/x-www-form-urlencoded",
-                "x-slack-request-timestamp": ts,
-                "x-slack-signature": slack_signature(SIGNING_SECRET, ts, command),
-            }
-            assert _post(f"{url}/slack/events?{query}", command, headers)[0] == 200
-        deadline = time.monotonic() + 30
-        while not slack.all_replies and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(slack.all_replies) == 1, "the second command was not answered"
-    lines = [line for chunk in seen for line in chunk.splitlines() if line.strip()]
-    records = [json.loads(line) for line in lines if line.startswith("{")]
-    assert len(records) == len(lines)  # every line is one JSON object
+            _command(url, "help", response_url, f"t-secret-{i}", query=query)
+        _await_replies(slack, 1)
+    lines, records = _json_lines(seen)
     text = "\n".join(lines)
     for secret in secrets:
         assert secret not in text
