@@ -66,16 +66,22 @@ async def in_process(sb: Sandbox, mode: str, org: str) -> dict[str, Any]:
             **settings_env(sb.settings),
             "DATABASE_URL": f"sqlite:///{scratch}/runnerops.db",
         }
-        process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "tests.benchmarks.list_process", mode, org),
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        out, err = await process.communicate()
+        return await run_module("tests.benchmarks.list_process", [mode, org], env)
+
+
+async def run_module(module: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run ``python -m MODULE ARGS`` in its own process; the JSON of its last line."""
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", module, *args),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await process.communicate()
     if process.returncode != 0:
-        raise RuntimeError(f"list_process failed: {err.decode(errors='replace')[-2000:]}")
+        name = module.rsplit(".", 1)[-1]
+        raise RuntimeError(f"{name} failed: {err.decode(errors='replace')[-2000:]}")
     figures: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     return figures
 
@@ -246,17 +252,7 @@ async def acks_from_another_process(
                 "SLACK_SIGNING_SECRET": group.settings.slack_signing_secret,
                 "RESPONSE_URL_BASE": group.slack.base_url + "/response",
             }
-            process = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "tests.benchmarks.load", view.url, str(n)),
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            out, err = await process.communicate()
-            if process.returncode != 0:
-                raise RuntimeError(f"load failed: {err.decode(errors='replace')[-2000:]}")
-            sent = json.loads(out.decode().strip().splitlines()[-1])
+            sent = await run_module("tests.benchmarks.load", [view.url, str(n)], env)
             figures = AckFigures(n, sent["statuses"], sent["ack_seconds"])
 
             async def reply(url: str) -> dict[str, Any] | None:
