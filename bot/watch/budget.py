@@ -4,9 +4,10 @@ Commands typed by people must never find the rate limit spent by a background ta
 the sweep's own requests are counted per account (one installation each) in hourly
 windows, against ``RUNNEROPS_POLL_BUDGET`` (a share, default 10%) of the limit GitHub
 reports in ``x-ratelimit-limit`` (5,000 until one is seen). What counts is what GitHub
-charges: every answer the sweep's requests get (pages, retries, an installation token
-minted on the way), except a 304 to a conditional request, which GitHub does not count
-against the rate limit. So a quiet fleet, whose pages keep answering 304, is polled at
+charges the installation: every answer to a request made with its token (pages,
+retries), except a 304 to a conditional request, which GitHub does not count against the
+rate limit (the app's own JWT calls, such as minting that token, have a limit of their
+own). So a quiet fleet, whose pages keep answering 304, is polled at
 full speed all hour long.
 
 The budget is paced, not spent then stopped (:func:`admit`): a round polls an account
