@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.store import migrate
 from bot.store.alerts import AlertStore
-from bot.store.audit import AuditStore
+from bot.store.audit import ABANDONED_AFTER, AuditStore
 from bot.store.database import Database, DatabaseConfigError, parse_database_url
 from bot.store.fleet import FleetStore
 from bot.store.jobs import JobStore
@@ -79,11 +79,14 @@ class Store:
         )
 
     async def maintain(self) -> tuple[int, int]:
-        """Retention, run in the background: audit entries, finished jobs and resolved
+        """Retention, run in the background: entries left ``pending`` by a process that
+        stopped become ``unknown``; audit entries, finished jobs and resolved
         alerts older than AUDIT_RETENTION_DAYS, expired once-records, old fleet samples and
         the runners of targets not listed for a month, go. Returns (audit entries,
         once-records) dropped."""
-        cutoff = datetime.fromtimestamp(self.clock(), UTC) - self.retention
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        cutoff = now - self.retention
+        await self.audit.settle_abandoned(now - ABANDONED_AFTER)
         await self.jobs.prune(cutoff)
         await self.alerts.prune(cutoff)
         await self.plans.prune()

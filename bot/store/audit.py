@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +27,11 @@ from bot.store.schema import audit
 
 PENDING = "pending"
 REFUSED = "refused"
+UNKNOWN = "unknown"
+ABANDONED = "(the process stopped before GitHub's answer was recorded; check the target)"
+# An action's own deadline is GITHUB_TIMEOUT and the shutdown grace 20 s: an entry still
+# pending after this long belongs to a process that is gone.
+ABANDONED_AFTER = timedelta(minutes=15)
 
 # GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_) and Slack tokens (xox?-).
 _CREDENTIAL = re.compile(
@@ -236,6 +241,25 @@ class AuditStore:
                 return [str(value) for (value,) in rows]
 
         return await self.db.read(select, "audit read")
+
+    async def settle_abandoned(self, before: datetime) -> int:
+        """Entries still ``pending`` from before ``before`` were left by a process that
+        stopped (a deploy, a crash) between its action and GitHub's answer: what GitHub
+        did is unknown, and the entry says so rather than ``pending`` for ever."""
+        statement = (
+            audit.update()
+            .where(audit.c.outcome == PENDING, audit.c.at < before)
+            .values(
+                outcome=UNKNOWN,
+                detail=sa.func.trim(sa.func.coalesce(audit.c.detail, "") + " " + ABANDONED),
+            )
+        )
+
+        async def update() -> int:
+            async with self.db.engine.begin() as conn:
+                return int((await conn.execute(statement)).rowcount or 0)
+
+        return await self.db.write(update, "audit write")
 
     async def prune(self, before: datetime) -> int:
         """Drop entries older than ``before`` (AUDIT_RETENTION_DAYS); return how many."""

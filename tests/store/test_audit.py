@@ -273,3 +273,28 @@ async def test_refusals_apart_and_counted(store: AuditStore) -> None:
     everywhere = await store.refusal_counts(targets=["acme/api", "globex"], limit=2)
     assert [(c.target, c.count) for c in everywhere] == [("globex", 1), ("acme/api", 1)]
     assert await store.refusal_counts(targets=[]) == []
+
+
+async def test_entries_left_pending_by_a_stopped_process_become_unknown(
+    opened: Store, clock: Clock
+) -> None:
+    """A process killed between its action and GitHub's answer leaves ``pending``; the
+    background maintenance says ``unknown`` once such an entry is too old to be in flight
+    (a live one, however slow, is left alone)."""
+    now = datetime.fromtimestamp(clock(), UTC)
+    store = opened.audit
+    old = await store.record(
+        AuditEntry(now - timedelta(minutes=20), "U1", "alice", "token", "acme", "pending")
+    )
+    live = await store.record(
+        AuditEntry(now - timedelta(minutes=1), "U1", "alice", "delete", "acme", "pending", "r7")
+    )
+    settled = await store.record(
+        AuditEntry(now - timedelta(hours=1), "U1", "alice", "token", "acme", "issued")
+    )
+    await opened.maintain()
+    by_id = {e.id: e for e in await store.recent(limit=10)}
+    assert by_id[old.id].outcome == "unknown"
+    assert by_id[old.id].detail.startswith("(the process stopped before GitHub's answer")
+    assert (by_id[live.id].outcome, by_id[live.id].detail) == ("pending", "r7")
+    assert by_id[settled.id].outcome == "issued"
