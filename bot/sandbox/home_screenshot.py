@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from bot.sandbox.blockkit_html import view_html
 from bot.sandbox.browser import chromium, picture_main
 from bot.sandbox.fleet import seed_demo
-from bot.sandbox.harness import Sandbox
+from bot.sandbox.harness import PLATFORM_POLICY, Sandbox
 
 HOUR = 3600.0
 MINUTE = 60.0
@@ -39,13 +39,6 @@ USER = "U0ALICE"
 # The watches: target, channel id, channel name (Slack shows the name).
 WATCHES = (("acme", "C0ACMECI", "acme-ci"), ("acme/api", "C0APITEAM", "api-team"))
 CHANNELS = {channel: name for _, channel, name in WATCHES}
-POLICY = """
-[[grant]]
-name = "platform team"
-actions = ["read", "token", "admin"]
-users = ["U0ALICE"]
-targets = ["*"]
-"""
 DOCKER = ["self-hosted", "linux", "docker"]
 GPU = ["self-hosted", "gpu"]
 MAC = ["self-hosted", "macOS", "arm64"]
@@ -230,7 +223,7 @@ async def render(
     """Live ``days`` up to ``end`` in a sandbox, open the Home tab and save its picture in
     ``directory``. The same ``end`` gives the same picture."""
     clock = Clock(end - days * 24 * HOUR)
-    async with running(seed=seed_demo, policy=POLICY, clock=clock) as sb:
+    async with running(seed=seed_demo, policy=PLATFORM_POLICY, clock=clock) as sb:
         await live_a_week(sb, clock, days=days)
         _, page = await home_html(sb)
     return await screenshot(page, directory / "home.png")

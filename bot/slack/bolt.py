@@ -91,13 +91,18 @@ async def _guarded(work: Awaitable[render.Reply], services: Services) -> render.
     return reply
 
 
-async def post(respond: AsyncRespond, reply: render.Reply) -> None:
-    """Send ``reply`` to the response_url; a reply Slack would reject is replaced."""
+def safe_payload(reply: render.Reply) -> dict[str, Any]:
+    """``reply`` as Slack takes it; one Slack would reject is replaced by a short apology."""
     try:
-        payload = reply.payload()
+        return reply.payload()
     except SlackObjectFormationError:
         log.exception("a reply broke Slack's Block Kit limits")
-        payload = render.internal_error_reply().payload()
+        return render.internal_error_reply().payload()
+
+
+async def post(respond: AsyncRespond, reply: render.Reply) -> None:
+    """Send ``reply`` to the response_url."""
+    payload = safe_payload(reply)
     try:
         response = await respond(**payload)
     except ValueError:  # the request carried no response_url: nowhere to answer
@@ -278,11 +283,7 @@ def _home_listeners(
 async def post_dm(services: Services, user_id: str, reply: render.Reply) -> None:
     """Send ``reply`` to ``user_id``'s DM with runnerops (chat.postMessage to the user id):
     what a Home button answers with, as a Home view has no response_url."""
-    try:
-        payload = reply.payload()
-    except SlackObjectFormationError:
-        log.exception("a reply broke Slack's Block Kit limits")
-        payload = render.internal_error_reply().payload()
+    payload = safe_payload(reply)
     try:
         await services.slack.chat_postMessage(
             channel=user_id, text=payload["text"], blocks=payload["blocks"]

@@ -157,31 +157,6 @@ def diagnose(
     last_seen_online: Mapping[int, datetime | None],
     queued_same_labels: int,
     latest_runner_version: str | None = None,
-    complete: bool = True,
-) -> Diagnosis:
-    """Why ``job`` waits (:func:`_diagnose`); ``complete`` False when the listings it was
-    given lack a page (:attr:`Diagnosis.unsure` then tells whether the reason holds)."""
-    found = _diagnose(
-        job,
-        runners,
-        groups,
-        now=now,
-        last_seen_online=last_seen_online,
-        queued_same_labels=queued_same_labels,
-        latest_runner_version=latest_runner_version,
-    )
-    return found if complete else replace(found, complete=False)
-
-
-def _diagnose(
-    job: Job,
-    runners: Sequence[RunnerInfo],
-    groups: Iterable[RunnerGroup],
-    *,
-    now: datetime,
-    last_seen_online: Mapping[int, datetime | None],
-    queued_same_labels: int,
-    latest_runner_version: str | None = None,
 ) -> Diagnosis:
     """Why ``job`` waits, given every runner its repository could see and their groups.
 

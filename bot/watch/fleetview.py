@@ -193,8 +193,10 @@ class FleetView:
             job = replace(job, workflow_ref=await self.workflow_ref(job))
         seen = await self.services.store.fleet.last_seen_online(r.id for r in runners)
 
+        complete = self.complete(job.repository)
+
         def run(latest: str | None) -> Diagnosis:
-            return diagnose(
+            found = diagnose(
                 job,
                 runners,
                 groups,
@@ -202,8 +204,9 @@ class FleetView:
                 last_seen_online=seen,
                 queued_same_labels=queued_same_labels,
                 latest_runner_version=latest,
-                complete=self.complete(job.repository),
             )
+            # From a listing with a page missing, Diagnosis.unsure says whether it holds.
+            return found if complete else replace(found, complete=False)
 
         found = run(None)
         if found.reason is Reason.IDLE_NOT_TAKING:  # only then does the release matter
