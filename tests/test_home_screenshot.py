@@ -14,11 +14,10 @@ import pytest
 
 from bot.sandbox.blockkit_html import EMOJI, mrkdwn, view_html
 from bot.sandbox.fleet import seed_demo
-from bot.sandbox.harness import Keys, Sandbox
+from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox
 from bot.sandbox.home_screenshot import (
     CHANNELS,
     HOUR,
-    POLICY,
     Clock,
     home_html,
     live_a_week,
@@ -31,7 +30,9 @@ from tests.browser import need_browser
 async def lived(keys: Keys) -> AsyncIterator[Sandbox]:
     """A day of the demo fleet (the script lives a week; a day keeps the test quick)."""
     clock = Clock(1_800_000_000.0 - 24 * HOUR)
-    async with Sandbox.running(keys=keys, seed=seed_demo, policy=POLICY, clock=clock) as sb:
+    async with Sandbox.running(
+        keys=keys, seed=seed_demo, policy=PLATFORM_POLICY, clock=clock
+    ) as sb:
         await live_a_week(sb, clock, days=1)
         yield sb
 
