@@ -41,6 +41,7 @@ class Settings:
     policy: str | None = None
     database_url: str = "sqlite:///runnerops.db"
     audit_retention_days: int = 400
+    job_retention_days: int = 90  # stored workflow jobs, whatever their status
     migrate_on_start: bool = True
     metrics_token: str | None = field(default=None, repr=False)
     audit_slack_channel: str | None = None
@@ -199,6 +200,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"AUDIT_RETENTION_DAYS must be a whole number of days, got {retention_text!r}"
         )
         retention_text = "400"
+    job_retention_text = get("JOB_RETENTION_DAYS") or "90"
+    if not (
+        job_retention_text.isascii()
+        and job_retention_text.isdigit()
+        and int(job_retention_text) > 0
+    ):
+        problems.append(
+            f"JOB_RETENTION_DAYS must be a whole number of days, got {job_retention_text!r}"
+        )
+        job_retention_text = "90"
     public_url = get("RUNNEROPS_PUBLIC_URL")
     if public_url is not None:
         public_url = public_url.rstrip("/")
@@ -266,6 +277,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         policy=env.get("RUNNEROPS_POLICY") or None,
         database_url=get("DATABASE_URL") or "sqlite:///runnerops.db",
         audit_retention_days=int(retention_text),
+        job_retention_days=int(job_retention_text),
         migrate_on_start=migrate_text in {"1", "true", "yes"},
         metrics_token=get("METRICS_TOKEN"),
         audit_slack_channel=get("AUDIT_SLACK_CHANNEL"),

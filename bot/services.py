@@ -73,6 +73,7 @@ class Services:
             settings.database_url,
             clock=clock,
             retention_days=settings.audit_retention_days,
+            job_retention_days=settings.job_retention_days,
             migrate_now=settings.migrate_on_start,
         )
         metrics = Metrics()

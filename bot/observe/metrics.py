@@ -113,6 +113,33 @@ class Metrics:
             registry=r,
         )
         self.targets = Bounded()
+        # The watcher watched: set by the process that sweeps (the lease holder).
+        self.sweep_last_success = Gauge(
+            "runnerops_sweep_last_success_timestamp_seconds",
+            "When each watched target was last swept whole (Unix time).",
+            ["target"],
+            registry=r,
+        )
+        self.sweep_failures = Counter(
+            "runnerops_sweep_failures_total",
+            "Sweep failures by target and reason: a watch not swept (GitHub, permission,"
+            " installation, database, poll_budget, internal) or one alert or job that failed"
+            " alone (alert, job).",
+            ["target", "reason"],
+            registry=r,
+        )
+        self.sweep_round_seconds = Histogram(
+            "runnerops_sweep_round_seconds",
+            "Duration of one sweep round.",
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+
+    def swept(self, target: str, at: float) -> None:
+        self.sweep_last_success.labels(self.targets(target.lower())).set(at)
+
+    def sweep_failed(self, target: str, reason: str) -> None:
+        self.sweep_failures.labels(self.targets(target.lower() or "(all)"), reason).inc()
 
     async def refresh(self, store: Store) -> None:
         """Set the store-backed gauges from the database, just before a scrape."""

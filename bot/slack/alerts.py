@@ -212,8 +212,7 @@ def stuck_alert(
     )
     why = reason_text(diagnosis) if diagnosis is not None else escape(alert.reason)
     lines = [
-        _job_line(jobs.get(m.id), m.name, now, lasting=True)
-        for m in alert.members[:MAX_JOBS_SHOWN]
+        _job_line(jobs.get(m.id), m.name, now, lasting=True) for m in alert.members[:MAX_JOBS_SHOWN]
     ]
     if count > MAX_JOBS_SHOWN:
         lines.append(f"…and {count - MAX_JOBS_SHOWN} more")
@@ -294,9 +293,38 @@ def offline_alert(alert: Alert, *, now: datetime, resolved: bool = False) -> Rep
     return Reply(text=text, blocks=blocks, response_type="in_channel")
 
 
-def watch_problem(target: str, problem: str) -> Reply:
-    text = f":warning: runnerops cannot fully watch *{escape(target)}*: {problem}"
-    return Reply(text=text, blocks=[_section(text)], response_type="in_channel")
+def watch_problem(target: str, problem: str, *, since: datetime | None = None) -> Reply:
+    """The one message that says a watch cannot be swept (updated in place while it
+    lasts): what fails, since when, what to do."""
+    when = f" since {slack_date(since)}" if since is not None else ""
+    text = f":warning: runnerops cannot fully watch *{escape(target)}*{when}: {problem}"
+    context = (
+        "Alerts for this target may be late or missing until this is fixed; this message"
+        " is updated when it changes and says when watching works again."
+    )
+    return Reply(text=text, blocks=[_section(text), _context(context)], response_type="in_channel")
+
+
+def watch_recovered(
+    target: str, *, since: datetime, now: datetime, delayed: int, was: str
+) -> Reply:
+    """The same message once the watch sweeps again: for how long it could not, and how
+    many alerts that delayed."""
+    lasted = format_duration(max(now - since, timedelta(0)))
+    if delayed:
+        late = f"{delayed} alert{'s' if delayed != 1 else ''} {'was' if delayed == 1 else 'were'}"
+        late += f" delayed by up to {lasted}."
+    else:
+        late = "no alert was delayed."
+    text = (
+        f":white_check_mark: runnerops is watching *{escape(target)}* again"
+        f" (since {slack_date(now)}; it could not for {lasted}); {late}"
+    )
+    return Reply(
+        text=text,
+        blocks=[_section(text), _context(f"What had failed: {was}")],
+        response_type="in_channel",
+    )
 
 
 # -- watch, unwatch, watching -----------------------------------------------------------

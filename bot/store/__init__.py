@@ -18,12 +18,14 @@ from bot.store.alerts import AlertStore
 from bot.store.audit import ABANDONED_AFTER, AuditStore
 from bot.store.database import Database, DatabaseConfigError, parse_database_url
 from bot.store.fleet import FleetStore
+from bot.store.health import HealthStore
 from bot.store.jobs import JobStore
 from bot.store.once import Once
 from bot.store.plans import PlanStore
 from bot.store.watches import WatchStore
 
 DEFAULT_RETENTION_DAYS = 400
+DEFAULT_JOB_RETENTION_DAYS = 90
 
 __all__ = ["DatabaseConfigError", "Store"]
 
@@ -40,6 +42,8 @@ class Store:
     alerts: AlertStore
     fleet: FleetStore
     plans: PlanStore
+    health: HealthStore
+    job_retention: timedelta = timedelta(days=DEFAULT_JOB_RETENTION_DAYS)
 
     @classmethod
     def open(
@@ -48,6 +52,7 @@ class Store:
         *,
         clock: Callable[[], float] = time.time,
         retention_days: int = DEFAULT_RETENTION_DAYS,
+        job_retention_days: int = DEFAULT_JOB_RETENTION_DAYS,
         migrate_now: bool = True,
     ) -> Store:
         """Open the database; bring its schema up to date (or check that it is).
@@ -76,18 +81,22 @@ class Store:
             AlertStore(db, clock),
             FleetStore(db, clock),
             PlanStore(db, clock),
+            HealthStore(db, clock),
+            timedelta(days=job_retention_days),
         )
 
     async def maintain(self) -> tuple[int, int]:
         """Retention, run in the background: entries left ``pending`` by a process that
-        stopped become ``unknown``; audit entries, finished jobs and resolved
-        alerts older than AUDIT_RETENTION_DAYS, expired once-records, old fleet samples and
-        the runners of targets not listed for a month, go. Returns (audit entries,
-        once-records) dropped."""
+        stopped become ``unknown``; jobs open past GitHub's 24-hour limit are closed; job
+        rows older than JOB_RETENTION_DAYS, audit entries and resolved alerts older than
+        AUDIT_RETENTION_DAYS, expired once-records, old fleet samples and the runners of
+        targets not listed for a month, go. Returns (audit entries, once-records)
+        dropped."""
         now = datetime.fromtimestamp(self.clock(), UTC)
         cutoff = now - self.retention
         await self.audit.settle_abandoned(now - ABANDONED_AFTER)
-        await self.jobs.prune(cutoff)
+        await self.jobs.close_ghosts()
+        await self.jobs.prune(now - self.job_retention)
         await self.alerts.prune(cutoff)
         await self.plans.prune()
         await self.fleet.prune_samples()

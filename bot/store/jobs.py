@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -26,6 +26,24 @@ from bot.watch.models import Job
 STATUS_RANK = {"queued": 0, "waiting": 0, "pending": 0, "requested": 0, "in_progress": 1}
 COMPLETED_RANK = 2
 OPEN_RANK = 0
+# A job GitHub no longer knows (404 on its confirmation, its repository gone from the
+# installation), or one still open long after GitHub's 24-hour limit: closed, never alerted.
+GONE = "gone"
+# GitHub terminates a self-hosted job not started within 24 hours; an hour's grace for
+# clocks and late deliveries, after which a job still open here is a ghost.
+QUEUE_LIMIT = timedelta(hours=24)
+GHOST_AFTER = QUEUE_LIMIT + timedelta(hours=1)
+# What comes from outside is cut to fit: PostgreSQL's text refuses NUL, and the indexed
+# keys (owner, repository) must stay far under its ~2.7 KB index entries. GitHub's own
+# names are much shorter (39 + 1 + 100 characters); longer ones are not GitHub's.
+MAX_REPOSITORY = 400
+STATUS_WIDTH = 16  # the status column's width
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` as both engines store it: NUL (which PostgreSQL's text refuses) becomes
+    U+FFFD; every other character, control, right-to-left or combining, is kept."""
+    return text.replace("\x00", "\ufffd") if text is not None else None
 
 
 def status_rank(status: str) -> int:
@@ -41,6 +59,7 @@ class JobRecord:
     conclusion: str | None = None
     runner_group_name: str | None = None
     hosted: bool = False
+    confirmed_at: datetime | None = None
 
 
 def _record(row: sa.Row[tuple[object, ...]]) -> JobRecord:
@@ -62,7 +81,14 @@ def _record(row: sa.Row[tuple[object, ...]]) -> JobRecord:
         runner_name=m["runner_name"],
         html_url=m["html_url"],
     )
-    return JobRecord(job, m["run_attempt"], m["conclusion"], m["runner_group_name"], m["hosted"])
+    return JobRecord(
+        job,
+        m["run_attempt"],
+        m["conclusion"],
+        m["runner_group_name"],
+        m["hosted"],
+        m["confirmed_at"],
+    )
 
 
 class JobStore:
@@ -82,8 +108,9 @@ class JobStore:
     ) -> JobRecord | None:
         """Store what one report says of ``job``; return the job as stored now.
 
-        A job without an id or a repository is not stored (None)."""
-        if job.id is None or "/" not in job.repository:
+        A job without an id or a repository (or with a name no repository has) is not
+        stored (None)."""
+        if job.id is None or "/" not in job.repository or len(job.repository) > MAX_REPOSITORY:
             return None
         rank = status_rank(job.status)
         owner = job.repository.split("/", 1)[0].lower()
@@ -95,25 +122,25 @@ class JobStore:
             "id": job.id,
             "run_id": job.run_id,
             "run_attempt": run_attempt,
-            "repository": job.repository,
-            "owner_key": owner,
-            "repo_key": job.repository.lower(),
+            "repository": storable(job.repository),
+            "owner_key": storable(owner),
+            "repo_key": storable(job.repository.lower()),
             "repository_public": job.repository_public,
-            "workflow_name": job.workflow_name,
-            "name": job.name,
-            "labels": list(label_set_key(job.labels)),
+            "workflow_name": storable(job.workflow_name),
+            "name": storable(job.name),
+            "labels": [storable(label) for label in label_set_key(job.labels)],
             "hosted": is_github_hosted(job.labels),
-            "html_url": job.html_url,
-            "head_sha": job.head_sha,
+            "html_url": storable(job.html_url),
+            "head_sha": storable(job.head_sha),
             "created_at": job.created_at,
             "started_at": started,
             "completed_at": job.completed_at,
             "runner_id": job.runner_id,
-            "runner_name": job.runner_name,
+            "runner_name": storable(job.runner_name),
             "runner_group_id": runner_group_id,
-            "runner_group_name": runner_group_name,
-            "conclusion": conclusion,
-            "status": job.status,
+            "runner_group_name": storable(runner_group_name),
+            "conclusion": storable(conclusion),
+            "status": storable(job.status[:STATUS_WIDTH]),
             "status_rank": rank,
             "updated_at": utc(self.clock),
         }
@@ -154,6 +181,51 @@ class JobStore:
             return _record(row) if row is not None else None
 
         return await self.db.write(upsert, "job write")
+
+    async def confirmed(self, job_id: int) -> None:
+        """The sweep asked GitHub about the job now (its answer is stored by record())."""
+        await self._update(job_id, {"confirmed_at": utc(self.clock)}, "job confirm")
+
+    async def gone(self, job_id: int) -> None:
+        """GitHub no longer knows the job (404), or no longer shows it to runnerops: it is
+        closed, so it leaves ``queue``, the metrics and the sweep, and is never alerted."""
+        values = {
+            "status": GONE,
+            "status_rank": COMPLETED_RANK,
+            "confirmed_at": utc(self.clock),
+            "updated_at": utc(self.clock),
+        }
+        await self._update(job_id, values, "job close", only_open=True)
+
+    async def _update(
+        self, job_id: int, values: dict[str, object], what: str, *, only_open: bool = False
+    ) -> None:
+        statement = jobs.update().where(jobs.c.id == job_id).values(values)
+        if only_open:
+            statement = statement.where(jobs.c.status_rank == OPEN_RANK)
+
+        async def update() -> None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(statement)
+
+        await self.db.write(update, what)
+
+    async def close_ghosts(self) -> int:
+        """Jobs still open here past GitHub's 24-hour limit (and a grace) are closed as
+        gone: GitHub has terminated them, whatever delivery was missed. The sweep confirms
+        its watched jobs first; this catches the jobs of targets no one watches."""
+        before = utc(self.clock) - GHOST_AFTER
+        statement = (
+            jobs.update()
+            .where(jobs.c.status_rank == OPEN_RANK, jobs.c.created_at < before)
+            .values(status=GONE, status_rank=COMPLETED_RANK, updated_at=utc(self.clock))
+        )
+
+        async def update() -> int:
+            async with self.db.engine.begin() as conn:
+                return int((await conn.execute(statement)).rowcount or 0)
+
+        return await self.db.write(update, "job close")
 
     async def get(self, job_id: int) -> JobRecord | None:
         async def select() -> JobRecord | None:
@@ -197,9 +269,14 @@ class JobStore:
         return await self.db.read(select, "job read")
 
     async def queued_now(self) -> list[tuple[list[str], str]]:
-        """(labels, owner) of every self-hosted job queued now, for the metrics."""
+        """(labels, owner) of every self-hosted job queued now, for the metrics: open, and
+        created within GitHub's 24-hour limit (an older one is a ghost, whatever its row
+        says until the next retention pass closes it)."""
         query = sa.select(jobs.c.labels, jobs.c.owner_key).where(
-            jobs.c.status == "queued", jobs.c.hosted.is_(False)
+            jobs.c.status == "queued",
+            jobs.c.status_rank == OPEN_RANK,
+            jobs.c.hosted.is_(False),
+            jobs.c.created_at >= utc(self.clock) - GHOST_AFTER,
         )
 
         async def select() -> list[tuple[list[str], str]]:
@@ -211,11 +288,12 @@ class JobStore:
         return await self.db.read(select, "job read")
 
     async def prune(self, before: datetime) -> int:
-        """Jobs finished before ``before`` go (the retention of the audit trail)."""
+        """Job rows last changed before ``before`` go, whatever their status
+        (JOB_RETENTION_DAYS): a job never finished must not stay for ever."""
 
         async def delete() -> int:
             async with self.db.engine.begin() as conn:
-                result = await conn.execute(jobs.delete().where(jobs.c.completed_at < before))
+                result = await conn.execute(jobs.delete().where(jobs.c.updated_at < before))
                 return int(result.rowcount or 0)
 
         return await self.db.write(delete, "job prune")

@@ -42,14 +42,23 @@ class Leader:
         self.ttl = ttl
         self.clock = clock
         self._insert: Any = insert_for(db)
+        # Why the last acquire() could not tell (the database away), else None: a leader
+        # that loses its database must still say so where people look.
+        self.error: str | None = None
+        self.held = False  # whether the last acquire() that could tell said yes
 
     async def acquire(self) -> bool:
         """Take or renew the lease; False while another holder's lease runs."""
         try:
-            return await self._lease()
+            held = await self._lease()
         except Exception as error:  # the database is away: nobody leads this round
-            log.warning("leadership of %s unknown: %s", self.name, type(error).__name__)
+            self.error = str(error) or type(error).__name__
+            log.warning("leadership of %s unknown: %s", self.name, self.error)
             return False
+        if held != self.held:
+            log.info("%s lease %s by %s", self.name, "taken" if held else "lost", self.holder)
+        self.error, self.held = None, held
+        return held
 
     async def _lease(self) -> bool:
         now = utc(self.clock)

@@ -121,6 +121,9 @@ jobs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("status_rank", sa.Integer(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # When the sweep last asked GitHub about this job (migration 0006): at most once per
+    # its watch's --after, and once more past GitHub's 24-hour limit.
+    sa.Column("confirmed_at", UTCDateTime(), nullable=True),
     sa.Index("jobs_owner_status", "owner_key", "status_rank", "created_at"),
     sa.Index("jobs_repo_created", "repo_key", "created_at"),
 )
@@ -155,6 +158,20 @@ alerts = sa.Table(
     sa.Column("resolved_at", UTCDateTime(), nullable=True),
     sa.Column("posting_at", UTCDateTime(), nullable=True),
     sa.UniqueConstraint("channel", "key", name="alerts_channel_key"),
+)
+
+# Each watch's health (migration 0006): since when it cannot be swept and why, the one
+# Slack message saying so (updated in place), and when it was last swept whole.
+watch_health = sa.Table(
+    "watch_health",
+    metadata,
+    sa.Column("channel", sa.Text(), primary_key=True),
+    sa.Column("target_key", sa.Text(), primary_key=True),
+    sa.Column("failing_since", UTCDateTime(), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Column("detail", sa.Text(), nullable=False, server_default=""),
+    sa.Column("notice_ts", sa.Text(), nullable=True),
+    sa.Column("last_success", UTCDateTime(), nullable=True),
 )
 
 # Runners of watched targets as the sweep last saw them: when each was last online.

@@ -13,6 +13,7 @@ All types are plain frozen dataclasses (``dataclasses.asdict`` gives a storable 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -22,6 +23,9 @@ from bot.watch.labels import LabelSetKey, label_set_key
 from bot.watch.models import Job, RunnerInfo
 
 SLACK_INTERVAL = timedelta(seconds=1)
+# Label sets up to this many characters are written out in an alert's key; longer ones
+# are digested (the key is indexed: see stuck_alert_key).
+MAX_READABLE_KEY = 200
 """Slack allows about one message per second per channel (bursts are tolerated, not
 promised)."""
 
@@ -125,8 +129,16 @@ def is_stuck(job: Job, *, now: datetime, after: timedelta) -> bool:
 
 
 def stuck_alert_key(target: str, reason: str, labels: Iterable[str]) -> str:
-    """One alert per watched target, reason and label set: ``stuck|acme|all_busy|gpu,linux``."""
-    return f"{AlertKind.STUCK}|{target.lower()}|{reason}|{','.join(label_set_key(labels))}"
+    """One alert per watched target, reason and label set: ``stuck|acme|all_busy|gpu,linux``.
+
+    The key sits in a unique index, and any repository writer chooses ``runs-on``: a label
+    set too long for the index (PostgreSQL's entries hold ~2.7 KB) or holding characters
+    that are not plainly printable is keyed by its digest instead (the readable labels are
+    kept beside it, in the alert's state), so no job's labels can make a key unstorable."""
+    joined = ",".join(label_set_key(labels))
+    if len(joined) > MAX_READABLE_KEY or not joined.isprintable():
+        joined = "sha256:" + hashlib.sha256(joined.encode("utf-8", "replace")).hexdigest()
+    return f"{AlertKind.STUCK}|{target.lower()}|{reason}|{joined}"
 
 
 def _derive(alert: Alert) -> AlertAction | None:

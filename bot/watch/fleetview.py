@@ -215,8 +215,9 @@ class FleetView:
 
     async def confirm(self, record: JobRecord) -> JobRecord | None:
         """Ask GitHub for the job now and store its answer (a missed delivery is caught
-        here); None when the job is gone. Always asked: the poll budget decides whether a
-        round looks at an account at all, never lets it alert on an unconfirmed record."""
+        here); None when the job is gone or its repository no longer visible. Always
+        asked when due: the poll budget decides whether a round looks at an account at
+        all, never lets it alert on an unconfirmed record."""
         job = record.job
         assert job.id is not None
         if job.id in self._confirmed:
@@ -228,7 +229,10 @@ class FleetView:
                 data = await self.services.github.call(
                     target, "GET", "/actions/jobs/{job_id}", {"job_id": job.id}
                 )
-        except errors.NotFound:
+        except (errors.NotFound, errors.NotInstalled):
+            # That job is gone, or its repository is no longer visible to runnerops
+            # (deleted, or removed from the installation): the job, never the whole watch.
+            # Whether the target itself is installed is the target's own lookup's business.
             self._confirmed[job.id] = None
             return None
         except errors.Forbidden as exc:

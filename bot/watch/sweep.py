@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,8 @@ from bot.slack import alerts as alert_render
 from bot.slack.render import Reply, error_text
 from bot.store.audit import AuditEntry
 from bot.store.database import StoreUnavailable
-from bot.store.jobs import JobRecord
+from bot.store.health import Health, WatchId
+from bot.store.jobs import QUEUE_LIMIT, JobRecord
 from bot.store.leases import Leader
 from bot.store.watches import Watch
 from bot.targets import Scope, Target, TargetError, parse_target
@@ -74,6 +76,11 @@ PROBLEMS = (
     errors.EnterpriseTokenMissing,
     errors.NotFound,
 )
+# A watch that cannot be swept is said in its channel once it has failed this long (or
+# three periods, whichever is longer): a GitHub hiccup of one round is not news. A problem
+# only a person can fix (PROBLEMS) is said at once.
+NOTICE_AFTER = timedelta(minutes=5)
+NOTICE_PERIODS = 3
 
 AlertId = tuple[str, str]  # (channel, key)
 ACTOR = "runnerops"  # the audit's actor for what the sweep does by itself
@@ -88,6 +95,33 @@ def _id(alert: Alert) -> AlertId:
     return alert.channel, alert.key
 
 
+def _wid(watch: Watch) -> WatchId:
+    return watch.channel, watch.target_key
+
+
+def _reason(exc: errors.RunnerOpsError) -> str:
+    """The metric's reason for a GitHub-side failure: a few fixed words."""
+    match exc:
+        case errors.Forbidden():
+            return "permission"
+        case errors.NotInstalled() | errors.NotFound():
+            return "installation"
+        case errors.BadCredentials() | errors.EnterpriseTokenMissing():
+            return "credentials"
+        case errors.RateLimited():
+            return "rate_limit"
+        case _:
+            return "github"
+
+
+def _words(exc: BaseException) -> str:
+    """The error's own message (never only its class), on one line."""
+    if isinstance(exc, errors.RunnerOpsError):
+        return repr(exc)  # its fields say what failed where; errors never hold a credential
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 @dataclass
 class Round:
     """What one round did, for the log and the tests."""
@@ -99,6 +133,17 @@ class Round:
     resolved: int = 0
     deferred: int = 0
     skipped: list[str] = field(default_factory=list)  # watches left as they were
+    failed: int = 0  # alerts or jobs that failed alone (logged and counted)
+    gone: int = 0  # jobs GitHub no longer knows, closed this round
+
+
+@dataclass
+class Failure:
+    """Why one watch could not be swept this round: a metric's reason and the words."""
+
+    reason: str
+    text: str
+    definite: bool = False  # only a person can fix it: said at once
 
 
 class Sweeper:
@@ -118,6 +163,12 @@ class Sweeper:
         )
         self.last_post_at: dict[str, datetime] = {}
         self._lock = asyncio.Lock()
+        self.metrics = services.metrics
+        # Each watch's health as last known: kept in memory too, so that a leader whose
+        # database is away can still say so in the channels it watched.
+        self.health: dict[WatchId, Health] = {}
+        self.watches: list[Watch] = []
+        self.notice_after = max(NOTICE_AFTER, timedelta(seconds=NOTICE_PERIODS * every))
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -145,9 +196,19 @@ class Sweeper:
 
     async def run_once(self) -> Round:
         async with self._lock:  # the background task and a test never overlap
+            was_leader = self.leader.held
             if not await self.leader.acquire():
+                if self.leader.error is not None and was_leader:
+                    await self._database_lost(self.leader.error)
                 return Round(leader=False)
-            done = await self._round()
+            started = time.perf_counter()
+            try:
+                done = await self._round()
+            except StoreUnavailable as exc:
+                await self._database_lost(str(exc))
+                raise
+            finally:
+                self.metrics.sweep_round_seconds.observe(time.perf_counter() - started)
             await self.leader.acquire()  # renewed: the next round is a period away
             return done
 
@@ -158,13 +219,19 @@ class Sweeper:
         now = self._now()
         done = Round()
         self.budget.new_round()
-        watches = await store.watches.all()
+        watches = self.watches = await store.watches.all()
+        try:
+            stored_health = await store.health.all()
+        except StoreUnavailable:
+            stored_health = {}
+        self.health = {**self.health, **stored_health}
         before = {_id(a): a for a in await store.alerts.open_alerts()}
         current = dict(before)
         planned: set[AlertId] = set()
         diagnoses: dict[AlertId, Diagnosis] = {}
         view = FleetView(self.services, budget=self.budget)
         actions: list[AlertAction] = []
+        failures: dict[WatchId, Failure] = {}
 
         for watch in watches:
             try:
@@ -176,13 +243,9 @@ class Sweeper:
                 continue
             try:
                 offline = await self._offline(watch, target, view, before, now)
-                stuck = await self._stuck(watch, target, view, now, diagnoses)
-            except PROBLEMS as exc:
-                await self._problem(watch, exc)
-                done.skipped.append(watch.target)
-                continue
-            except errors.RunnerOpsError as exc:
-                log.info("sweep of %s skipped: %s", watch.target, type(exc).__name__)
+                stuck = await self._stuck(watch, target, view, now, diagnoses, done)
+            except Exception as exc:  # this watch alone is left as it was this round
+                failures[_wid(watch)] = self._failure(watch, exc)
                 done.skipped.append(watch.target)
                 continue
             plans = []
@@ -206,22 +269,28 @@ class Sweeper:
         self.last_post_at = dict(paced.last_post_at)
         done.deferred = len(paced.later)
         resolved: list[Alert] = []
+        posted: Counter[WatchId] = Counter()
         for action in paced.send_now:
             key = _id(action.alert)
             if key not in current:
                 continue
-            outcome = await self._send(action, before.get(key), diagnoses.get(key), now)
-            if outcome is None:
+            try:
+                outcome = await self._send(action, before.get(key), diagnoses.get(key), now)
+                if outcome is None:
+                    continue
+                after = apply_done([current[key]], action, message_ts=outcome or None)
+                if after:
+                    current[key] = after[0]
+                    if action.kind is ActionKind.POST:
+                        await store.alerts.posted(after[0])
+                else:
+                    resolved.append(current.pop(key))
+            except Exception as exc:  # this alert alone waits for the next round
+                self._failed_alone(done, action.alert.target, "alert", action.alert.key, exc)
                 continue
-            after = apply_done([current[key]], action, message_ts=outcome or None)
-            if after:
-                current[key] = after[0]
-                if action.kind is ActionKind.POST:
-                    await store.alerts.posted(after[0])
-            else:
-                resolved.append(current.pop(key))
             if action.kind is ActionKind.POST:
                 done.posted += 1
+                posted[(action.alert.channel, action.alert.target.lower())] += 1
             elif action.kind is ActionKind.UPDATE:
                 done.updated += 1
             else:
@@ -229,13 +298,129 @@ class Sweeper:
             await self._told(action, before.get(key), now)
 
         for key in planned:
-            if key in current:
-                await store.alerts.save(current[key])
-            elif key in before and all(_id(a) != key for a in resolved):
-                await store.alerts.drop(before[key])  # never posted, nothing left to say
+            try:
+                if key in current:
+                    await store.alerts.save(current[key])
+                elif key in before and all(_id(a) != key for a in resolved):
+                    await store.alerts.drop(before[key])  # never posted, nothing left to say
+            except Exception as exc:
+                alert = current.get(key) or before[key]
+                self._failed_alone(done, alert.target, "alert", alert.key, exc)
         for alert in resolved:
-            await store.alerts.resolve(alert)
+            try:
+                await store.alerts.resolve(alert)
+            except Exception as exc:
+                self._failed_alone(done, alert.target, "alert", alert.key, exc)
+
+        for watch in watches:
+            if watch.target in done.skipped and _wid(watch) not in failures:
+                continue  # paced out by the poll budget this round: neither news nor success
+            await self._health(watch, failures.get(_wid(watch)), now, posted[_wid(watch)])
         return done
+
+    def _failed_alone(
+        self, done: Round, target: str, reason: str, key: object, exc: Exception
+    ) -> None:
+        """One alert or job failed: logged with its key and the error's own words,
+        counted, and the round goes on."""
+        done.failed += 1
+        self.metrics.sweep_failed(target, reason)
+        expected = isinstance(exc, StoreUnavailable | errors.RunnerOpsError | SlackApiError)
+        log.error("sweep: %s %s failed: %s", reason, key, _words(exc), exc_info=not expected)
+
+    def _failure(self, watch: Watch, exc: Exception) -> Failure:
+        """Name what stopped ``watch`` this round; logged and counted here."""
+        install_url = self.services.settings.install_url
+        if isinstance(exc, PROBLEMS):
+            failure = Failure(_reason(exc), error_text(exc, install_url=install_url), True)
+        elif isinstance(exc, errors.RunnerOpsError):
+            failure = Failure(_reason(exc), error_text(exc, install_url=install_url))
+        elif isinstance(exc, StoreUnavailable):
+            failure = Failure(
+                "database",
+                f"the database did not answer ({_words(exc)}); runnerops tries again every"
+                " round. An operator can check `/readyz` and the database's own status.",
+            )
+        else:
+            log.error("sweep of %s failed", watch.target, exc_info=exc)
+            failure = Failure(
+                "internal",
+                f"an unexpected error ({type(exc).__name__}); the service log has the"
+                " details. runnerops tries again every round.",
+            )
+        if failure.reason != "internal":
+            log.warning("sweep of %s (%s) failed: %s", watch.target, watch.channel, _words(exc))
+        self.metrics.sweep_failed(watch.target, failure.reason)
+        return failure
+
+    async def _health(
+        self, watch: Watch, failure: Failure | None, now: datetime, delayed: int
+    ) -> None:
+        """Record whether ``watch`` was swept; say in its channel when it has not been for
+        a while (one message, updated in place), and when it is swept again."""
+        wid = _wid(watch)
+        old = self.health.get(wid, Health(watch.channel, watch.target_key))
+        if failure is None:
+            self.metrics.swept(watch.target, now.timestamp())
+            new = replace(old, failing_since=None, reason="", detail="", last_success=now)
+            if old.failing_since is not None and old.notice_ts is not None:
+                reply = alert_render.watch_recovered(
+                    watch.target, since=old.failing_since, now=now, delayed=delayed, was=old.detail
+                )
+                await self._notice(watch, reply, old.notice_ts)
+            new = replace(new, notice_ts=None)
+        else:
+            since = old.failing_since or now
+            new = replace(old, failing_since=since, reason=failure.reason, detail=failure.text)
+            due = failure.definite or now - since >= self.notice_after
+            changed = (old.reason, old.detail) != (new.reason, new.detail)
+            if due and (old.notice_ts is None or changed):
+                reply = alert_render.watch_problem(watch.target, failure.text, since=since)
+                ts = await self._notice(watch, reply, old.notice_ts)
+                new = replace(new, notice_ts=ts or old.notice_ts)
+        self.health[wid] = new
+        if new != old:
+            try:
+                await self.services.store.health.put(new)
+            except StoreUnavailable:
+                pass  # kept in memory; written on a later round
+
+    async def _database_lost(self, error: str) -> None:
+        """The database is away for the whole round: every watch this process swept
+        fails alike, and is said once the failure has lasted (the notice's ts is kept in
+        memory until the database is back)."""
+        now = self._now()
+        failure = Failure(
+            "database",
+            f"the database did not answer ({error}); runnerops tries again every round."
+            " An operator can check `/readyz` and the database's own status.",
+        )
+        for watch in self.watches:
+            self.metrics.sweep_failed(watch.target, "database")
+            await self._health(watch, failure, now, 0)
+
+    async def _notice(self, watch: Watch, reply: Reply, ts: str | None) -> str | None:
+        """Post (or update in place) the watch's health message; its ts, None if not sent."""
+        blocks = [b.to_dict() for b in reply.blocks]
+        slack = self.services.slack
+        try:
+            if ts is not None:
+                await slack.chat_update(
+                    channel=watch.channel, ts=ts, text=reply.text, blocks=blocks
+                )
+                return ts
+            answer = await slack.chat_postMessage(
+                channel=watch.channel, text=reply.text, blocks=blocks, unfurl_links=False
+            )
+            return str(answer["ts"])
+        except Exception as error:  # Slack away: said on a later round
+            log.warning(
+                "could not tell %s about the watch of %s: %s",
+                watch.channel,
+                watch.target,
+                _words(error),
+            )
+            return None
 
     async def _told(self, action: AlertAction, before: Alert | None, now: datetime) -> None:
         """One log line per alert message sent, with the reason's machine name; posts and
@@ -320,8 +505,12 @@ class Sweeper:
         view: FleetView,
         now: datetime,
         diagnoses: dict[AlertId, Diagnosis],
+        done: Round,
     ) -> list[StuckJob] | None:
-        """The watch's jobs stuck now, each with its reason; enterprises have none."""
+        """The watch's jobs stuck now, each with its reason; enterprises have none.
+
+        One job that cannot be read, confirmed or diagnosed fails alone (logged, counted);
+        what stops the whole watch (a permission, GitHub away) still raises."""
         if target.scope is Scope.ENTERPRISE:
             return None
         repository = str(target) if target.scope is Scope.REPO else None
@@ -335,32 +524,72 @@ class Sweeper:
         for record in records:
             if not is_stuck(record.job, now=now, after=watch.after):
                 continue
-            confirmed = await view.confirm(record)
-            if confirmed is None or not is_stuck(confirmed.job, now=now, after=watch.after):
+            try:
+                found = await self._stuck_job(watch, record, view, now, same_labels, diagnoses)
+            except (errors.RunnerOpsError, StoreUnavailable):
+                raise  # the watch's, not the job's: GitHub or the database away
+            except Exception as exc:
+                self._failed_alone(done, watch.target, "job", record.job.id, exc)
                 continue
-            job = confirmed.job
-            diagnosis = await view.diagnose(
-                job, now=now, queued_same_labels=same_labels[job.labels]
-            )
-            if diagnosis.reason in QUIET:
+            if found is None:
                 continue
-            if diagnosis.unsure:  # a page missing: the runner that refutes it may be there
-                raise errors.GitHubUnavailable(target, "an incomplete runner listing")
-            assert job.id is not None and job.created_at is not None
-            key = stuck_alert_key(watch.target, diagnosis.reason, job.labels)
-            diagnoses.setdefault((watch.channel, key), diagnosis)
-            stuck.append(
-                StuckJob(
-                    job_id=job.id,
-                    name=job.name or str(job.id),
-                    target=watch.target,
-                    channel=watch.channel,
-                    reason=diagnosis.reason.value,
-                    labels=job.labels,
-                    queued_since=job.created_at,
-                )
-            )
+            if isinstance(found, str):  # gone
+                done.gone += 1
+                continue
+            stuck.append(found)
         return stuck
+
+    async def _stuck_job(
+        self,
+        watch: Watch,
+        record: JobRecord,
+        view: FleetView,
+        now: datetime,
+        same_labels: Counter[tuple[str, ...]],
+        diagnoses: dict[AlertId, Diagnosis],
+    ) -> StuckJob | str | None:
+        """One job past ``--after``: confirmed with GitHub when due, then diagnosed.
+        A StuckJob to alert on, "gone" for a job GitHub no longer knows, or None."""
+        if self._confirm_due(record, watch, now):
+            confirmed = await view.confirm(record)
+            if confirmed is None:  # 404: that job is gone or no longer visible
+                await self.services.store.jobs.gone(record.job.id or 0)
+                return "gone"
+            await self.services.store.jobs.confirmed(record.job.id or 0)
+            record = confirmed
+        if not is_stuck(record.job, now=now, after=watch.after):
+            return None
+        job = record.job
+        diagnosis = await view.diagnose(job, now=now, queued_same_labels=same_labels[job.labels])
+        if diagnosis.reason in QUIET:
+            return None
+        if diagnosis.unsure:  # a page missing: the runner that refutes it may be there
+            raise errors.GitHubUnavailable(
+                parse_target(watch.target), "an incomplete runner listing"
+            )
+        assert job.id is not None and job.created_at is not None
+        key = stuck_alert_key(watch.target, diagnosis.reason, job.labels)
+        diagnoses.setdefault((watch.channel, key), diagnosis)
+        return StuckJob(
+            job_id=job.id,
+            name=job.name or str(job.id),
+            target=watch.target,
+            channel=watch.channel,
+            reason=diagnosis.reason.value,
+            labels=job.labels,
+            queued_since=job.created_at,
+        )
+
+    @staticmethod
+    def _confirm_due(record: JobRecord, watch: Watch, now: datetime) -> bool:
+        """Whether to ask GitHub about a stuck job this round: never asked yet, asked
+        more than ``--after`` ago, or not asked since GitHub's 24-hour limit passed (a job
+        still open then is confirmed once more, and closed if gone or finished)."""
+        last = record.confirmed_at
+        if last is None or now - last >= watch.after:
+            return True
+        created = record.job.created_at
+        return created is not None and now - created >= QUEUE_LIMIT and last - created < QUEUE_LIMIT
 
     # -- Slack -----------------------------------------------------------------------
 
@@ -417,22 +646,3 @@ class Sweeper:
             if error == "message_not_found" and action.kind is ActionKind.RESOLVE:
                 return ""  # someone deleted the message: nothing left to resolve
             return None
-
-    async def _problem(self, watch: Watch, exc: errors.RunnerOpsError) -> None:
-        """Say once a day in the watch's channel what stops the watch."""
-        kind = type(exc).__name__
-        log.warning("sweep of %s: %s", watch.target, kind)
-        key = f"watch-problem:{watch.channel}:{watch.target_key}:{kind}"
-        if not await self.services.store.once.first(key):
-            return
-        text = error_text(exc, install_url=self.services.settings.install_url)
-        reply = alert_render.watch_problem(watch.target, text)
-        try:
-            await self.services.slack.chat_postMessage(
-                channel=watch.channel,
-                text=reply.text,
-                blocks=[b.to_dict() for b in reply.blocks],
-                unfurl_links=False,
-            )
-        except SlackApiError as error:
-            log.warning("could not tell %s about a watch problem: %s", watch.channel, error)
