@@ -976,6 +976,18 @@ class GitHubDouble:
             job.status = status
         return self.job(job_id)
 
+    def forget_job(self, job_id: int) -> None:
+        """GitHub no longer knows the job (its run deleted, or kept past retention): its
+        GET answers 404, as GitHub's does."""
+        del self._jobs[job_id]
+
+    def remove_repo(self, owner: str, repo: str) -> None:
+        """The repository is deleted: its endpoints, installation lookup included, answer
+        404 (its jobs with it), as GitHub's do."""
+        found = self._repos.pop((owner.lower(), repo.lower()))
+        for job_id in [i for i, j in self._jobs.items() if j.repo is found]:
+            del self._jobs[job_id]
+
     def job(self, job_id: int) -> dict[str, Any]:
         """A job as ``GET /repos/{owner}/{repo}/actions/jobs/{job_id}`` returns it."""
         return self._job_json(self._jobs[job_id], self.api_base or API)

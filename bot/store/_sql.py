@@ -16,5 +16,11 @@ def insert_for(db: Database) -> Callable[..., Any]:
     return postgresql.insert if db.dialect == "postgresql" else sqlite.insert
 
 
+def storable(text: str | None) -> str | None:
+    """``text`` as both engines store it: NUL (which PostgreSQL's text refuses) becomes
+    U+FFFD; every other character, control, right-to-left or combining, is kept."""
+    return text.replace("\x00", "\ufffd") if text is not None else None
+
+
 def utc(clock: Callable[[], float]) -> datetime:
     return datetime.fromtimestamp(clock(), UTC)

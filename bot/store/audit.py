@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.store._sql import insert_for
+from bot.store._sql import insert_for, storable
 from bot.store.database import Database
 from bot.store.schema import audit
 
@@ -110,11 +110,11 @@ class AuditStore:
             "entry_key": key,
             "at": entry.at,
             "user_id": entry.user_id,
-            "user_name": entry.user_name,
+            "user_name": storable(entry.user_name),
             "action": entry.action,
             "target": entry.target,
             "outcome": entry.outcome,
-            "detail": entry.detail,
+            "detail": storable(entry.detail),
             "channel_id": entry.channel_id,
         }
 

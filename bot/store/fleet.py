@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from bot.store._sql import insert_for, utc
+from bot.store._sql import insert_for, storable, utc
 from bot.store.database import Database
 from bot.store.schema import fleet_samples, runners_seen
 from bot.watch.models import RunnerInfo
@@ -69,8 +69,8 @@ class FleetStore:
             {
                 "target_key": key,
                 "runner_id": runner.id,
-                "name": runner.name,
-                "status": runner.status,
+                "name": storable(runner.name),
+                "status": storable(runner.status[:16]),
                 "busy": runner.busy,
                 "last_seen_online": now if runner.online else None,
                 "first_seen_offline": None if runner.online else now,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from bot.store._sql import insert_for, utc
+from bot.store._sql import insert_for, storable, utc
 from bot.store.database import Database
 from bot.store.schema import jobs
 from bot.watch.labels import is_github_hosted, label_set_key
@@ -33,17 +33,10 @@ GONE = "gone"
 # clocks and late deliveries, after which a job still open here is a ghost.
 QUEUE_LIMIT = timedelta(hours=24)
 GHOST_AFTER = QUEUE_LIMIT + timedelta(hours=1)
-# What comes from outside is cut to fit: PostgreSQL's text refuses NUL, and the indexed
-# keys (owner, repository) must stay far under its ~2.7 KB index entries. GitHub's own
-# names are much shorter (39 + 1 + 100 characters); longer ones are not GitHub's.
+# The indexed keys (owner, repository) must stay far under PostgreSQL's ~2.7 KB index
+# entries. GitHub's own names are much shorter (39 + 1 + 100 characters).
 MAX_REPOSITORY = 400
 STATUS_WIDTH = 16  # the status column's width
-
-
-def storable(text: str | None) -> str | None:
-    """``text`` as both engines store it: NUL (which PostgreSQL's text refuses) becomes
-    U+FFFD; every other character, control, right-to-left or combining, is kept."""
-    return text.replace("\x00", "\ufffd") if text is not None else None
 
 
 def status_rank(status: str) -> int:
