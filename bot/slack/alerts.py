@@ -220,9 +220,22 @@ def stuck_alert(
     if departed:
         fates = [f"• {_fate(jobs.get(m.id), m.name)}" for m in departed[:MAX_JOBS_SHOWN]]
         blocks.append(_section("*Since the last update*\n" + "\n".join(fates)))
+    if diagnosis is not None and diagnosis.as_of is not None:
+        blocks.append(
+            _context(
+                f"Runners as listed {format_duration(max(now - diagnosis.as_of, timedelta(0)))}"
+                " ago (with busy runners kept from job events): the poll budget paces how"
+                " often this account's runners are listed. The jobs were checked with GitHub"
+                " just now."
+            )
+        )
     blocks.append(_context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
-    # The fallback text notifies too: labels come from workflow files, so escaped.
-    text = f"{count} job{'s' if count != 1 else ''} waiting for {escape(', '.join(alert.labels))}"
+    # The fallback text notifies too: labels come from workflow files, so escaped (and cut:
+    # a job may ask for a thousand labels).
+    text = (
+        f"{count} job{'s' if count != 1 else ''} waiting for"
+        f" {escape(clip(', '.join(alert.labels), 300))}"
+    )
     return Reply(text=text, blocks=blocks, response_type="in_channel")
 
 

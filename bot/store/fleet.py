@@ -224,6 +224,24 @@ class FleetStore:
 
         return await self.db.read(select, "runner read")
 
+    async def busy_now(self, runner_ids: Iterable[int]) -> dict[int, tuple[str, bool]]:
+        """(status, busy) of runners as last known, job events included: what stands in
+        for a fresh listing when the poll budget paces the account."""
+        ids = list(set(runner_ids))
+        found: dict[int, tuple[str, bool]] = {}
+
+        async def select() -> None:
+            async with self.db.engine.connect() as conn:
+                for start in range(0, len(ids), 500):  # bound the IN list
+                    query = sa.select(
+                        runners_seen.c.runner_id, runners_seen.c.status, runners_seen.c.busy
+                    ).where(runners_seen.c.runner_id.in_(ids[start : start + 500]))
+                    for runner_id, status, busy in await conn.execute(query):
+                        found[int(runner_id)] = (str(status), bool(busy))
+
+        await self.db.read(select, "runner read")
+        return found
+
     async def job_state(self, runner_id: int, *, busy: bool) -> None:
         """A job started (busy) or ended on the runner: it is online, whatever the list
         said last."""

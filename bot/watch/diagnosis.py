@@ -138,6 +138,9 @@ class Diagnosis:
     queued_same_labels: int = 0
     idle: tuple[IdleRunner, ...] = ()
     unverified_workflow_groups: tuple[str, ...] = ()
+    # When the runner listing it was made from was taken; None: listed just now. Set when
+    # the poll budget paces the account and the last listing stands in for a fresh one.
+    as_of: datetime | None = None
     complete: bool = True  # False: a page of the runner or group listings failed
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,17 +40,83 @@ class ScopeRunners:
     complete: bool
 
 
+MEMO_WORKFLOWS = 10_000
+
+
+class StaleMiss(Exception):
+    """A view made from the last listings lacks one: this job waits for a fresh one."""
+
+
+OrgPart = tuple[list[RunnerInfo], list[dict[str, Any]]] | None
+
+
+@dataclass
+class FleetMemo:
+    """The last fresh listings the sweep made, kept across rounds (in the sweeping
+    process's memory) with when each was taken: when the poll budget paces an account, a
+    stuck job is diagnosed from them rather than left unalerted until the next listing."""
+
+    scopes: dict[str, tuple[ScopeRunners, datetime]] = field(default_factory=dict)
+    orgs: dict[str, tuple[OrgPart, bool, datetime]] = field(default_factory=dict)
+    visible: dict[str, tuple[set[int], bool]] = field(default_factory=dict)
+    latest: dict[str, str | None] = field(default_factory=dict)
+    workflows: dict[tuple[str, int], str | None] = field(default_factory=dict)
+
+    def expire(self, before: datetime) -> None:
+        """Forget listings older than ``before``: too old to stand in for the fleet."""
+        for key in [k for k, (_, at) in self.scopes.items() if at < before]:
+            del self.scopes[key]
+        for key in [k for k, (_, _, at) in self.orgs.items() if at < before]:
+            del self.orgs[key]
+        if len(self.workflows) > MEMO_WORKFLOWS:  # one per run: start again, not grow
+            self.workflows.clear()
+
+    def has(self, target: Target) -> bool:
+        return str(target).lower() in self.scopes
+
+
 class FleetView:
-    def __init__(self, services: Services, *, budget: PollBudget | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        budget: PollBudget | None = None,
+        memo: FleetMemo | None = None,
+        stale: bool = False,
+        now: datetime | None = None,
+    ) -> None:
+        """With ``memo``, fresh listings are written to it; with ``stale`` too, they are
+        read from it instead of GitHub (job confirmations still go to GitHub)."""
         self.services = services
         self.budget = budget  # None: a person's command, not counted against the poll
+        self.memo = memo
+        self.stale = stale and memo is not None
+        self.now = now
         self._scopes: dict[str, ScopeRunners] = {}
-        self._org: dict[str, tuple[list[RunnerInfo], list[dict[str, Any]]] | None] = {}
+        self._org: dict[str, OrgPart] = {}
         self._visible: dict[str, set[int]] = {}
         self._incomplete: set[str] = set()  # owners and repositories with a page missing
         self._confirmed: dict[int, JobRecord | None] = {}
         self._latest: dict[str, str | None] = {}
         self._workflows: dict[tuple[str, int], str | None] = {}
+        self._as_of: dict[str, datetime] = {}  # listings read from the memo: when taken
+        if self.stale and memo is not None:
+            self._latest = dict(memo.latest)
+            self._workflows = dict(memo.workflows)
+            for key, (org, incomplete, at) in memo.orgs.items():
+                self._org[key] = org
+                self._as_of[key] = at
+                if incomplete:
+                    self._incomplete.add(key)
+            for key, (visible, incomplete) in memo.visible.items():
+                self._visible[key] = visible
+                if incomplete:
+                    self._incomplete.add(key)
+
+    def _fresh(self) -> None:
+        """About to ask GitHub for a listing: a stale view never does."""
+        if self.stale:
+            raise StaleMiss
 
     def _paying(self, account: str) -> AbstractContextManager[None]:
         """GitHub's answers to what is asked inside, charged to ``account``'s poll budget
@@ -60,19 +126,44 @@ class FleetView:
     async def scope_runners(self, target: Target) -> ScopeRunners:
         """Every runner of one scope; repository runners are marked as such."""
         key = str(target).lower()
+        if key not in self._scopes and self.stale and self.memo is not None:
+            if key not in self.memo.scopes:
+                raise StaleMiss
+            kept, at = self.memo.scopes[key]
+            self._scopes[key], self._as_of[key] = await self._with_busy(kept), at
         if key not in self._scopes:
             with self._paying(target.owner):
                 listed: RunnerList = await self.services.runners.list_runners(target)
             level = target.scope is Scope.REPO
             infos = [RunnerInfo.from_runner(r, repository_level=level) for r in listed.runners]
             self._scopes[key] = ScopeRunners(infos, listed.complete)
+            if self.memo is not None and self.now is not None:
+                self.memo.scopes[key] = (self._scopes[key], self.now)
         return self._scopes[key]
+
+    async def _with_busy(self, kept: ScopeRunners) -> ScopeRunners:
+        """A kept listing with each runner's busy state as job events left it since."""
+        known = await self.services.store.fleet.busy_now(r.id for r in kept.runners)
+        runners = [
+            replace(r, busy=known[r.id][1]) if r.id in known and r.online else r
+            for r in kept.runners
+        ]
+        return ScopeRunners(runners, kept.complete)
+
+    def as_of(self, repository: str) -> datetime | None:
+        """When the oldest kept listing this view used for ``repository`` was taken;
+        None when every one was fetched now."""
+        owner, _, name = repository.partition("/")
+        keys = (owner.lower(), str(Target(Scope.REPO, owner, name)).lower())
+        times = [self._as_of[k] for k in keys if k in self._as_of]
+        return min(times) if times else None
 
     async def _org_part(self, org: str) -> tuple[list[RunnerInfo], list[dict[str, Any]]] | None:
         """The organization's runners (its own and those of groups its enterprise shares)
         and its runner groups; None when the owner is no organization runnerops sees."""
         key = org.lower()
         if key not in self._org:
+            self._fresh()
             target = Target(Scope.ORG, org)
             try:
                 own = await self.scope_runners(target)
@@ -82,6 +173,7 @@ class FleetView:
                     )
             except (errors.NotInstalled, errors.NotFound):
                 self._org[key] = None
+                self._remember_org(key)
                 return None
             runners = list(own.runners)
             if not (own.complete and groups.complete):
@@ -99,7 +191,12 @@ class FleetView:
                     if not shared.complete:
                         self._incomplete.add(key)
             self._org[key] = (runners, list(groups.items))
+            self._remember_org(key)
         return self._org[key]
+
+    def _remember_org(self, key: str) -> None:
+        if self.memo is not None and self.now is not None:
+            self.memo.orgs[key] = (self._org[key], key in self._incomplete, self.now)
 
     async def candidates(self, repository: str) -> tuple[list[RunnerInfo], list[RunnerGroup]]:
         """Every runner ``owner/repo`` could see, and the groups that govern them."""
@@ -112,6 +209,7 @@ class FleetView:
         org_runners, raw_groups = org
         key = repository.lower()
         if key not in self._visible:
+            self._fresh()
             with self._paying(owner):
                 visible = await self.services.github.listing(
                     Target(Scope.ORG, owner),
@@ -124,6 +222,8 @@ class FleetView:
             }
             if not visible.complete:
                 self._incomplete.add(key)
+            if self.memo is not None:
+                self.memo.visible[key] = (self._visible[key], not visible.complete)
         groups, _ = groups_from_github(raw_groups, visible_ids=self._visible[key])
         return runners + org_runners, groups
 
@@ -143,6 +243,8 @@ class FleetView:
         owner, _, name = repository.partition("/")
         key = owner.lower()
         if key not in self._latest:
+            if self.stale:
+                return None  # not known: the outdated-runner hint is left out
             try:
                 with self._paying(key):
                     found = await self.services.runners.list_downloads(
@@ -156,6 +258,8 @@ class FleetView:
                 if (m := _RELEASE.search(d.filename))
             ]
             self._latest[key] = ".".join(map(str, max(versions))) if versions else None
+            if self.memo is not None:
+                self.memo.latest[key] = self._latest[key]
         return self._latest[key]
 
     async def workflow_ref(self, job: Job) -> str | None:
@@ -166,6 +270,8 @@ class FleetView:
             return None
         key = (job.repository.lower(), job.run_id)
         if key not in self._workflows:
+            if self.stale:
+                return None  # reported as unchecked, as when it cannot be read
             owner, _, name = job.repository.partition("/")
             try:
                 with self._paying(owner):
@@ -185,6 +291,8 @@ class FleetView:
                 if "@" not in path and isinstance(branch, str) and branch:
                     ref += f"@{branch}"
             self._workflows[key] = ref
+            if self.memo is not None:
+                self.memo.workflows[key] = ref
         return self._workflows[key]
 
     async def diagnose(self, job: Job, *, now: datetime, queued_same_labels: int) -> Diagnosis:
@@ -211,7 +319,8 @@ class FleetView:
         found = run(None)
         if found.reason is Reason.IDLE_NOT_TAKING:  # only then does the release matter
             found = run(await self.latest_version(job.repository))
-        return found
+        as_of = self.as_of(job.repository)
+        return replace(found, as_of=as_of) if as_of is not None else found
 
     async def confirm(self, record: JobRecord) -> JobRecord | None:
         """Ask GitHub for the job now and store its answer (a missed delivery is caught

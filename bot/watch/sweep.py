@@ -59,7 +59,7 @@ from bot.watch.alerts import (
 )
 from bot.watch.budget import PollBudget
 from bot.watch.diagnosis import Diagnosis, Reason
-from bot.watch.fleetview import FleetView
+from bot.watch.fleetview import FleetMemo, FleetView, StaleMiss
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -80,6 +80,8 @@ PROBLEMS = (
 # three periods, whichever is longer): a GitHub hiccup of one round is not news. A problem
 # only a person can fix (PROBLEMS) is said at once.
 NOTICE_AFTER = timedelta(minutes=5)
+# A listing older than this no longer stands in for the fleet (the budget's window).
+MEMO_KEPT = timedelta(hours=1)
 NOTICE_PERIODS = 3
 
 AlertId = tuple[str, str]  # (channel, key)
@@ -133,6 +135,7 @@ class Round:
     resolved: int = 0
     deferred: int = 0
     skipped: list[str] = field(default_factory=list)  # watches left as they were
+    paced: list[str] = field(default_factory=list)  # watched from the last listing
     failed: int = 0  # alerts or jobs that failed alone (logged and counted)
     gone: int = 0  # jobs GitHub no longer knows, closed this round
 
@@ -169,6 +172,9 @@ class Sweeper:
         self.health: dict[WatchId, Health] = {}
         self.watches: list[Watch] = []
         self.notice_after = max(NOTICE_AFTER, timedelta(seconds=NOTICE_PERIODS * every))
+        # The last listings, for the rounds the poll budget paces an account out of.
+        self.memo = FleetMemo()
+        self.stale_fallback = True  # the benchmark turns it off for its baseline
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -229,7 +235,9 @@ class Sweeper:
         current = dict(before)
         planned: set[AlertId] = set()
         diagnoses: dict[AlertId, Diagnosis] = {}
-        view = FleetView(self.services, budget=self.budget)
+        self.memo.expire(now - MEMO_KEPT)
+        view = FleetView(self.services, budget=self.budget, memo=self.memo, now=now)
+        stale = FleetView(self.services, budget=self.budget, memo=self.memo, stale=True, now=now)
         actions: list[AlertAction] = []
         failures: dict[WatchId, Failure] = {}
 
@@ -238,12 +246,18 @@ class Sweeper:
                 target = parse_target(watch.target)
             except TargetError:
                 continue
-            if self._slowed(target):
+            slowed = self._slowed(target)
+            if slowed and not (self.stale_fallback and self.memo.has(target)):
                 done.skipped.append(watch.target)
                 continue
             try:
-                offline = await self._offline(watch, target, view, before, now)
-                stuck = await self._stuck(watch, target, view, now, diagnoses, done)
+                if slowed:  # no fresh listing this round: stuck jobs from the last one
+                    done.paced.append(watch.target)
+                    offline = None
+                    stuck = await self._stuck(watch, target, stale, now, diagnoses, done)
+                else:
+                    offline = await self._offline(watch, target, view, before, now)
+                    stuck = await self._stuck(watch, target, view, now, diagnoses, done)
             except Exception as exc:  # this watch alone is left as it was this round
                 failures[_wid(watch)] = self._failure(watch, exc)
                 done.skipped.append(watch.target)
@@ -313,7 +327,8 @@ class Sweeper:
                 self._failed_alone(done, alert.target, "alert", alert.key, exc)
 
         for watch in watches:
-            if watch.target in done.skipped and _wid(watch) not in failures:
+            left = watch.target in done.skipped or watch.target in done.paced
+            if left and _wid(watch) not in failures:
                 continue  # paced out by the poll budget this round: neither news nor success
             await self._health(watch, failures.get(_wid(watch)), now, posted[_wid(watch)])
         return done
@@ -526,6 +541,8 @@ class Sweeper:
                 continue
             try:
                 found = await self._stuck_job(watch, record, view, now, same_labels, diagnoses)
+            except StaleMiss:
+                continue  # a listing this job needs was never kept: the next fresh round
             except (errors.RunnerOpsError, StoreUnavailable):
                 raise  # the watch's, not the job's: GitHub or the database away
             except Exception as exc:

@@ -318,7 +318,8 @@ class RequestFigures:
             f"  poll budget {self.budget_share:.0%} of {self.limit:,} = {allowance} requests an "
             f"hour, 304s free; paced through the hour (a round goes while its cost fits the "
             f"share earned so far, {LEAD / 60:.0f} min ahead): {self.skipped_rounds} of "
-            f"{self.rounds * self.orgs} watch-rounds skipped; "
+            f"{self.rounds * self.orgs} watch-rounds without a listing (stuck jobs watched "
+            f"from the last one); "
             f"{self.alerts} alerts posted; rate-limit cost within the budget: "
             f"{'yes' if self.within_budget else 'NO'}"
         )
@@ -377,9 +378,9 @@ async def requests_an_hour(
                     sb.github.set_runner(f"/orgs/{org}", name, busy=n % 2 == 0)
             t0 = time.perf_counter()
             done = await sb.sweeper.run_once()
-            if not done.skipped:
+            if not done.skipped and not done.paced:
                 round_seconds.append(time.perf_counter() - t0)
-            skipped += len(done.skipped)
+            skipped += len(done.skipped) + len(done.paced)  # no listing that round
         seconds = time.perf_counter() - started
         per = {org: PerInstallation() for org in names}
         for rec in sb.github.requests[first:]:
