@@ -298,3 +298,38 @@ async def test_a_watch_that_cannot_be_swept_says_so_once_then_recovers(
     assert await metric(sb, "runnerops_sweep_last_success_timestamp_seconds", target="acme") == (
         int(clock())
     )
+
+
+async def test_a_lost_database_is_said_in_the_channel_and_its_return(
+    sb: Sandbox, clock: Clock
+) -> None:
+    """The database goes away under the process that sweeps: no round can run (not even
+    the lease), yet after five minutes each watched channel is told, and the same message
+    says when the database is back and the watch with it."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    await watch(sb)
+    await sweep(sb)
+    db = sb.services.store.db
+    working = db.engine
+    db.engine = create_async_engine("sqlite+aiosqlite:////nonexistent-dir/runnerops.db")
+    try:
+        for _ in range(4):
+            clock.advance(MINUTE)
+            assert (await sweep(sb)).leader is False
+        assert alerts(sb) == []
+        clock.advance(2 * MINUTE)
+        await sweep(sb)
+        [notice] = alerts(sb)
+        assert "cannot fully watch *acme* since" in reply_text(notice)
+        assert "database did not answer" in reply_text(notice)
+        failures = await metric(sb, "runnerops_sweep_failures_total", reason="database")
+        assert failures == 5
+    finally:
+        await db.engine.dispose()
+        db.engine = working
+    clock.advance(MINUTE)
+    assert (await sweep(sb)).leader is True
+    [recovered] = alerts(sb)
+    assert recovered["ts"] == notice["ts"]
+    assert "watching *acme* again" in reply_text(recovered)

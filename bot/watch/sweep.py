@@ -209,7 +209,7 @@ class Sweeper:
                 return Round(leader=False)
             started = time.perf_counter()
             try:
-                done = await self._round()
+                done = await self._round(continuing=was_leader)
             except StoreUnavailable as exc:
                 await self._database_lost(str(exc))
                 raise
@@ -220,7 +220,9 @@ class Sweeper:
 
     # -- one round -----------------------------------------------------------------
 
-    async def _round(self) -> Round:
+    async def _round(self, *, continuing: bool = False) -> Round:
+        """``continuing``: this process led the last round too, so what it holds in
+        memory of the watches' health is the latest (the database may have missed it)."""
         store = self.services.store
         now = self._now()
         done = Round()
@@ -230,7 +232,10 @@ class Sweeper:
             stored_health = await store.health.all()
         except StoreUnavailable:
             stored_health = {}
-        self.health = {**self.health, **stored_health}
+        if continuing:
+            self.health = {**stored_health, **self.health}
+        else:  # taken over: the last leader's record is the latest
+            self.health = {**self.health, **stored_health}
         before = {_id(a): a for a in await store.alerts.open_alerts()}
         current = dict(before)
         planned: set[AlertId] = set()
