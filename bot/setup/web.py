@@ -422,8 +422,7 @@ def create_setup_app(
             )
             shown = view(base, token, organization=organization, problem=problem)
             return _page(pages.setup_page(shown), 400)
-        state = states.new(browser)
-        log.info("GitHub App registration started on %s", web)
+        state = states.new(browser)  # kept nowhere: it comes back signed
         return RedirectResponse(
             manifests.new_app_url(web, organization or None, state),
             status_code=307,
