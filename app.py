@@ -416,8 +416,16 @@ def _from_environment() -> Starlette:
             return create_setup_app(setup)
         return create_app()
     except (ConfigError, PolicyError, DatabaseConfigError) as exc:
-        print(exc, file=sys.stderr)
+        print(startup_message(exc), file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def startup_message(exc: Exception) -> str:
+    """What stops start-up, each line saying so as the settings' own messages do."""
+    prefix = "runnerops cannot start: "
+    return "\n".join(
+        line if line.startswith(prefix) else prefix + line for line in str(exc).splitlines()
+    )
 
 
 def __getattr__(name: str) -> Starlette:

@@ -50,6 +50,10 @@ class Redactor:
                 self._tokens[token] = None
                 self._pattern = None
 
+    def size(self) -> int:
+        """Values known: settings plus tokens received (none comes from a visitor)."""
+        return len(self._secrets) + len(self._tokens)
+
     def __call__(self, text: str) -> str:
         text = _PATTERNS.sub(REDACTED, text)
         pattern = self._pattern

@@ -109,9 +109,11 @@ async def test_audit_channel(make_sandbox) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ['[[grant]]\nactions = ["tokens"]\ntargets = ["*"]\n', "[[grant]\n"]
+    ("bad", "line"),
+    # The line of the key at fault (actions), not of its [[grant]]; a syntax error's own.
+    [('[[grant]]\nactions = ["tokens"]\ntargets = ["*"]\n', 2), ("[[grant]\n", 1)],
 )
-def test_bad_policy_stops_start_up(bad: str, tmp_path) -> None:
+def test_bad_policy_stops_start_up(bad: str, line: int, tmp_path) -> None:
     import subprocess
     import sys
 
@@ -132,7 +134,8 @@ def test_bad_policy_stops_start_up(bad: str, tmp_path) -> None:
         timeout=60,
     )
     assert done.returncode == 1
-    assert "policy line 1" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"runnerops cannot start: policy line {line}: "), done.stderr
+    assert "Traceback" not in done.stderr
 
 
 async def test_refusals_are_counted_not_repeated_in_the_audit_channel(make_sandbox) -> None:

@@ -326,9 +326,9 @@ def test_from_setting_bad_file_names_line_and_file(tmp_path: Path) -> None:
     path.write_text('# grants\n\n[[grant]]\nactions = ["tokens"]\ntargets = ["*"]\n')
     with pytest.raises(PolicyError) as info:
         Policy.from_setting(str(path))
-    assert str(info.value).startswith("policy line 3: grant #1: unknown action 'tokens'")
+    assert str(info.value).startswith("policy line 4: grant #1: unknown action 'tokens'")
     assert str(path) in str(info.value)
-    assert info.value.line == 3
+    assert info.value.line == 4  # the line of actions, not of its [[grant]]
 
 
 # --- errors name the right line -----------------------------------------------------------
@@ -337,58 +337,70 @@ PREAMBLE = '# the policy\n\n[[grant]]\nname = "ok"\nactions = ["read"]\ntargets 
 
 
 @pytest.mark.parametrize(
-    ("body", "reason"),
+    ("body", "reason", "line"),
     [
         (
             'actions = ["tokens"]\ntargets = ["*"]',
             "unknown action 'tokens' (expected read, token, admin)",
+            9,
         ),
-        ('actions = []\ntargets = ["*"]', "actions is empty"),
-        ('targets = ["*"]', "missing actions"),
-        ('actions = "read"\ntargets = ["*"]', "actions must be a list of strings"),
-        ('actions = ["read", 1]\ntargets = ["*"]', "actions must be a list of strings"),
-        ('actions = ["read"]', "missing targets"),
-        ('actions = ["read"]\ntargets = []', "targets is empty"),
-        ('actions = ["read"]\ntargets = "*"', "targets must be a list of strings"),
+        ('actions = []\ntargets = ["*"]', "actions is empty", 9),
+        ('targets = ["*"]', "missing actions", 8),
+        ('actions = "read"\ntargets = ["*"]', "actions must be a list of strings", 9),
+        ('actions = ["read", 1]\ntargets = ["*"]', "actions must be a list of strings", 9),
+        ('actions = ["read"]', "missing targets", 8),
+        ('actions = ["read"]\ntargets = []', "targets is empty", 10),
+        ('actions = ["read"]\ntargets = "*"', "targets must be a list of strings", 10),
         (
             'actions = ["read"]\nuser = ["U1"]\ntargets = ["*"]',
             "unknown key 'user' (did you mean 'users'?",
+            10,
         ),
         (
             'actions = ["read"]\nusers = ["@alice"]\ntargets = ["*"]',
             "'@alice' in users is not a Slack user ID",
+            10,
         ),
-        ('actions = ["read"]\nusers = ["S1"]\ntargets = ["*"]', "in users is not a Slack user"),
-        ('actions = ["read"]\nusers = ["u1"]\ntargets = ["*"]', "in users is not a Slack user"),
+        ('actions = ["read"]\nusers = ["S1"]\ntargets = ["*"]', "in users is not a Slack user", 10),
+        ('actions = ["read"]\nusers = ["u1"]\ntargets = ["*"]', "in users is not a Slack user", 10),
         (
             'actions = ["read"]\ngroups = ["U1"]\ntargets = ["*"]',
             "'U1' in groups is not a Slack user-group ID",
+            10,
         ),
         (
             'actions = ["read"]\nchannels = ["#ops"]\ntargets = ["*"]',
             "'#ops' in channels is not a Slack channel ID",
+            10,
         ),
-        ('actions = ["read"]\nchannels = 5\ntargets = ["*"]', "channels must be a list of strings"),
-        ('actions = ["read"]\nname = ""\ntargets = ["*"]', "name must be a non-empty string"),
+        (
+            'actions = ["read"]\nchannels = 5\ntargets = ["*"]',
+            "channels must be a list of strings",
+            10,
+        ),
+        ('actions = ["read"]\nname = ""\ntargets = ["*"]', "name must be a non-empty string", 10),
         (
             'actions = ["read"]\ntargets = ["acme/api/x"]',
             "target pattern 'acme/api/x' cannot match any target",
+            10,
         ),
-        ('actions = ["read"]\ntargets = ["team:acme"]', "unknown scope 'team'"),
-        ('actions = ["read"]\ntargets = ["acme/"]', "the repository part is empty"),
-        ('actions = ["read"]\ntargets = ["-acme"]', "'-acme' is not a valid organization"),
-        ('actions = ["read"]\ntargets = ["ac me*"]', "no organization name contains ' '"),
-        ('actions = ["read"]\ntargets = ["enterprise:a/b"]', "enterprise pattern has no '/'"),
-        ('actions = ["read"]\ntargets = ["org:a/b"]', "organization pattern has no '/'"),
-        ('actions = ["read"]\ntargets = ["repo:acme"]', "looks like OWNER/REPO"),
-        ('actions = ["read"]\ntargets = ["acme/.."]', "'..' is not a valid repository"),
-        ('actions = ["read"]\ntargets = [""]', "the organization part is empty"),
-        ('actions = ["read"]\ntargets = ["*"]\n[grant.extra]\nx = 1', "unknown key 'extra'"),
+        ('actions = ["read"]\ntargets = ["team:acme"]', "unknown scope 'team'", 10),
+        ('actions = ["read"]\ntargets = ["acme/"]', "the repository part is empty", 10),
+        ('actions = ["read"]\ntargets = ["-acme"]', "'-acme' is not a valid organization", 10),
+        ('actions = ["read"]\ntargets = ["ac me*"]', "no organization name contains ' '", 10),
+        ('actions = ["read"]\ntargets = ["enterprise:a/b"]', "enterprise pattern has no '/'", 10),
+        ('actions = ["read"]\ntargets = ["org:a/b"]', "organization pattern has no '/'", 10),
+        ('actions = ["read"]\ntargets = ["repo:acme"]', "looks like OWNER/REPO", 10),
+        ('actions = ["read"]\ntargets = ["acme/.."]', "'..' is not a valid repository", 10),
+        ('actions = ["read"]\ntargets = [""]', "the organization part is empty", 10),
+        ('actions = ["read"]\ntargets = ["*"]\n[grant.extra]\nx = 1', "unknown key 'extra'", 11),
     ],
 )
-def test_grant_errors_name_the_grant_header(body: str, reason: str) -> None:
+def test_grant_errors_name_the_offending_keys_line(body: str, reason: str, line: int) -> None:
+    """The line of the key at fault (the grant's body starts on line 9); a missing key's
+    error names the grant's header (line 8)."""
     message = error_of(f"{PREAMBLE}  [[ grant ]]  # second\n{body}\n")
-    assert message.startswith("policy line 8: grant #2: ")
+    assert message.startswith(f"policy line {line}: grant #2: "), message
     assert reason in message
 
 
@@ -493,4 +505,14 @@ def test_second_grant_error_names_its_own_header() -> None:
     text = (
         '[[grant]]\nname = "a"\nactions = ["read"]\ntargets = ["*"]\n[[grant]]\nactions = ["x"]\n'
     )
-    assert error_of(text).startswith("policy line 5: grant #2:")
+    assert error_of(text).startswith("policy line 6: grant #2:")  # its actions line
+
+
+def test_a_typo_is_named_on_its_own_line_not_the_grants() -> None:
+    text = '[[grant]]\nactions = ["read"]\ntagets = ["*"]\n'
+    assert error_of(text).startswith("policy line 3: grant #1: unknown key 'tagets'")
+    text = (
+        '[[grant]]\nname = "a"\nusers = [\n  "U1",\n  "U2",\n]\n"targets" = ["a/b/c"]\n'
+        'actions = ["read"]\n'
+    )
+    assert error_of(text).startswith("policy line 7: grant #1: target pattern 'a/b/c'")

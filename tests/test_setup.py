@@ -3,6 +3,7 @@ flow against the GitHub double, and every refusal (which must change nothing).""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -12,6 +13,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from html import unescape
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -22,7 +24,7 @@ from bot.config import ConfigError, SetupSettings, load_settings, load_setup_set
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Keys
 from bot.sandbox.serve import serve
-from bot.setup import create_setup_app, manifests
+from bot.setup import create_setup_app, manifests, web
 from bot.setup.web import paste_blocks
 from tests.conftest import Clock
 
@@ -163,10 +165,34 @@ def test_paste_blocks_survive_a_shell_and_load_settings(keys: Keys) -> None:
         check=True,
     ).stdout
     assert echoed.split("\0")[:-1] == [f"{k}={v}" for k, v in values.items()]
-    env = dict(line.split("=", 1) for line in dotenv.splitlines())
     assert len(dotenv.splitlines()) == 4
-    settings = load_settings({**env, **SLACK})
+
+
+def test_the_dotenv_block_loads_with_set_a(keys: Keys, tmp_path: Path) -> None:
+    """``set -a; . ./github.env`` in a real bash, the variables read back and given to
+    load_settings: the key (one line, quoted, with \\n escapes) becomes the PEM again."""
+    values = {
+        "GITHUB_APP_ID": "901",
+        "GITHUB_APP_SLUG": "runnerops",
+        "GITHUB_WEBHOOK_SECRET": "it's $ecret `x` \\n",
+        "GITHUB_PRIVATE_KEY": keys.private_pem,
+        "GITHUB_API_URL": "https://ghe.example.com/api/v3",
+    }
+    _, dotenv = paste_blocks(values)
+    (tmp_path / "github.env").write_text(dotenv + "\n")
+    script = "set -a; . ./github.env; set +a; env -0"
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env={}, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    loaded = dict(item.split("=", 1) for item in done.stdout.split("\0") if "=" in item)
+    assert {name: loaded[name] for name in values if name != "GITHUB_PRIVATE_KEY"} == {
+        name: value for name, value in values.items() if name != "GITHUB_PRIVATE_KEY"
+    }
+    assert "\n" not in loaded["GITHUB_PRIVATE_KEY"]  # one line, escapes kept as written
+    settings = load_settings({**loaded, **SLACK})
     assert settings.github_private_key.strip() == keys.private_pem.strip()
+    assert settings.github_api_url == "https://ghe.example.com/api/v3"
 
 
 # -- the setup app over HTTP -------------------------------------------------------------
@@ -182,7 +208,9 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(keys: Keys, prefix: str = "", **changes: Any) -> AsyncIterator[Running]:
+async def running(
+    keys: Keys, prefix: str = "", exchange_timeout: float = 20.0, **changes: Any
+) -> AsyncIterator[Running]:
     clock = Clock()
     github = GitHubDouble(app_id="1", public_key_pem=keys.public_pem, clock=clock, prefix=prefix)
     github.add_org("acme")
@@ -191,12 +219,12 @@ async def running(keys: Keys, prefix: str = "", **changes: Any) -> AsyncIterator
         fields: dict[str, Any] = {
             "pending": ("github", "slack"),
             "github_url": github_url,
-            "github_api_url": github_url,
+            "github_api_url": github_url + prefix,  # GHES: its API under /api/v3
             "github_configured": True,
         }
         setup = SetupSettings(**(fields | changes))
         async with (
-            serve(create_setup_app(setup, clock=clock)) as url,
+            serve(create_setup_app(setup, clock=clock, exchange_timeout=exchange_timeout)) as url,
             # A browser keeps cookies, loopback addresses included.
             aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session,
         ):
@@ -248,13 +276,12 @@ async def test_setup_page_fills_the_manifest_from_the_forwarded_host(keys: Keys)
         assert manifest["hook_attributes"]["url"] == "https://ops.example.org/github/webhooks"
         assert manifest["redirect_url"] == "https://ops.example.org/setup/github/callback"
         assert manifest["url"] == "https://ops.example.org" and manifest["public"] is False
-        assert len(form_fields(html)["state"]) >= 32
+        assert len(form_fields(html)["form_token"]) >= 32
         assert "api.slack.com/apps?new_app=1&amp;manifest_json=" in html
         assert "SLACK_SIGNING_SECRET" in html and "SLACK_BOT_TOKEN" in html
         assert "<script" not in html
-        # Each visit gets its own state.
-        _, again, _ = await get(sb, "/setup")
-        assert form_fields(again)["state"] != form_fields(html)["state"]
+        # A visit makes no state (the form's post does): the page carries none.
+        assert "state" not in form_fields(html)
 
 
 async def test_public_url_wins_over_the_request_host(keys: Keys) -> None:
@@ -278,16 +305,16 @@ async def test_the_form_goes_to_the_organizations_new_app_page(keys: Keys) -> No
             sb, sb.url + "/setup/github", {**fields, "organization": "acme"}
         )
         assert status == 307
-        state = fields["state"]
-        assert headers["location"] == (
-            f"{sb.github_url}/organizations/acme/settings/apps/new?state={state}"
-        )
-        # Without one, the signed-in user's own page.
+        where, _, query = headers["location"].partition("?")
+        assert where == f"{sb.github_url}/organizations/acme/settings/apps/new"
+        first = parse_qs(query)["state"][0]
+        # Without one, the signed-in user's own page; each post makes its own state.
         _, html, _ = await get(sb, "/setup")
         status, _, headers = await post(sb, sb.url + "/setup/github", form_fields(html))
-        state = form_fields(html)["state"]
         assert status == 307
-        assert headers["location"] == f"{sb.github_url}/settings/apps/new?state={state}"
+        where, _, query = headers["location"].partition("?")
+        assert where == f"{sb.github_url}/settings/apps/new"
+        assert parse_qs(query)["state"][0] != first and len(first) >= 32
 
 
 async def test_a_bad_organization_is_sent_back_with_the_reason(keys: Keys) -> None:
@@ -299,35 +326,90 @@ async def test_a_bad_organization_is_sent_back_with_the_reason(keys: Keys) -> No
         )
         assert status == 400 and "is not an organization name" in page
         assert 'value="no such/org"' in page  # what was typed is kept
-        assert form_fields(page)["state"] == fields["state"]  # and the same flow goes on
+        assert form_fields(page)["form_token"] == fields["form_token"]  # the form goes on
         status, _, _ = await post(sb, sb.url + "/setup/github", {**fields, "organization": ""})
         assert status == 307
 
 
-async def test_an_unknown_state_on_the_form_is_refused(keys: Keys) -> None:
+async def test_a_form_not_from_this_browsers_page_is_refused(keys: Keys) -> None:
     async with running(keys) as sb:
         status, page, _ = await post(
-            sb, sb.url + "/setup/github", {"state": "forged", "manifest": "{}"}
+            sb, sb.url + "/setup/github", {"form_token": "forged", "manifest": "{}"}
         )
         assert status == 400 and "expired" in page
-
-
-async def test_a_ghes_address_typed_in_sends_the_flow_there(keys: Keys) -> None:
-    async with running(keys, github_configured=False) as sb:
+        # The page's form posted without its cookie (as a cross-site form would be: the
+        # cookie is SameSite=Lax) starts nothing either.
         _, html, _ = await get(sb, "/setup")
-        assert 'name="github_url"' in html
-        fields = form_fields(html)
-        status, page, _ = await post(
-            sb, sb.url + "/setup/github", {**fields, "github_url": "not a url/x"}
+        async with aiohttp.ClientSession() as elsewhere:
+            async with elsewhere.post(
+                sb.url + "/setup/github", data=form_fields(html), allow_redirects=False
+            ) as r:
+                assert r.status == 400 and "expired" in await r.text()
+
+
+async def test_the_github_host_is_the_deployments_not_a_form_field(keys: Keys) -> None:
+    """The page shows where GitHub is (read-only, with how to change it); a ``github_url``
+    posted anyway, as the form once had, changes nothing."""
+    async with running(keys) as sb:
+        _, html, _ = await get(sb, "/setup")
+        assert 'name="github_url"' not in html
+        shown = unescape(re.sub(r"<[^>]+>", "", html))
+        assert f"GitHub{sb.github_url} (API {sb.github_url}), from GITHUB_URL / GITHUB_API_URL" in (
+            shown
         )
-        assert status == 400 and "not a GitHub Enterprise Server address" in page
+        assert "GITHUB_API_URL=https://api.SUBDOMAIN.ghe.com" in shown
+        fields = form_fields(html)
         status, _, headers = await post(
-            sb, sb.url + "/setup/github", {**fields, "github_url": "ghe.example.com/"}
+            sb, sb.url + "/setup/github", {**fields, "github_url": "http://127.0.0.1:1"}
         )
         assert status == 307
-        assert headers["location"] == (
-            f"https://ghe.example.com/settings/apps/new?state={fields['state']}"
+        assert headers["location"].startswith(f"{sb.github_url}/settings/apps/new?state=")
+
+
+async def test_unset_github_settings_are_named_as_the_default(keys: Keys) -> None:
+    setup = SetupSettings(pending=("github",))
+    async with serve(create_setup_app(setup)) as url, aiohttp.ClientSession() as session:
+        async with session.get(url + "/setup") as r:
+            html = await r.text()
+    assert "<code>https://github.com</code> (API <code>https://api.github.com</code>)" in html
+    assert "GITHUB_API_URL</code> are unset" in html
+
+
+async def test_github_enterprise_cloud_with_data_residency(keys: Keys) -> None:
+    """``GITHUB_API_URL=https://api.octo.ghe.com``: the web host is octo.ghe.com, the new-App
+    form is there, the code is converted at the API's root and the App installs under
+    /apps/ (as on github.com, unlike GitHub Enterprise Server)."""
+    setup = load_setup_settings({"GITHUB_API_URL": "https://api.octo.ghe.com"})
+    assert setup is not None
+    assert (setup.github_url, setup.github_api_url) == (
+        "https://octo.ghe.com",
+        "https://api.octo.ghe.com",
+    )
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with (
+        serve(create_setup_app(setup)) as url,
+        aiohttp.ClientSession(cookie_jar=jar) as session,
+    ):
+        async with session.get(url + "/setup") as r:
+            html = await r.text()
+        assert "<code>https://octo.ghe.com</code> (API <code>https://api.octo.ghe.com</code>)" in (
+            html
         )
+        async with session.post(
+            url + "/setup/github",
+            data={**form_fields(html), "organization": "acme"},
+            allow_redirects=False,
+        ) as r:
+            assert r.status == 307
+            assert r.headers["location"].startswith(
+                "https://octo.ghe.com/organizations/acme/settings/apps/new?state="
+            )
+    assert web.conversion_url(setup.github_api_url, "c0de") == (
+        "https://api.octo.ghe.com/app-manifests/c0de/conversions"
+    )
+    assert manifests.install_url(setup.github_url, "ro", ghes=False) == (
+        "https://octo.ghe.com/apps/ro/installations/new"
+    )
 
 
 async def test_the_whole_flow_shows_the_values_once(
@@ -360,11 +442,12 @@ async def test_the_whole_flow_shows_the_values_once(
         assert secret not in logged
 
 
-async def test_a_github_enterprise_server_typed_in_is_used_to_the_end(keys: Keys) -> None:
-    """GHES: the new-App form at the web address typed in, the code exchanged under its
-    /api/v3, the install link under /github-apps/, and both URLs in the values to set."""
-    async with running(keys, prefix="/api/v3", github_configured=False) as sb:
-        code, state = await register(sb, organization="acme", github_url=sb.github_url)
+async def test_a_github_enterprise_server_deployment_is_used_to_the_end(keys: Keys) -> None:
+    """GHES set on the deployment (``GITHUB_API_URL=https://HOST/api/v3``): the new-App
+    form at its web address, the code exchanged under its /api/v3, the install link under
+    /github-apps/, and both URLs in the values to set."""
+    async with running(keys, prefix="/api/v3") as sb:
+        code, state = await register(sb, organization="acme")
         status, page, _ = await get(sb, f"/setup/github/callback?code={code}&state={state}")
         assert status == 200, page
         (app,) = sb.github.manifest_apps
@@ -431,7 +514,8 @@ async def test_a_used_or_expired_code_says_start_again(keys: Keys) -> None:
         async with sb.session.post(f"{sb.github_url}/app-manifests/{code}/conversions") as r:
             assert r.status == 201
         status, page, _ = await get(sb, f"/setup/github/callback?code={code}&state={state}")
-        assert status == 400 and "already used or has expired" in page
+        # The same page as for any other failure (see test_the_exchange_...), 502 included.
+        assert status == 502 and "already used or has expired" in page
         assert 'href="/setup"' in page
         # An hour later GitHub's code is gone too (and so has our state).
         sb.github.manifest_apps.clear()  # GitHub App names are unique: free this one again
@@ -447,8 +531,9 @@ async def test_a_used_or_expired_code_says_start_again(keys: Keys) -> None:
 
 async def test_setup_mode_answers_503_and_healthz(keys: Keys) -> None:
     async with running(keys) as sb:
-        status, body, _ = await get(sb, "/healthz")
-        assert status == 200 and json.loads(body) == {"status": "setup"}
+        for probe in ("/healthz", "/readyz"):  # a readiness probe must not hide /setup
+            status, body, _ = await get(sb, probe)
+            assert status == 200 and json.loads(body) == {"status": "setup"}, probe
         for path in ("/slack/events", "/github/webhooks"):
             async with sb.session.post(sb.url + path, data=b"x") as r:
                 text = await r.text()
@@ -502,3 +587,217 @@ def test_a_missing_browser_skips_or_fails_where_required(monkeypatch: pytest.Mon
     monkeypatch.setenv("RUNNEROPS_BROWSER_REQUIRED", "1")
     with pytest.raises(pytest.fail.Exception, match="required here"):
         browser.need_browser()
+
+
+# -- the public page cannot be turned against the service ---------------------------------
+
+
+async def start_flow(sb: Running) -> str:
+    """GET the page and post its form in ``sb``'s browser; the state sent to GitHub."""
+    _, html, _ = await get(sb, "/setup")
+    status, _, headers = await post(sb, sb.url + "/setup/github", form_fields(html))
+    assert status == 307
+    return parse_qs(urlsplit(headers["location"]).query)["state"][0]
+
+
+@dataclass
+class Hostile:
+    """A stand-in for GitHub's API that misbehaves, counting what it was asked and sent."""
+
+    mode: str
+    requests: list[str]
+    sent: int = 0
+    finished: bool = False
+
+
+def hostile_app(h: Hostile, elsewhere: str) -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, RedirectResponse, Response
+    from starlette.routing import Route
+
+    async def convert(request: Request) -> Response:
+        h.requests.append(request.url.path)
+        if h.mode == "redirect":
+            return RedirectResponse(f"{elsewhere}/internal/secret", status_code=302)
+        if h.mode == "huge-declared":
+            return Response(b"{}", status_code=201, headers={"content-length": str(400 << 20)})
+        if h.mode == "hang":
+            await asyncio.Event().wait()
+        if h.mode == "not-an-app":
+            return JSONResponse({"id": 1}, status_code=201)
+        return JSONResponse({"message": "Not Found"}, status_code=404)
+
+    return Starlette(routes=[Route("/app-manifests/{code}/conversions", convert, methods=["POST"])])
+
+
+@contextlib.asynccontextmanager
+async def huge_answer(h: Hostile) -> AsyncIterator[str]:
+    """A server answering 201 with 400 MiB, counting the bytes the socket took (written
+    with backpressure, so what the client does not read stops it)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        h.requests.append(request.split(b" ")[1].decode())
+        writer.write(b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n\r\n")
+        chunk = b"x" * 65536
+        try:
+            for _ in range(400 * 16):
+                writer.write(chunk)
+                await writer.drain()
+                h.sent += len(chunk)
+            h.finished = True
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_the_exchange_cannot_be_turned_against_the_service(
+    keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GitHub's API (here a hostile local server) answering a 302 to another local server,
+    a 400 MiB body, a huge Content-Length, nothing at all, not an App, or a 404: no redirect
+    is followed, at most 1 MiB is read, the deadline holds, the visitor sees one page
+    whatever happened, the log names the host, and the state is spent."""
+    caplog.set_level(logging.INFO)
+    inside: list[str] = []
+    pages: set[tuple[int, str]] = set()
+
+    async def internal(request: Any) -> Any:
+        from starlette.responses import PlainTextResponse
+
+        inside.append(request.url.path)
+        return PlainTextResponse("internal")
+
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    other = Starlette(routes=[Route("/internal/secret", internal, methods=["GET", "POST"])])
+    modes = ["redirect", "huge", "huge-declared", "hang", "not-an-app", "refused", "404"]
+    async with serve(other) as elsewhere:
+        for mode in modes:
+            h = Hostile(mode, [])
+            async with contextlib.AsyncExitStack() as stack:
+                if mode == "refused":  # nothing listens there
+                    api = "http://127.0.0.1:9"
+                elif mode == "huge":
+                    api = await stack.enter_async_context(huge_answer(h))
+                else:
+                    api = await stack.enter_async_context(serve(hostile_app(h, elsewhere)))
+                sb = await stack.enter_async_context(
+                    running(keys, github_api_url=api, exchange_timeout=1.0)
+                )
+                state = await start_flow(sb)
+                caplog.clear()
+                status, page, _ = await get(sb, f"/setup/github/callback?code=c0de&state={state}")
+                pages.add((status, page))
+                host = urlsplit(api).netloc
+                assert f"manifest conversion at {host} failed" in caplog.text, mode
+                assert f"Exchanging a manifest code with {host}" in caplog.text
+                if mode != "refused":
+                    assert h.requests == ["/app-manifests/c0de/conversions"], mode
+                if mode == "hang":
+                    assert "did not answer within 1 s" in caplog.text
+                # Spent: the same return again is refused without asking anyone.
+                status, page, _ = await get(sb, f"/setup/github/callback?code=c0de&state={state}")
+                assert status == 400 and "Refused" in page, mode
+                if mode != "refused":
+                    assert len(h.requests) == 1, mode
+                if mode == "huge":  # 1 MiB read, then the connection closed
+                    assert not h.finished and h.sent < 32 * 1024 * 1024, h.sent
+    assert inside == []  # the redirect was not followed
+    ((status, page),) = pages  # one answer for every cause
+    assert status == 502 and "The registration was not finished" in page
+    assert "127.0.0.1" not in page and "answered" not in page.lower().replace("answer was", "")
+
+
+async def test_callback_codes_never_reach_the_log_redactor(
+    keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A visitor chooses the code: it is no secret of ours, so it is not added to the
+    redactor, which keeps its size whatever visitors send."""
+    from bot import redact as redaction
+
+    caplog.set_level(logging.INFO)
+    word = "ClientConnectorError"
+    async with running(keys) as sb:
+        before = redaction.redact.size()
+        for n in range(40):  # real flows, each spending its state on a chosen code
+            state = await start_flow(sb)
+            status, _, _ = await get(sb, f"/setup/github/callback?code={word}{n}&state={state}")
+            assert status == 502
+        for n in range(400):  # and returns with no good state at all
+            status, _, _ = await get(sb, f"/setup/github/callback?code={word}{n}&state=x")
+            assert status == 400
+        assert redaction.redact.size() == before
+    logging.getLogger("runnerops.test").warning("seen: %s %s39", word, word)
+    assert f"seen: {word} {word}39" in caplog.text
+
+
+async def test_others_cannot_evict_the_operators_registration(keys: Keys) -> None:
+    """The operator posts the form and goes to GitHub; meanwhile 1,200 other browsers load
+    the page and post its form. The operator's return still registers."""
+    async with running(keys) as sb:
+        _, html, _ = await get(sb, "/setup")
+        fields = form_fields(html)
+        status, _, headers = await post(sb, sb.url + "/setup/github", fields)
+        assert status == 307
+        # GitHub's confirm page, in the operator's browser.
+        status, page, _ = await post(sb, headers["location"], fields)
+        assert status == 200
+
+        async def stranger(session: aiohttp.ClientSession) -> None:
+            async with session.get(sb.url + "/setup") as r:
+                html = await r.text()
+            cookie = r.cookies["runnerops_setup"].value
+            async with session.post(
+                sb.url + "/setup/github",
+                data=form_fields(html),
+                headers={"cookie": f"runnerops_setup={cookie}"},
+                allow_redirects=False,
+            ) as r:
+                assert r.status == 307
+
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as others:
+            for _ in range(12):
+                await asyncio.gather(*(stranger(others) for _ in range(100)))
+            for _ in range(200):  # and anonymous page loads, without any cookie
+                async with others.get(sb.url + "/setup") as r:
+                    assert r.status == 200
+        status, _, headers = await post(sb, headers["location"], form_fields(page))
+        assert status == 302
+        status, page, _ = await get(sb, headers["location"].removeprefix(sb.url))
+        assert status == 200 and "registered" in page
+
+
+def test_spent_states_are_bounded_and_never_work_twice() -> None:
+    clock = Clock()
+    states = web.States(clock, max_spent=50)
+    early = states.new("operator-browser-cookie-0123456789abcdef")
+    made = []
+    for n in range(120):  # making keeps nothing
+        clock.advance(0.01)
+        made.append(states.new(f"browser-{n:040d}"))
+    assert len(states) == 0
+    for n, state in enumerate(made):
+        assert states.spend(state, f"browser-{n:040d}")
+        assert not states.spend(state, f"browser-{n:040d}")  # once
+    assert len(states) <= 50
+    # A state whose spent record was dropped still never works again (nor does any issued
+    # before it: the price of a flood of 50+ returns within the hour).
+    assert not states.spend(made[0], f"browser-{0:040d}")
+    assert not states.spend(early, "operator-browser-cookie-0123456789abcdef")
+    # Bound to its browser, and to the hour.
+    clock.advance(1)
+    late = states.new("b" * 40)
+    assert not states.spend(late, "c" * 40)
+    clock.advance(3601)
+    assert not states.spend(late, "b" * 40)
+    assert len(states) == 50  # expired records go as new ones come
+    fresh = states.new("b" * 40)
+    assert states.spend(fresh, "b" * 40) and len(states) == 1

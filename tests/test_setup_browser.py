@@ -6,16 +6,23 @@ Screenshots of the setup page and the callback page are saved under the test's t
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import aiohttp
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from bot.sandbox.browser import chromium
 from bot.sandbox.harness import Keys
+from bot.sandbox.serve import serve
 from bot.setup.screenshots import render
 from tests.browser import need_browser
-from tests.test_setup import running
+from tests.test_setup import form_fields, running
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +40,11 @@ async def test_register_the_github_app_in_a_browser(
         assert answer is not None and answer.status == 200
         assert await page.title() == "Set up runnerops · runnerops"
         assert "setup mode" in await page.inner_text("main")
+        # Where GitHub is: the deployment's setting, shown, not a field to fill in.
+        host = await page.inner_text("#github-host")
+        assert sb.github_url in host and "GITHUB_API_URL" in host
+        assert await page.locator("input[name=github_url]").count() == 0
+        assert await page.locator("input[name=state]").count() == 0  # made on posting
         await page.screenshot(path=str(tmp_path / "setup.png"), full_page=True)
         if organization:
             await page.fill("#organization", organization)
@@ -60,7 +72,8 @@ async def test_register_the_github_app_in_a_browser(
         assert f"GITHUB_APP_ID={app['id']}" in heroku
         assert f"GITHUB_WEBHOOK_SECRET={app['webhook_secret']}" in heroku
         dotenv = await page.inner_text("#dotenv")
-        assert "GITHUB_PRIVATE_KEY=-----BEGIN RSA PRIVATE KEY-----\\n" in dotenv
+        assert "GITHUB_PRIVATE_KEY='-----BEGIN RSA PRIVATE KEY-----\\n" in dotenv
+        assert "set -a; . ./github.env" in await page.inner_text("main")
         install = await page.get_attribute("#install", "href")
         assert install == f"{sb.github_url}/apps/{app['slug']}/installations/new"
         assert (tmp_path / "setup.png").stat().st_size > 10_000
@@ -111,6 +124,68 @@ async def test_a_wrong_state_is_refused_in_the_browser(keys: Keys, tmp_path: Pat
         assert answer is not None and answer.status == 200
         await page.wait_for_selector("h1:has-text('registered')")
         assert sb.github.count("POST", r"/app-manifests/.*/conversions") == 1
+
+
+async def test_the_operators_registration_outlives_a_crowd(keys: Keys) -> None:
+    """The operator presses Register and is on GitHub's page; meanwhile 1,200 other
+    browsers load the setup page and post its form. The operator's return still works."""
+    async with running(keys) as sb, chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(sb.url + "/setup")
+        await page.click("button:has-text('Register on GitHub')")
+        await page.wait_for_selector("h1:has-text('Create GitHub App')")
+
+        async def stranger(session: aiohttp.ClientSession) -> None:
+            async with session.get(sb.url + "/setup") as r:
+                html = await r.text()
+                cookie = r.cookies["runnerops_setup"].value
+            async with session.post(
+                sb.url + "/setup/github",
+                data=form_fields(html),
+                headers={"cookie": f"runnerops_setup={cookie}"},
+                allow_redirects=False,
+            ) as r:
+                assert r.status == 307
+
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as others:
+            for _ in range(12):
+                await asyncio.gather(*(stranger(others) for _ in range(100)))
+        await page.click("button:has-text('Create GitHub App')")
+        await page.wait_for_selector("h1:has-text('registered')")
+        assert len(sb.github.manifest_apps) == 1
+
+
+async def test_a_failed_exchange_shows_one_page_and_spends_the_return(keys: Keys) -> None:
+    """GitHub's API answering with a redirect to another local address: the browser sees
+    the one failure page, the redirect is not followed, and a reload is refused."""
+    followed: list[str] = []
+
+    async def convert(request: Request) -> Response:
+        return RedirectResponse(f"{elsewhere}/internal", status_code=302)
+
+    async def internal(request: Request) -> Response:
+        followed.append(request.url.path)
+        return PlainTextResponse("internal")
+
+    conversions = Route("/app-manifests/{code}/conversions", convert, methods=["POST"])
+    hostile = Starlette(routes=[conversions])
+    inside = Starlette(routes=[Route("/internal", internal, methods=["GET", "POST"])])
+    async with serve(inside) as elsewhere, serve(hostile) as api:
+        async with running(keys, github_api_url=api) as sb, chromium() as browser:
+            page = await browser.new_page()
+            await page.goto(sb.url + "/setup")
+            await page.click("button:has-text('Register on GitHub')")
+            await page.wait_for_selector("h1:has-text('Create GitHub App')")
+            async with page.expect_navigation(url="**/setup/github/callback*") as landed:
+                await page.click("button:has-text('Create GitHub App')")
+            answer = await landed.value
+            assert answer is not None and answer.status == 502
+            assert await page.inner_text("h1") == "The registration was not finished"
+            assert "start again" in await page.inner_text("main")
+            answer = await page.reload()
+            assert answer is not None and answer.status == 400
+            assert "Refused" in await page.inner_text("h1")
+    assert followed == []
 
 
 async def test_the_readme_picture_renders(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from bot.sandbox.harness import Keys
-from tests.test_procfile import _post, procfile_web
+from tests.test_procfile import _free_port, _post, procfile_web
 
 UNSET = {  # empty counts as absent, as a PaaS dashboard leaves a cleared variable
     "GITHUB_APP_ID": "",
@@ -34,11 +34,13 @@ def _get(url: str) -> tuple[int, bytes]:
 def test_without_the_apps_variables_the_process_serves_setup_mode(
     keys: Keys, tmp_path: Path
 ) -> None:
-    with procfile_web(
-        keys, tmp_path, RUNNEROPS_PUBLIC_URL="https://ops.example.org", **UNSET
-    ) as (url, seen):
-        status, body = _get(f"{url}/healthz")
-        assert status == 200 and json.loads(body) == {"status": "setup"}
+    with procfile_web(keys, tmp_path, RUNNEROPS_PUBLIC_URL="https://ops.example.org", **UNSET) as (
+        url,
+        seen,
+    ):
+        for probe in ("/healthz", "/readyz"):  # a readiness probe must not hide /setup
+            status, body = _get(f"{url}{probe}")
+            assert status == 200 and json.loads(body) == {"status": "setup"}, probe
         for path in ("/slack/events", "/github/webhooks"):
             status, body = _post(f"{url}{path}", b"{}", {"content-type": "application/json"})
             assert status == 503, (path, body)
@@ -57,7 +59,36 @@ def test_without_a_public_url_the_log_still_names_the_setup_page(
         assert _get(f"{url}/healthz")[0] == 200
     output = "".join(seen)
     port = url.rsplit(":", 1)[1]
-    assert f"finish it at http://localhost:{port}/setup" in output, output
+    assert f"finish it at http://127.0.0.1:{port}/setup" in output, output  # as listened on
+
+
+def test_the_log_names_the_port_uvicorn_listens_on_without_port(tmp_path: Path) -> None:
+    """``uvicorn app:app --port N`` with no PORT variable: the log's setup address is the
+    one the process listens on, not PORT's default 8000."""
+    port = _free_port()
+    root = Path(__file__).parent.parent
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=root,
+        env={"PATH": os.environ["PATH"], "DATABASE_URL": f"sqlite:///{tmp_path}/a.db", **UNSET},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        assert server.stdout is not None
+        for line in server.stdout:
+            seen.append(line)
+            if "finish it at" in line:
+                break
+        assert _get(f"http://127.0.0.1:{port}/readyz")[0] == 200
+    finally:
+        server.terminate()
+        seen.append(server.communicate(timeout=30)[0])
+    output = "".join(seen)
+    assert f"finish it at http://127.0.0.1:{port}/setup" in output, output
+    assert "localhost:8000" not in output
 
 
 def test_with_every_variable_set_there_is_no_setup_page(keys: Keys, tmp_path: Path) -> None:
@@ -94,5 +125,23 @@ def test_other_config_errors_stop_setup_mode_too(tmp_path: Path) -> None:
     assert done.returncode == 1 and "PORT must be a number" in done.stderr
     done = _start(tmp_path, RUNNEROPS_POLICY="[[grant]]\nactions = 'read'")
     assert done.returncode == 1 and "actions must be a list of strings" in done.stderr
+    # A typo on line 3 is named on line 3, and said as every other start-up stop is.
+    policy = '[[grant]]\nactions = ["read"]\ntagets = ["*"]\n'
+    done = _start(tmp_path, RUNNEROPS_POLICY=policy)
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "runnerops cannot start: policy line 3: grant #1: unknown key 'tagets'"
+    ), done.stderr
+    configured = {  # and outside setup mode alike
+        "GITHUB_APP_ID": "1",
+        "GITHUB_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\\nx\\n-----END RSA PRIVATE KEY-----",
+        "GITHUB_WEBHOOK_SECRET": "w",
+        "SLACK_SIGNING_SECRET": "s",
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/a.db",
+    }
+    done = _start(tmp_path, RUNNEROPS_POLICY=policy, **configured)
+    assert done.returncode == 1
+    assert done.stderr.startswith("runnerops cannot start: policy line 3: "), done.stderr
     assert "Traceback" not in done.stderr
     assert _start(tmp_path).returncode == 0  # and nothing at all is setup mode

@@ -252,8 +252,18 @@ class Policy:
                 line=_key_line(text, "grant"),
             )
         headers = [text.count("\n", 0, m.start()) + 1 for m in _GRANT_HEADER.finditer(text)]
+        lines = text.splitlines()
+
+        def section(number: int) -> _Section | None:
+            """Where grant ``number`` is written: its header line and the lines after it."""
+            if number > len(headers):
+                return None
+            start = headers[number - 1]
+            end = headers[number] - 1 if number < len(headers) else len(lines)
+            return _Section(start, lines[start:end])
+
         grants = tuple(
-            _parse_grant(entry, number, headers[number - 1] if number <= len(headers) else None)
+            _parse_grant(entry, number, section(number))
             for number, entry in enumerate(raw, start=1)
         )
         if not grants:
@@ -381,9 +391,32 @@ def _describe(value: object) -> str:
     return type(value).__name__
 
 
-def _parse_grant(raw: object, number: int, line: int | None) -> Grant:
-    def fail(reason: str) -> PolicyError:
-        return PolicyError(f"grant #{number}: {reason}", line=line)
+@dataclass(frozen=True)
+class _Section:
+    """A ``[[grant]]`` table as written: its header's line number and the lines below it."""
+
+    line: int
+    body: list[str]
+
+    def line_of(self, key: str) -> int:
+        """The line of ``key = ...`` (or a ``[grant.key]`` sub-table) in this grant; the
+        header's when it is not written there (a missing key)."""
+        name = re.escape(key)
+        written = re.compile(
+            rf"""^[ \t]*(?:["']?{name}["']?[ \t]*[=.]|\[+[ \t]*grant[ \t]*\.[ \t]*["']?{name}\b)"""
+        )
+        for offset, text in enumerate(self.body, start=1):
+            if written.match(text):
+                return self.line + offset
+        return self.line
+
+
+def _parse_grant(raw: object, number: int, section: _Section | None) -> Grant:
+    line = section.line if section is not None else None
+
+    def fail(reason: str, key: str | None = None) -> PolicyError:
+        at = section.line_of(key) if section is not None and key is not None else line
+        return PolicyError(f"grant #{number}: {reason}", line=at)
 
     if not isinstance(raw, dict):
         raise fail(f"a grant must be a table, not {_describe(raw)}")
@@ -391,7 +424,7 @@ def _parse_grant(raw: object, number: int, line: int | None) -> Grant:
         if key not in _GRANT_KEYS:
             close = difflib.get_close_matches(key, _GRANT_KEYS, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise fail(f"unknown key {key!r} ({hint}expected {', '.join(_GRANT_KEYS)})")
+            raise fail(f"unknown key {key!r} ({hint}expected {', '.join(_GRANT_KEYS)})", key)
 
     def strings(key: str, *, required: bool = False) -> list[str] | None:
         value = raw.get(key)
@@ -399,29 +432,29 @@ def _parse_grant(raw: object, number: int, line: int | None) -> Grant:
             return None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             got = _describe(value) if not isinstance(value, list) else "a list with non-strings"
-            raise fail(f'{key} must be a list of strings, e.g. {key} = ["..."] (got {got})')
+            raise fail(f'{key} must be a list of strings, e.g. {key} = ["..."] (got {got})', key)
         if not value:
             optional = "" if required else ", or leave the key out"
-            raise fail(f"{key} is empty: list at least one{optional}")
+            raise fail(f"{key} is empty: list at least one{optional}", key)
         return [v.strip() for v in value]
 
     name = raw.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise fail("name must be a non-empty string")
+        raise fail("name must be a non-empty string", "name")
 
     actions = strings("actions", required=True)
     if actions is None:
         raise fail(f"missing actions (any of {', '.join(ACTIONS)})")
     for action in actions:
         if action.lower() not in ACTIONS:
-            raise fail(f"unknown action {action!r} (expected {', '.join(ACTIONS)})")
+            raise fail(f"unknown action {action!r} (expected {', '.join(ACTIONS)})", "actions")
 
     ids: dict[str, frozenset[str] | None] = {}
     for key, (pattern, what) in _ID_RULES.items():
         values = strings(key)
         for value in values or ():
             if not pattern.fullmatch(value):
-                raise fail(f"{value!r} in {key} is not {what}")
+                raise fail(f"{value!r} in {key} is not {what}", key)
         ids[key] = frozenset(values) if values is not None else None
 
     targets = strings("targets", required=True)
@@ -432,7 +465,7 @@ def _parse_grant(raw: object, number: int, line: int | None) -> Grant:
             _compile(target_pattern)
         except _PatternError as exc:
             raise fail(
-                f"target pattern {target_pattern!r} cannot match any target: {exc}"
+                f"target pattern {target_pattern!r} cannot match any target: {exc}", "targets"
             ) from None
 
     return Grant(

@@ -92,17 +92,17 @@ class SetupView:
 
     base_url: str
     github_url: str
-    github_configured: bool  # GITHUB_URL/GITHUB_API_URL set: no GitHub Enterprise field
+    github_api_url: str
+    github_configured: bool  # GITHUB_URL or GITHUB_API_URL set (else the defaults)
     github_pending: bool
     slack_pending: bool
     manifest: dict[str, Any]
-    state: str
+    form_token: str  # the state itself is made when the form is posted
     slack_create_url: str
     slack_manifest: dict[str, Any]
     github_app_id: str | None = None
     install_url: str | None = None
     organization: str = ""
-    github_url_field: str = ""
     problem: str | None = None  # a bad field sent back with the form
 
 
@@ -118,22 +118,18 @@ def setup_page(view: SetupView) -> str:
         intro += f'<p class="warn" role="alert">{escape(view.problem)}</p>'
 
     if view.github_pending:
-        ghes = ""
-        if not view.github_configured:
-            ghes = (
-                '<label for="github_url">GitHub Enterprise Server '
-                '<span class="hint">(optional: its address, e.g. https://github.example.com;'
-                " empty for github.com)</span></label>"
-                '<input type="url" id="github_url" name="github_url" '
-                f'value="{escape(view.github_url_field)}" placeholder="https://github.com">'
-            )
+        origin = (
+            "from <code>GITHUB_URL</code> / <code>GITHUB_API_URL</code>"
+            if view.github_configured
+            else "the default: <code>GITHUB_URL</code> and <code>GITHUB_API_URL</code> are unset"
+        )
         where = (
-            ""
-            if not view.github_configured
-            else (
-                f"<p>GitHub: <code>{escape(view.github_url)}</code> (from <code>GITHUB_URL</code>"
-                " / <code>GITHUB_API_URL</code>).</p>"
-            )
+            f'<dl id="github-host"><dt>GitHub</dt><dd><code>{escape(view.github_url)}</code>'
+            f" (API <code>{escape(view.github_api_url)}</code>), {origin}</dd></dl>"
+            '<p class="hint">This deployment\'s setting, not a field: for GitHub Enterprise '
+            "Server set <code>GITHUB_API_URL=https://HOST/api/v3</code>, for GitHub "
+            "Enterprise Cloud with data residency "
+            "<code>GITHUB_API_URL=https://api.SUBDOMAIN.ghe.com</code>, then restart.</p>"
         )
         manifest_text = escape(json.dumps(view.manifest, indent=2))
         step1 = (
@@ -147,12 +143,11 @@ def setup_page(view: SetupView) -> str:
             f"{where}"
             '<form method="post" action="/setup/github">'
             f'<input type="hidden" name="manifest" value="{escape(json.dumps(view.manifest))}">'
-            f'<input type="hidden" name="state" value="{escape(view.state)}">'
+            f'<input type="hidden" name="form_token" value="{escape(view.form_token)}">'
             '<label for="organization">Organization <span class="hint">(optional: the '
             "organization that owns the App; empty for your personal account)</span></label>"
             '<input type="text" id="organization" name="organization" maxlength="39" '
             f'value="{escape(view.organization)}" placeholder="acme" autocomplete="off">'
-            f"{ghes}"
             '<button type="submit">Register on GitHub</button></form>'
             f"<details><summary>The manifest sent to GitHub</summary><pre>{manifest_text}</pre>"
             "</details>"
@@ -227,11 +222,15 @@ def callback_page(app: Registered) -> str:
             1,
             "Set the variables",
             None,
-            "<p>With the Heroku CLI (add <code>-a YOUR-APP</code> outside the app's git "
-            "checkout):</p>"
+            "<p>With the Heroku CLI, in a POSIX shell such as bash or zsh (add "
+            "<code>-a YOUR-APP</code> outside the app's git checkout):</p>"
             f'<pre id="heroku">{escape(app.heroku)}</pre>'
-            "<p>Or as a <code>.env</code> file, or one by one in a dashboard (the key on one "
-            "line, <code>\\n</code> escapes are read as newlines):</p>"
+            "<p>Or as a <code>.env</code> file (say <code>github.env</code>): each value is "
+            "quoted and the key is on one line, its <code>\\n</code> escapes read as "
+            "newlines, so <code>set -a; . ./github.env; set +a</code> loads it, as do "
+            "loaders that strip quotes (Docker Compose's <code>env_file</code>, python-dotenv;"
+            " not <code>docker run --env-file</code>, which keeps them). In a dashboard, set "
+            "each value without its quotes.</p>"
             f'<pre id="dotenv" class="wrap">{escape(app.dotenv)}</pre>',
         )
         + _step(

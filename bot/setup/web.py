@@ -2,34 +2,46 @@
 
 Routes: ``GET /setup`` (the steps), ``POST /setup/github`` (starts GitHub's manifest flow),
 ``GET /setup/github/callback`` (GitHub's way back, with a one-hour code), ``GET /healthz``
-(``{"status": "setup"}``), and ``/slack/events`` and ``/github/webhooks`` answering 503 with
-the reason. None of them exists once the apps are configured (``app.create_app`` serves).
+and ``GET /readyz`` (``{"status": "setup"}``), and ``/slack/events`` and ``/github/webhooks``
+answering 503 with the reason. None of them exists once the apps are configured
+(``app.create_app`` serves).
 
-The manifest flow's ``state`` is kept in this process's memory, with an expiry. Setup mode
-is one process (the deploy's single web dyno), a state lost to a restart only means
-"start again", and there is no configured secret yet to sign a cookie with: a key made up
-per process would be no more durable than the memory itself. Each state is also bound to
-the browser it was shown to (a random HttpOnly cookie): the setup page is public until
-setup is done, and without the binding someone could start a flow, create an App on their
+The page is public until setup is done, so nothing a visitor sends chooses where this
+process connects: GitHub is the deployment's (``GITHUB_URL`` / ``GITHUB_API_URL``), and
+the one request made to it per registration (the manifest code's conversion) follows no
+redirect, reads at most 1 MiB and has a deadline.
+
+The manifest flow's ``state`` is made when the form is posted, signed with a key made up
+per process and bound to the browser that posted it (a random HttpOnly cookie, set by the
+page): making one keeps nothing in memory, so no number of other visitors can push the
+operator's out. A state is spent by its first callback, whatever the outcome; the spent
+ones are remembered until they expire (see :class:`States`). Setup mode is one process
+(the deploy's single web dyno) and a state lost to a restart only means "start again".
+The binding matters because without it someone could start a flow, create an App on their
 own account, and send the operator a callback link that configures *their* App here.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
+import os
 import re
 import secrets
 import shlex
+import socket
+import stat
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import aiohttp
-import cachetools
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
@@ -42,22 +54,27 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from bot import redact as redaction
-from bot.config import SetupSettings, is_ghes
+from bot.config import DEFAULT_API_URL, SetupSettings, is_ghes
 from bot.setup import manifests, pages
 
 log = logging.getLogger("runnerops.setup")
 
 STATE_TTL = 3600.0  # GitHub's code lives an hour; the state need not outlive it
-MAX_STATES = 1000  # each GET /setup makes one: a bound on what a crawler can make us keep
+# Spent states remembered at most (about 150 bytes each). Only a callback with a state this
+# process signed for the caller's own browser adds one, and each costs a request to GitHub.
+MAX_SPENT = 20_000
 FORM_CAP = 64 * 1024  # the manifest is about 1 KB
 EXCHANGE_TIMEOUT = 20.0
+MAX_ANSWER = 1024 * 1024  # GitHub's new App (its key included) is a few KB
 COOKIE = "runnerops_setup"
+FORM_TOKEN = "form_token"
 _HOST = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::\d{1,5})?"
     r"|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?"
 )
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_STATE = re.compile(r"(\d{1,16})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{22})")
 SECURITY_HEADERS = {
     # Secrets are on these pages: never cached, never framed, no referrer to GitHub.
     "cache-control": "no-store",
@@ -68,45 +85,88 @@ SECURITY_HEADERS = {
         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
-
-
-@dataclass
-class Flow:
-    """One manifest flow under way: where it goes, known once its form is submitted."""
-
-    expires: float
-    browser: str  # the setup cookie of the browser the form was shown to
-    organization: str | None = None
-    github_url: str | None = None
-    api_url: str | None = None
+# One page for every way the code's exchange can fail: which one it was (GitHub refused,
+# answered oddly, could not be reached) is for the operator's log, not for a visitor.
+EXCHANGE_FAILED = (
+    "The registration was not finished",
+    "GitHub did not turn this return into an App: its code was already used or has expired,"
+    " or GitHub could not be reached or gave no usable answer (the service's log says which)."
+    " This return is spent: start again.",
+    "If GitHub did create an App, its settings page on GitHub lists it, where it can be deleted.",
+)
 
 
 class States:
-    """Random ``state`` values handed to GitHub, each good once and for an hour."""
+    """The ``state`` values handed to GitHub: signed, so that making one keeps nothing.
 
-    def __init__(self, clock: Callable[[], float] = time.time, ttl: float = STATE_TTL) -> None:
+    A state is ``MILLISECONDS.NONCE.SIGNATURE``, the signature over the browser's setup
+    cookie too: good for an hour, in that browser, once. Spent states are remembered until
+    they expire; should more than ``max_spent`` be spent within the hour, the oldest spent
+    record is dropped and every state issued before it stops working (its record might be
+    the one dropped), so that no state ever works twice.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        ttl: float = STATE_TTL,
+        max_spent: int = MAX_SPENT,
+    ) -> None:
         self.clock = clock
         self.ttl = ttl
-        self._flows: cachetools.TTLCache[str, Flow] = cachetools.TTLCache(
-            maxsize=MAX_STATES, ttl=ttl, timer=clock
+        self.max_spent = max_spent
+        self._key = secrets.token_bytes(32)
+        self._spent: dict[str, int] = {}  # state -> when it was issued (ms), in spending order
+        self._floor = -1  # states issued at or before this (ms) are refused
+
+    def _sign(self, purpose: str, browser: str, text: str, length: int) -> str:
+        mac = hmac.new(self._key, f"{purpose}\0{browser}\0{text}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()).decode()[:length]
+
+    def form_token(self, browser: str) -> str:
+        """The token the page's form carries: proves a POST comes from the page this browser
+        was shown (with its SameSite=Lax cookie, a cross-site form cannot start a flow)."""
+        return self._sign("form", browser, "", 32)
+
+    def form_ok(self, token: str, browser: str) -> bool:
+        return bool(browser) and secrets.compare_digest(
+            token.encode(), self.form_token(browser).encode()
         )
 
     def new(self, browser: str) -> str:
-        state = secrets.token_urlsafe(24)
-        self._flows[state] = Flow(expires=self.clock() + self.ttl, browser=browser)
-        return state
+        issued = str(int(self.clock() * 1000))
+        nonce = secrets.token_urlsafe(12)
+        return f"{issued}.{nonce}.{self._sign('state', browser, f'{issued}.{nonce}', 22)}"
 
-    def get(self, state: str, browser: str) -> Flow | None:
-        """The flow of ``state`` if it is current and was started by this ``browser``."""
-        flow = self._flows.get(state) if state else None
-        if flow is None or flow.expires <= self.clock():
-            return None
-        if not (browser and secrets.compare_digest(flow.browser, browser)):
-            return None
-        return flow
+    def spend(self, state: str, browser: str) -> bool:
+        """True, once, for a current state this process made for this ``browser``."""
+        found = _STATE.fullmatch(state)
+        if not found or not browser:
+            return False
+        issued, nonce, signature = found.groups()
+        expected = self._sign("state", browser, f"{issued}.{nonce}", 22)
+        if not secrets.compare_digest(signature.encode(), expected.encode()):
+            return False
+        now = int(self.clock() * 1000)
+        if not (now - self.ttl * 1000 < int(issued) <= now) or int(issued) <= self._floor:
+            return False
+        if state in self._spent:
+            return False
+        self._forget_expired(now)
+        while len(self._spent) >= self.max_spent:
+            oldest = next(iter(self._spent))
+            self._floor = max(self._floor, self._spent.pop(oldest))
+        self._spent[state] = int(issued)
+        return True
 
-    def take(self, state: str) -> None:
-        self._flows.pop(state, None)
+    def _forget_expired(self, now: int) -> None:
+        horizon = now - self.ttl * 1000
+        for state in [s for s, issued in self._spent.items() if issued <= horizon]:
+            del self._spent[state]
+
+    def __len__(self) -> int:
+        """Spent states remembered: all the memory states take."""
+        return len(self._spent)
 
 
 def _page(text: str, status: int = 200) -> HTMLResponse:
@@ -151,30 +211,98 @@ async def _read_form(request: Request) -> dict[str, str] | None:
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
-def _github_web_url(text: str) -> str | None:
-    """A GitHub Enterprise Server address typed on the page, as ``https://HOST``."""
-    text = text.strip().rstrip("/")
-    if "://" not in text:
-        text = "https://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path or parts.query:
-        return None
-    if not _HOST.fullmatch(parts.netloc):
-        return None
-    return f"{parts.scheme}://{parts.netloc.lower()}"
-
-
 def paste_blocks(values: dict[str, str]) -> tuple[str, str]:
-    """The values as a ``heroku config:set`` command (each shell-quoted: the PEM spans
-    lines) and as ``.env`` lines (the PEM on one line with ``\\n`` escapes, which
-    ``load_settings`` reads back as newlines)."""
+    """The values as a ``heroku config:set`` command and as ``.env`` lines, each value
+    shell-quoted. In the ``.env`` form the PEM is on one line with ``\n`` escapes (kept as
+    they are inside single quotes, read back as newlines by ``load_settings``), so the file
+    loads with ``set -a; . ./github.env`` and with loaders that strip quotes."""
     heroku = "heroku config:set \\\n" + " \\\n".join(
         f"  {name}={shlex.quote(value)}" for name, value in values.items()
     )
     dotenv = "\n".join(
-        f"{name}={value.strip()}".replace("\n", "\\n") for name, value in values.items()
+        f"{name}={shlex.quote(value.strip().replace(chr(10), chr(92) + 'n'))}"
+        for name, value in values.items()
     )
     return heroku, dotenv
+
+
+def conversion_url(api_url: str, code: str) -> str:
+    """Where GitHub turns a manifest code into an App: under the API root (``/api/v3`` on
+    GitHub Enterprise Server, the root on github.com and GHE.com)."""
+    return f"{api_url.rstrip('/')}/app-manifests/{quote(code, safe='')}/conversions"
+
+
+async def exchange(url: str, timeout: float) -> tuple[dict[str, Any] | None, str]:
+    """POST the conversion once: no redirect followed, at most MAX_ANSWER bytes read, all
+    within ``timeout``. The App, or None and why (for the log)."""
+    try:
+        async with (
+            asyncio.timeout(timeout),
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout), auto_decompress=False
+            ) as session,
+            session.post(
+                url,
+                allow_redirects=False,
+                headers={
+                    "accept": "application/vnd.github+json",
+                    "accept-encoding": "identity",
+                    "x-github-api-version": "2022-11-28",
+                    "user-agent": "runnerops-setup",
+                },
+            ) as resp,
+        ):
+            if resp.status != 201:
+                return None, f"it answered {resp.status}"
+            if (resp.content_length or 0) > MAX_ANSWER:
+                resp.close()
+                return None, f"its answer was over {MAX_ANSWER} bytes"
+            body = bytearray()
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                body += chunk
+                if len(body) > MAX_ANSWER:
+                    resp.close()
+                    return None, f"its answer was over {MAX_ANSWER} bytes"
+    except TimeoutError:
+        return None, f"it did not answer within {timeout:g} s"
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        return None, f"it could not be reached ({type(exc).__name__})"
+    app = _parse_app(bytes(body))
+    return (app, "") if app is not None else (None, "its 201 was not a new App")
+
+
+def listening_addresses() -> list[tuple[str, int]]:
+    """The TCP addresses this process listens on (uvicorn's, however it was told its port),
+    found among its open file descriptors; empty where that cannot be seen."""
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 256))
+    found: list[tuple[str, int]] = []
+    for fd in fds:
+        try:
+            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                continue
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                if sock.family not in {socket.AF_INET, socket.AF_INET6}:
+                    continue
+                if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                    continue
+                host, port = sock.getsockname()[:2]
+        except OSError:
+            continue
+        if (host, port) not in found:
+            found.append((host, port))
+    return found
+
+
+def local_url(host: str, port: int) -> str:
+    """How to open an address from the machine itself (a wildcard one as localhost)."""
+    if host in {"0.0.0.0", "::", ""}:
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def create_setup_app(
@@ -182,34 +310,35 @@ def create_setup_app(
     *,
     clock: Callable[[], float] = time.time,
     exchange_timeout: float = EXCHANGE_TIMEOUT,
+    max_spent: int = MAX_SPENT,
 ) -> Starlette:
     """The setup-mode web app for a deployment whose ``setup.pending`` steps are not done."""
     redaction.install()
-    states = States(clock)
+    states = States(clock, max_spent=max_spent)
     github_pending = "github" in setup.pending
     slack_pending = "slack" in setup.pending
     missing = " and ".join(
         {"github": "the GitHub App", "slack": "the Slack app"}[step] for step in setup.pending
     )
+    api = setup.github_api_url.rstrip("/")
+    web = setup.github_url.rstrip("/")
+    announced = False
 
-    def view(base: str, state: str, **fields: Any) -> pages.SetupView:
+    def view(base: str, form_token: str, **fields: Any) -> pages.SetupView:
         slug = setup.github_app_slug
         return pages.SetupView(
             base_url=base,
-            github_url=setup.github_url,
+            github_url=web,
+            github_api_url=api,
             github_configured=setup.github_configured,
             github_pending=github_pending,
             slack_pending=slack_pending,
             manifest=manifests.github_manifest(base),
-            state=state,
+            form_token=form_token,
             slack_create_url=manifests.slack_create_url(base),
             slack_manifest=manifests.slack_manifest(base),
             github_app_id=setup.github_app_id,
-            install_url=manifests.install_url(
-                setup.github_url, slug, ghes=is_ghes(setup.github_api_url)
-            )
-            if slug
-            else None,
+            install_url=manifests.install_url(web, slug, ghes=is_ghes(api)) if slug else None,
             **fields,
         )
 
@@ -222,14 +351,35 @@ def create_setup_app(
             start_again=False,
         )
 
+    def announce(where: str) -> None:
+        nonlocal announced
+        announced = True
+        hint = (
+            ""
+            if setup.public_url
+            else " (on a PaaS: this app's https address; RUNNEROPS_PUBLIC_URL names it here)"
+        )
+        log.warning(
+            "runnerops is in setup mode (%s to configure): finish it at %s/setup%s",
+            missing,
+            where,
+            hint,
+        )
+
     async def setup_page(request: Request) -> Response:
+        if not announced:  # the address was not found at start-up: the one serving this
+            server = request.scope.get("server")
+            if server and server[1]:
+                announce(local_url(str(server[0]), int(server[1])))
         base = base_url(request, setup.public_url)
         if base is None:
             return bad_host()
         if not github_pending:
             return _page(pages.setup_page(view(base, "")))
+        # No state yet (one is made when the form is posted): the cookie and a form token
+        # derived from it, which cost nothing to keep.
         browser = browser_of(request) or secrets.token_urlsafe(32)
-        response = _page(pages.setup_page(view(base, states.new(browser))))
+        response = _page(pages.setup_page(view(base, states.form_token(browser))))
         response.set_cookie(
             COOKIE,
             browser,
@@ -242,11 +392,11 @@ def create_setup_app(
         return response
 
     async def start_github(request: Request) -> Response:
-        """Check the form, remember where the flow goes, and send the browser on to GitHub.
+        """Check the form, make the flow's state, and send the browser on to GitHub.
 
-        A 307 keeps the method and body: the browser posts the same form (``manifest`` and
-        ``state``) to GitHub's new-App page, whose path depends on the organization typed in,
-        so the page works without JavaScript."""
+        A 307 keeps the method and body: the browser posts the same form (``manifest``) to
+        GitHub's new-App page with the state in its address (as GitHub documents it), whose
+        path depends on the organization typed in, so the page works without JavaScript."""
         if not github_pending:
             return _refuse(404, "Already registered", "The GitHub App is configured.")
         base = base_url(request, setup.public_url)
@@ -255,44 +405,26 @@ def create_setup_app(
         form = await _read_form(request)
         if form is None:
             return _refuse(413, "Form too large", "That is not the setup page's form.")
-        state = form.get("state", "")
-        flow = states.get(state, browser_of(request))
-        if flow is None:
+        browser = browser_of(request)
+        token = form.get(FORM_TOKEN, "")
+        if not states.form_ok(token, browser):
             return _refuse(
                 400,
                 "This setup page has expired",
-                "Its form is good for an hour, once, in the browser it was shown in, and only"
-                " on the process that showed it (a restart forgets it). Nothing was sent to"
-                " GitHub.",
+                "Its form works in the browser it was shown in, for an hour, and only on the"
+                " process that showed it (a restart forgets it). Nothing was sent to GitHub.",
             )
         organization = form.get("organization", "").strip()
-        typed_url = form.get("github_url", "").strip()
-
-        def again(problem: str) -> HTMLResponse:
-            shown = view(
-                base, state, organization=organization, github_url_field=typed_url, problem=problem
-            )
-            return _page(pages.setup_page(shown), 400)
-
         if organization and not manifests.is_login(organization):
-            return again(
+            problem = (
                 f"{organization!r} is not an organization name: letters, digits and single"
                 " hyphens, at most 39. Leave it empty to register the App on your own account."
             )
-        web, api = setup.github_url, setup.github_api_url
-        if typed_url and not setup.github_configured:
-            parsed = _github_web_url(typed_url)
-            if parsed is None:
-                return again(
-                    f"{typed_url!r} is not a GitHub Enterprise Server address, like"
-                    " https://github.example.com. Leave it empty for github.com."
-                )
-            if parsed != "https://github.com":
-                web, api = parsed, parsed + "/api/v3"
-        flow.organization = organization or None
-        flow.github_url, flow.api_url = web, api
+            shown = view(base, token, organization=organization, problem=problem)
+            return _page(pages.setup_page(shown), 400)
+        state = states.new(browser)  # kept nowhere: it comes back signed
         return RedirectResponse(
-            manifests.new_app_url(web, flow.organization, state),
+            manifests.new_app_url(web, organization or None, state),
             status_code=307,
             headers=SECURITY_HEADERS,
         )
@@ -302,8 +434,7 @@ def create_setup_app(
             return _refuse(404, "Already registered", "The GitHub App is configured.")
         state = request.query_params.get("state", "")
         code = request.query_params.get("code", "")
-        flow = states.get(state, browser_of(request))
-        if flow is None:
+        if not states.spend(state, browser_of(request)):
             return _refuse(
                 400,
                 "Refused: this is not the return of a registration started here",
@@ -314,66 +445,26 @@ def create_setup_app(
                 " an App GitHub created anyway is listed in your GitHub settings, where it can"
                 " be deleted.",
             )
+        # The state is spent now, whatever follows: one request to GitHub per state.
         if not _CODE.fullmatch(code):
             return _refuse(400, "No code from GitHub", "GitHub's answer carries no usable code.")
-        redaction.redact.add(code)  # single use, but it reaches the access log's line
-        api = (flow.api_url or setup.github_api_url).rstrip("/")
-        url = f"{api}/app-manifests/{quote(code, safe='')}/conversions"
-        try:
-            async with (
-                aiohttp.ClientSession(
-                    timeout=aiohttp.ClientTimeout(total=exchange_timeout)
-                ) as session,
-                session.post(
-                    url,
-                    headers={
-                        "accept": "application/vnd.github+json",
-                        "x-github-api-version": "2022-11-28",
-                        "user-agent": "runnerops-setup",
-                    },
-                ) as resp,
-            ):
-                status = resp.status
-                raw = await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("GitHub's manifest conversion did not answer: %s", type(exc).__name__)
-            return _refuse(
-                502,
-                "GitHub did not answer",
-                f"{api} could not be reached to finish the registration. Reload this page to"
-                " try again (the code is good for an hour).",
-                start_again=False,
-            )
-        if status in {404, 422}:
-            states.take(state)
-            return _refuse(
-                400,
-                "This code was already used or has expired",
-                "GitHub's code finishes one registration, within an hour. Start again; if"
-                " GitHub did create an App with it, its settings page on GitHub shows it.",
-            )
-        app = _parse_app(raw) if status == 201 else None
+        host = urlsplit(api).netloc
+        log.info("Exchanging a manifest code with %s", host)
+        app, why = await exchange(conversion_url(api, code), exchange_timeout)
         if app is None:
-            log.warning("GitHub's manifest conversion answered %d", status)
-            return _refuse(
-                502,
-                "GitHub's answer was not a new App",
-                f"GitHub answered {status}. Reload this page to try again.",
-                start_again=False,
-            )
-        states.take(state)
-        for secret in (app["pem"], app["webhook_secret"], app.get("client_secret")):
-            if isinstance(secret, str) and secret:
-                redaction.redact.add(secret)
-        redaction.redact.add_setting(app["pem"])  # and its lines, one by one
-        web = (flow.github_url or setup.github_url).rstrip("/")
+            log.warning("GitHub's manifest conversion at %s failed: %s", host, why)
+            return _refuse(502, *EXCHANGE_FAILED)
+        # GitHub's answer, not the visitor's: kept for two hours at most, like minted tokens.
+        for secret in (app["webhook_secret"], app.get("client_secret"), *app["pem"].splitlines()):
+            if isinstance(secret, str) and "-----" not in secret:
+                redaction.redact.add(secret.strip())
         values = {
             "GITHUB_APP_ID": str(app["id"]),
             "GITHUB_APP_SLUG": app["slug"],
             "GITHUB_WEBHOOK_SECRET": app["webhook_secret"],
             "GITHUB_PRIVATE_KEY": app["pem"].strip(),
         }
-        if api != setup.github_api_url.rstrip("/"):  # a GitHub Enterprise Server typed in
+        if api != DEFAULT_API_URL:  # the .env file is complete on its own
             values["GITHUB_API_URL"] = api
             values["GITHUB_URL"] = web
         heroku, dotenv = paste_blocks(values)
@@ -389,7 +480,10 @@ def create_setup_app(
             dotenv=dotenv,
         )
         log.info(
-            "GitHub App %s (%s) registered; its values were shown once", app["id"], app["slug"]
+            "GitHub App %s (%s) registered on %s; its values were shown once",
+            app["id"],
+            app["slug"],
+            host,
         )
         return _page(pages.callback_page(registered))
 
@@ -405,7 +499,8 @@ def create_setup_app(
 
         return answer
 
-    async def healthz(request: Request) -> Response:
+    async def status(request: Request) -> Response:
+        # Ready too: a readiness probe must not hide the setup page.
         return JSONResponse({"status": "setup"})
 
     async def root(request: Request) -> Response:
@@ -415,21 +510,27 @@ def create_setup_app(
         log.error("setup page failed: %s", type(exc).__name__, exc_info=exc)
         return _refuse(500, "Something went wrong", "Nothing was registered. Start again.")
 
+    async def find_address() -> None:
+        """uvicorn binds its socket after the lifespan's start: look for it then."""
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if found := listening_addresses():
+                announce(" or ".join(local_url(host, port) for host, port in found))
+                return
+        # Not seen (no /proc, a Unix socket): the first page served names its address.
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        where = setup.public_url or f"http://localhost:{setup.port}"
-        hint = (
-            ""
-            if setup.public_url
-            else (" (on a PaaS: this app's https address; RUNNEROPS_PUBLIC_URL names it here)")
-        )
-        log.warning(
-            "runnerops is in setup mode (%s to configure): finish it at %s/setup%s",
-            missing,
-            where,
-            hint,
-        )
-        yield
+        finder = None
+        if setup.public_url:
+            announce(setup.public_url)
+        else:
+            finder = asyncio.create_task(find_address())
+        try:
+            yield
+        finally:
+            if finder is not None:
+                finder.cancel()
 
     return Starlette(
         routes=[
@@ -437,7 +538,8 @@ def create_setup_app(
             Route("/setup", setup_page, methods=["GET"]),
             Route("/setup/github", start_github, methods=["POST"]),
             Route("/setup/github/callback", github_callback, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
+            Route("/healthz", status, methods=["GET"]),
+            Route("/readyz", status, methods=["GET"]),
             Route("/slack/events", not_yet("Slack commands"), methods=["POST"]),
             Route("/github/webhooks", not_yet("GitHub webhooks"), methods=["POST"]),
         ],
