@@ -281,12 +281,13 @@ class JobStore:
         return await self.db.read(select, "job read")
 
     async def prune(self, before: datetime) -> int:
-        """Job rows last changed before ``before`` go, whatever their status
+        """Job rows created before ``before`` go, whatever their status
         (JOB_RETENTION_DAYS): a job never finished must not stay for ever."""
+        created = sa.func.coalesce(jobs.c.created_at, jobs.c.updated_at)
 
         async def delete() -> int:
             async with self.db.engine.begin() as conn:
-                result = await conn.execute(jobs.delete().where(jobs.c.updated_at < before))
+                result = await conn.execute(jobs.delete().where(created < before))
                 return int(result.rowcount or 0)
 
         return await self.db.write(delete, "job prune")
