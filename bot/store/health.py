@@ -10,15 +10,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from bot.store._sql import insert_for
 from bot.store.database import Database
-from bot.store.schema import watch_health
+from bot.store.schema import leases, watch_health, watches
 
 WatchId = tuple[str, str]  # (channel, target key)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepState:
+    """What /readyz says of the watch: whether anyone sweeps, and how lately."""
+
+    watches: int
+    oldest_watch: datetime | None
+    last_success: datetime | None
+    holder: str | None  # the process holding the sweep's lease, None when nobody does
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +103,30 @@ class HealthStore:
 
         await self.db.write(delete, "watch health write")
 
-    async def last_success(self) -> datetime | None:
-        """The latest round that swept some watch whole (for /readyz)."""
+    async def sweep_state(self, lease: str = "sweep") -> SweepState:
+        """How many watches there are (and since when), when a watch was last swept, and
+        who holds the sweep's lease now."""
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        counted = sa.select(sa.func.count(), sa.func.min(watches.c.created_at))
+        latest = sa.select(sa.func.max(watch_health.c.last_success))
+        holder = sa.select(leases.c.holder).where(
+            leases.c.name == lease, leases.c.expires_at >= now
+        )
 
-        async def select() -> datetime | None:
+        async def select() -> SweepState:
             async with self.db.engine.connect() as conn:
-                found = await conn.execute(sa.select(sa.func.max(watch_health.c.last_success)))
-                value = found.scalar()
-            return value if isinstance(value, datetime) or value is None else None
+                count, oldest = (await conn.execute(counted)).one()
+                last = (await conn.execute(latest)).scalar()
+                held = (await conn.execute(holder)).scalar()
+            return SweepState(int(count), _when(oldest), _when(last), held)
 
-        return await self.db.read(select, "watch health read")
+        return await self.db.read(select, "sweep state read")
+
+
+def _when(value: object) -> datetime | None:
+    """An aggregate's time: SQLite may hand it back as the stored text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None

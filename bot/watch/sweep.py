@@ -332,9 +332,9 @@ class Sweeper:
                 self._failed_alone(done, alert.target, "alert", alert.key, exc)
 
         for watch in watches:
-            left = watch.target in done.skipped or watch.target in done.paced
-            if left and _wid(watch) not in failures:
-                continue  # paced out by the poll budget this round: neither news nor success
+            if watch.target in done.skipped and _wid(watch) not in failures:
+                continue  # paced out with no listing kept: neither news nor success
+            # (A paced round that watched the stuck jobs from the last listing counts.)
             await self._health(watch, failures.get(_wid(watch)), now, posted[_wid(watch)])
         return done
 
