@@ -621,6 +621,8 @@ def check_label(name: str, verb: str) -> str:
         raise UsageError(
             "a label has no commas; give several labels as separate words: `add gpu cuda`", verb
         )
+    if name in (".", ".."):
+        raise UsageError("a label is not `.` or `..` (in a URL they mean a directory)", verb)
     return name
 
 
