@@ -301,6 +301,7 @@ def _frozen(variables: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, str(v)) for k, v in variables.items()))
 
 
+_SAFE_URL = re.compile(r"https?://[^\s<>|]{1,500}")
 _SIMPLE_VAR = re.compile(r"\{([A-Za-z0-9_]+)\}")
 
 
@@ -485,12 +486,31 @@ class GitHubClient:
             try:
                 data = await self._gh().getitem(*fill_path(f"{template}/installation", url_vars))
             except gidgethub.BadRequest as exc:
-                if exc.status_code == 404:
-                    raise errors.NotInstalled(target) from None
-                raise
+                if exc.status_code != 404:
+                    raise
+                if target.scope is Scope.REPO:
+                    await self._account_installed(target)  # raises NoSuchRepository if so
+                raise errors.NotInstalled(target) from None
             installation_id = int(data["id"])
             self._installation_ids[key] = installation_id
             return installation_id
+
+    async def _account_installed(self, target: Target) -> None:
+        """After a 404 on a repository's installation: GitHub answers the same whether the
+        App is not installed on the account, the repository does not exist, or the
+        installation does not include it. The account's own installation tells which:
+        if there is one, raise :class:`errors.NoSuchRepository` with its settings page."""
+        try:
+            data = await self._gh().getitem(
+                *fill_path("/users/{owner}/installation", {"owner": target.owner})
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code == 404:
+                return
+            raise
+        url = data.get("html_url") if isinstance(data, dict) else None
+        safe = isinstance(url, str) and _SAFE_URL.fullmatch(url) is not None
+        raise errors.NoSuchRepository(target, url if safe else None)
 
     async def _installation_token(self, target: Target) -> tuple[int, str, bool]:
         """The installation's token, and whether it was minted by this very call."""

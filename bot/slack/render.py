@@ -889,6 +889,12 @@ def jit_lost(target: Target, name: str, runner_id: int) -> Reply:
 def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | None = None) -> str:
     """One sentence per failure, saying what happened and what to do."""
     match exc:
+        case errors.NoSuchRepository(target=t, settings_url=settings):
+            return (
+                f":mag: There is no repository *{escape(str(t))}* that runnerops can see. Check"
+                " the name, or add the repository to the runnerops GitHub App's installation"
+                f" on *{escape(t.owner)}*: {settings or install_url}"
+            )
         case errors.NotInstalled(target=t):
             account = t.owner if t.scope is not Scope.REPO else f"{t.owner}/{t.repo}"
             return (
