@@ -341,7 +341,7 @@ def unwatched(target: str, channel: str, *, existed: bool) -> Reply:
     else:
         text = (
             f":grey_question: <#{escape(channel)}> does not watch *{escape(target)}*; nothing"
-            " was changed. `watching` lists every watch."
+            " was changed. `watching` lists the watches you may read."
         )
     return Reply(text=text, blocks=[_section(text)])
 

@@ -142,7 +142,7 @@ HELP_LINES.update(
         "watch": "alerts in this channel: jobs queued too long (default 5m), runners offline"
         " (default 10m); watching again changes the thresholds (admins)",
         "unwatch": "stop this channel's alerts for a target (admins)",
-        "watching": "every watch: channel, target, thresholds, since when, by whom",
+        "watching": "the watches of targets you may read: channel, target, thresholds, by whom",
         "queue": "jobs queued now, oldest first, each with the reason it waits",
         "why": "why one job waits, and what to do (its URL, or OWNER/REPO JOB_ID)",
         "stats": "queue times p50/p95/max per label set, and runner usage (default 7d)",
