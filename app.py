@@ -165,6 +165,12 @@ def too_large(cap: int) -> Response:
     )
 
 
+def slack_timestamp_ok(value: str) -> bool:
+    """Whether ``value`` can be Slack's request timestamp: whole seconds in ASCII digits
+    (``1.5``, ``0x10``, ``1_0`` or an empty header cannot)."""
+    return 0 < len(value) <= 12 and value.isascii() and value.isdigit()
+
+
 def is_ssl_check(body: bytes | bytearray, content_type: str | None) -> bool:
     """Whether slack-bolt would take ``body`` for Slack's ``ssl_check`` probe, which it
     answers (200, nothing done) before checking a signature. The probe is a few dozen
@@ -221,9 +227,13 @@ def create_app(
             # The signature is checked here, before slack-bolt parses the body or logs it
             # (bolt logs a failed check at INFO with the whole body): an unsigned body
             # costs one HMAC and is neither parsed nor logged. Bolt checks it again.
-            if not verifier.is_valid_request(text, request.headers) and not is_ssl_check(
-                body, request.headers.get("content-type")
-            ):
+            # slack_sdk's verifier int()s the timestamp and raises on anything else.
+            timestamp = request.headers.get("x-slack-request-timestamp")
+            readable = timestamp is None or slack_timestamp_ok(timestamp)
+            signed = readable and verifier.is_valid_request(text, request.headers)
+            if not signed and not is_ssl_check(body, request.headers.get("content-type")):
+                if not readable:
+                    log.info("refused a Slack request whose timestamp is not a whole number")
                 return PlainTextResponse("invalid request signature", status_code=401)
         try:
             # The body already read is handed over (the stream cannot be read twice).

@@ -15,6 +15,7 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
 from bot.durations import parse_duration
 from bot.targets import SCOPE_WORDS, Scope, Target, TargetError, parse_target
@@ -231,7 +232,7 @@ DEFAULT_SINCE = timedelta(days=7)
 # A job's page: https://HOST/OWNER/REPO/actions/runs/RUN_ID/job/JOB_ID (Slack may wrap it
 # in <...> or <...|label>); an ``/attempts/N`` part, a query or a fragment may follow.
 _JOB_URL = re.compile(
-    r"https?://[^/\s]+/([^/\s]+)/([^/\s]+)/actions/runs/[0-9]{1,19}(?:/attempts/[0-9]+)?"
+    r"(https?)://([^/\s]+)/([^/\s]+)/([^/\s]+)/actions/runs/[0-9]{1,19}(?:/attempts/[0-9]+)?"
     r"/job/([0-9]{1,19})/?(?:[?#]\S*)?",
     re.ASCII,
 )
@@ -265,7 +266,24 @@ def _duration(flags: dict[str, list[str]], flag: str, verb: str) -> timedelta | 
         raise UsageError(f"`{flag}`: {exc}", verb) from None
 
 
-def _parse_job(verb: str, positionals: list[str]) -> tuple[Target, int]:
+def web_host(url: str) -> str:
+    """``HOST`` or ``HOST:PORT`` of a web URL as a person writes it: lower case, without
+    userinfo and without the scheme's default port."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return parts.netloc.lower()  # no valid port: compared as written, so never equal
+    if parts.username is not None or parts.password is not None:
+        return parts.netloc.lower()  # user@host is not the host
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return host if port is None or port == default else f"{host}:{port}"
+
+
+def _parse_job(
+    verb: str, positionals: list[str], github_url: str | None = None
+) -> tuple[Target, int]:
     if not positionals:
         raise UsageError("which job? give its URL or `OWNER/REPO JOB_ID`", verb)
     if len(positionals) > 2:
@@ -279,7 +297,15 @@ def _parse_job(verb: str, positionals: list[str]) -> tuple[Target, int]:
                 " or give `OWNER/REPO JOB_ID`",
                 verb,
             )
-        owner, repo, job = match.groups()
+        scheme, netloc, owner, repo, job = match.groups()
+        if github_url is not None:
+            expected, given = web_host(github_url), web_host(f"{scheme}://{netloc}")
+            if given != expected:
+                raise UsageError(
+                    f"that job URL is on `{given}`, but runnerops works with the GitHub at"
+                    f" `{expected}`: give a job URL on `{expected}`, or `OWNER/REPO JOB_ID`",
+                    verb,
+                )
         where, number = f"{owner}/{repo}", job
     else:
         where, number = positionals
@@ -295,14 +321,18 @@ def _parse_job(verb: str, positionals: list[str]) -> tuple[Target, int]:
 
 
 def _parse_watch_verb(
-    verb: str, flags: dict[str, list[str]], positionals: list[str], default_target: str | None
+    verb: str,
+    flags: dict[str, list[str]],
+    positionals: list[str],
+    default_target: str | None,
+    github_url: str | None = None,
 ) -> Command:
     if verb == "watching":
         if positionals:
             raise UsageError("`watching` takes no arguments", verb)
         return Command(verb)
     if verb == "why":
-        repository, job_id = _parse_job(verb, positionals)
+        repository, job_id = _parse_job(verb, positionals, github_url)
         return Command(verb, target=repository, job_id=job_id)
     target, rest = _take_target(verb, positionals, default_target)
     if rest:
@@ -391,7 +421,11 @@ def _is_runner_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_RUNNER_ID
 
 
-def parse(text: str, default_target: str | None = None) -> Command:
+def parse(
+    text: str, default_target: str | None = None, *, github_url: str | None = None
+) -> Command:
+    """``github_url``: the configured GitHub's web URL; a job URL on another host is
+    refused (None: any host, for callers that never read job URLs)."""
     text = text.replace("\u00a0", " ").strip()
     if len(text) > MAX_TEXT:
         raise UsageError(f"that command is {len(text)} characters long; the limit is {MAX_TEXT}")
@@ -404,7 +438,7 @@ def parse(text: str, default_target: str | None = None) -> Command:
         raise UsageError(f"unknown command `{words[0]}`")
     flags, positionals = _split_flags(verb, words[1:])
     if verb in WATCH_VERBS:
-        return _parse_watch_verb(verb, flags, positionals, default_target)
+        return _parse_watch_verb(verb, flags, positionals, default_target, github_url)
     if verb == "help":
         topic = positionals[0].lower() if positionals else None
         return Command("help", name=ALIASES.get(topic, topic) if topic else None)
@@ -587,6 +621,8 @@ def check_label(name: str, verb: str) -> str:
         raise UsageError(
             "a label has no commas; give several labels as separate words: `add gpu cuda`", verb
         )
+    if name in (".", ".."):
+        raise UsageError("a label is not `.` or `..` (in a URL they mean a directory)", verb)
     return name
 
 

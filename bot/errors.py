@@ -24,6 +24,15 @@ class NotInstalled(RunnerOpsError):
 
 
 @dataclass
+class NoSuchRepository(NotInstalled):
+    """The App is installed on the repository's account, but GitHub shows it no such
+    repository: the name is wrong, or the installation does not include it.
+    ``settings_url``: that installation's settings page, where repositories are added."""
+
+    settings_url: str | None = None
+
+
+@dataclass
 class EnterpriseTokenMissing(RunnerOpsError):
     """Enterprise endpoints need ``GITHUB_ENTERPRISE_TOKEN``; App tokens are refused there."""
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.policy.rules import PolicyError
+from bot.policy.visibility import split_by_repository
 from bot.slack import charts
 from bot.slack.home import Focus, Panel, home_view
 from bot.store.watches import Watch
@@ -93,7 +94,10 @@ async def publish(
                 for r in await store.jobs.open_jobs(chosen.owner, repo)
                 if not r.hosted and r.job.status == "queued"
             ]
-        focus = Focus(str(chosen), urls["queue"], urls["fleet"], queued)
+        # Jobs of repositories the user may not read are counted, not shown.
+        reader = await services.access.reader(user_id, "")
+        queued, hidden = split_by_repository(reader, queued, lambda r: r.job.repository)
+        focus = Focus(str(chosen), urls["queue"], urls["fleet"], queued, hidden=len(hidden))
     view = home_view(panels, now=now, resolved=resolved, focus=focus, has_grants=has_grants)
     await services.slack.views_publish(user_id=user_id, view=view)
 

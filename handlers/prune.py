@@ -11,19 +11,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import errors
 from bot.durations import format_duration
-from bot.fleet.prune import Reporter, Skip, Tally, recheck, select
+from bot.fleet.prune import Reporter, Skip, Tally, recheck, select, still_due
 from bot.github.models import Runner
 from bot.routing import Click, Invocation, Router
 from bot.slack import prune as view
 from bot.slack import render
 from bot.store.database import StoreUnavailable
 from bot.store.once import Heartbeat
+from bot.store.plans import PrunePlan
 from bot.targets import Target, TargetError, parse_target
 from bot.watch.models import RunnerInfo
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 router = Router()
 T = TypeVar("T")
@@ -75,6 +79,7 @@ async def dry_run(inv: Invocation) -> render.Reply:
             [(c.runner.id, c.runner.name) for c in selection.candidates],
             criteria,
             caller.user_id,
+            offline_for=offline_for,
         )
         plan_id = plan.id
     n = len(selection.candidates)
@@ -121,7 +126,7 @@ async def prune_clicked(click: Click) -> render.Reply:
     heartbeat = services.store.once.heartbeat(key)
 
     async def work() -> dict[str, Any]:
-        return await _prune(click, target, plan.runners, heartbeat)
+        return await _prune(click, target, plan, heartbeat)
 
     try:
         ran = await services.store.once.run(
@@ -185,10 +190,11 @@ class _Pause:
 
 
 async def _prune(
-    click: Click, target: Target, planned: tuple[tuple[int, str], ...], heartbeat: Heartbeat
+    click: Click, target: Target, plan: PrunePlan, heartbeat: Heartbeat
 ) -> dict[str, Any]:
     services, caller = click.services, click.caller
     runners = services.runners
+    planned = plan.runners
     tally = Tally(total=len(planned))
     reporter = Reporter(started=services.clock())
     pause = _Pause(click, target, tally, heartbeat, reporter)
@@ -218,6 +224,12 @@ async def _prune(
             except errors.RunnerOpsError as exc:
                 tally.fail(name, f"check failed: {reason(exc)}")
                 return
+            if skip is None and plan.offline_for is not None:
+                try:
+                    skip = await _still_due(services, target, rid, plan)
+                except StoreUnavailable:
+                    tally.fail(name, "check failed: runnerops' database did not answer")
+                    return
             if skip is not None:
                 tally.skip(name, skip)
                 return
@@ -259,6 +271,15 @@ async def _prune(
     await asyncio.gather(*(one(rid, name) for rid, name in planned))
     await services.audit(caller, "prune", target, "pruned", _summary_detail(tally, not_attempted))
     return _encode(tally, caller.user_id, not_attempted)
+
+
+async def _still_due(services: Services, target: Target, rid: int, plan: PrunePlan) -> Skip | None:
+    """The dry run's rule by runnerops' records at this moment: a runner the watch saw
+    online since (even if offline again now) is no longer due."""
+    assert plan.offline_for is not None
+    sighting = await services.store.fleet.sighting(str(target), rid)
+    now = datetime.fromtimestamp(services.clock(), UTC)
+    return still_due(sighting, now=now, offline_for=plan.offline_for, planned_at=plan.created_at)
 
 
 def _summary_detail(tally: Tally, not_attempted: int) -> str:

@@ -10,9 +10,11 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from bot import errors
+from bot.policy.visibility import split_by_repository
 from bot.routing import Invocation, Router
 from bot.slack import alerts as alert_render
 from bot.slack import render
+from bot.store.jobs import JobRecord
 from bot.targets import Scope
 from bot.watch.fleetview import ACTIONS_READ, FleetView
 from bot.watch.ingest import record_job
@@ -28,7 +30,8 @@ async def queue(inv: Invocation) -> render.Reply:
     now = datetime.fromtimestamp(services.clock(), UTC)
     repository = str(target) if target.scope is Scope.REPO else None
     records = await services.store.jobs.open_jobs(target.owner, repository)
-    same = Counter(r.job.labels for r in records if r.job.queued)
+    same = Counter(r.job.labels for r in records if r.job.queued)  # org-level: all jobs
+    records, hidden = await readable_jobs(inv, records)
     view = FleetView(services)
     rows = []
     for record in records[:MAX_SHOWN]:
@@ -38,7 +41,16 @@ async def queue(inv: Invocation) -> render.Reply:
         job = confirmed.job
         diagnosis = await view.diagnose(job, now=now, queued_same_labels=same[job.labels])
         rows.append((confirmed, diagnosis))
-    return alert_render.queue_reply(str(target), rows, now=now)
+    return alert_render.queue_reply(str(target), rows, now=now, hidden=hidden)
+
+
+async def readable_jobs(inv: Invocation, records: list[JobRecord]) -> tuple[list[JobRecord], int]:
+    """The records of repositories the caller may read, and how many queued ones are left
+    out: a grant on ``acme`` alone shows no job of an ``acme/*`` repository."""
+    caller = inv.caller
+    reader = await inv.services.access.reader(caller.user_id, caller.channel_id)
+    shown, hidden = split_by_repository(reader, records, lambda r: r.job.repository)
+    return shown, sum(1 for r in hidden if r.job.queued)
 
 
 @router.verb("why")

@@ -93,4 +93,10 @@ async def unwatch(inv: Invocation) -> render.Reply:
 
 @router.verb("watching")
 async def watching(inv: Invocation) -> render.Reply:
-    return alert_render.watching(await inv.services.store.watches.all())
+    """Only watches of targets the caller may read (``list`` of the others is refused);
+    the rest are counted."""
+    caller = inv.caller
+    reader = await inv.services.access.reader(caller.user_id, caller.channel_id)
+    every = await inv.services.store.watches.all()
+    shown = [w for w in every if reader.may_read(w.target)]
+    return alert_render.watching(shown, hidden=len(every) - len(shown))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 
 import pytest
 
-from bot.sandbox.harness import Sandbox, reply_text
+from bot.sandbox.harness import Sandbox, reply_text, slack_signature
 
 
 async def test_healthz(sandbox: Sandbox) -> None:
@@ -59,6 +60,25 @@ async def test_bad_slack_signature_is_401_and_reaches_nothing(sandbox: Sandbox, 
     assert sent.status == 401
     # A well-signed command afterwards is answered; the forged one never was.
     assert "runners" in reply_text(await sandbox.run("list acme"))
+    assert sandbox.slack.replies(response_url).empty()
+    assert sandbox.github.issued_runner_tokens == []
+
+
+@pytest.mark.parametrize("timestamp", ["abc", "", "1.5", "0x10"])
+async def test_a_non_numeric_slack_timestamp_is_401_with_one_log_line(
+    sandbox: Sandbox, timestamp: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """slack_sdk's verifier int()s the header: such a request was a 500 and a traceback."""
+    body, response_url = sandbox.command_body("token acme")
+    headers = sandbox.signed_headers(body)
+    headers["x-slack-request-timestamp"] = timestamp
+    headers["x-slack-signature"] = slack_signature(sandbox.signing_secret, timestamp, body)
+    with caplog.at_level(logging.DEBUG):
+        sent = await sandbox.post_slack(body, headers, response_url)
+    assert sent.status == 401
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback
+    said = [r.getMessage() for r in caplog.records if r.name.startswith(("runnerops", "bot"))]
+    assert said == ["refused a Slack request whose timestamp is not a whole number"]
     assert sandbox.slack.replies(response_url).empty()
     assert sandbox.github.issued_runner_tokens == []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.sandbox.fleet import generated_fleet, seed_generated
@@ -116,6 +118,32 @@ async def test_app_not_installed_on_ghes_links_its_own_page(make_sandbox) -> Non
         assert "not installed on *globex*" in text
         assert "https://ghe.sandbox/github-apps/runnerops/installations/new" in text
         assert "ghe.sandbox/apps/" not in text
+
+
+async def test_a_repository_that_does_not_exist_is_not_called_not_installed(
+    sandbox: Sandbox,
+) -> None:
+    """GitHub answers 404 on /repos/O/R/installation alike for a repository that does not
+    exist, one the installation does not include, and an account without the App; the
+    account's own installation tells them apart."""
+    sandbox.github.add_org("initech")
+    sandbox.github.add_repo("initech", "b")
+    iid = sandbox.github.add_installation("initech", repositories=["initech/a"])
+    for target, account, installation in (
+        ("acme/nope", "acme", r"\d+"),
+        ("initech/b", "initech", str(iid)),
+    ):
+        text = reply_text(await sandbox.run(f"list {target}"))
+        assert f"There is no repository *{target}* that runnerops can see" in text
+        assert "Check the name, or add the repository" in text
+        link = (
+            rf"https://github\.com/organizations/{account}/settings/installations/{installation}\b"
+        )
+        assert re.search(link, text), text
+        assert "not installed" not in text
+    absent = reply_text(await sandbox.run("list globex/api"))
+    assert "not installed on *globex/api*" in absent
+    assert "https://github.com/apps/runnerops/installations/new" in absent
 
 
 async def test_list_of_thousands_over_many_pages_starts_with_the_counts(make_sandbox) -> None:

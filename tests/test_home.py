@@ -168,8 +168,12 @@ async def test_a_command_button_refuses_a_user_who_may_not_read(sb: Sandbox) -> 
     refused_too = await sb.slack.next_post("U0CAROL")
     assert refused_too["text"].startswith(":no_entry_sign: You may not `list` on *acme*")
     assert len(refused_too["blocks"]) == 1  # the refusal only: no runner listed
-    await press(sb, "U0BOB", "home_run_queue", "acme")  # what Bob may read, he gets
-    assert "gpu" in json.dumps(await sb.slack.next_post("U0BOB"))
+    await press(sb, "U0BOB", "home_run_queue", "acme")  # what Bob may read, he gets:
+    queue = json.dumps(await sb.slack.next_post("U0BOB"), ensure_ascii=False)
+    # the queue of acme, whose only job is in acme/api, which "acme" alone does not grant
+    # (issue 17): counted, not shown.
+    assert "No job you may read in *acme* is queued now." in queue
+    assert "…and 1 job in repositories you may not read." in queue and "acme/api" not in queue
 
 
 async def test_stats_shows_the_charts_too(sb: Sandbox) -> None:

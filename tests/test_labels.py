@@ -214,3 +214,57 @@ async def test_a_hundred_labels_fit_slack(make_sandbox) -> None:
         shown = reply_text(replies[0])
         assert "*Custom labels* (97)" in shown and " more" in shown and names[0] in shown
         assert "*Custom labels* (98)" in reply_text(replies[1])
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+async def test_dot_labels_are_refused_by_the_rule_and_reach_no_url(
+    sandbox: Sandbox, name: str
+) -> None:
+    """`remove ..` used to send ``DELETE …/runners/{id}/labels/..``, which HTTP clients and
+    servers read as ``DELETE …/runners/{id}/``."""
+    path = "/repos/acme/api"
+    rid = _runner_id(sandbox, path, "linux-idle")
+    for verb in ("remove", "add", "set"):
+        text = reply_text(await sandbox.run(f"label acme/api linux-idle {verb} {name}"))
+        assert "a label is not `.` or `..`" in text and "Usage:" in text
+    text = reply_text(await sandbox.run(f"jit acme/api new-1 --label {name}"))
+    assert "a label is not `.` or `..`" in text
+    assert _label_writes(sandbox, path) == 0
+    assert sandbox.github.count("DELETE", f"{path}/actions/runners/{rid}/?") == 0
+    assert any(r["id"] == rid for r in sandbox.github.runners(path))
+
+
+async def test_a_dot_segment_is_encoded_even_below_the_grammar(sandbox: Sandbox) -> None:
+    """Whatever reaches the client, each value is one path segment: ``..`` goes as
+    ``%2E%2E`` (a label GitHub does not have: 404), never as a step up to the runner."""
+    from bot import errors
+    from bot.github.runners import LABELS
+    from bot.targets import parse_target
+
+    path = "/repos/acme/api"
+    rid = _runner_id(sandbox, path, "linux-idle")
+    target = parse_target("acme/api")
+    assert sandbox.services is not None
+    for name in ("..", "."):
+        with pytest.raises(errors.NotFound):
+            await sandbox.services.github.call(
+                target, "DELETE", LABELS + "/{name}", {"runner_id": rid, "name": name}
+            )
+    sent = [r.path for r in sandbox.github.requests if r.method == "DELETE"]
+    base = f"{path}/actions/runners/{rid}/labels/"
+    assert sent == [base + "%2E%2E", base + "%2E"]
+    assert any(r["id"] == rid for r in sandbox.github.runners(path))
+
+
+async def test_odd_label_names_reach_github_encoded_as_one_segment(sandbox: Sandbox) -> None:
+    path = "/repos/acme/api"
+    rid = _runner_id(sandbox, path, "linux-idle")
+    odd = "a/b?c#d%2E..&x"
+    added = reply_text(await sandbox.run(f"label acme/api linux-idle add {odd} ..."))
+    assert "added" in added and _labels(sandbox, path, "linux-idle").get(odd) == "custom"
+    text = reply_text(await sandbox.run(f"label acme/api linux-idle remove {odd} ..."))
+    assert "removed" in text, text
+    base = f"{path}/actions/runners/{rid}/labels/"
+    sent = [r.path for r in sandbox.github.requests if r.method == "DELETE"]
+    assert sent == [base + "a%2Fb%3Fc%23d%252E..%26x", base + "%2E%2E%2E"]
+    assert odd not in _labels(sandbox, path, "linux-idle")

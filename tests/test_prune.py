@@ -432,3 +432,32 @@ async def test_prune_at_repository_and_enterprise_scope(
         assert {r["name"] for r in sb.github.runners(path)} == {"alive"}
         assert sb.github.count("DELETE", path + "/actions/runners/[0-9]+") == 3
         assert all(r.path.startswith(("/app/", path)) for r in sb.github.requests)
+
+
+async def test_a_runner_that_came_back_since_the_dry_run_is_skipped(
+    sb: Sandbox, clock: Clock
+) -> None:
+    """build-7 was planned at a day offline, then seen online by the watch for five hours,
+    then went offline a minute before the click: GitHub says only "offline" now, but by
+    runnerops' records it has been offline one minute, not a day. Skipped, not deleted."""
+    assert "Watching" in reply_text(await sb.run("watch acme", channel_id="C0ALERTS"))
+    sb.github.add_runner(ORG, "build-7", status="offline")
+    assert sb.sweeper is not None
+    await sb.sweeper.run_once()  # first seen offline now
+    clock.advance(2 * DAY)
+    ask = await sb.run("prune acme --offline-for 1d")
+    assert "build-7" in reply_text(ask)
+    sb.github.set_runner(ORG, "build-7", status="online")
+    for _ in range(5):  # the watch sees it online, hour after hour
+        clock.advance(3600)
+        await sb.sweeper.run_once()
+    sb.github.set_runner(ORG, "build-7", status="offline")
+    await sb.sweeper.run_once()  # and offline again
+    clock.advance(60)
+    done = reply_text(await summary_of(sb, ask))
+    assert "build-7" in done and "came back online since the dry run" in done
+    assert "build-7" in names(sb)  # not deleted
+    assert {f"dead-{i}" for i in range(1, 7)}.isdisjoint(names(sb))  # the others were
+    rid = next(r["id"] for r in sb.github.runners(ORG) if r["name"] == "build-7")
+    assert sb.github.count("DELETE", f"{ORG}/actions/runners/{rid}") == 0
+    assert "6 deleted, 1 skipped, 0 failed" in done

@@ -132,3 +132,20 @@ async def test_why_checks_a_group_restricted_to_selected_workflows(sb: Sandbox) 
     text = reply_text(await sb.run(f"why acme/api {deploy['id']}"))
     assert "Idle runners could take it but do not: *secure-1*" in text
     assert sb.github.count("GET", f"/repos/acme/api/actions/runs/{deploy['run_id']}") == 1
+
+
+@pytest.mark.parametrize("host", ["ghes.corp.example", "evil.example:8443", "127.0.0.1"])
+async def test_why_refuses_a_job_url_on_another_host(sb: Sandbox, host: str) -> None:
+    """The URL's host named nothing: runnerops asked the configured GitHub about the
+    same-numbered job. Refused by the grammar, naming the host expected; GitHub not asked."""
+    job = sb.github.add_job("acme", "api", labels=["self-hosted", "gpu"], name="deploy")
+    url = sb.github.job(job["id"])["html_url"]
+    assert url.startswith("https://github.com/")
+    before = len(sb.github.requests)
+    elsewhere = url.replace("https://github.com/", f"https://{host}/")
+    text = reply_text(await sb.run(f"why <{elsewhere}>"))
+    assert f"on `{host}`" in text and "the GitHub at `github.com`" in text
+    assert "deploy" not in text
+    assert len(sb.github.requests) == before
+    same = url.replace("https://github.com/", "https://GitHub.com:443/")
+    assert "deploy" in reply_text(await sb.run(f"why {same}"))

@@ -3,7 +3,8 @@
 A runner is prunable when it is offline, not busy, matches the filters, and has been
 offline at least ``offline_for`` by what runnerops has seen: since it was last seen
 online, or, for one never seen online, since runnerops first saw it offline (GitHub
-keeps no such time itself). Each is checked again just before its delete.
+keeps no such time itself). Each is checked again just before its delete, against
+GitHub's state and runnerops' records both.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ class Skip(StrEnum):
     ONLINE = "came back online"
     BUSY = "is running a job"
     GONE = "was already gone"
+    RETURNED = "came back online since the dry run"
+    NOT_LONG_ENOUGH = "has not been offline long enough by runnerops' records"
 
 
 def recheck(runner: Runner | None) -> Skip | None:
@@ -132,6 +135,22 @@ def recheck(runner: Runner | None) -> Skip | None:
     if runner.online:
         return Skip.ONLINE
     return None
+
+
+def still_due(
+    sighting: Sighting | None, *, now: datetime, offline_for: timedelta, planned_at: datetime
+) -> Skip | None:
+    """The dry run's rule again, at the click, by runnerops' records: offline at least
+    ``offline_for`` (None: delete it). GitHub says only that a runner is offline now; one
+    the watch saw online after the dry run was planned came back meanwhile, however
+    briefly, and its time offline starts again."""
+    since, _kind = offline_since(sighting, now)
+    if now - since >= offline_for:
+        return None
+    if sighting is not None and sighting.last_seen_online is not None:
+        if sighting.last_seen_online > planned_at:
+            return Skip.RETURNED
+    return Skip.NOT_LONG_ENOUGH
 
 
 @dataclass

@@ -14,18 +14,20 @@ import contextvars
 import json
 import logging
 import math
+import re
 import time
 import weakref
 import zlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import aiohttp
 import cachetools
 import gidgethub
 import gidgethub.aiohttp
+import yarl
 from gidgethub import apps, sansio
 
 from bot import errors
@@ -216,8 +218,13 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
         # so that every hop passes the same-origin check.
         for _ in range(MAX_REDIRECTS + 1):
             self._check_origin(url)
+            # As encoded: yarl would otherwise decode %2E and drop the dot segments.
             async with self._session.request(
-                method, url, headers=headers, data=body, allow_redirects=False
+                method,
+                yarl.URL(url, encoded=True),
+                headers=headers,
+                data=body,
+                allow_redirects=False,
             ) as response:
                 location = response.headers.get("location")
                 if response.status not in REDIRECTS or not location:
@@ -292,6 +299,34 @@ class Listing:
 
 def _frozen(variables: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, str(v)) for k, v in variables.items()))
+
+
+_SAFE_URL = re.compile(r"https?://[^\s<>|]{1,500}")
+_SIMPLE_VAR = re.compile(r"\{([A-Za-z0-9_]+)\}")
+
+
+def path_segment(value: object) -> str:
+    """``value`` as one path segment: everything but letters, digits and ``-._~``
+    percent-encoded (as a URI template's simple expansion does), and a value of dots
+    alone (``.``, ``..``) encoded too, so that no client or server reads it as a step up."""
+    text = quote(str(value), safe="")
+    return text.replace(".", "%2E") if text and not text.strip(".") else text
+
+
+def fill_path(template: str, variables: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Fill the ``{name}`` path variables of ``template`` with :func:`path_segment`; the
+    rest (a ``{?query}``) are returned for gidgethub's URI template expansion."""
+    used: set[str] = set()
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in variables:
+            return match.group(0)
+        used.add(name)
+        return path_segment(variables[name])
+
+    filled = _SIMPLE_VAR.sub(one, template)
+    return filled, {k: v for k, v in variables.items() if k not in used}
 
 
 def template_vars(template: str) -> list[str]:
@@ -449,14 +484,33 @@ class GitHubClient:
                 return cached
             template, url_vars = target.api_template
             try:
-                data = await self._gh().getitem(f"{template}/installation", url_vars)
+                data = await self._gh().getitem(*fill_path(f"{template}/installation", url_vars))
             except gidgethub.BadRequest as exc:
-                if exc.status_code == 404:
-                    raise errors.NotInstalled(target) from None
-                raise
+                if exc.status_code != 404:
+                    raise
+                if target.scope is Scope.REPO:
+                    await self._account_installed(target)  # raises NoSuchRepository if so
+                raise errors.NotInstalled(target) from None
             installation_id = int(data["id"])
             self._installation_ids[key] = installation_id
             return installation_id
+
+    async def _account_installed(self, target: Target) -> None:
+        """After a 404 on a repository's installation: GitHub answers the same whether the
+        App is not installed on the account, the repository does not exist, or the
+        installation does not include it. The account's own installation tells which:
+        if there is one, raise :class:`errors.NoSuchRepository` with its settings page."""
+        try:
+            data = await self._gh().getitem(
+                *fill_path("/users/{owner}/installation", {"owner": target.owner})
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code == 404:
+                return
+            raise
+        url = data.get("html_url") if isinstance(data, dict) else None
+        safe = isinstance(url, str) and _SAFE_URL.fullmatch(url) is not None
+        raise errors.NoSuchRepository(target, url if safe else None)
 
     async def _installation_token(self, target: Target) -> tuple[int, str, bool]:
         """The installation's token, and whether it was minted by this very call."""
@@ -697,6 +751,7 @@ class GitHubClient:
         self, method: str, url: str, variables: Mapping[str, Any], data: Any, token: str
     ) -> Any:
         gh = self._gh()
+        url, variables = fill_path(url, variables)
         if method == "GET":
             return await gh.getitem(url, variables, oauth_token=token)
         if method == "POST":

@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.policy.rules import Decision, Policy
+from bot.policy.visibility import Reader
 from bot.targets import Target
 
 log = logging.getLogger(__name__)
@@ -72,3 +73,8 @@ class Access:
             channel_id=channel_id,
             target=target,
         )
+
+    async def reader(self, user_id: str, channel_id: str) -> Reader:
+        """What ``user_id`` may read from ``channel_id`` ("" for the Home tab), for
+        filtering rows of many targets (bot.policy.visibility)."""
+        return Reader(self.policy, user_id, await self.groups_of(user_id), channel_id)

@@ -1374,7 +1374,13 @@ class GitHubDouble:
             "events": ["workflow_job"],
             "access_tokens_url": f"{base}/app/installations/{inst.id}/access_tokens",
             "repositories_url": f"{base}/installation/repositories",
-            "html_url": f"https://github.com/settings/installations/{inst.id}",
+            # As GitHub links an installation's settings: an organization's under its own
+            # settings, a user's under theirs.
+            "html_url": (
+                f"{self.web_url}/organizations/{inst.account.login}/settings/installations/{inst.id}"
+                if inst.account.type == "Organization"
+                else f"{self.web_url}/settings/installations/{inst.id}"
+            ),
             "created_at": CREATED_AT,
             "updated_at": CREATED_AT,
             "single_file_name": None,

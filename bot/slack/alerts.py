@@ -382,15 +382,30 @@ def unwatched(target: str, channel: str, *, existed: bool) -> Reply:
     else:
         text = (
             f":grey_question: <#{escape(channel)}> does not watch *{escape(target)}*; nothing"
-            " was changed. `watching` lists every watch."
+            " was changed. `watching` lists the watches you may read."
         )
     return Reply(text=text, blocks=[_section(text)])
 
 
-def watching(watches: Sequence[Watch]) -> Reply:
+def hidden_note(count: int, what: str, where: str) -> str:
+    """``…and 4 jobs in repositories you may not read``: rows left out by the policy."""
+    noun = what if count == 1 else what + ("es" if what.endswith("ch") else "s")
+    return f"…and {count} {noun} {where} you may not read."
+
+
+def watching(watches: Sequence[Watch], *, hidden: int = 0) -> Reply:
+    """``hidden``: watches of targets the caller may not read, counted only."""
+    note = hidden_note(hidden, "watch", "of targets") if hidden else ""
     if not watches:
-        text = "Nothing is watched yet. In the channel that should get alerts: `watch TARGET`."
-        return Reply(text=text, blocks=[_section(text)])
+        text = (
+            "Nothing you may read is watched."
+            if hidden
+            else "Nothing is watched yet. In the channel that should get alerts: `watch TARGET`."
+        )
+        empty: list[Block] = [_section(text)]
+        if note:
+            empty.append(_context(note))
+        return Reply(text=text, blocks=empty)
     lines = [
         f"• *{escape(w.target)}* in <#{escape(w.channel)}>: queued > {format_duration(w.after)},"
         f" offline > {format_duration(w.offline_after)} · since {slack_date(w.created_at)}"
@@ -400,18 +415,29 @@ def watching(watches: Sequence[Watch]) -> Reply:
     blocks: list[Block] = [_header("Watches")]
     for start in range(0, len(lines), 20):
         blocks.append(_section("\n".join(lines[start : start + 20])))
-    return Reply(text=f"{len(watches)} watches", blocks=blocks[:50])
+    blocks = blocks[:49]
+    if note:
+        blocks.append(_context(note))
+    return Reply(text=f"{len(watches)} watches", blocks=blocks)
 
 
 # -- queue, why, stats ------------------------------------------------------------------
 
 
 def queue_reply(
-    target: str, rows: Sequence[tuple[JobRecord, Diagnosis | None]], *, now: datetime
+    target: str,
+    rows: Sequence[tuple[JobRecord, Diagnosis | None]],
+    *,
+    now: datetime,
+    hidden: int = 0,
 ) -> Reply:
+    """``hidden``: queued jobs of repositories the caller may not read, counted only."""
+    note: list[Block] = [_context(hidden_note(hidden, "job", "in repositories"))] if hidden else []
     if not rows:
         text = f"No job of *{escape(target)}* is queued now (as far as runnerops has heard)."
-        return Reply(text=text, blocks=[_section(text)])
+        if hidden:
+            text = f"No job you may read in *{escape(target)}* is queued now."
+        return Reply(text=text, blocks=[_section(text), *note])
     blocks: list[Block] = [_header(f"Queued jobs of {target}")]
     for record, diagnosis in rows[:20]:
         job = record.job
@@ -420,7 +446,7 @@ def queue_reply(
         blocks.append(_section(f"{line}\n{why}"))
     if len(rows) > 20:
         blocks.append(_context(f"…and {len(rows) - 20} more, newer ones."))
-    return Reply(text=f"{len(rows)} queued jobs of {target}", blocks=blocks)
+    return Reply(text=f"{len(rows)} queued jobs of {target}", blocks=blocks + note)
 
 
 def why_reply(record: JobRecord, diagnosis: Diagnosis, *, now: datetime) -> Reply:

@@ -46,7 +46,9 @@ async def run_command(
 
 async def _dispatch(text: str, caller: Caller, services: Services, router: Router) -> render.Reply:
     try:
-        command = parse(text, services.settings.default_target)
+        command = parse(
+            text, services.settings.default_target, github_url=services.settings.github_url
+        )
     except UsageError as exc:
         return render.usage_reply(exc, caller.command_name)
     handler = router.verbs.get(command.verb)

@@ -65,6 +65,7 @@ class Focus:
     queue_chart: str  # signed URLs
     fleet_chart: str
     queued: list[JobRecord] = field(default_factory=list)
+    hidden: int = 0  # queued jobs of repositories the user may not read: counted only
 
 
 def _alert_what(alert: Alert) -> str:
@@ -145,9 +146,13 @@ def _focus(focus: Focus, now: datetime) -> list[Block]:
         lines.append(
             f"• {escape(clip(job.repository, 60))}: {link} {code(', '.join(job.labels))}, {age}"
         )
-    queued = "\n".join(lines) if lines else "No self-hosted job queued now."
+    nothing = "No self-hosted job you may read is queued now." if focus.hidden else None
+    queued = "\n".join(lines) if lines else nothing or "No self-hosted job queued now."
     if len(focus.queued) > QUEUE_LINES:
         queued += f"\n… and {len(focus.queued) - QUEUE_LINES} more: `/runners queue {where}`"
+    if focus.hidden:
+        jobs = f"{focus.hidden} job{'s' * (focus.hidden != 1)}"
+        queued += f"\n…and {jobs} in repositories you may not read."
     return [
         _header(f"{where}: the last 7 days"),
         ImageBlock(image_url=focus.queue_chart, alt_text=f"Queue time of {where}, 7 days"),

@@ -142,7 +142,7 @@ HELP_LINES.update(
         "watch": "alerts in this channel: jobs queued too long (default 5m), runners offline"
         " (default 10m); watching again changes the thresholds (admins)",
         "unwatch": "stop this channel's alerts for a target (admins)",
-        "watching": "every watch: channel, target, thresholds, since when, by whom",
+        "watching": "the watches of targets you may read: channel, target, thresholds, by whom",
         "queue": "jobs queued now, oldest first, each with the reason it waits",
         "why": "why one job waits, and what to do (its URL, or OWNER/REPO JOB_ID)",
         "stats": "queue times p50/p95/max per label set, and runner usage (default 7d)",
@@ -889,6 +889,12 @@ def jit_lost(target: Target, name: str, runner_id: int) -> Reply:
 def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | None = None) -> str:
     """One sentence per failure, saying what happened and what to do."""
     match exc:
+        case errors.NoSuchRepository(target=t, settings_url=settings):
+            return (
+                f":mag: There is no repository *{escape(str(t))}* that runnerops can see. Check"
+                " the name, or add the repository to the runnerops GitHub App's installation"
+                f" on *{escape(t.owner)}*: {settings or install_url}"
+            )
         case errors.NotInstalled(target=t):
             account = t.owner if t.scope is not Scope.REPO else f"{t.owner}/{t.repo}"
             return (

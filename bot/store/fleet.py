@@ -143,6 +143,19 @@ class FleetStore:
 
         return await self.db.read(select, "runner read")
 
+    async def sighting(self, target: str, runner_id: int) -> Seen | None:
+        """What runnerops' records say of one runner of ``target`` (None: nothing)."""
+        query = sa.select(runners_seen).where(
+            runners_seen.c.target_key == target.lower(), runners_seen.c.runner_id == runner_id
+        )
+
+        async def select() -> Seen | None:
+            async with self.db.engine.connect() as conn:
+                row = (await conn.execute(query)).first()
+            return _seen(row) if row is not None else None
+
+        return await self.db.read(select, "runner read")
+
     async def last_seen_online(self, runner_ids: Iterable[int]) -> dict[int, datetime | None]:
         """The latest time any watch saw each runner online (None: never)."""
         ids = list(set(runner_ids))

@@ -29,6 +29,9 @@ class PrunePlan:
     criteria: str  # the filters, in words, for the audit and the summary
     created_by: str
     created_at: datetime
+    # The dry run's rule, checked again for each runner on the click (None: a plan made
+    # before the rule was kept, which is checked against GitHub's state only).
+    offline_for: timedelta | None = None
 
 
 class PlanStore:
@@ -37,10 +40,23 @@ class PlanStore:
         self.clock = clock
 
     async def create(
-        self, target: str, runners: Sequence[tuple[int, str]], criteria: str, created_by: str
+        self,
+        target: str,
+        runners: Sequence[tuple[int, str]],
+        criteria: str,
+        created_by: str,
+        *,
+        offline_for: timedelta | None = None,
     ) -> PrunePlan:
         now = utc(self.clock)
-        plan = PrunePlan(secrets.token_hex(16), target, tuple(runners), criteria, created_by, now)
+        plan = PrunePlan(
+            secrets.token_hex(16), target, tuple(runners), criteria, created_by, now, offline_for
+        )
+        listed: list[list[object]] = [list(r) for r in plan.runners]
+        # The runners column is JSON: the rule travels with them, with no schema change.
+        kept: object = listed
+        if offline_for is not None:
+            kept = {"offline_for": offline_for.total_seconds(), "runners": listed}
 
         async def insert() -> None:
             async with self.db.engine.begin() as conn:
@@ -48,7 +64,7 @@ class PlanStore:
                     prune_plans.insert().values(
                         id=plan.id,
                         target=plan.target,
-                        runners=[list(r) for r in plan.runners],
+                        runners=kept,
                         criteria=plan.criteria,
                         created_by=plan.created_by,
                         created_at=now,
@@ -71,13 +87,18 @@ class PlanStore:
                 row = (await conn.execute(query)).first()
             if row is None:
                 return None
+            kept, offline_for = row.runners, None
+            if isinstance(kept, dict):
+                offline_for = timedelta(seconds=float(kept["offline_for"]))
+                kept = kept["runners"]
             return PrunePlan(
                 row.id,
                 row.target,
-                tuple((int(rid), str(name)) for rid, name in row.runners),
+                tuple((int(rid), str(name)) for rid, name in kept),
                 row.criteria,
                 row.created_by,
                 row.created_at,
+                offline_for,
             )
 
         return await self.db.read(select, "plan read")

@@ -16,6 +16,7 @@ from bot.fleet.prune import (
     Tally,
     recheck,
     select,
+    still_due,
 )
 from bot.github.models import Label, Runner
 
@@ -140,3 +141,23 @@ def test_tally_counts_every_outcome() -> None:
     tally.fail("c", "GitHubUnavailable")
     tally.fail("d", "GitHubUnavailable")
     assert tally.done == 4 and tally.failed == {"GitHubUnavailable": ["c", "d"]}
+
+
+PLANNED = NOW - timedelta(hours=6)
+
+
+@pytest.mark.parametrize(
+    ("sighting", "skip"),
+    [
+        pytest.param(Seen(NOW - 2 * DAY), None, id="offline-since-before-the-plan"),
+        pytest.param(Seen(None, NOW - 2 * DAY), None, id="never-online-first-offline-long-ago"),
+        pytest.param(Seen(NOW - timedelta(minutes=1)), Skip.RETURNED, id="online-since-the-plan"),
+        pytest.param(
+            Seen(PLANNED - timedelta(hours=1)), Skip.NOT_LONG_ENOUGH, id="short-before-the-plan"
+        ),
+        pytest.param(None, Skip.NOT_LONG_ENOUGH, id="no-records"),
+        pytest.param(Seen(NOW - DAY), None, id="a-day-exactly"),
+    ],
+)
+def test_still_due_by_the_records(sighting: Seen | None, skip: Skip | None) -> None:
+    assert still_due(sighting, now=NOW, offline_for=DAY, planned_at=PLANNED) is skip

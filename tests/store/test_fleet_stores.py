@@ -38,6 +38,24 @@ async def test_a_plan_comes_back_as_written(store: Store, clock: Clock) -> None:
     assert await store.plans.get("no-such-plan") is None
 
 
+async def test_a_plan_keeps_its_rule_and_the_records_answer_per_runner(
+    store: Store, clock: Clock
+) -> None:
+    """The click checks the dry run's rule again: the plan keeps its DURATION, and the
+    records give one runner's sightings."""
+    plan = await store.plans.create(
+        "acme", [(7, "build-7")], "offline for 1d", "U0ALICE", offline_for=timedelta(days=1)
+    )
+    got = await store.plans.get(plan.id)
+    assert got == plan and got.offline_for == timedelta(days=1)
+    assert got.runners == ((7, "build-7"),)
+    assert await store.fleet.sighting("acme", 7) is None
+    await store.fleet.observe("Acme", [RunnerInfo(7, "build-7", (), "online", False)])
+    seen = await store.fleet.sighting("ACME", 7)
+    assert seen is not None and seen.last_seen_online == now(clock)
+    assert await store.fleet.sighting("acme/api", 7) is None  # another target's records
+
+
 async def test_a_plan_expires_after_a_day_and_is_then_pruned(store: Store, clock: Clock) -> None:
     old = await store.plans.create("acme", [(1, "r1")], "idle", "U0ALICE")
     clock.advance(PLAN_TTL.total_seconds())
