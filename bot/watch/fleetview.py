@@ -85,8 +85,10 @@ class FleetView:
         stale: bool = False,
         now: datetime | None = None,
     ) -> None:
-        """With ``memo``, fresh listings are written to it; with ``stale`` too, they are
-        read from it instead of GitHub (job confirmations still go to GitHub)."""
+        """With ``memo``, fresh listings are written to it; with ``stale`` too, an
+        account's runner listing is read from it instead of GitHub (job confirmations,
+        and the small listings not kept yet, a repository's runners or groups, still go
+        to GitHub, once, and are kept)."""
         self.services = services
         self.budget = budget  # None: a person's command, not counted against the poll
         self.memo = memo
@@ -103,20 +105,10 @@ class FleetView:
         if self.stale and memo is not None:
             self._latest = dict(memo.latest)
             self._workflows = dict(memo.workflows)
-            for key, (org, incomplete, at) in memo.orgs.items():
-                self._org[key] = org
-                self._as_of[key] = at
-                if incomplete:
-                    self._incomplete.add(key)
             for key, (visible, incomplete) in memo.visible.items():
                 self._visible[key] = visible
                 if incomplete:
                     self._incomplete.add(key)
-
-    def _fresh(self) -> None:
-        """About to ask GitHub for a listing: a stale view never does."""
-        if self.stale:
-            raise StaleMiss
 
     def _paying(self, account: str) -> AbstractContextManager[None]:
         """GitHub's answers to what is asked inside, charged to ``account``'s poll budget
@@ -127,10 +119,13 @@ class FleetView:
         """Every runner of one scope; repository runners are marked as such."""
         key = str(target).lower()
         if key not in self._scopes and self.stale and self.memo is not None:
-            if key not in self.memo.scopes:
+            if key in self.memo.scopes:
+                kept, at = self.memo.scopes[key]
+                self._scopes[key], self._as_of[key] = await self._with_busy(kept), at
+            elif target.scope is not Scope.REPO:
+                # What the budget saves is an account's large listing; a repository's own
+                # runners (a page, usually none) are fetched once and kept like the rest.
                 raise StaleMiss
-            kept, at = self.memo.scopes[key]
-            self._scopes[key], self._as_of[key] = await self._with_busy(kept), at
         if key not in self._scopes:
             with self._paying(target.owner):
                 listed: RunnerList = await self.services.runners.list_runners(target)
@@ -139,6 +134,7 @@ class FleetView:
             self._scopes[key] = ScopeRunners(infos, listed.complete)
             if self.memo is not None and self.now is not None:
                 self.memo.scopes[key] = (self._scopes[key], self.now)
+                self.memo.orgs.pop(key, None)  # built again from this listing when needed
         return self._scopes[key]
 
     async def _with_busy(self, kept: ScopeRunners) -> ScopeRunners:
@@ -162,8 +158,15 @@ class FleetView:
         """The organization's runners (its own and those of groups its enterprise shares)
         and its runner groups; None when the owner is no organization runnerops sees."""
         key = org.lower()
+        if key not in self._org and self.stale and self.memo is not None:
+            if key in self.memo.orgs:
+                kept, incomplete, at = self.memo.orgs[key]
+                if kept is not None:  # busy as job events left it since
+                    kept = ((await self._with_busy(ScopeRunners(kept[0], True))).runners, kept[1])
+                self._org[key], self._as_of[key] = kept, at
+                if incomplete:
+                    self._incomplete.add(key)
         if key not in self._org:
-            self._fresh()
             target = Target(Scope.ORG, org)
             try:
                 own = await self.scope_runners(target)
@@ -195,8 +198,11 @@ class FleetView:
         return self._org[key]
 
     def _remember_org(self, key: str) -> None:
+        """Keep the organization's part, dated by its runner listing (a stale view builds
+        it from a kept listing: it is as old as that listing, not as this round)."""
         if self.memo is not None and self.now is not None:
-            self.memo.orgs[key] = (self._org[key], key in self._incomplete, self.now)
+            at = self._as_of.get(key, self.now)
+            self.memo.orgs[key] = (self._org[key], key in self._incomplete, at)
 
     async def candidates(self, repository: str) -> tuple[list[RunnerInfo], list[RunnerGroup]]:
         """Every runner ``owner/repo`` could see, and the groups that govern them."""
@@ -209,7 +215,6 @@ class FleetView:
         org_runners, raw_groups = org
         key = repository.lower()
         if key not in self._visible:
-            self._fresh()
             with self._paying(owner):
                 visible = await self.services.github.listing(
                     Target(Scope.ORG, owner),
