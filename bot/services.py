@@ -74,6 +74,7 @@ class Services:
             clock=clock,
             retention_days=settings.audit_retention_days,
             migrate_now=settings.migrate_on_start,
+            timeout=settings.database_timeout,
         )
         metrics = Metrics()
         github = GitHubClient(
