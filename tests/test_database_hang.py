@@ -18,9 +18,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 
 from bot.sandbox.harness import Sandbox, reply_text
-from bot.store.database import StoreUnavailable
+from bot.store.database import Database, StoreUnavailable, parse_database_url
 from bot.watch.alerts import Alert, AlertKind, Member
 from tests.postgres import PostgresServer, running_server
 
@@ -238,3 +239,37 @@ async def test_a_held_sqlite_write_lock_ends_at_the_busy_timeout(
             for line in lines
         ), lines
         assert "could not record" not in reply_text(await sb.run("token acme"))
+
+
+async def test_postgres_deadlines_reach_the_server_and_the_pool(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """statement_timeout is set on every connection (a slow statement is cancelled by the
+    server, with its message logged), and a pool with no connection free gives up."""
+    caplog.set_level(logging.WARNING, logger="bot.store.database")
+    url = parse_database_url(postgres_url)
+    db = Database(url, pool_size=1, timeout=1.0)
+    try:
+
+        async def query(sql: str) -> Any:
+            async with db.engine.connect() as conn:
+                return (await conn.execute(sa.text(sql))).scalar()
+
+        assert await db.read(lambda: query("SHOW statement_timeout"), "show") == "1s"
+        with pytest.raises(StoreUnavailable) as slow:
+            await db.read(lambda: query("SELECT pg_sleep(30)"), "slow read")
+        assert slow.value.reason == "QueryCanceled"
+        assert any(
+            "database slow read failed (PostgreSQL at" in line and "statement timeout" in line
+            for line in store_log(caplog)
+        ), store_log(caplog)
+
+        async with db.engine.connect() as a, db.engine.connect() as b:  # the whole pool
+            await a.execute(sa.text("SELECT 1"))
+            await b.execute(sa.text("SELECT 1"))
+            with pytest.raises(StoreUnavailable) as waited:
+                await db.read(lambda: query("SELECT 1"), "pooled read")
+        assert waited.value.reason == "TimeoutError"
+        assert await db.read(lambda: query("SELECT 1"), "read") == 1  # given back: works
+    finally:
+        await db.close()
