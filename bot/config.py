@@ -40,6 +40,7 @@ class Settings:
     github_timeout: float = 10.0
     policy: str | None = None
     database_url: str = "sqlite:///runnerops.db"
+    database_timeout: float = 5.0  # seconds for a connect, a pool wait, a statement
     audit_retention_days: int = 400
     job_retention_days: int = 90  # stored workflow jobs, whatever their status
     migrate_on_start: bool = True
@@ -183,6 +184,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
         timeout = 10.0
 
+    database_timeout_text = get("DATABASE_TIMEOUT") or "5"
+    try:
+        database_timeout = float(database_timeout_text)
+        if not 0 < database_timeout <= 600:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            "DATABASE_TIMEOUT must be a positive number of seconds (600 at most), got"
+            f" {database_timeout_text!r}"
+        )
+        database_timeout = 5.0
+
     prefixes: tuple[str, ...] = DEFAULT_RESPONSE_URL_PREFIXES
     if prefixes_text := get("SLACK_RESPONSE_URL_PREFIXES"):
         prefixes = tuple(p.strip() for p in prefixes_text.split(",") if p.strip())
@@ -276,6 +289,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_timeout=timeout,
         policy=env.get("RUNNEROPS_POLICY") or None,
         database_url=get("DATABASE_URL") or "sqlite:///runnerops.db",
+        database_timeout=database_timeout,
         audit_retention_days=int(retention_text),
         job_retention_days=int(job_retention_text),
         migrate_on_start=migrate_text in {"1", "true", "yes"},

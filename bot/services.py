@@ -75,6 +75,7 @@ class Services:
             retention_days=settings.audit_retention_days,
             job_retention_days=settings.job_retention_days,
             migrate_now=settings.migrate_on_start,
+            timeout=settings.database_timeout,
         )
         metrics = Metrics()
         github = GitHubClient(

@@ -103,7 +103,10 @@ def _encode(tally: Tally, by: str, not_attempted: int) -> dict[str, Any]:
 @router.action(view.PRUNE_ACTION)
 async def prune_clicked(click: Click) -> render.Reply:
     services, caller = click.services, click.caller
-    plan = await services.store.plans.get(click.value[:64])
+    try:
+        plan = await services.store.plans.get(click.value[:64])
+    except StoreUnavailable:  # the change cannot be recorded either: it is not made
+        return render.audit_unavailable_reply()
     if plan is None:
         return render.replacement(
             ":hourglass: This dry run has expired (plans last a day) or is unknown;"

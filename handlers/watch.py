@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
 
+from bot import errors
 from bot.routing import Invocation, Router
+from bot.services import Services
 from bot.slack import alerts as alert_render
 from bot.slack import render
 from bot.store.database import StoreUnavailable
@@ -26,6 +28,8 @@ CANNOT_POST = ("not_in_channel", "channel_not_found", "is_archived", "restricted
 
 @router.verb("watch")
 async def watch(inv: Invocation) -> render.Reply:
+    """Audited first like every change: no watch without its entry, and a save whose
+    answer was lost is read back and reported as it is."""
     services, caller, command = inv.services, inv.caller, inv.command
     target = command.target
     assert target is not None and command.after and command.offline_after
@@ -39,56 +43,133 @@ async def watch(inv: Invocation) -> render.Reply:
         created_by_name=caller.user_name,
         created_at=datetime.fromtimestamp(services.clock(), UTC),
     )
-    existing = {
-        (w.channel, w.target_key) for w in await services.store.watches.all()
-    }  # only to word the confirmation
-    new = (entry.channel, entry.target_key) not in existing
-    confirmation = alert_render.watch_confirmation(entry, new=new)
-    try:
-        posted = await services.slack.chat_postMessage(
-            channel=caller.channel_id,
-            text=confirmation.text,
-            blocks=[b.to_dict() for b in confirmation.blocks],
-            unfurl_links=False,
-        )
-    except SlackApiError as exc:
-        error = str(exc.response.get("error", "")) if exc.response is not None else ""
-        if error in CANNOT_POST:
-            return alert_render.cannot_post(caller.channel_id, error, caller.command_name)
-        log.warning("could not post a watch confirmation: %s", error or type(exc).__name__)
-        text = (
-            f":warning: Slack refused the confirmation ({render.escape(error or 'no answer')});"
-            " nothing was set up. Try again shortly."
-        )
-        return render.Reply(text=text, blocks=[render._section(text)])
-    try:
-        await services.store.watches.put(entry)
-    except StoreUnavailable:
-        text = ":floppy_disk: The watch could not be saved; nothing is watched. Try again."
-        ts = posted.get("ts")
-        if ts:
-            try:
-                await services.slack.chat_update(channel=caller.channel_id, ts=ts, text=text)
-            except SlackApiError:
-                pass
-        return render.Reply(text=text, blocks=[render._section(text)])
     detail = (
         f"after {command.after.total_seconds():.0f}s, offline after"
         f" {command.offline_after.total_seconds():.0f}s, in {caller.channel_id}"
     )
-    await services.audit(caller, "watch", target, "watched" if new else "updated", detail)
+    async with await services.audit_first(caller, "watch", target, detail) as audited:
+        try:  # only to word the confirmation
+            before = await services.store.watches.get(entry.channel, entry.target)
+        except StoreUnavailable:
+            await audited.settle("failed", f"{detail}: the database did not answer")
+            raise
+        new = before is None
+        confirmation = alert_render.watch_confirmation(entry, new=new)
+        try:
+            posted = await services.slack.chat_postMessage(
+                channel=caller.channel_id,
+                text=confirmation.text,
+                blocks=[b.to_dict() for b in confirmation.blocks],
+                unfurl_links=False,
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "")) if exc.response is not None else ""
+            await audited.settle("failed", f"{detail}: Slack refused the confirmation ({error})")
+            if error in CANNOT_POST:
+                return alert_render.cannot_post(caller.channel_id, error, caller.command_name)
+            log.warning("could not post a watch confirmation: %s", error or type(exc).__name__)
+            text = (
+                f":warning: Slack refused the confirmation ({render.escape(error or 'no answer')});"
+                " nothing was set up. Try again shortly."
+            )
+            return render.Reply(text=text, blocks=[render._section(text)])
+        outcome = "watched" if new else "updated"
+        try:
+            await services.store.watches.put(entry)
+        except StoreUnavailable:  # perhaps saved, its answer lost: read it back
+            saved = await _read_back(services, entry)
+            if saved is None:
+                await audited.settle("unknown", f"{detail}: the database's answer was lost")
+                text = (
+                    f":floppy_disk: runnerops could not tell whether the watch of"
+                    f" *{render.escape(entry.target)}* was saved: the database did not answer."
+                    " `watching` shows it once the database is back; `unwatch` stops it."
+                )
+                await _amend(services, caller.channel_id, posted.get("ts"), text)
+                return render.Reply(text=text, blocks=[render._section(text)])
+            if not saved:
+                await audited.settle("failed", f"{detail}: the database did not save it")
+                text = (
+                    ":floppy_disk: The watch could not be saved; nothing is watched. Try again."
+                    if new
+                    else ":floppy_disk: The new thresholds could not be saved; the watch keeps"
+                    " its earlier ones. Try again."
+                )
+                await _amend(services, caller.channel_id, posted.get("ts"), text)
+                return render.Reply(text=text, blocks=[render._section(text)])
+            detail += " (read back after the database's answer was lost)"
+        await audited.settle(outcome, detail)
     return alert_render.watch_done(entry, new=new)
+
+
+async def _read_back(services: Services, entry: Watch) -> bool | None:
+    """Whether ``entry`` is stored as asked; None when the database cannot say."""
+    try:
+        stored = await services.store.watches.get(entry.channel, entry.target)
+    except StoreUnavailable:
+        return None
+    return stored is not None and (stored.after, stored.offline_after) == (
+        entry.after,
+        entry.offline_after,
+    )
+
+
+async def _amend(services: Services, channel: str, ts: object, text: str) -> None:
+    """Correct the channel's confirmation when the watch was not (surely) saved."""
+    if not ts:
+        return
+    try:
+        await services.slack.chat_update(
+            channel=channel, ts=str(ts), text=text, blocks=[render._section(text).to_dict()]
+        )
+    except SlackApiError as exc:
+        log.warning("could not correct a watch confirmation: %s", type(exc).__name__)
 
 
 @router.verb("unwatch")
 async def unwatch(inv: Invocation) -> render.Reply:
+    """Audited first; the watch and its open alerts go in one transaction, and a removal
+    whose answer was lost is read back: the reply says what is true."""
     services, caller, target = inv.services, inv.caller, inv.command.target
     assert target is not None
-    existed = await services.store.watches.remove(caller.channel_id, str(target))
-    if existed:
-        await services.store.alerts.drop_watch(caller.channel_id, str(target))
-        await services.audit(caller, "unwatch", target, "unwatched", f"in {caller.channel_id}")
-    return alert_render.unwatched(str(target), caller.channel_id, existed=existed)
+    channel = caller.channel_id
+    try:
+        existed = await services.store.watches.get(channel, str(target)) is not None
+    except StoreUnavailable:  # nothing done, and nothing could be recorded
+        raise errors.AuditUnavailable(target) from None
+    if not existed:
+        return alert_render.unwatched(str(target), channel, existed=False)
+    detail = f"in {channel}"
+    async with await services.audit_first(caller, "unwatch", target, detail) as audited:
+        close_alerts = services.store.alerts.drop_watch_statement(channel, str(target))
+        try:
+            # Whatever the answer, no such watch is left once it returns (another
+            # process's unwatch, or a first attempt whose answer was lost, may have
+            # removed it: with its alerts, in the same transaction).
+            await services.store.watches.remove(channel, str(target), also=[close_alerts])
+            gone: bool | None = True
+        except StoreUnavailable:
+            try:
+                gone = await services.store.watches.get(channel, str(target)) is None
+            except StoreUnavailable:
+                gone = None
+        if gone is None:
+            await audited.settle("unknown", f"{detail}: the database's answer was lost")
+            text = (
+                f":floppy_disk: runnerops could not tell whether <#{render.escape(channel)}>"
+                f" still watches *{render.escape(str(target))}*: the database did not answer."
+                " `watching` shows it once the database is back."
+            )
+            return render.Reply(text=text, blocks=[render._section(text)])
+        if not gone:
+            await audited.settle("failed", f"{detail}: the database did not remove it")
+            text = (
+                f":floppy_disk: runnerops' database did not answer; <#{render.escape(channel)}>"
+                f" still watches *{render.escape(str(target))}*. Try again shortly."
+            )
+            return render.Reply(text=text, blocks=[render._section(text)])
+        await audited.settle("unwatched", detail)
+    return alert_render.unwatched(str(target), channel, existed=True)
 
 
 @router.verb("watching")

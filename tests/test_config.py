@@ -137,3 +137,14 @@ def test_bad_audit_retention_days_refused_with_the_value(bad: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(BASE | {"AUDIT_RETENTION_DAYS": bad})
     assert f"AUDIT_RETENTION_DAYS must be a whole number of days, got {bad!r}" in str(err.value)
+
+
+def test_database_timeout_default_and_set() -> None:
+    assert load_settings(BASE).database_timeout == 5.0
+    assert load_settings(BASE | {"DATABASE_TIMEOUT": "2.5"}).database_timeout == 2.5
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "soon", "nan", "inf", "601"])
+def test_bad_database_timeout_refused_with_the_value(bad: str) -> None:
+    with pytest.raises(ConfigError, match=f"DATABASE_TIMEOUT .*{bad!r}"):
+        load_settings(BASE | {"DATABASE_TIMEOUT": bad})

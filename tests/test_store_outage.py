@@ -74,7 +74,7 @@ async def test_a_prune_is_neither_planned_nor_carried_out_without_the_database(
 
             again = reply_text(await sb.run("prune acme --offline-for 1m"))
             assert "database did not answer; nothing was changed" in again
-            click = reply_text(await sb.click(ask, PRUNE_ACTION))
-            assert "database did not answer; nothing was changed" in click
+            click = reply_text(await sb.click(ask, PRUNE_ACTION))  # the change: refused
+            assert "could not record this action; nothing was done" in click
             assert sb.github.count("DELETE", "/orgs/acme/actions/runners/.*") == 0
             assert any(r["name"] == "mac-offline" for r in sb.github.runners("/orgs/acme"))

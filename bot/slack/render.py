@@ -949,11 +949,7 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
         case errors.RunnerAmbiguous(target=t, runner=r, matches=ms):
             return _ambiguous_runner(t, r, ms)
         case errors.AuditUnavailable():
-            return (
-                ":floppy_disk: runnerops could not record this action; nothing was done (an"
-                " action that cannot be audited is not performed). Try again shortly; if it"
-                " persists, an operator should check the database."
-            )
+            return AUDIT_UNAVAILABLE
         case errors.ReadOnlyLabels(target=t, runner=r, labels=ls):
             names = " ".join(code(clip(x, 60)) for x in ls[:10])
             what = "is a read-only label" if len(ls) == 1 else "are read-only labels"
@@ -1017,6 +1013,19 @@ def error_reason(exc: errors.RunnerOpsError, *, install_url: str) -> str:
     text = error_text(exc, install_url=install_url)
     text = re.sub(r"^:[a-z0-9_+-]+: ", "", text)
     return re.split(r"(?<=[^.])\. ", text, maxsplit=1)[0].rstrip(".")
+
+
+AUDIT_UNAVAILABLE = (
+    ":floppy_disk: runnerops could not record this action; nothing was done (an"
+    " action that cannot be audited is not performed). Try again shortly; if it"
+    " persists, an operator should check the database."
+)
+
+
+def audit_unavailable_reply() -> Reply:
+    """For a change refused because its audit entry cannot be written (or the database
+    it needs did not answer): nothing was done."""
+    return Reply(text=AUDIT_UNAVAILABLE, blocks=[_section(AUDIT_UNAVAILABLE)])
 
 
 def error_reply(exc: errors.RunnerOpsError, *, install_url: str) -> Reply:

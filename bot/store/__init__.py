@@ -16,7 +16,12 @@ from datetime import UTC, datetime, timedelta
 from bot.store import migrate
 from bot.store.alerts import AlertStore
 from bot.store.audit import ABANDONED_AFTER, AuditStore
-from bot.store.database import Database, DatabaseConfigError, parse_database_url
+from bot.store.database import (
+    DEFAULT_TIMEOUT,
+    Database,
+    DatabaseConfigError,
+    parse_database_url,
+)
 from bot.store.fleet import FleetStore
 from bot.store.health import HealthStore
 from bot.store.jobs import JobStore
@@ -54,11 +59,13 @@ class Store:
         retention_days: int = DEFAULT_RETENTION_DAYS,
         job_retention_days: int = DEFAULT_JOB_RETENTION_DAYS,
         migrate_now: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> Store:
         """Open the database; bring its schema up to date (or check that it is).
 
         Raises DatabaseConfigError, in one line naming the host and never the password,
-        when the URL is wrong or the database cannot be reached."""
+        when the URL is wrong or the database cannot be reached. ``timeout``
+        (DATABASE_TIMEOUT) bounds every later call."""
         url = parse_database_url(database_url)
         if migrate_now:
             migrate.upgrade(url)
@@ -69,7 +76,7 @@ class Store:
                     f"runnerops cannot start: the database ({url.shown}) is at schema"
                     f" {at or 'none'} and this version needs {head}: run `python -m bot migrate`"
                 )
-        db = Database(url)
+        db = Database(url, timeout=timeout)
         return cls(
             db,
             AuditStore(db),

@@ -201,26 +201,32 @@ class AlertStore:
 
         await self.db.write(delete, "alert write")
 
+    def drop_watch_statement(self, channel: str, target: str) -> sa.Update:
+        """What closes a watch's open alerts (their messages stay as they are): run in the
+        transaction that removes the watch, so that no alert outlives its watch."""
+        now = utc(self.clock)
+        return (
+            alerts.update()
+            .where(
+                alerts.c.channel == channel,
+                sa.func.lower(alerts.c.target) == target.lower(),
+                alerts.c.resolved_at.is_(None),
+            )
+            .values(
+                key=alerts.c.key
+                + f"#unwatched@{now.isoformat()}#"
+                + sa.cast(alerts.c.id, sa.Text()),
+                resolved_at=now,
+            )
+        )
+
     async def drop_watch(self, channel: str, target: str) -> int:
         """A watch ended: its open alerts are closed (their messages stay as they are)."""
-        now = utc(self.clock)
+        statement = self.drop_watch_statement(channel, target)
 
         async def update() -> int:
             async with self.db.engine.begin() as conn:
-                result = await conn.execute(
-                    alerts.update()
-                    .where(
-                        alerts.c.channel == channel,
-                        sa.func.lower(alerts.c.target) == target.lower(),
-                        alerts.c.resolved_at.is_(None),
-                    )
-                    .values(
-                        key=alerts.c.key
-                        + f"#unwatched@{now.isoformat()}#"
-                        + sa.cast(alerts.c.id, sa.Text()),
-                        resolved_at=now,
-                    )
-                )
+                result = await conn.execute(statement)
                 return int(result.rowcount or 0)
 
         return await self.db.write(update, "alert write")

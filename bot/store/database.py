@@ -12,19 +12,28 @@ and turned into SQLAlchemy URLs here, so no other module knows about drivers:
 
 Migrations (Alembic) run synchronously with the same drivers' sync side, before the web
 process serves (``python -m bot migrate`` or at start-up).
+
+Every call has a deadline (``DATABASE_TIMEOUT``): the drivers' own (PostgreSQL's
+``connect_timeout`` and ``statement_timeout``, the pool's wait, SQLite's busy timeout),
+which say what failed, and a bound around each :meth:`Database.read` and
+:meth:`Database.write` for a server that accepts connections and then answers nothing,
+where no driver deadline fires.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL
@@ -40,6 +49,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # A failed write is tried this many times in all, briefly, before the caller is told.
 WRITE_ATTEMPTS = 3
 WRITE_BACKOFF = 0.1
+DEFAULT_TIMEOUT = 5.0  # DATABASE_TIMEOUT: seconds for a connect, a pool wait, a statement
+# The bound around a call is the deadline plus this: a driver's own timeout, which says
+# what failed (connecting, a lock), comes first; the bound is for a server gone silent.
+BOUND_GRACE = 1.0
+# How long close() gives calls abandoned at their bound to finish their own cancellation.
+ABANDONED_GRACE = 1.0
+_BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)")
 
 
 class DatabaseConfigError(ValueError):
@@ -49,7 +65,14 @@ class DatabaseConfigError(ValueError):
 
 
 class StoreUnavailable(Exception):
-    """A database operation failed after its retries; callers decide what that means."""
+    """A database operation failed after its retries, or had no answer within its
+    deadline; callers decide what that means. ``reason`` is short and safe to show (the
+    driver's error class, or the deadline); the driver's own message is in the log."""
+
+    def __init__(self, what: str, reason: str = "") -> None:
+        super().__init__(what)
+        self.what = what
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -134,77 +157,192 @@ def _postgres_url(url: str) -> DatabaseURL:
     )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers work beside the writer; the busy timeout lets processes that share
-    # one file wait for each other's write instead of failing at once.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets readers work beside the writer; the busy timeout lets processes that
+        # share one file wait for each other's write, for a while, instead of failing at
+        # once (and bounds that wait, which no asyncio deadline can end: it blocks the
+        # driver's thread).
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
 
 
-def sync_engine(url: DatabaseURL) -> sa.Engine:
-    """For migrations and the start-up check: no event loop involved."""
+def _statement_timeout(ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # A SET once per new connection rather than a startup ``options`` parameter, which
+        # PgBouncer refuses by default. Outside a transaction, so that it holds for the
+        # session.
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET statement_timeout = {ms:d}")
+        cursor.close()
+        dbapi_connection.autocommit = autocommit
+
+    return on_connect
+
+
+def _pg_connect_args(url: DatabaseURL, timeout: float) -> dict[str, Any]:
+    args: dict[str, Any] = {"prepare_threshold": None}
+    if "connect_timeout" not in url.async_url.query:  # the URL's own value wins
+        args["connect_timeout"] = max(2, math.ceil(timeout))  # libpq: whole seconds, 2 at least
+    return args
+
+
+def sync_engine(url: DatabaseURL, *, timeout: float = DEFAULT_TIMEOUT) -> sa.Engine:
+    """For migrations and the start-up check: no event loop involved. Connecting has a
+    deadline; statements do not (a migration of a large table may take minutes)."""
     if url.is_sqlite:
         engine = sa.create_engine(url.sync_url, poolclass=NullPool)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(10_000))
         return engine
     return sa.create_engine(
-        url.sync_url, poolclass=NullPool, connect_args={"prepare_threshold": None}
+        url.sync_url, poolclass=NullPool, connect_args=_pg_connect_args(url, timeout)
     )
 
 
-class Database:
-    """The async engine the stores share, and the retry rule for their writes."""
+def _kind(error: BaseException) -> str:
+    """What failed, in a word safe for any reader: the driver's error class."""
+    return type(getattr(error, "orig", None) or error).__name__
 
-    def __init__(self, url: DatabaseURL, *, pool_size: int = 10) -> None:
+
+def _timed_out(error: BaseException) -> bool:
+    """A driver's own deadline passed: trying again would only wait it out once more."""
+    if isinstance(error, exc.TimeoutError):  # the pool's wait
+        return True
+    orig = getattr(error, "orig", None)
+    if isinstance(orig, psycopg.errors.ConnectionTimeout | psycopg.errors.QueryCanceled):
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
+
+
+class Database:
+    """The async engine the stores share, the retry rule for their writes, and the
+    deadline of every call."""
+
+    def __init__(
+        self, url: DatabaseURL, *, pool_size: int = 10, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
         self.url = url
         self.dialect = url.dialect
+        self.timeout = timeout
+        # Calls given up at their bound, still unwinding (psycopg cancels a query on the
+        # server before it lets go): held so that none is collected mid-flight.
+        self._abandoned: set[asyncio.Task[Any]] = set()
         if url.is_sqlite:
-            self.engine: AsyncEngine = create_async_engine(url.async_url)
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            self.engine: AsyncEngine = create_async_engine(
+                url.async_url, pool_timeout=timeout, connect_args={"timeout": timeout}
+            )
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(round(timeout * 1000)))
         else:
             self.engine = create_async_engine(
                 url.async_url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
+                pool_timeout=timeout,
                 # No ping before each checkout (a round trip on every query): a connection
                 # a failover or restart killed fails once, is discarded by the pool, and
                 # write()/read() try again on a fresh one.
                 pool_recycle=1800,
-                connect_args={"prepare_threshold": None},
+                connect_args=_pg_connect_args(url, timeout),
+            )
+            event.listen(
+                self.engine.sync_engine, "connect", _statement_timeout(round(timeout * 1000))
             )
 
     async def write(self, work: Callable[[], Awaitable[T]], what: str) -> T:
-        """Run ``work`` (one transaction), retrying briefly on a connection failure."""
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                return await work()
-            except (exc.DBAPIError, OSError) as error:
-                # A constraint or a read-only database will not heal in a second: say so now.
-                transient = isinstance(error, exc.OperationalError | exc.InterfaceError | OSError)
-                if attempt == WRITE_ATTEMPTS or not transient:
-                    log.warning("database %s failed: %s", what, type(error).__name__)
-                    raise StoreUnavailable(what) from None
-                await asyncio.sleep(WRITE_BACKOFF * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")
+        """Run ``work`` (one transaction), retrying briefly on a connection failure,
+        within the deadline; :class:`StoreUnavailable` when it fails or has no answer
+        (a write whose answer was lost may have been carried out)."""
+
+        async def attempts() -> T:
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                try:
+                    return await work()
+                except (exc.DBAPIError, exc.TimeoutError, OSError) as error:
+                    # A constraint or a read-only database will not heal in a second, and a
+                    # deadline that passed would only pass again: say so now.
+                    transient = isinstance(
+                        error, exc.OperationalError | exc.InterfaceError | OSError
+                    ) and not _timed_out(error)
+                    if attempt == WRITE_ATTEMPTS or not transient:
+                        self._fail(what, self._message(error), _kind(error))
+                    await asyncio.sleep(WRITE_BACKOFF * 2 ** (attempt - 1))
+            raise AssertionError("unreachable")
+
+        return await self._bounded(attempts, what)
 
     async def read(self, work: Callable[[], Awaitable[T]], what: str) -> T:
-        for attempt in (1, 2):
-            try:
-                return await work()
-            except (exc.DBAPIError, OSError) as error:
-                stale = isinstance(error, exc.DBAPIError) and error.connection_invalidated
-                if attempt == 1 and stale:
-                    continue  # a pooled connection the server had closed: once more
-                log.warning("database %s failed: %s", what, type(error).__name__)
-                raise StoreUnavailable(what) from None
-        raise AssertionError("unreachable")
+        async def attempts() -> T:
+            for attempt in (1, 2):
+                try:
+                    return await work()
+                except (exc.DBAPIError, exc.TimeoutError, OSError) as error:
+                    stale = isinstance(error, exc.DBAPIError) and error.connection_invalidated
+                    if attempt == 1 and stale:
+                        continue  # a pooled connection the server had closed: once more
+                    self._fail(what, self._message(error), _kind(error))
+            raise AssertionError("unreachable")
+
+        return await self._bounded(attempts, what)
+
+    async def _bounded(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """``call``'s result, or StoreUnavailable once its bound has passed.
+
+        Not ``asyncio.timeout``: a cancelled psycopg query first tries to cancel itself on
+        the server, and a server that answers nothing holds that up too, so the caller
+        would wait on. The call runs as a task of its own, cancelled and left to unwind."""
+        task = asyncio.ensure_future(call())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.timeout + BOUND_GRACE)
+        except asyncio.CancelledError:
+            self._abandon(task)
+            raise
+        if not done:
+            self._abandon(task)
+            deadline = f"no answer within {self.timeout + BOUND_GRACE:g} s"
+            self._fail(what, deadline, deadline)
+        return task.result()
+
+    def _abandon(self, task: asyncio.Task[Any]) -> None:
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: its caller has been answered already
+
+    def _fail(self, what: str, message: str, reason: str) -> NoReturn:
+        log.warning("database %s failed (%s): %s", what, self.url.shown, message)
+        raise StoreUnavailable(what, reason) from None
+
+    def _message(self, error: BaseException) -> str:
+        """The driver's own message, on one line, never the password."""
+        orig = getattr(error, "orig", None) or error
+        lines = _BACKGROUND.sub("", str(orig)).strip().splitlines()
+        text = f"{type(orig).__name__}: {lines[0]}" if lines else type(orig).__name__
+        password = self.url.async_url.password
+        if password:
+            text = text.replace(str(password), "[redacted]")
+        return text[:300]
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
+        """One round trip (/readyz), bounded like any read."""
+
+        async def select() -> None:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+
+        await self.read(select, "ping")
 
     async def close(self) -> None:
+        if self._abandoned:
+            await asyncio.wait(set(self._abandoned), timeout=ABANDONED_GRACE)
         await self.engine.dispose()

@@ -150,8 +150,10 @@ class Once:
     async def first(self, key: str) -> bool:
         """Mark ``key`` done now; True for the first caller, False for a repeat.
 
-        With the database down every caller counts as first: a read command still runs,
-        and a write stops at its audit entry, which cannot be written either."""
+        With the database down, or silent past its deadline (DATABASE_TIMEOUT), every
+        caller counts as first: a read command still runs (a Slack retry may then be
+        answered twice, harmless for a read), and a change stops at its audit entry,
+        which cannot be written either."""
         try:
             return await self._claim(key, DONE, take_failed=False)
         except StoreUnavailable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -81,8 +82,11 @@ class WatchStore:
 
         return await self.db.write(upsert, "watch write")
 
-    async def remove(self, channel: str, target: str) -> bool:
-        """True when there was such a watch."""
+    async def remove(
+        self, channel: str, target: str, *, also: Sequence[sa.Executable] = ()
+    ) -> bool:
+        """True when there was such a watch. ``also`` runs in the same transaction (the
+        watch's open alerts are closed with it, or neither happens)."""
 
         async def delete() -> bool:
             async with self.db.engine.begin() as conn:
@@ -91,9 +95,24 @@ class WatchStore:
                         watches.c.channel == channel, watches.c.target_key == target.lower()
                     )
                 )
+                for statement in also:
+                    await conn.execute(statement)
                 return bool(result.rowcount)
 
         return await self.db.write(delete, "watch write")
+
+    async def get(self, channel: str, target: str) -> Watch | None:
+        """The watch of ``target`` in ``channel``, if there is one."""
+        query = sa.select(watches).where(
+            watches.c.channel == channel, watches.c.target_key == target.lower()
+        )
+
+        async def select() -> Watch | None:
+            async with self.db.engine.connect() as conn:
+                row = (await conn.execute(query)).first()
+            return _watch(row) if row is not None else None
+
+        return await self.db.read(select, "watch read")
 
     async def all(self) -> list[Watch]:
         """Every watch, by target then channel."""
