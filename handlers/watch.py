@@ -142,11 +142,14 @@ async def unwatch(inv: Invocation) -> render.Reply:
     detail = f"in {channel}"
     async with await services.audit_first(caller, "unwatch", target, detail) as audited:
         close_alerts = services.store.alerts.drop_watch_statement(channel, str(target))
+        forget_health = services.store.health.forget_statement(channel, str(target))
         try:
             # Whatever the answer, no such watch is left once it returns (another
             # process's unwatch, or a first attempt whose answer was lost, may have
             # removed it: with its alerts, in the same transaction).
-            await services.store.watches.remove(channel, str(target), also=[close_alerts])
+            await services.store.watches.remove(
+                channel, str(target), also=[close_alerts, forget_health]
+            )
             gone: bool | None = True
         except StoreUnavailable:
             try:

@@ -271,6 +271,7 @@ async def test_a_watch_that_cannot_be_swept_says_so_once_then_recovers(
     )
     sb.github.add_fault("GET", "/orgs/acme/actions/runners", status=502, times=None)
     await queued(sb, ["self-hosted", "gpu"])
+    await queued(sb, ["self-hosted", "arm64"])
     for _ in range(4):
         clock.advance(MINUTE)
         assert (await sweep(sb)).skipped == ["acme"]
@@ -288,16 +289,22 @@ async def test_a_watch_that_cannot_be_swept_says_so_once_then_recovers(
     assert failures is not None and failures >= 8
     sb.github.clear_faults()
     clock.advance(MINUTE)
-    done = await sweep(sb)
-    assert done.posted == 1 and done.skipped == []
+    done = await sweep_all(sb, clock)  # two alerts, paced a second apart
+    assert done.posted == 2 and done.skipped == []
     messages = alerts(sb)
-    assert len(messages) == 2
+    assert len(messages) == 3
     [recovered] = [m for m in messages if m["ts"] == notice["ts"]]
     assert "watching *acme* again" in reply_text(recovered)
-    assert "1 alert was delayed by up to 9m" in reply_text(recovered)
-    assert await metric(sb, "runnerops_sweep_last_success_timestamp_seconds", target="acme") == (
-        int(clock())
-    )
+    assert "2 alerts were delayed by up to 9m" in reply_text(recovered)
+    swept = await metric(sb, "runnerops_sweep_last_success_timestamp_seconds", target="acme")
+    assert swept is not None and swept >= int(clock()) - 1
+    # Unwatched: its health and its freshness go with it (no stale-watch alert for ever).
+    assert list(await sb.services.store.health.all()) == [(CHANNEL, "acme")]
+    reply = reply_text(await sb.run("unwatch acme", channel_id=CHANNEL))
+    assert "no longer" in reply.lower() or "stops" in reply.lower(), reply
+    assert await sb.services.store.health.all() == {}  # gone with the watch
+    await sweep(sb)
+    assert await metric(sb, "runnerops_sweep_last_success_timestamp_seconds", target="acme") is None
 
 
 async def test_a_lost_database_is_said_in_the_channel_and_its_return(
@@ -333,3 +340,33 @@ async def test_a_lost_database_is_said_in_the_channel_and_its_return(
     [recovered] = alerts(sb)
     assert recovered["ts"] == notice["ts"]
     assert "watching *acme* again" in reply_text(recovered)
+
+
+async def test_a_job_that_fails_alone_stays_in_its_alert(
+    sb: Sandbox, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job of an open alert cannot be diagnosed this round: counted and logged, and the
+    alert stays as it was (silence is never taken for "resolved" or "no longer waiting")."""
+    from bot.watch.fleetview import FleetView
+
+    sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"], busy=True)
+    await watch(sb)
+    cursed = await queued(sb, ["self-hosted", "gpu"])
+    await queued(sb, ["self-hosted", "gpu"])
+    clock.advance(6 * MINUTE)
+    assert (await sweep(sb)).posted == 1
+    [before] = alerts(sb)
+    assert "2 jobs waiting" in before["text"]
+    real = FleetView.diagnose
+
+    async def diagnose(self: FleetView, job: Any, **kwargs: Any) -> Any:
+        if job.id == cursed:
+            raise KeyError("a field no one expected")
+        return await real(self, job, **kwargs)
+
+    monkeypatch.setattr(FleetView, "diagnose", diagnose)
+    clock.advance(MINUTE)
+    done = await sweep(sb)
+    assert (done.failed, done.updated, done.resolved) == (1, 0, 0)
+    assert alerts(sb) == [before]
+    assert await metric(sb, "runnerops_sweep_failures_total", target="acme", reason="job") == 1

@@ -138,6 +138,14 @@ class Metrics:
     def swept(self, target: str, at: float) -> None:
         self.sweep_last_success.labels(self.targets(target.lower())).set(at)
 
+    def unswept(self, target: str) -> None:
+        """A target no longer watched: its freshness leaves the metrics (else an alert
+        on staleness would fire for ever)."""
+        try:
+            self.sweep_last_success.remove(self.targets(target.lower()))
+        except KeyError:
+            pass
+
     def sweep_failed(self, target: str, reason: str) -> None:
         self.sweep_failures.labels(self.targets(target.lower() or "(all)"), reason).inc()
 

@@ -225,8 +225,8 @@ def stuck_alert(
             _context(
                 f"Runners as listed {format_duration(max(now - diagnosis.as_of, timedelta(0)))}"
                 " ago (with busy runners kept from job events): the poll budget paces how"
-                " often this account's runners are listed. The jobs were checked with GitHub"
-                " just now."
+                " often this account's runners are listed. Each job is checked with GitHub"
+                " at least once per the watch's threshold."
             )
         )
     blocks.append(_context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
@@ -271,6 +271,8 @@ def _fate(record: JobRecord | None, name: str) -> str:
             else ""
         )
         return f"{title}: {outcome}{waited} without starting"
+    if job.status == "gone":
+        return f"{title}: gone from GitHub (deleted, or its repository no longer visible)"
     return f"{title}: no longer waiting for this reason"
 
 

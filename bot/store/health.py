@@ -91,17 +91,12 @@ class HealthStore:
 
         await self.db.write(upsert, "watch health write")
 
-    async def forget(self, channel: str, target_key: str) -> None:
-        """The watch ended: its health goes with it."""
-        statement = watch_health.delete().where(
-            watch_health.c.channel == channel, watch_health.c.target_key == target_key
+    @staticmethod
+    def forget_statement(channel: str, target: str) -> sa.Executable:
+        """The watch ended: its health goes with it (run in the watch's removal)."""
+        return watch_health.delete().where(
+            watch_health.c.channel == channel, watch_health.c.target_key == target.lower()
         )
-
-        async def delete() -> None:
-            async with self.db.engine.begin() as conn:
-                await conn.execute(statement)
-
-        await self.db.write(delete, "watch health write")
 
     async def sweep_state(self, lease: str = "sweep") -> SweepState:
         """How many watches there are (and since when), when a watch was last swept, and

@@ -204,13 +204,18 @@ class JobStore:
         await self.db.write(update, what)
 
     async def close_ghosts(self) -> int:
-        """Jobs still open here past GitHub's 24-hour limit (and a grace) are closed as
+        """Jobs still queued here past GitHub's 24-hour limit (and a grace) are closed as
         gone: GitHub has terminated them, whatever delivery was missed. The sweep confirms
         its watched jobs first; this catches the jobs of targets no one watches."""
         before = utc(self.clock) - GHOST_AFTER
         statement = (
             jobs.update()
-            .where(jobs.c.status_rank == OPEN_RANK, jobs.c.created_at < before)
+            # Queued only: an approval ("waiting") may rightly last for days.
+            .where(
+                jobs.c.status_rank == OPEN_RANK,
+                jobs.c.status == "queued",
+                jobs.c.created_at < before,
+            )
             .values(status=GONE, status_rank=COMPLETED_RANK, updated_at=utc(self.clock))
         )
 

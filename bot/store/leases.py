@@ -52,7 +52,8 @@ class Leader:
         try:
             held = await self._lease()
         except Exception as error:  # the database is away: nobody leads this round
-            self.error = str(error) or type(error).__name__
+            # Short and safe to show (the driver's full message is in the store's log).
+            self.error = getattr(error, "reason", "") or type(error).__name__
             log.warning("leadership of %s unknown: %s", self.name, self.error)
             return False
         if held != self.held:

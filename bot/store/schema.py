@@ -126,6 +126,8 @@ jobs = sa.Table(
     sa.Column("confirmed_at", UTCDateTime(), nullable=True),
     sa.Index("jobs_owner_status", "owner_key", "status_rank", "created_at"),
     sa.Index("jobs_repo_created", "repo_key", "created_at"),
+    # Retention and the hourly closing of ghosts read by age alone (migration 0006).
+    sa.Index("jobs_rank_created", "status_rank", "created_at"),
 )
 
 # Who asked for alerts on which target in which channel, with their thresholds.

@@ -23,11 +23,11 @@ from bot.watch.labels import LabelSetKey, label_set_key
 from bot.watch.models import Job, RunnerInfo
 
 SLACK_INTERVAL = timedelta(seconds=1)
+"""Slack allows about one message per second per channel (bursts are tolerated, not
+promised)."""
 # Label sets up to this many characters are written out in an alert's key; longer ones
 # are digested (the key is indexed: see stuck_alert_key).
 MAX_READABLE_KEY = 200
-"""Slack allows about one message per second per channel (bursts are tolerated, not
-promised)."""
 
 
 class AlertKind(StrEnum):

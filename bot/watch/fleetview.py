@@ -13,7 +13,7 @@ import logging
 import re
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot import errors
@@ -60,6 +60,7 @@ class FleetMemo:
     orgs: dict[str, tuple[OrgPart, bool, datetime]] = field(default_factory=dict)
     visible: dict[str, tuple[set[int], bool]] = field(default_factory=dict)
     latest: dict[str, str | None] = field(default_factory=dict)
+    taken: dict[str, datetime] = field(default_factory=dict)  # when visible/latest were
     workflows: dict[tuple[str, int], str | None] = field(default_factory=dict)
 
     def expire(self, before: datetime) -> None:
@@ -70,9 +71,15 @@ class FleetMemo:
             del self.orgs[key]
         if len(self.workflows) > MEMO_WORKFLOWS:  # one per run: start again, not grow
             self.workflows.clear()
+        for key in [k for k, at in self.taken.items() if at < before]:
+            del self.taken[key]
+            self.visible.pop(key, None)
+            self.latest.pop(key, None)
 
-    def has(self, target: Target) -> bool:
-        return str(target).lower() in self.scopes
+    def age(self, target: Target, now: datetime) -> timedelta | None:
+        """How old the kept listing of ``target`` is; None when none is kept."""
+        kept = self.scopes.get(str(target).lower())
+        return now - kept[1] if kept is not None else None
 
 
 class FleetView:
@@ -227,8 +234,9 @@ class FleetView:
             }
             if not visible.complete:
                 self._incomplete.add(key)
-            if self.memo is not None:
+            if self.memo is not None and self.now is not None:
                 self.memo.visible[key] = (self._visible[key], not visible.complete)
+                self.memo.taken[key] = self.now
         groups, _ = groups_from_github(raw_groups, visible_ids=self._visible[key])
         return runners + org_runners, groups
 
@@ -263,8 +271,9 @@ class FleetView:
                 if (m := _RELEASE.search(d.filename))
             ]
             self._latest[key] = ".".join(map(str, max(versions))) if versions else None
-            if self.memo is not None:
+            if self.memo is not None and self.now is not None:
                 self.memo.latest[key] = self._latest[key]
+                self.memo.taken.setdefault(key, self.now)
         return self._latest[key]
 
     async def workflow_ref(self, job: Job) -> str | None:

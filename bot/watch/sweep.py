@@ -69,16 +69,8 @@ log = logging.getLogger(__name__)
 QUIET = {Reason.WAITING_APPROVAL, Reason.NOT_QUEUED, Reason.GITHUB_HOSTED}
 LEASE_PERIODS = 1.5  # more than one period (a live leader keeps it), less than two
 OFFLINE_WINDOW = timedelta(minutes=5)  # runners going offline within it share one message
-PROBLEMS = (
-    errors.Forbidden,
-    errors.NotInstalled,
-    errors.BadCredentials,
-    errors.EnterpriseTokenMissing,
-    errors.NotFound,
-)
 # A watch that cannot be swept is said in its channel once it has failed this long (or
-# three periods, whichever is longer): a GitHub hiccup of one round is not news. A problem
-# only a person can fix (PROBLEMS) is said at once.
+# three periods, whichever is longer): a GitHub hiccup of one round is not news.
 NOTICE_AFTER = timedelta(minutes=5)
 # A listing older than this no longer stands in for the fleet (the budget's window).
 MEMO_KEPT = timedelta(hours=1)
@@ -116,6 +108,43 @@ def _reason(exc: errors.RunnerOpsError) -> str:
             return "github"
 
 
+def _database(reason: str) -> Failure:
+    """Words for the channel: the short reason the store gives (never the driver's full
+    message, which may hold SQL or hosts; that is in the log)."""
+    return Failure(
+        "database",
+        f"the database did not answer ({reason}); runnerops tries again every round."
+        " An operator can check `/readyz` and the database's own status.",
+    )
+
+
+def _internal(exc: Exception) -> Failure:
+    return Failure(
+        "internal",
+        f"an unexpected error ({type(exc).__name__}); the service log has the details."
+        " runnerops tries again every round.",
+    )
+
+
+def _still_there(alerts: list[Alert], unknown: set[int]) -> list[StuckJob]:
+    """Members of the watch's open alerts whose job could not be looked at this round:
+    kept as they were (silence is never taken for "resolved")."""
+    return [
+        StuckJob(
+            job_id=m.id,
+            name=m.name,
+            target=alert.target,
+            channel=alert.channel,
+            reason=alert.reason,
+            labels=alert.labels,
+            queued_since=m.since,
+        )
+        for alert in alerts
+        for m in alert.members
+        if m.id in unknown
+    ]
+
+
 def _words(exc: BaseException) -> str:
     """The error's own message (never only its class), on one line."""
     if isinstance(exc, errors.RunnerOpsError):
@@ -146,7 +175,6 @@ class Failure:
 
     reason: str
     text: str
-    definite: bool = False  # only a person can fix it: said at once
 
 
 class Sweeper:
@@ -174,6 +202,7 @@ class Sweeper:
         self.notice_after = max(NOTICE_AFTER, timedelta(seconds=NOTICE_PERIODS * every))
         # The last listings, for the rounds the poll budget paces an account out of.
         self.memo = FleetMemo()
+        self._gauged: set[str] = set()  # targets with a freshness gauge
         self.stale_fallback = True  # the benchmark turns it off for its baseline
 
     def _now(self) -> datetime:
@@ -206,12 +235,18 @@ class Sweeper:
             if not await self.leader.acquire():
                 if self.leader.error is not None and was_leader:
                     await self._database_lost(self.leader.error)
+                elif self.leader.error is None and self.health:
+                    await self._hand_over()
                 return Round(leader=False)
             started = time.perf_counter()
             try:
                 done = await self._round(continuing=was_leader)
             except StoreUnavailable as exc:
-                await self._database_lost(str(exc))
+                await self._database_lost(exc.reason or exc.what)
+                raise
+            except Exception as exc:  # a bug no watch could isolate: still said and counted
+                log.exception("a sweep round failed")
+                await self._round_failed(_internal(exc))
                 raise
             finally:
                 self.metrics.sweep_round_seconds.observe(time.perf_counter() - started)
@@ -244,36 +279,48 @@ class Sweeper:
         view = FleetView(self.services, budget=self.budget, memo=self.memo, now=now)
         stale = FleetView(self.services, budget=self.budget, memo=self.memo, stale=True, now=now)
         actions: list[AlertAction] = []
-        failures: dict[WatchId, Failure] = {}
+        # Each watch's outcome for its health: a Failure, None when swept, absent when
+        # neither (paced out with a listing still fresh enough).
+        outcomes: dict[WatchId, Failure | None] = {}
+        new_alerts: Counter[WatchId] = Counter()  # posts planned, for "N alerts delayed"
+        self._forget_unwatched(watches)
 
         for watch in watches:
             try:
                 target = parse_target(watch.target)
             except TargetError:
                 continue
+            wid = _wid(watch)
             slowed = self._slowed(target)
-            if slowed and not (self.stale_fallback and self.memo.has(target)):
+            kept = self.memo.age(target, now) if self.stale_fallback else None
+            if slowed and kept is None:
                 done.skipped.append(watch.target)
+                outcomes[wid] = self._paced_failure(watch, None)
                 continue
+            unknown: set[int] = set()  # stuck jobs not known this round: kept as they were
             try:
                 if slowed:  # no fresh listing this round: stuck jobs from the last one
                     done.paced.append(watch.target)
                     offline = None
-                    stuck = await self._stuck(watch, target, stale, now, diagnoses, done)
+                    stuck = await self._stuck(watch, target, stale, now, diagnoses, done, unknown)
+                    if kept is not None and kept >= self.notice_after:
+                        outcomes[wid] = self._paced_failure(watch, kept)
                 else:
                     offline = await self._offline(watch, target, view, before, now)
-                    stuck = await self._stuck(watch, target, view, now, diagnoses, done)
+                    stuck = await self._stuck(watch, target, view, now, diagnoses, done, unknown)
+                    outcomes[wid] = None
+                plans = []
+                if offline is not None:
+                    plans.append((AlertKind.OFFLINE, offline))
+                if stuck is not None:
+                    done.stuck += len(stuck)
+                    mine = self._mine(before, watch, AlertKind.STUCK)
+                    stuck += _still_there(mine, unknown)
+                    plans.append((AlertKind.STUCK, plan_stuck(mine, stuck, now=now)))
             except Exception as exc:  # this watch alone is left as it was this round
-                failures[_wid(watch)] = self._failure(watch, exc)
+                outcomes[wid] = self._failure(watch, exc)
                 done.skipped.append(watch.target)
                 continue
-            plans = []
-            if offline is not None:
-                plans.append((AlertKind.OFFLINE, offline))
-            if stuck is not None:
-                done.stuck += len(stuck)
-                mine = self._mine(before, watch, AlertKind.STUCK)
-                plans.append((AlertKind.STUCK, plan_stuck(mine, stuck, now=now)))
             for kind, plan in plans:
                 for key, alert in before.items():
                     if self._belongs(alert, watch, kind):
@@ -283,12 +330,12 @@ class Sweeper:
                     current[_id(alert)] = alert
                     planned.add(_id(alert))
                 actions += plan.actions
+                new_alerts[wid] += sum(a.kind is ActionKind.POST for a in plan.actions)
 
         paced = pace(actions, self.last_post_at, now=now)
         self.last_post_at = dict(paced.last_post_at)
         done.deferred = len(paced.later)
         resolved: list[Alert] = []
-        posted: Counter[WatchId] = Counter()
         for action in paced.send_now:
             key = _id(action.alert)
             if key not in current:
@@ -309,12 +356,14 @@ class Sweeper:
                 continue
             if action.kind is ActionKind.POST:
                 done.posted += 1
-                posted[(action.alert.channel, action.alert.target.lower())] += 1
             elif action.kind is ActionKind.UPDATE:
                 done.updated += 1
             else:
                 done.resolved += 1
-            await self._told(action, before.get(key), now)
+            try:
+                await self._told(action, before.get(key), now)
+            except Exception as exc:
+                self._failed_alone(done, action.alert.target, "alert", action.alert.key, exc)
 
         for key in planned:
             try:
@@ -332,11 +381,57 @@ class Sweeper:
                 self._failed_alone(done, alert.target, "alert", alert.key, exc)
 
         for watch in watches:
-            if watch.target in done.skipped and _wid(watch) not in failures:
-                continue  # paced out with no listing kept: neither news nor success
-            # (A paced round that watched the stuck jobs from the last listing counts.)
-            await self._health(watch, failures.get(_wid(watch)), now, posted[_wid(watch)])
+            wid = _wid(watch)
+            if wid not in outcomes:
+                continue  # paced, from a listing fresh enough: neither news nor success
+            try:
+                await self._health(watch, outcomes[wid], now, new_alerts[wid])
+            except Exception as exc:
+                self._failed_alone(done, watch.target, "health", wid, exc)
         return done
+
+    def _paced_failure(self, watch: Watch, kept: timedelta | None) -> Failure:
+        """The poll budget left the account's runner listing out for too long: stuck
+        jobs are still alerted from the last listing, offline runners wait for the next."""
+        self.metrics.sweep_failed(watch.target, "poll_budget")
+        share = self.services.settings.poll_budget
+        last = "none is kept" if kept is None else "the last is older than the notice delay"
+        return Failure(
+            "poll_budget",
+            f"the poll budget (`RUNNEROPS_POLL_BUDGET`, {share:.0%} of the hourly rate limit)"
+            f" paces how often this account's runners are listed, and {last}. Stuck jobs are"
+            " still alerted on; offline runners may be reported late. Raise"
+            " `RUNNEROPS_POLL_BUDGET`, or watch fewer or smaller targets per installation.",
+        )
+
+    def _forget_unwatched(self, watches: list[Watch]) -> None:
+        """Health and the freshness gauge of watches that ended go with them."""
+        now_watched = {_wid(w) for w in watches}
+        for wid in [w for w in self.health if w not in now_watched]:
+            del self.health[wid]
+        targets = {w.target_key for w in watches}
+        for target in self._gauged - targets:
+            self.metrics.unswept(target)
+        self._gauged = targets
+
+    async def _hand_over(self) -> None:
+        """Another process leads now: what this one knew of the watches' health (a notice
+        posted while the database was away) goes to the store for it, then is dropped."""
+        for health in list(self.health.values()):
+            try:
+                await self.services.store.health.put(health)
+            except StoreUnavailable:
+                return  # kept: handed over on a later round
+        self.health.clear()
+
+    async def _round_failed(self, failure: Failure) -> None:
+        now = self._now()
+        for watch in self.watches:
+            self.metrics.sweep_failed(watch.target, failure.reason)
+            try:
+                await self._health(watch, failure, now, 0)
+            except Exception:
+                log.exception("could not record the health of %s", watch.target)
 
     def _failed_alone(
         self, done: Round, target: str, reason: str, key: object, exc: Exception
@@ -351,23 +446,13 @@ class Sweeper:
     def _failure(self, watch: Watch, exc: Exception) -> Failure:
         """Name what stopped ``watch`` this round; logged and counted here."""
         install_url = self.services.settings.install_url
-        if isinstance(exc, PROBLEMS):
-            failure = Failure(_reason(exc), error_text(exc, install_url=install_url), True)
-        elif isinstance(exc, errors.RunnerOpsError):
+        if isinstance(exc, errors.RunnerOpsError):
             failure = Failure(_reason(exc), error_text(exc, install_url=install_url))
         elif isinstance(exc, StoreUnavailable):
-            failure = Failure(
-                "database",
-                f"the database did not answer ({_words(exc)}); runnerops tries again every"
-                " round. An operator can check `/readyz` and the database's own status.",
-            )
+            failure = _database(exc.reason or exc.what)
         else:
             log.error("sweep of %s failed", watch.target, exc_info=exc)
-            failure = Failure(
-                "internal",
-                f"an unexpected error ({type(exc).__name__}); the service log has the"
-                " details. runnerops tries again every round.",
-            )
+            failure = _internal(exc)
         if failure.reason != "internal":
             log.warning("sweep of %s (%s) failed: %s", watch.target, watch.channel, _words(exc))
         self.metrics.sweep_failed(watch.target, failure.reason)
@@ -392,7 +477,7 @@ class Sweeper:
         else:
             since = old.failing_since or now
             new = replace(old, failing_since=since, reason=failure.reason, detail=failure.text)
-            due = failure.definite or now - since >= self.notice_after
+            due = now - since >= self.notice_after
             changed = (old.reason, old.detail) != (new.reason, new.detail)
             if due and (old.notice_ts is None or changed):
                 reply = alert_render.watch_problem(watch.target, failure.text, since=since)
@@ -409,15 +494,7 @@ class Sweeper:
         """The database is away for the whole round: every watch this process swept
         fails alike, and is said once the failure has lasted (the notice's ts is kept in
         memory until the database is back)."""
-        now = self._now()
-        failure = Failure(
-            "database",
-            f"the database did not answer ({error}); runnerops tries again every round."
-            " An operator can check `/readyz` and the database's own status.",
-        )
-        for watch in self.watches:
-            self.metrics.sweep_failed(watch.target, "database")
-            await self._health(watch, failure, now, 0)
+        await self._round_failed(_database(error))
 
     async def _notice(self, watch: Watch, reply: Reply, ts: str | None) -> str | None:
         """Post (or update in place) the watch's health message; its ts, None if not sent."""
@@ -526,6 +603,7 @@ class Sweeper:
         now: datetime,
         diagnoses: dict[AlertId, Diagnosis],
         done: Round,
+        unknown: set[int],
     ) -> list[StuckJob] | None:
         """The watch's jobs stuck now, each with its reason; enterprises have none.
 
@@ -546,12 +624,14 @@ class Sweeper:
                 continue
             try:
                 found = await self._stuck_job(watch, record, view, now, same_labels, diagnoses)
-            except StaleMiss:
-                continue  # a listing this job needs was never kept: the next fresh round
+            except StaleMiss:  # a listing this job needs was never kept: the next round
+                unknown.add(record.job.id or 0)
+                continue
             except (errors.RunnerOpsError, StoreUnavailable):
                 raise  # the watch's, not the job's: GitHub or the database away
             except Exception as exc:
                 self._failed_alone(done, watch.target, "job", record.job.id, exc)
+                unknown.add(record.job.id or 0)
                 continue
             if found is None:
                 continue
@@ -664,7 +744,10 @@ class Sweeper:
             return ""
         except SlackApiError as exc:
             error = exc.response.get("error") if exc.response is not None else None
-            log.warning("alert %s in %s not sent: %s", action.kind, alert.channel, error)
             if error == "message_not_found" and action.kind is ActionKind.RESOLVE:
                 return ""  # someone deleted the message: nothing left to resolve
+            log.warning(
+                "alert %s %s in %s not sent: %s", action.kind, alert.key, alert.channel, error
+            )
+            self.metrics.sweep_failed(alert.target, "alert")
             return None

@@ -50,7 +50,7 @@ async def test_a_gone_job_leaves_the_open_jobs_and_the_metric(store: Store, cloc
     assert gone is not None and gone.job.status == "gone" and gone.confirmed_at is not None
 
 
-async def test_a_late_completion_still_closes_a_gone_job_for_good(
+async def test_a_late_queued_delivery_does_not_reopen_a_gone_job(
     store: Store, clock: Clock
 ) -> None:
     await queued(store, clock, 1, age=timedelta(minutes=10))

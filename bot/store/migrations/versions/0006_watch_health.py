@@ -27,6 +27,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("jobs", sa.Column("confirmed_at", UTCDateTime(), nullable=True))
+    op.create_index("jobs_rank_created", "jobs", ["status_rank", "created_at"])
     op.create_table(
         "watch_health",
         sa.Column("channel", sa.Text(), primary_key=True),
@@ -41,5 +42,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("watch_health")
+    op.drop_index("jobs_rank_created", table_name="jobs")
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("confirmed_at")
