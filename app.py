@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from typing import cast
 
 from gidgethub import BadRequest, ValidationFailure, sansio
@@ -40,12 +41,14 @@ from bot.config import (
 )
 from bot.observe.logs import configure as configure_logs
 from bot.observe.logs import new_request_id
+from bot.observe.readiness import sweep_readiness
 from bot.policy.rules import Policy, PolicyError
 from bot.services import Services
 from bot.slack import charts
 from bot.slack.bolt import build_slack_app
 from bot.store import DatabaseConfigError, Store
 from bot.store.database import StoreUnavailable
+from bot.store.health import SweepState
 from bot.targets import TargetError
 from bot.watch.sweep import Sweeper
 from handlers import home
@@ -383,13 +386,24 @@ def create_app(
     async def readyz(request: Request) -> Response:
         """Ready when every check passes; the failing ones are named. Each check has its
         own deadline, so the answer comes within READY_DEADLINE whatever hangs."""
+        found: list[SweepState] = []
+
+        async def sweep_state() -> None:
+            found.append(await services.store.health.sweep_state())
+
         checks: dict[str, Check] = {
             "database": (services.store.db.ping, DATABASE_CHECK_SECONDS),
+            "sweep": (sweep_state, DATABASE_CHECK_SECONDS),
         }
         results = await run_checks(checks)
+        body: dict[str, object] = {}
+        if found:
+            now = datetime.fromtimestamp(services.clock(), UTC)
+            enabled = settings.sweep_seconds > 0
+            results["sweep"], body["sweep"] = sweep_readiness(found[0], now, enabled=enabled)
         ready = all(result == "ok" for result in results.values())
         return JSONResponse(
-            {"status": "ready" if ready else "unready", "checks": results},
+            {"status": "ready" if ready else "unready", "checks": results, **body},
             status_code=200 if ready else 503,
         )
 

@@ -370,3 +370,37 @@ async def test_a_job_that_fails_alone_stays_in_its_alert(
     assert (done.failed, done.updated, done.resolved) == (1, 0, 0)
     assert alerts(sb) == [before]
     assert await metric(sb, "runnerops_sweep_failures_total", target="acme", reason="job") == 1
+
+
+async def test_readyz_reports_the_sweep_and_fails_when_it_is_stale(
+    keys: Keys, clock: Clock
+) -> None:
+    """/readyz says who holds the sweep's lease and how old the last successful round
+    is; with watches and no watch swept for 10 minutes it answers 503."""
+    async with Sandbox.running(
+        keys=keys, seed=seed, policy=PLATFORM_POLICY, clock=clock, sweep_seconds=3600.0
+    ) as sb:
+
+        async def readyz() -> tuple[int, dict[str, Any]]:
+            async with sb.session.get(sb.url + "/readyz") as resp:
+                return resp.status, await resp.json()
+
+        status, body = await readyz()
+        assert status == 200 and body["sweep"]["watches"] == 0
+        await watch(sb)
+        status, body = await readyz()
+        assert status == 200 and body["sweep"]["last_success_seconds_ago"] is None
+        await sweep(sb)
+        status, body = await readyz()
+        assert status == 200 and body["checks"] == {"database": "ok", "sweep": "ok"}
+        assert body["sweep"]["lease"].startswith("held by ")
+        assert body["sweep"]["last_success_seconds_ago"] == 0
+        sb.github.add_fault("GET", "/orgs/acme/actions/runners", status=502, times=None)
+        for _ in range(11):
+            clock.advance(MINUTE)
+            await sweep(sb)
+        status, body = await readyz()
+        assert status == 503 and body["checks"]["sweep"] == "stale (no watch was swept for 11 min)"
+        sb.github.clear_faults()
+        await sweep(sb)
+        assert (await readyz())[0] == 200

@@ -46,6 +46,7 @@ def seed(runners: int) -> Callable[[GitHubDouble], None]:
     def seed(gh: GitHubDouble) -> None:
         gh.add_org(ORG)
         gh.add_repo(ORG, "app")
+        gh.add_repo(ORG, "web")
         gh.add_installation(ORG)
         gh.add_runners(f"/orgs/{ORG}", generated_fleet(runners))
 
@@ -121,7 +122,7 @@ async def threshold_to_alert_paced(
                 # varied moments between rounds, as they do.
                 job = sb.github.add_job(
                     ORG,
-                    "app",
+                    ("app", "web")[i % 2],  # two repositories: each has listings of its own
                     labels=["self-hosted", f"model-{i}"],
                     created_at=clock() - (i * 7) % ROUND_SECONDS,
                 )
@@ -140,7 +141,7 @@ async def threshold_to_alert_paced(
             posted = len(sb.slack.posted)
         figures.jobs = len(created)
         figures.delays = [alerted[i] - (created[i] + AFTER) for i in sorted(alerted)]
-        figures.job_gets = sb.github.count("GET", rf"/repos/{ORG}/app/actions/jobs/\d+")
+        figures.job_gets = sb.github.count("GET", rf"/repos/{ORG}/\w+/actions/jobs/\d+")
     return figures
 
 
