@@ -188,6 +188,23 @@ async def test_one_poisoned_delivery_fails_alone_and_its_redelivery_is_tried_aga
     assert status == 500 and "already processed" not in body
 
 
+async def test_a_delivery_id_too_long_for_an_index_fails_alone(
+    sb: Sandbox, database_url: str
+) -> None:
+    """The delivery id is a header, not under the signature: one too long for
+    PostgreSQL's btree (a limit error, not a lost connection) fails only itself."""
+    good = [sb.github.add_job("acme", "api", labels=["self-hosted", "gpu"]) for _ in range(3)]
+    sends = [(sb.github.workflow_job_payload(j["id"], "queued"), f"d-ok-{j['id']}") for j in good]
+    long_id = "".join(uuid.uuid4().hex for _ in range(200))  # 6,400 characters, random
+    extra = sb.github.add_job("acme", "api", labels=["self-hosted", "gpu"])
+    sends.append((sb.github.workflow_job_payload(extra["id"], "queued"), long_id))
+    answers, _ = await in_one_batch(sb, database_url, sends)
+    postgres = database_url.startswith("postgres")
+    assert [status for status, _ in answers] == [200, 200, 200, 500 if postgres else 200]
+    stored = {r.job.id for r in await sb.services.store.jobs.open_jobs("acme", "acme/api")}
+    assert {j["id"] for j in good} <= stored
+
+
 async def test_non_workflow_job_events_keep_their_path(sb: Sandbox) -> None:
     uninstall = {"action": "deleted", "installation": {"id": 1, "account": {"login": "acme"}}}
     assert (await sb.deliver("installation", uninstall, delivery="i-1"))[0] == 200

@@ -55,6 +55,19 @@ def error_message(error: BaseException) -> str:
     return f"{type(orig or error).__name__}: {line[:MESSAGE_MAX]}"
 
 
+# PostgreSQL error classes (SQLSTATE's first two characters) that say the database, not
+# the data, failed: connection, transaction rollback (deadlock), insufficient resources,
+# operator intervention (statement timeout, shutdown), system and internal errors.
+TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58", "XX"})
+
+
+def about_the_data(error: exc.DBAPIError) -> bool:
+    """An OperationalError that a value caused (PostgreSQL's "index row size exceeds
+    btree maximum", class 54, is one): trying again will fail again."""
+    state = getattr(error.orig, "sqlstate", None)
+    return isinstance(state, str) and state[:2] not in TRANSIENT_CLASSES
+
+
 def rounds(rows: Sequence[dict[str, object]]) -> list[list[dict[str, object]]]:
     """Rows in rounds where each job id appears at most once, in arrival order (a job's
     first report in the first round, its second in the second…): a multi-row upsert may
@@ -177,7 +190,9 @@ class DeliveryStore:
                     if marks:
                         await conn.execute(self._runner, marks)
                     return new
-            except (exc.OperationalError, exc.InterfaceError):
+            except (exc.OperationalError, exc.InterfaceError) as error:
+                if about_the_data(error):
+                    raise Rejected(error_message(error)) from None
                 raise  # the database, not the data: Database.write tries again
             except (exc.StatementError, ValueError, TypeError, OverflowError) as error:
                 raise Rejected(error_message(error)) from None

@@ -130,7 +130,7 @@ class Ingest:
 
     @classmethod
     def for_store(cls, store: Store) -> Ingest:
-        return cls(store, writers=2 if store.db.dialect == "postgresql" else 1)
+        return cls(store, writers=4 if store.db.dialect == "postgresql" else 1)
 
     @property
     def waiting(self) -> int:
@@ -142,6 +142,7 @@ class Ingest:
         (a redelivery). Raises :class:`Rejected` (with the database's message) when this
         delivery cannot be stored, StoreUnavailable when the database cannot be reached."""
         item = _Item(delivery, asyncio.get_running_loop().create_future())
+        item.future.add_done_callback(_retrieved)  # the caller may have gone away
         self._pending.append(item)
         if not self._gathering and len(self._running) < self.writers:
             self._gathering = True
@@ -224,6 +225,11 @@ class Ingest:
         else:
             self.batches += 1
             _settle(item, ACCEPTED if item.delivery.key in new else DUPLICATE)
+
+
+def _retrieved(future: asyncio.Future[str]) -> None:
+    if not future.cancelled():
+        future.exception()  # seen: no "exception was never retrieved" at collection
 
 
 def _settle(item: _Item, outcome: str = "", *, error: BaseException | None = None) -> None:
