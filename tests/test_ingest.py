@@ -85,8 +85,9 @@ async def in_one_batch(
 ) -> tuple[list[tuple[int, str]], int]:
     """Deliver ``sends`` (payload, delivery id) so that they are written together: first
     deliveries occupy every writer, held at the busy database, while ``sends`` gather
-    behind them. Returns their answers, none of which came before the database was free
-    (a delivery is durable before its 2xx), and the transactions that stored them."""
+    behind them, in order. Returns their answers, none of which came before the database
+    was free (a delivery is durable before its 2xx), and the transactions that stored
+    them."""
     ingest = ingest_of(sb)
     before = ingest.batches
     with database_busy(database_url):
@@ -97,8 +98,12 @@ async def in_one_batch(
             openers.append(asyncio.create_task(sb.deliver("workflow_job", opener)))
             n = len(openers)
             await until(lambda: ingest.writing == n, "every writer is busy")  # noqa: B023
-        tasks = [asyncio.create_task(sb.deliver("workflow_job", p, delivery=d)) for p, d in sends]
-        await until(lambda: ingest.waiting == len(sends), "every delivery is waiting")
+        tasks = []
+        for payload, delivery in sends:  # one after the other: they arrive in this order
+            sent = sb.deliver("workflow_job", payload, delivery=delivery)
+            tasks.append(asyncio.create_task(sent))
+            n = len(tasks)
+            await until(lambda: ingest.waiting == n, "the delivery is waiting")  # noqa: B023
         assert not any(t.done() for t in [*openers, *tasks])  # none answered yet
     assert [(await t)[0] for t in openers] == [200] * len(openers)
     answers = list(await asyncio.gather(*tasks))
@@ -160,6 +165,29 @@ async def test_out_of_order_deliveries_in_one_batch_end_completed(
     assert stored.job.status == "completed" and stored.conclusion == "failure"
     assert stored.job.runner_name == "gpu-1" and stored.job.started_at is not None
     assert await sb.services.store.jobs.open_jobs("acme", "acme/api") == []
+
+
+async def test_a_runners_last_report_in_a_batch_sets_its_busy_state(
+    sb: Sandbox, database_url: str
+) -> None:
+    from bot.watch.models import runners_from_github
+
+    runners, _ = runners_from_github(sb.github.runners("/orgs/acme"))
+    await sb.services.store.fleet.observe("acme", runners)
+    gpu = next(r for r in runners if r.name == "gpu-1")
+    ended, started = (sb.github.add_job("acme", "api", labels=["gpu"]) for _ in range(2))
+    sb.github.set_job(ended["id"], status="in_progress", runner="gpu-1")
+    sb.github.set_job(ended["id"], status="completed")
+    sb.github.set_job(started["id"], status="in_progress", runner="gpu-1")
+    done = sb.github.workflow_job_payload(ended["id"], "completed")
+    taken = sb.github.workflow_job_payload(started["id"], "in_progress")
+    # One job ends on gpu-1, then the next starts there: busy. Keys sort the other way.
+    await in_one_batch(sb, database_url, [(done, "z-ended"), (taken, "a-started")])
+    assert (await sb.services.store.fleet.seen("acme"))[gpu.id].busy is True
+    sb.github.set_job(started["id"], status="completed")
+    finished = sb.github.workflow_job_payload(started["id"], "completed")
+    await in_one_batch(sb, database_url, [(finished, str(uuid.uuid4()))])
+    assert (await sb.services.store.fleet.seen("acme"))[gpu.id].busy is False
 
 
 async def test_one_poisoned_delivery_fails_alone_and_its_redelivery_is_tried_again(

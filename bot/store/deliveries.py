@@ -155,7 +155,6 @@ class DeliveryStore:
         StoreUnavailable when the database cannot be reached (after brief retries)."""
         now = utc(self.clock)
         expires = now + self.ttl
-        deliveries = sorted(deliveries, key=lambda d: d.key)
         claims = [
             {
                 "key": d.key,
@@ -163,7 +162,7 @@ class DeliveryStore:
                 "claimed_at": now,
                 "expires_at": expires,
             }
-            for d in deliveries
+            for d in sorted(deliveries, key=lambda d: d.key)  # one lock order for all
         ]
 
         async def write() -> set[str]:
@@ -173,12 +172,13 @@ class DeliveryStore:
                     # another process: on PostgreSQL the insert waits for it) is not.
                     found = await conn.execute(self._claim, claims)
                     new = {str(key) for key in found.scalars()}
-                    fresh = [d for d in deliveries if d.key in new]
+                    fresh = [d for d in deliveries if d.key in new]  # in arrival order
                     rows = [d.job for d in fresh if d.job is not None]
-                    # Rows in key order: concurrent batches lock shared rows in one order.
+                    # Rows in id order (each job's reports kept in arrival order):
+                    # concurrent batches lock shared rows in one order.
                     for batch in rounds(sorted(rows, key=_job_id)):
                         await conn.execute(self._upsert, batch)
-                    # A runner's last mark of the batch is the one that stands.
+                    # A runner's last mark of the batch, in arrival order, stands.
                     marks: list[dict[str, Any]] = list(
                         {
                             d.runner_id: {"rid": d.runner_id, "is_busy": d.busy, "now": now}
