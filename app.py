@@ -50,8 +50,9 @@ from bot.store import DatabaseConfigError, Store
 from bot.store.database import StoreUnavailable
 from bot.store.health import SweepState
 from bot.targets import TargetError
+from bot.watch.ingest import DUPLICATE, Ingest, Rejected
 from bot.watch.sweep import Sweeper
-from handlers import home
+from handlers import home, jobs
 
 log = logging.getLogger("runnerops")
 MAINTENANCE_SECONDS = 3600.0
@@ -248,6 +249,7 @@ def create_app(
     chart_signing = charts.chart_key(settings.slack_signing_secret)
     metrics = services.metrics
     sweeper = Sweeper(services)
+    ingest = Ingest.for_store(services.store)  # workflow_job deliveries, written in batches
 
     verifier = SignatureVerifier(settings.slack_signing_secret)
     unverified = ByteBudget(settings.webhook_unverified_bytes)
@@ -338,6 +340,8 @@ def create_app(
         # redelivery (same X-GitHub-Delivery) of a failed one is processed; the database
         # decides which process runs it when copies reach several at once.
         delivery = event.delivery_id  # from_http requires the header
+        if event.event == jobs.EVENT:
+            return await workflow_job(event)
         key = f"delivery:{delivery}"
         once = services.store.once
         try:
@@ -354,6 +358,23 @@ def create_app(
             return JSONResponse({"msg": FAILED}, status_code=500), "failed"
         with contextlib.suppress(StoreUnavailable):
             await once.done(key)
+        return JSONResponse({"msg": "accepted", "event": event.event}), "accepted"
+
+    async def workflow_job(event: sansio.Event) -> tuple[Response, str | None]:
+        """Stored with the deliveries that arrive alongside, in one transaction, and
+        answered once that has committed. Its once-record is written in the same
+        transaction, so a failed delivery is not marked done and its redelivery runs."""
+        try:
+            outcome = await jobs.receive(event, services, ingest)
+        except StoreUnavailable:
+            return PlainTextResponse("database unavailable; redeliver later", status_code=503), None
+        except Rejected as error:
+            log.warning(
+                "webhook %s (delivery %s) failed: %s", event.event, event.delivery_id, error
+            )
+            return JSONResponse({"msg": FAILED}, status_code=500), "failed"
+        if outcome == DUPLICATE:
+            return JSONResponse({"msg": ALREADY, "delivery": event.delivery_id}), "duplicate"
         return JSONResponse({"msg": "accepted", "event": event.event}), "accepted"
 
     async def healthz(request: Request) -> Response:
@@ -433,6 +454,7 @@ def create_app(
         for task in tasks:
             task.cancel()
         await sweeper.close()
+        await ingest.close()  # what was received is written before the database closes
         await services.close()
 
     app = Starlette(
@@ -453,6 +475,7 @@ def create_app(
     )
     app.state.services = services
     app.state.sweeper = sweeper
+    app.state.ingest = ingest
     app.state.unverified = unverified
     app.state.unverified_slack = unverified_slack
     return app

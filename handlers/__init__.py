@@ -17,7 +17,6 @@ from handlers import (
     help,
     installations,
     jit,
-    jobs,
     labels,
     prune,
     queue,
@@ -40,4 +39,5 @@ commands = Router(
     queue.router,
     stats.router,
 )
-webhooks = routing.Router(installations.router, jobs.router)
+# workflow_job deliveries are written in batches: app.py hands them to jobs.receive.
+webhooks = routing.Router(installations.router)

@@ -30,6 +30,7 @@ from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.serve import serve
 from bot.sandbox.slack_double import SlackDouble
 from bot.services import Services
+from bot.watch.ingest import Ingest
 from bot.watch.sweep import Sweeper
 
 APP_ID = "424242"
@@ -111,6 +112,7 @@ class Sandbox:
     keys: Keys
     signing_secret: str = field(repr=False, default="")
     sweeper: Sweeper | None = None  # the app's watch sweep; run a round with run_once()
+    ingest: Ingest | None = None  # the app's group commit of workflow_job deliveries
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -174,6 +176,7 @@ class Sandbox:
                     keys,
                     settings.slack_signing_secret,
                     app.state.sweeper,
+                    app.state.ingest,
                 )
 
     # -- Slack requests --------------------------------------------------------------

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -84,11 +85,99 @@ def _record(row: sa.Row[tuple[object, ...]]) -> JobRecord:
     )
 
 
+KEEP_LATEST = (
+    "repository_public",
+    "workflow_name",
+    "name",
+    "html_url",
+    "head_sha",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "runner_id",
+    "runner_name",
+    "runner_group_id",
+    "runner_group_name",
+    "conclusion",
+    "run_id",
+    "run_attempt",
+)
+
+
+def job_row(
+    job: Job,
+    *,
+    now: datetime,
+    run_attempt: int | None = None,
+    conclusion: str | None = None,
+    runner_group_id: int | None = None,
+    runner_group_name: str | None = None,
+) -> dict[str, object] | None:
+    """The values one report writes of ``job`` (every column of ``jobs``), or None for a
+    job without an id or a repository (or with a name no repository has), which is not
+    stored. What comes from outside is made storable on both engines (NUL becomes U+FFFD)."""
+    if job.id is None or "/" not in job.repository or len(job.repository) > MAX_REPOSITORY:
+        return None
+    rank = status_rank(job.status)
+    owner = job.repository.split("/", 1)[0].lower()
+    # GitHub fills started_at with created_at until a runner starts the job, and keeps
+    # it so in a job cancelled while queued: only a job a runner took has started.
+    ran = bool(job.runner_id) or bool(job.runner_name)
+    started = job.started_at if rank >= STATUS_RANK["in_progress"] and ran else None
+    return {
+        "id": job.id,
+        "run_id": job.run_id,
+        "run_attempt": run_attempt,
+        "repository": storable(job.repository),
+        "owner_key": storable(owner),
+        "repo_key": storable(job.repository.lower()),
+        "repository_public": job.repository_public,
+        "workflow_name": storable(job.workflow_name),
+        "name": storable(job.name),
+        "labels": [storable(label) for label in label_set_key(job.labels)],
+        "hosted": is_github_hosted(job.labels),
+        "html_url": storable(job.html_url),
+        "head_sha": storable(job.head_sha),
+        "created_at": job.created_at,
+        "started_at": started,
+        "completed_at": job.completed_at,
+        "runner_id": job.runner_id,
+        "runner_name": storable(job.runner_name),
+        "runner_group_id": runner_group_id,
+        "runner_group_name": storable(runner_group_name),
+        "conclusion": storable(conclusion),
+        "status": storable(job.status[:STATUS_WIDTH]),
+        "status_rank": rank,
+        "updated_at": now,
+    }
+
+
+def upsert_statement(insert: Callable[..., Any]) -> Any:
+    """The one atomic upsert of a job row, executed with a :func:`job_row` as parameters.
+
+    Built and compiled once per store rather than per write: building the statement cost
+    about as much CPU as the write itself (tests/benchmarks/ingest.py). The status moves
+    only forward; each other value keeps the latest one known."""
+    statement = insert(jobs)
+    new = statement.excluded
+    forward = new.status_rank >= jobs.c.status_rank
+    changes: dict[str, object] = {
+        name: sa.func.coalesce(getattr(new, name), jobs.c[name]) for name in KEEP_LATEST
+    }
+    changes |= {
+        "status": sa.case((forward, new.status), else_=jobs.c.status),
+        "status_rank": sa.case((forward, new.status_rank), else_=jobs.c.status_rank),
+        "updated_at": new.updated_at,
+    }
+    return statement.on_conflict_do_update(index_elements=[jobs.c.id], set_=changes)
+
+
 class JobStore:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.clock = clock
-        self._insert = insert_for(db)
+        # Built once: each write only binds a row's values (see :func:`upsert_statement`).
+        self.upsert = upsert_statement(insert_for(db))
 
     async def record(
         self,
@@ -103,75 +192,22 @@ class JobStore:
 
         A job without an id or a repository (or with a name no repository has) is not
         stored (None)."""
-        if job.id is None or "/" not in job.repository or len(job.repository) > MAX_REPOSITORY:
-            return None
-        rank = status_rank(job.status)
-        owner = job.repository.split("/", 1)[0].lower()
-        # GitHub fills started_at with created_at until a runner starts the job, and keeps
-        # it so in a job cancelled while queued: only a job a runner took has started.
-        ran = bool(job.runner_id) or bool(job.runner_name)
-        started = job.started_at if rank >= STATUS_RANK["in_progress"] and ran else None
-        values = {
-            "id": job.id,
-            "run_id": job.run_id,
-            "run_attempt": run_attempt,
-            "repository": storable(job.repository),
-            "owner_key": storable(owner),
-            "repo_key": storable(job.repository.lower()),
-            "repository_public": job.repository_public,
-            "workflow_name": storable(job.workflow_name),
-            "name": storable(job.name),
-            "labels": [storable(label) for label in label_set_key(job.labels)],
-            "hosted": is_github_hosted(job.labels),
-            "html_url": storable(job.html_url),
-            "head_sha": storable(job.head_sha),
-            "created_at": job.created_at,
-            "started_at": started,
-            "completed_at": job.completed_at,
-            "runner_id": job.runner_id,
-            "runner_name": storable(job.runner_name),
-            "runner_group_id": runner_group_id,
-            "runner_group_name": storable(runner_group_name),
-            "conclusion": storable(conclusion),
-            "status": storable(job.status[:STATUS_WIDTH]),
-            "status_rank": rank,
-            "updated_at": utc(self.clock),
-        }
-        statement = self._insert(jobs).values(values)
-        new = statement.excluded
-        forward = new.status_rank >= jobs.c.status_rank
-        keep_latest = (
-            "repository_public",
-            "workflow_name",
-            "name",
-            "html_url",
-            "head_sha",
-            "created_at",
-            "started_at",
-            "completed_at",
-            "runner_id",
-            "runner_name",
-            "runner_group_id",
-            "runner_group_name",
-            "conclusion",
-            "run_id",
-            "run_attempt",
+        row = job_row(
+            job,
+            now=utc(self.clock),
+            run_attempt=run_attempt,
+            conclusion=conclusion,
+            runner_group_id=runner_group_id,
+            runner_group_name=runner_group_name,
         )
-        changes: dict[str, object] = {
-            name: sa.func.coalesce(getattr(new, name), jobs.c[name]) for name in keep_latest
-        }
-        changes |= {
-            "status": sa.case((forward, new.status), else_=jobs.c.status),
-            "status_rank": sa.case((forward, new.status_rank), else_=jobs.c.status_rank),
-            "updated_at": new.updated_at,
-        }
-        statement = statement.on_conflict_do_update(index_elements=[jobs.c.id], set_=changes)
+        if row is None:
+            return None
 
         async def upsert() -> JobRecord | None:
             async with self.db.engine.begin() as conn:
-                await conn.execute(statement)
-                row = (await conn.execute(sa.select(jobs).where(jobs.c.id == job.id))).first()
-            return _record(row) if row is not None else None
+                await conn.execute(self.upsert, row)
+                row_now = (await conn.execute(sa.select(jobs).where(jobs.c.id == job.id))).first()
+            return _record(row_now) if row_now is not None else None
 
         return await self.db.write(upsert, "job write")
 
