@@ -24,6 +24,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
 def chromium_path() -> str | None:
     """The system Chromium: RUNNEROPS_CHROMIUM, else /usr/bin/chromium, else on PATH."""
     for candidate in (os.environ.get("RUNNEROPS_CHROMIUM"), "/usr/bin/chromium"):

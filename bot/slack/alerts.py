@@ -212,8 +212,7 @@ def stuck_alert(
     )
     why = reason_text(diagnosis) if diagnosis is not None else escape(alert.reason)
     lines = [
-        _job_line(jobs.get(m.id), m.name, now, lasting=True)
-        for m in alert.members[:MAX_JOBS_SHOWN]
+        _job_line(jobs.get(m.id), m.name, now, lasting=True) for m in alert.members[:MAX_JOBS_SHOWN]
     ]
     if count > MAX_JOBS_SHOWN:
         lines.append(f"…and {count - MAX_JOBS_SHOWN} more")
@@ -365,21 +364,35 @@ def watching(watches: Sequence[Watch]) -> Reply:
 # -- queue, why, stats ------------------------------------------------------------------
 
 
+QUEUE_ROWS = 20  # with the header and two notes, well within a message's 50 blocks
+
+
 def queue_reply(
-    target: str, rows: Sequence[tuple[JobRecord, Diagnosis | None]], *, now: datetime
+    target: str,
+    rows: Sequence[tuple[JobRecord, Diagnosis | None]],
+    *,
+    now: datetime,
+    total: int | None = None,
 ) -> Reply:
+    """The oldest queued jobs, ``total`` (default: the rows) counted in all."""
+    total = len(rows) if total is None else max(total, len(rows))
     if not rows:
         text = f"No job of *{escape(target)}* is queued now (as far as runnerops has heard)."
         return Reply(text=text, blocks=[_section(text)])
-    blocks: list[Block] = [_header(f"Queued jobs of {target}")]
-    for record, diagnosis in rows[:20]:
+    counted = f"{_plural(total, 'job')} queued"
+    blocks: list[Block] = [
+        _header(f"Queued jobs of {target}"),
+        _context(f"{counted}, oldest first"),
+    ]
+    for record, diagnosis in rows[:QUEUE_ROWS]:
         job = record.job
         line = _job_line(record, str(job.id), now) + f" · {labels_text(job.labels)}"
         why = reason_text(diagnosis) if diagnosis is not None else "_reason unknown_"
         blocks.append(_section(f"{line}\n{why}"))
-    if len(rows) > 20:
-        blocks.append(_context(f"…and {len(rows) - 20} more, newer ones."))
-    return Reply(text=f"{len(rows)} queued jobs of {target}", blocks=blocks)
+    shown = min(len(rows), QUEUE_ROWS)
+    if total > shown:
+        blocks.append(_context(f"…and {total - shown} more, newer ones."))
+    return Reply(text=f"{counted} in {target}", blocks=blocks)
 
 
 def why_reply(record: JobRecord, diagnosis: Diagnosis, *, now: datetime) -> Reply:

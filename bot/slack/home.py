@@ -64,7 +64,8 @@ class Focus:
     target: str
     queue_chart: str  # signed URLs
     fleet_chart: str
-    queued: list[JobRecord] = field(default_factory=list)
+    queued: list[JobRecord] = field(default_factory=list)  # the oldest, QUEUE_LINES at most
+    queued_total: int | None = None  # how many are queued in all (None: len(queued))
 
 
 def _alert_what(alert: Alert) -> str:
@@ -146,8 +147,10 @@ def _focus(focus: Focus, now: datetime) -> list[Block]:
             f"• {escape(clip(job.repository, 60))}: {link} {code(', '.join(job.labels))}, {age}"
         )
     queued = "\n".join(lines) if lines else "No self-hosted job queued now."
-    if len(focus.queued) > QUEUE_LINES:
-        queued += f"\n… and {len(focus.queued) - QUEUE_LINES} more: `/runners queue {where}`"
+    total = len(focus.queued) if focus.queued_total is None else focus.queued_total
+    shown = min(len(focus.queued), QUEUE_LINES)
+    if total > shown:
+        queued += f"\n… and {total - shown} more: `/runners queue {where}`"
     return [
         _header(f"{where}: the last 7 days"),
         ImageBlock(image_url=focus.queue_chart, alt_text=f"Queue time of {where}, 7 days"),

@@ -138,6 +138,7 @@ class Once:
 
     async def _settle(self, key: str, state: str, outcome: Any) -> None:
         self._held.pop(key, None)
+
         async def update() -> None:
             async with self.db.engine.begin() as conn:
                 await conn.execute(

@@ -1,0 +1,260 @@
+"""``stats`` and the Home tab's queue chart computed in the database, on either engine.
+
+A window of a busy organization holds a million jobs: loading them into Python took
+seconds on the event loop. Here the database groups, ranks and sums, and what comes
+back is one row per label set, runner or (day, label set), however many jobs there are.
+
+The numbers are those of bot/watch/stats.py exactly (its pure functions are the reference
+the tests compare with): nearest-rank percentiles (``percentile_disc`` on PostgreSQL, the
+same rank from ``row_number()`` over an ordered window on SQLite), and times as integer
+microseconds on both engines, so no float rounding moves a percentile or a busy share.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from bot.store.database import Database
+from bot.watch.labels import LabelSetKey, label_set_key
+from bot.watch.stats import QueueStats, RunnerUsage
+
+# Bounds on what one reply can need: a target whose jobs name thousands of label sets
+# (any repository writer controls ``runs-on``) still gets an answer of bounded size.
+MAX_LABEL_SETS = 1000
+MAX_RUNNERS = 1000
+CHART_CANDIDATES = 50  # label sets ranked for a chart's busiest few, before ties are broken
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(at: datetime) -> int:
+    """A time as integer microseconds since the epoch (what the SQL computes with)."""
+    delta = at.astimezone(UTC) - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The SQL that differs between the two engines."""
+
+    name: str
+
+    @property
+    def pg(self) -> bool:
+        return self.name == "postgresql"
+
+    def us(self, column: str) -> str:
+        """A stored time as integer microseconds since the epoch, exactly. SQLite keeps
+        fixed-width UTC ISO text (``2026-12-06T21:42:48.123456+00:00``): the whole seconds
+        of its first 19 characters (strftime would round ``.999999`` up, as it keeps
+        milliseconds), and the six digits after the point."""
+        if self.pg:
+            return f"(extract(epoch from {column}) * 1000000)::bigint"
+        return (
+            f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * 1000000"
+            f" + CAST(substr({column}, 21, 6) AS INTEGER))"
+        )
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"GREATEST({a}, {b})" if self.pg else f"max({a}, {b})"
+
+    def least(self, a: str, b: str) -> str:
+        return f"LEAST({a}, {b})" if self.pg else f"min({a}, {b})"
+
+    def day(self, column: str) -> str:
+        """The UTC day of a stored time, as ``YYYY-MM-DD`` text."""
+        if self.pg:
+            return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        return f"substr({column}, 1, 10)"
+
+    def by_name(self, column: str) -> str:
+        """Ordering by code point, as Python sorts (a database's collation may not)."""
+        return f'{column} COLLATE "C"' if self.pg else column
+
+
+def _scope(repository: str | None) -> str:
+    return "repo_key = :scope" if repository is not None else "owner_key = :scope"
+
+
+def _scope_value(owner: str, repository: str | None) -> str:
+    return (repository if repository is not None else owner).lower()
+
+
+def _labels(text: object) -> LabelSetKey:
+    """A stored label set (JSON text) as the tuple the pure functions group by."""
+    value = json.loads(str(text)) if text is not None else []
+    return tuple(value) if isinstance(value, list) else label_set_key(value)
+
+
+def _percentiles(d: Dialect, group: str, source: str, extra: str = "") -> str:
+    """Per ``group``: count of waits, nearest-rank p50/p95, max, and ``extra`` columns,
+    from ``source`` (a subquery with the group columns and ``w``, NULL for no wait)."""
+    if d.pg:
+        return (
+            f"SELECT {group}, count(w) AS n,"
+            " percentile_disc(0.5) WITHIN GROUP (ORDER BY w) AS p50,"
+            " percentile_disc(0.95) WITHIN GROUP (ORDER BY w) AS p95,"
+            f" max(w) AS top{extra} FROM {source} AS base GROUP BY {group}"
+        )
+    # Nearest rank: the ceil(p * n / 100)-th smallest wait; unstarted jobs sort last.
+    return (
+        f"SELECT {group}, max(n) AS n,"
+        " max(CASE WHEN w IS NOT NULL AND rn = (50 * n + 99) / 100 THEN w END) AS p50,"
+        " max(CASE WHEN w IS NOT NULL AND rn = (95 * n + 99) / 100 THEN w END) AS p95,"
+        f" max(w) AS top{extra} FROM ("
+        f"SELECT *, row_number() OVER (PARTITION BY {group} ORDER BY w IS NULL, w) AS rn,"
+        f" count(w) OVER (PARTITION BY {group}) AS n FROM {source} AS inner_base"
+        f") AS base GROUP BY {group}"
+    )
+
+
+def _wait(d: Dialect) -> str:
+    """Queue time in microseconds, never negative; NULL until a runner started the job."""
+    started, created = d.us("started_at"), d.us("created_at")
+    waited = d.greatest(f"{started} - {created}", "0")
+    return f"CASE WHEN started_at IS NULL THEN NULL ELSE {waited} END"
+
+
+# The jobs a window of stats concerns: created in it, or running (or finished) in it
+# after starting before it (bot/store/jobs.py JobStore.since, the reference).
+_IN_WINDOW = (
+    "(created_at >= :start OR (started_at IS NOT NULL"
+    " AND (completed_at IS NULL OR completed_at >= :start)))"
+)
+
+
+def _delta(us: object) -> timedelta | None:
+    return None if us is None else timedelta(microseconds=int(str(us)))
+
+
+class JobStats:
+    """Read-only aggregates over the ``jobs`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.dialect = Dialect(db.dialect)
+
+    async def _rows(
+        self, sql: str, params: dict[str, object], *, expanding: str | None = None
+    ) -> list[sa.RowMapping]:
+        statement = sa.text(sql)
+        if expanding is not None:  # a list bound as ``IN (…)``
+            statement = statement.bindparams(sa.bindparam(expanding, expanding=True))
+
+        async def select() -> list[sa.RowMapping]:
+            async with self.db.engine.connect() as conn:
+                return list((await conn.execute(statement, params)).mappings())
+
+        return await self.db.read(select, "job stats read")
+
+    def _params(self, owner: str, repository: str | None, start: datetime) -> dict[str, object]:
+        start_text: object = start.astimezone(UTC)
+        if not self.dialect.pg:  # compared with the stored fixed-width text
+            start_text = start.astimezone(UTC).isoformat(timespec="microseconds")
+        return {"scope": _scope_value(owner, repository), "start": start_text}
+
+    async def queue_stats(
+        self, owner: str, repository: str | None, start: datetime, *, threshold: timedelta
+    ) -> dict[LabelSetKey, QueueStats]:
+        """bot/watch/stats.py ``queue_stats`` of the jobs created at or after ``start``."""
+        d = self.dialect
+        source = (
+            f"(SELECT CAST(labels AS TEXT) AS k, {_wait(d)} AS w FROM jobs"
+            f" WHERE {_scope(repository)} AND created_at >= :start)"
+        )
+        extra = (
+            ", sum(CASE WHEN w >= :threshold THEN 1 ELSE 0 END) AS over,"
+            " sum(CASE WHEN w IS NULL THEN 1 ELSE 0 END) AS unstarted, count(*) AS total"
+        )
+        sql = _percentiles(d, "k", source, extra) + " ORDER BY total DESC LIMIT :most"
+        params = self._params(owner, repository, start)
+        params |= {"threshold": threshold // timedelta(microseconds=1), "most": MAX_LABEL_SETS}
+        result: dict[LabelSetKey, QueueStats] = {}
+        for m in await self._rows(sql, params):
+            labels, count, over = _labels(m["k"]), int(m["n"] or 0), int(m["over"] or 0)
+            result[labels] = QueueStats(
+                labels=labels,
+                count=count,
+                p50=_delta(m["p50"]),
+                p95=_delta(m["p95"]),
+                max=_delta(m["top"]),
+                over=over,
+                share_over=over / count if count else 0.0,
+                unstarted=int(m["unstarted"] or 0),
+            )
+        return dict(sorted(result.items()))
+
+    async def runner_usage(
+        self, owner: str, repository: str | None, start: datetime, end: datetime
+    ) -> dict[str, RunnerUsage]:
+        """bot/watch/stats.py ``runner_usage`` over ``[start, end)`` of the window's jobs."""
+        window = end - start
+        if window <= timedelta(0):
+            raise ValueError("the window must end after it starts")
+        d = self.dialect
+        started = d.us("started_at")
+        finished = f"COALESCE({d.us('completed_at')}, :end_us)"
+        clipped = f"({d.least(finished, ':end_us')} - {d.greatest(started, ':start_us')})"
+        instant = f"({finished} <= {started} AND {started} >= :start_us AND {started} < :end_us)"
+        sql = (
+            "SELECT runner_name, count(*) AS jobs,"
+            f" sum({d.greatest(clipped, '0')}) AS busy FROM jobs"
+            f" WHERE {_scope(repository)} AND {_IN_WINDOW}"
+            " AND runner_name IS NOT NULL AND started_at IS NOT NULL"
+            f" AND ({clipped} > 0 OR {instant})"
+            f" GROUP BY runner_name ORDER BY {d.by_name('runner_name')} LIMIT :most"
+        )
+        params = self._params(owner, repository, start)
+        params |= {"start_us": micros(start), "end_us": micros(end), "most": MAX_RUNNERS}
+        usage = {}
+        for row in await self._rows(sql, params):
+            name, jobs, busy_us = row["runner_name"], row["jobs"], row["busy"]
+            busy = timedelta(microseconds=int(str(busy_us or 0)))
+            usage[str(name)] = RunnerUsage(str(name), int(str(jobs)), busy, min(busy / window, 1.0))
+        return dict(sorted(usage.items()))
+
+    async def daily_queue(
+        self, owner: str, repository: str | None, start: datetime, *, threshold_sets: int = 6
+    ) -> list[tuple[date, LabelSetKey, timedelta, timedelta]]:
+        """bot/watch/stats.py ``daily_queue`` of the self-hosted jobs of the window."""
+        d = self.dialect
+        base = (
+            f"SELECT CAST(labels AS TEXT) AS k, {d.day('created_at')} AS day, {_wait(d)} AS w"
+            f" FROM jobs WHERE {_scope(repository)} AND {_IN_WINDOW}"
+            " AND hosted = :hosted AND started_at IS NOT NULL AND created_at IS NOT NULL"
+        )
+        # The busiest label sets first (a bounded few), then the days of those only.
+        busiest = (
+            f"SELECT k, count(*) AS total FROM ({base}) AS b GROUP BY k"
+            " ORDER BY total DESC LIMIT :candidates"
+        )
+        params = self._params(owner, repository, start) | self._chart_params()
+        totals = {_labels(r["k"]): int(r["total"]) for r in await self._rows(busiest, params)}
+        chosen = set(sorted(totals, key=lambda k: (-totals[k], k))[:threshold_sets])
+        if not chosen:
+            return []
+        keys = {json.dumps(list(k)) for k in chosen}
+        source = f"({base} AND CAST(labels AS TEXT) IN :keys)"
+        sql = _percentiles(d, "day, k", source)
+        rows = await self._rows(sql, params | {"keys": sorted(keys)}, expanding="keys")
+        points = []
+        for m in rows:
+            labels = _labels(m["k"])
+            if labels not in chosen or m["p50"] is None or m["p95"] is None:
+                continue
+            day = date.fromisoformat(str(m["day"]))
+            points.append(
+                (
+                    day,
+                    labels,
+                    timedelta(microseconds=int(str(m["p50"]))),
+                    timedelta(microseconds=int(str(m["p95"]))),
+                )
+            )
+        return sorted(points)
+
+    def _chart_params(self) -> dict[str, object]:
+        return {"hosted": False, "candidates": CHART_CANDIDATES}
