@@ -56,9 +56,8 @@ async def queue(inv: Invocation) -> render.Reply:
         job = record.job
         count = same.get(job.labels, 0) if job.queued else 0
         rows.append((record, await view.diagnose(job, now=now, queued_same_labels=count)))
-    return alert_render.queue_reply(
-        str(target), rows, now=now, total=max(total - passed, len(rows))
-    )
+    left = max(total - passed, len(rows))
+    return alert_render.queue_reply(str(target), rows, now=now, total=left, passed=passed)
 
 
 @router.verb("why")

@@ -373,9 +373,17 @@ def queue_reply(
     *,
     now: datetime,
     total: int | None = None,
+    passed: int = 0,
 ) -> Reply:
-    """The oldest queued jobs, ``total`` (default: the rows) counted in all."""
+    """The oldest queued jobs, ``total`` (default: the rows) counted in all; ``passed``
+    rows were looked at and found no longer queued."""
     total = len(rows) if total is None else max(total, len(rows))
+    if not rows and total:
+        text = (
+            f"None of the {passed} oldest jobs of *{escape(target)}* recorded as queued is"
+            f" queued on GitHub now; {_plural(total, 'newer one')} were not checked."
+        )
+        return Reply(text=text, blocks=[_section(text)])
     if not rows:
         text = f"No job of *{escape(target)}* is queued now (as far as runnerops has heard)."
         return Reply(text=text, blocks=[_section(text)])
