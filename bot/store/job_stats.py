@@ -49,12 +49,14 @@ class Dialect:
     def us(self, column: str) -> str:
         """A stored time as integer microseconds since the epoch, exactly. SQLite keeps
         fixed-width UTC ISO text (``2026-12-06T21:42:48.123456+00:00``): the whole seconds
-        of its first 19 characters (strftime would round ``.999999`` up, as it keeps
-        milliseconds), and the six digits after the point."""
+        of its first 19 characters (julianday's double is within 1e-4 s of them, so
+        rounding gives them exactly; it is several times faster than strftime, which
+        would also round ``.999999`` up), and the six digits after the point."""
         if self.pg:
             return f"(extract(epoch from {column}) * 1000000)::bigint"
         return (
-            f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * 1000000"
+            f"(CAST(round((julianday(substr({column}, 1, 19)) - 2440587.5) * 86400) AS INTEGER)"
+            " * 1000000"
             f" + CAST(substr({column}, 21, 6) AS INTEGER))"
         )
 
@@ -89,25 +91,28 @@ def _labels(text: object) -> LabelSetKey:
     return tuple(value) if isinstance(value, list) else label_set_key(value)
 
 
-def _percentiles(d: Dialect, group: str, source: str, extra: str = "") -> str:
-    """Per ``group``: count of waits, nearest-rank p50/p95, max, and ``extra`` columns,
-    from ``source`` (a subquery with the group columns and ``w``, NULL for no wait)."""
-    if d.pg:
-        return (
-            f"SELECT {group}, count(w) AS n,"
-            " percentile_disc(0.5) WITHIN GROUP (ORDER BY w) AS p50,"
-            " percentile_disc(0.95) WITHIN GROUP (ORDER BY w) AS p95,"
-            f" max(w) AS top{extra} FROM {source} AS base GROUP BY {group}"
-        )
-    # Nearest rank: the ceil(p * n / 100)-th smallest wait; unstarted jobs sort last.
+def _percentiles(group: str, source: str) -> str:
+    """Per ``group`` of ``source`` (a subquery of the group's columns and ``w``, the wait
+    or NULL): started jobs ``n``, nearest-rank ``p50``/``p95``, ``top``, ``over`` (waits of
+    ``:threshold`` or more), ``unstarted`` and ``total``.
+
+    The jobs are first counted per distinct wait (a hash or index-ordered grouping, not a
+    sort of every job), then a running count over those few rows finds each rank: the
+    p-th percentile is the smallest wait whose running count reaches p% of n
+    (``100 * upto >= p * n``: ceil(p * n / 100) in integers, percentile_disc's rank).
+    Unstarted jobs count nothing towards the ranks, wherever an engine sorts NULL."""
+    started = "CASE WHEN w IS NULL THEN 0 ELSE c END"
     return (
-        f"SELECT {group}, max(n) AS n,"
-        " max(CASE WHEN w IS NOT NULL AND rn = (50 * n + 99) / 100 THEN w END) AS p50,"
-        " max(CASE WHEN w IS NOT NULL AND rn = (95 * n + 99) / 100 THEN w END) AS p95,"
-        f" max(w) AS top{extra} FROM ("
-        f"SELECT *, row_number() OVER (PARTITION BY {group} ORDER BY w IS NULL, w) AS rn,"
-        f" count(w) OVER (PARTITION BY {group}) AS n FROM {source} AS inner_base"
-        f") AS base GROUP BY {group}"
+        f"WITH h AS (SELECT {group}, w, count(*) AS c FROM {source} AS s GROUP BY {group}, w),"
+        f" cum AS (SELECT {group}, w, c,"
+        f" sum({started}) OVER (PARTITION BY {group} ORDER BY w ROWS UNBOUNDED PRECEDING)"
+        f" AS upto, sum({started}) OVER (PARTITION BY {group}) AS n FROM h)"
+        f" SELECT {group}, max(n) AS n,"
+        " min(CASE WHEN w IS NOT NULL AND 100 * upto >= 50 * n THEN w END) AS p50,"
+        " min(CASE WHEN w IS NOT NULL AND 100 * upto >= 95 * n THEN w END) AS p95,"
+        " max(w) AS top, sum(CASE WHEN w >= :threshold THEN c ELSE 0 END) AS over,"
+        " sum(CASE WHEN w IS NULL THEN c ELSE 0 END) AS unstarted, sum(c) AS total"
+        f" FROM cum GROUP BY {group}"
     )
 
 
@@ -165,11 +170,7 @@ class JobStats:
             f"(SELECT CAST(labels AS TEXT) AS k, {_wait(d)} AS w FROM jobs"
             f" WHERE {_scope(repository)} AND created_at >= :start)"
         )
-        extra = (
-            ", sum(CASE WHEN w >= :threshold THEN 1 ELSE 0 END) AS over,"
-            " sum(CASE WHEN w IS NULL THEN 1 ELSE 0 END) AS unstarted, count(*) AS total"
-        )
-        sql = _percentiles(d, "k", source, extra) + " ORDER BY total DESC LIMIT :most"
+        sql = _percentiles("k", source) + " ORDER BY total DESC LIMIT :most"
         params = self._params(owner, repository, start)
         params |= {"threshold": threshold // timedelta(microseconds=1), "most": MAX_LABEL_SETS}
         result: dict[LabelSetKey, QueueStats] = {}
@@ -238,7 +239,7 @@ class JobStats:
             return []
         keys = {json.dumps(list(k)) for k in chosen}
         source = f"({base} AND CAST(labels AS TEXT) IN :keys)"
-        sql = _percentiles(d, "day, k", source)
+        sql = _percentiles("day, k", source)
         rows = await self._rows(sql, params | {"keys": sorted(keys)}, expanding="keys")
         points = []
         for m in rows:
@@ -257,4 +258,4 @@ class JobStats:
         return sorted(points)
 
     def _chart_params(self) -> dict[str, object]:
-        return {"hosted": False, "candidates": CHART_CANDIDATES}
+        return {"hosted": False, "candidates": CHART_CANDIDATES, "threshold": 0}
