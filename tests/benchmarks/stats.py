@@ -107,7 +107,7 @@ def generate(n: int, now: datetime, days: int, rng: random.Random) -> Iterator[d
         repo = f"{ORG}/repo-{rng.randrange(40)}"
         runner = None
         if started is not None:
-            runner = f"GitHub Actions {i % 1000}" if hosted else f"runner-{rng.randrange(300)}"
+            runner = f"GitHub Actions {i % 100}" if hosted else f"runner-{rng.randrange(300)}"
         yield {
             "id": 10_000_000 + i,
             "run_id": 5_000_000 + i // 4,
@@ -266,6 +266,16 @@ def table(figures: list[EngineFigures]) -> str:
 # -- the run ----------------------------------------------------------------------------
 
 
+def whole(reply: str) -> bool:
+    """A stats reply with a line for every label set and some runners."""
+    labels = [" ".join(f"`{x}`" for x in label_set_key(ls)) + ":" for ls, _ in LABEL_SETS]
+    return (
+        f"{ORG}: the last 30d" in reply
+        and all(x in reply for x in labels)
+        and ("*Runners*" in reply)
+    )
+
+
 def seed_org(gh: GitHubDouble) -> None:
     gh.add_org(ORG)
     gh.add_repo(ORG, "repo-0")
@@ -306,16 +316,13 @@ async def measure(
         1, database_url=url, keys=keys, seed=seed_org, policy=PLATFORM_POLICY
     ) as group:
         view = group.views[0]
-        first = await view.run(STATS, timeout=120)  # a first query warms the caches
-        figures.reply = reply_text(first)
-        if f"{ORG}: the last 30d" not in figures.reply or "`self-hosted`" not in figures.reply:
-            figures.problems.append(f"stats answered {figures.reply[:200]!r}")
+        figures.reply = reply_text(await view.run(STATS, timeout=600))  # warms the caches
         for _ in range(runs):
             began = time.perf_counter()
-            answer = reply_text(await view.run(STATS, timeout=120))
+            answer = reply_text(await view.run(STATS, timeout=600))
             figures.alone.append(time.perf_counter() - began)
-            if answer != figures.reply:
-                figures.problems.append("stats answered differently on a later run")
+            if not whole(answer):  # time moves on: a later reply may differ a little
+                figures.problems.append(f"stats answered {answer[:200]!r}")
         env = {
             "PATH": os.environ.get("PATH", ""),
             "SLACK_SIGNING_SECRET": group.settings.slack_signing_secret,
@@ -335,7 +342,9 @@ async def measure(
             }
 
             async def arrival(u: str) -> float:
-                await group.slack.next_reply(u, 120)
+                answer = await group.slack.next_reply(u, 600)
+                if not whole(reply_text(answer)):
+                    figures.problems.append(f"stats answered {reply_text(answer)[:200]!r}")
                 return time.time()
 
             waits = [asyncio.create_task(arrival(u)) for u in stats]
