@@ -48,18 +48,32 @@ class Dialect:
         return self.name == "postgresql"
 
     def us(self, column: str) -> str:
-        """A stored time as integer microseconds since the epoch, exactly. SQLite keeps
-        fixed-width UTC ISO text (``2026-12-06T21:42:48.123456+00:00``): the whole seconds
-        of its first 19 characters (julianday's double is within 1e-4 s of them, so
-        rounding gives them exactly; it is several times faster than strftime, which
-        would also round ``.999999`` up), and the six digits after the point."""
+        """A stored time as a value whose differences are exact durations. PostgreSQL:
+        the timestamptz itself (a difference is an interval; no numeric arithmetic per
+        row). SQLite, which keeps fixed-width UTC ISO text
+        (``2026-12-06T21:42:48.123456+00:00``): integer microseconds since the epoch, the
+        whole seconds of its first 19 characters (julianday's double is within 1e-4 s of
+        them, so rounding gives them exactly; several times faster than strftime, which
+        would also round ``.999999`` up) and the six digits after the point."""
         if self.pg:
-            return f"(extract(epoch from {column}) * 1000000)::bigint"
+            return column
         return (
             f"(CAST(round((julianday(substr({column}, 1, 19)) - 2440587.5) * 86400) AS INTEGER)"
             " * 1000000"
             f" + CAST(substr({column}, 21, 6) AS INTEGER))"
         )
+
+    @property
+    def zero(self) -> str:
+        """A duration of nothing, in the type :meth:`us` differences have."""
+        return "interval '0'" if self.pg else "0"
+
+    def time(self, at: datetime) -> object:
+        """A bound time, in the type of :meth:`us`."""
+        return at.astimezone(UTC) if self.pg else micros(at)
+
+    def duration(self, length: timedelta) -> object:
+        return length if self.pg else length // timedelta(microseconds=1)
 
     def greatest(self, a: str, b: str) -> str:
         return f"GREATEST({a}, {b})" if self.pg else f"max({a}, {b})"
@@ -120,7 +134,7 @@ def _percentiles(group: str, source: str) -> str:
 def _wait(d: Dialect) -> str:
     """Queue time in microseconds, never negative; NULL until a runner started the job."""
     started, created = d.us("started_at"), d.us("created_at")
-    waited = d.greatest(f"{started} - {created}", "0")
+    waited = d.greatest(f"{started} - {created}", d.zero)
     return f"CASE WHEN started_at IS NULL THEN NULL ELSE {waited} END"
 
 
@@ -132,8 +146,11 @@ _IN_WINDOW = (
 )
 
 
-def _delta(us: object) -> timedelta | None:
-    return None if us is None else timedelta(microseconds=int(str(us)))
+def _delta(value: object) -> timedelta | None:
+    """A duration as an engine returns it: an interval, or integer microseconds."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(microseconds=int(str(value)))
 
 
 class JobStats:
@@ -180,7 +197,7 @@ class JobStats:
         )
         sql = _percentiles("k", source) + " ORDER BY total DESC LIMIT :most"
         params = self._params(owner, repository, start)
-        params |= {"threshold": threshold // timedelta(microseconds=1), "most": MAX_LABEL_SETS}
+        params |= {"threshold": d.duration(threshold), "most": MAX_LABEL_SETS}
         result: dict[LabelSetKey, QueueStats] = {}
         for m in await self._rows(sql, params):
             labels, count, over = _labels(m["k"]), int(m["n"] or 0), int(m["over"] or 0)
@@ -205,23 +222,23 @@ class JobStats:
             raise ValueError("the window must end after it starts")
         d = self.dialect
         started = d.us("started_at")
-        finished = f"COALESCE({d.us('completed_at')}, :end_us)"
-        clipped = f"({d.least(finished, ':end_us')} - {d.greatest(started, ':start_us')})"
-        instant = f"({finished} <= {started} AND {started} >= :start_us AND {started} < :end_us)"
+        finished = f"COALESCE({d.us('completed_at')}, :end_t)"
+        clipped = f"({d.least(finished, ':end_t')} - {d.greatest(started, ':start_t')})"
+        instant = f"({finished} <= {started} AND {started} >= :start_t AND {started} < :end_t)"
         sql = (
             "SELECT runner_name, count(*) AS jobs,"
-            f" sum({d.greatest(clipped, '0')}) AS busy FROM jobs"
+            f" sum({d.greatest(clipped, d.zero)}) AS busy FROM jobs"
             f" WHERE {_scope(repository)} AND {_IN_WINDOW}"
             " AND runner_name IS NOT NULL AND started_at IS NOT NULL"
-            f" AND ({clipped} > 0 OR {instant})"
+            f" AND ({clipped} > {d.zero} OR {instant})"
             f" GROUP BY runner_name ORDER BY {d.by_name('runner_name')} LIMIT :most"
         )
         params = self._params(owner, repository, start)
-        params |= {"start_us": micros(start), "end_us": micros(end), "most": MAX_RUNNERS}
+        params |= {"start_t": d.time(start), "end_t": d.time(end), "most": MAX_RUNNERS}
         usage = {}
         for row in await self._rows(sql, params):
-            name, jobs, busy_us = row["runner_name"], row["jobs"], row["busy"]
-            busy = timedelta(microseconds=int(str(busy_us or 0)))
+            name, jobs = row["runner_name"], row["jobs"]
+            busy = _delta(row["busy"]) or timedelta(0)
             usage[str(name)] = RunnerUsage(str(name), int(str(jobs)), busy, min(busy / window, 1.0))
         return dict(sorted(usage.items()))
 
@@ -251,19 +268,14 @@ class JobStats:
         rows = await self._rows(sql, params | {"keys": sorted(keys)}, expanding="keys")
         points = []
         for m in rows:
-            labels = _labels(m["k"])
-            if labels not in chosen or m["p50"] is None or m["p95"] is None:
-                continue
-            day = date.fromisoformat(str(m["day"]))
-            points.append(
-                (
-                    day,
-                    labels,
-                    timedelta(microseconds=int(str(m["p50"]))),
-                    timedelta(microseconds=int(str(m["p95"]))),
-                )
-            )
+            labels, p50, p95 = _labels(m["k"]), _delta(m["p50"]), _delta(m["p95"])
+            if labels in chosen and p50 is not None and p95 is not None:
+                points.append((date.fromisoformat(str(m["day"])), labels, p50, p95))
         return sorted(points)
 
     def _chart_params(self) -> dict[str, object]:
-        return {"hosted": False, "candidates": CHART_CANDIDATES, "threshold": 0}
+        return {
+            "hosted": False,
+            "candidates": CHART_CANDIDATES,
+            "threshold": self.dialect.duration(timedelta(0)),
+        }
