@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING
 from bot.policy.rules import PolicyError
 from bot.policy.visibility import split_by_repository
 from bot.slack import charts
-from bot.slack.home import Focus, Panel, home_view
+from bot.slack.home import QUEUE_LINES, Focus, Panel, home_view
 from bot.store.watches import Watch
 from bot.targets import Scope, Target, TargetError, parse_target
-from bot.watch.stats import daily_queue
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -86,7 +85,7 @@ async def publish(
     if chosen is not None:
         urls = charts.chart_urls(services.settings.slack_signing_secret, base_url, str(chosen))
 
-        queued = []
+        queued, total = [], 0
         if chosen.scope is not Scope.ENTERPRISE:
             repo = f"{chosen.owner}/{chosen.repo}" if chosen.repo else None
             queued = [
@@ -97,7 +96,15 @@ async def publish(
         # Jobs of repositories the user may not read are counted, not shown.
         reader = await services.access.reader(user_id, "")
         queued, hidden = split_by_repository(reader, queued, lambda r: r.job.repository)
-        focus = Focus(str(chosen), urls["queue"], urls["fleet"], queued, hidden=len(hidden))
+        total = len(queued)
+        focus = Focus(
+            str(chosen),
+            urls["queue"],
+            urls["fleet"],
+            queued[:QUEUE_LINES],
+            queued_total=total,
+            hidden=len(hidden),
+        )
     view = home_view(panels, now=now, resolved=resolved, focus=focus, has_grants=has_grants)
     await services.slack.views_publish(user_id=user_id, view=view)
 
@@ -108,13 +115,13 @@ async def chart_png(services: Services, kind: str, target_text: str) -> bytes:
     now = datetime.fromtimestamp(services.clock(), UTC)
     window = (now - WINDOW, now)  # both charts: the same fixed axis, whatever the data
     if kind == "queue":
-        records = []
+        daily = []
         if target.scope is not Scope.ENTERPRISE:
             repo = f"{target.owner}/{target.repo}" if target.repo else None
-            records = await services.store.jobs.since(target.owner, repo, now - WINDOW)
+            daily = await services.store.jobs.stats.daily_queue(target.owner, repo, now - WINDOW)
         points = [
             charts.QueuePoint(day, ",".join(labels), p50.total_seconds(), p95.total_seconds())
-            for day, labels, p50, p95 in daily_queue(r.job for r in records if not r.hosted)
+            for day, labels, p50, p95 in daily
         ]
         title = f"Queue time · {target} (7 days)"
         return await asyncio.to_thread(charts.queue_time_chart, points, window, title)

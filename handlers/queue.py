@@ -6,7 +6,8 @@ GitHub says at the time of asking, so a reply and an alert never disagree.
 
 from __future__ import annotations
 
-from collections import Counter
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 from bot import errors
@@ -14,34 +15,62 @@ from bot.policy.visibility import split_by_repository
 from bot.routing import Invocation, Router
 from bot.slack import alerts as alert_render
 from bot.slack import render
+from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
 from bot.targets import Scope
 from bot.watch.fleetview import ACTIONS_READ, FleetView
 from bot.watch.ingest import record_job
 
 router = Router()
-MAX_SHOWN = 20
+MAX_SHOWN = 20  # rows in a reply: each is a section, and a message holds 50 blocks
+MAX_CONFIRMED = 60  # GitHub job GETs one reply may spend passing over ghost rows
 
 
 @router.verb("queue")
 async def queue(inv: Invocation) -> render.Reply:
+    """Every open job of the target, counted, oldest first; the oldest confirmed with
+    GitHub and shown. A job GitHub no longer knows (or that started) is passed over and
+    the next one taken, so stale rows never hide a real job; the GETs are bounded."""
     services, target = inv.services, inv.command.target
     assert target is not None
     now = datetime.fromtimestamp(services.clock(), UTC)
     repository = str(target) if target.scope is Scope.REPO else None
-    records = await services.store.jobs.open_jobs(target.owner, repository)
-    same = Counter(r.job.labels for r in records if r.job.queued)  # org-level: all jobs
-    records, hidden = await readable_jobs(inv, records)
+    store = services.store.jobs
+    # Every open job of the target, then only those of repositories the caller may read
+    # (the rest are counted): open jobs are the queue now, a bounded set.
+    records, hidden = await readable_jobs(inv, await store.open_jobs(target.owner, repository))
+    total = len(records)
+    records = records[:MAX_CONFIRMED]
     view = FleetView(services)
+    shown: list[JobRecord] = []
+    passed = 0  # rows looked at that are not queued any more
+    looked = 0
+    while len(shown) < MAX_SHOWN and looked < len(records):
+        batch = records[looked : looked + MAX_SHOWN - len(shown)]
+        looked += len(batch)
+        # A missed delivery must not show as queued: ask GitHub, a batch at a time.
+        for record, confirmed in zip(
+            batch, await asyncio.gather(*(view.confirm(r) for r in batch)), strict=True
+        ):
+            if confirmed is None:  # GitHub no longer knows it: closed, as the sweep does
+                with contextlib.suppress(StoreUnavailable):  # a read goes on regardless
+                    await store.gone(record.job.id or 0)
+            if confirmed is None or confirmed.job.status not in ("queued", "waiting"):
+                passed += 1
+            else:
+                shown.append(confirmed)
+    same = await store.queued_with_labels(
+        target.owner, repository, {r.job.labels for r in shown if r.job.queued}
+    )
     rows = []
-    for record in records[:MAX_SHOWN]:
-        confirmed = await view.confirm(record)  # a missed delivery must not show as queued
-        if confirmed is None or confirmed.job.status not in ("queued", "waiting"):
-            continue
-        job = confirmed.job
-        diagnosis = await view.diagnose(job, now=now, queued_same_labels=same[job.labels])
-        rows.append((confirmed, diagnosis))
-    return alert_render.queue_reply(str(target), rows, now=now, hidden=hidden)
+    for record in shown:
+        job = record.job
+        count = same.get(job.labels, 0) if job.queued else 0
+        rows.append((record, await view.diagnose(job, now=now, queued_same_labels=count)))
+    left = max(total - passed, len(rows))
+    return alert_render.queue_reply(
+        str(target), rows, now=now, total=left, passed=passed, hidden=hidden
+    )
 
 
 async def readable_jobs(inv: Invocation, records: list[JobRecord]) -> tuple[list[JobRecord], int]:
@@ -76,7 +105,8 @@ async def why(inv: Invocation) -> render.Reply:
     if record is None:
         raise errors.GitHubUnavailable(target, "an unreadable job")
     job = record.job
-    open_jobs = await services.store.jobs.open_jobs(target.owner, str(target))
-    same = sum(1 for r in open_jobs if r.job.labels == job.labels and r.job.queued)
+    same = (
+        await services.store.jobs.queued_with_labels(target.owner, str(target), [job.labels])
+    ).get(job.labels, 0)
     diagnosis = await FleetView(services).diagnose(job, now=now, queued_same_labels=same)
     return alert_render.why_reply(record, diagnosis, now=now)

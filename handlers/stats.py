@@ -17,7 +17,6 @@ from bot.routing import Invocation, Router
 from bot.slack import alerts as alert_render
 from bot.slack import charts, render
 from bot.targets import Scope
-from bot.watch.stats import queue_stats, runner_usage
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -33,12 +32,12 @@ async def stats(inv: Invocation) -> render.Reply:
     now = datetime.fromtimestamp(services.clock(), UTC)
     start = now - since
     repository = str(target) if target.scope is Scope.REPO else None
-    records = await services.store.jobs.since(target.owner, repository, start)
-    jobs = [r.job for r in records]
     threshold = await _threshold(inv, repository)
-    created = [j for j in jobs if j.created_at is not None and j.created_at >= start]
-    queues = queue_stats(created, threshold=threshold)
-    usage = runner_usage(jobs, start=start, end=now)
+    # Grouped and ranked by the database: one row per label set and per runner comes
+    # back, however many jobs the window holds (bot/store/job_stats.py).
+    figures = services.store.jobs.stats
+    queues = await figures.queue_stats(target.owner, repository, start, threshold=threshold)
+    usage = await figures.runner_usage(target.owner, repository, start, now)
     reply = alert_render.stats_reply(str(target), since, threshold, queues, usage)
     if inv.caller.base_url and len(reply.blocks) <= 47:  # the charts of the last 7 days
         reply.blocks.extend(chart_blocks(services, str(target), inv.caller.base_url))

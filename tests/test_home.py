@@ -245,3 +245,22 @@ async def test_sixty_watched_targets_fit_in_100_blocks_and_the_rest_are_counted(
     assert 10 <= len(panels) < 60  # as many as fit, not none
     more = re.search(r"… and (\d+) more targets", json.dumps(view, ensure_ascii=False))
     assert more is not None and int(more.group(1)) == 60 - len(panels)
+
+
+async def test_the_queued_list_shows_the_oldest_and_counts_the_rest(
+    sb: Sandbox, clock: Clock
+) -> None:
+    """The database counts the queued self-hosted jobs; only the oldest ten are read."""
+    for i in range(13):
+        clock.advance(1)
+        job = sb.github.add_job("acme", "web", labels=["self-hosted", "arm"], name=f"arm-{i:02}")
+        payload = sb.github.workflow_job_payload(job["id"], "queued")
+        assert (await sb.deliver("workflow_job", payload))[0] == 200
+    hosted = sb.github.add_job("acme", "web", labels=["ubuntu-latest"], name="hosted")
+    assert (await sb.deliver("workflow_job", sb.github.workflow_job_payload(hosted["id"])))[
+        0
+    ] == 200
+    shown = texts(await sb.open_home("U0ALICE"))
+    assert [i for i in range(13) if f"arm-{i:02}" in shown] == list(range(9))  # the fixture's first
+    assert "and 4 more: `/runners queue acme`" in shown  # 14 self-hosted, the hosted not counted
+    assert "hosted" not in shown.replace("self-hosted", "")

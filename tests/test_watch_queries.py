@@ -149,3 +149,58 @@ async def test_why_refuses_a_job_url_on_another_host(sb: Sandbox, host: str) -> 
     assert len(sb.github.requests) == before
     same = url.replace("https://github.com/", "https://GitHub.com:443/")
     assert "deploy" in reply_text(await sb.run(f"why {same}"))
+
+
+async def ghost(sb: Sandbox, job_id: int, name: str) -> None:
+    """A ``queued`` delivery of a job GitHub no longer knows (its GET answers 404): a
+    missed completion, or a repository removed since."""
+    model = sb.github.add_job("acme", "api", labels=["self-hosted", "gpu"], name=name)
+    payload = sb.github.workflow_job_payload(model["id"])
+    payload["workflow_job"] |= {"id": job_id, "name": name}
+    status, _ = await sb.deliver("workflow_job", payload)
+    assert status == 200
+
+
+async def test_queue_shows_a_real_job_behind_thirty_ghosts(sb: Sandbox, clock: Clock) -> None:
+    for i in range(30):
+        await ghost(sb, 9_000_000 + i, f"ghost-{i}")
+        clock.advance(1)
+    clock.advance(MINUTE)
+    real = await queued(sb, ["self-hosted", "gpu"], name="real-build")
+    before = sb.github.count("GET", r".*/actions/jobs/\d+")
+    text = reply_text(await sb.run("queue acme"))
+    assert f"/job/{real}|real-build>" in text
+    assert "ghost-" not in text
+    assert "1 job queued" in text and "more" not in text
+    asked = sb.github.count("GET", r".*/actions/jobs/\d+") - before
+    assert asked == 31  # each row confirmed once, and no more than the rows looked at
+
+
+async def test_queue_counts_every_open_job_and_cuts_the_reply(sb: Sandbox, clock: Clock) -> None:
+    ids = []
+    for i in range(200):
+        ids.append(await queued(sb, ["self-hosted", "arm"], name=f"job-{i:03}"))
+        clock.advance(1)
+    before = sb.github.count("GET", r".*/actions/jobs/\d+")
+    reply = await sb.run("queue acme")
+    text = reply_text(reply)
+    assert "200 jobs queued" in text
+    shown = [i for i in range(200) if f"|job-{i:03}>" in text]
+    assert shown == list(range(20))  # the oldest, oldest first
+    assert text.index("job-000") < text.index("job-019")
+    assert "…and 180 more, newer ones." in text
+    assert len(reply["blocks"]) <= 50
+    assert sb.github.count("GET", r".*/actions/jobs/\d+") - before == 20
+
+
+async def test_queue_confirmations_are_bounded(sb: Sandbox, clock: Clock) -> None:
+    """A backlog of ghosts costs a bounded number of GitHub requests, and the reply
+    still counts what is left unconfirmed."""
+    for i in range(80):
+        await ghost(sb, 9_100_000 + i, f"ghost-{i}")
+        clock.advance(1)
+    before = sb.github.count("GET", r".*/actions/jobs/\d+")
+    text = reply_text(await sb.run("queue acme"))
+    assert sb.github.count("GET", r".*/actions/jobs/\d+") - before == 60
+    assert "None of the 60 oldest jobs of *acme* recorded as queued is queued" in text
+    assert "20 newer ones were not checked" in text

@@ -426,29 +426,48 @@ def watching(watches: Sequence[Watch], *, hidden: int = 0) -> Reply:
 # -- queue, why, stats ------------------------------------------------------------------
 
 
+QUEUE_ROWS = 20  # with the header and two notes, well within a message's 50 blocks
+
+
 def queue_reply(
     target: str,
     rows: Sequence[tuple[JobRecord, Diagnosis | None]],
     *,
     now: datetime,
     hidden: int = 0,
+    total: int | None = None,
+    passed: int = 0,
 ) -> Reply:
-    """``hidden``: queued jobs of repositories the caller may not read, counted only."""
+    """The oldest queued jobs, ``total`` (default: the rows) counted in all; ``passed``
+    rows were looked at and found no longer queued; ``hidden``: queued jobs of
+    repositories the caller may not read, counted only."""
     note: list[Block] = [_context(hidden_note(hidden, "job", "in repositories"))] if hidden else []
+    total = len(rows) if total is None else max(total, len(rows))
+    if not rows and total:
+        text = (
+            f"None of the {passed} oldest jobs of *{escape(target)}* recorded as queued is"
+            f" queued on GitHub now; {_plural(total, 'newer one')} were not checked."
+        )
+        return Reply(text=text, blocks=[_section(text), *note])
     if not rows:
         text = f"No job of *{escape(target)}* is queued now (as far as runnerops has heard)."
         if hidden:
             text = f"No job you may read in *{escape(target)}* is queued now."
         return Reply(text=text, blocks=[_section(text), *note])
-    blocks: list[Block] = [_header(f"Queued jobs of {target}")]
-    for record, diagnosis in rows[:20]:
+    counted = f"{_plural(total, 'job')} queued"
+    blocks: list[Block] = [
+        _header(f"Queued jobs of {target}"),
+        _context(f"{counted}, oldest first"),
+    ]
+    for record, diagnosis in rows[:QUEUE_ROWS]:
         job = record.job
         line = _job_line(record, str(job.id), now) + f" · {labels_text(job.labels)}"
         why = reason_text(diagnosis) if diagnosis is not None else "_reason unknown_"
         blocks.append(_section(f"{line}\n{why}"))
-    if len(rows) > 20:
-        blocks.append(_context(f"…and {len(rows) - 20} more, newer ones."))
-    return Reply(text=f"{len(rows)} queued jobs of {target}", blocks=blocks + note)
+    shown = min(len(rows), QUEUE_ROWS)
+    if total > shown:
+        blocks.append(_context(f"…and {total - shown} more, newer ones."))
+    return Reply(text=f"{counted} in {target}", blocks=blocks + note)
 
 
 def why_reply(record: JobRecord, diagnosis: Diagnosis, *, now: datetime) -> Reply:

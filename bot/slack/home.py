@@ -64,7 +64,8 @@ class Focus:
     target: str
     queue_chart: str  # signed URLs
     fleet_chart: str
-    queued: list[JobRecord] = field(default_factory=list)
+    queued: list[JobRecord] = field(default_factory=list)  # the oldest, QUEUE_LINES at most
+    queued_total: int | None = None  # how many readable ones are queued (None: len(queued))
     hidden: int = 0  # queued jobs of repositories the user may not read: counted only
 
 
@@ -148,8 +149,10 @@ def _focus(focus: Focus, now: datetime) -> list[Block]:
         )
     nothing = "No self-hosted job you may read is queued now." if focus.hidden else None
     queued = "\n".join(lines) if lines else nothing or "No self-hosted job queued now."
-    if len(focus.queued) > QUEUE_LINES:
-        queued += f"\n… and {len(focus.queued) - QUEUE_LINES} more: `/runners queue {where}`"
+    total = len(focus.queued) if focus.queued_total is None else focus.queued_total
+    shown = min(len(focus.queued), QUEUE_LINES)
+    if total > shown:
+        queued += f"\n… and {total - shown} more: `/runners queue {where}`"
     if focus.hidden:
         jobs = f"{focus.hidden} job{'s' * (focus.hidden != 1)}"
         queued += f"\n…and {jobs} in repositories you may not read."

@@ -8,8 +8,9 @@ known (a delivery that lacks it does not erase it).
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,8 +19,9 @@ import sqlalchemy as sa
 
 from bot.store._sql import insert_for, storable, utc
 from bot.store.database import Database
+from bot.store.job_stats import JobStats
 from bot.store.schema import jobs
-from bot.watch.labels import is_github_hosted, label_set_key
+from bot.watch.labels import LabelSetKey, is_github_hosted, label_set_key
 from bot.watch.models import Job
 
 # GitHub's job statuses in the order a job goes through them. ``waiting`` (an approval)
@@ -178,6 +180,8 @@ class JobStore:
         self.clock = clock
         # Built once: each write only binds a row's values (see :func:`upsert_statement`).
         self.upsert = upsert_statement(insert_for(db))
+        self._insert = insert_for(db)
+        self.stats = JobStats(db)  # stats and charts, computed in the database
 
     async def record(
         self,
@@ -332,3 +336,64 @@ class JobStore:
                 return int(result.rowcount or 0)
 
         return await self.db.write(delete, "job prune")
+
+    def _open(
+        self, owner: str, repository: str | None, queued_self_hosted: bool
+    ) -> sa.ColumnElement[bool]:
+        where = self._of(owner, repository) & (jobs.c.status_rank == OPEN_RANK)
+        if queued_self_hosted:  # what the Home tab lists: queued, not approval-held
+            where = where & (jobs.c.status == "queued") & jobs.c.hosted.is_(False)
+        return where
+
+    async def oldest_open(
+        self,
+        owner: str,
+        repository: str | None = None,
+        *,
+        limit: int,
+        queued_self_hosted: bool = False,
+    ) -> list[JobRecord]:
+        """The ``limit`` oldest open jobs (as :meth:`open_jobs` orders them): a page
+        to show, never the whole backlog."""
+        query = (
+            sa.select(jobs)
+            .where(self._open(owner, repository, queued_self_hosted))
+            .order_by(jobs.c.created_at, jobs.c.id)
+            .limit(limit)
+        )
+        return await self._many(query)
+
+    async def open_count(
+        self, owner: str, repository: str | None = None, *, queued_self_hosted: bool = False
+    ) -> int:
+        """How many jobs :meth:`open_jobs` would return, counted by the database."""
+        query = sa.select(sa.func.count()).where(self._open(owner, repository, queued_self_hosted))
+
+        async def select() -> int:
+            async with self.db.engine.connect() as conn:
+                return int((await conn.execute(query)).scalar_one())
+
+        return await self.db.read(select, "job read")
+
+    async def queued_with_labels(
+        self, owner: str, repository: str | None, label_sets: Iterable[LabelSetKey]
+    ) -> dict[LabelSetKey, int]:
+        """How many jobs are queued now with each of ``label_sets`` (stored normalised, so
+        compared as stored text)."""
+        wanted = {json.dumps(list(label_set_key(k))): label_set_key(k) for k in label_sets}
+        if not wanted:
+            return {}
+        text = sa.cast(jobs.c.labels, sa.Text)
+        query = (
+            sa.select(text, sa.func.count())
+            .where(self._open(owner, repository, False), jobs.c.status == "queued")
+            .where(text.in_(list(wanted)))
+            .group_by(text)
+        )
+
+        async def select() -> dict[LabelSetKey, int]:
+            async with self.db.engine.connect() as conn:
+                rows = await conn.execute(query)
+                return {wanted[str(k)]: int(n) for k, n in rows if str(k) in wanted}
+
+        return await self.db.read(select, "job read")

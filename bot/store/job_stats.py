@@ -1,0 +1,281 @@
+"""``stats`` and the Home tab's queue chart computed in the database, on either engine.
+
+A window of a busy organization holds a million jobs: loading them into Python took
+seconds on the event loop. Here the database groups, ranks and sums, and what comes
+back is one row per label set, runner or (day, label set), however many jobs there are.
+
+The numbers are those of bot/watch/stats.py exactly (its pure functions are the reference
+the tests compare with): nearest-rank percentiles (``percentile_disc`` on PostgreSQL, the
+same rank from ``row_number()`` over an ordered window on SQLite), and times as integer
+microseconds on both engines, so no float rounding moves a percentile or a busy share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from bot.store.database import Database
+from bot.watch.labels import LabelSetKey, label_set_key
+from bot.watch.stats import QueueStats, RunnerUsage
+
+# Bounds on what one reply can need: a target whose jobs name thousands of label sets
+# (any repository writer controls ``runs-on``) still gets an answer of bounded size.
+MAX_LABEL_SETS = 1000
+MAX_RUNNERS = 1000
+CHART_CANDIDATES = 50  # label sets ranked for a chart's busiest few, before ties are broken
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(at: datetime) -> int:
+    """A time as integer microseconds since the epoch (what the SQL computes with)."""
+    delta = at.astimezone(UTC) - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The SQL that differs between the two engines."""
+
+    name: str
+
+    @property
+    def pg(self) -> bool:
+        return self.name == "postgresql"
+
+    def us(self, column: str) -> str:
+        """A stored time as a value whose differences are exact durations. PostgreSQL:
+        the timestamptz itself (a difference is an interval; no numeric arithmetic per
+        row). SQLite, which keeps fixed-width UTC ISO text
+        (``2026-12-06T21:42:48.123456+00:00``): integer microseconds since the epoch, the
+        whole seconds of its first 19 characters (julianday's double is within 1e-4 s of
+        them, so rounding gives them exactly; several times faster than strftime, which
+        would also round ``.999999`` up) and the six digits after the point."""
+        if self.pg:
+            return column
+        return (
+            f"(CAST(round((julianday(substr({column}, 1, 19)) - 2440587.5) * 86400) AS INTEGER)"
+            " * 1000000"
+            f" + CAST(substr({column}, 21, 6) AS INTEGER))"
+        )
+
+    @property
+    def zero(self) -> str:
+        """A duration of nothing, in the type :meth:`us` differences have."""
+        return "interval '0'" if self.pg else "0"
+
+    def time(self, at: datetime) -> object:
+        """A bound time, in the type of :meth:`us`."""
+        return at.astimezone(UTC) if self.pg else micros(at)
+
+    def duration(self, length: timedelta) -> object:
+        return length if self.pg else length // timedelta(microseconds=1)
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"GREATEST({a}, {b})" if self.pg else f"max({a}, {b})"
+
+    def least(self, a: str, b: str) -> str:
+        return f"LEAST({a}, {b})" if self.pg else f"min({a}, {b})"
+
+    def day(self, column: str) -> str:
+        """The UTC day of a stored time, as ``YYYY-MM-DD`` text."""
+        if self.pg:
+            return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        return f"substr({column}, 1, 10)"
+
+    def by_name(self, column: str) -> str:
+        """Ordering by code point, as Python sorts (a database's collation may not)."""
+        return f'{column} COLLATE "C"' if self.pg else column
+
+
+def _scope(repository: str | None) -> str:
+    return "repo_key = :scope" if repository is not None else "owner_key = :scope"
+
+
+def _scope_value(owner: str, repository: str | None) -> str:
+    return (repository if repository is not None else owner).lower()
+
+
+def _labels(text: object) -> LabelSetKey:
+    """A stored label set (JSON text) as the tuple the pure functions group by."""
+    value = json.loads(str(text)) if text is not None else []
+    return tuple(value) if isinstance(value, list) else label_set_key(value)
+
+
+def _percentiles(group: str, source: str) -> str:
+    """Per ``group`` of ``source`` (a subquery of the group's columns and ``w``, the wait
+    or NULL): started jobs ``n``, nearest-rank ``p50``/``p95``, ``top``, ``over`` (waits of
+    ``:threshold`` or more), ``unstarted`` and ``total``.
+
+    The jobs are first counted per distinct wait (a hash or index-ordered grouping, not a
+    sort of every job), then a running count over those few rows finds each rank: the
+    p-th percentile is the smallest wait whose running count reaches p% of n
+    (``100 * upto >= p * n``: ceil(p * n / 100) in integers, percentile_disc's rank).
+    Unstarted jobs count nothing towards the ranks, wherever an engine sorts NULL."""
+    started = "CASE WHEN w IS NULL THEN 0 ELSE c END"
+    return (
+        f"WITH h AS (SELECT {group}, w, count(*) AS c FROM {source} AS s GROUP BY {group}, w),"
+        f" cum AS (SELECT {group}, w, c,"
+        f" sum({started}) OVER (PARTITION BY {group} ORDER BY w ROWS UNBOUNDED PRECEDING)"
+        f" AS upto, sum({started}) OVER (PARTITION BY {group}) AS n FROM h)"
+        f" SELECT {group}, max(n) AS n,"
+        " min(CASE WHEN w IS NOT NULL AND 100 * upto >= 50 * n THEN w END) AS p50,"
+        " min(CASE WHEN w IS NOT NULL AND 100 * upto >= 95 * n THEN w END) AS p95,"
+        " max(w) AS top, sum(CASE WHEN w >= :threshold THEN c ELSE 0 END) AS over,"
+        " sum(CASE WHEN w IS NULL THEN c ELSE 0 END) AS unstarted, sum(c) AS total"
+        f" FROM cum GROUP BY {group}"
+    )
+
+
+def _wait(d: Dialect) -> str:
+    """Queue time in microseconds, never negative; NULL until a runner started the job."""
+    started, created = d.us("started_at"), d.us("created_at")
+    waited = d.greatest(f"{started} - {created}", d.zero)
+    return f"CASE WHEN started_at IS NULL THEN NULL ELSE {waited} END"
+
+
+# The jobs a window of stats concerns: created in it, or running (or finished) in it
+# after starting before it (bot/store/jobs.py JobStore.since, the reference).
+_IN_WINDOW = (
+    "(created_at >= :start OR (started_at IS NOT NULL"
+    " AND (completed_at IS NULL OR completed_at >= :start)))"
+)
+
+
+def _delta(value: object) -> timedelta | None:
+    """A duration as an engine returns it: an interval, or integer microseconds."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(microseconds=int(str(value)))
+
+
+class JobStats:
+    """Read-only aggregates over the ``jobs`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.dialect = Dialect(db.dialect)
+        # A scan of a large window keeps a core busy for a while. One at a time per
+        # process: five users asking at once wait in turn rather than take every core
+        # from the event loop that acknowledges everyone else within Slack's 3 s.
+        self._one_at_a_time = asyncio.Semaphore(1)
+
+    async def _rows(
+        self, sql: str, params: dict[str, object], *, expanding: str | None = None
+    ) -> list[sa.RowMapping]:
+        statement = sa.text(sql)
+        if expanding is not None:  # a list bound as ``IN (…)``
+            statement = statement.bindparams(sa.bindparam(expanding, expanding=True))
+
+        async def select() -> list[sa.RowMapping]:
+            async with self.db.engine.connect() as conn:
+                if self.dialect.pg:  # one backend's core, not three: the service keeps one
+                    await conn.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
+                return list((await conn.execute(statement, params)).mappings())
+
+        async with self._one_at_a_time:
+            return await self.db.read(select, "job stats read")
+
+    def _params(self, owner: str, repository: str | None, start: datetime) -> dict[str, object]:
+        start_text: object = start.astimezone(UTC)
+        if not self.dialect.pg:  # compared with the stored fixed-width text
+            start_text = start.astimezone(UTC).isoformat(timespec="microseconds")
+        return {"scope": _scope_value(owner, repository), "start": start_text}
+
+    async def queue_stats(
+        self, owner: str, repository: str | None, start: datetime, *, threshold: timedelta
+    ) -> dict[LabelSetKey, QueueStats]:
+        """bot/watch/stats.py ``queue_stats`` of the jobs created at or after ``start``."""
+        d = self.dialect
+        source = (
+            f"(SELECT CAST(labels AS TEXT) AS k, {_wait(d)} AS w FROM jobs"
+            f" WHERE {_scope(repository)} AND created_at >= :start)"
+        )
+        sql = _percentiles("k", source) + " ORDER BY total DESC LIMIT :most"
+        params = self._params(owner, repository, start)
+        params |= {"threshold": d.duration(threshold), "most": MAX_LABEL_SETS}
+        result: dict[LabelSetKey, QueueStats] = {}
+        for m in await self._rows(sql, params):
+            labels, count, over = _labels(m["k"]), int(m["n"] or 0), int(m["over"] or 0)
+            result[labels] = QueueStats(
+                labels=labels,
+                count=count,
+                p50=_delta(m["p50"]),
+                p95=_delta(m["p95"]),
+                max=_delta(m["top"]),
+                over=over,
+                share_over=over / count if count else 0.0,
+                unstarted=int(m["unstarted"] or 0),
+            )
+        return dict(sorted(result.items()))
+
+    async def runner_usage(
+        self, owner: str, repository: str | None, start: datetime, end: datetime
+    ) -> dict[str, RunnerUsage]:
+        """bot/watch/stats.py ``runner_usage`` over ``[start, end)`` of the window's jobs."""
+        window = end - start
+        if window <= timedelta(0):
+            raise ValueError("the window must end after it starts")
+        d = self.dialect
+        started = d.us("started_at")
+        finished = f"COALESCE({d.us('completed_at')}, :end_t)"
+        clipped = f"({d.least(finished, ':end_t')} - {d.greatest(started, ':start_t')})"
+        instant = f"({finished} <= {started} AND {started} >= :start_t AND {started} < :end_t)"
+        sql = (
+            "SELECT runner_name, count(*) AS jobs,"
+            f" sum({d.greatest(clipped, d.zero)}) AS busy FROM jobs"
+            f" WHERE {_scope(repository)} AND {_IN_WINDOW}"
+            " AND runner_name IS NOT NULL AND started_at IS NOT NULL"
+            f" AND ({clipped} > {d.zero} OR {instant})"
+            f" GROUP BY runner_name ORDER BY {d.by_name('runner_name')} LIMIT :most"
+        )
+        params = self._params(owner, repository, start)
+        params |= {"start_t": d.time(start), "end_t": d.time(end), "most": MAX_RUNNERS}
+        usage = {}
+        for row in await self._rows(sql, params):
+            name, jobs = row["runner_name"], row["jobs"]
+            busy = _delta(row["busy"]) or timedelta(0)
+            usage[str(name)] = RunnerUsage(str(name), int(str(jobs)), busy, min(busy / window, 1.0))
+        return dict(sorted(usage.items()))
+
+    async def daily_queue(
+        self, owner: str, repository: str | None, start: datetime, *, threshold_sets: int = 6
+    ) -> list[tuple[date, LabelSetKey, timedelta, timedelta]]:
+        """bot/watch/stats.py ``daily_queue`` of the self-hosted jobs of the window."""
+        d = self.dialect
+        base = (
+            f"SELECT CAST(labels AS TEXT) AS k, {d.day('created_at')} AS day, {_wait(d)} AS w"
+            f" FROM jobs WHERE {_scope(repository)} AND {_IN_WINDOW}"
+            " AND hosted = :hosted AND started_at IS NOT NULL AND created_at IS NOT NULL"
+        )
+        # The busiest label sets first (a bounded few), then the days of those only.
+        busiest = (
+            f"SELECT k, count(*) AS total FROM ({base}) AS b GROUP BY k"
+            " ORDER BY total DESC LIMIT :candidates"
+        )
+        params = self._params(owner, repository, start) | self._chart_params()
+        totals = {_labels(r["k"]): int(r["total"]) for r in await self._rows(busiest, params)}
+        chosen = set(sorted(totals, key=lambda k: (-totals[k], k))[:threshold_sets])
+        if not chosen:
+            return []
+        keys = {json.dumps(list(k)) for k in chosen}
+        source = f"({base} AND CAST(labels AS TEXT) IN :keys)"
+        sql = _percentiles("day, k", source)
+        rows = await self._rows(sql, params | {"keys": sorted(keys)}, expanding="keys")
+        points = []
+        for m in rows:
+            labels, p50, p95 = _labels(m["k"]), _delta(m["p50"]), _delta(m["p95"])
+            if labels in chosen and p50 is not None and p95 is not None:
+                points.append((date.fromisoformat(str(m["day"])), labels, p50, p95))
+        return sorted(points)
+
+    def _chart_params(self) -> dict[str, object]:
+        return {
+            "hosted": False,
+            "candidates": CHART_CANDIDATES,
+            "threshold": self.dialect.duration(timedelta(0)),
+        }
