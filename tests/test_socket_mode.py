@@ -10,11 +10,15 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 
-from bot.sandbox.harness import Sandbox, find_button, reply_text
+from app import create_app
+from bot.sandbox.harness import SOCKET_PING_INTERVAL, Sandbox, find_button, reply_text
+from bot.sandbox.serve import serve
 from bot.sandbox.socket_double import SocketDouble
+from bot.services import Services
 from bot.slack.render import DELETE_ACTION
 
 
@@ -37,8 +41,6 @@ def double(sb: Sandbox) -> SocketDouble:
 def command(sb: Sandbox, text: str, **kwargs: Any) -> tuple[dict[str, Any], str]:
     """A slash command's payload as Socket Mode carries it (the form as a dict)."""
     body, response_url = sb.command_body(text, **kwargs)
-    from urllib.parse import parse_qsl
-
     return dict(parse_qsl(body.decode())), response_url
 
 
@@ -152,8 +154,6 @@ async def test_a_resent_envelope_is_handled_once(
     if kind == "interactive":
         ask = await sb.run("delete acme linux-idle")
         body, response_url = sb.click_body(ask, action_id=DELETE_ACTION)
-        from urllib.parse import parse_qsl
-
         payload = json.loads(dict(parse_qsl(body.decode()))["payload"])
     else:
         payload = {
@@ -181,3 +181,54 @@ async def test_a_resent_envelope_is_handled_once(
         await socket.deliver(kind, {**payload, "event_id": "Ev0OTHER"})
         await sb.slack.next_publish()
         assert len(sb.slack.published) == 2
+
+
+async def test_a_slack_outage_at_start_does_not_stop_webhooks(
+    make_sandbox: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack refuses apps.connections.open at start-up: the process serves GitHub's
+    webhooks meanwhile, says why it is not connected (never the token), and connects once
+    Slack answers again."""
+    async with make_sandbox(socket_mode=True, slack_reachable=False) as sb:
+        status, _ = await sb.deliver("ping", {"zen": "hi", "hook_id": 1})
+        assert status == 200
+        async with sb.session.get(sb.url + "/healthz") as resp:
+            assert resp.status == 200
+        assert double(sb).opened == 0
+        sb.slack.socket_url = double(sb).url  # Slack is back
+        await double(sb).wait_connections(1)
+        assert "linux-idle" in reply_text(await sb.run("list acme"))
+        failures = [r for r in caplog.records if r.getMessage().startswith("Failed to connect")]
+        assert failures and all(r.exc_info is None for r in failures)  # one line each
+        assert "socket_mode_not_enabled" in failures[0].getMessage()
+        assert any("Socket Mode: connected" in r.getMessage() for r in caplog.records)
+        token = sb.settings.slack_app_token
+        assert token and not any(token in r.getMessage() for r in caplog.records)
+
+
+async def test_each_envelope_is_handled_once_across_processes(
+    sb: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second process on the same database holds its own connection; the same envelope
+    reaching both at once (Slack's re-send landing elsewhere) is handled by one of them."""
+    socket = double(sb)
+    other = Services.build(sb.settings)
+    app = create_app(sb.settings, other, socket_ping_interval=SOCKET_PING_INTERVAL)
+    async with serve(app):
+        first, second = await socket.wait_connections(2)
+        urls = []
+        for _ in range(3):
+            payload, response_url = command(sb, "token acme")
+            envelope = f"env-{len(urls)}"
+            acks = await asyncio.gather(
+                socket.deliver("slash_commands", payload, envelope_id=envelope, connection=first),
+                socket.deliver("slash_commands", payload, envelope_id=envelope, connection=second),
+            )
+            assert {a.connection for a in acks} == {first.number, second.number}
+            urls.append(response_url)
+        for url in urls:
+            assert "config.sh" in reply_text(await sb.slack.next_reply(url))
+        assert repeats(caplog) == 3  # one of each pair knew it for a repeat
+        entries = await sb.services.store.audit.recent()  # type: ignore[union-attr]
+        assert [e.action for e in entries] == ["token"] * 3
+        assert sb.github.count("POST", "/orgs/acme/actions/runners/registration-token") == 3

@@ -131,13 +131,16 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         maintenance_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         socket_mode: bool = False,
+        slack_reachable: bool = True,
         **settings_changes: Any,
     ) -> AsyncIterator[Sandbox]:
         """``clock`` is shared by the GitHub double (job times) and runnerops (its store,
         the watch's sweep), so a test moves time for both; JWTs stay on the wall clock.
         ``maintenance_sleep`` paces the app's background retention (a test releases it).
         With ``socket_mode`` runnerops gets an app-level token and no signing secret, and
-        is connected to the Socket Mode double before this yields."""
+        is connected to the Socket Mode double before this yields; unless
+        ``slack_reachable`` is False: apps.connections.open then fails until a test sets
+        ``sb.slack.socket_url = sb.socket.url`` (a Slack outage at start-up)."""
         keys = keys or Keys.generate()
         web_url = "https://github.com" if not prefix else "https://ghe.sandbox"
         github = GitHubDouble(
@@ -163,7 +166,8 @@ class Sandbox:
         ):
             slack.base_url = slack_url
             if socket is not None:
-                slack.socket_url = await stack.enter_async_context(socket.serving())
+                socket_url = await stack.enter_async_context(socket.serving())
+                slack.socket_url = socket_url if slack_reachable else ""
                 slack.app_token = "xapp-1-A0RUNNEROPS-" + secrets.token_hex(8)
                 settings_changes = {
                     "slack_app_token": slack.app_token,
@@ -188,7 +192,7 @@ class Sandbox:
                 socket_ping_interval=SOCKET_PING_INTERVAL,
             )
             async with serve(app) as url, aiohttp.ClientSession() as session:
-                if socket is not None:
+                if socket is not None and slack_reachable:
                     await socket.wait_connections(1)
                 yield cls(
                     github,

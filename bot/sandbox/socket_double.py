@@ -60,7 +60,8 @@ class SocketDouble:
         self.sent: list[dict[str, Any]] = []  # every envelope sent, re-sends included
         self._numbers = itertools.count(1)
         self._changed = asyncio.Condition()
-        self._waiting: dict[str, asyncio.Future[tuple[Connection, dict[str, Any]]]] = {}
+        # Awaited acknowledgements by envelope id and connection (the one it was sent on).
+        self._waiting: dict[tuple[str, int], asyncio.Future[dict[str, Any]]] = {}
         app = web.Application()
         app.router.add_get("/link", self._link)
         self._runner = web.AppRunner(app, handle_signals=False)
@@ -112,9 +113,9 @@ class SocketDouble:
                     connection.lose_acks -= 1
                     await ws.close()
                     break
-                waiter = self._waiting.get(envelope_id)
+                waiter = self._waiting.get((envelope_id, connection.number))
                 if waiter is not None and not waiter.done():
-                    waiter.set_result((connection, data))
+                    waiter.set_result(data)
         finally:
             async with self._changed:
                 if connection in self.connections:
@@ -208,17 +209,15 @@ class SocketDouble:
         same envelope id on an open connection, up to ``attempts`` times in all."""
         envelope_id = envelope_id or str(uuid.uuid4())
         for attempt in range(attempts):
-            waiter: asyncio.Future[tuple[Connection, dict[str, Any]]] = (
-                asyncio.get_running_loop().create_future()
-            )
-            self._waiting[envelope_id] = waiter
+            waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            if attempt:  # a re-send goes on whichever connection is open (again)
+                connection = None
+            target = connection
+            if target is None:
+                target = (await self.wait_connections(1, reconnect_timeout))[-1]
+            key = (envelope_id, target.number)
+            self._waiting[key] = waiter
             try:
-                if attempt:  # a re-send waits for the client to be connected again
-                    await self.wait_connections(1, reconnect_timeout)
-                    connection = None
-                target = connection
-                if target is None:
-                    target = (await self.wait_connections(1, reconnect_timeout))[-1]
                 started = time.perf_counter()
                 await self.send(
                     kind,
@@ -237,10 +236,10 @@ class SocketDouble:
                 finally:
                     closed.cancel()
                 if waiter in done:
-                    by, data = waiter.result()
+                    data = waiter.result()
                     ack = Ack(
                         envelope_id,
-                        by.number,
+                        target.number,
                         time.perf_counter() - started,
                         data.get("payload"),
                         attempt + 1,
@@ -248,7 +247,7 @@ class SocketDouble:
                     self.acks.append(ack)
                     return ack
             finally:
-                self._waiting.pop(envelope_id, None)
+                self._waiting.pop(key, None)
         raise NotAcknowledged(f"envelope {envelope_id} ({kind}) was not acknowledged")
 
     def acks_of(self, envelope_id: str) -> list[Ack]:

@@ -43,6 +43,20 @@ def envelope_key(request: SocketModeRequest) -> str:
     return f"envelope:{request.envelope_id}"
 
 
+class _OneLineFailures(logging.Filter):
+    """slack_sdk logs each failed connection attempt with its traceback, every ping
+    interval while Slack is unreachable: keep the line (it has the reason), drop the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Failed to connect"):
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+log.addFilter(_OneLineFailures())
+
+
 class _OnceHandler(AsyncSocketModeHandler):
     """slack-bolt's handler, first asking the once-records whether the envelope is new."""
 
