@@ -170,7 +170,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     ):
         value = get(name)
         if value is None:
-            missing.append(name)
+            hint = (
+                " (or SLACK_APP_TOKEN, for Socket Mode)" if name == "SLACK_SIGNING_SECRET" else ""
+            )
+            missing.append(name + hint)
         required[name] = value or ""
 
     key = env.get("GITHUB_PRIVATE_KEY", "").strip()

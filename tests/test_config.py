@@ -152,8 +152,9 @@ def test_bad_database_timeout_refused_with_the_value(bad: str) -> None:
 
 def test_socket_mode_takes_an_app_token_instead_of_the_signing_secret() -> None:
     env = {k: v for k, v in BASE.items() if k != "SLACK_SIGNING_SECRET"}
-    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET") as err:
         load_settings(env)  # HTTP mode: unchanged, the signing secret is required
+    assert "(or SLACK_APP_TOKEN, for Socket Mode)" in str(err.value)
     s = load_settings({**env, "SLACK_APP_TOKEN": "xapp-1-A0-123-abc"})
     assert s.socket_mode and s.slack_signing_secret == ""
     assert "xapp-1-A0-123-abc" in s.secrets()  # the log redactor hides it

@@ -189,7 +189,7 @@ def setup_page(view: SetupView) -> str:
                 "needed.</p>"
             )
     else:
-        step2 = "<p>The Slack app's signing secret and bot token are set.</p>"
+        step2 = "<p>The Slack app's variables are set.</p>"
 
     step3 = (
         "<p>Set the values as environment variables (your platform's CLI or dashboard; Heroku "
