@@ -1,6 +1,7 @@
 """The runnerops web service: ``uvicorn app:app``.
 
-Routes: ``POST /slack/events`` (slash commands and buttons), ``POST /github/webhooks``,
+Routes: ``POST /slack/events`` (slash commands and buttons; absent in Socket Mode, where
+runnerops connects to Slack itself: SLACK_APP_TOKEN), ``POST /github/webhooks``,
 ``GET /healthz``. Configuration comes from the environment (see README); without the
 GitHub App's or the Slack app's variables the process serves setup mode (``bot.setup``).
 """
@@ -46,6 +47,7 @@ from bot.policy.rules import Policy, PolicyError
 from bot.services import Services
 from bot.slack import charts
 from bot.slack.bolt import build_slack_app
+from bot.slack.socket_mode import PING_INTERVAL, SocketMode
 from bot.store import DatabaseConfigError, Store
 from bot.store.database import StoreUnavailable
 from bot.store.health import SweepState
@@ -241,17 +243,20 @@ def create_app(
     services: Services | None = None,
     *,
     maintenance_sleep: Sleep = asyncio.sleep,
+    socket_ping_interval: float = PING_INTERVAL,
 ) -> Starlette:
-    """``maintenance_sleep`` paces the background retention; tests pass one they release."""
+    """``maintenance_sleep`` paces the background retention; tests pass one they release.
+    ``socket_ping_interval`` paces Socket Mode's liveness checks (tests shorten it)."""
     settings = settings or load_settings()
     services = services or Services.build(settings)
     bolt = build_slack_app(services, handlers.commands, home=home.publish)
-    chart_signing = charts.chart_key(settings.slack_signing_secret)
+    chart_signing = charts.chart_key(settings.chart_secret)
     metrics = services.metrics
     sweeper = Sweeper(services)
     ingest = Ingest.for_store(services.store)  # workflow_job deliveries, written in batches
 
-    verifier = SignatureVerifier(settings.slack_signing_secret)
+    # Only HTTP mode has signed requests (Socket Mode may have no signing secret at all).
+    verifier = None if settings.socket_mode else SignatureVerifier(settings.slack_signing_secret)
     unverified = ByteBudget(settings.webhook_unverified_bytes)
     # Slack's own budget: a flood of one kind cannot turn the other away.
     unverified_slack = ByteBudget(settings.slack_unverified_bytes)
@@ -283,6 +288,7 @@ def create_app(
             # slack_sdk's verifier int()s the timestamp and raises on anything else.
             timestamp = request.headers.get("x-slack-request-timestamp")
             readable = timestamp is None or slack_timestamp_ok(timestamp)
+            assert verifier is not None  # the route exists only in HTTP mode
             signed = readable and verifier.is_valid_request(text, request.headers)
             if not signed and not is_ssl_check(body, request.headers.get("content-type")):
                 if not readable:
@@ -450,7 +456,19 @@ def create_app(
         tasks = [maintenance, asyncio.create_task(services.audit_channel.flush_forever())]
         if settings.sweep_seconds > 0:  # the watch: alerts on stuck jobs, offline runners
             tasks.append(asyncio.create_task(sweeper.run_forever(settings.sweep_seconds)))
+        socket = None
+        if settings.slack_app_token:  # Slack over runnerops' own connection, not /slack/events
+            socket = SocketMode(
+                bolt,
+                settings.slack_app_token,
+                services.store.once,
+                ping_interval=socket_ping_interval,
+            )
+            socket.start()  # in the background: webhooks are served whatever Slack does
+        app.state.socket = socket
         yield
+        if socket is not None:
+            await socket.close()
         for task in tasks:
             task.cancel()
         await sweeper.close()
@@ -459,7 +477,12 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
+            # In Socket Mode Slack sends nothing here: the route does not exist (404).
+            *(
+                []
+                if settings.socket_mode
+                else [Route("/slack/events", slack_events, methods=["POST"])]
+            ),
             Route("/github/webhooks", github_webhooks, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),

@@ -55,6 +55,19 @@ class Settings:
     slack_unverified_bytes: int = 16 * 1024 * 1024
     poll_budget: float = 0.10  # share of each installation's hourly rate limit for polling
     public_url: str | None = None
+    # Socket Mode's app-level token (xapp-…): with it runnerops connects out to Slack
+    # instead of answering /slack/events, and SLACK_SIGNING_SECRET is not needed.
+    slack_app_token: str | None = field(default=None, repr=False)
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @property
+    def chart_secret(self) -> str:
+        """What chart links are signed with: the signing secret, or in Socket Mode (where
+        there may be none) the app-level token; a secret either way."""
+        return self.slack_signing_secret or self.slack_app_token or ""
 
     @property
     def install_url(self) -> str:
@@ -76,6 +89,7 @@ class Settings:
             self.slack_bot_token,
             self.github_enterprise_token or "",
             self.metrics_token or "",
+            self.slack_app_token or "",
         ]
         return [v for v in values if v]
 
@@ -140,15 +154,26 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     missing: list[str] = []
     problems: list[str] = []
     required = {}
+    app_token = get("SLACK_APP_TOKEN")
+    if app_token is not None and not app_token.startswith("xapp-"):
+        # Its value is a secret: the message names its shape, never the value.
+        problems.append(
+            "SLACK_APP_TOKEN must be the Slack app's app-level token (xapp-…, scope"
+            " connections:write), not another kind of token"
+        )
     for name in (
         "GITHUB_APP_ID",
         "GITHUB_WEBHOOK_SECRET",
-        "SLACK_SIGNING_SECRET",
+        # Socket Mode's envelopes come over runnerops' own connection: nothing to sign.
+        *(() if app_token else ("SLACK_SIGNING_SECRET",)),
         "SLACK_BOT_TOKEN",
     ):
         value = get(name)
         if value is None:
-            missing.append(name)
+            hint = (
+                " (or SLACK_APP_TOKEN, for Socket Mode)" if name == "SLACK_SIGNING_SECRET" else ""
+            )
+            missing.append(name + hint)
         required[name] = value or ""
 
     key = env.get("GITHUB_PRIVATE_KEY", "").strip()
@@ -277,7 +302,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_app_id=required["GITHUB_APP_ID"],
         github_private_key=key,
         github_webhook_secret=required["GITHUB_WEBHOOK_SECRET"],
-        slack_signing_secret=required["SLACK_SIGNING_SECRET"],
+        slack_signing_secret=get("SLACK_SIGNING_SECRET") or "",
         slack_bot_token=required["SLACK_BOT_TOKEN"],
         github_api_url=api_url,
         github_url=(get("GITHUB_URL") or web_url_for(api_url)).rstrip("/"),
@@ -299,6 +324,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sweep_seconds=sweep_seconds,
         poll_budget=poll_budget,
         public_url=public_url,
+        slack_app_token=app_token,
     )
 
 
@@ -311,7 +337,7 @@ SETUP_STEPS: dict[str, tuple[str, ...]] = {
         "GITHUB_PRIVATE_KEY_PATH",
         "GITHUB_WEBHOOK_SECRET",
     ),
-    "slack": ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN"),
+    "slack": ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"),
 }
 # Stand-ins for a pending step's variables, so that load_settings still checks every other
 # setting (a bad PORT or GITHUB_API_URL stops a setup-mode start-up as it stops any other).

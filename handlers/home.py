@@ -83,7 +83,7 @@ async def publish(
         targets[0] if targets else None,
     )
     if chosen is not None:
-        urls = charts.chart_urls(services.settings.slack_signing_secret, base_url, str(chosen))
+        urls = charts.chart_urls(services.settings.chart_secret, base_url, str(chosen))
 
         queued, total = [], 0
         if chosen.scope is not Scope.ENTERPRISE:

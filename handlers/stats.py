@@ -45,7 +45,7 @@ async def stats(inv: Invocation) -> render.Reply:
 
 
 def chart_blocks(services: Services, target: str, base_url: str) -> list[ImageBlock]:
-    urls = charts.chart_urls(services.settings.slack_signing_secret, base_url, target)
+    urls = charts.chart_urls(services.settings.chart_secret, base_url, target)
     return [
         ImageBlock(image_url=url, alt_text=f"{charts.KINDS[kind]} of {target}, 7 days")
         for kind, url in urls.items()

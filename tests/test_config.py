@@ -148,3 +148,40 @@ def test_database_timeout_default_and_set() -> None:
 def test_bad_database_timeout_refused_with_the_value(bad: str) -> None:
     with pytest.raises(ConfigError, match=f"DATABASE_TIMEOUT .*{bad!r}"):
         load_settings(BASE | {"DATABASE_TIMEOUT": bad})
+
+
+def test_socket_mode_takes_an_app_token_instead_of_the_signing_secret() -> None:
+    env = {k: v for k, v in BASE.items() if k != "SLACK_SIGNING_SECRET"}
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET") as err:
+        load_settings(env)  # HTTP mode: unchanged, the signing secret is required
+    assert "(or SLACK_APP_TOKEN, for Socket Mode)" in str(err.value)
+    s = load_settings({**env, "SLACK_APP_TOKEN": "xapp-1-A0-123-abc"})
+    assert s.socket_mode and s.slack_signing_secret == ""
+    assert "xapp-1-A0-123-abc" in s.secrets()  # the log redactor hides it
+    assert "xapp-" not in repr(s)
+    assert s.chart_secret == "xapp-1-A0-123-abc"  # chart links are still signed with a secret
+    assert not load_settings(BASE).socket_mode
+    assert load_settings(BASE).chart_secret == "s"
+
+
+@pytest.mark.parametrize("bad", ["xoxb-1-bot-token", "xoxp-user", "app-token"])
+def test_an_app_token_of_another_kind_is_refused_without_its_value(bad: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({**BASE, "SLACK_APP_TOKEN": bad})
+    assert "SLACK_APP_TOKEN" in str(err.value) and "xapp-" in str(err.value)
+    assert bad not in str(err.value)
+
+
+def test_socket_mode_slack_variables_end_setup_mode() -> None:
+    from bot.config import load_setup_settings
+
+    socket = {k: v for k, v in BASE.items() if k != "SLACK_SIGNING_SECRET"}
+    socket["SLACK_APP_TOKEN"] = "xapp-1-A0-123-abc"
+    assert load_setup_settings(socket) is None  # both apps set: the service starts
+    github_only = {k: v for k, v in socket.items() if not k.startswith("SLACK_")}
+    half = {**github_only, "SLACK_APP_TOKEN": "xapp-1-A0-123-abc"}
+    assert load_setup_settings(half) is None  # a half-configured Slack app is named...
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN") as err:
+        load_settings(half)
+    assert "SLACK_SIGNING_SECRET" not in str(err.value)  # ...without the secret it needs not
+    assert load_setup_settings(github_only).pending == ("slack",)  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from app import create_app
 from bot.config import load_settings
+from bot.setup import manifests
 
 MANIFESTS = Path(__file__).parent.parent / "manifests"
 # Top-level keys each platform accepts (Slack app manifest v1; GitHub App manifest).
@@ -99,3 +100,35 @@ def test_github_app_manifest() -> None:
     }
     # installation and installation_repositories reach every app without subscribing.
     assert m["default_events"] == ["workflow_job"]
+
+
+def test_slack_socket_mode_manifest_has_no_request_urls() -> None:
+    """The same app (commands, scopes, Home tab, events) with Socket Mode on and nothing
+    for Slack to call: a private network's deployment has no URL Slack could reach."""
+    http = manifests.slack_manifest("https://ops.example.org")
+    socket = manifests.slack_socket_manifest()
+    assert socket["settings"]["socket_mode_enabled"] is True
+    assert http["settings"]["socket_mode_enabled"] is False
+    assert "https://" not in json.dumps(socket["features"]["slash_commands"])
+    assert "request_url" not in socket["settings"]["interactivity"]
+    assert "request_url" not in socket["settings"]["event_subscriptions"]
+    assert socket["settings"]["interactivity"]["is_enabled"] is True
+    assert socket["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert socket["oauth_config"] == http["oauth_config"]
+    assert [c["command"] for c in socket["features"]["slash_commands"]] == [
+        c["command"] for c in http["features"]["slash_commands"]
+    ]
+    assert set(socket) <= SLACK_KEYS
+
+
+def test_in_socket_mode_slack_events_is_not_served() -> None:
+    env = {
+        "GITHUB_APP_ID": "1",
+        "GITHUB_WEBHOOK_SECRET": "w",
+        "SLACK_APP_TOKEN": "xapp-1-A0-1-x",
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "GITHUB_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----",
+    }
+    app = create_app(load_settings(env))
+    paths = {r.path for r in app.routes if isinstance(r, Route)}
+    assert "/slack/events" not in paths and "/github/webhooks" in paths

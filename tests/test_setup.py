@@ -555,6 +555,19 @@ async def test_github_done_shows_only_the_slack_step(keys: Keys) -> None:
             assert r.status == 404
 
 
+async def test_the_slack_step_offers_socket_mode_for_a_private_network() -> None:
+    setup = SetupSettings(pending=("slack",), github_app_id="77", github_app_slug="ro")
+    async with serve(create_setup_app(setup)) as url, aiohttp.ClientSession() as session:
+        async with session.get(url + "/setup") as r:
+            html = unescape(await r.text())
+    assert "private network" in html and "Socket Mode" in html
+    assert "SLACK_APP_TOKEN" in html and "connections:write" in html
+    links = re.findall(r'href="(https://api\.slack\.com/apps\?new_app=1[^"]*)"', html)
+    sent = [json.loads(unquote(link.split("manifest_json=", 1)[1])) for link in links]
+    assert [m["settings"]["socket_mode_enabled"] for m in sent] == [False, True]
+    assert sent[1] == manifests.slack_socket_manifest()
+
+
 # -- the double's manifest flow ---------------------------------------------------------
 
 

@@ -29,11 +29,14 @@ from bot.config import Settings
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.serve import serve
 from bot.sandbox.slack_double import SlackDouble
+from bot.sandbox.socket_double import SocketDouble
 from bot.services import Services
 from bot.watch.ingest import Ingest
 from bot.watch.sweep import Sweeper
 
 APP_ID = "424242"
+# Socket Mode's liveness checks in the sandbox: a cut connection is noticed in seconds.
+SOCKET_PING_INTERVAL = 0.5
 
 
 @dataclass
@@ -113,6 +116,9 @@ class Sandbox:
     signing_secret: str = field(repr=False, default="")
     sweeper: Sweeper | None = None  # the app's watch sweep; run a round with run_once()
     ingest: Ingest | None = None  # the app's group commit of workflow_job deliveries
+    # Socket Mode's double when running with ``socket_mode=True``: Slack's requests then
+    # travel as envelopes over runnerops' own WebSocket instead of to /slack/events.
+    socket: SocketDouble | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -126,11 +132,17 @@ class Sandbox:
         github_backoff: float = 0.01,
         clock: Callable[[], float] = time.time,
         maintenance_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        socket_mode: bool = False,
+        slack_reachable: bool = True,
         **settings_changes: Any,
     ) -> AsyncIterator[Sandbox]:
         """``clock`` is shared by the GitHub double (job times) and runnerops (its store,
         the watch's sweep), so a test moves time for both; JWTs stay on the wall clock.
-        ``maintenance_sleep`` paces the app's background retention (a test releases it)."""
+        ``maintenance_sleep`` paces the app's background retention (a test releases it).
+        With ``socket_mode`` runnerops gets an app-level token and no signing secret, and
+        is connected to the Socket Mode double before this yields; unless
+        ``slack_reachable`` is False: apps.connections.open then fails until a test sets
+        ``sb.slack.socket_url = sb.socket.url`` (a Slack outage at start-up)."""
         keys = keys or Keys.generate()
         web_url = "https://github.com" if not prefix else "https://ghe.sandbox"
         github = GitHubDouble(
@@ -147,12 +159,23 @@ class Sandbox:
         slack.users.update({"U0ALICE": "alice", "U0BOB": "bob"})
         from app import create_app
 
+        socket = SocketDouble() if socket_mode else None
         async with (
             _scratch() as scratch,  # the database file; removed after the app has stopped
             serve(github.app) as github_url,
             serve(slack.app) as slack_url,
+            contextlib.AsyncExitStack() as stack,
         ):
             slack.base_url = slack_url
+            if socket is not None:
+                socket_url = await stack.enter_async_context(socket.serving())
+                slack.socket_url = socket_url if slack_reachable else ""
+                slack.app_token = "xapp-1-A0RUNNEROPS-" + secrets.token_hex(8)
+                settings_changes = {
+                    "slack_app_token": slack.app_token,
+                    "slack_signing_secret": "",
+                    **settings_changes,
+                }
             settings = sandbox_settings(
                 keys,
                 slack,
@@ -164,8 +187,15 @@ class Sandbox:
             )
             settings = replace(settings, **settings_changes)
             services = Services.build(settings, github_backoff=github_backoff, clock=clock)
-            app = create_app(settings, services, maintenance_sleep=maintenance_sleep)
+            app = create_app(
+                settings,
+                services,
+                maintenance_sleep=maintenance_sleep,
+                socket_ping_interval=SOCKET_PING_INTERVAL,
+            )
             async with serve(app) as url, aiohttp.ClientSession() as session:
+                if socket is not None and slack_reachable:
+                    await socket.wait_connections(1)
                 yield cls(
                     github,
                     slack,
@@ -177,6 +207,7 @@ class Sandbox:
                     settings.slack_signing_secret,
                     app.state.sweeper,
                     app.state.ingest,
+                    socket,
                 )
 
     # -- Slack requests --------------------------------------------------------------
@@ -214,6 +245,10 @@ class Sandbox:
     async def post_slack(
         self, body: bytes, headers: dict[str, str], response_url: str = ""
     ) -> Sent:
+        if self.socket is not None:  # the same request, as Slack sends it in Socket Mode
+            kind, payload = as_envelope(body, headers.get("content-type", ""))
+            ack = await self.socket.deliver(kind, payload)
+            return Sent(200, json.dumps(ack.payload or {}), response_url, ack.elapsed)
         started = time.perf_counter()
         async with self.session.post(
             self.url + "/slack/events", data=body, headers=headers
@@ -335,6 +370,17 @@ class Sandbox:
             self.url + "/github/webhooks", data=body, headers=headers
         ) as resp:
             return resp.status, await resp.text()
+
+
+def as_envelope(body: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
+    """An HTTP request's body as the Socket Mode envelope Slack sends instead: its type and
+    its payload (a command's form as a dict, an interaction's or an event's JSON)."""
+    if content_type.startswith("application/json"):
+        return "events_api", json.loads(body)
+    form = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
+    if "payload" in form:
+        return "interactive", json.loads(form["payload"])
+    return "slash_commands", form
 
 
 def sandbox_settings(keys: Keys, slack: SlackDouble, **given: Any) -> Settings:

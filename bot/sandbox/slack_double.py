@@ -37,6 +37,10 @@ class SlackDouble:
     # not exist (``channel_not_found``); every other channel takes its messages.
     not_in: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
+    # Socket Mode: the app-level token apps.connections.open takes, and the WebSocket URL
+    # it answers with (a bot.sandbox.socket_double on loopback); unset, it is refused.
+    app_token: str = ""
+    socket_url: str = ""
 
     def __post_init__(self) -> None:
         self._replies: dict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
@@ -81,6 +85,14 @@ class SlackDouble:
     async def _web_api(self, request: Request) -> JSONResponse:
         method = request.path_params["method"]
         self.calls.append(method)
+        if method == "apps.connections.open":  # the one method taking the app-level token
+            if not self.app_token or request.headers.get("authorization") != (
+                f"Bearer {self.app_token}"
+            ):
+                return JSONResponse({"ok": False, "error": "invalid_auth"})
+            if not self.socket_url:
+                return JSONResponse({"ok": False, "error": "socket_mode_not_enabled"})
+            return JSONResponse({"ok": True, "url": self.socket_url})
         if request.headers.get("authorization") != f"Bearer {self.bot_token}":
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         if request.headers.get("content-type", "").startswith("application/json"):

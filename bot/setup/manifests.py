@@ -76,9 +76,23 @@ def slack_manifest(base_url: str) -> dict[str, Any]:
     return dict(_replace_placeholder(_load("slack.json"), base_url))
 
 
-def slack_create_url(base_url: str) -> str:
+def slack_socket_manifest() -> dict[str, Any]:
+    """``manifests/slack.json`` for Socket Mode: runnerops connects out to Slack, so there
+    are no request URLs (a private network's deployment has none Slack could reach)."""
+    manifest = _load("slack.json")
+    for command in manifest["features"]["slash_commands"]:
+        command.pop("url", None)
+    settings = manifest["settings"]
+    settings["socket_mode_enabled"] = True
+    settings["interactivity"].pop("request_url", None)
+    settings["event_subscriptions"].pop("request_url", None)
+    return manifest
+
+
+def slack_create_url(base_url: str, *, socket_mode: bool = False) -> str:
     """Slack's "create an app from this manifest" link (the manifest travels in the URL)."""
-    text = json.dumps(slack_manifest(base_url), separators=(",", ":"))
+    manifest = slack_socket_manifest() if socket_mode else slack_manifest(base_url)
+    text = json.dumps(manifest, separators=(",", ":"))
     return SLACK_NEW_APP + quote(text, safe="")
 
 

@@ -100,6 +100,7 @@ class SetupView:
     form_token: str  # the state itself is made when the form is posted
     slack_create_url: str
     slack_manifest: dict[str, Any]
+    slack_socket_create_url: str = ""  # the Socket Mode variant's link (no request URLs)
     github_app_id: str | None = None
     install_url: str | None = None
     organization: str = ""
@@ -175,8 +176,20 @@ def setup_page(view: SetupView) -> str:
             "OAuth Token</em> (<code>xoxb-…</code>)</dd></dl>"
             f"<details><summary>The Slack manifest</summary><pre>{slack_text}</pre></details>"
         )
+        if view.slack_socket_create_url:
+            step2 += (
+                "<p><strong>Inside a private network</strong> (Slack cannot reach this address)? "
+                "Use <em>Socket Mode</em> instead: runnerops connects out to Slack, nothing "
+                "comes in. "
+                f'<a href="{escape(view.slack_socket_create_url)}" rel="noreferrer">Create the '
+                "Slack app for Socket Mode</a>, install it, then under <em>Basic Information → "
+                "App-Level Tokens</em> generate a token with the scope "
+                "<code>connections:write</code> and set it as <code>SLACK_APP_TOKEN</code> "
+                "(<code>xapp-…</code>) with <code>SLACK_BOT_TOKEN</code>; no signing secret is "
+                "needed.</p>"
+            )
     else:
-        step2 = "<p>The Slack app's signing secret and bot token are set.</p>"
+        step2 = "<p>The Slack app's variables are set.</p>"
 
     step3 = (
         "<p>Set the values as environment variables (your platform's CLI or dashboard; Heroku "

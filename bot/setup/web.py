@@ -337,6 +337,7 @@ def create_setup_app(
             form_token=form_token,
             slack_create_url=manifests.slack_create_url(base),
             slack_manifest=manifests.slack_manifest(base),
+            slack_socket_create_url=manifests.slack_create_url(base, socket_mode=True),
             github_app_id=setup.github_app_id,
             install_url=manifests.install_url(web, slug, ghes=is_ghes(api)) if slug else None,
             **fields,

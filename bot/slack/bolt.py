@@ -164,6 +164,8 @@ def public_base(services: Services, request: AsyncBoltRequest) -> str:
     if services.settings.public_url:
         return services.settings.public_url
     headers = request.headers
+    if request.mode == "socket_mode":  # no Host: Slack did not reach runnerops at all
+        return ""
     host = (headers.get("x-forwarded-host") or headers.get("host") or [""])[0]
     proto = (headers.get("x-forwarded-proto") or ["https"])[0].split(",")[0].strip()
     return f"{proto}://{host}"
@@ -185,6 +187,8 @@ def build_slack_app(
         ignoring_self_events_enabled=False,
         raise_error_for_unhandled_request=False,
         process_before_response=True,
+        # Socket Mode's envelopes come over runnerops' own connection: nothing is signed.
+        request_verification_enabled=not settings.socket_mode,
     )
 
     async def ack_now(ack: AsyncAck) -> None:

@@ -158,8 +158,16 @@ def _focus(focus: Focus, now: datetime) -> list[Block]:
         queued += f"\n…and {jobs} in repositories you may not read."
     return [
         _header(f"{where}: the last 7 days"),
-        ImageBlock(image_url=focus.queue_chart, alt_text=f"Queue time of {where}, 7 days"),
-        ImageBlock(image_url=focus.fleet_chart, alt_text=f"Runners of {where}, 7 days"),
+        # Without a public address (Socket Mode, no RUNNEROPS_PUBLIC_URL) Slack could not
+        # fetch a chart: a relative link would only make Slack refuse the whole view.
+        *(
+            [
+                ImageBlock(image_url=focus.queue_chart, alt_text=f"Queue time of {where}, 7 days"),
+                ImageBlock(image_url=focus.fleet_chart, alt_text=f"Runners of {where}, 7 days"),
+            ]
+            if focus.queue_chart.startswith(("https://", "http://"))
+            else []
+        ),
         _section(f"*Queued now*\n{queued}"),
         DividerBlock(),
     ]
