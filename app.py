@@ -13,6 +13,7 @@ import contextlib
 import hmac
 import logging
 import os
+import re
 import sys
 import time
 import urllib.parse
@@ -76,6 +77,8 @@ GITHUB_BODY_CAP = 25 * 1024 * 1024
 # checked share one budget across requests per route (Settings.webhook_unverified_bytes,
 # Settings.slack_unverified_bytes), so that a crowd of fake-signed 25 MB webhook bodies, or
 # of unsigned 1 MiB Slack bodies, gets 503 instead of a gigabyte of memory.
+# GitHub's X-GitHub-Delivery is a GUID; a little room for other forms, none for abuse.
+DELIVERY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 BUSY_RETRY_AFTER = 10  # seconds; a refused delivery is redelivered from the App's settings
 _SSL_CHECK_FIELDS = {"ssl_check", "token"}
 _SSL_CHECK_MAX = 1024
@@ -304,7 +307,8 @@ def create_app(
             return PlainTextResponse("malformed Slack request", status_code=400)
 
     async def github_webhooks(request: Request) -> Response:
-        new_request_id(request.headers.get("x-github-delivery"))
+        delivery = request.headers.get("x-github-delivery", "")
+        new_request_id(delivery if DELIVERY_ID.fullmatch(delivery) else None)
         response, outcome = await _github_webhooks(request)
         event = request.headers.get("x-github-event", "")[:40] or "(none)"
         if response.status_code == 401:
@@ -321,6 +325,12 @@ def create_app(
         signature = request.headers.get("x-hub-signature-256", "")
         if not signature.startswith("sha256="):
             return PlainTextResponse("invalid signature", status_code=401), None
+        # The delivery id keys the once-record (an index), and no signature covers it: a
+        # GUID from GitHub, so anything long or odd is refused before it is stored or logged.
+        if not DELIVERY_ID.fullmatch(request.headers.get("x-github-delivery", "")):
+            return PlainTextResponse(
+                "not a GitHub webhook delivery (X-GitHub-Delivery)", status_code=400
+            ), None
         headers = {k: v for k, v in request.headers.items() if k != "x-hub-signature"}
         # The body's bytes count against the shared budget until its signature is
         # checked (whatever the outcome); a verified body is no longer the budget's.
