@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.logger import get_bolt_logger
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackObjectFormationError
 
@@ -176,6 +178,18 @@ class _NoBodies(logging.Filter):
 _NO_BODIES = _NoBodies()
 
 
+class _ClientGiven(logging.Filter):
+    """slack-bolt reads SLACK_BOT_TOKEN from the environment by itself, and warns at every
+    start that the client we give (built from that very token) wins over it. That is the
+    intent, not a problem: a healthy start logs no warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_CLIENT_GIVEN = _ClientGiven()
+
+
 def quiet_bolt_body_logs() -> None:
     """Install :class:`_NoBodies` on slack-bolt's verification loggers (idempotent).
 
@@ -184,6 +198,9 @@ def quiet_bolt_body_logs() -> None:
         logger = logging.getLogger(name)
         if _NO_BODIES not in logger.filters:
             logger.addFilter(_NO_BODIES)
+    logger = logging.getLogger(get_bolt_logger(AsyncApp).name)
+    if _CLIENT_GIVEN not in logger.filters:
+        logger.addFilter(_CLIENT_GIVEN)
 
 
 # Publishes one user's Home tab: (services, user id, runnerops' public base URL, focus).
