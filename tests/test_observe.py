@@ -408,7 +408,8 @@ def test_two_processes_on_one_database_only_the_lease_holder_serves_store_gauges
     job = github.add_job("acme", "api", labels=["self-hosted", "gpu"])
     body = json.dumps(github.workflow_job_payload(job["id"], "queued")).encode()
     digest = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    env = {"METRICS_TOKEN": TOKEN, "RUNNEROPS_SWEEP_SECONDS": "1", "SOURCE_VERSION": "0123abc"}
+    # A period of 3 s: the lease lasts 4.5 s, so a busy machine does not hand it over mid-test.
+    env = {"METRICS_TOKEN": TOKEN, "RUNNEROPS_SWEEP_SECONDS": "3", "SOURCE_VERSION": "0123abc"}
     with (
         procfile_web(keys, tmp_path, **env) as (one, _),
         procfile_web(keys, tmp_path, **env) as (two, _),
