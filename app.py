@@ -454,7 +454,7 @@ def create_app(
                 headers={"www-authenticate": "Bearer"},
             )
         try:
-            await metrics.refresh(services.store)
+            await metrics.serve(services.store, leader=sweeper.leader.held)
         except StoreUnavailable:
             pass  # the process's own counters still answer; /readyz names the database
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -10,6 +10,7 @@ number, so only GitHub can say whether ``2`` is an id, a name, or both.
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -421,6 +422,21 @@ def _is_runner_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_RUNNER_ID
 
 
+def nearest_verb(word: str) -> str | None:
+    """The verb (or alias) ``word`` most likely mistypes (``lsit`` -> ``list``), if any."""
+    found = difflib.get_close_matches(word.lower(), [*USAGE, *ALIASES], n=1, cutoff=0.6)
+    return ALIASES.get(found[0], found[0]) if found else None
+
+
+def _unknown(what: str, word: str) -> UsageError:
+    """A word that is no verb: the nearest verb and its usage, else the list of verbs."""
+    shown = word if len(word) <= 40 else word[:40] + "…"
+    near = nearest_verb(word)
+    if near is None:
+        return UsageError(f"{what} `{shown}`")
+    return UsageError(f"{what} `{shown}`: did you mean `{near}`?", near)
+
+
 def parse(
     text: str, default_target: str | None = None, *, github_url: str | None = None
 ) -> Command:
@@ -435,13 +451,16 @@ def parse(
     verb = words[0].lower()
     verb = ALIASES.get(verb, verb)
     if verb not in USAGE:
-        raise UsageError(f"unknown command `{words[0]}`")
+        raise _unknown("unknown command", words[0])
     flags, positionals = _split_flags(verb, words[1:])
     if verb in WATCH_VERBS:
         return _parse_watch_verb(verb, flags, positionals, default_target, github_url)
     if verb == "help":
         topic = positionals[0].lower() if positionals else None
-        return Command("help", name=ALIASES.get(topic, topic) if topic else None)
+        topic = ALIASES.get(topic, topic) if topic else None
+        if topic is not None and topic not in USAGE:
+            raise _unknown("no command", positionals[0])
+        return Command("help", name=topic)
     if verb == "whoami":
         if positionals:
             raise UsageError("`whoami` takes no arguments", verb)

@@ -29,7 +29,8 @@ async def get_runner(inv: Invocation) -> render.Reply:
     target, ref = inv.command.target, inv.command.runner
     assert target is not None and ref is not None
     runner = await inv.services.runners.find_runner(target, ref)
-    return render.runner_detail(target, runner, inv.command)
+    group = await inv.services.runners.group_name(target, runner.runner_group_id)
+    return render.runner_detail(target, runner, inv.command, group=group)
 
 
 @router.verb("downloads")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Literal
 
 from bot import errors
@@ -25,7 +26,11 @@ async def runner_token(inv: Invocation) -> render.Reply:
         except errors.OutcomeUnknown as exc:  # GitHub may have issued one nobody was shown
             await audited.settle("unknown", exc.detail)
             return render.token_unknown(target, kind)
-        expiry = token.expires_at.isoformat() if token.expires_at else "an unreadable time"
+        expiry = (
+            f"{token.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            if token.expires_at
+            else "an unreadable time"
+        )
         await audited.settle("issued", f"expires {expiry}")
     return render.token_reply(
         target,

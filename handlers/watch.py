@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from slack_sdk.errors import SlackApiError
 
 from bot import errors
+from bot.durations import format_duration
 from bot.routing import Invocation, Router
 from bot.services import Services
 from bot.slack import alerts as alert_render
@@ -43,9 +44,9 @@ async def watch(inv: Invocation) -> render.Reply:
         created_by_name=caller.user_name,
         created_at=datetime.fromtimestamp(services.clock(), UTC),
     )
-    detail = (
-        f"after {command.after.total_seconds():.0f}s, offline after"
-        f" {command.offline_after.total_seconds():.0f}s, in {caller.channel_id}"
+    detail = (  # in the duration grammar, as the command takes them
+        f"after {format_duration(command.after)}, offline after"
+        f" {format_duration(command.offline_after)}, in {caller.channel_id}"
     )
     async with await services.audit_first(caller, "watch", target, detail) as audited:
         try:  # only to word the confirmation

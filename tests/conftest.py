@@ -31,6 +31,19 @@ def seed_basic(gh: GitHubDouble) -> None:
         gh.add_runner(path, "mac-offline", os="macOS", status="offline")
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_database_left_in_the_repository() -> Iterator[None]:
+    """A test that builds the app without DATABASE_URL writes ``runnerops.db`` where
+    pytest runs (the repository): every test uses a scratch database instead."""
+    stray = ROOT / "runnerops.db"
+    existed = stray.exists()
+    yield
+    assert existed or not stray.exists(), f"a test left {stray}: give it a tmp_path database"
+
+
 @pytest.fixture(scope="session")
 def keys() -> Keys:
     return Keys.generate()

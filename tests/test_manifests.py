@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,8 +51,10 @@ def _served_paths() -> set[tuple[str, str]]:
         "SLACK_BOT_TOKEN": "xoxb-1",
         "GITHUB_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----",
     }
-    app = create_app(load_settings(env))
-    return {(m, r.path) for r in app.routes if isinstance(r, Route) for m in r.methods or ()}
+    # Building the app creates its database: a scratch one, not runnerops.db where pytest runs.
+    with tempfile.TemporaryDirectory(prefix="runnerops-manifests-") as scratch:
+        app = create_app(load_settings(env | {"DATABASE_URL": f"sqlite:///{scratch}/a.db"}))
+        return {(m, r.path) for r in app.routes if isinstance(r, Route) for m in r.methods or ()}
 
 
 def test_slack_manifest() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
 import time
 import urllib.parse
 import urllib.request
@@ -10,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.observe.metrics import MAX_VALUES, Bounded, label_set
@@ -30,6 +34,13 @@ async def scrape(sb: Sandbox, token: str | None = TOKEN) -> tuple[int, str]:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     async with sb.session.get(sb.url + "/metrics", headers=headers) as resp:
         return resp.status, await resp.text()
+
+
+async def lead(sb: Sandbox) -> None:
+    """A sweep round: this process takes the sweep lease (no watch, nothing else done)."""
+    assert sb.sweeper is not None
+    await sb.sweeper.run_once()
+    assert sb.sweeper.leader.held
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -104,6 +115,7 @@ async def test_label_sets_past_the_bound_are_counted_as_other(
             job = sb.github.add_job("acme", "api", labels=["self-hosted", f"pool-{i:03d}"])
             payload = sb.github.workflow_job_payload(job["id"], "queued")
             assert (await sb.deliver("workflow_job", payload))[0] == 200
+        await lead(sb)  # the store-backed gauges are the sweep lease holder's
         status, text = await scrape(sb)
     assert status == 200
     found = samples(text)
@@ -167,7 +179,6 @@ async def test_readyz_names_the_failing_dependency(make_sandbox: Callable[..., A
                 assert resp.status == 200  # healthz stays cheap: the process is alive
 
 
-
 def _command(url: str, text: str, response_url: str, trigger: str, *, query: str = "") -> None:
     """A signed ``/runners TEXT`` from alice, posted to the process at ``url``."""
     command = urllib.parse.urlencode(
@@ -204,6 +215,7 @@ def _json_lines(seen: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
     records = [json.loads(line) for line in lines if line.startswith("{")]
     assert len(records) == len(lines)
     return lines, records
+
 
 def test_json_logs_carry_a_request_id_from_ack_to_reply(keys: Keys, tmp_path: Path) -> None:
     with (
@@ -288,6 +300,7 @@ async def test_metrics_from_the_watch_queue_times_queued_jobs_runners(
         gh.set_job(started["id"], status="in_progress", runner="gpu-1")
         await sb.deliver("workflow_job", gh.workflow_job_payload(started["id"], "in_progress"))
         await sb.run("prune acme")  # records what the listing shows of acme's runners
+        await lead(sb)
         found = samples((await scrape(sb))[1])
     labels = {"labels": "gpu,self-hosted", "owner": "acme"}
     assert value(found, "runnerops_job_queue_seconds_count", **labels) == 1
@@ -298,3 +311,132 @@ async def test_metrics_from_the_watch_queue_times_queued_jobs_runners(
     assert value(found, "runnerops_runners", target="acme", status="online") == 1
     assert value(found, "runnerops_runners", target="acme", status="busy") == 2
     assert value(found, "runnerops_runners", target="acme", status="offline") == 1
+
+
+# -- metrics that add up over several processes ---------------------------------------
+
+
+async def test_a_process_that_loses_the_sweep_lease_serves_no_store_gauge_and_says_so(
+    make_sandbox: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The leader serves the store-backed gauges and the sweep's freshness; once another
+    process takes the lease, this one serves neither (its last values would be counted
+    twice, or go stale), and it logs taking and losing the lease once each."""
+    from datetime import timedelta
+
+    from bot.store.leases import Leader
+    from tests.conftest import Clock
+    from tests.test_watch_sweep import MINUTE, queued, watch
+
+    clock = Clock()
+    async with make_sandbox(metrics_token=TOKEN, clock=clock) as sb:
+        assert sb.sweeper is not None
+        holder = sb.sweeper.leader.holder
+        swept_at = clock()
+        await watch(sb)
+        await queued(sb, ["self-hosted", "gpu"])
+        before = samples((await scrape(sb))[1])  # nobody has swept: nobody leads
+        with caplog.at_level(logging.INFO, logger="bot.store.leases"):
+            await sb.sweeper.run_once()
+            await sb.sweeper.run_once()  # renewed: no second line
+            leading = samples((await scrape(sb))[1])
+            other = Leader(
+                sb.services.store.db, "sweep", "other", ttl=timedelta(minutes=1), clock=clock
+            )
+            clock.advance(5 * MINUTE)  # this process's lease ran out (it stopped sweeping)
+            assert await other.acquire()
+            assert not (await sb.sweeper.run_once()).leader
+            following = samples((await scrape(sb))[1])
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.store.leases"]
+    assert said == [
+        f"sweep lease taken by {holder}",
+        "sweep lease taken by other",  # the other process's own line
+        f"sweep lease lost by {holder}",
+    ]
+    freshness = "runnerops_sweep_last_success_timestamp_seconds"
+    for found in (before, following):
+        assert not label_values(found, freshness, "target")
+        for name in ("runnerops_jobs_queued", "runnerops_runners", "runnerops_alerts_open"):
+            assert not [n for (n, _ls) in found if n == name], name
+    assert value(leading, freshness, target="acme") == swept_at
+    assert value(leading, "runnerops_jobs_queued", labels="gpu,self-hosted") == 1
+    # The per-process series stay whoever leads.
+    assert value(following, "runnerops_slack_acks_total", status="200") == 1
+
+
+async def test_build_info_and_the_process_and_python_collectors(
+    make_sandbox: Callable[..., Any],
+) -> None:
+    from importlib.metadata import version
+
+    async with make_sandbox(metrics_token=TOKEN) as sb:
+        found = samples((await scrape(sb))[1])
+    info = [dict(ls) for (n, ls), v in found.items() if n == "runnerops_build_info" and v == 1]
+    assert len(info) == 1 and info[0]["version"] == version("runnerops")
+    assert info[0]["revision"]
+    assert value(found, "process_resident_memory_bytes") > 0
+    assert value(found, "process_open_fds") > 0
+    assert total(found, "python_info") == 1
+    assert total(found, "python_gc_collections_total") > 0
+
+
+def test_the_revision_comes_from_the_platform() -> None:
+    from bot.observe.metrics import revision
+
+    assert revision({"SOURCE_VERSION": "abc123"}) == "abc123"  # Heroku
+    assert revision({"RENDER_GIT_COMMIT": "def456"}) == "def456"  # Render
+    assert revision({"PATH": "/bin"}) == "unknown"
+
+
+def _scrape_url(url: str) -> dict[Any, float]:
+    request = urllib.request.Request(url + "/metrics", headers={"authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return samples(r.read().decode())
+
+
+def test_two_processes_on_one_database_only_the_lease_holder_serves_store_gauges(
+    keys: Keys, tmp_path: Path
+) -> None:
+    """Two `uvicorn app:app` processes (as two dynos) on one database, each sweeping: the
+    store-backed gauges come from one of them alone, so their sum over processes is the
+    truth; each serves its build and process metrics."""
+    from bot.sandbox.github_double import GitHubDouble
+
+    github = GitHubDouble(app_id="1", public_key_pem=keys.public_pem)
+    github.add_org("acme")
+    github.add_repo("acme", "api")
+    job = github.add_job("acme", "api", labels=["self-hosted", "gpu"])
+    body = json.dumps(github.workflow_job_payload(job["id"], "queued")).encode()
+    digest = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    # A period of 3 s: the lease lasts 4.5 s, so a busy machine does not hand it over mid-test.
+    env = {"METRICS_TOKEN": TOKEN, "RUNNEROPS_SWEEP_SECONDS": "3", "SOURCE_VERSION": "0123abc"}
+    with (
+        procfile_web(keys, tmp_path, **env) as (one, _),
+        procfile_web(keys, tmp_path, **env) as (two, _),
+    ):
+        headers = {
+            "content-type": "application/json",
+            "x-github-event": "workflow_job",
+            "x-github-delivery": "two-processes-1",
+            "x-hub-signature-256": "sha256=" + digest,
+        }
+        assert _post(f"{two}/github/webhooks", body, headers)[0] == 200
+        deadline = time.monotonic() + 60  # until a first sweep round has taken the lease
+        while time.monotonic() < deadline:
+            found = {url: _scrape_url(url) for url in (one, two)}
+            queued = [total(f, "runnerops_jobs_queued") for f in found.values()]
+            if any(queued):
+                break
+            time.sleep(0.2)  # real processes on their real sweep period: polled
+        # Settled: scraped again, both answer the same way (the lease is renewed each round).
+        found = {url: _scrape_url(url) for url in (one, two)}
+    queued = [total(f, "runnerops_jobs_queued", labels="gpu,self-hosted") for f in found.values()]
+    assert sorted(queued) == [0, 1]  # one process serves it; the sum is the one job
+    serving = [f for f in found.values() if total(f, "runnerops_jobs_queued")]
+    idle = [f for f in found.values() if not total(f, "runnerops_jobs_queued")]
+    assert len(serving) == len(idle) == 1
+    assert not [n for (n, _ls) in idle[0] if n.startswith("runnerops_jobs_queued")]
+    for f in found.values():
+        info = [dict(ls) for (n, ls), v in f.items() if n == "runnerops_build_info"]
+        assert info and info[0]["revision"] == "0123abc"
+        assert value(f, "process_resident_memory_bytes") > 0

@@ -88,7 +88,17 @@ def test_token_reply_is_ephemeral_with_expiry() -> None:
         "./config.sh --url https://ghe.example.com/enterprises/octo --token TOKEN123456"
         in json.dumps(payload)
     )
-    assert "expires in 45 min" in payload["text"]
+    assert "expires at <!date^1767272400^{time}|13:00 UTC> (in 45 min)" in payload["text"]
+    assert "attach a machine" in json.dumps(payload)
+    remove = render.token_reply(
+        parse_target("enterprise:octo"),
+        token,
+        kind="remove",
+        github_url="https://ghe.example.com",
+        now=now,
+    )
+    shown = json.dumps(_check_limits(remove))
+    assert "remove a runner from this target" in shown and "attach" not in shown
 
 
 def test_downloads_filtered() -> None:

@@ -70,7 +70,10 @@ async def test_id_form_takes_the_id(sb: Sandbox) -> None:
     before = len(sb.github.requests)
     text = reply_text(await sb.run("get acme id:2"))
     assert "Runner linux-busy" in text and "*Id*\n2" in text
-    calls = [(r.method, r.path) for r in sb.github.requests[before:] if "/actions/" in r.path]
+    # The runner's lookup (``get`` then asks its group's name: issue 19).
+    calls = [
+        (r.method, r.path) for r in sb.github.requests[before:] if "/actions/runners" in r.path
+    ]
     assert calls == [("GET", f"{RUNNERS}/2")]  # one call: no name lookup
 
 
@@ -78,9 +81,13 @@ async def test_name_form_takes_the_name(sb: Sandbox, fleet: Fleet) -> None:
     before = len(sb.github.requests)
     text = reply_text(await sb.run("get acme name:2"))
     assert "Runner 2" in text and f"*Id*\n{fleet.named_two}" in text and "`numbered`" in text
-    calls = [(r.method, r.path) for r in sb.github.requests[before:] if "/actions/" in r.path]
+    # The runner's lookup (``get`` then asks its group's name: issue 19).
+    calls = [
+        (r.method, r.path) for r in sb.github.requests[before:] if "/actions/runners" in r.path
+    ]
     assert calls == [("GET", RUNNERS)]  # one call, filtered by name
-    assert sb.github.requests[-1].query.get("name") == "2"
+    listed = [r for r in sb.github.requests[before:] if r.path == RUNNERS]
+    assert listed[-1].query.get("name") == "2"
 
 
 async def test_bare_number_that_is_only_an_id(sb: Sandbox) -> None:

@@ -25,8 +25,8 @@ async def test_registration_token(sandbox: Sandbox, scope: str) -> None:
     token = sandbox.github.issued_runner_tokens[-1]
     text = reply_text(reply)
     assert f"./config.sh --url {CONFIG_URLS[scope]} --token {token}" in text
-    assert re.search(r"expires in (59|60) min", text)
-    assert re.search(r"<!date\^\d+\^\{date_short_pretty\} at \{time\}\|", text)
+    assert re.search(r"expires at <!date\^\d+\^\{time\}\|\d\d:\d\d UTC> \(in (59|60) min\)", text)
+    assert "(expires in" not in text  # said once a line
     assert sandbox.github.count("POST", f"{path}/actions/runners/registration-token") == 1
 
 

@@ -32,11 +32,21 @@ from gidgethub import apps, sansio
 
 from bot import errors
 from bot.github.models import RunnerToken, Unreadable
+from bot.observe.logs import github_request_made
 from bot.redact import redact
 from bot.targets import Scope, Target
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# What a user's request may well meet (a typo, a busy runner): said at INFO, not WARNING.
+_EXPECTED = (
+    errors.NotFound,
+    errors.NotInstalled,
+    errors.RunnerNotFound,
+    errors.RunnerBusy,
+    errors.Unprocessable,
+    errors.Conflict,
+)
 
 ACCEPT = "application/vnd.github+json, application/json"
 API_VERSION = "2022-11-28"
@@ -199,6 +209,7 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
         headers = {**headers, "accept": ACCEPT, "x-github-api-version": API_VERSION}
+        github_request_made()  # counted for the command's log line, answered or not
         async with self._slots:
             # GITHUB_TIMEOUT bounds the whole exchange, body included: a body trickling in a
             # byte at a time must not hold a command (and every GET sharing it) for ever.
@@ -697,6 +708,25 @@ class GitHubClient:
         variables: Mapping[str, Any],
         data: Any,
     ) -> Any:
+        try:
+            return await self._call_once_more(target, method, url, variables, data)
+        except errors.RunnerOpsError as exc:
+            # The operation, the host and what GitHub (or the network) said; an error
+            # never holds a credential, and the URL is the template, not the values.
+            level = logging.INFO if isinstance(exc, _EXPECTED) else logging.WARNING
+            host = urlsplit(self.api_url).netloc
+            log.log(level, "GitHub %s %s failed (host %s): %r", method, url, host, exc)
+            raise
+
+    async def _call_once_more(
+        self,
+        target: Target,
+        method: str,
+        url: str,
+        variables: Mapping[str, Any],
+        data: Any,
+    ) -> Any:
+        """One attempt, and one more with a new installation token if GitHub refused it."""
         for attempt in (1, 2):
             installation_id, token, fresh = await self._guard(
                 target, self._credential(target), "GET"

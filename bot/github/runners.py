@@ -334,6 +334,19 @@ class RunnerService:
 
     # -- runner groups -----------------------------------------------------------------
 
+    async def group_name(self, target: Target, group_id: int | None) -> str | None:
+        """The name of a runner's group, to show beside it; None when it cannot be told
+        (a repository's runners, or GitHub not saying): the runner is shown all the same."""
+        if group_id is None or target.scope is Scope.REPO:
+            return None
+        try:
+            data = await self.github.call(
+                target, "GET", GROUPS + "/{runner_group_id}", {"runner_group_id": group_id}
+            )
+            return RunnerGroup.from_api(data).name
+        except (errors.RunnerOpsError, Unreadable):
+            return None
+
     async def list_groups(self, target: Target) -> list[RunnerGroup]:
         """Every runner group of an organization (its enterprise's shared ones included)
         or of an enterprise, in GitHub's order."""

@@ -8,16 +8,30 @@ count as ``other``, so a flood of odd labels cannot grow the series without boun
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import threading
 from collections import Counter as Counter_
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 if TYPE_CHECKING:
     from bot.store import Store
 
+# Where the platforms say which commit runs (Heroku's dyno metadata, Render, a CI build).
+REVISION_VARIABLES = ("SOURCE_VERSION", "HEROKU_SLUG_COMMIT", "RENDER_GIT_COMMIT", "GIT_COMMIT")
 MAX_VALUES = 100  # distinct values kept per bounded label
 MAX_LABEL_SET = 120  # characters of one normalised label set
 QUEUE_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600, 86400)
@@ -48,10 +62,33 @@ def label_set(labels: Iterable[str]) -> str:
     return text[:MAX_LABEL_SET] or "(none)"
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("runnerops")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def revision(environ: Mapping[str, str] = os.environ) -> str:
+    """The commit being run, as the platform tells it; ``unknown`` when none does."""
+    for name in REVISION_VARIABLES:
+        value = environ.get(name, "").strip()
+        if value:
+            return value[:64]
+    return "unknown"
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, environ: Mapping[str, str] = os.environ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # The standard process and Python collectors, on this app's own registry (the
+        # global one is not served).
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.build_info = Info("runnerops_build", "The version and revision running.", registry=r)
+        self.build_info.info({"version": version(), "revision": revision(environ)})
         self.labels = Bounded()
         self.owners = Bounded()
         self.installations = Bounded()
@@ -93,7 +130,8 @@ class Metrics:
             ["event", "outcome"],
             registry=r,
         )
-        # Read from the store at each scrape (shared by every process: any one answers).
+        # Read from the store at each scrape, by the sweep's lease holder alone (see
+        # serve()): a sum over processes counts each job once.
         self.jobs_queued = Gauge(
             "runnerops_jobs_queued",
             "Self-hosted jobs queued now, by label set.",
@@ -148,6 +186,19 @@ class Metrics:
 
     def sweep_failed(self, target: str, reason: str) -> None:
         self.sweep_failures.labels(self.targets(target.lower() or "(all)"), reason).inc()
+
+    def _from_store(self) -> tuple[Gauge, ...]:
+        return (self.jobs_queued, self.runners, self.alerts_open)
+
+    async def serve(self, store: Store, *, leader: bool) -> None:
+        """Before a scrape: the lease holder reads the store-backed gauges; any other
+        process serves none of them, nor a sweep freshness it may have set while it led
+        (so that summing over processes, or scraping the leader, is right)."""
+        if leader:
+            await self.refresh(store)
+            return
+        for gauge in (*self._from_store(), self.sweep_last_success):
+            gauge.clear()
 
     async def refresh(self, store: Store) -> None:
         """Set the store-backed gauges from the database, just before a scrape."""

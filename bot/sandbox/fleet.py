@@ -36,6 +36,12 @@ ENTERPRISE_RUNNERS: tuple[tuple[str, str, str, bool, tuple[str, ...]], ...] = (
 )
 
 
+def demo_arch(os: str, labels: tuple[str, ...]) -> str:
+    """The architecture a demo runner reports (GitHub's ``ARM64`` label): the arm64 pool
+    and the Macs (Apple silicon) are ARM64, the rest X64."""
+    return "ARM64" if os == "macOS" or "arm64" in labels else "X64"
+
+
 def seed_demo(double: GitHubDouble) -> None:
     """Seed org ``acme`` (installed), repos ``acme/api`` and ``acme/web``, org ``globex``
     (app not installed) and enterprise ``octo-ent``; same ids on every run."""
@@ -56,6 +62,7 @@ def seed_demo(double: GitHubDouble) -> None:
                 scope_path,
                 name,
                 os=os,
+                arch=demo_arch(os, labels),
                 status=status,
                 busy=busy,
                 labels=list(labels),

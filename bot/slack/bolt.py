@@ -15,11 +15,14 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.logger import get_bolt_logger
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackObjectFormationError
 
 from bot import errors
 from bot.commands import UsageError, parse
+from bot.observe.logs import error_kind, handled, handling, word
 from bot.routing import Caller, Click, Invocation, Router
 from bot.services import Services
 from bot.slack import render
@@ -38,10 +41,19 @@ COMMANDS = ("/runners", "/runner")
 
 
 async def run_command(
-    text: str, caller: Caller, services: Services, router: Router
+    text: str, caller: Caller, services: Services, router: Router, kind: str = "command"
 ) -> render.Reply:
-    """Parse, authorize, route and render one command; every failure becomes a reply."""
-    return await _guarded(_dispatch(text, caller, services, router), services)
+    """Parse, authorize, route and render one command; every failure becomes a reply.
+    One log line says who asked what, how it ended, its GitHub requests and its time."""
+    words = text.split()
+    with handled(kind, caller.user_id, words[0] if words else "help"):
+        return await _guarded(_dispatch(text, caller, services, router), services)
+
+
+def _outcome(outcome: str) -> None:
+    current = handling.get()
+    if current is not None:
+        current.outcome = outcome
 
 
 async def _dispatch(text: str, caller: Caller, services: Services, router: Router) -> render.Reply:
@@ -50,9 +62,14 @@ async def _dispatch(text: str, caller: Caller, services: Services, router: Route
             text, services.settings.default_target, github_url=services.settings.github_url
         )
     except UsageError as exc:
+        _outcome("error usage")
         return render.usage_reply(exc, caller.command_name)
+    current = handling.get()
+    if current is not None:
+        current.verb, current.target = command.verb, word(str(command.target or ""))
     handler = router.verbs.get(command.verb)
     if handler is None:
+        _outcome("error usage")
         return render.usage_reply(
             UsageError(f"`{command.verb}` is not available here"), caller.command_name
         )
@@ -63,31 +80,48 @@ async def _dispatch(text: str, caller: Caller, services: Services, router: Route
         target=command.target,
     )
     if not decision.allowed:  # refused before any GitHub call
+        _outcome("refused")
         await services.audit(caller, command.verb, command.target, "refused", decision.reason)
         return render.refusal(command.action, command.verb, command.target, decision.reason)
     return await handler(Invocation(command, caller, services))
 
 
+def button_target(value: str) -> str:
+    """The target a button acts on, when its value names one (a JSON object's
+    ``target``); empty otherwise (a plan id)."""
+    try:
+        found = json.loads(value)
+    except ValueError:
+        return ""
+    return word(str(found.get("target") or "")) if isinstance(found, dict) else ""
+
+
 async def run_click(click: Click, router: Router) -> render.Reply:
-    handler = router.actions.get(click.action_id)
-    if handler is None:
-        return render.replacement(":warning: That button is no longer handled.")
-    return await _guarded(handler(click), click.services)
+    with handled("button", click.caller.user_id, click.action_id) as current:
+        current.target = button_target(click.value)
+        handler = router.actions.get(click.action_id)
+        if handler is None:
+            current.outcome = "error unhandled"
+            return render.replacement(":warning: That button is no longer handled.")
+        return await _guarded(handler(click), click.services)
 
 
 async def _guarded(work: Awaitable[render.Reply], services: Services) -> render.Reply:
     try:
         reply = await work
     except errors.RunnerOpsError as exc:
-        log.info("command failed: %s", type(exc).__name__)
+        _outcome(f"error {error_kind(exc)}")
+        log.info("command failed: %r", exc)  # an error never holds a credential
         return render.error_reply(exc, install_url=services.settings.install_url)
     except StoreUnavailable:  # logged by the store; the watch's verbs read and write it
+        _outcome("error database")
         text = (
             ":floppy_disk: runnerops' database did not answer; nothing was changed. Try"
             " again shortly; if it persists, an operator should check the database."
         )
         return render.Reply(text=text, blocks=[render._section(text)])
     except Exception:
+        _outcome("error internal")
         log.exception("unexpected failure while handling a Slack request")
         return render.internal_error_reply()
     return reply
@@ -144,6 +178,18 @@ class _NoBodies(logging.Filter):
 _NO_BODIES = _NoBodies()
 
 
+class _ClientGiven(logging.Filter):
+    """slack-bolt reads SLACK_BOT_TOKEN from the environment by itself, and warns at every
+    start that the client we give (built from that very token) wins over it. That is the
+    intent, not a problem: a healthy start logs no warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_CLIENT_GIVEN = _ClientGiven()
+
+
 def quiet_bolt_body_logs() -> None:
     """Install :class:`_NoBodies` on slack-bolt's verification loggers (idempotent).
 
@@ -152,6 +198,9 @@ def quiet_bolt_body_logs() -> None:
         logger = logging.getLogger(name)
         if _NO_BODIES not in logger.filters:
             logger.addFilter(_NO_BODIES)
+    logger = logging.getLogger(get_bolt_logger(AsyncApp).name)
+    if _CLIENT_GIVEN not in logger.filters:
+        logger.addFilter(_CLIENT_GIVEN)
 
 
 # Publishes one user's Home tab: (services, user id, runnerops' public base URL, focus).
@@ -276,10 +325,13 @@ def _home_listeners(
         focus = (
             str(action.get("value") or "")[:200] if action.get("action_id") == HOME_FOCUS else None
         )
-        try:
-            await home(services, user, public_base(services, request), focus)
-        except Exception as exc:
-            log.warning("could not publish the Home tab: %s", type(exc).__name__)
+        with handled("button", user, str(action.get("action_id", ""))) as current:
+            current.target = word(focus or "")
+            try:
+                await home(services, user, public_base(services, request), focus)
+            except Exception as exc:
+                current.outcome = f"error {error_kind(exc)}"
+                log.warning("could not publish the Home tab: %s", type(exc).__name__)
 
     app.event("app_home_opened")(ack=ack_now, lazy=[opened])
     for action_id in HOME_ACTIONS:
@@ -327,7 +379,8 @@ def _home_command_listeners(
             channel_id="",
             base_url=public_base(services, request),
         )
-        await post_dm(services, user_id, await run_command(text, caller, services, router))
+        reply = await run_command(text, caller, services, router, kind="button")
+        await post_dm(services, user_id, reply)
 
     for action_id in (*HOME_COMMANDS, *HOME_GLOBAL_COMMANDS):
         app.action(action_id)(ack=ack_now, lazy=[clicked])

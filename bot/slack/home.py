@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
 
 from bot.durations import format_duration
 from bot.slack.alerts import REASON_TITLES
-from bot.slack.render import _context, _header, _section, clip, code, escape
+from bot.slack.render import MARKS, _context, _header, _section, clip, code, escape
 from bot.store.jobs import JobRecord
 from bot.watch.alerts import Alert, AlertKind
 from bot.watch.diagnosis import Reason
@@ -83,8 +83,15 @@ def _alert_what(alert: Alert) -> str:
     return f"{count} job{'s' * (count != 1)} waiting for {code(clip(labels, 80))}: {escape(reason)}"
 
 
-def _alert_line(alert: Alert, now: datetime) -> str:
-    return f"• {_alert_what(alert)} (since {format_duration(now - alert.opened_at)} ago)"
+def _alert_line(alert: Alert, now: datetime, offline: int | None = None) -> str:
+    """``offline``: the runners the header counts offline now. An offline alert counts
+    those offline past the watch's limit only: when fewer, the line says so, so that the
+    header and the line agree."""
+    what = _alert_what(alert)
+    count = len(alert.members) or alert.shown_count
+    if alert.kind is AlertKind.OFFLINE and offline is not None and offline != count:
+        what += f" past the watch's limit, of {offline} offline now"
+    return f"• {what} (since {format_duration(now - alert.opened_at)} ago)"
 
 
 def _panel(panel: Panel, now: datetime) -> list[Block]:
@@ -92,12 +99,13 @@ def _panel(panel: Panel, now: datetime) -> list[Block]:
     channels = " ".join(f"<#{c}>" for c in panel.channels[:5])
     if panel.seen:
         counts = (
-            f":large_green_circle: {panel.online} idle · :large_blue_circle: {panel.busy} busy"
-            f" · :white_circle: {panel.offline} offline"
+            f"{MARKS['idle']} {panel.online} idle · {MARKS['busy']} {panel.busy} busy"
+            f" · {MARKS['offline']} {panel.offline} offline"
         )
     else:
         counts = "_runners not listed yet: the watch's next round lists them_"
-    lines = [_alert_line(a, now) for a in panel.alerts[:ALERT_LINES]]
+    offline = panel.offline if panel.seen else None
+    lines = [_alert_line(a, now, offline) for a in panel.alerts[:ALERT_LINES]]
     if len(panel.alerts) > ALERT_LINES:
         lines.append(f"… and {len(panel.alerts) - ALERT_LINES} more alerts")
     alerts = "\n".join(lines) if lines else ":white_check_mark: no open alerts"

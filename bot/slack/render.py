@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from slack_sdk.models.blocks import (
@@ -30,6 +30,7 @@ from slack_sdk.models.blocks import (
 
 from bot import errors
 from bot.commands import USAGE, Command, UsageError
+from bot.durations import format_duration
 from bot.github.models import (
     Download,
     JitConfig,
@@ -111,10 +112,23 @@ def _header(text: str) -> HeaderBlock:
     return HeaderBlock(text=PlainTextObject(text=text[:150], emoji=True))
 
 
-def slack_date(moment: datetime) -> str:
-    """Slack shows this in each reader's own time zone; the ISO form is the fallback."""
+def _utc(moment: datetime) -> datetime:
+    """A stored time in UTC (one without a zone is UTC already)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def slack_time(moment: datetime) -> str:
+    """``HH:MM`` in each reader's own time zone (a token's expiry: within the hour)."""
     epoch = int(moment.timestamp())
-    return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{moment.isoformat()}>"
+    return f"<!date^{epoch}^{{time}}|{_utc(moment):%H:%M} UTC>"
+
+
+def slack_date(moment: datetime) -> str:
+    """Slack shows this in each reader's own time zone; the fallback (where Slack cannot
+    draw dates: notifications, some clients) is UTC, readable rather than ISO."""
+    epoch = int(moment.timestamp())
+    fallback = f"{_utc(moment):%Y-%m-%d %H:%M} UTC"
+    return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
 # -- help and usage ------------------------------------------------------------------
@@ -198,10 +212,14 @@ def usage_reply(error: UsageError, command_name: str = "/runners") -> Reply:
 # -- fleet ---------------------------------------------------------------------------
 
 
+# One mark per state, the same in `list`, `get` and the Home tab.
+MARKS = {"idle": ":large_green_circle:", "busy": ":large_orange_circle:", "offline": ":red_circle:"}
+
+
 def _status_icon(runner: Runner) -> str:
     if not runner.online:
-        return ":red_circle:"
-    return ":large_orange_circle:" if runner.busy else ":large_green_circle:"
+        return MARKS["offline"]
+    return MARKS["busy"] if runner.busy else MARKS["idle"]
 
 
 def _labels(runner: Runner, budget: int = 400) -> str:
@@ -454,8 +472,15 @@ def _visibility(command: Command) -> ResponseType:
     return "in_channel" if command.public else "ephemeral"
 
 
-def _runner_fields(target: Target, runner: Runner) -> list[MarkdownTextObject]:
-    group = str(runner.runner_group_id) if runner.runner_group_id is not None else "—"
+def _runner_fields(
+    target: Target, runner: Runner, group_name: str | None = None
+) -> list[MarkdownTextObject]:
+    if group_name:
+        group = escape(clip(group_name, 100))
+    elif runner.runner_group_id is not None:
+        group = f"id {runner.runner_group_id}"  # the name could not be read
+    else:
+        group = "—"
     return [
         MarkdownTextObject(text=f"*Status*\n{_status_icon(runner)} {escape(runner.status)}"),
         MarkdownTextObject(text=f"*Busy*\n{'busy' if runner.busy else 'idle'}"),
@@ -468,12 +493,14 @@ def _runner_fields(target: Target, runner: Runner) -> list[MarkdownTextObject]:
     ]
 
 
-def runner_detail(target: Target, runner: Runner, command: Command) -> Reply:
+def runner_detail(
+    target: Target, runner: Runner, command: Command, group: str | None = None
+) -> Reply:
     return Reply(
         text=f"{runner.name} ({target}): {runner.status}, {'busy' if runner.busy else 'idle'}",
         blocks=[
             _header(f"Runner {runner.name}"),
-            SectionBlock(fields=_runner_fields(target, runner)),
+            SectionBlock(fields=_runner_fields(target, runner, group)),
             _section(f"*Labels*: {_labels(runner, budget=2900)}"),
         ],
         response_type=_visibility(command),
@@ -557,6 +584,13 @@ def config_url(github_url: str, target: Target) -> str:
     return f"{github_url.rstrip('/')}/{target.web_path}"
 
 
+# What a leaked token allows, said under it: each kind allows something else.
+TOKEN_RISK = {
+    "registration": "anyone holding it can attach a machine that receives this target's jobs.",
+    "remove": "anyone holding it can remove a runner from this target (until it expires).",
+}
+
+
 def token_reply(
     target: Target,
     token: RunnerToken,
@@ -577,7 +611,7 @@ def token_reply(
         how = "On the runner's machine, in the runner directory, run:"
     if token.expires_at is not None:
         minutes = max(0, int((token.expires_at.timestamp() - now) // 60))
-        expiry = f"expires {slack_date(token.expires_at)} (expires in {minutes} min)"
+        expiry = f"expires at {slack_time(token.expires_at)} (in {minutes} min)"
     else:  # GitHub's time was unreadable; its tokens last an hour
         expiry = "expires within the hour (GitHub's expiry time could not be read)"
     return Reply(
@@ -585,10 +619,7 @@ def token_reply(
         blocks=[
             _section(f"*{what}* for *{escape(str(target))}*, {expiry}.\n{how}"),
             _section(f"```{line}```"),
-            _context(
-                "Only you can see this. Treat the token as a password: anyone holding "
-                "it can attach a machine that receives this target's jobs."
-            ),
+            _context(f"Only you can see this. Treat the token as a password: {TOKEN_RISK[kind]}"),
         ],
         response_type="ephemeral",
     )
@@ -1079,10 +1110,24 @@ def whoami(user_id: str, grants: Sequence[Grant], channel_id: str, is_default: b
     return Reply(text=text[:3000], blocks=[_section(text[:SECTION_CHARS])])
 
 
+_SECONDS = re.compile(r"\b(after) (\d+)s\b")
+_ISO = re.compile(r"\b(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d(?:\.\d+)?)?(?:\+00:00|Z)")
+
+
+def readable_detail(detail: str) -> str:
+    """An audit detail as people read it, entries written before this wording included:
+    ``after 300s`` reads ``after 5m`` (the duration grammar), an ISO time in UTC
+    ``2026-12-06 21:09 UTC``."""
+    detail = _SECONDS.sub(
+        lambda m: f"{m[1]} {format_duration(timedelta(seconds=int(m[2])))}", detail
+    )
+    return _ISO.sub(lambda m: f"{m[1]} {m[2]} UTC", detail)
+
+
 def audit_line(entry: AuditEntry) -> str:
     who = f"<@{entry.user_id}>" if entry.user_id else "someone"
     target = f" on *{escape(entry.target)}*" if entry.target else ""
-    detail = f" — {escape(entry.detail[:300])}" if entry.detail else ""
+    detail = f" — {escape(readable_detail(entry.detail[:300]))}" if entry.detail else ""
     return (
         f"{slack_date(entry.at)}: {who} ({escape(entry.user_name)}) "
         f"`{escape(entry.action)}`{target}: *{escape(entry.outcome)}*{detail}"
