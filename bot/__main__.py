@@ -19,7 +19,14 @@ log = logging.getLogger("bot.migrate")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runnerops", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="apply pending database migrations (DATABASE_URL)")
+    migrate_command = commands.add_parser(
+        "migrate", help="apply pending database migrations (DATABASE_URL)"
+    )
+    migrate_command.add_argument(
+        "--to",
+        metavar="REVISION",
+        help="undo the migrations after REVISION instead (before rolling back a release)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     # As the web process does: a log drain that parses JSON gets only JSON lines.
@@ -28,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         try:
             url = parse_database_url(os.environ.get("DATABASE_URL"))
-            revision = migrate.upgrade(url)
+            if args.to:
+                revision = migrate.downgrade(url, args.to)
+            else:
+                revision = migrate.upgrade(url)
         except DatabaseConfigError as exc:
             _say(str(exc), as_json, error=True)
             return 1

@@ -71,7 +71,7 @@ class Store:
             migrate.upgrade(url)
         else:
             at, head = migrate.current(url), migrate.head()
-            if at != head:
+            if at != head and (at is None or migrate.known(at)):  # unknown: a newer release's
                 raise DatabaseConfigError(
                     f"runnerops cannot start: the database ({url.shown}) is at schema"
                     f" {at or 'none'} and this version needs {head}: run `python -m bot migrate`"

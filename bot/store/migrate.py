@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import exc, text
 
 from bot.store.database import MIGRATIONS, DatabaseConfigError, DatabaseURL, sync_engine
@@ -45,8 +46,31 @@ def _unreachable(url: DatabaseURL, error: Exception) -> DatabaseConfigError:
     )
 
 
+def known(revision: str) -> bool:
+    """Whether this version of runnerops has ``revision`` among its migrations."""
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def upgrade(url: DatabaseURL) -> str:
-    """Apply every pending migration; return the revision the database is now at."""
+    """Apply every pending migration; return the revision the database is now at.
+
+    A database at a revision this version does not know was migrated by a newer release:
+    after a rollback, the older code runs on it as it is (migrations only add tables,
+    nullable columns and indexes, so the older code finds everything it reads), and says
+    so; ``python -m bot migrate --to REVISION``, run by the newer release, undoes them."""
+    at = current(url)
+    if at is not None and not known(at):
+        log.warning(
+            "the database (%s) is at schema %s, newer than this version's %s (a rollback?):"
+            " running on it unchanged",
+            url.shown,
+            at,
+            head(),
+        )
+        return at
     engine = sync_engine(url)
     try:
         for attempt in (1, 2):
@@ -59,8 +83,8 @@ def upgrade(url: DatabaseURL) -> str:
                     config = _config()
                     config.attributes["connection"] = conn
                     command.upgrade(config, "head")
-                    current = MigrationContext.configure(conn).get_current_revision()
-                return current or ""
+                    now_at = MigrationContext.configure(conn).get_current_revision()
+                return now_at or ""
             except exc.OperationalError as error:
                 # Another process created the same table a moment before us (SQLite has
                 # no lock to wait on here): the second attempt finds it done.
@@ -72,6 +96,35 @@ def upgrade(url: DatabaseURL) -> str:
         raise AssertionError("unreachable")
     finally:
         engine.dispose()
+
+
+def downgrade(url: DatabaseURL, revision: str) -> str:
+    """Undo the migrations after ``revision`` (before rolling back to the release that
+    ends there); return the revision the database is now at."""
+    if not known(revision):
+        raise DatabaseConfigError(
+            f"runnerops cannot migrate: no schema {revision!r} here"
+            f" (known: {', '.join(revisions())})"
+        )
+    engine = sync_engine(url)
+    try:
+        with engine.begin() as conn:
+            if not url.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            config = _config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, revision)
+            return MigrationContext.configure(conn).get_current_revision() or ""
+    except exc.DBAPIError as error:
+        raise _unreachable(url, error) from None
+    finally:
+        engine.dispose()
+
+
+def revisions() -> list[str]:
+    """Every schema revision this version knows, oldest first."""
+    script = ScriptDirectory.from_config(_config())
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
 def current(url: DatabaseURL) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import sqlite3
@@ -294,3 +295,48 @@ class socket_closed_port:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def _migrate(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "migrate", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+async def test_rolling_back_a_release(
+    database_url: str, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """docs/operations.md's rollback, on both engines: `migrate --to REV` undoes the newer
+    migrations; and a release rolled back without it runs on the newer schema as it is
+    (migrations only add), saying so, instead of refusing to start."""
+    assert _migrate(database_url).returncode == 0
+    revisions = migrate.revisions()
+    previous = revisions[-2]
+    done = _migrate(database_url, "--to", previous)
+    assert done.returncode == 0, done.stderr
+    assert f"at schema {previous}" in done.stdout
+    assert migrate.current(parse_database_url(database_url)) == previous
+    refused = _migrate(database_url, "--to", "nope")
+    assert refused.returncode == 1 and "no schema 'nope' here" in refused.stderr
+    assert _migrate(database_url).returncode == 0  # and forward again
+    engine = sync_engine(parse_database_url(database_url))
+    try:
+        with engine.begin() as conn:  # as a newer release would leave it
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
+        with caplog.at_level(logging.WARNING, logger="bot.store.migrate"):
+            store = Store.open(database_url, clock=clock)
+        await store.close()
+        assert "at schema 0099, newer than this version's" in caplog.text
+        kept = Store.open(database_url, clock=clock, migrate_now=False)
+        await kept.close()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE alembic_version SET version_num = :v"), {"v": migrate.head()}
+            )
+        engine.dispose()
