@@ -128,7 +128,7 @@ async def _session(lines: list[str] | None, color: bool) -> None:
             if queue is not None:
                 if not queue:
                     return
-                line = queue.pop(0)
+                line = with_jobs(queue.pop(0), world)
                 print(f"\n> {line}")
             else:
                 try:
