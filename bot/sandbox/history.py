@@ -3,15 +3,15 @@
 :func:`seed_week` runs in a started sandbox whose injected clock stands a week back. The
 channel the demo types in watches org ``acme``; a week of finished jobs (several label
 sets, created, started and completed at times spread over the days, busier in office
-hours) goes straight through the store's job write, the one every ``workflow_job``
-report ends in, because a week of signed deliveries takes the better part of a minute
-(``home_screenshot.live_a_week`` does that). Everything the sweep looks at is real: the
-GitHub double's runners go offline and come back, the real sweep runs a round every few
-hours (fleet samples, runners last seen online, offline alerts), and in the last hour
-jobs stuck for each reason the diagnosis knows are queued through signed ``workflow_job``
-webhooks and swept every five minutes, so their alerts are posted and updated in the
-channel. :class:`World` then plays the next scripted events each time the demo's
-``tick`` moves the clock on.
+hours) is stored as the ingest stores a batch of ``workflow_job`` deliveries (one
+transaction a batch), because a week of signed deliveries one by one takes the better
+part of a minute (``home_screenshot.live_a_week`` does that). Everything the sweep looks
+at is real: the GitHub double's runners go offline, the real sweep runs a round twice a
+day (fleet samples, runners last seen online, offline alerts), and in the last hour jobs
+stuck for each reason the diagnosis knows are queued through signed ``workflow_job``
+webhooks and swept every five minutes, so their alerts are posted in the channel.
+:class:`World` then plays the next scripted events each time the demo's ``tick`` moves
+the clock on (alerts updated and resolved).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.sandbox.harness import Sandbox
+from bot.store.deliveries import Delivery
+from bot.store.jobs import job_row
 from bot.watch.diagnosis import Reason
 from bot.watch.models import Job
 
@@ -45,13 +47,15 @@ POOLS: dict[tuple[str, ...], tuple[tuple[str, ...], float, tuple[str, ...]]] = {
     MAC: (("acme-mac-01", "acme-mac-02"), 120, ("ios-test",)),
 }
 # Runners the seed has offline that were online when the week began: two go away on the
-# third day (the prune dry run offers them: offline for days), one half a day ago (kept).
+# third day (the prune dry run offers them: offline for days), one this morning (kept).
 WENT_AWAY = {
     "acme-linux-04": 2 * DAY,
     "acme-gpu-03": 2 * DAY + 5 * HOUR,
-    "acme-arm-02": 6 * DAY + 12 * HOUR,
+    "acme-arm-02": 6 * DAY + 18 * HOUR,
 }
-SWEEP_EVERY = 6 * HOUR  # in the week; every 5 minutes in the last hour, as the watch runs
+# In the week (each round mints an installation token: the clock has moved past the last
+# one's hour); every 5 minutes in the last hour, as the watch runs.
+SWEEP_EVERY = 12 * HOUR
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,9 @@ class World:
     sb: Sandbox
     clock: Clock
     jobs: dict[str, int] = field(default_factory=dict)
-    events: list[tuple[float, str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    # (when, what it does): each event returns what happened, or None when the world has
+    # moved on without it (the user deleted its runner, say).
+    events: list[tuple[float, Callable[[], Awaitable[str | None]]]] = field(default_factory=list)
 
     def job_url(self, key: str) -> str:
         return str(self.sb.github.job(self.jobs[key])["html_url"])
@@ -127,32 +133,37 @@ class World:
         while True:
             self.clock.now = min(self.clock.now + 5 * MINUTE, end)
             while self.events and self.events[0][0] <= self.clock.now:
-                _, said, act = self.events.pop(0)
-                await act()
-                happened.append(said)
+                _, act = self.events.pop(0)
+                if (said := await act()) is not None:
+                    happened.append(said)
             await self.sweep()
             if self.clock.now >= end:
                 return happened
 
 
 async def _history(world: World, start: float, end: float) -> int:
-    """A finished job's every few minutes of office hours (fewer at night) from ``start``
-    to ``end``, written as the ingest writes them; sweep rounds in between. The count."""
+    """A finished job every few minutes of office hours (fewer at night) from ``start`` to
+    ``end``, stored as the ingest stores a batch of deliveries (one transaction a batch);
+    sweep rounds in between. The count."""
     sb, clock = world.sb, world.clock
-    assert sb.services is not None
-    store = sb.services.store.jobs
+    assert sb.ingest is not None
+    deliveries = sb.ingest.deliveries
     ids = {r["name"]: int(r["id"]) for r in sb.github.runners(ORG)}
+    batch: list[Delivery] = []
     count = 0
     next_sweep = start
     at = start
     while at < end:
-        while next_sweep <= at:
+        if next_sweep <= at:
+            if batch:
+                await deliveries.record(batch)
+                batch = []
             clock.now = next_sweep
-            for name, gone_at in WENT_AWAY.items():
-                if next_sweep - start >= gone_at:
-                    sb.github.set_runner(ORG, name, status="offline")
             await world.sweep()
             next_sweep += SWEEP_EVERY
+        for name, gone_at in WENT_AWAY.items():
+            if start + gone_at <= at < start + gone_at + HOUR:
+                sb.github.set_runner(ORG, name, status="offline")
         hour = int((at - start) // HOUR)
         busy = _busy_hour(at)
         per_hour = 5 if busy else (1 if hour % 3 == 0 else 0)
@@ -161,34 +172,34 @@ async def _history(world: World, start: float, end: float) -> int:
             runners, base, names = POOLS[labels]
             busier = 1 + ((hour // 24) * 5 % 7) / 6  # some days are busier than others
             wait = base * (1 + (hour * 7 + i * 3) % 5) * (1.6 * busier if busy else 0.4)
-            created = at + i * (HOUR / max(per_hour, 1))
+            created = at + i * (HOUR / per_hour)
             started = created + wait
             completed = started + 180 + (hour * 13 + i * 7) % 11 * 60
             runner = runners[(hour + i) % len(runners)]
-            repo = ("api", "web")[(hour + i) % 2]
+            repo = f"{OWNER}/{('api', 'web')[(hour + i) % 2]}"
             job_id = HISTORY_JOB_IDS + count
-            clock.now = completed
-            await store.record(
-                Job(
-                    id=job_id,
-                    labels=labels,
-                    status="completed",
-                    repository=f"{OWNER}/{repo}",
-                    repository_public=False,
-                    created_at=_utc(created),
-                    started_at=_utc(started),
-                    completed_at=_utc(completed),
-                    run_id=job_id,
-                    name=names[(hour + i) % len(names)],
-                    workflow_name="CI",
-                    runner_id=ids[runner],
-                    runner_name=runner,
-                    html_url=f"https://github.com/{OWNER}/{repo}/actions/runs/{job_id}/job/{job_id}",
-                ),
-                conclusion="success",
+            job = Job(
+                id=job_id,
+                labels=labels,
+                status="completed",
+                repository=repo,
+                repository_public=False,
+                created_at=_utc(created),
+                started_at=_utc(started),
+                completed_at=_utc(completed),
+                run_id=job_id,
+                name=names[(hour + i) % len(names)],
+                workflow_name="CI",
+                runner_id=ids[runner],
+                runner_name=runner,
+                html_url=f"https://github.com/{repo}/actions/runs/{job_id}/job/{job_id}",
             )
+            row = job_row(job, now=_utc(completed), conclusion="success")
+            batch.append(Delivery(f"delivery:history-{job_id}", row))
             count += 1
         at += HOUR
+    if batch:
+        await deliveries.record(batch)
     clock.now = end
     return count
 
@@ -226,20 +237,27 @@ async def seed_week(sb: Sandbox, clock: Clock, *, days: int = 7) -> World:
     return world
 
 
-def _what_happens_next(world: World) -> list[tuple[float, str, Callable[[], Awaitable[None]]]]:
+def _what_happens_next(world: World) -> list[tuple[float, Callable[[], Awaitable[str | None]]]]:
     """The next minutes: the busy Mac finishes and takes the iOS build (its alert
-    resolves), then acme-arm-02 comes back (the offline alert says so)."""
+    resolves), then acme-arm-02 comes back (the offline alert says so); each only if the
+    user has not deleted its runner (or the job is no longer queued)."""
     github, now = world.sb.github, world.clock.now
 
-    async def mac_takes_ios() -> None:
+    def listed(name: str) -> bool:
+        return any(r["name"] == name for r in github.runners(ORG))
+
+    async def mac_takes_ios() -> str | None:
         job_id = world.jobs["ios"]
+        if not listed("acme-mac-01") or github.job(job_id)["status"] != "queued":
+            return None
         github.set_job(job_id, status="in_progress", runner="acme-mac-01")
         await world.deliver(job_id, "in_progress")
+        return "acme-mac-01 finished its job and took ios-build"
 
-    async def arm_back() -> None:
+    async def arm_back() -> str | None:
+        if not listed("acme-arm-02"):
+            return None
         github.set_runner(ORG, "acme-arm-02", status="online")
+        return "acme-arm-02 came back online"
 
-    return [
-        (now + 4 * MINUTE, "acme-mac-01 finished its job and took ios-build", mac_takes_ios),
-        (now + 9 * MINUTE, "acme-arm-02 came back online", arm_back),
-    ]
+    return [(now + 4 * MINUTE, mac_takes_ios), (now + 9 * MINUTE, arm_back)]
