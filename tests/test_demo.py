@@ -5,6 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
+
+from bot.sandbox.fleet import seed_demo
+from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox
+from bot.sandbox.history import DAY, STUCK, Clock, seed_week
+from bot.watch.alerts import AlertKind
+from bot.watch.diagnosis import Reason
 
 
 def _tour() -> subprocess.CompletedProcess[str]:
@@ -121,3 +128,27 @@ def test_commands_from_stdin() -> None:
     assert "ios-build" in done.stdout and "All 1 runner that could take it is busy" in done.stdout
     assert "tick DURATION, e.g. `tick 10m`: `0m` is zero" in done.stdout  # said, not raised
     assert "5m later: the watch swept the fleet" in done.stdout
+
+
+async def test_the_week_leaves_a_posted_alert_for_each_stuck_job_with_its_reason(
+    keys: Keys,
+) -> None:
+    """The seed is built so that the real sweep finds each reason the diagnosis knows."""
+    clock = Clock(time.time() - 7 * DAY)
+    async with Sandbox.running(
+        seed=seed_demo, policy=PLATFORM_POLICY, clock=clock, keys=keys
+    ) as sb:
+        world = await seed_week(sb, clock)
+        assert sb.services is not None
+        alerts = await sb.services.store.alerts.open_alerts()
+    found = {
+        (a.reason, m.id) for a in alerts if a.kind is AlertKind.STUCK and a.message_ts
+        for m in a.members
+    }  # fmt: skip
+    assert {s.reason for s in STUCK} == set(Reason) - {
+        Reason.WAITING_APPROVAL,  # held by an environment: not a runner problem
+        Reason.NOT_QUEUED,
+        Reason.GITHUB_HOSTED,
+    }
+    for stuck in STUCK:
+        assert (stuck.reason, world.jobs[stuck.key]) in found, (stuck, found)
