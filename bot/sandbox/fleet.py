@@ -52,6 +52,11 @@ def seed_demo(double: GitHubDouble) -> None:
     double.add_org("globex")
     double.add_repo("globex", "site")
     double.add_enterprise("octo-ent")
+    # The deploy runners sit in a group only acme/api may use: a deploy job of acme/web
+    # waits for a runner it is not allowed (the watch's ``group_not_allowed``).
+    deploy = double.add_runner_group(
+        "/orgs/acme", "deploy", visibility="selected", selected_repositories=["api"]
+    )
     for scope_path, runners in (
         ("/orgs/acme", ACME_RUNNERS),
         ("/repos/acme/api", API_RUNNERS),
@@ -67,6 +72,7 @@ def seed_demo(double: GitHubDouble) -> None:
                 busy=busy,
                 labels=list(labels),
                 ephemeral=name == "acme-linux-06",
+                runner_group_id=deploy if "deploy" in labels else None,
             )
 
 

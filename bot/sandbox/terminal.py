@@ -74,6 +74,9 @@ def render(message: dict[str, Any], *, color: bool = True) -> str:
             lines.append(" ".join(buttons) + "   (type `click` to press)")
         elif kind == "divider":
             lines.append("─" * 40)
+        elif kind == "image":  # a chart: a terminal cannot draw it, so it says what it is
+            title = (block.get("title") or {}).get("text") or block.get("alt_text", "image")
+            lines.append(f"[chart: {title}]")
     if not message.get("blocks"):
         lines.append(mrkdwn(message.get("text", ""), bold=color))
     return "\n".join(lines)
