@@ -325,12 +325,6 @@ def create_app(
         signature = request.headers.get("x-hub-signature-256", "")
         if not signature.startswith("sha256="):
             return PlainTextResponse("invalid signature", status_code=401), None
-        # The delivery id keys the once-record (an index), and no signature covers it: a
-        # GUID from GitHub, so anything long or odd is refused before it is stored or logged.
-        if not DELIVERY_ID.fullmatch(request.headers.get("x-github-delivery", "")):
-            return PlainTextResponse(
-                "not a GitHub webhook delivery (X-GitHub-Delivery)", status_code=400
-            ), None
         headers = {k: v for k, v in request.headers.items() if k != "x-hub-signature"}
         # The body's bytes count against the shared budget until its signature is
         # checked (whatever the outcome); a verified body is no longer the budget's.
@@ -350,6 +344,12 @@ def create_app(
             except (KeyError, BadRequest, ValueError):
                 return PlainTextResponse("not a GitHub webhook delivery", status_code=400), None
             del body  # the parsed event is what stays
+        # The delivery id keys the once-record (an index), and no signature covers it: a
+        # GUID from GitHub, so anything long or odd is refused before it is stored or logged.
+        if not DELIVERY_ID.fullmatch(request.headers.get("x-github-delivery", "")):
+            return PlainTextResponse(
+                "not a GitHub webhook delivery (X-GitHub-Delivery)", status_code=400
+            ), None
         if event.event == "ping":
             return JSONResponse({"msg": "pong"}), None
         # A delivery is marked done only once its handler succeeded, so that GitHub's

@@ -124,8 +124,9 @@ def test_slack_socket_mode_manifest_has_no_request_urls() -> None:
     assert set(socket) <= SLACK_KEYS
 
 
-def test_in_socket_mode_slack_events_is_not_served() -> None:
+def test_in_socket_mode_slack_events_is_not_served(tmp_path: Path) -> None:
     env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path}/runnerops.db",
         "GITHUB_APP_ID": "1",
         "GITHUB_WEBHOOK_SECRET": "w",
         "SLACK_APP_TOKEN": "xapp-1-A0-1-x",
