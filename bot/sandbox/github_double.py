@@ -149,6 +149,7 @@ class RecordedRequest:
     query: dict[str, str]
     auth: str  # "jwt" | "installation" | "pat" | "none" | "invalid"
     status: int = 0
+    installation: int | None = None  # whose installation token it carried, if one
 
 
 API = "https://api.github.com"
@@ -564,6 +565,8 @@ class GitHubDouble:
         self._next_run_id = 9_000_000_001
         # The manifest flow: codes waiting for their conversion, and the Apps it created.
         self.manifest_user = "octocat"  # who is signed in on the double's web pages
+        # The account that owns the App (GET /app's ``owner``), as GitHub answers it.
+        self.app_owner = "octocat"
         self._manifest_codes: dict[str, _ManifestCode] = {}
         self.manifest_apps: list[dict[str, Any]] = []
         self._next_manifest_app_id = 900_001
@@ -1554,6 +1557,8 @@ class GitHubDouble:
         inside = not self.prefix or raw_path.startswith(self.prefix + "/")
         path = raw_path[len(self.prefix) :] if inside else raw_path
         record = RecordedRequest(method, path, query, auth.kind)
+        if auth.token is not None:
+            record.installation = auth.token.installation.id
         self.requests.append(record)
         record.status = 500  # replaced below unless the handler crashes
         base = self.api_base or str(request.base_url).rstrip("/") + self.prefix
@@ -1753,8 +1758,14 @@ class GitHubDouble:
                 "permissions": dict(DEFAULT_PERMISSIONS),
                 "events": ["workflow_job"],
                 "installations_count": len(self._installations),
+                "owner": self._owner_json(),
             },
         )
+
+    def _owner_json(self) -> dict[str, Any]:
+        """The App's owner as GitHub shows it: an account already known keeps its type."""
+        known = self._accounts.get(self.app_owner.lower())
+        return (known or _Account(self.app_owner, 583231, "User")).to_json()
 
     async def _list_installations(self, ctx: _Ctx) -> _Result:
         self._require_jwt(ctx)
