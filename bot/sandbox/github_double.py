@@ -569,6 +569,9 @@ class GitHubDouble:
         self.app_owner = "octocat"
         self._manifest_codes: dict[str, _ManifestCode] = {}
         self.manifest_apps: list[dict[str, Any]] = []
+        # Whether each App so created is public (app id -> manifest's ``public``): GitHub's
+        # App object does not say, its settings page does.
+        self.manifest_public: dict[int, bool] = {}
         self._next_manifest_app_id = 900_001
 
         scope = (
@@ -1100,6 +1103,12 @@ class GitHubDouble:
                 hold,
             )
         )
+
+    def installations(self) -> list[dict[str, Any]]:
+        """Every installation as ``GET /app/installations`` lists it (an ``installation``
+        webhook carries the same object)."""
+        base = self.api_base or API
+        return [self._installation_json(i, base) for i in self._installations.values()]
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -1681,6 +1690,9 @@ class GitHubDouble:
                 200,
                 f"Create GitHub App for {owner.login}",
                 f"<p>GitHub App name: <strong id=app-name>{escape(name)}</strong></p>"
+                "<p>Where can this GitHub App be installed? <strong id=app-public>"
+                f"{'Any account' if manifest.get('public') is True else 'Only on this account'}"
+                "</strong></p>"
                 f"<p>Webhook: {escape(str(manifest['hook_attributes'].get('url')))}</p>"
                 f"<ul>{permissions}</ul>"
                 f'<form method="post">{hidden}<button type="submit">Create GitHub App</button>'
@@ -1733,6 +1745,7 @@ class GitHubDouble:
             "pem": pem,
         }
         self.manifest_apps.append(app)
+        self.manifest_public[app_id] = manifest.get("public") is True
         return _Result(201, app)
 
     # ----------------------------------------------------------- app endpoints
