@@ -232,3 +232,22 @@ async def test_an_unknown_owner_refuses_nothing_for_good(make_sandbox: Callable[
         assert status == 503
         sb.github.clear_faults()
         assert "acme-idle" in reply_text(await sb.run("list acme"))
+
+
+async def test_store_only_verbs_say_not_served_and_unwatch_still_works(
+    make_sandbox: Callable[..., Any],
+) -> None:
+    """queue and stats read runnerops' own records: they too say the account is not
+    served. A watch made while the account was served can still be removed."""
+    async with make_sandbox(seed=seed, github_allowed_accounts=(*ORGS, STRANGER)) as sb:
+        await sb.run(f"watch {STRANGER}", channel_id="C0ALERTS")
+        assert [w.target for w in await sb.services.store.watches.all()] == [STRANGER]
+        # As after a restart with the account taken out of GITHUB_ALLOWED_ACCOUNTS.
+        sb.services.github.allowed_accounts = ORGS
+        for verb in ("queue", "stats", "watch"):
+            text = reply_text(await sb.run(f"{verb} {STRANGER}", channel_id="C0ALERTS"))
+            assert f"does not serve the account *{STRANGER}*" in text, text
+        assert "not served" not in reply_text(await sb.run("queue acme"))
+        unwatched = reply_text(await sb.run(f"unwatch {STRANGER}", channel_id="C0ALERTS"))
+        assert "not served" not in unwatched
+        assert await sb.services.store.watches.all() == []
