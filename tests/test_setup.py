@@ -880,3 +880,12 @@ async def test_an_unknown_accounts_choice_is_sent_back(keys: Keys) -> None:
         status, page, _ = await post(sb, sb.url + "/setup/github", fields)
         assert status == 400 and "one account or several organizations" in page
         assert not sb.github.manifest_apps and conversions(sb.github) == 0
+
+
+async def test_a_configured_app_says_where_to_install_it() -> None:
+    setup = SetupSettings(pending=("slack",), github_app_id="77", github_app_slug="ro")
+    async with serve(create_setup_app(setup)) as url, aiohttp.ClientSession() as session:
+        async with session.get(url + "/setup") as r:
+            text = unescape(re.sub(r"<[^>]+>", "", await r.text()))
+    assert "Install it on the account that owns it" in text
+    assert "on each organization it serves" in text and "GITHUB_ALLOWED_ACCOUNTS" in text

@@ -230,8 +230,10 @@ def setup_page(view: SetupView) -> str:
         step1 = f"<p>GitHub App <code>{escape(view.github_app_id or '')}</code> is configured.</p>"
         if view.install_url:
             step1 += (
-                f'<p><a href="{escape(view.install_url)}">Install it</a> on each organization '
-                "whose runners you manage.</p>"
+                f'<p><a href="{escape(view.install_url)}">Install it</a> on the account that '
+                "owns it; a public App (several organizations) on each organization it serves: "
+                "open the link once per organization, and list them in "
+                "<code>GITHUB_ALLOWED_ACCOUNTS</code>.</p>"
             )
 
     if view.slack_pending:
