@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from bot.config import ConfigError, load_settings
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Keys, Sandbox, reply_text
+from bot.slack.home import MAX_BLOCKS, PER_TARGET, Panel, home_view
 from bot.slack.prune import PRUNE_ACTION
 from tests.conftest import Clock
 
@@ -251,3 +253,23 @@ async def test_store_only_verbs_say_not_served_and_unwatch_still_works(
         unwatched = reply_text(await sb.run(f"unwatch {STRANGER}", channel_id="C0ALERTS"))
         assert "not served" not in unwatched
         assert await sb.services.store.watches.all() == []
+
+
+def test_grouped_home_stays_within_slacks_block_limit() -> None:
+    """Forty targets over twenty organizations: headings count against the 100 blocks,
+    and the targets that do not fit are counted, never cut mid-panel."""
+    panels = [
+        Panel(target=f"org{n:02d}" + ("/api" if i else ""), channels=("C0ALERTS",))
+        for n in range(20)
+        for i in range(2)
+    ]
+    view = home_view(panels, now=datetime(2026, 12, 6, tzinfo=UTC))
+    blocks = view["blocks"]
+    assert len(blocks) <= MAX_BLOCKS
+    headings = [b["text"]["text"] for b in blocks if b["type"] == "header"][1:]
+    panels_shown = sum(1 for b in blocks if b["type"] == "divider")
+    assert headings == [f"org{n:02d}" for n in range(len(headings))]
+    assert panels_shown == 2 * len(headings) or panels_shown == 2 * len(headings) - 1
+    assert panels_shown * PER_TARGET + len(headings) <= MAX_BLOCKS
+    more = [b for b in blocks if b["type"] == "context" and "more targets" in str(b)]
+    assert len(more) == 1 and f"… and {40 - panels_shown} more targets" in str(more[0])
