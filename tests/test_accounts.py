@@ -273,3 +273,13 @@ def test_grouped_home_stays_within_slacks_block_limit() -> None:
     assert panels_shown * PER_TARGET + len(headings) <= MAX_BLOCKS
     more = [b for b in blocks if b["type"] == "context" and "more targets" in str(b)]
     assert len(more) == 1 and f"… and {40 - panels_shown} more targets" in str(more[0])
+
+
+async def test_a_long_list_of_accounts_is_shortened_in_the_reply(
+    make_sandbox: Callable[..., Any],
+) -> None:
+    many = tuple(f"team{n:03d}" for n in range(300))
+    async with make_sandbox(seed=seed, github_allowed_accounts=many) as sb:
+        text = reply_text(await sb.run(f"list {STRANGER}"))
+        assert "*team000*" in text and "*team009*" in text and "team010" not in text
+        assert "and 290 more (`GITHUB_ALLOWED_ACCOUNTS`)" in text

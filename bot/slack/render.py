@@ -927,7 +927,9 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
                 f" on *{escape(t.owner)}*: {settings or install_url}"
             )
         case errors.AccountNotServed(target=t, allowed=allowed):
-            served = ", ".join(f"*{escape(a)}*" for a in allowed) or "the App's owner"
+            served = ", ".join(f"*{escape(a)}*" for a in allowed[:10]) or "the App's owner"
+            if len(allowed) > 10:  # a long list would crowd the reply (and Slack's limits)
+                served += f" and {len(allowed) - 10} more"
             return (
                 f":no_entry: runnerops does not serve the account *{escape(t.owner)}*: it"
                 f" serves {served} (`GITHUB_ALLOWED_ACCOUNTS`). Nothing was asked of GitHub."
