@@ -384,7 +384,11 @@ def create_app(
     async def not_served(event: sansio.Event) -> tuple[Response, str | None] | None:
         """A delivery from an account this deployment does not serve: answered 200 (GitHub
         would not retry anyway; a 2xx keeps the App's delivery log free of false alarms)
-        with a "not served" message, logged (see NotServed), and nothing stored."""
+        with a "not served" message, logged (see NotServed), and nothing stored.
+
+        With GITHUB_ALLOWED_ACCOUNTS empty the App's owner is asked of GitHub; while
+        GitHub does not say, deliveries are taken as before (GitHub never redelivers, and
+        a private App, setup's default, can be installed on its owner alone)."""
         account = installations.account_of(event.data)
         if account is None:
             return None
@@ -393,11 +397,7 @@ def create_app(
                 return None
             allowed = await services.github.served_accounts(Target(Scope.ORG, account))
         except RunnerOpsError:
-            return PlainTextResponse(
-                "cannot tell whether this account is served (GitHub did not say who owns"
-                " the App); redeliver later",
-                status_code=503,
-            ), None
+            return None  # GET /app failed and was logged; asked again after OWNER_RETRY
         refusals.refused(event, account, allowed or ())
         return JSONResponse(
             {"msg": "not served: the account is not in GITHUB_ALLOWED_ACCOUNTS", "account": account}

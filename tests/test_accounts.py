@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bot.config import ConfigError, load_settings
+from bot.github.client import OWNER_RETRY
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Keys, Sandbox, reply_text
 from bot.slack.home import MAX_BLOCKS, PER_TARGET, Panel, home_view
@@ -222,18 +223,27 @@ async def test_by_default_the_apps_owner_alone_is_served(
         assert asked.auth == "jwt" and asked.status == 200
 
 
-async def test_an_unknown_owner_refuses_nothing_for_good(make_sandbox: Callable[..., Any]) -> None:
-    """GitHub failing GET /app: the command says GitHub did not answer, the webhook asks
-    for a redelivery (503), and once GitHub answers the owner is served."""
-    async with make_sandbox(seed=seed, github_allowed_accounts=()) as sb:
+async def test_an_unknown_owner_refuses_nothing_for_good(
+    make_sandbox: Callable[..., Any], clock: Clock
+) -> None:
+    """GitHub failing GET /app: the command says GitHub did not answer and the webhook is
+    taken as before (GitHub would never redeliver it); GET /app is not asked again for
+    each request meanwhile, and once GitHub answers the owner alone is served."""
+    async with make_sandbox(seed=seed, clock=clock, github_allowed_accounts=()) as sb:
         sb.github.add_fault("GET", "/app", status=502, times=None)
         text = reply_text(await sb.run("list acme"))
         assert "GitHub did not answer" in text
+        asked = sb.github.count("GET", "/app")
         job = sb.github.add_job("acme", "api", labels=["self-hosted"])["id"]
-        status, _ = await sb.deliver("workflow_job", sb.github.workflow_job_payload(job))
-        assert status == 503
+        status, body = await sb.deliver("workflow_job", sb.github.workflow_job_payload(job))
+        assert status == 200 and "accepted" in body
+        assert await sb.services.store.jobs.get(job) is not None
+        assert "GitHub did not answer" in reply_text(await sb.run("list acme"))
+        assert sb.github.count("GET", "/app") == asked  # within OWNER_RETRY: not asked
         sb.github.clear_faults()
+        clock.advance(OWNER_RETRY)
         assert "acme-idle" in reply_text(await sb.run("list acme"))
+        assert "does not serve" in reply_text(await sb.run("list globex"))
 
 
 async def test_store_only_verbs_say_not_served_and_unwatch_still_works(

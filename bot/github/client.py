@@ -53,6 +53,8 @@ API_VERSION = "2022-11-28"
 REQUESTER = "runnerops"
 # How long the App's owner (GET /app), the default account served, is trusted.
 OWNER_TTL = 3600.0
+# After GET /app failed, how long before it is asked again (each webhook would else wait).
+OWNER_RETRY = 30.0
 # Mint a new installation token this long before GitHub's expires_at.
 TOKEN_MARGIN = 300.0
 # GitHub's secondary limits allow at most 100 concurrent requests per client.
@@ -401,6 +403,7 @@ class GitHubClient:
             None if allowed_accounts is None else tuple(a.lower() for a in allowed_accounts)
         )
         self._owner: tuple[str, float] | None = None  # (login, until when it is trusted)
+        self._owner_retry = 0.0  # after a failed GET /app, not before this
         self._observe = observe
         self.page_concurrency = max(1, page_concurrency)
         self._app_id = app_id
@@ -591,11 +594,19 @@ class GitHubClient:
             cached = self._owner
             if cached is not None and self._clock() < cached[1]:
                 return cached[0]
-            data = await self._guard(target, self._gh().getitem("/app"), "GET")
-            owner = data.get("owner") if isinstance(data, dict) else None
-            login = owner.get("login") if isinstance(owner, dict) else None
-            if not isinstance(login, str) or not login:
-                raise errors.GitHubUnavailable(target, "GET /app named no owner")
+            if self._clock() < self._owner_retry:  # failed just now: not asked again yet
+                raise errors.GitHubUnavailable(target, "who owns the App is not known yet")
+            try:
+                data = await self._guard(target, self._gh().getitem("/app"), "GET")
+                owner = data.get("owner") if isinstance(data, dict) else None
+                login = owner.get("login") if isinstance(owner, dict) else None
+                if not isinstance(login, str) or not login:
+                    raise errors.GitHubUnavailable(target, "GET /app named no owner")
+            except errors.RunnerOpsError as exc:
+                self._owner_retry = self._clock() + OWNER_RETRY
+                host = urlsplit(self.api_url).netloc
+                log.warning("GitHub GET /app failed (host %s): %r", host, exc)
+                raise
             self._owner = (login.lower(), self._clock() + OWNER_TTL)
             log.info("the GitHub App is owned by %s: the account served", login)
             return login.lower()
