@@ -1104,6 +1104,10 @@ class GitHubDouble:
             )
         )
 
+    def account_logins(self) -> list[str]:
+        """Every account (organization or user) the double knows, as GitHub spells it."""
+        return [account.login for account in self._accounts.values()]
+
     def installations(self) -> list[dict[str, Any]]:
         """Every installation as ``GET /app/installations`` lists it (an ``installation``
         webhook carries the same object)."""
