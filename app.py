@@ -41,6 +41,7 @@ from bot.config import (
     load_settings,
     load_setup_settings,
 )
+from bot.errors import RunnerOpsError
 from bot.observe.logs import configure as configure_logs
 from bot.observe.logs import new_request_id
 from bot.observe.readiness import sweep_readiness
@@ -52,10 +53,10 @@ from bot.slack.socket_mode import PING_INTERVAL, SocketMode
 from bot.store import DatabaseConfigError, Store
 from bot.store.database import StoreUnavailable
 from bot.store.health import SweepState
-from bot.targets import TargetError
+from bot.targets import Scope, Target, TargetError
 from bot.watch.ingest import DUPLICATE, Ingest, Rejected
 from bot.watch.sweep import Sweeper
-from handlers import home, jobs
+from handlers import home, installations, jobs
 
 log = logging.getLogger("runnerops")
 MAINTENANCE_SECONDS = 3600.0
@@ -261,6 +262,7 @@ def create_app(
     # Only HTTP mode has signed requests (Socket Mode may have no signing secret at all).
     verifier = None if settings.socket_mode else SignatureVerifier(settings.slack_signing_secret)
     unverified = ByteBudget(settings.webhook_unverified_bytes)
+    refusals = installations.NotServed()
     # Slack's own budget: a flood of one kind cannot turn the other away.
     unverified_slack = ByteBudget(settings.slack_unverified_bytes)
 
@@ -352,6 +354,9 @@ def create_app(
             ), None
         if event.event == "ping":
             return JSONResponse({"msg": "pong"}), None
+        refused = await not_served(event)
+        if refused is not None:
+            return refused
         # A delivery is marked done only once its handler succeeded, so that GitHub's
         # redelivery (same X-GitHub-Delivery) of a failed one is processed; the database
         # decides which process runs it when copies reach several at once.
@@ -375,6 +380,28 @@ def create_app(
         with contextlib.suppress(StoreUnavailable):
             await once.done(key)
         return JSONResponse({"msg": "accepted", "event": event.event}), "accepted"
+
+    async def not_served(event: sansio.Event) -> tuple[Response, str | None] | None:
+        """A delivery from an account this deployment does not serve: answered 200 (GitHub
+        would not retry anyway; a 2xx keeps the App's delivery log free of false alarms)
+        with a "not served" message, logged (see NotServed), and nothing stored.
+
+        With GITHUB_ALLOWED_ACCOUNTS empty the App's owner is asked of GitHub; while
+        GitHub does not say, deliveries are taken as before (GitHub never redelivers, and
+        a private App, setup's default, can be installed on its owner alone)."""
+        account = installations.account_of(event.data)
+        if account is None:
+            return None
+        try:
+            if await services.github.serves(account):
+                return None
+            allowed = await services.github.served_accounts(Target(Scope.ORG, account))
+        except RunnerOpsError:
+            return None  # GET /app failed and was logged; asked again after OWNER_RETRY
+        refusals.refused(event, account, allowed or ())
+        return JSONResponse(
+            {"msg": "not served: the account is not in GITHUB_ALLOWED_ACCOUNTS", "account": account}
+        ), "not_served"
 
     async def workflow_job(event: sansio.Event) -> tuple[Response, str | None]:
         """Stored with the deliveries that arrive alongside, in one transaction, and

@@ -7,12 +7,15 @@ variable, so an operator fixes them in one go rather than one deploy at a time.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 DEFAULT_API_URL = "https://api.github.com"
+# A GitHub login (Enterprise Managed Users add ``_shortcode``), as bot.targets reads one.
+_ACCOUNT = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,37}[a-z0-9_])?")
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # Where Slack's response_url points: its commercial and its GovSlack hosts. Replies (which
 # may hold a runner token) go nowhere else, even for a request whose signature checks out.
@@ -37,6 +40,10 @@ class Settings:
     default_target: str | None = None
     port: int = 8000
     github_app_slug: str | None = None
+    # GITHUB_ALLOWED_ACCOUNTS, lower-cased: the accounts whose installations are served.
+    # Empty: the account that owns the App (asked of GitHub, GET /app). None, which only
+    # code building Settings itself gets (the sandbox, tests), checks no account.
+    github_allowed_accounts: tuple[str, ...] | None = None
     github_timeout: float = 10.0
     policy: str | None = None
     database_url: str = "sqlite:///runnerops.db"
@@ -209,6 +216,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
         timeout = 10.0
 
+    allowed_text = get("GITHUB_ALLOWED_ACCOUNTS") or ""
+    allowed = tuple(dict.fromkeys(a.strip().lower() for a in allowed_text.split(",") if a.strip()))
+    for account in allowed:
+        if not _ACCOUNT.fullmatch(account):
+            problems.append(
+                "GITHUB_ALLOWED_ACCOUNTS holds GitHub logins separated by commas, like"
+                f" acme,globex (got {account!r})"
+            )
+
     database_timeout_text = get("DATABASE_TIMEOUT") or "5"
     try:
         database_timeout = float(database_timeout_text)
@@ -311,6 +327,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         default_target=get("DEFAULT_GITHUB_TARGET"),
         port=int(port_text),
         github_app_slug=get("GITHUB_APP_SLUG"),
+        github_allowed_accounts=allowed,
         github_timeout=timeout,
         policy=env.get("RUNNEROPS_POLICY") or None,
         database_url=get("DATABASE_URL") or "sqlite:///runnerops.db",

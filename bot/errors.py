@@ -33,6 +33,15 @@ class NoSuchRepository(NotInstalled):
 
 
 @dataclass
+class AccountNotServed(NotInstalled):
+    """The target's account is not one this deployment serves (``GITHUB_ALLOWED_ACCOUNTS``,
+    by default the App's owner): refused before any GitHub call for it. A kind of "not
+    installed" for the watch and the fleet view, which treat both alike."""
+
+    allowed: tuple[str, ...] = ()  # the accounts served, lower-case, as configured or found
+
+
+@dataclass
 class EnterpriseTokenMissing(RunnerOpsError):
     """Enterprise endpoints need ``GITHUB_ENTERPRISE_TOKEN``; App tokens are refused there."""
 

@@ -87,6 +87,7 @@ class Services:
             backoff=github_backoff,
             clock=clock,
             observe=metrics.github_answer,
+            allowed_accounts=settings.github_allowed_accounts,
         )
         slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
         return cls(

@@ -814,3 +814,78 @@ def test_spent_states_are_bounded_and_never_work_twice() -> None:
     assert len(states) == 50  # expired records go as new ones come
     fresh = states.new("b" * 40)
     assert states.spend(fresh, "b" * 40) and len(states) == 1
+
+
+# -- one account or several ----------------------------------------------------------------
+
+
+def test_a_public_manifest_for_several_organizations() -> None:
+    assert manifests.github_manifest("https://h.example", public=True)["public"] is True
+    assert manifests.github_manifest("https://h.example")["public"] is False
+
+
+async def test_several_organizations_register_a_public_app(keys: Keys) -> None:
+    """ "Several organizations" shows what public means before anything goes to GitHub,
+    then posts the public manifest (no script: a plain form); the callback then says to
+    install it on each organization and to list them in GITHUB_ALLOWED_ACCOUNTS."""
+    async with running(keys) as sb:
+        _, html, _ = await get(sb, "/setup")
+        assert 'name="accounts" value="one" id="accounts-one" checked' in html
+        assert "GITHUB_ALLOWED_ACCOUNTS" in html and "any GitHub account can install" in html
+        fields = {**form_fields(html), "organization": "acme", "accounts": "several"}
+        status, page, _ = await post(sb, sb.url + "/setup/github", fields)
+        assert status == 200 and "Register a public GitHub App" in page
+        assert "grants runnerops nothing on an account that is not allowed" in page
+        assert "<script" not in page
+        sent = form_fields(page)
+        assert json.loads(sent["manifest"])["public"] is True
+        found = re.search(r'<form method="post" action="([^"]+)"', page)
+        assert found is not None
+        action = unescape(found[1])
+        assert (
+            action == f"{sb.github_url}/organizations/acme/settings/apps/new?state={sent['state']}"
+        )
+        assert conversions(sb.github) == 0 and not sb.github.manifest_apps
+        # The browser posts that form to GitHub, confirms, and comes back.
+        status, confirm, _ = await post(sb, action, sent)
+        assert status == 200 and "Any account" in confirm
+        status, _, headers = await post(sb, action, form_fields(confirm))
+        assert status == 302
+        back = headers["location"].removeprefix(sb.url)
+        status, done, _ = await get(sb, back)
+        assert status == 200, done
+        (app,) = sb.github.manifest_apps
+        assert sb.github.manifest_public[app["id"]] is True
+        text = unescape(re.sub(r"<[^>]+>", "", done))
+        assert "It is a public App. Install it on each organization" in text
+        assert "GITHUB_ALLOWED_ACCOUNTS=ORG1,ORG2,ORG3" in text
+        assert f"{sb.github_url}/apps/{app['slug']}/installations/new" in text
+
+
+async def test_one_account_registers_a_private_app_as_before(keys: Keys) -> None:
+    async with running(keys) as sb:
+        code, state = await register(sb, organization="acme", accounts="one")
+        status, done, _ = await get(sb, f"/setup/github/callback?code={code}&state={state}")
+        assert status == 200
+        (app,) = sb.github.manifest_apps
+        assert sb.github.manifest_public[app["id"]] is False
+        text = unescape(re.sub(r"<[^>]+>", "", done))
+        assert "It is a private App" in text and "GITHUB_ALLOWED_ACCOUNTS" not in text
+
+
+async def test_an_unknown_accounts_choice_is_sent_back(keys: Keys) -> None:
+    async with running(keys) as sb:
+        _, html, _ = await get(sb, "/setup")
+        fields = {**form_fields(html), "accounts": "all"}
+        status, page, _ = await post(sb, sb.url + "/setup/github", fields)
+        assert status == 400 and "one account or several organizations" in page
+        assert not sb.github.manifest_apps and conversions(sb.github) == 0
+
+
+async def test_a_configured_app_says_where_to_install_it() -> None:
+    setup = SetupSettings(pending=("slack",), github_app_id="77", github_app_slug="ro")
+    async with serve(create_setup_app(setup)) as url, aiohttp.ClientSession() as session:
+        async with session.get(url + "/setup") as r:
+            text = unescape(re.sub(r"<[^>]+>", "", await r.text()))
+    assert "Install it on the account that owns it" in text
+    assert "on each organization it serves" in text and "GITHUB_ALLOWED_ACCOUNTS" in text

@@ -192,3 +192,59 @@ async def test_the_readme_picture_renders(tmp_path: Path) -> None:
     target = await render(tmp_path)
     assert target == tmp_path / "setup.png"
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 10_000
+
+
+async def test_choose_several_organizations_in_a_browser(keys: Keys, tmp_path: Path) -> None:
+    """The choice is two radio buttons in the form: "Several organizations" leads to a page
+    saying what public means, whose button registers a public App on GitHub (the double's
+    confirmation says "Any account"); the callback says to install it on each organization
+    and to list them in GITHUB_ALLOWED_ACCOUNTS. Script is off: the page needs none."""
+    async with running(keys) as sb, chromium() as browser:
+        context = await browser.new_context(java_script_enabled=False)
+        page = await context.new_page()
+        await page.goto(sb.url + "/setup")
+        assert await page.is_checked("#accounts-one")  # one account unless chosen
+        choice = await page.inner_text("#accounts")
+        assert "Several organizations" in choice and "GITHUB_ALLOWED_ACCOUNTS" in choice
+        await page.fill("#organization", "acme")
+        await page.check("#accounts-several")
+        await page.click("button:has-text('Register on GitHub')")
+        await page.wait_for_selector("h1:has-text('Register a public GitHub App')")
+        assert page.url == sb.url + "/setup/github"
+        means = await page.inner_text("#public-means")
+        assert "any GitHub account can install the App" in means
+        assert "grants runnerops nothing on an account that is not allowed" in means
+        await page.screenshot(path=str(tmp_path / "public.png"), full_page=True)
+        assert not sb.github.manifest_apps  # nothing sent to GitHub yet
+
+        await page.click("button:has-text('Register the public App on GitHub')")
+        await page.wait_for_selector("h1:has-text('Create GitHub App for acme')")
+        assert await page.inner_text("#app-public") == "Any account"
+        await page.click("button:has-text('Create GitHub App')")
+        await page.wait_for_selector("h1:has-text('registered')")
+        (app,) = sb.github.manifest_apps
+        assert sb.github.manifest_public[app["id"]] is True
+        main = await page.inner_text("main")
+        assert "It is a public App. Install it on each organization" in main
+        assert await page.inner_text("#allowed") == (
+            "heroku config:set GITHUB_ALLOWED_ACCOUNTS=ORG1,ORG2,ORG3"
+        )
+        install = await page.get_attribute("#install", "href")
+        assert install == f"{sb.github_url}/apps/{app['slug']}/installations/new"
+        await context.close()
+
+
+async def test_one_account_stays_a_private_app_in_a_browser(keys: Keys) -> None:
+    async with running(keys) as sb, chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(sb.url + "/setup")
+        await page.check("#accounts-several")
+        await page.check("#accounts-one")  # changed one's mind: radio buttons, one value
+        await page.click("button:has-text('Register on GitHub')")
+        await page.wait_for_selector("h1:has-text('Create GitHub App')")
+        assert await page.inner_text("#app-public") == "Only on this account"
+        await page.click("button:has-text('Create GitHub App')")
+        await page.wait_for_selector("h1:has-text('registered')")
+        (app,) = sb.github.manifest_apps
+        assert sb.github.manifest_public[app["id"]] is False
+        assert "It is a private App" in await page.inner_text("main")

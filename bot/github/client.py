@@ -51,6 +51,10 @@ _EXPECTED = (
 ACCEPT = "application/vnd.github+json, application/json"
 API_VERSION = "2022-11-28"
 REQUESTER = "runnerops"
+# How long the App's owner (GET /app), the default account served, is trusted.
+OWNER_TTL = 3600.0
+# After GET /app failed, how long before it is asked again (each webhook would else wait).
+OWNER_RETRY = 30.0
 # Mint a new installation token this long before GitHub's expires_at.
 TOKEN_MARGIN = 300.0
 # GitHub's secondary limits allow at most 100 concurrent requests per client.
@@ -390,8 +394,16 @@ class GitHubClient:
         page_concurrency: int = PAGE_CONCURRENCY,
         clock: Callable[[], float] = time.time,
         observe: Observer | None = None,
+        allowed_accounts: tuple[str, ...] | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        # GITHUB_ALLOWED_ACCOUNTS (lower-case); empty: the App's owner, asked of GitHub;
+        # None: every account (a client built for a tool or a test, not from settings).
+        self.allowed_accounts = (
+            None if allowed_accounts is None else tuple(a.lower() for a in allowed_accounts)
+        )
+        self._owner: tuple[str, float] | None = None  # (login, until when it is trusted)
+        self._owner_retry = 0.0  # after a failed GET /app, not before this
         self._observe = observe
         self.page_concurrency = max(1, page_concurrency)
         self._app_id = app_id
@@ -566,7 +578,60 @@ class GitHubClient:
             if not self._enterprise_token:
                 raise errors.EnterpriseTokenMissing(target)
             return None, self._enterprise_token, False
+        await self.check_served(target)
         return await self._installation_token(target)
+
+    # -- the accounts served ---------------------------------------------------------
+
+    async def app_owner(self, target: Target) -> str:
+        """The login (lower-case) of the account that owns the App: ``GET /app`` signed
+        with the app JWT, asked at most once an hour (an App changes owner only when it
+        is transferred). ``target`` is whom a failure is reported for."""
+        cached = self._owner
+        if cached is not None and self._clock() < cached[1]:
+            return cached[0]
+        async with self._lock("app:owner"):  # no target name has this form
+            cached = self._owner
+            if cached is not None and self._clock() < cached[1]:
+                return cached[0]
+            if self._clock() < self._owner_retry:  # failed just now: not asked again yet
+                raise errors.GitHubUnavailable(target, "who owns the App is not known yet")
+            try:
+                data = await self._guard(target, self._gh().getitem("/app"), "GET")
+                owner = data.get("owner") if isinstance(data, dict) else None
+                login = owner.get("login") if isinstance(owner, dict) else None
+                if not isinstance(login, str) or not login:
+                    raise errors.GitHubUnavailable(target, "GET /app named no owner")
+            except errors.RunnerOpsError as exc:
+                self._owner_retry = self._clock() + OWNER_RETRY
+                host = urlsplit(self.api_url).netloc
+                log.warning("GitHub GET /app failed (host %s): %r", host, exc)
+                raise
+            self._owner = (login.lower(), self._clock() + OWNER_TTL)
+            log.info("the GitHub App is owned by %s: the account served", login)
+            return login.lower()
+
+    async def served_accounts(self, target: Target) -> tuple[str, ...] | None:
+        """``GITHUB_ALLOWED_ACCOUNTS``, or else the App's owner alone; None: every one."""
+        if self.allowed_accounts is None:
+            return None
+        return self.allowed_accounts or (await self.app_owner(target),)
+
+    async def serves(self, account: str) -> bool:
+        """Whether installations on ``account`` (a login from GitHub) are served. Raises
+        :class:`errors.GitHubUnavailable` when the App's owner is needed and unknown."""
+        allowed = await self.served_accounts(Target(Scope.ORG, account))
+        return allowed is None or account.lower() in allowed
+
+    async def check_served(self, target: Target) -> None:
+        """Raise :class:`errors.AccountNotServed` for a target on an account this deployment
+        does not serve, before anything is asked of GitHub for it. Enterprise targets are
+        not installations (a classic token reaches them) and are not checked."""
+        if target.scope is Scope.ENTERPRISE:
+            return
+        allowed = await self.served_accounts(target)
+        if allowed is not None and target.owner.lower() not in allowed:
+            raise errors.AccountNotServed(target, allowed=allowed)
 
     # -- calls -----------------------------------------------------------------------
 

@@ -149,6 +149,7 @@ class RecordedRequest:
     query: dict[str, str]
     auth: str  # "jwt" | "installation" | "pat" | "none" | "invalid"
     status: int = 0
+    installation: int | None = None  # whose installation token it carried, if one
 
 
 API = "https://api.github.com"
@@ -564,8 +565,13 @@ class GitHubDouble:
         self._next_run_id = 9_000_000_001
         # The manifest flow: codes waiting for their conversion, and the Apps it created.
         self.manifest_user = "octocat"  # who is signed in on the double's web pages
+        # The account that owns the App (GET /app's ``owner``), as GitHub answers it.
+        self.app_owner = "octocat"
         self._manifest_codes: dict[str, _ManifestCode] = {}
         self.manifest_apps: list[dict[str, Any]] = []
+        # Whether each App so created is public (app id -> manifest's ``public``): GitHub's
+        # App object does not say, its settings page does.
+        self.manifest_public: dict[int, bool] = {}
         self._next_manifest_app_id = 900_001
 
         scope = (
@@ -1098,6 +1104,16 @@ class GitHubDouble:
             )
         )
 
+    def account_logins(self) -> list[str]:
+        """Every account (organization or user) the double knows, as GitHub spells it."""
+        return [account.login for account in self._accounts.values()]
+
+    def installations(self) -> list[dict[str, Any]]:
+        """Every installation as ``GET /app/installations`` lists it (an ``installation``
+        webhook carries the same object)."""
+        base = self.api_base or API
+        return [self._installation_json(i, base) for i in self._installations.values()]
+
     def clear_faults(self) -> None:
         self._faults.clear()
 
@@ -1554,6 +1570,8 @@ class GitHubDouble:
         inside = not self.prefix or raw_path.startswith(self.prefix + "/")
         path = raw_path[len(self.prefix) :] if inside else raw_path
         record = RecordedRequest(method, path, query, auth.kind)
+        if auth.token is not None:
+            record.installation = auth.token.installation.id
         self.requests.append(record)
         record.status = 500  # replaced below unless the handler crashes
         base = self.api_base or str(request.base_url).rstrip("/") + self.prefix
@@ -1676,6 +1694,9 @@ class GitHubDouble:
                 200,
                 f"Create GitHub App for {owner.login}",
                 f"<p>GitHub App name: <strong id=app-name>{escape(name)}</strong></p>"
+                "<p>Where can this GitHub App be installed? <strong id=app-public>"
+                f"{'Any account' if manifest.get('public') is True else 'Only on this account'}"
+                "</strong></p>"
                 f"<p>Webhook: {escape(str(manifest['hook_attributes'].get('url')))}</p>"
                 f"<ul>{permissions}</ul>"
                 f'<form method="post">{hidden}<button type="submit">Create GitHub App</button>'
@@ -1728,6 +1749,7 @@ class GitHubDouble:
             "pem": pem,
         }
         self.manifest_apps.append(app)
+        self.manifest_public[app_id] = manifest.get("public") is True
         return _Result(201, app)
 
     # ----------------------------------------------------------- app endpoints
@@ -1753,8 +1775,14 @@ class GitHubDouble:
                 "permissions": dict(DEFAULT_PERMISSIONS),
                 "events": ["workflow_job"],
                 "installations_count": len(self._installations),
+                "owner": self._owner_json(),
             },
         )
+
+    def _owner_json(self) -> dict[str, Any]:
+        """The App's owner as GitHub shows it: an account already known keeps its type."""
+        known = self._accounts.get(self.app_owner.lower())
+        return (known or _Account(self.app_owner, 583231, "User")).to_json()
 
     async def _list_installations(self, ctx: _Ctx) -> _Result:
         self._require_jwt(ctx)

@@ -34,9 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 UVICORN = (sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1")
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment a PaaS would give a process with these settings."""
+def settings_env(settings: Settings, github: GitHubDouble | None = None) -> dict[str, str]:
+    """The environment a PaaS would give a process with these settings. The sandbox's
+    settings serve every account (``github_allowed_accounts`` None), which no variable
+    says: given the double, its accounts are listed in GITHUB_ALLOWED_ACCOUNTS instead."""
+    allowed = settings.github_allowed_accounts
+    if allowed is None and github is not None:
+        allowed = tuple(github.account_logins())
     env = {
+        "GITHUB_ALLOWED_ACCOUNTS": ",".join(allowed or ()),
         "GITHUB_APP_ID": settings.github_app_id,
         "GITHUB_PRIVATE_KEY": settings.github_private_key,
         "GITHUB_WEBHOOK_SECRET": settings.github_webhook_secret,
@@ -149,7 +155,7 @@ async def cluster(
             policy=policy,
             **settings_changes,
         )
-        env = settings_env(settings)
+        env = settings_env(settings, github)
         with tempfile.TemporaryDirectory(prefix="runnerops-procs-") as logs:
             processes: list[Process] = []
             try:

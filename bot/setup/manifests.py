@@ -59,15 +59,18 @@ def app_name(base_url: str) -> str:
     return name[:MAX_APP_NAME].rstrip("-")
 
 
-def github_manifest(base_url: str) -> dict[str, Any]:
+def github_manifest(base_url: str, *, public: bool = False) -> dict[str, Any]:
     """``manifests/github-app.json`` for this deployment: its webhook, and the callback
-    GitHub sends the browser back to with the one-hour code."""
+    GitHub sends the browser back to with the one-hour code. ``public`` for a deployment
+    serving several organizations: GitHub lets a private App be installed only on the
+    account that owns it, a public one on any (``GITHUB_ALLOWED_ACCOUNTS`` says which are
+    served)."""
     manifest = _replace_placeholder(_load("github-app.json"), base_url)
     manifest["name"] = app_name(base_url)
     manifest["url"] = base_url
     manifest.setdefault("hook_attributes", {})["url"] = f"{base_url}/github/webhooks"
     manifest["redirect_url"] = f"{base_url}/setup/github/callback"
-    manifest["public"] = False
+    manifest["public"] = public
     return manifest
 
 

@@ -47,9 +47,25 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; mar
 dt { color: var(--muted); } dd { margin: 0; }
 details { margin-top: .6rem; } summary { cursor: pointer; color: var(--accent); }
 .error { border-color: var(--bad); } .error h1 { color: var(--bad); }
+fieldset { border: 1px solid var(--line); border-radius: 6px; margin: .8rem 0 0;
+  padding: .4rem .9rem .6rem; }
+legend { font-weight: 600; padding: 0 .3rem; }
+label.choice { font-weight: 400; margin: .4rem 0 0; }
+label.choice strong { font-weight: 600; }
 .warn { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px;
   padding: .6rem .9rem; }
 """
+
+
+# What registering a public App means, said where the choice is made and again before it.
+PUBLIC_MEANS = (
+    "Public means any GitHub account can install the App, not only the organizations you"
+    " choose. Installing it grants runnerops nothing on an account that is not allowed:"
+    " this deployment serves only the accounts listed in <code>GITHUB_ALLOWED_ACCOUNTS</code>"
+    " (it asks GitHub nothing for the others, refuses their webhooks and stores none of"
+    " them, and answers commands on them that the account is not served). The App's private"
+    " key stays with this deployment; an installer gets no access to your organizations."
+)
 
 
 def page(title: str, body: str, *, error: bool = False) -> str:
@@ -104,7 +120,63 @@ class SetupView:
     github_app_id: str | None = None
     install_url: str | None = None
     organization: str = ""
+    several: bool = False  # the App serves several organizations: a public App
     problem: str | None = None  # a bad field sent back with the form
+
+
+def _accounts_choice(several: bool) -> str:
+    """One account or several: radio buttons in the registration form (no script: the
+    choice travels with the form, and "several" first shows what a public App means)."""
+    one_checked, several_checked = ("", " checked") if several else (" checked", "")
+    return (
+        '<fieldset id="accounts"><legend>Which accounts will it serve?</legend>'
+        '<label class="choice"><input type="radio" name="accounts" value="one" id="accounts-one"'
+        f"{one_checked}> <strong>One account</strong>: the organization above (or your own"
+        " account). A private App: GitHub lets only the account that owns it install it.</label>"
+        '<label class="choice"><input type="radio" name="accounts" value="several"'
+        f' id="accounts-several"{several_checked}> <strong>Several organizations</strong>:'
+        " a public App, installed by each organization, and the ones served listed in"
+        " <code>GITHUB_ALLOWED_ACCOUNTS</code>.</label>"
+        f'<p class="hint">{PUBLIC_MEANS}</p></fieldset>'
+    )
+
+
+def public_app_page(*, manifest: dict[str, Any], action: str, state: str, organization: str) -> str:
+    """The step between choosing "several organizations" and GitHub: what a public App
+    means, said plainly, and the form that registers it (posted to GitHub's new-App page
+    as the one-account form is, by the browser, without script)."""
+    owner = (
+        f"the organization <code>{escape(organization)}</code>"
+        if organization
+        else "your own account"
+    )
+    manifest_text = escape(json.dumps(manifest, indent=2))
+    body = (
+        "<h1>Register a public GitHub App</h1>"
+        f'<p class="lead">It will be owned by {owner} and installed by each organization'
+        " this deployment serves.</p>"
+        + _step(
+            1,
+            "What public means",
+            None,
+            f'<p id="public-means">{PUBLIC_MEANS}</p>'
+            "<p>After registering, install it on each organization (the next page gives the"
+            " link), then set <code>GITHUB_ALLOWED_ACCOUNTS</code> to their logins, separated"
+            " by commas (<code>GITHUB_ALLOWED_ACCOUNTS=acme,globex,initech</code>).</p>",
+        )
+        + _step(
+            2,
+            "Register it on GitHub",
+            None,
+            f'<form method="post" action="{escape(action)}">'
+            f'<input type="hidden" name="manifest" value="{escape(json.dumps(manifest))}">'
+            f'<input type="hidden" name="state" value="{escape(state)}">'
+            '<button type="submit">Register the public App on GitHub</button></form>'
+            f"<details><summary>The manifest sent to GitHub</summary><pre>{manifest_text}</pre>"
+            '</details><p><a href="/setup">Back: one account only</a></p>',
+        )
+    )
+    return page("Register a public GitHub App", body)
 
 
 def setup_page(view: SetupView) -> str:
@@ -149,7 +221,8 @@ def setup_page(view: SetupView) -> str:
             "organization that owns the App; empty for your personal account)</span></label>"
             '<input type="text" id="organization" name="organization" maxlength="39" '
             f'value="{escape(view.organization)}" placeholder="acme" autocomplete="off">'
-            '<button type="submit">Register on GitHub</button></form>'
+            + _accounts_choice(view.several)
+            + '<button type="submit">Register on GitHub</button></form>'
             f"<details><summary>The manifest sent to GitHub</summary><pre>{manifest_text}</pre>"
             "</details>"
         )
@@ -157,8 +230,10 @@ def setup_page(view: SetupView) -> str:
         step1 = f"<p>GitHub App <code>{escape(view.github_app_id or '')}</code> is configured.</p>"
         if view.install_url:
             step1 += (
-                f'<p><a href="{escape(view.install_url)}">Install it</a> on each organization '
-                "whose runners you manage.</p>"
+                f'<p><a href="{escape(view.install_url)}">Install it</a> on the account that '
+                "owns it; a public App (several organizations) on each organization it serves: "
+                "open the link once per organization, and list them in "
+                "<code>GITHUB_ALLOWED_ACCOUNTS</code>.</p>"
             )
 
     if view.slack_pending:
@@ -218,6 +293,7 @@ class Registered:
     install_url: str
     heroku: str  # ready-to-paste commands
     dotenv: str
+    several: bool = False  # registered public, for several organizations
 
 
 def callback_page(app: Registered) -> str:
@@ -246,15 +322,7 @@ def callback_page(app: Registered) -> str:
             "each value without its quotes.</p>"
             f'<pre id="dotenv" class="wrap">{escape(app.dotenv)}</pre>',
         )
-        + _step(
-            2,
-            "Install the App",
-            None,
-            "<p>Install it on each organization (or the repositories) whose runners you "
-            "manage:</p>"
-            f'<p><a class="button secondary" id="install" href="{escape(app.install_url)}" '
-            f'rel="noreferrer">{escape(app.install_url)}</a></p>',
-        )
+        + _step(2, "Install the App", None, _install_step(app))
         + _step(
             3,
             "Back to setup",
@@ -263,3 +331,26 @@ def callback_page(app: Registered) -> str:
         )
     )
     return page(f"GitHub App {app.slug} registered", body)
+
+
+def _install_step(app: Registered) -> str:
+    link = (
+        f'<p><a class="button secondary" id="install" href="{escape(app.install_url)}" '
+        f'rel="noreferrer">{escape(app.install_url)}</a></p>'
+    )
+    if not app.several:
+        return (
+            f"<p>Install it on {escape(app.owner)} (all repositories, or the ones whose runners"
+            " you manage). It is a private App: GitHub lets only the account that owns it"
+            " install it, and that account is the one runnerops serves.</p>" + link
+        )
+    return (
+        "<p>It is a <strong>public</strong> App. Install it on each organization this"
+        " deployment serves: open the link once per organization, signed in as one of its"
+        " owners, and choose the organization (all repositories, or the ones whose runners"
+        " you manage).</p>" + link + "<p>Then list those organizations, and only those, in"
+        " <code>GITHUB_ALLOWED_ACCOUNTS</code>:</p>"
+        '<pre id="allowed">heroku config:set GITHUB_ALLOWED_ACCOUNTS=ORG1,ORG2,ORG3</pre>'
+        f'<p class="hint">{PUBLIC_MEANS} An installation on an account not listed is logged'
+        " with how to serve it.</p>"
+    )

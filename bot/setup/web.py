@@ -133,9 +133,11 @@ class States:
             token.encode(), self.form_token(browser).encode()
         )
 
-    def new(self, browser: str) -> str:
+    def new(self, browser: str, *, several: bool = False) -> str:
+        """A state; ``several`` (a public App, for several organizations) is carried in the
+        nonce's first character, which the signature covers, so the callback knows it."""
         issued = str(int(self.clock() * 1000))
-        nonce = secrets.token_urlsafe(12)
+        nonce = ("s" if several else "o") + secrets.token_urlsafe(12)[:15]
         return f"{issued}.{nonce}.{self._sign('state', browser, f'{issued}.{nonce}', 22)}"
 
     def spend(self, state: str, browser: str) -> bool:
@@ -158,6 +160,12 @@ class States:
             self._floor = max(self._floor, self._spent.pop(oldest))
         self._spent[state] = int(issued)
         return True
+
+    @staticmethod
+    def several(state: str) -> bool:
+        """Whether ``state`` (one :meth:`spend` accepted) started a public App's flow."""
+        found = _STATE.fullmatch(state)
+        return found is not None and found.group(2).startswith("s")
 
     def _forget_expired(self, now: int) -> None:
         horizon = now - self.ttl * 1000
@@ -416,14 +424,31 @@ def create_setup_app(
                 " process that showed it (a restart forgets it). Nothing was sent to GitHub.",
             )
         organization = form.get("organization", "").strip()
+        accounts = form.get("accounts", "one")
+        several = accounts == "several"
+        problem = None
         if organization and not manifests.is_login(organization):
             problem = (
                 f"{organization!r} is not an organization name: letters, digits and single"
                 " hyphens, at most 39. Leave it empty to register the App on your own account."
             )
-            shown = view(base, token, organization=organization, problem=problem)
+        elif accounts not in {"one", "several"}:
+            problem = "Choose whether the App serves one account or several organizations."
+        if problem is not None:
+            shown = view(base, token, organization=organization, several=several, problem=problem)
             return _page(pages.setup_page(shown), 400)
-        state = states.new(browser)  # kept nowhere: it comes back signed
+        state = states.new(browser, several=several)  # kept nowhere: it comes back signed
+        if several:
+            # Not a 307: that would re-post the one-account (private) manifest. The browser
+            # is shown what public means and posts the public manifest itself.
+            return _page(
+                pages.public_app_page(
+                    manifest=manifests.github_manifest(base, public=True),
+                    action=manifests.new_app_url(web, organization or None, state),
+                    state=state,
+                    organization=organization,
+                )
+            )
         return RedirectResponse(
             manifests.new_app_url(web, organization or None, state),
             status_code=307,
@@ -479,6 +504,7 @@ def create_setup_app(
             install_url=manifests.install_url(web, app["slug"], ghes=is_ghes(api)),
             heroku=heroku,
             dotenv=dotenv,
+            several=States.several(state),
         )
         log.info(
             "GitHub App %s (%s) registered on %s; its values were shown once",

@@ -38,6 +38,9 @@ from bot.store.database import StoreUnavailable
 log = logging.getLogger(__name__)
 
 COMMANDS = ("/runners", "/runner")
+# Verbs that read or tidy runnerops' own records only: they work on any account's target,
+# so a watch made before its account stopped being served can still be removed.
+LOCAL_VERBS = frozenset({"audit", "unwatch", "watching", "help", "whoami"})
 
 
 async def run_command(
@@ -83,6 +86,10 @@ async def _dispatch(text: str, caller: Caller, services: Services, router: Route
         _outcome("refused")
         await services.audit(caller, command.verb, command.target, "refused", decision.reason)
         return render.refusal(command.action, command.verb, command.target, decision.reason)
+    if command.target is not None and command.verb not in LOCAL_VERBS:
+        # An account this deployment does not serve: said before any GitHub call, and
+        # before store-only verbs (queue, stats) would answer "nothing" for it.
+        await services.github.check_served(command.target)
     return await handler(Invocation(command, caller, services))
 
 

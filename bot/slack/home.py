@@ -1,7 +1,8 @@
 """Where the Home tab is rendered: the fleet at a glance, for one user.
 
 For each watched target the user may read: runners online, busy and offline, open
-alerts with their reasons; the alerts resolved last; charts of the focused target. At
+alerts with their reasons; the alerts resolved last; charts of the focused target. With
+targets of several organizations, each organization's come together under its name. At
 most 100 blocks (Slack's limit for a Home view): targets beyond what fits are counted.
 """
 
@@ -134,6 +135,23 @@ def _panel(panel: Panel, now: datetime) -> list[Block]:
     ]
 
 
+def account_of(target: str) -> str:
+    """The account a watched target belongs to: ``acme/api`` -> ``acme``; an enterprise
+    (``enterprise:octo``) is its own."""
+    return target.split("/", 1)[0]
+
+
+def by_account(panels: Sequence[Panel]) -> list[tuple[str, list[Panel]]]:
+    """The panels grouped by organization (or user, or enterprise), accounts in order of
+    name (any case), each keeping the panels' own order: one deployment serving several
+    organizations shows each one's targets together."""
+    groups: dict[str, tuple[str, list[Panel]]] = {}
+    for panel in panels:
+        account = account_of(panel.target)
+        groups.setdefault(account.lower(), (account, []))[1].append(panel)
+    return [groups[key] for key in sorted(groups)]
+
+
 def command_text(action_id: str, value: str) -> str | None:
     """The command a Home button runs (``queue acme/api``), or None for anything else: a
     button only ever runs its own read-only verb on the one target it carries."""
@@ -219,9 +237,21 @@ def home_view(
         blocks.extend(_focus(focus, now))
     tail = 3  # resolved alerts and the commands' context
     room = MAX_BLOCKS - len(blocks) - tail
-    shown = panels[: max(0, room // PER_TARGET)]
-    for panel in shown:
-        blocks.extend(_panel(panel, now))
+    groups = by_account(panels)
+    shown: list[Panel] = []
+    for account, members in groups if len(groups) > 1 else [("", list(panels))]:
+        heading = 1 if account else 0  # one organization: no heading, as before
+        if room < heading + PER_TARGET:
+            break
+        if heading:
+            blocks.append(_header(clip(account, 140)))
+            room -= heading
+        for panel in members:
+            if room < PER_TARGET:
+                break
+            blocks.extend(_panel(panel, now))
+            shown.append(panel)
+            room -= PER_TARGET
     if len(panels) > len(shown):
         blocks.append(
             _context(f"… and {len(panels) - len(shown)} more targets: `/runners watching`")

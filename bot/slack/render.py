@@ -926,6 +926,15 @@ def error_text(exc: errors.RunnerOpsError, *, install_url: str, now: float | Non
                 " the name, or add the repository to the runnerops GitHub App's installation"
                 f" on *{escape(t.owner)}*: {settings or install_url}"
             )
+        case errors.AccountNotServed(target=t, allowed=allowed):
+            served = ", ".join(f"*{escape(a)}*" for a in allowed[:10]) or "the App's owner"
+            if len(allowed) > 10:  # a long list would crowd the reply (and Slack's limits)
+                served += f" and {len(allowed) - 10} more"
+            return (
+                f":no_entry: runnerops does not serve the account *{escape(t.owner)}*: it"
+                f" serves {served} (`GITHUB_ALLOWED_ACCOUNTS`). Nothing was asked of GitHub."
+                " An operator can add the account to `GITHUB_ALLOWED_ACCOUNTS` and restart."
+            )
         case errors.NotInstalled(target=t):
             account = t.owner if t.scope is not Scope.REPO else f"{t.owner}/{t.repo}"
             return (

@@ -63,7 +63,7 @@ async def in_process(sb: Sandbox, mode: str, org: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="runnerops-list-") as scratch:
         env = {
             "PATH": os.environ.get("PATH", ""),
-            **settings_env(sb.settings),
+            **settings_env(sb.settings, sb.github),
             "DATABASE_URL": f"sqlite:///{scratch}/runnerops.db",
         }
         return await run_module("tests.benchmarks.list_process", [mode, org], env)
