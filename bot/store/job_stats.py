@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 import sqlalchemy as sa
 
 from bot.store.database import Database
+from bot.store.rollups import ceil_hour, wait_us_sql
 from bot.watch.labels import LabelSetKey, label_set_key
 from bot.watch.stats import QueueStats, RunnerUsage
 
@@ -107,9 +108,10 @@ def _labels(text: object) -> LabelSetKey:
 
 
 def _percentiles(group: str, source: str) -> str:
-    """Per ``group`` of ``source`` (a subquery of the group's columns and ``w``, the wait
-    or NULL): started jobs ``n``, nearest-rank ``p50``/``p95``, ``top``, ``over`` (waits of
-    ``:threshold`` or more), ``unstarted`` and ``total``.
+    """Per ``group`` of ``source`` (a subquery of the group's columns, ``w``, the wait or
+    NULL, and ``c``, how many jobs waited so: 1 for a job, more for a roll-up): started
+    jobs ``n``, nearest-rank ``p50``/``p95``, ``top``, ``over`` (waits of ``:threshold``
+    or more), ``unstarted`` and ``total``.
 
     The jobs are first counted per distinct wait (a hash or index-ordered grouping, not a
     sort of every job), then a running count over those few rows finds each rank: the
@@ -118,7 +120,7 @@ def _percentiles(group: str, source: str) -> str:
     Unstarted jobs count nothing towards the ranks, wherever an engine sorts NULL."""
     started = "CASE WHEN w IS NULL THEN 0 ELSE c END"
     return (
-        f"WITH h AS (SELECT {group}, w, count(*) AS c FROM {source} AS s GROUP BY {group}, w),"
+        f"WITH h AS (SELECT {group}, w, sum(c) AS c FROM {source} AS s GROUP BY {group}, w),"
         f" cum AS (SELECT {group}, w, c,"
         f" sum({started}) OVER (PARTITION BY {group} ORDER BY w ROWS UNBOUNDED PRECEDING)"
         f" AS upto, sum({started}) OVER (PARTITION BY {group}) AS n FROM h)"
@@ -186,23 +188,51 @@ class JobStats:
             start_text = start.astimezone(UTC).isoformat(timespec="microseconds")
         return {"scope": _scope_value(owner, repository), "start": start_text}
 
+    def _at(self, at: datetime) -> object:
+        """A bound time compared with a stored one (fixed-width ISO text on SQLite)."""
+        if self.dialect.pg:
+            return at.astimezone(UTC)
+        return at.astimezone(UTC).isoformat(timespec="microseconds")
+
     async def queue_stats(
         self, owner: str, repository: str | None, start: datetime, *, threshold: timedelta
     ) -> dict[LabelSetKey, QueueStats]:
-        """bot/watch/stats.py ``queue_stats`` of the jobs created at or after ``start``."""
+        """bot/watch/stats.py ``queue_stats`` of the jobs created at or after ``start``.
+
+        Read from the roll-ups for the whole hours from ``start`` on (bot/store/rollups.py:
+        one row per hour, label set and distinct wait), and from the jobs themselves for
+        the part of an hour before them and for the jobs not rolled up (not started yet,
+        or cancelled while queued: an index holds only those). Waits in microseconds."""
         d = self.dialect
+        waited = wait_us_sql(d.name)
+        labels = "CAST(labels AS TEXT)"
+        edge_scope = _scope(repository)
+        if repository is None:  # the (owner, rank, created) index: started jobs only
+            edge_scope += " AND status_rank IN (1, 2)"
+        unrolled_scope = "owner_key = :owner" + (" AND repo_key = :scope" if repository else "")
         source = (
-            f"(SELECT CAST(labels AS TEXT) AS k, {_wait(d)} AS w FROM jobs"
-            f" WHERE {_scope(repository)} AND created_at >= :start)"
+            "(SELECT labels AS k, wait_us AS w, jobs AS c FROM job_waits"
+            " WHERE target_key = :scope AND hour >= :whole"
+            f" UNION ALL SELECT {labels} AS k, {waited} AS w, 1 AS c FROM jobs"
+            f" WHERE {edge_scope} AND waits_rolled AND created_at >= :start"
+            " AND created_at < :whole"
+            f" UNION ALL SELECT {labels} AS k, {waited} AS w, 1 AS c FROM jobs"
+            f" WHERE {unrolled_scope} AND NOT waits_rolled AND created_at >= :start)"
         )
         sql = _percentiles("k", source) + " ORDER BY total DESC LIMIT :most"
         params = self._params(owner, repository, start)
-        params |= {"threshold": d.duration(threshold), "most": MAX_LABEL_SETS}
+        owner_key = (repository.split("/", 1)[0] if repository is not None else owner).lower()
+        params |= {
+            "owner": owner_key,
+            "whole": self._at(ceil_hour(start)),
+            "threshold": threshold // timedelta(microseconds=1),
+            "most": MAX_LABEL_SETS,
+        }
         result: dict[LabelSetKey, QueueStats] = {}
         for m in await self._rows(sql, params):
-            labels, count, over = _labels(m["k"]), int(m["n"] or 0), int(m["over"] or 0)
-            result[labels] = QueueStats(
-                labels=labels,
+            labels_set, count, over = _labels(m["k"]), int(m["n"] or 0), int(m["over"] or 0)
+            result[labels_set] = QueueStats(
+                labels=labels_set,
                 count=count,
                 p50=_delta(m["p50"]),
                 p95=_delta(m["p95"]),
@@ -248,7 +278,8 @@ class JobStats:
         """bot/watch/stats.py ``daily_queue`` of the self-hosted jobs of the window."""
         d = self.dialect
         base = (
-            f"SELECT CAST(labels AS TEXT) AS k, {d.day('created_at')} AS day, {_wait(d)} AS w"
+            f"SELECT CAST(labels AS TEXT) AS k, {d.day('created_at')} AS day, {_wait(d)} AS w,"
+            " 1 AS c"
             f" FROM jobs WHERE {_scope(repository)} AND {_IN_WINDOW}"
             " AND hosted = :hosted AND started_at IS NOT NULL AND created_at IS NOT NULL"
         )

@@ -124,10 +124,40 @@ jobs = sa.Table(
     # When the sweep last asked GitHub about this job (migration 0006): at most once per
     # its watch's --after, and once more past GitHub's 24-hour limit.
     sa.Column("confirmed_at", UTCDateTime(), nullable=True),
+    # Whether the job's queue time is counted in ``job_waits`` (migration 0007): set in
+    # the transaction that first stores it started, so a job is counted exactly once.
+    sa.Column("waits_rolled", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("jobs_owner_status", "owner_key", "status_rank", "created_at"),
     sa.Index("jobs_repo_created", "repo_key", "created_at"),
     # Retention and the hourly closing of ghosts read by age alone (migration 0006).
     sa.Index("jobs_rank_created", "status_rank", "created_at"),
+    # The jobs not (yet) in ``job_waits``, which ``stats`` reads one by one: queued, or
+    # cancelled while queued (migration 0007). Small: a job leaves it when it starts.
+    sa.Index(
+        "jobs_waits_unrolled",
+        "owner_key",
+        "created_at",
+        postgresql_where=sa.text("NOT waits_rolled"),
+        sqlite_where=sa.text("NOT waits_rolled"),
+    ),
+)
+
+# Queue times rolled up as jobs start (migration 0007), so ``stats`` reads one row per
+# target, hour, label set and distinct wait rather than one per job. Each started job
+# counts once under its organization (``target_key`` = owner_key) and once under its
+# repository (= repo_key), in the hour of its ``created_at``, with its wait in whole
+# microseconds (the times' own resolution: the figures are exactly those of the jobs).
+# ``labels_key`` is the label set's JSON text, or its digest when longer than an index
+# entry should hold (bot/store/rollups.py); the readable text is kept beside it.
+job_waits = sa.Table(
+    "job_waits",
+    metadata,
+    sa.Column("target_key", sa.Text(), primary_key=True),
+    sa.Column("hour", UTCDateTime(), primary_key=True),
+    sa.Column("labels_key", sa.Text(), primary_key=True),
+    sa.Column("wait_us", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("labels", sa.Text(), nullable=False),
+    sa.Column("jobs", sa.BigInteger(), nullable=False),
 )
 
 # Who asked for alerts on which target in which channel, with their thresholds.
