@@ -136,7 +136,7 @@ class DeliveryStore:
             where=takeover,
         ).returning(once.c.key)
         self._upsert = upsert_statement(insert)
-        self._rollups = Rollups(insert)
+        self._rollups = Rollups(insert, db.dialect)
         self._runner = (
             runners_seen.update()
             .where(runners_seen.c.runner_id == sa.bindparam("rid"))

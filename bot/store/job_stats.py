@@ -16,11 +16,13 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from bot.store.database import Database
-from bot.store.rollups import ceil_hour, wait_us_sql
+from bot.store.rollups import ceil_hour, hour_of, wait_us_sql
+from bot.store.schema import jobs, runner_hours
 from bot.watch.labels import LabelSetKey, label_set_key
 from bot.watch.stats import QueueStats, RunnerUsage
 
@@ -246,31 +248,103 @@ class JobStats:
     async def runner_usage(
         self, owner: str, repository: str | None, start: datetime, end: datetime
     ) -> dict[str, RunnerUsage]:
-        """bot/watch/stats.py ``runner_usage`` over ``[start, end)`` of the window's jobs."""
+        """bot/watch/stats.py ``runner_usage`` over ``[start, end)`` of the window's jobs.
+
+        Finished runs come from the roll-ups (bot/store/rollups.py ``runner_hours``) for
+        the whole hours inside the window, and from the jobs themselves for the partial
+        hours at its edges: those that started there, and those crossing into them (they
+        started no earlier than the hour's ``first_start``). Runs not rolled up (running
+        now) are read one by one. What comes back is bounded by the runners and by two
+        hours of runs, however long the window."""
         window = end - start
         if window <= timedelta(0):
             raise ValueError("the window must end after it starts")
-        d = self.dialect
-        started = d.us("started_at")
-        finished = f"COALESCE({d.us('completed_at')}, :end_t)"
-        clipped = f"({d.least(finished, ':end_t')} - {d.greatest(started, ':start_t')})"
-        instant = f"({finished} <= {started} AND {started} >= :start_t AND {started} < :end_t)"
-        sql = (
-            "SELECT runner_name, count(*) AS jobs,"
-            f" sum({d.greatest(clipped, d.zero)}) AS busy FROM jobs"
-            f" WHERE {_scope(repository)} AND {_IN_WINDOW}"
-            " AND runner_name IS NOT NULL AND started_at IS NOT NULL"
-            f" AND ({clipped} > {d.zero} OR {instant})"
-            f" GROUP BY runner_name ORDER BY {d.by_name('runner_name')} LIMIT :most"
+        scope = _scope_value(owner, repository)
+        owner_key = (repository.split("/", 1)[0] if repository is not None else owner).lower()
+        first, last = ceil_hour(start), hour_of(end)
+        whole = first < last  # whole hours [first, last) come from the roll-ups
+        edges = [(start, first), (last, end)] if whole else [(start, end)]
+        counts: dict[str, int] = {}
+        busy: dict[str, timedelta] = {}
+
+        def add(name: str, counted: int, time: timedelta) -> None:
+            counts[name] = counts.get(name, 0) + counted
+            busy[name] = busy.get(name, timedelta(0)) + time
+
+        hours = runner_hours.c
+        of_scope = hours.target_key == scope
+        if whole:
+            totals = (
+                sa.select(
+                    sa.func.max(hours.runner_name),
+                    sa.func.sum(hours.starts),
+                    sa.func.sum(hours.busy_us),
+                )
+                .where(of_scope, hours.hour >= first, hours.hour < last)
+                .group_by(hours.runner_key)
+            )
+            for name, starts, busy_us in await self._select(totals):
+                add(str(name), int(starts or 0), timedelta(microseconds=int(busy_us or 0)))
+        # Where the runs crossing into each partial hour began (a run touches every hour
+        # from its start's to its end's).
+        marks = [hour_of(start)] + ([last] if whole else [])
+        earliest = (
+            sa.select(hours.hour, sa.func.min(hours.first_start))
+            .where(of_scope, hours.hour.in_(marks))
+            .group_by(hours.hour)
         )
-        params = self._params(owner, repository, start)
-        params |= {"start_t": d.time(start), "end_t": d.time(end), "most": MAX_RUNNERS}
-        usage = {}
-        for row in await self._rows(sql, params):
-            name, jobs = row["runner_name"], row["jobs"]
-            busy = _delta(row["busy"]) or timedelta(0)
-            usage[str(name)] = RunnerUsage(str(name), int(str(jobs)), busy, min(busy / window, 1.0))
-        return dict(sorted(usage.items()))
+        since = {hour: first_start for hour, first_start in await self._select(earliest)}
+        ranges = [(min(since.get(marks[0], marks[0]), marks[0]), edges[0][1])]
+        if whole:
+            ranges.append((min(since.get(last, last), last), end))
+        job = jobs.c
+        mine = [job.owner_key == owner_key] + ([job.repo_key == scope] if repository else [])
+        rolled: list[Any] = [sa.text("usage_rolled"), *mine]
+        columns = (job.id, job.runner_name, job.started_at, job.completed_at)
+        seen: set[int] = set()
+        for low, high in ranges:
+            query = sa.select(*columns).where(*rolled, job.started_at >= low, job.started_at < high)
+            for job_id, name, started, completed in await self._select(query):
+                if job_id in seen:
+                    continue
+                seen.add(job_id)
+                inside = sum(
+                    (max(min(completed, hi) - max(started, lo), timedelta(0)) for lo, hi in edges),
+                    timedelta(0),
+                )
+                counted = started < end and (started >= start or completed > start)
+                counted = counted and not (whole and first <= started < last)
+                if counted or inside:
+                    add(str(name), counted, inside)
+        running = sa.select(*columns, job.created_at).where(
+            sa.text("NOT usage_rolled AND started_at IS NOT NULL"),
+            *mine,
+            job.runner_name.is_not(None),
+        )
+        for _, name, started, completed, created in await self._select(running):
+            in_window = (created is not None and created >= start) or (
+                completed is None or completed >= start
+            )
+            finished = completed if completed is not None else end
+            clipped = min(finished, end) - max(started, start)
+            instant = finished <= started and start <= started < end
+            if in_window and (clipped > timedelta(0) or instant):
+                add(str(name), True, max(clipped, timedelta(0)))
+        names = sorted(name for name, n in counts.items() if n)[:MAX_RUNNERS]
+        return {
+            name: RunnerUsage(name, counts[name], busy[name], min(busy[name] / window, 1.0))
+            for name in names
+        }
+
+    async def _select(self, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
+        """A Core select (times come back as datetimes on both engines), one at a time."""
+
+        async def select() -> list[tuple[Any, ...]]:
+            async with self.db.engine.connect() as conn:
+                return [tuple(row) for row in await conn.execute(statement)]
+
+        async with self._one_at_a_time:
+            return await self.db.read(select, "job stats read")
 
     async def daily_queue(
         self, owner: str, repository: str | None, start: datetime, *, threshold_sets: int = 6

@@ -182,7 +182,7 @@ class JobStore:
         # Built once: each write only binds a row's values (see :func:`upsert_statement`).
         self.upsert = upsert_statement(insert_for(db))
         self._insert = insert_for(db)
-        self.rollups = Rollups(self._insert)  # queue times counted as jobs start
+        self.rollups = Rollups(self._insert, db.dialect)  # queue times counted as jobs start
         self.stats = JobStats(db)  # stats and charts, computed in the database
 
     async def record(

@@ -21,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.schema import job_waits, jobs
+from bot.store.schema import job_waits, jobs, runner_hours
 
 # A label set whose JSON text is longer than this is keyed by its digest: any repository
 # writer chooses ``runs-on``, and the key sits in the primary key (PostgreSQL's index
@@ -34,6 +35,30 @@ HOUR = timedelta(hours=1)
 
 # The jobs a roll-up counts: started, with both times known. Marked in the same statement.
 ROLLABLE = "NOT waits_rolled AND started_at IS NOT NULL AND created_at IS NOT NULL"
+# Runs ``runner_hours`` counts: finished on a named runner, not before they started, and
+# within GitHub's limits (a job runs at most 5 days; a run is split into its hours). Any
+# other started job stays out and is read from ``jobs`` as it is.
+MAX_RUN = timedelta(days=7)
+USAGE_ROLLABLE = (
+    "NOT usage_rolled AND started_at IS NOT NULL AND completed_at IS NOT NULL"
+    " AND runner_name IS NOT NULL AND completed_at >= started_at AND {short}"
+)
+
+
+def usage_rollable(dialect: str) -> str:
+    days = MAX_RUN.days
+    if dialect == "postgresql":
+        short = f"completed_at - started_at <= interval '{days} days'"
+    else:
+        short = f"julianday(completed_at) - julianday(started_at) <= {days}"
+    return USAGE_ROLLABLE.format(short=short)
+
+
+def runner_key(name: str) -> str:
+    """The bounded key of a runner name (chosen by whoever registers a runner)."""
+    if len(name) <= MAX_READABLE_KEY and not name.startswith("sha256:"):
+        return name
+    return "sha256:" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()
 
 
 def labels_key(text: str) -> str:
@@ -85,6 +110,59 @@ def increments(rows: Iterable[Any]) -> list[dict[str, object]]:
     ]
 
 
+def usage_increments(rows: Iterable[Any]) -> list[dict[str, object]]:
+    """The ``runner_hours`` additions for newly finished runs (owner_key, repo_key,
+    runner_name, started_at, completed_at): each run split into the hours it touches, in
+    key order (see :func:`increments`)."""
+    starts: Counter[tuple[str, str, datetime]] = Counter()
+    busy: Counter[tuple[str, str, datetime]] = Counter()
+    first: dict[tuple[str, str, datetime], datetime] = {}
+    names: dict[str, str] = {}
+    for owner, repo, name, started, completed in rows:
+        key = runner_key(str(name))
+        names[key] = str(name)
+        hour = hour_of(started)
+        while True:
+            inside = min(completed, hour + HOUR) - max(started, hour)
+            for target in (owner, repo):
+                at = (target, key, hour)
+                busy[at] += max(inside // timedelta(microseconds=1), 0)
+                starts[at] += hour == hour_of(started)
+                first[at] = min(first.get(at, started), started)
+            hour += HOUR
+            if hour > completed:
+                break
+    return [
+        {
+            "target_key": target,
+            "runner_key": key,
+            "hour": hour,
+            "runner_name": names[key],
+            "starts": starts[(target, key, hour)],
+            "busy_us": busy[(target, key, hour)],
+            "first_start": first[(target, key, hour)],
+        }
+        for (target, key, hour) in sorted(first)
+    ]
+
+
+def usage_add_statement(insert: Any) -> Any:
+    """Add runs to ``runner_hours`` rows (created when new), built once per store."""
+    statement = insert(runner_hours)
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[runner_hours.c.target_key, runner_hours.c.runner_key, runner_hours.c.hour],
+        set_={
+            "starts": runner_hours.c.starts + new.starts,
+            "busy_us": runner_hours.c.busy_us + new.busy_us,
+            "first_start": sa.case(
+                (new.first_start < runner_hours.c.first_start, new.first_start),
+                else_=runner_hours.c.first_start,
+            ),
+        },
+    )
+
+
 def add_statement(insert: Any) -> Any:
     """Add counts to ``job_waits`` rows (created when new), built once per store."""
     statement = insert(job_waits)
@@ -111,23 +189,47 @@ def mark_statement() -> Any:
     )
 
 
+def usage_mark_statement(dialect: str) -> Any:
+    """Mark the given jobs' runs rolled if they are rollable now, returning what to add."""
+    return (
+        jobs.update()
+        .where(jobs.c.id.in_(sa.bindparam("ids", expanding=True)), sa.text(usage_rollable(dialect)))
+        .values(usage_rolled=True)
+        .returning(
+            jobs.c.owner_key,
+            jobs.c.repo_key,
+            jobs.c.runner_name,
+            jobs.c.started_at,
+            jobs.c.completed_at,
+        )
+    )
+
+
 class Rollups:
     """The roll-up step of a job write, run inside that write's transaction."""
 
-    def __init__(self, insert: Any) -> None:
+    def __init__(self, insert: Any, dialect: str) -> None:
         self._mark = mark_statement()
         self._add = add_statement(insert)
+        self._usage_mark = usage_mark_statement(dialect)
+        self._usage_add = usage_add_statement(insert)
 
     async def roll(self, conn: AsyncConnection, ids: Sequence[int]) -> int:
-        """Count the jobs of ``ids`` that started and are not counted yet; return how
-        many were. Call after their upserts, in the same transaction."""
+        """Count the jobs of ``ids`` that started, and the runs of those that finished,
+        not counted yet; return how many were. Call after their upserts, in the same
+        transaction (which already holds their rows' locks)."""
         if not ids:
             return 0
-        started = list(await conn.execute(self._mark, {"ids": sorted(set(ids))}))
+        wanted = {"ids": sorted(set(ids))}
+        started = list(await conn.execute(self._mark, wanted))
         additions = increments(started)
         if additions:
             await conn.execute(self._add, additions)
-        return len(started)
+        finished = list(await conn.execute(self._usage_mark, wanted))
+        runs = usage_increments(finished)
+        if runs:
+            await conn.execute(self._usage_add, runs)
+        return len(started) + len(finished)
 
 
 def _hour_sql(dialect: str, column: str) -> str:
@@ -167,7 +269,7 @@ def backfill(conn: sa.Connection) -> int:
         )
     ]
     if not texts:
-        return 0
+        return _backfill_usage(conn)
     conn.execute(
         sa.text(
             "CREATE TEMPORARY TABLE rollup_label_keys"
@@ -193,6 +295,33 @@ def backfill(conn: sa.Connection) -> int:
                 )
             )
         marked = conn.execute(sa.text(f"UPDATE jobs SET waits_rolled = true WHERE {ROLLABLE}"))
-        return int(marked.rowcount or 0)
+        return int(marked.rowcount or 0) + _backfill_usage(conn)
     finally:
         conn.execute(sa.text("DROP TABLE rollup_label_keys"))
+
+
+BACKFILL_CHUNK = 50_000
+
+
+def _backfill_usage(conn: sa.Connection) -> int:
+    """Runs are split into their hours in Python (a few per run), a chunk of jobs at a
+    time in id order: the additions are sums, so chunks may share roll-up rows."""
+    rollable = sa.text(usage_rollable(conn.dialect.name))
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    add = usage_add_statement(insert)
+    columns = (jobs.c.owner_key, jobs.c.repo_key, jobs.c.runner_name)
+    query = (
+        sa.select(jobs.c.id, *columns, jobs.c.started_at, jobs.c.completed_at)
+        .where(rollable, jobs.c.id > sa.bindparam("last"))
+        .order_by(jobs.c.id)
+        .limit(BACKFILL_CHUNK)
+    )
+    rolled, last = 0, -(2**63)
+    while chunk := list(conn.execute(query, {"last": last})):
+        rolled += len(chunk)
+        last = int(chunk[-1][0])
+        conn.execute(add, usage_increments(row[1:] for row in chunk))
+    conn.execute(
+        sa.text(f"UPDATE jobs SET usage_rolled = true WHERE {usage_rollable(conn.dialect.name)}")
+    )
+    return rolled

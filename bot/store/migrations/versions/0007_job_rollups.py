@@ -1,11 +1,14 @@
-"""Queue times rolled up per hour as jobs start, so ``stats`` reads hours, not jobs.
+"""Queue times and runner usage rolled up per hour as jobs start and finish, so
+``stats`` reads hours, not jobs.
 
 ``job_waits``: per target (organization, and repository), hour of ``created_at``, label
 set (a bounded key, the readable labels beside it) and wait in microseconds, how many
-jobs. ``jobs.waits_rolled`` says a job is counted there (set in the transaction that
-first stores it started); ``jobs_waits_unrolled`` finds the few that are not (queued,
-cancelled while queued). The history already stored is rolled up here, in one ``INSERT …
-SELECT … GROUP BY`` per target column (bot/store/rollups.py backfill).
+jobs; ``jobs.waits_rolled`` says a job is counted there (set in the transaction that
+first stores it started), and ``jobs_waits_unrolled`` finds the few that are not
+(queued, cancelled while queued). ``runner_hours``: per target, runner and hour, the runs
+started and the time busy, counted when a job is first stored finished
+(``jobs.usage_rolled``). The history already stored is rolled up here
+(bot/store/rollups.py backfill).
 
 Revision ID: 0007
 Revises: 0006
@@ -38,6 +41,35 @@ def upgrade() -> None:
         postgresql_where=sa.text("NOT waits_rolled"),
         sqlite_where=sa.text("NOT waits_rolled"),
     )
+    op.add_column(
+        "jobs",
+        sa.Column("usage_rolled", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.create_index(
+        "jobs_usage_unrolled",
+        "jobs",
+        ["owner_key", "started_at"],
+        postgresql_where=sa.text("NOT usage_rolled AND started_at IS NOT NULL"),
+        sqlite_where=sa.text("NOT usage_rolled AND started_at IS NOT NULL"),
+    )
+    op.create_index(
+        "jobs_usage_started",
+        "jobs",
+        ["owner_key", "started_at"],
+        postgresql_where=sa.text("usage_rolled"),
+        sqlite_where=sa.text("usage_rolled"),
+    )
+    op.create_table(
+        "runner_hours",
+        sa.Column("target_key", sa.Text(), primary_key=True),
+        sa.Column("runner_key", sa.Text(), primary_key=True),
+        sa.Column("hour", UTCDateTime(), primary_key=True),
+        sa.Column("runner_name", sa.Text(), nullable=False),
+        sa.Column("starts", sa.BigInteger(), nullable=False),
+        sa.Column("busy_us", sa.BigInteger(), nullable=False),
+        sa.Column("first_start", UTCDateTime(), nullable=False),
+    )
+    op.create_index("runner_hours_hour", "runner_hours", ["target_key", "hour"])
     op.create_table(
         "job_waits",
         sa.Column("target_key", sa.Text(), primary_key=True),
@@ -52,6 +84,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("job_waits")
-    op.drop_index("jobs_waits_unrolled", table_name="jobs")
+    op.drop_table("runner_hours")
+    for index in ("jobs_waits_unrolled", "jobs_usage_unrolled", "jobs_usage_started"):
+        op.drop_index(index, table_name="jobs")
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("waits_rolled")
+        batch.drop_column("usage_rolled")
