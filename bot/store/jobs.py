@@ -21,7 +21,7 @@ from bot.store._sql import insert_for, storable, utc
 from bot.store.database import Database
 from bot.store.job_stats import JobStats
 from bot.store.rollups import Rollups
-from bot.store.schema import job_waits, jobs
+from bot.store.schema import job_waits, jobs, runner_hours
 from bot.watch.labels import LabelSetKey, is_github_hosted, label_set_key
 from bot.watch.models import Job
 
@@ -338,6 +338,7 @@ class JobStore:
             async with self.db.engine.begin() as conn:
                 result = await conn.execute(jobs.delete().where(created < before))
                 await conn.execute(job_waits.delete().where(job_waits.c.hour < before))
+                await conn.execute(runner_hours.delete().where(runner_hours.c.hour < before))
                 return int(result.rowcount or 0)
 
         return await self.db.write(delete, "job prune")

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.schema import job_waits, jobs, runner_hours
@@ -232,6 +231,14 @@ class Rollups:
         return len(started) + len(finished)
 
 
+def _us(column: str) -> str:
+    """SQLite: a stored time as integer microseconds (as bot/store/job_stats.py Dialect.us)."""
+    return (
+        f"(CAST(round((julianday(substr({column}, 1, 19)) - 2440587.5) * 86400) AS INTEGER)"
+        f" * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
+    )
+
+
 def _hour_sql(dialect: str, column: str) -> str:
     if dialect == "postgresql":
         return f"date_trunc('hour', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
@@ -243,85 +250,106 @@ def wait_us_sql(dialect: str) -> str:
     if dialect == "postgresql":
         waited = "CAST(extract(epoch FROM started_at - created_at) * 1000000 AS BIGINT)"
         return f"CASE WHEN started_at IS NULL THEN NULL ELSE GREATEST({waited}, 0) END"
-
-    def us(column: str) -> str:  # as bot/store/job_stats.py Dialect.us
-        return (
-            f"(CAST(round((julianday(substr({column}, 1, 19)) - 2440587.5) * 86400) AS INTEGER)"
-            f" * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
-        )
-
     return (
         "CASE WHEN started_at IS NULL THEN NULL"
-        f" ELSE max({us('started_at')} - {us('created_at')}, 0) END"
+        f" ELSE max({_us('started_at')} - {_us('created_at')}, 0) END"
+    )
+
+
+HOUR_US = 3_600_000_000
+
+
+def _usage_sql(dialect: str, target: str) -> str:
+    """Every rollable run split into the hours it touches, summed per target column,
+    runner and hour (what :func:`usage_increments` computes, in SQL)."""
+    columns = "target_key, runner_key, hour, runner_name, starts, busy_us, first_start"
+    conflict = (
+        " ON CONFLICT (target_key, runner_key, hour) DO UPDATE SET"
+        " starts = runner_hours.starts + excluded.starts,"
+        " busy_us = runner_hours.busy_us + excluded.busy_us,"
+        " first_start = CASE WHEN excluded.first_start < runner_hours.first_start"
+        " THEN excluded.first_start ELSE runner_hours.first_start END"
+    )
+    where = usage_rollable(dialect)
+    if dialect == "postgresql":
+        first = _hour_sql(dialect, "j.started_at")
+        inside = (
+            "LEAST(j.completed_at, h.hour + interval '1 hour') - GREATEST(j.started_at, h.hour)"
+        )
+        return (
+            f"INSERT INTO runner_hours ({columns})"
+            f" SELECT j.{target}, m.bounded, h.hour, m.original,"
+            f" sum(CASE WHEN h.hour = {first} THEN 1 ELSE 0 END),"
+            f" sum(GREATEST(CAST(extract(epoch FROM {inside}) * 1000000 AS BIGINT), 0)),"
+            " min(j.started_at)"
+            " FROM jobs AS j JOIN rollup_runner_keys AS m ON j.runner_name = m.original"
+            f" CROSS JOIN LATERAL generate_series({first},"
+            f" {_hour_sql(dialect, 'j.completed_at')}, interval '1 hour') AS h(hour)"
+            f" WHERE {where} GROUP BY 1, 2, 3, 4{conflict}"
+        )
+    # SQLite has no generate_series: the hours are numbered 0…MAX_RUN after the first.
+    hours = MAX_RUN // HOUR
+    s, f = _us("j.started_at"), _us("j.completed_at")
+    at = f"(({s}) / {HOUR_US} + n.i)"  # the hour, in hours since the epoch
+    return (
+        f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {hours})"
+        f" INSERT INTO runner_hours ({columns})"
+        f" SELECT j.{target}, m.bounded,"
+        f" strftime('%Y-%m-%dT%H:00:00', {at} * 3600, 'unixepoch') || '.000000+00:00',"
+        " m.original, sum(n.i = 0),"
+        f" sum(max(min({f}, ({at} + 1) * {HOUR_US}) - max({s}, {at} * {HOUR_US}), 0)),"
+        " min(j.started_at)"
+        " FROM jobs AS j JOIN rollup_runner_keys AS m ON j.runner_name = m.original"
+        f" JOIN n ON n.i <= ({f}) / {HOUR_US} - ({s}) / {HOUR_US}"
+        f" WHERE {where} GROUP BY 1, 2, 3, 4{conflict}"
     )
 
 
 def backfill(conn: sa.Connection) -> int:
-    """Roll up every started job not counted yet (an existing database's history, or a
-    bulk-loaded one): per target column one ``INSERT … SELECT … GROUP BY``, then the jobs
-    marked. Label sets are keyed through a small temporary table (SQLite has no digest
-    function). Returns the jobs rolled up."""
+    """Roll up every job not counted yet (an existing database's history, or a
+    bulk-loaded one): per target column one ``INSERT … SELECT … GROUP BY`` into each
+    roll-up, then the jobs marked. Label sets and runner names are keyed through small
+    temporary tables (SQLite has no digest function). Returns the jobs marked."""
     dialect = conn.dialect.name
-    texts = [
-        str(text)
-        for (text,) in conn.execute(
-            sa.text(f"SELECT DISTINCT CAST(labels AS TEXT) FROM jobs WHERE {ROLLABLE}")
-        )
-    ]
-    if not texts:
-        return _backfill_usage(conn)
-    conn.execute(
-        sa.text(
-            "CREATE TEMPORARY TABLE rollup_label_keys"
-            " (labels TEXT PRIMARY KEY, labels_key TEXT NOT NULL)"
-        )
+    labels = conn.execute(
+        sa.text(f"SELECT DISTINCT CAST(labels AS TEXT) FROM jobs WHERE {ROLLABLE}")
     )
-    try:
+    names = conn.execute(
+        sa.text(f"SELECT DISTINCT runner_name FROM jobs WHERE {usage_rollable(dialect)}")
+    )
+    keys = {  # (what is stored, its bounded key), per temporary table
+        "rollup_label_keys": {str(t): labels_key(str(t)) for (t,) in labels},
+        "rollup_runner_keys": {str(n): runner_key(str(n)) for (n,) in names},
+    }
+    for table, pairs in keys.items():
         conn.execute(
-            sa.text("INSERT INTO rollup_label_keys (labels, labels_key) VALUES (:t, :k)"),
-            [{"t": t, "k": labels_key(t)} for t in texts],
+            sa.text(f"CREATE TEMPORARY TABLE {table} (original TEXT PRIMARY KEY, bounded TEXT)")
         )
+        if pairs:
+            conn.execute(
+                sa.text(f"INSERT INTO {table} (original, bounded) VALUES (:t, :k)"),
+                [{"t": t, "k": k} for t, k in pairs.items()],
+            )
+    try:
         for target in ("owner_key", "repo_key"):
             conn.execute(
                 sa.text(
                     "INSERT INTO job_waits (target_key, hour, labels_key, wait_us, labels, jobs)"
-                    f" SELECT j.{target}, {_hour_sql(dialect, 'j.created_at')}, m.labels_key,"
-                    f" {wait_us_sql(dialect)}, m.labels, count(*)"
+                    f" SELECT j.{target}, {_hour_sql(dialect, 'j.created_at')}, m.bounded,"
+                    f" {wait_us_sql(dialect)}, m.original, count(*)"
                     " FROM jobs AS j JOIN rollup_label_keys AS m"
-                    " ON CAST(j.labels AS TEXT) = m.labels"
+                    " ON CAST(j.labels AS TEXT) = m.original"
                     f" WHERE {ROLLABLE} GROUP BY 1, 2, 3, 4, 5"
                     " ON CONFLICT (target_key, hour, labels_key, wait_us)"
                     " DO UPDATE SET jobs = job_waits.jobs + excluded.jobs"
                 )
             )
+            conn.execute(sa.text(_usage_sql(dialect, target)))
         marked = conn.execute(sa.text(f"UPDATE jobs SET waits_rolled = true WHERE {ROLLABLE}"))
-        return int(marked.rowcount or 0) + _backfill_usage(conn)
+        ran = conn.execute(
+            sa.text(f"UPDATE jobs SET usage_rolled = true WHERE {usage_rollable(dialect)}")
+        )
+        return int(marked.rowcount or 0) + int(ran.rowcount or 0)
     finally:
-        conn.execute(sa.text("DROP TABLE rollup_label_keys"))
-
-
-BACKFILL_CHUNK = 50_000
-
-
-def _backfill_usage(conn: sa.Connection) -> int:
-    """Runs are split into their hours in Python (a few per run), a chunk of jobs at a
-    time in id order: the additions are sums, so chunks may share roll-up rows."""
-    rollable = sa.text(usage_rollable(conn.dialect.name))
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    add = usage_add_statement(insert)
-    columns = (jobs.c.owner_key, jobs.c.repo_key, jobs.c.runner_name)
-    query = (
-        sa.select(jobs.c.id, *columns, jobs.c.started_at, jobs.c.completed_at)
-        .where(rollable, jobs.c.id > sa.bindparam("last"))
-        .order_by(jobs.c.id)
-        .limit(BACKFILL_CHUNK)
-    )
-    rolled, last = 0, -(2**63)
-    while chunk := list(conn.execute(query, {"last": last})):
-        rolled += len(chunk)
-        last = int(chunk[-1][0])
-        conn.execute(add, usage_increments(row[1:] for row in chunk))
-    conn.execute(
-        sa.text(f"UPDATE jobs SET usage_rolled = true WHERE {usage_rollable(conn.dialect.name)}")
-    )
-    return rolled
+        for table in keys:
+            conn.execute(sa.text(f"DROP TABLE {table}"))
