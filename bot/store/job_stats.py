@@ -21,7 +21,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.store.database import Database
-from bot.store.rollups import ceil_hour, hour_of, wait_us_sql
+from bot.store.rollups import (
+    SPAN_DAY,
+    SPAN_HOUR,
+    ceil_day,
+    ceil_hour,
+    day_of,
+    hour_of,
+    wait_us_sql,
+)
 from bot.store.schema import jobs, runner_hours
 from bot.watch.labels import LabelSetKey, label_set_key
 from bot.watch.stats import QueueStats, RunnerUsage
@@ -201,8 +209,9 @@ class JobStats:
     ) -> dict[LabelSetKey, QueueStats]:
         """bot/watch/stats.py ``queue_stats`` of the jobs created at or after ``start``.
 
-        Read from the roll-ups for the whole hours from ``start`` on (bot/store/rollups.py:
-        one row per hour, label set and distinct wait), and from the jobs themselves for
+        Read from the roll-ups for the whole days from ``start`` on and the whole hours
+        before them (bot/store/rollups.py: one row per day or hour, label set and distinct
+        wait), and from the jobs themselves for
         the part of an hour before them and for the jobs not rolled up (not started yet,
         or cancelled while queued: an index holds only those). Waits in microseconds."""
         d = self.dialect
@@ -214,7 +223,9 @@ class JobStats:
         unrolled_scope = "owner_key = :owner" + (" AND repo_key = :scope" if repository else "")
         source = (
             "(SELECT labels AS k, wait_us AS w, jobs AS c FROM job_waits"
-            " WHERE target_key = :scope AND hour >= :whole"
+            " WHERE target_key = :scope AND span = 24 AND hour >= :days"
+            " UNION ALL SELECT labels AS k, wait_us AS w, jobs AS c FROM job_waits"
+            " WHERE target_key = :scope AND span = 1 AND hour >= :whole AND hour < :days"
             f" UNION ALL SELECT {labels} AS k, {waited} AS w, 1 AS c FROM jobs"
             f" WHERE {edge_scope} AND waits_rolled AND created_at >= :start"
             " AND created_at < :whole"
@@ -227,6 +238,7 @@ class JobStats:
         params |= {
             "owner": owner_key,
             "whole": self._at(ceil_hour(start)),
+            "days": self._at(ceil_day(start)),
             "threshold": threshold // timedelta(microseconds=1),
             "most": MAX_LABEL_SETS,
         }
@@ -274,13 +286,28 @@ class JobStats:
         hours = runner_hours.c
         of_scope = hours.target_key == scope
         if whole:
+            # Whole days where there are some, whole hours around them.
+            day_from, day_to = ceil_day(first), day_of(last)
+            spans = [(SPAN_HOUR, first, last)]
+            if day_from < day_to:
+                spans = [
+                    (SPAN_HOUR, first, day_from),
+                    (SPAN_DAY, day_from, day_to),
+                    (SPAN_HOUR, day_to, last),
+                ]
+            covered = sa.or_(
+                *(
+                    sa.and_(hours.span == span, hours.hour >= low, hours.hour < high)
+                    for span, low, high in spans
+                )
+            )
             totals = (
                 sa.select(
                     sa.func.max(hours.runner_name),
                     sa.func.sum(hours.starts),
                     sa.func.sum(hours.busy_us),
                 )
-                .where(of_scope, hours.hour >= first, hours.hour < last)
+                .where(of_scope, covered)
                 .group_by(hours.runner_key)
             )
             for name, starts, busy_us in await self._select(totals):
@@ -290,7 +317,7 @@ class JobStats:
         marks = [hour_of(start)] + ([last] if whole else [])
         earliest = (
             sa.select(hours.hour, sa.func.min(hours.first_start))
-            .where(of_scope, hours.hour.in_(marks))
+            .where(of_scope, hours.span == SPAN_HOUR, hours.hour.in_(marks))
             .group_by(hours.hour)
         )
         since = {hour: first_start for hour, first_start in await self._select(earliest)}

@@ -31,6 +31,10 @@ from bot.store.schema import job_waits, jobs, runner_hours
 # starts with "[", so a readable key never looks like a digest.
 MAX_READABLE_KEY = 200
 HOUR = timedelta(hours=1)
+# Each roll-up keeps hours and, summed from them, days (``span``: 1 or 24 hours): a month
+# is read as its whole days plus the whole hours at its two ends, whatever the volume.
+SPAN_HOUR, SPAN_DAY = 1, 24
+SPANS = (SPAN_HOUR, SPAN_DAY)
 
 # The jobs a roll-up counts: started, with both times known. Marked in the same statement.
 ROLLABLE = "NOT waits_rolled AND started_at IS NOT NULL AND created_at IS NOT NULL"
@@ -72,6 +76,21 @@ def hour_of(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def day_of(at: datetime) -> datetime:
+    """The UTC day ``at`` falls in (its midnight)."""
+    return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def bucket_of(at: datetime, span: int) -> datetime:
+    return hour_of(at) if span == SPAN_HOUR else day_of(at)
+
+
+def ceil_day(at: datetime) -> datetime:
+    """The first UTC midnight at or after ``at``."""
+    floor = day_of(at)
+    return floor if floor == at.astimezone(UTC) else floor + timedelta(days=1)
+
+
 def ceil_hour(at: datetime) -> datetime:
     """The first whole hour at or after ``at``."""
     floor = hour_of(at)
@@ -85,49 +104,53 @@ def wait_us(created: datetime, started: datetime) -> int:
 
 def increments(rows: Iterable[Any]) -> list[dict[str, object]]:
     """The ``job_waits`` additions for newly started jobs (owner_key, repo_key, labels,
-    created_at, started_at), one per distinct key and in key order: concurrent writers
-    lock shared roll-up rows in one order, and one statement touches each row once."""
-    counts: Counter[tuple[str, datetime, str, int]] = Counter()
+    created_at, started_at), in its hour and in its day, one per distinct key and in key
+    order: concurrent writers lock shared roll-up rows in one order, and one statement
+    touches each row once."""
+    counts: Counter[tuple[str, int, datetime, str, int]] = Counter()
     texts: dict[str, str] = {}
     for owner, repo, labels, created, started in rows:
         text = json.dumps(list(labels or []))
         key = labels_key(text)
         texts[key] = text
-        hour, waited = hour_of(created), wait_us(created, started)
+        waited = wait_us(created, started)
         for target in (owner, repo):
-            counts[(target, hour, key, waited)] += 1
+            for span in SPANS:
+                counts[(target, span, bucket_of(created, span), key, waited)] += 1
     return [
         {
             "target_key": target,
-            "hour": hour,
+            "span": span,
+            "hour": at,
             "labels_key": key,
             "wait_us": waited,
             "labels": texts[key],
             "jobs": n,
         }
-        for (target, hour, key, waited), n in sorted(counts.items())
+        for (target, span, at, key, waited), n in sorted(counts.items())
     ]
 
 
 def usage_increments(rows: Iterable[Any]) -> list[dict[str, object]]:
     """The ``runner_hours`` additions for newly finished runs (owner_key, repo_key,
-    runner_name, started_at, completed_at): each run split into the hours it touches, in
-    key order (see :func:`increments`)."""
-    starts: Counter[tuple[str, str, datetime]] = Counter()
-    busy: Counter[tuple[str, str, datetime]] = Counter()
-    first: dict[tuple[str, str, datetime], datetime] = {}
+    runner_name, started_at, completed_at): each run split into the hours it touches,
+    and those summed into their days, in key order (see :func:`increments`)."""
+    starts: Counter[tuple[str, str, int, datetime]] = Counter()
+    busy: Counter[tuple[str, str, int, datetime]] = Counter()
+    first: dict[tuple[str, str, int, datetime], datetime] = {}
     names: dict[str, str] = {}
     for owner, repo, name, started, completed in rows:
         key = runner_key(str(name))
         names[key] = str(name)
         hour = hour_of(started)
         while True:
-            inside = min(completed, hour + HOUR) - max(started, hour)
+            inside = max((min(completed, hour + HOUR) - max(started, hour)), timedelta(0))
             for target in (owner, repo):
-                at = (target, key, hour)
-                busy[at] += max(inside // timedelta(microseconds=1), 0)
-                starts[at] += hour == hour_of(started)
-                first[at] = min(first.get(at, started), started)
+                for span in SPANS:
+                    at = (target, key, span, bucket_of(hour, span))
+                    busy[at] += inside // timedelta(microseconds=1)
+                    starts[at] += hour == hour_of(started)
+                    first[at] = min(first.get(at, started), started)
             hour += HOUR
             if hour > completed:
                 break
@@ -135,13 +158,14 @@ def usage_increments(rows: Iterable[Any]) -> list[dict[str, object]]:
         {
             "target_key": target,
             "runner_key": key,
-            "hour": hour,
+            "span": span,
+            "hour": at,
             "runner_name": names[key],
-            "starts": starts[(target, key, hour)],
-            "busy_us": busy[(target, key, hour)],
-            "first_start": first[(target, key, hour)],
+            "starts": starts[(target, key, span, at)],
+            "busy_us": busy[(target, key, span, at)],
+            "first_start": first[(target, key, span, at)],
         }
-        for (target, key, hour) in sorted(first)
+        for (target, key, span, at) in sorted(first)
     ]
 
 
@@ -149,14 +173,14 @@ def usage_add_statement(insert: Any) -> Any:
     """Add runs to ``runner_hours`` rows (created when new), built once per store."""
     statement = insert(runner_hours)
     new = statement.excluded
+    c = runner_hours.c
     return statement.on_conflict_do_update(
-        index_elements=[runner_hours.c.target_key, runner_hours.c.runner_key, runner_hours.c.hour],
+        index_elements=[c.target_key, c.runner_key, c.span, c.hour],
         set_={
-            "starts": runner_hours.c.starts + new.starts,
-            "busy_us": runner_hours.c.busy_us + new.busy_us,
+            "starts": c.starts + new.starts,
+            "busy_us": c.busy_us + new.busy_us,
             "first_start": sa.case(
-                (new.first_start < runner_hours.c.first_start, new.first_start),
-                else_=runner_hours.c.first_start,
+                (new.first_start < c.first_start, new.first_start), else_=c.first_start
             ),
         },
     )
@@ -168,6 +192,7 @@ def add_statement(insert: Any) -> Any:
     return statement.on_conflict_do_update(
         index_elements=[
             job_waits.c.target_key,
+            job_waits.c.span,
             job_waits.c.hour,
             job_waits.c.labels_key,
             job_waits.c.wait_us,
@@ -239,10 +264,14 @@ def _us(column: str) -> str:
     )
 
 
-def _hour_sql(dialect: str, column: str) -> str:
+def _hour_sql(dialect: str, column: str, span: int = SPAN_HOUR) -> str:
+    """The hour (or day) of a stored time, as stored."""
+    unit = "hour" if span == SPAN_HOUR else "day"
     if dialect == "postgresql":
-        return f"date_trunc('hour', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-    return f"substr({column}, 1, 13) || ':00:00.000000+00:00'"  # the stored ISO text's hour
+        return f"date_trunc('{unit}', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    if span == SPAN_HOUR:  # the stored ISO text's hour
+        return f"substr({column}, 1, 13) || ':00:00.000000+00:00'"
+    return f"substr({column}, 1, 10) || 'T00:00:00.000000+00:00'"
 
 
 def wait_us_sql(dialect: str) -> str:
@@ -259,12 +288,12 @@ def wait_us_sql(dialect: str) -> str:
 HOUR_US = 3_600_000_000
 
 
-def _usage_sql(dialect: str, target: str) -> str:
+def _usage_sql(dialect: str, target: str, span: int) -> str:
     """Every rollable run split into the hours it touches, summed per target column,
-    runner and hour (what :func:`usage_increments` computes, in SQL)."""
-    columns = "target_key, runner_key, hour, runner_name, starts, busy_us, first_start"
+    runner and hour or day (what :func:`usage_increments` computes, in SQL)."""
+    columns = "target_key, runner_key, span, hour, runner_name, starts, busy_us, first_start"
     conflict = (
-        " ON CONFLICT (target_key, runner_key, hour) DO UPDATE SET"
+        " ON CONFLICT (target_key, runner_key, span, hour) DO UPDATE SET"
         " starts = runner_hours.starts + excluded.starts,"
         " busy_us = runner_hours.busy_us + excluded.busy_us,"
         " first_start = CASE WHEN excluded.first_start < runner_hours.first_start"
@@ -278,30 +307,34 @@ def _usage_sql(dialect: str, target: str) -> str:
         )
         return (
             f"INSERT INTO runner_hours ({columns})"
-            f" SELECT j.{target}, m.bounded, h.hour, m.original,"
-            f" sum(CASE WHEN h.hour = {first} THEN 1 ELSE 0 END),"
+            f" SELECT j.{target}, m.bounded, {span}, {_hour_sql(dialect, 'h.hour', span)},"
+            f" m.original, sum(CASE WHEN h.hour = {first} THEN 1 ELSE 0 END),"
             f" sum(GREATEST(CAST(extract(epoch FROM {inside}) * 1000000 AS BIGINT), 0)),"
             " min(j.started_at)"
             " FROM jobs AS j JOIN rollup_runner_keys AS m ON j.runner_name = m.original"
             f" CROSS JOIN LATERAL generate_series({first},"
             f" {_hour_sql(dialect, 'j.completed_at')}, interval '1 hour') AS h(hour)"
-            f" WHERE {where} GROUP BY 1, 2, 3, 4{conflict}"
+            f" WHERE {where} GROUP BY 1, 2, 3, 4, 5{conflict}"
         )
-    # SQLite has no generate_series: the hours are numbered 0…MAX_RUN after the first.
+    # SQLite has no generate_series: the hours are numbered 0…MAX_RUN after the first,
+    # over the runs' times computed once (a materialized CTE, not once per hour).
     hours = MAX_RUN // HOUR
-    s, f = _us("j.started_at"), _us("j.completed_at")
-    at = f"(({s}) / {HOUR_US} + n.i)"  # the hour, in hours since the epoch
+    at = f"(r.su / {HOUR_US} + n.i)"  # the hour, in hours since the epoch
+    unit = "%Y-%m-%dT%H:00:00" if span == SPAN_HOUR else "%Y-%m-%dT00:00:00"
     return (
-        f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {hours})"
-        f" INSERT INTO runner_hours ({columns})"
-        f" SELECT j.{target}, m.bounded,"
-        f" strftime('%Y-%m-%dT%H:00:00', {at} * 3600, 'unixepoch') || '.000000+00:00',"
-        " m.original, sum(n.i = 0),"
-        f" sum(max(min({f}, ({at} + 1) * {HOUR_US}) - max({s}, {at} * {HOUR_US}), 0)),"
-        " min(j.started_at)"
+        f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {hours}),"
+        f" r AS MATERIALIZED (SELECT j.{target} AS t, m.bounded AS k, m.original AS name,"
+        f" j.started_at AS s, {_us('j.started_at')} AS su, {_us('j.completed_at')} AS fu"
         " FROM jobs AS j JOIN rollup_runner_keys AS m ON j.runner_name = m.original"
-        f" JOIN n ON n.i <= ({f}) / {HOUR_US} - ({s}) / {HOUR_US}"
-        f" WHERE {where} GROUP BY 1, 2, 3, 4{conflict}"
+        f" WHERE {where})"
+        f" INSERT INTO runner_hours ({columns})"
+        f" SELECT r.t, r.k, {span},"
+        f" strftime('{unit}', {at} * 3600, 'unixepoch') || '.000000+00:00',"
+        " r.name, sum(n.i = 0),"
+        f" sum(max(min(r.fu, ({at} + 1) * {HOUR_US}) - max(r.su, {at} * {HOUR_US}), 0)),"
+        " min(r.s)"
+        f" FROM r JOIN n ON n.i <= r.fu / {HOUR_US} - r.su / {HOUR_US}"
+        f" WHERE true GROUP BY 1, 2, 3, 4, 5{conflict}"
     )
 
 
@@ -332,19 +365,21 @@ def backfill(conn: sa.Connection) -> int:
             )
     try:
         for target in ("owner_key", "repo_key"):
-            conn.execute(
-                sa.text(
-                    "INSERT INTO job_waits (target_key, hour, labels_key, wait_us, labels, jobs)"
-                    f" SELECT j.{target}, {_hour_sql(dialect, 'j.created_at')}, m.bounded,"
-                    f" {wait_us_sql(dialect)}, m.original, count(*)"
-                    " FROM jobs AS j JOIN rollup_label_keys AS m"
-                    " ON CAST(j.labels AS TEXT) = m.original"
-                    f" WHERE {ROLLABLE} GROUP BY 1, 2, 3, 4, 5"
-                    " ON CONFLICT (target_key, hour, labels_key, wait_us)"
-                    " DO UPDATE SET jobs = job_waits.jobs + excluded.jobs"
+            for span in SPANS:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO job_waits"
+                        " (target_key, span, hour, labels_key, wait_us, labels, jobs)"
+                        f" SELECT j.{target}, {span}, {_hour_sql(dialect, 'j.created_at', span)},"
+                        f" m.bounded, {wait_us_sql(dialect)}, m.original, count(*)"
+                        " FROM jobs AS j JOIN rollup_label_keys AS m"
+                        " ON CAST(j.labels AS TEXT) = m.original"
+                        f" WHERE {ROLLABLE} GROUP BY 1, 2, 3, 4, 5, 6"
+                        " ON CONFLICT (target_key, span, hour, labels_key, wait_us)"
+                        " DO UPDATE SET jobs = job_waits.jobs + excluded.jobs"
+                    )
                 )
-            )
-            conn.execute(sa.text(_usage_sql(dialect, target)))
+                conn.execute(sa.text(_usage_sql(dialect, target, span)))
         marked = conn.execute(sa.text(f"UPDATE jobs SET waits_rolled = true WHERE {ROLLABLE}"))
         ran = conn.execute(
             sa.text(f"UPDATE jobs SET usage_rolled = true WHERE {usage_rollable(dialect)}")

@@ -162,9 +162,10 @@ jobs = sa.Table(
 )
 
 # Queue times rolled up as jobs start (migration 0007), so ``stats`` reads one row per
-# target, hour, label set and distinct wait rather than one per job. Each started job
-# counts once under its organization (``target_key`` = owner_key) and once under its
-# repository (= repo_key), in the hour of its ``created_at``, with its wait in whole
+# target, hour or day, label set and distinct wait rather than one per job. Each started
+# job counts once under its organization (``target_key`` = owner_key) and once under its
+# repository (= repo_key), in the hour (``span`` 1) and the UTC day (``span`` 24, ``hour``
+# its midnight) of its ``created_at``, with its wait in whole
 # microseconds (the times' own resolution: the figures are exactly those of the jobs).
 # ``labels_key`` is the label set's JSON text, or its digest when longer than an index
 # entry should hold (bot/store/rollups.py); the readable text is kept beside it.
@@ -172,6 +173,7 @@ job_waits = sa.Table(
     "job_waits",
     metadata,
     sa.Column("target_key", sa.Text(), primary_key=True),
+    sa.Column("span", sa.SmallInteger(), primary_key=True, autoincrement=False),
     sa.Column("hour", UTCDateTime(), primary_key=True),
     sa.Column("labels_key", sa.Text(), primary_key=True),
     sa.Column("wait_us", sa.BigInteger(), primary_key=True, autoincrement=False),
@@ -180,21 +182,22 @@ job_waits = sa.Table(
 )
 
 # Runner usage rolled up as jobs finish (migration 0007): per target (as in job_waits),
-# runner and hour, the runs that started in it (``starts``) and the time runs took in it
-# (``busy_us``, each run clipped to the hour), and the earliest start of a run that
-# touched it (``first_start``: where to look for the runs crossing into a window's
-# first, partial hour). ``runner_key`` is the name, or its digest when long.
+# runner and hour (and day, as in job_waits), the runs that started in it (``starts``)
+# and the time runs took in it (``busy_us``, each run clipped to it), and the earliest
+# start of a run that touched it (``first_start``: where to look for the runs crossing
+# into a window's first, partial hour). ``runner_key`` is the name, or its digest when long.
 runner_hours = sa.Table(
     "runner_hours",
     metadata,
     sa.Column("target_key", sa.Text(), primary_key=True),
     sa.Column("runner_key", sa.Text(), primary_key=True),
+    sa.Column("span", sa.SmallInteger(), primary_key=True, autoincrement=False),
     sa.Column("hour", UTCDateTime(), primary_key=True),
     sa.Column("runner_name", sa.Text(), nullable=False),
     sa.Column("starts", sa.BigInteger(), nullable=False),
     sa.Column("busy_us", sa.BigInteger(), nullable=False),
     sa.Column("first_start", UTCDateTime(), nullable=False),
-    sa.Index("runner_hours_hour", "target_key", "hour"),
+    sa.Index("runner_hours_hour", "target_key", "span", "hour"),
 )
 
 # Who asked for alerts on which target in which channel, with their thresholds.

@@ -59,24 +59,33 @@ def reports(
 
 
 async def sums(store: Store, target: str) -> tuple[int, int, int]:
-    """(jobs in job_waits, runs started in runner_hours, busy microseconds) of a target."""
+    """(jobs in job_waits, runs started in runner_hours, busy microseconds) of a target,
+    summed over its hours; its days must hold the same sums."""
     async with store.db.engine.connect() as conn:
         waits = (
             await conn.execute(
-                sa.select(sa.func.coalesce(sa.func.sum(job_waits.c.jobs), 0)).where(
-                    job_waits.c.target_key == target
-                )
+                sa.select(job_waits.c.span, sa.func.sum(job_waits.c.jobs))
+                .where(job_waits.c.target_key == target)
+                .group_by(job_waits.c.span)
             )
-        ).scalar_one()
-        starts, busy = (
+        ).all()
+        runs = (
             await conn.execute(
                 sa.select(
-                    sa.func.coalesce(sa.func.sum(runner_hours.c.starts), 0),
-                    sa.func.coalesce(sa.func.sum(runner_hours.c.busy_us), 0),
-                ).where(runner_hours.c.target_key == target)
+                    runner_hours.c.span,
+                    sa.func.sum(runner_hours.c.starts),
+                    sa.func.sum(runner_hours.c.busy_us),
+                )
+                .where(runner_hours.c.target_key == target)
+                .group_by(runner_hours.c.span)
             )
-        ).one()
-    return int(waits), int(starts), int(busy)
+        ).all()
+    by_span = {int(span): int(n) for span, n in waits}
+    assert set(by_span) <= {1, 24} and by_span.get(1) == by_span.get(24)
+    usage = {int(span): (int(n), int(busy)) for span, n, busy in runs}
+    assert set(usage) <= {1, 24} and usage.get(1) == usage.get(24)
+    starts, busy = usage.get(1, (0, 0))
+    return by_span.get(1, 0), starts, busy
 
 
 async def reference(
@@ -100,9 +109,7 @@ async def figures(
     )
 
 
-async def test_redelivered_and_out_of_order_reports_count_once(
-    store: Store, clock: Clock
-) -> None:
+async def test_redelivered_and_out_of_order_reports_count_once(store: Store, clock: Clock) -> None:
     deliveries = DeliveryStore(store.db, clock)
     now = datetime.fromtimestamp(clock(), UTC)
     one = reports(1, created=H + 5 * M, waited=2 * M, ran=30 * M)
@@ -207,9 +214,47 @@ async def test_the_partial_first_hour_comes_from_the_jobs_and_whole_hours_from_t
     assert usage["a"] == RunnerUsage("a", 1, 2 * M, 2 / 110)
 
 
-async def test_retention_prunes_the_rollups_with_the_jobs(
-    database_url: str, clock: Clock
+async def test_days_hours_and_edges_together_match_the_reference(
+    store: Store, clock: Clock
 ) -> None:
+    """A four-day history with runs of up to 30 hours, read over windows whose ends fall
+    anywhere: whole days, the whole hours around them and the partial hours together
+    give the old path's figures."""
+    rng = random.Random(16)
+    deliveries = DeliveryStore(store.db, clock)
+    now = datetime.fromtimestamp(clock(), UTC)
+    first_day = datetime(2027, 3, 1, tzinfo=UTC)
+    batch: list[Delivery] = []
+    for i in range(300):
+        created = first_day + timedelta(seconds=rng.randint(0, 4 * 86_400))
+        created += timedelta(microseconds=rng.choice([0, rng.randint(0, 999_999)]))
+        waited = timedelta(seconds=rng.choice([0, rng.randint(0, 900)]))
+        ran = rng.choice([None, timedelta(0), timedelta(seconds=rng.randint(1, 30 * 3600))])
+        labels = rng.choice([LIN, ("gpu", "self-hosted"), ("ubuntu-latest",)])
+        runner = rng.choice(["a", "b", "Zed"])
+        job = reports(i + 1, created=created, waited=waited, ran=ran, runner=runner, labels=labels)
+        if rng.random() < 0.1:
+            job = job[:1]  # never started
+        for n, report in enumerate(job):
+            batch.append(Delivery(f"d{i}-{n}", job_row(report, now=now)))
+    rng.shuffle(batch)
+    for at in range(0, len(batch), 50):
+        await deliveries.record(batch[at : at + 50])
+    for _ in range(6):
+        start = first_day + timedelta(seconds=rng.randint(-3600, 3 * 86_400))
+        start += timedelta(microseconds=rng.choice([0, rng.randint(0, 999_999)]))
+        end = start + timedelta(seconds=rng.randint(1, 3 * 86_400))
+        threshold = timedelta(seconds=rng.randint(1, 600))
+        assert await figures(store, start, end, threshold) == await reference(
+            store, start, end, threshold
+        )
+    aligned = first_day + timedelta(days=1)  # a window of exactly whole days
+    assert await figures(store, aligned, aligned + timedelta(days=2), M) == await reference(
+        store, aligned, aligned + timedelta(days=2), M
+    )
+
+
+async def test_retention_prunes_the_rollups_with_the_jobs(database_url: str, clock: Clock) -> None:
     store = Store.open(database_url, clock=clock, job_retention_days=90)
     try:
         now = datetime.fromtimestamp(clock(), UTC)

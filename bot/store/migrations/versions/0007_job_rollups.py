@@ -63,16 +63,18 @@ def upgrade() -> None:
         "runner_hours",
         sa.Column("target_key", sa.Text(), primary_key=True),
         sa.Column("runner_key", sa.Text(), primary_key=True),
+        sa.Column("span", sa.SmallInteger(), primary_key=True, autoincrement=False),
         sa.Column("hour", UTCDateTime(), primary_key=True),
         sa.Column("runner_name", sa.Text(), nullable=False),
         sa.Column("starts", sa.BigInteger(), nullable=False),
         sa.Column("busy_us", sa.BigInteger(), nullable=False),
         sa.Column("first_start", UTCDateTime(), nullable=False),
     )
-    op.create_index("runner_hours_hour", "runner_hours", ["target_key", "hour"])
+    op.create_index("runner_hours_hour", "runner_hours", ["target_key", "span", "hour"])
     op.create_table(
         "job_waits",
         sa.Column("target_key", sa.Text(), primary_key=True),
+        sa.Column("span", sa.SmallInteger(), primary_key=True, autoincrement=False),
         sa.Column("hour", UTCDateTime(), primary_key=True),
         sa.Column("labels_key", sa.Text(), primary_key=True),
         sa.Column("wait_us", sa.BigInteger(), primary_key=True, autoincrement=False),
