@@ -288,61 +288,53 @@ def wait_us_sql(dialect: str) -> str:
 HOUR_US = 3_600_000_000
 
 
-def _usage_sql(dialect: str, target: str, span: int) -> str:
-    """Every rollable run split into the hours it touches, summed per target column,
-    runner and hour or day (what :func:`usage_increments` computes, in SQL)."""
-    columns = "target_key, runner_key, span, hour, runner_name, starts, busy_us, first_start"
-    conflict = (
-        " ON CONFLICT (target_key, runner_key, span, hour) DO UPDATE SET"
-        " starts = runner_hours.starts + excluded.starts,"
-        " busy_us = runner_hours.busy_us + excluded.busy_us,"
-        " first_start = CASE WHEN excluded.first_start < runner_hours.first_start"
-        " THEN excluded.first_start ELSE runner_hours.first_start END"
-    )
+def _stage_runs_sql(dialect: str) -> str:
+    """Every rollable run split into the hours it touches, summed per repository, runner
+    and hour (what :func:`usage_increments` computes, in SQL), into a temporary table."""
     where = usage_rollable(dialect)
+    into = "CREATE TEMPORARY TABLE rollup_stage_runs AS"
     if dialect == "postgresql":
         first = _hour_sql(dialect, "j.started_at")
         inside = (
             "LEAST(j.completed_at, h.hour + interval '1 hour') - GREATEST(j.started_at, h.hour)"
         )
         return (
-            f"INSERT INTO runner_hours ({columns})"
-            f" SELECT j.{target}, m.bounded, {span}, {_hour_sql(dialect, 'h.hour', span)},"
-            f" m.original, sum(CASE WHEN h.hour = {first} THEN 1 ELSE 0 END),"
-            f" sum(GREATEST(CAST(extract(epoch FROM {inside}) * 1000000 AS BIGINT), 0)),"
-            " min(j.started_at)"
+            f"{into} SELECT j.owner_key AS owner, j.repo_key AS repo, m.bounded AS k,"
+            " m.original AS name, h.hour AS hour,"
+            f" sum(CASE WHEN h.hour = {first} THEN 1 ELSE 0 END) AS starts,"
+            f" sum(GREATEST(CAST(extract(epoch FROM {inside}) * 1000000 AS BIGINT), 0)) AS busy,"
+            " min(j.started_at) AS first_start"
             " FROM jobs AS j JOIN rollup_runner_keys AS m ON j.runner_name = m.original"
             f" CROSS JOIN LATERAL generate_series({first},"
             f" {_hour_sql(dialect, 'j.completed_at')}, interval '1 hour') AS h(hour)"
-            f" WHERE {where} GROUP BY 1, 2, 3, 4, 5{conflict}"
+            f" WHERE {where} GROUP BY 1, 2, 3, 4, 5"
         )
-    # SQLite has no generate_series: the hours are numbered 0…MAX_RUN after the first,
-    # over the runs' times computed once (a materialized CTE, not once per hour).
-    hours = MAX_RUN // HOUR
+    # SQLite has no generate_series: the hours after the first are numbered (an indexed
+    # table, so each run visits only its own), over the runs' times computed once.
     at = f"(r.su / {HOUR_US} + n.i)"  # the hour, in hours since the epoch
-    unit = "%Y-%m-%dT%H:00:00" if span == SPAN_HOUR else "%Y-%m-%dT00:00:00"
     return (
-        f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {hours}),"
-        f" r AS MATERIALIZED (SELECT j.{target} AS t, m.bounded AS k, m.original AS name,"
-        f" j.started_at AS s, {_us('j.started_at')} AS su, {_us('j.completed_at')} AS fu"
+        f"{into} WITH r AS MATERIALIZED (SELECT j.owner_key AS owner, j.repo_key AS repo,"
+        " m.bounded AS k, m.original AS name, j.started_at AS s,"
+        f" {_us('j.started_at')} AS su, {_us('j.completed_at')} AS fu"
         " FROM jobs AS j JOIN rollup_runner_keys AS m ON j.runner_name = m.original"
         f" WHERE {where})"
-        f" INSERT INTO runner_hours ({columns})"
-        f" SELECT r.t, r.k, {span},"
-        f" strftime('{unit}', {at} * 3600, 'unixepoch') || '.000000+00:00',"
-        " r.name, sum(n.i = 0),"
-        f" sum(max(min(r.fu, ({at} + 1) * {HOUR_US}) - max(r.su, {at} * {HOUR_US}), 0)),"
-        " min(r.s)"
-        f" FROM r JOIN n ON n.i <= r.fu / {HOUR_US} - r.su / {HOUR_US}"
-        f" WHERE true GROUP BY 1, 2, 3, 4, 5{conflict}"
+        " SELECT r.owner AS owner, r.repo AS repo, r.k AS k, r.name AS name,"
+        f" strftime('%Y-%m-%dT%H:00:00', {at} * 3600, 'unixepoch') || '.000000+00:00' AS hour,"
+        " sum(n.i = 0) AS starts,"
+        f" sum(max(min(r.fu, ({at} + 1) * {HOUR_US}) - max(r.su, {at} * {HOUR_US}), 0)) AS busy,"
+        " min(r.s) AS first_start"
+        f" FROM r JOIN rollup_numbers AS n ON n.i <= r.fu / {HOUR_US} - r.su / {HOUR_US}"
+        " GROUP BY 1, 2, 3, 4, 5"
     )
 
 
 def backfill(conn: sa.Connection) -> int:
     """Roll up every job not counted yet (an existing database's history, or a
-    bulk-loaded one): per target column one ``INSERT … SELECT … GROUP BY`` into each
-    roll-up, then the jobs marked. Label sets and runner names are keyed through small
-    temporary tables (SQLite has no digest function). Returns the jobs marked."""
+    bulk-loaded one): one pass over the jobs per roll-up into a temporary table (per
+    repository and hour), summed from there per organization or repository and per hour
+    or day (``INSERT … SELECT … GROUP BY``), then the jobs marked. Label sets and runner
+    names are keyed through small temporary tables (SQLite has no digest function).
+    Returns the jobs marked."""
     dialect = conn.dialect.name
     labels = conn.execute(
         sa.text(f"SELECT DISTINCT CAST(labels AS TEXT) FROM jobs WHERE {ROLLABLE}")
@@ -354,6 +346,7 @@ def backfill(conn: sa.Connection) -> int:
         "rollup_label_keys": {str(t): labels_key(str(t)) for (t,) in labels},
         "rollup_runner_keys": {str(n): runner_key(str(n)) for (n,) in names},
     }
+    temporary = [*keys, "rollup_numbers", "rollup_stage_waits", "rollup_stage_runs"]
     for table, pairs in keys.items():
         conn.execute(
             sa.text(f"CREATE TEMPORARY TABLE {table} (original TEXT PRIMARY KEY, bounded TEXT)")
@@ -363,28 +356,56 @@ def backfill(conn: sa.Connection) -> int:
                 sa.text(f"INSERT INTO {table} (original, bounded) VALUES (:t, :k)"),
                 [{"t": t, "k": k} for t, k in pairs.items()],
             )
+    conn.execute(sa.text("CREATE TEMPORARY TABLE rollup_numbers (i INTEGER PRIMARY KEY)"))
+    conn.execute(
+        sa.text("INSERT INTO rollup_numbers (i) VALUES (:i)"),
+        [{"i": i} for i in range(MAX_RUN // HOUR + 1)],
+    )
     try:
-        for target in ("owner_key", "repo_key"):
+        conn.execute(
+            sa.text(
+                "CREATE TEMPORARY TABLE rollup_stage_waits AS"
+                " SELECT j.owner_key AS owner, j.repo_key AS repo,"
+                f" {_hour_sql(dialect, 'j.created_at')} AS hour, m.bounded AS k,"
+                f" {wait_us_sql(dialect)} AS w, m.original AS labels, count(*) AS n"
+                " FROM jobs AS j JOIN rollup_label_keys AS m"
+                " ON CAST(j.labels AS TEXT) = m.original"
+                f" WHERE {ROLLABLE} GROUP BY 1, 2, 3, 4, 5, 6"
+            )
+        )
+        conn.execute(sa.text(_stage_runs_sql(dialect)))
+        for target in ("owner", "repo"):
             for span in SPANS:
+                bucket = _hour_sql(dialect, "hour", span)
                 conn.execute(
                     sa.text(
                         "INSERT INTO job_waits"
                         " (target_key, span, hour, labels_key, wait_us, labels, jobs)"
-                        f" SELECT j.{target}, {span}, {_hour_sql(dialect, 'j.created_at', span)},"
-                        f" m.bounded, {wait_us_sql(dialect)}, m.original, count(*)"
-                        " FROM jobs AS j JOIN rollup_label_keys AS m"
-                        " ON CAST(j.labels AS TEXT) = m.original"
-                        f" WHERE {ROLLABLE} GROUP BY 1, 2, 3, 4, 5, 6"
+                        f" SELECT {target}, {span}, {bucket}, k, w, labels, sum(n)"
+                        " FROM rollup_stage_waits WHERE true GROUP BY 1, 2, 3, 4, 5, 6"
                         " ON CONFLICT (target_key, span, hour, labels_key, wait_us)"
                         " DO UPDATE SET jobs = job_waits.jobs + excluded.jobs"
                     )
                 )
-                conn.execute(sa.text(_usage_sql(dialect, target, span)))
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO runner_hours (target_key, runner_key, span, hour,"
+                        " runner_name, starts, busy_us, first_start)"
+                        f" SELECT {target}, k, {span}, {bucket}, name, sum(starts), sum(busy),"
+                        " min(first_start) FROM rollup_stage_runs WHERE true"
+                        " GROUP BY 1, 2, 3, 4, 5"
+                        " ON CONFLICT (target_key, runner_key, span, hour) DO UPDATE SET"
+                        " starts = runner_hours.starts + excluded.starts,"
+                        " busy_us = runner_hours.busy_us + excluded.busy_us,"
+                        " first_start = CASE WHEN excluded.first_start < runner_hours.first_start"
+                        " THEN excluded.first_start ELSE runner_hours.first_start END"
+                    )
+                )
         marked = conn.execute(sa.text(f"UPDATE jobs SET waits_rolled = true WHERE {ROLLABLE}"))
         ran = conn.execute(
             sa.text(f"UPDATE jobs SET usage_rolled = true WHERE {usage_rollable(dialect)}")
         )
         return int(marked.rowcount or 0) + int(ran.rowcount or 0)
     finally:
-        for table in keys:
-            conn.execute(sa.text(f"DROP TABLE {table}"))
+        for table in temporary:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
