@@ -1,8 +1,12 @@
 """``stats`` and the Home tab's queue chart computed in the database, on either engine.
 
 A window of a busy organization holds a million jobs: loading them into Python took
-seconds on the event loop. Here the database groups, ranks and sums, and what comes
-back is one row per label set, runner or (day, label set), however many jobs there are.
+seconds on the event loop, and even one pass over them in SQL took seconds. ``stats``
+now reads the roll-ups kept as jobs start and finish (bot/store/rollups.py: per day and
+hour, label set and wait, or runner) for the whole days and hours of its window, and
+the jobs themselves only at the window's partial edges and for the few not rolled up;
+what comes back is one row per label set or runner, however many jobs there are. The
+Home tab's daily chart (``daily_queue``) still passes over the jobs of its 7 days.
 
 The numbers are those of bot/watch/stats.py exactly (its pure functions are the reference
 the tests compare with): nearest-rank percentiles (``percentile_disc`` on PostgreSQL, the
