@@ -26,6 +26,7 @@ from bot.store._sql import insert_for, utc
 from bot.store.database import Database
 from bot.store.jobs import upsert_statement
 from bot.store.once import DONE, FAILED, LEASE, RUNNING, TTL
+from bot.store.rollups import Rollups
 from bot.store.schema import once, runners_seen
 
 MESSAGE_MAX = 300  # characters of a database error's own message kept for the log
@@ -135,6 +136,7 @@ class DeliveryStore:
             where=takeover,
         ).returning(once.c.key)
         self._upsert = upsert_statement(insert)
+        self._rollups = Rollups(insert, db.dialect)
         self._runner = (
             runners_seen.update()
             .where(runners_seen.c.runner_id == sa.bindparam("rid"))
@@ -178,6 +180,8 @@ class DeliveryStore:
                     # concurrent batches lock shared rows in one order.
                     for batch in rounds(sorted(rows, key=_job_id)):
                         await conn.execute(self._upsert, batch)
+                    # The jobs these reports first show started join the roll-ups.
+                    await self._rollups.roll(conn, [_job_id(row) for row in rows])
                     # A runner's last mark of the batch, in arrival order, stands.
                     marks: list[dict[str, Any]] = list(
                         {

@@ -1,8 +1,12 @@
 """``stats`` and the Home tab's queue chart computed in the database, on either engine.
 
 A window of a busy organization holds a million jobs: loading them into Python took
-seconds on the event loop. Here the database groups, ranks and sums, and what comes
-back is one row per label set, runner or (day, label set), however many jobs there are.
+seconds on the event loop, and even one pass over them in SQL took seconds. ``stats``
+now reads the roll-ups kept as jobs start and finish (bot/store/rollups.py: per day and
+hour, label set and wait, or runner) for the whole days and hours of its window, and
+the jobs themselves only at the window's partial edges and for the few not rolled up;
+what comes back is one row per label set or runner, however many jobs there are. The
+Home tab's daily chart (``daily_queue``) still passes over the jobs of its 7 days.
 
 The numbers are those of bot/watch/stats.py exactly (its pure functions are the reference
 the tests compare with): nearest-rank percentiles (``percentile_disc`` on PostgreSQL, the
@@ -16,10 +20,21 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from bot.store.database import Database
+from bot.store.rollups import (
+    SPAN_DAY,
+    SPAN_HOUR,
+    ceil_day,
+    ceil_hour,
+    day_of,
+    hour_of,
+    wait_us_sql,
+)
+from bot.store.schema import jobs, runner_hours
 from bot.watch.labels import LabelSetKey, label_set_key
 from bot.watch.stats import QueueStats, RunnerUsage
 
@@ -107,9 +122,10 @@ def _labels(text: object) -> LabelSetKey:
 
 
 def _percentiles(group: str, source: str) -> str:
-    """Per ``group`` of ``source`` (a subquery of the group's columns and ``w``, the wait
-    or NULL): started jobs ``n``, nearest-rank ``p50``/``p95``, ``top``, ``over`` (waits of
-    ``:threshold`` or more), ``unstarted`` and ``total``.
+    """Per ``group`` of ``source`` (a subquery of the group's columns, ``w``, the wait or
+    NULL, and ``c``, how many jobs waited so: 1 for a job, more for a roll-up): started
+    jobs ``n``, nearest-rank ``p50``/``p95``, ``top``, ``over`` (waits of ``:threshold``
+    or more), ``unstarted`` and ``total``.
 
     The jobs are first counted per distinct wait (a hash or index-ordered grouping, not a
     sort of every job), then a running count over those few rows finds each rank: the
@@ -118,7 +134,7 @@ def _percentiles(group: str, source: str) -> str:
     Unstarted jobs count nothing towards the ranks, wherever an engine sorts NULL."""
     started = "CASE WHEN w IS NULL THEN 0 ELSE c END"
     return (
-        f"WITH h AS (SELECT {group}, w, count(*) AS c FROM {source} AS s GROUP BY {group}, w),"
+        f"WITH h AS (SELECT {group}, w, sum(c) AS c FROM {source} AS s GROUP BY {group}, w),"
         f" cum AS (SELECT {group}, w, c,"
         f" sum({started}) OVER (PARTITION BY {group} ORDER BY w ROWS UNBOUNDED PRECEDING)"
         f" AS upto, sum({started}) OVER (PARTITION BY {group}) AS n FROM h)"
@@ -186,23 +202,55 @@ class JobStats:
             start_text = start.astimezone(UTC).isoformat(timespec="microseconds")
         return {"scope": _scope_value(owner, repository), "start": start_text}
 
+    def _at(self, at: datetime) -> object:
+        """A bound time compared with a stored one (fixed-width ISO text on SQLite)."""
+        if self.dialect.pg:
+            return at.astimezone(UTC)
+        return at.astimezone(UTC).isoformat(timespec="microseconds")
+
     async def queue_stats(
         self, owner: str, repository: str | None, start: datetime, *, threshold: timedelta
     ) -> dict[LabelSetKey, QueueStats]:
-        """bot/watch/stats.py ``queue_stats`` of the jobs created at or after ``start``."""
+        """bot/watch/stats.py ``queue_stats`` of the jobs created at or after ``start``.
+
+        Read from the roll-ups for the whole days from ``start`` on and the whole hours
+        before them (bot/store/rollups.py: one row per day or hour, label set and distinct
+        wait), and from the jobs themselves for
+        the part of an hour before them and for the jobs not rolled up (not started yet,
+        or cancelled while queued: an index holds only those). Waits in microseconds."""
         d = self.dialect
+        waited = wait_us_sql(d.name)
+        labels = "CAST(labels AS TEXT)"
+        edge_scope = _scope(repository)
+        if repository is None:  # the (owner, rank, created) index: started jobs only
+            edge_scope += " AND status_rank IN (1, 2)"
+        unrolled_scope = "owner_key = :owner" + (" AND repo_key = :scope" if repository else "")
         source = (
-            f"(SELECT CAST(labels AS TEXT) AS k, {_wait(d)} AS w FROM jobs"
-            f" WHERE {_scope(repository)} AND created_at >= :start)"
+            "(SELECT labels AS k, wait_us AS w, jobs AS c FROM job_waits"
+            " WHERE target_key = :scope AND span = 24 AND hour >= :days"
+            " UNION ALL SELECT labels AS k, wait_us AS w, jobs AS c FROM job_waits"
+            " WHERE target_key = :scope AND span = 1 AND hour >= :whole AND hour < :days"
+            f" UNION ALL SELECT {labels} AS k, {waited} AS w, 1 AS c FROM jobs"
+            f" WHERE {edge_scope} AND waits_rolled AND created_at >= :start"
+            " AND created_at < :whole"
+            f" UNION ALL SELECT {labels} AS k, {waited} AS w, 1 AS c FROM jobs"
+            f" WHERE {unrolled_scope} AND NOT waits_rolled AND created_at >= :start)"
         )
         sql = _percentiles("k", source) + " ORDER BY total DESC LIMIT :most"
         params = self._params(owner, repository, start)
-        params |= {"threshold": d.duration(threshold), "most": MAX_LABEL_SETS}
+        owner_key = (repository.split("/", 1)[0] if repository is not None else owner).lower()
+        params |= {
+            "owner": owner_key,
+            "whole": self._at(ceil_hour(start)),
+            "days": self._at(ceil_day(start)),
+            "threshold": threshold // timedelta(microseconds=1),
+            "most": MAX_LABEL_SETS,
+        }
         result: dict[LabelSetKey, QueueStats] = {}
         for m in await self._rows(sql, params):
-            labels, count, over = _labels(m["k"]), int(m["n"] or 0), int(m["over"] or 0)
-            result[labels] = QueueStats(
-                labels=labels,
+            labels_set, count, over = _labels(m["k"]), int(m["n"] or 0), int(m["over"] or 0)
+            result[labels_set] = QueueStats(
+                labels=labels_set,
                 count=count,
                 p50=_delta(m["p50"]),
                 p95=_delta(m["p95"]),
@@ -216,31 +264,118 @@ class JobStats:
     async def runner_usage(
         self, owner: str, repository: str | None, start: datetime, end: datetime
     ) -> dict[str, RunnerUsage]:
-        """bot/watch/stats.py ``runner_usage`` over ``[start, end)`` of the window's jobs."""
+        """bot/watch/stats.py ``runner_usage`` over ``[start, end)`` of the window's jobs.
+
+        Finished runs come from the roll-ups (bot/store/rollups.py ``runner_hours``) for
+        the whole hours inside the window, and from the jobs themselves for the partial
+        hours at its edges: those that started there, and those crossing into them (they
+        started no earlier than the hour's ``first_start``). Runs not rolled up (running
+        now) are read one by one. What comes back is bounded by the runners and by two
+        hours of runs, however long the window."""
         window = end - start
         if window <= timedelta(0):
             raise ValueError("the window must end after it starts")
-        d = self.dialect
-        started = d.us("started_at")
-        finished = f"COALESCE({d.us('completed_at')}, :end_t)"
-        clipped = f"({d.least(finished, ':end_t')} - {d.greatest(started, ':start_t')})"
-        instant = f"({finished} <= {started} AND {started} >= :start_t AND {started} < :end_t)"
-        sql = (
-            "SELECT runner_name, count(*) AS jobs,"
-            f" sum({d.greatest(clipped, d.zero)}) AS busy FROM jobs"
-            f" WHERE {_scope(repository)} AND {_IN_WINDOW}"
-            " AND runner_name IS NOT NULL AND started_at IS NOT NULL"
-            f" AND ({clipped} > {d.zero} OR {instant})"
-            f" GROUP BY runner_name ORDER BY {d.by_name('runner_name')} LIMIT :most"
+        scope = _scope_value(owner, repository)
+        owner_key = (repository.split("/", 1)[0] if repository is not None else owner).lower()
+        first, last = ceil_hour(start), hour_of(end)
+        whole = first < last  # whole hours [first, last) come from the roll-ups
+        edges = [(start, first), (last, end)] if whole else [(start, end)]
+        counts: dict[str, int] = {}
+        busy: dict[str, timedelta] = {}
+
+        def add(name: str, counted: int, time: timedelta) -> None:
+            counts[name] = counts.get(name, 0) + counted
+            busy[name] = busy.get(name, timedelta(0)) + time
+
+        hours = runner_hours.c
+        of_scope = hours.target_key == scope
+        if whole:
+            # Whole days where there are some, whole hours around them.
+            day_from, day_to = ceil_day(first), day_of(last)
+            spans = [(SPAN_HOUR, first, last)]
+            if day_from < day_to:
+                spans = [
+                    (SPAN_HOUR, first, day_from),
+                    (SPAN_DAY, day_from, day_to),
+                    (SPAN_HOUR, day_to, last),
+                ]
+            covered = sa.or_(
+                *(
+                    sa.and_(hours.span == span, hours.hour >= low, hours.hour < high)
+                    for span, low, high in spans
+                )
+            )
+            totals = (
+                sa.select(
+                    sa.func.max(hours.runner_name),
+                    sa.func.sum(hours.starts),
+                    sa.func.sum(hours.busy_us),
+                )
+                .where(of_scope, covered)
+                .group_by(hours.runner_key)
+            )
+            for name, starts, busy_us in await self._select(totals):
+                add(str(name), int(starts or 0), timedelta(microseconds=int(busy_us or 0)))
+        # Where the runs crossing into each partial hour began (a run touches every hour
+        # from its start's to its end's).
+        marks = [hour_of(start)] + ([last] if whole else [])
+        earliest = (
+            sa.select(hours.hour, sa.func.min(hours.first_start))
+            .where(of_scope, hours.span == SPAN_HOUR, hours.hour.in_(marks))
+            .group_by(hours.hour)
         )
-        params = self._params(owner, repository, start)
-        params |= {"start_t": d.time(start), "end_t": d.time(end), "most": MAX_RUNNERS}
-        usage = {}
-        for row in await self._rows(sql, params):
-            name, jobs = row["runner_name"], row["jobs"]
-            busy = _delta(row["busy"]) or timedelta(0)
-            usage[str(name)] = RunnerUsage(str(name), int(str(jobs)), busy, min(busy / window, 1.0))
-        return dict(sorted(usage.items()))
+        since = {hour: first_start for hour, first_start in await self._select(earliest)}
+        ranges = [(min(since.get(marks[0], marks[0]), marks[0]), edges[0][1])]
+        if whole:
+            ranges.append((min(since.get(last, last), last), end))
+        job = jobs.c
+        mine = [job.owner_key == owner_key] + ([job.repo_key == scope] if repository else [])
+        rolled: list[Any] = [sa.text("usage_rolled"), *mine]
+        columns = (job.id, job.runner_name, job.started_at, job.completed_at)
+        seen: set[int] = set()
+        for low, high in ranges:
+            query = sa.select(*columns).where(*rolled, job.started_at >= low, job.started_at < high)
+            for job_id, name, started, completed in await self._select(query):
+                if job_id in seen:
+                    continue
+                seen.add(job_id)
+                inside = sum(
+                    (max(min(completed, hi) - max(started, lo), timedelta(0)) for lo, hi in edges),
+                    timedelta(0),
+                )
+                counted = started < end and (started >= start or completed > start)
+                counted = counted and not (whole and first <= started < last)
+                if counted or inside:
+                    add(str(name), counted, inside)
+        running = sa.select(*columns, job.created_at).where(
+            sa.text("NOT usage_rolled AND started_at IS NOT NULL"),
+            *mine,
+            job.runner_name.is_not(None),
+        )
+        for _, name, started, completed, created in await self._select(running):
+            in_window = (created is not None and created >= start) or (
+                completed is None or completed >= start
+            )
+            finished = completed if completed is not None else end
+            clipped = min(finished, end) - max(started, start)
+            instant = finished <= started and start <= started < end
+            if in_window and (clipped > timedelta(0) or instant):
+                add(str(name), True, max(clipped, timedelta(0)))
+        names = sorted(name for name, n in counts.items() if n)[:MAX_RUNNERS]
+        return {
+            name: RunnerUsage(name, counts[name], busy[name], min(busy[name] / window, 1.0))
+            for name in names
+        }
+
+    async def _select(self, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
+        """A Core select (times come back as datetimes on both engines), one at a time."""
+
+        async def select() -> list[tuple[Any, ...]]:
+            async with self.db.engine.connect() as conn:
+                return [tuple(row) for row in await conn.execute(statement)]
+
+        async with self._one_at_a_time:
+            return await self.db.read(select, "job stats read")
 
     async def daily_queue(
         self, owner: str, repository: str | None, start: datetime, *, threshold_sets: int = 6
@@ -248,7 +383,8 @@ class JobStats:
         """bot/watch/stats.py ``daily_queue`` of the self-hosted jobs of the window."""
         d = self.dialect
         base = (
-            f"SELECT CAST(labels AS TEXT) AS k, {d.day('created_at')} AS day, {_wait(d)} AS w"
+            f"SELECT CAST(labels AS TEXT) AS k, {d.day('created_at')} AS day, {_wait(d)} AS w,"
+            " 1 AS c"
             f" FROM jobs WHERE {_scope(repository)} AND {_IN_WINDOW}"
             " AND hosted = :hosted AND started_at IS NOT NULL AND created_at IS NOT NULL"
         )

@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from bot.store._sql import insert_for, storable, utc
 from bot.store.database import Database
 from bot.store.job_stats import JobStats
-from bot.store.schema import jobs
+from bot.store.rollups import Rollups
+from bot.store.schema import job_waits, jobs, runner_hours
 from bot.watch.labels import LabelSetKey, is_github_hosted, label_set_key
 from bot.watch.models import Job
 
@@ -181,6 +182,7 @@ class JobStore:
         # Built once: each write only binds a row's values (see :func:`upsert_statement`).
         self.upsert = upsert_statement(insert_for(db))
         self._insert = insert_for(db)
+        self.rollups = Rollups(self._insert, db.dialect)  # queue times counted as jobs start
         self.stats = JobStats(db)  # stats and charts, computed in the database
 
     async def record(
@@ -210,6 +212,7 @@ class JobStore:
         async def upsert() -> JobRecord | None:
             async with self.db.engine.begin() as conn:
                 await conn.execute(self.upsert, row)
+                await self.rollups.roll(conn, [int(str(row["id"]))])
                 row_now = (await conn.execute(sa.select(jobs).where(jobs.c.id == job.id))).first()
             return _record(row_now) if row_now is not None else None
 
@@ -327,12 +330,15 @@ class JobStore:
 
     async def prune(self, before: datetime) -> int:
         """Job rows created before ``before`` go, whatever their status
-        (JOB_RETENTION_DAYS): a job never finished must not stay for ever."""
+        (JOB_RETENTION_DAYS): a job never finished must not stay for ever. So do the
+        roll-ups of the hours before it."""
         created = sa.func.coalesce(jobs.c.created_at, jobs.c.updated_at)
 
         async def delete() -> int:
             async with self.db.engine.begin() as conn:
                 result = await conn.execute(jobs.delete().where(created < before))
+                await conn.execute(job_waits.delete().where(job_waits.c.hour < before))
+                await conn.execute(runner_hours.delete().where(runner_hours.c.hour < before))
                 return int(result.rowcount or 0)
 
         return await self.db.write(delete, "job prune")

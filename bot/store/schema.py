@@ -124,10 +124,80 @@ jobs = sa.Table(
     # When the sweep last asked GitHub about this job (migration 0006): at most once per
     # its watch's --after, and once more past GitHub's 24-hour limit.
     sa.Column("confirmed_at", UTCDateTime(), nullable=True),
+    # Whether the job's queue time is counted in ``job_waits`` (migration 0007): set in
+    # the transaction that first stores it started, so a job is counted exactly once.
+    sa.Column("waits_rolled", sa.Boolean(), nullable=False, server_default=sa.false()),
+    # Whether its run is counted in ``runner_hours``: set in the transaction that first
+    # stores it finished (started, completed, on a named runner).
+    sa.Column("usage_rolled", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("jobs_owner_status", "owner_key", "status_rank", "created_at"),
     sa.Index("jobs_repo_created", "repo_key", "created_at"),
     # Retention and the hourly closing of ghosts read by age alone (migration 0006).
     sa.Index("jobs_rank_created", "status_rank", "created_at"),
+    # The jobs not (yet) in ``job_waits``, which ``stats`` reads one by one: queued, or
+    # cancelled while queued (migration 0007). Small: a job leaves it when it starts.
+    sa.Index(
+        "jobs_waits_unrolled",
+        "owner_key",
+        "created_at",
+        postgresql_where=sa.text("NOT waits_rolled"),
+        sqlite_where=sa.text("NOT waits_rolled"),
+    ),
+    # Started jobs not (yet) in ``runner_hours``: the ones running now, read one by one.
+    sa.Index(
+        "jobs_usage_unrolled",
+        "owner_key",
+        "started_at",
+        postgresql_where=sa.text("NOT usage_rolled AND started_at IS NOT NULL"),
+        sqlite_where=sa.text("NOT usage_rolled AND started_at IS NOT NULL"),
+    ),
+    # Finished runs by start, for the partial hours at a window's edges.
+    sa.Index(
+        "jobs_usage_started",
+        "owner_key",
+        "started_at",
+        postgresql_where=sa.text("usage_rolled"),
+        sqlite_where=sa.text("usage_rolled"),
+    ),
+)
+
+# Queue times rolled up as jobs start (migration 0007), so ``stats`` reads one row per
+# target, hour or day, label set and distinct wait rather than one per job. Each started
+# job counts once under its organization (``target_key`` = owner_key) and once under its
+# repository (= repo_key), in the hour (``span`` 1) and the UTC day (``span`` 24, ``hour``
+# its midnight) of its ``created_at``, with its wait in whole
+# microseconds (the times' own resolution: the figures are exactly those of the jobs).
+# ``labels_key`` is the label set's JSON text, or its digest when longer than an index
+# entry should hold (bot/store/rollups.py); the readable text is kept beside it.
+job_waits = sa.Table(
+    "job_waits",
+    metadata,
+    sa.Column("target_key", sa.Text(), primary_key=True),
+    sa.Column("span", sa.SmallInteger(), primary_key=True, autoincrement=False),
+    sa.Column("hour", UTCDateTime(), primary_key=True),
+    sa.Column("labels_key", sa.Text(), primary_key=True),
+    sa.Column("wait_us", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("labels", sa.Text(), nullable=False),
+    sa.Column("jobs", sa.BigInteger(), nullable=False),
+)
+
+# Runner usage rolled up as jobs finish (migration 0007): per target (as in job_waits),
+# runner and hour (and day, as in job_waits), the runs that started in it (``starts``)
+# and the time runs took in it (``busy_us``, each run clipped to it), and the earliest
+# start of a run that touched it (``first_start``: where to look for the runs crossing
+# into a window's first, partial hour). ``runner_key`` is the name, or its digest when long.
+runner_hours = sa.Table(
+    "runner_hours",
+    metadata,
+    sa.Column("target_key", sa.Text(), primary_key=True),
+    sa.Column("runner_key", sa.Text(), primary_key=True),
+    sa.Column("span", sa.SmallInteger(), primary_key=True, autoincrement=False),
+    sa.Column("hour", UTCDateTime(), primary_key=True),
+    sa.Column("runner_name", sa.Text(), nullable=False),
+    sa.Column("starts", sa.BigInteger(), nullable=False),
+    sa.Column("busy_us", sa.BigInteger(), nullable=False),
+    sa.Column("first_start", UTCDateTime(), nullable=False),
+    sa.Index("runner_hours_hour", "target_key", "span", "hour"),
 )
 
 # Who asked for alerts on which target in which channel, with their thresholds.
