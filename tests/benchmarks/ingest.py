@@ -40,6 +40,7 @@ from bot.sandbox.processes import ROOT, Process, cluster
 from bot.store.database import parse_database_url, sync_engine
 from tests.benchmarks.burst import allow_open_files
 from tests.benchmarks.fleet import run_module
+from tests.benchmarks.ingest_send import ORG as SENDER_ORG
 from tests.postgres import PostgresServer, running_server
 
 CONCURRENCIES = (20, 100)
@@ -202,7 +203,10 @@ async def measure(
         run.stored = await asyncio.to_thread(stored_completed, database_url, first, run.jobs)
         return run
 
-    async with cluster(1, database_url=database_url, keys=keys) as group:
+    # The deliveries come from the sender's own organization: the one account served.
+    async with cluster(
+        1, database_url=database_url, keys=keys, github_allowed_accounts=(SENDER_ORG,)
+    ) as group:
         secret = group.settings.github_webhook_secret
         url = group.views[0].url
         async with bare_receiver(secret) as bare_url:
