@@ -53,9 +53,9 @@ from bot.slack.socket_mode import PING_INTERVAL, SocketMode
 from bot.store import DatabaseConfigError, Store
 from bot.store.database import StoreUnavailable
 from bot.store.health import SweepState
+from bot.sweep.ingest import DUPLICATE, Ingest, Rejected
+from bot.sweep.loop import Sweeper
 from bot.targets import Scope, Target, TargetError
-from bot.watch.ingest import DUPLICATE, Ingest, Rejected
-from bot.watch.sweep import Sweeper
 from handlers import home, installations, jobs
 
 log = logging.getLogger("runnerops")

@@ -6,7 +6,7 @@ so a redelivery or an out-of-order delivery leaves the right final state. Jobs f
 GitHub-hosted runners are stored too (stats count them) and never alerted on.
 
 They do not go through the webhook router: ``app.py`` hands each to :func:`receive`,
-which writes it with the deliveries that arrived alongside (``bot.watch.ingest.Ingest``)
+which writes it with the deliveries that arrived alongside (``bot.sweep.ingest.Ingest``)
 and returns once it is stored.
 """
 
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from gidgethub import sansio
 
-from bot.watch.ingest import ACCEPTED, Ingest, delivery_of
+from bot.sweep.ingest import ACCEPTED, Ingest, delivery_of
 
 if TYPE_CHECKING:
     from bot.services import Services

@@ -17,9 +17,9 @@ from bot.slack import alerts as alert_render
 from bot.slack import render
 from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
+from bot.sweep.fleetview import ACTIONS_READ, FleetView
+from bot.sweep.ingest import record_job
 from bot.targets import Scope
-from bot.watch.fleetview import ACTIONS_READ, FleetView
-from bot.watch.ingest import record_job
 
 router = Router()
 MAX_SHOWN = 20  # rows in a reply: each is a section, and a message holds 50 blocks

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.github.client import GET_ATTEMPTS, ETagCache, origin_of
+from bot.github.transport import GET_ATTEMPTS, ETagCache, origin_of
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Sandbox, reply_text
 from bot.targets import parse_target

@@ -25,7 +25,7 @@ from bot.sandbox.harness import Keys, Sandbox
 from bot.sandbox.processes import cluster
 from bot.store.database import parse_database_url, sync_engine
 from bot.store.jobs import status_rank
-from bot.watch.ingest import Ingest
+from bot.sweep.ingest import Ingest
 from tests.conftest import seed_basic
 
 POISON_ID = 2**63  # a job id no BIGINT column takes: its write fails, whatever the engine

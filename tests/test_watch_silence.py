@@ -159,7 +159,7 @@ async def test_one_alert_that_fails_does_not_stop_the_others(
 
     monkeypatch.setattr(alert_render, "stuck_alert", stuck_alert)
     clock.advance(6 * MINUTE)
-    with caplog.at_level(logging.ERROR, logger="bot.watch.sweep"):
+    with caplog.at_level(logging.ERROR, logger="bot.sweep"):
         done = await sweep_all(sb, clock)
     assert done.posted == 2 and done.failed == 1
     assert len(alerts(sb)) == 1 and len(alerts(sb, "C0OTHER")) == 1
@@ -347,7 +347,7 @@ async def test_a_job_that_fails_alone_stays_in_its_alert(
 ) -> None:
     """A job of an open alert cannot be diagnosed this round: counted and logged, and the
     alert stays as it was (silence is never taken for "resolved" or "no longer waiting")."""
-    from bot.watch.fleetview import FleetView
+    from bot.sweep.fleetview import FleetView
 
     sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"], busy=True)
     await watch(sb)

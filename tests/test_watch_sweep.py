@@ -15,7 +15,7 @@ from bot.sandbox.fleet import generated_fleet
 from bot.sandbox.github_double import GitHubDouble, RunnerSpec
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
 from bot.services import Services
-from bot.watch.sweep import Sweeper
+from bot.sweep.loop import Sweeper
 from tests.conftest import Clock
 
 CHANNEL = "C0ALERTS"
@@ -182,7 +182,7 @@ async def test_many_jobs_one_message_then_updates_in_place(sb: Sandbox, clock: C
 async def test_resolved_in_place_when_the_job_starts(
     sb: Sandbox, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.watch.sweep")
+    caplog.set_level(logging.INFO, logger="bot.sweep")
     sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"], busy=True)
     await watch(sb)
     job = await queued(sb, ["self-hosted", "gpu"])

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BeforeValidator, TypeAdapter, ValidationError
+
+from bot.timestamps import parse_time
 
 T = TypeVar("T")
 
@@ -240,9 +242,3 @@ def labels_of(data: Any) -> tuple[Label, ...]:
 
 def downloads_of(items: Iterable[Any]) -> tuple[list[Download], int]:
     return read_each(_DOWNLOAD, items)
-
-
-def parse_time(value: str) -> datetime:
-    """GitHub's timestamps: ISO 8601, ``Z`` or an offset; naive ones are UTC."""
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -12,7 +12,7 @@ from typing import Literal, NoReturn
 
 from bot import errors
 from bot.commands import Command, RunnerRef
-from bot.github.client import GitHubClient, Listing
+from bot.github.client import GitHubClient
 from bot.github.models import (
     Download,
     JitConfig,
@@ -27,6 +27,7 @@ from bot.github.models import (
     labels_of,
     runners_of,
 )
+from bot.github.pages import Listing
 from bot.redact import redact
 from bot.targets import Scope, Target
 

@@ -31,8 +31,8 @@ from bot.sandbox.serve import serve
 from bot.sandbox.slack_double import SlackDouble
 from bot.sandbox.socket_double import SocketDouble
 from bot.services import Services
-from bot.watch.ingest import Ingest
-from bot.watch.sweep import Sweeper
+from bot.sweep.ingest import Ingest
+from bot.sweep.loop import Sweeper
 
 APP_ID = "424242"
 # Socket Mode's liveness checks in the sandbox: a cut connection is noticed in seconds.

@@ -23,11 +23,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from bot.github.client import charged_to
 
 log = logging.getLogger(__name__)
 WINDOW = 3600.0
@@ -122,16 +119,6 @@ class PollBudget:
         """One answer to the sweep's polling of ``account``: charged unless it is a 304."""
         if status != NOT_MODIFIED:
             self.spend(account)
-
-    @contextmanager
-    def paying(self, account: str) -> Iterator[None]:
-        """Charge the GitHub answers of the requests made inside to ``account``."""
-        key = account.lower()
-        token = charged_to.set(lambda status: self.answered(key, status))
-        try:
-            yield
-        finally:
-            charged_to.reset(token)
 
     def used(self, account: str) -> int:
         return self._account(account.lower()).used

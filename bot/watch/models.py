@@ -11,13 +11,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from bot.github.models import parse_time
+from bot.timestamps import parse_time
 from bot.watch.labels import LabelSetKey, label_set_key
-
-if TYPE_CHECKING:
-    from bot.github.models import Runner
 
 QUEUED = "queued"
 WAITING = "waiting"
@@ -157,6 +154,35 @@ def _public(repo: Mapping[str, Any]) -> bool | None:
     return (not private) if isinstance(private, bool) else None
 
 
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class RunnerFacts(Protocol):
+    """What :meth:`RunnerInfo.from_runner` reads of a runner: the fields of the runner
+    service's model, named here so that the pure core needs nothing of the GitHub layer."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> Iterable[_Named]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def busy(self) -> bool: ...
+    @property
+    def runner_group_id(self) -> int | None: ...
+    @property
+    def version(self) -> str | None: ...
+    @property
+    def ephemeral(self) -> bool | None: ...
+    @property
+    def os(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RunnerInfo:
     """A runner the job's repository could see.
@@ -207,7 +233,7 @@ class RunnerInfo:
         )
 
     @classmethod
-    def from_runner(cls, runner: Runner, *, repository_level: bool = False) -> RunnerInfo:
+    def from_runner(cls, runner: RunnerFacts, *, repository_level: bool = False) -> RunnerInfo:
         """From the runner service's validated model (:class:`bot.github.models.Runner`)."""
         return cls(
             id=runner.id,

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.github.client import PAGE_CONCURRENCY, PER_PAGE
+from bot.github.pages import PAGE_CONCURRENCY, PER_PAGE
 from bot.sandbox.fleet import seed_generated
 from bot.sandbox.harness import Keys, Sandbox, reply_text
 from bot.sandbox.processes import ROOT, cluster, settings_env

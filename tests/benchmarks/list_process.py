@@ -32,8 +32,9 @@ from typing import Any
 import app as service  # the ASGI module: its imports are the service's own
 from bot.commands import parse
 from bot.config import load_settings
-from bot.github.client import PAGE_CONCURRENCY, GitHubClient
+from bot.github.client import GitHubClient
 from bot.github.models import RunnerList
+from bot.github.pages import PAGE_CONCURRENCY
 from bot.github.runners import RunnerService, matching
 from bot.services import Services
 from bot.slack import render

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.github.client import GET_ATTEMPTS  # a GET meeting 5xx is retried; POST and DELETE never
+from bot.github.transport import GET_ATTEMPTS  # a GET meeting 5xx is retried; POST and DELETE never
 from bot.sandbox.harness import Keys, reply_text
 
 from .bench import (

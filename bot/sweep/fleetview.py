@@ -9,6 +9,7 @@ fetches each listing at most once (the client's ETag cache makes repeats across 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from contextlib import AbstractContextManager, nullcontext
@@ -18,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from bot import errors
 from bot.github.models import RunnerList
+from bot.github.transport import charging
 from bot.store.jobs import JobRecord
+from bot.sweep.ingest import record_job
 from bot.targets import Scope, Target
 from bot.watch.budget import PollBudget
 from bot.watch.diagnosis import Diagnosis, Reason, diagnose
-from bot.watch.ingest import record_job
 from bot.watch.models import Job, RunnerGroup, RunnerInfo, groups_from_github, runners_from_github
 
 if TYPE_CHECKING:
@@ -120,7 +122,9 @@ class FleetView:
     def _paying(self, account: str) -> AbstractContextManager[None]:
         """GitHub's answers to what is asked inside, charged to ``account``'s poll budget
         (a person's command pays nothing here)."""
-        return self.budget.paying(account) if self.budget is not None else nullcontext()
+        if self.budget is None:
+            return nullcontext()
+        return charging(functools.partial(self.budget.answered, account.lower()))
 
     async def scope_runners(self, target: Target) -> ScopeRunners:
         """Every runner of one scope; repository runners are marked as such."""
