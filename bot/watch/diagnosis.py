@@ -183,23 +183,46 @@ def diagnose(
     wanted = frozenset(labels)
     matching = [r for r in ordered if wanted.issubset(r.labels)]
     if not matching:
-        carried = {label for r in ordered for label in r.labels}
+        return _no_matching_labels(labels, ordered)
+    base, usable = _by_group(job, matching, groups)
+    if not usable:
+        return base
+    return _by_state(
+        base,
+        usable,
+        now=now,
+        last_seen_online=last_seen_online,
+        queued_same_labels=queued_same_labels,
+        latest_runner_version=latest_runner_version,
+    )
 
-        def lacks(runner: RunnerInfo) -> LabelSetKey:
-            have = frozenset(runner.labels)
-            return tuple(label for label in labels if label not in have)
 
-        near = sorted(
-            (NearMiss(r.id, r.name, lacks(r), r.online) for r in ordered),
-            key=lambda m: len(m.missing),
-        )
-        return Diagnosis(
-            Reason.NO_MATCHING_LABELS,
-            labels,
-            missing_labels=tuple(label for label in labels if label not in carried),
-            closest=tuple(m for m in near if len(m.missing) < len(labels))[:CLOSEST_MAX],
-        )
+def _no_matching_labels(labels: LabelSetKey, ordered: Sequence[RunnerInfo]) -> Diagnosis:
+    """No runner carries every label: which labels none carries, and the closest runners."""
+    carried = {label for r in ordered for label in r.labels}
 
+    def lacks(runner: RunnerInfo) -> LabelSetKey:
+        have = frozenset(runner.labels)
+        return tuple(label for label in labels if label not in have)
+
+    near = sorted(
+        (NearMiss(r.id, r.name, lacks(r), r.online) for r in ordered),
+        key=lambda m: len(m.missing),
+    )
+    return Diagnosis(
+        Reason.NO_MATCHING_LABELS,
+        labels,
+        missing_labels=tuple(label for label in labels if label not in carried),
+        closest=tuple(m for m in near if len(m.missing) < len(labels))[:CLOSEST_MAX],
+    )
+
+
+def _by_group(
+    job: Job, matching: Sequence[RunnerInfo], groups: Iterable[RunnerGroup]
+) -> tuple[Diagnosis, list[RunnerInfo]]:
+    """The matching runners the job may use (their groups allow it), and a diagnosis of
+    ``group_not_allowed`` naming the groups that keep the others out: the reason when
+    none is usable, the base of the runner reasons otherwise."""
     by_id = {g.id: g for g in groups}
     usable: list[RunnerInfo] = []
     excluded: dict[int, tuple[RunnerGroup, tuple[Exclusion, ...], list[str]]] = {}
@@ -222,7 +245,7 @@ def diagnose(
         usable.append(runner)
     base = Diagnosis(
         Reason.GROUP_NOT_ALLOWED,
-        labels,
+        job.labels,
         matching=len(matching),
         usable=len(usable),
         excluded_groups=tuple(
@@ -231,9 +254,19 @@ def diagnose(
         ),
         unverified_workflow_groups=tuple(sorted(unverified.values(), key=str.lower)),
     )
-    if not usable:
-        return base
+    return base, usable
 
+
+def _by_state(
+    base: Diagnosis,
+    usable: Sequence[RunnerInfo],
+    *,
+    now: datetime,
+    last_seen_online: Mapping[int, datetime | None],
+    queued_same_labels: int,
+    latest_runner_version: str | None,
+) -> Diagnosis:
+    """Usable runners exist: all offline, all busy, or some idle and not taking it."""
     offline = tuple(
         sorted(
             (_offline(r, now, last_seen_online) for r in usable if not r.online),
