@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.github.models import RunnerFilter
 from bot.github.runners import matching
 from bot.routing import Invocation, Router
 from bot.slack import render
@@ -20,7 +21,8 @@ async def list_runners(inv: Invocation) -> render.Reply:
         listed = await runners.group_runners(target, group)
     else:
         listed = await runners.list_runners(target)
-    shown = matching(inv.command, listed.runners)
+    c = inv.command
+    shown = matching(RunnerFilter(c.status, c.busy, c.labels, c.name), listed.runners)
     return render.runner_list(target, listed, shown, inv.command, group=group)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import BeforeValidator, TypeAdapter, ValidationError
 
@@ -146,6 +146,34 @@ class Download:
     @classmethod
     def from_api(cls, data: Any) -> Download:
         return read(_DOWNLOAD, data)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerFilter:
+    """Which listed runners to keep (``list``'s flags, built by its caller): every label
+    must match, a name partly; None and () keep all."""
+
+    status: str | None = None
+    busy: bool | None = None
+    labels: tuple[str, ...] = ()
+    name: str | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.status or self.busy is not None or self.labels or self.name)
+
+
+class RunnerKey(Protocol):
+    """Which runner a request names: by id, by exact name, or (``either``) a bare number
+    that may be both. :class:`bot.commands.RunnerRef` is one; the GitHub layer needs only
+    these facts of it."""
+
+    @property
+    def by(self) -> str: ...
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def names(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)

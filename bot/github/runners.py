@@ -11,14 +11,15 @@ from dataclasses import dataclass, replace
 from typing import Literal, NoReturn
 
 from bot import errors
-from bot.commands import Command, RunnerRef
 from bot.github.client import GitHubClient
 from bot.github.models import (
     Download,
     JitConfig,
     Label,
     Runner,
+    RunnerFilter,
     RunnerGroup,
+    RunnerKey,
     RunnerList,
     RunnerToken,
     Unreadable,
@@ -97,27 +98,27 @@ def plan_labels(
     return tuple(n for n in names if n.lower() not in fixed)
 
 
-def matching(command: Command, runners: Iterable[Runner]) -> list[Runner]:
+def matching(wanted: RunnerFilter, runners: Iterable[Runner]) -> list[Runner]:
     """The runners that pass ``list``'s filters; all labels must match, names partly."""
-    if not command.filtered:  # a fleet of thousands, listed whole: no per-runner checks
+    if not wanted.filtered:  # a fleet of thousands, listed whole: no per-runner checks
         return list(runners)
-    wanted_labels = {label.lower() for label in command.labels}
+    wanted_labels = {label.lower() for label in wanted.labels}
     out = []
     for r in runners:
-        if command.status and r.status != command.status:
+        if wanted.status and r.status != wanted.status:
             continue
-        if command.busy is not None and r.busy != command.busy:
+        if wanted.busy is not None and r.busy != wanted.busy:
             continue
         if wanted_labels and not wanted_labels <= {lab.name.lower() for lab in r.labels}:
             continue
-        if command.name and command.name.lower() not in r.name.lower():
+        if wanted.name and wanted.name.lower() not in r.name.lower():
             continue
         out.append(r)
     return out
 
 
 def choose_runner(
-    target: Target, ref: RunnerRef, by_id: Runner | None, named: Sequence[Runner]
+    target: Target, ref: RunnerKey, by_id: Runner | None, named: Sequence[Runner]
 ) -> Runner:
     """The one runner ``ref`` means, given what GitHub found for its id and its names.
 
@@ -200,7 +201,7 @@ class RunnerService:
         except Unreadable:
             raise errors.GitHubUnavailable(target, "an unreadable runner") from None
 
-    async def find_runner(self, target: Target, ref: RunnerRef) -> Runner:
+    async def find_runner(self, target: Target, ref: RunnerKey) -> Runner:
         """The runner ``ref`` names, with as few calls as tell it apart.
 
         ``id:N``: one GET by id. ``name:TEXT`` (or a bare non-number): one list filtered
@@ -223,7 +224,7 @@ class RunnerService:
             by_id, named = got_id, got_named
         return choose_runner(target, ref, by_id, named)
 
-    async def _by_id(self, target: Target, ref: RunnerRef) -> Runner | None:
+    async def _by_id(self, target: Target, ref: RunnerKey) -> Runner | None:
         if ref.id is None:
             return None
         try:
@@ -231,7 +232,7 @@ class RunnerService:
         except errors.RunnerNotFound:
             return None
 
-    async def _by_names(self, target: Target, ref: RunnerRef) -> list[Runner]:
+    async def _by_names(self, target: Target, ref: RunnerKey) -> list[Runner]:
         for name in ref.names:
             found = (await self.list_runners(target, name=name)).runners
             if found:

@@ -33,7 +33,7 @@ import app as service  # the ASGI module: its imports are the service's own
 from bot.commands import parse
 from bot.config import load_settings
 from bot.github.client import GitHubClient
-from bot.github.models import RunnerList
+from bot.github.models import RunnerFilter, RunnerList
 from bot.github.pages import PAGE_CONCURRENCY
 from bot.github.runners import RunnerService, matching
 from bot.services import Services
@@ -77,7 +77,8 @@ def render_list(org: str, listed: RunnerList) -> str:
     """The ``list`` handler's work after the listing: filter, render, serialise."""
     command = parse(f"list {org}")
     assert command.target is not None
-    shown = matching(command, listed.runners)
+    c = command
+    shown = matching(RunnerFilter(c.status, c.busy, c.labels, c.name), listed.runners)
     reply = render.runner_list(command.target, listed, shown, command)
     return json.dumps(reply.payload())
 
