@@ -20,7 +20,7 @@ from starlette.routing import Route
 from bot.sandbox.browser import chromium
 from bot.sandbox.harness import Keys
 from bot.sandbox.serve import serve
-from bot.setup.screenshots import render
+from bot.sandbox.setup_screenshot import render
 from tests.browser import need_browser
 from tests.test_setup import form_fields, running
 

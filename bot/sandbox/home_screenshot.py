@@ -12,7 +12,7 @@ makes runnerops publish the Home view to the Slack double; the view is drawn as 
 as ``data:`` URIs), and headless Chromium takes the full-page screenshot.
 
 Chromium is the system's (``apt-get install chromium``; ``fonts-noto-color-emoji`` for the
-emoji), driven by Playwright as in :mod:`bot.setup.screenshots`.
+emoji), driven by Playwright as in :mod:`bot.sandbox.setup_screenshot`.
 """
 
 from __future__ import annotations

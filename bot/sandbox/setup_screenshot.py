@@ -1,7 +1,8 @@
-"""Render the setup page in headless Chromium: ``python -m bot.setup.screenshots docs/``
+"""Render the setup page in headless Chromium: ``python -m bot.sandbox.setup_screenshot docs/``
 writes ``docs/setup.png`` (the README's picture), from the page a fresh deploy shows.
 
-Chromium: :mod:`bot.sandbox.browser`.
+Chromium: :mod:`bot.sandbox.browser`. It lives in the sandbox, beside the Home tab's
+picture, so that the product's setup mode never imports the test doubles (issue 18).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ async def render(directory: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return picture_main(argv, "bot.setup.screenshots", render)
+    return picture_main(argv, "bot.sandbox.setup_screenshot", render)
 
 
 if __name__ == "__main__":
