@@ -11,13 +11,14 @@ import contextlib
 from datetime import UTC, datetime
 
 from bot import errors
+from bot.github.jobs import JobService
 from bot.policy.visibility import split_by_repository
 from bot.routing import Invocation, Router
 from bot.slack import alerts as alert_render
 from bot.slack import render
 from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
-from bot.sweep.fleetview import ACTIONS_READ, FleetView
+from bot.sweep.fleetview import FleetView
 from bot.sweep.ingest import record_job
 from bot.targets import Scope
 
@@ -88,19 +89,13 @@ async def why(inv: Invocation) -> render.Reply:
     assert target is not None and job_id is not None
     now = datetime.fromtimestamp(services.clock(), UTC)
     try:
-        data = await services.github.call(
-            target, "GET", "/actions/jobs/{job_id}", {"job_id": job_id}
-        )
+        data = await JobService(services.github).fetch_job(target, job_id)
     except errors.NotFound:
         text = (
             f":mag: GitHub knows no job {job_id} in *{render.escape(str(target))}* (or"
             " runnerops may not see it). Check the URL or the id."
         )
         return render.Reply(text=text, blocks=[render._section(text)])
-    except errors.Forbidden as exc:
-        raise errors.Forbidden(target, ACTIONS_READ, exc.message) from None
-    if not isinstance(data, dict):
-        raise errors.GitHubUnavailable(target, "an unreadable job")
     record = await record_job(services.store, data, repository={"full_name": str(target)})
     if record is None:
         raise errors.GitHubUnavailable(target, "an unreadable job")

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot import errors
+from bot.github.jobs import JobService
 from bot.github.models import RunnerList
 from bot.github.transport import charging
 from bot.store.jobs import JobRecord
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 log = logging.getLogger(__name__)
-ACTIONS_READ = "repository permission “Actions” (read)"
 # actions-runner-linux-x64-2.321.0.tar.gz: the release a download offers.
 _RELEASE = re.compile(r"-([0-9]+(?:\.[0-9]+){1,3})\.(?:tar\.gz|zip)$", re.ASCII)
 
@@ -99,6 +99,7 @@ class FleetView:
         and the small listings not kept yet, a repository's runners or groups, still go
         to GitHub, once, and are kept)."""
         self.services = services
+        self.jobs = JobService(services.github)
         self.budget = budget  # None: a person's command, not counted against the poll
         self.memo = memo
         self.stale = stale and memo is not None
@@ -182,9 +183,7 @@ class FleetView:
             try:
                 own = await self.scope_runners(target)
                 with self._paying(key):
-                    groups = await self.services.github.listing(
-                        target, "/actions/runner-groups", "runner_groups"
-                    )
+                    groups = await self.jobs.runner_groups(target)
             except (errors.NotInstalled, errors.NotFound):
                 self._org[key] = None
                 self._remember_org(key)
@@ -195,12 +194,7 @@ class FleetView:
             for group in groups.items:
                 if isinstance(group, dict) and group.get("inherited") is True and "id" in group:
                     with self._paying(key):
-                        shared = await self.services.github.listing(
-                            target,
-                            "/actions/runner-groups/{group_id}/runners",
-                            "runners",
-                            {"group_id": group["id"]},
-                        )
+                        shared = await self.jobs.group_runners(target, group["id"])
                     runners += runners_from_github(shared.items)[0]
                     if not shared.complete:
                         self._incomplete.add(key)
@@ -227,12 +221,7 @@ class FleetView:
         key = repository.lower()
         if key not in self._visible:
             with self._paying(owner):
-                visible = await self.services.github.listing(
-                    Target(Scope.ORG, owner),
-                    "/actions/runner-groups",
-                    "runner_groups",
-                    {"visible_to_repository": name},
-                )
+                visible = await self.jobs.runner_groups(Target(Scope.ORG, owner), visible_to=name)
             self._visible[key] = {
                 int(g["id"]) for g in visible.items if isinstance(g, dict) and "id" in g
             }
@@ -290,24 +279,9 @@ class FleetView:
         if key not in self._workflows:
             if self.stale:
                 return None  # reported as unchecked, as when it cannot be read
-            owner, _, name = job.repository.partition("/")
-            try:
-                with self._paying(owner):
-                    run = await self.services.github.call(
-                        Target(Scope.REPO, owner, name),
-                        "GET",
-                        "/actions/runs/{run_id}",
-                        {"run_id": job.run_id},
-                    )
-            except errors.RunnerOpsError:
-                run = None
-            path = run.get("path") if isinstance(run, dict) else None
-            branch = run.get("head_branch") if isinstance(run, dict) else None
-            ref = None
-            if isinstance(path, str) and path:
-                ref = f"{job.repository}/{path}"
-                if "@" not in path and isinstance(branch, str) and branch:
-                    ref += f"@{branch}"
+            owner = job.repository.partition("/")[0]
+            with self._paying(owner):
+                ref = await self.jobs.workflow_ref(job.repository, job.run_id)
             self._workflows[key] = ref
             if self.memo is not None:
                 self.memo.workflows[key] = ref
@@ -353,19 +327,13 @@ class FleetView:
         target = Target(Scope.REPO, owner, name)
         try:
             with self._paying(owner):
-                data = await self.services.github.call(
-                    target, "GET", "/actions/jobs/{job_id}", {"job_id": job.id}
-                )
+                data = await self.jobs.fetch_job(target, job.id)
         except (errors.NotFound, errors.NotInstalled):
             # That job is gone, or its repository is no longer visible to runnerops
             # (deleted, or removed from the installation): the job, never the whole watch.
             # Whether the target itself is installed is the target's own lookup's business.
             self._confirmed[job.id] = None
             return None
-        except errors.Forbidden as exc:
-            raise errors.Forbidden(target, ACTIONS_READ, exc.message) from None
-        if not isinstance(data, dict):
-            raise errors.GitHubUnavailable(target, "an unreadable job")
         stored = await record_job(
             self.services.store,
             data,
