@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import errors
+from bot.commands import DEFAULT_OFFLINE_FOR, check_filters, duration_flag, no_more, take_target
+from bot.dispatch import Args, Click, ClickRefused, Invocation, Router, Verb, Words
 from bot.durations import format_duration
 from bot.fleet.prune import Reporter, Skip, Tally, recheck, select, still_due
 from bot.github.models import Runner
-from bot.routing import Click, Invocation, Router
 from bot.slack import prune as view
-from bot.slack import render
+from bot.slack import render, usage
 from bot.store.database import StoreUnavailable
 from bot.store.once import Heartbeat
 from bot.store.plans import PrunePlan
@@ -50,11 +52,27 @@ def _criteria(offline_for: str, labels: tuple[str, ...], name: str | None) -> st
     return "; ".join(words)
 
 
-@router.verb("prune")
-async def dry_run(inv: Invocation) -> render.Reply:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneArgs(Args):
+    target: Target
+    offline_for: timedelta = DEFAULT_OFFLINE_FOR
+    labels: tuple[str, ...] = ()
+    name: str | None = None
+
+
+def parse_prune(w: Words) -> PruneArgs:
+    target, rest = take_target(w.verb, w.positionals, w.default_target)
+    no_more(rest, w.verb)
+    name = w.flags["--name"][-1] if "--name" in w.flags else None
+    labels = tuple(w.flags.get("--label", ()))
+    check_filters((*((name,) if name is not None else ()), *labels), "prune")
+    offline_for = duration_flag(w.flags, "--offline-for", "prune") or DEFAULT_OFFLINE_FOR
+    return PruneArgs(target=target, offline_for=offline_for, labels=labels, name=name)
+
+
+async def dry_run(inv: Invocation[PruneArgs]) -> render.Reply:
     command, services, caller = inv.command, inv.services, inv.caller
     target, offline_for = command.target, command.offline_for
-    assert target is not None and offline_for is not None
     listing = await services.runners.list_runners(target)
     # Recorded as the watch records it: a runner never seen before counts from now.
     seen = await services.store.fleet.observe(
@@ -100,28 +118,34 @@ def _encode(tally: Tally, by: str, not_attempted: int) -> dict[str, Any]:
     }
 
 
-@router.action(view.PRUNE_ACTION)
-async def prune_clicked(click: Click) -> render.Reply:
-    services, caller = click.services, click.caller
+async def _plan(click: Click) -> tuple[PrunePlan, Target]:
+    """The stored dry run a prune button names, and its target."""
     try:
-        plan = await services.store.plans.get(click.value[:64])
+        plan = await click.services.store.plans.get(click.value[:64])
     except StoreUnavailable:  # the change cannot be recorded either: it is not made
-        return render.audit_unavailable_reply()
+        raise ClickRefused(render.audit_unavailable_reply()) from None
     if plan is None:
-        return render.replacement(
-            ":hourglass: This dry run has expired (plans last a day) or is unknown;"
-            " run `prune` again. Nothing was deleted."
+        raise ClickRefused(
+            render.replacement(
+                ":hourglass: This dry run has expired (plans last a day) or is unknown;"
+                " run `prune` again. Nothing was deleted."
+            )
         )
     try:
-        target = parse_target(plan.target)
+        return plan, parse_target(plan.target)
     except TargetError:
-        return render.replacement(":warning: That button is not valid; nothing was changed.")
-    decision = await services.access.decide(
-        "admin", user_id=caller.user_id, channel_id=caller.channel_id, target=target
-    )
-    if not decision.allowed:
-        await services.audit(caller, "prune", target, "refused", decision.reason)
-        return render.refusal("admin", "prune", target, decision.reason)
+        raise ClickRefused(usage.button_invalid_reply()) from None
+
+
+async def _plan_target(click: Click) -> Target:
+    _, target = await _plan(click)
+    return target
+
+
+@router.button(view.PRUNE_ACTION, verb="prune", action="admin", target=_plan_target)
+async def prune_clicked(click: Click) -> render.Reply:
+    services = click.services
+    plan, target = await _plan(click)  # read again: the route's check read it first
 
     key = f"prune:{plan.id}"
     # A prune may run far longer than the claim's lease (hundreds of runners, rate-limit
@@ -229,7 +253,7 @@ async def _prune(
                 return
             if skip is None and plan.offline_for is not None:
                 try:
-                    skip = await _still_due(services, target, rid, plan)
+                    skip = await _still_due(services, target, rid, plan, plan.offline_for)
                 except StoreUnavailable:
                     tally.fail(name, "check failed: runnerops' database did not answer")
                     return
@@ -276,13 +300,14 @@ async def _prune(
     return _encode(tally, caller.user_id, not_attempted)
 
 
-async def _still_due(services: Services, target: Target, rid: int, plan: PrunePlan) -> Skip | None:
+async def _still_due(
+    services: Services, target: Target, rid: int, plan: PrunePlan, offline_for: timedelta
+) -> Skip | None:
     """The dry run's rule by runnerops' records at this moment: a runner the watch saw
     online since (even if offline again now) is no longer due."""
-    assert plan.offline_for is not None
     sighting = await services.store.fleet.sighting(str(target), rid)
     now = datetime.fromtimestamp(services.clock(), UTC)
-    return still_due(sighting, now=now, offline_for=plan.offline_for, planned_at=plan.created_at)
+    return still_due(sighting, now=now, offline_for=offline_for, planned_at=plan.created_at)
 
 
 def _summary_detail(tally: Tally, not_attempted: int) -> str:
@@ -298,3 +323,17 @@ def _summary_detail(tally: Tally, not_attempted: int) -> str:
     names = ", ".join(tally.deleted[:NAMED])
     more = f" and {len(tally.deleted) - NAMED} more" if len(tally.deleted) > NAMED else ""
     return f"{head}: {names}{more}"
+
+
+router.add(
+    Verb(
+        "prune",
+        "prune TARGET [--offline-for DURATION] [--label L]... [--name TEXT]",
+        "a dry run of the dead runners to delete (offline 1d+ by default), then a"
+        " button that deletes them, each checked again first (admins)",
+        "admin",
+        parse_prune,
+        dry_run,
+        flags={"--offline-for": True, "--label": True, "--name": True},
+    )
+)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, NoReturn
 
 from bot import errors
-from bot.commands import Command, RunnerRef
+from bot.commands import RunnerFilters, RunnerRef
 from bot.github.client import GitHubClient, Listing
 from bot.github.models import (
     Download,
@@ -96,7 +96,7 @@ def plan_labels(
     return tuple(n for n in names if n.lower() not in fixed)
 
 
-def matching(command: Command, runners: Iterable[Runner]) -> list[Runner]:
+def matching(command: RunnerFilters, runners: Iterable[Runner]) -> list[Runner]:
     """The runners that pass ``list``'s filters; all labels must match, names partly."""
     if not command.filtered:  # a fleet of thousands, listed whole: no per-runner checks
         return list(runners)
