@@ -153,7 +153,7 @@ async def prune_clicked(click: Click) -> render.Reply:
     heartbeat = services.store.once.heartbeat(key)
 
     async def work() -> dict[str, Any]:
-        return await _prune(click, target, plan, heartbeat)
+        return await _Round(click, target, plan, heartbeat).run()
 
     try:
         ran = await services.store.once.run(
@@ -216,88 +216,104 @@ class _Pause:
         return True
 
 
-async def _prune(
-    click: Click, target: Target, plan: PrunePlan, heartbeat: Heartbeat
-) -> dict[str, Any]:
-    services, caller = click.services, click.caller
-    runners = services.runners
-    planned = plan.runners
-    tally = Tally(total=len(planned))
-    reporter = Reporter(started=services.clock())
-    pause = _Pause(click, target, tally, heartbeat, reporter)
-    slots = asyncio.Semaphore(CONCURRENCY)
-    not_attempted = 0
+class _Round:
+    """One confirmed prune: each planned runner checked again, then deleted, a few at a
+    time; the tally says what became of each."""
 
-    def reason(exc: errors.RunnerOpsError) -> str:
-        return render.error_reason(exc, install_url=services.settings.install_url)
+    def __init__(self, click: Click, target: Target, plan: PrunePlan, heartbeat: Heartbeat) -> None:
+        self.click, self.target, self.plan, self.heartbeat = click, target, plan, heartbeat
+        self.services = click.services
+        self.tally = Tally(total=len(plan.runners))
+        self.reporter = Reporter(started=self.services.clock())
+        self.pause = _Pause(click, target, self.tally, heartbeat, self.reporter)
+        self.slots = asyncio.Semaphore(CONCURRENCY)
+        self.not_attempted = 0
 
-    async def current(rid: int) -> Runner | None:
+    def reason(self, exc: errors.RunnerOpsError) -> str:
+        return render.error_reason(exc, install_url=self.services.settings.install_url)
+
+    async def run(self) -> dict[str, Any]:
+        await asyncio.gather(*(self.one(rid, name) for rid, name in self.plan.runners))
+        caller, tally = self.click.caller, self.tally
+        detail = _summary_detail(tally, self.not_attempted)
+        await self.services.audit(caller, "prune", self.target, "pruned", detail)
+        return _encode(tally, caller.user_id, self.not_attempted)
+
+    async def one(self, rid: int, name: str) -> None:
+        async with self.slots:
+            if await self._due(rid, name):
+                await self._delete(rid, name)
+        await self.heartbeat.beat()
+        now = self.services.clock()
+        if self.click.update is not None and self.reporter.due(self.tally, now):
+            self.reporter.reported(now)
+            await self.click.update(view.progress(self.target, self.tally))
+
+    async def _current(self, rid: int) -> Runner | None:
         try:
-            return await runners.get_runner(target, rid)
+            return await self.services.runners.get_runner(self.target, rid)
         except errors.RunnerNotFound:
             return None
 
-    async def one(rid: int, name: str) -> None:
-        nonlocal not_attempted
-        async with slots:
-            if pause.stopped:
-                not_attempted += 1
-                return
+    async def _due(self, rid: int, name: str) -> bool:
+        """Whether the runner is still to be deleted; if not, it is counted as skipped,
+        failed or not attempted."""
+        tally, plan = self.tally, self.plan
+        if self.pause.stopped:
+            self.not_attempted += 1
+            return False
+        try:
+            skip = recheck(await self.pause.call(lambda: self._current(rid)))
+        except errors.RateLimited:
+            self.not_attempted += 1
+            return False
+        except errors.RunnerOpsError as exc:
+            tally.fail(name, f"check failed: {self.reason(exc)}")
+            return False
+        if skip is None and plan.offline_for is not None:
             try:
-                skip = recheck(await pause.call(lambda: current(rid)))
-            except errors.RateLimited:
-                not_attempted += 1
-                return
-            except errors.RunnerOpsError as exc:
-                tally.fail(name, f"check failed: {reason(exc)}")
-                return
-            if skip is None and plan.offline_for is not None:
-                try:
-                    skip = await _still_due(services, target, rid, plan, plan.offline_for)
-                except StoreUnavailable:
-                    tally.fail(name, "check failed: runnerops' database did not answer")
-                    return
-            if skip is not None:
-                tally.skip(name, skip)
-                return
-            try:
-                audited = await services.audit_first(  # the channel gets one summary
-                    caller, "prune", target, f"{name} (id {rid})", publish=False
-                )
-            except errors.AuditUnavailable:
-                tally.fail(name, "could not be audited, so not deleted")
-                return
-            async with audited:
-                try:
-                    result = await pause.call(lambda: runners.delete_runner(target, rid, name))
-                except errors.RunnerNotFound:
-                    await audited.settle("not-deleted", f"{name}: already gone")
-                    tally.skip(name, Skip.GONE)
-                except errors.RunnerBusy:
-                    await audited.settle("not-deleted", f"{name}: busy")
-                    tally.skip(name, Skip.BUSY)
-                except errors.RateLimited:
-                    await audited.settle("not-deleted", f"{name}: rate limited")
-                    not_attempted += 1
-                except errors.OutcomeUnknown as exc:
-                    await audited.settle("unknown", f"{name}: {exc.detail}")
-                    tally.fail(name, "GitHub did not confirm")
-                except errors.RunnerOpsError as exc:
-                    await audited.settle("failed", f"{name}: {reason(exc)}")
-                    tally.fail(name, reason(exc))
-                else:
-                    checked = ", confirmed by a check" if result == "deleted-confirmed" else ""
-                    await audited.settle("deleted", f"{name} (id {rid}){checked}")
-                    tally.deleted.append(name)
-        await heartbeat.beat()
-        now = services.clock()
-        if click.update is not None and reporter.due(tally, now):
-            reporter.reported(now)
-            await click.update(view.progress(target, tally))
+                skip = await _still_due(self.services, self.target, rid, plan, plan.offline_for)
+            except StoreUnavailable:
+                tally.fail(name, "check failed: runnerops' database did not answer")
+                return False
+        if skip is not None:
+            tally.skip(name, skip)
+            return False
+        return True
 
-    await asyncio.gather(*(one(rid, name) for rid, name in planned))
-    await services.audit(caller, "prune", target, "pruned", _summary_detail(tally, not_attempted))
-    return _encode(tally, caller.user_id, not_attempted)
+    async def _delete(self, rid: int, name: str) -> None:
+        services, target, tally = self.services, self.target, self.tally
+        try:
+            audited = await services.audit_first(  # the channel gets one summary
+                self.click.caller, "prune", target, f"{name} (id {rid})", publish=False
+            )
+        except errors.AuditUnavailable:
+            tally.fail(name, "could not be audited, so not deleted")
+            return
+        async with audited:
+            try:
+                result = await self.pause.call(
+                    lambda: services.runners.delete_runner(target, rid, name)
+                )
+            except errors.RunnerNotFound:
+                await audited.settle("not-deleted", f"{name}: already gone")
+                tally.skip(name, Skip.GONE)
+            except errors.RunnerBusy:
+                await audited.settle("not-deleted", f"{name}: busy")
+                tally.skip(name, Skip.BUSY)
+            except errors.RateLimited:
+                await audited.settle("not-deleted", f"{name}: rate limited")
+                self.not_attempted += 1
+            except errors.OutcomeUnknown as exc:
+                await audited.settle("unknown", f"{name}: {exc.detail}")
+                tally.fail(name, "GitHub did not confirm")
+            except errors.RunnerOpsError as exc:
+                await audited.settle("failed", f"{name}: {self.reason(exc)}")
+                tally.fail(name, self.reason(exc))
+            else:
+                checked = ", confirmed by a check" if result == "deleted-confirmed" else ""
+                await audited.settle("deleted", f"{name} (id {rid}){checked}")
+                tally.deleted.append(name)
 
 
 async def _still_due(

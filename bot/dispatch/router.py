@@ -214,5 +214,5 @@ class Router:
             self.resolve,
             self.nearest_verb,
         )
-        args = verb.parse(given)
+        args: Args = verb.parse(given)
         return dataclasses.replace(args, verb=name, action=verb.action)
