@@ -334,13 +334,6 @@ def group_flag(flags: dict[str, list[str]], verb: str) -> str | None:
     return group
 
 
-def text_filter(flags: Flags, flag: str, verb: str) -> str | None:
-    """A ``--name``-like filter's last value: printable, at most 200 characters."""
-    value = flags[flag][-1] if flag in flags else None
-    check_filters((value,) if value is not None else (), verb)
-    return value
-
-
 def check_filters(texts: Sequence[str], verb: str) -> None:
     for text in texts:
         if len(text) > 200 or not text.isprintable():
