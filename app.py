@@ -48,8 +48,8 @@ from bot.observe.readiness import sweep_readiness
 from bot.policy.rules import Policy, PolicyError
 from bot.services import Services
 from bot.slack import charts
-from bot.slack.bolt import build_slack_app
-from bot.slack.socket_mode import PING_INTERVAL, SocketMode
+from bot.slackapp.bolt import build_slack_app
+from bot.slackapp.socket_mode import PING_INTERVAL, SocketMode
 from bot.store import DatabaseConfigError, Store
 from bot.store.database import StoreUnavailable
 from bot.store.health import SweepState

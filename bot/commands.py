@@ -1,4 +1,6 @@
-"""The grammar shared by ``/runners`` and ``/runner``: text in, a :class:`Command` out.
+"""The grammar every verb shares: words, quotes, flags, targets, runners, durations.
+
+Each verb's own grammar is declared with the verb (bot.dispatch.Verb, in handlers/).
 
 Parsing is pure: no I/O, no Slack, no GitHub. Every rejection is a :class:`UsageError`
 whose message is safe to echo (the renderer escapes it).
@@ -13,9 +15,10 @@ from __future__ import annotations
 import difflib
 import re
 import shlex
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from bot.durations import parse_duration
@@ -23,40 +26,6 @@ from bot.targets import SCOPE_WORDS, Scope, Target, TargetError, parse_target
 
 Action = Literal["read", "token", "admin"]
 
-USAGE: dict[str, str] = {
-    "help": "help",
-    "list": "list TARGET [--status online|offline] [--busy|--idle] [--label L]... "
-    "[--name TEXT] [--group GROUP] [--public]",
-    "get": "get TARGET RUNNER|id:N|name:TEXT [--public]",
-    "labels": "labels TARGET RUNNER|id:N|name:TEXT",
-    "label": "label TARGET RUNNER add|remove|set L [L…]",
-    "groups": "groups TARGET",
-    "jit": "jit TARGET NAME [--label L]... [--group GROUP] [--work-folder DIR]",
-    "delete": "delete TARGET RUNNER|id:N|name:TEXT",
-    "token": "token TARGET",
-    "remove-token": "remove-token TARGET",
-    "downloads": "downloads TARGET [--os linux|osx|win] [--arch x64|arm|arm64] [--public]",
-    "whoami": "whoami",
-    "audit": "audit [TARGET] [--limit N] [--refused]",
-}
-
-ACTION_OF: dict[str, Action] = {
-    "help": "read",
-    "whoami": "read",
-    "list": "read",
-    "get": "read",
-    "downloads": "read",
-    "labels": "read",
-    "groups": "read",
-    "token": "token",
-    "remove-token": "token",
-    "jit": "token",
-    "delete": "admin",
-    "label": "admin",
-    "audit": "admin",
-}
-
-ALIASES = {"ls": "list", "show": "get", "registration-token": "token", "download": "downloads"}
 STATUSES = ("online", "offline")
 OSES = ("linux", "osx", "win")
 ARCHES = ("x64", "arm", "arm64")
@@ -72,8 +41,7 @@ APOSTROPHES = "\u2018\u2019"  # what a phone types for ' inside a word
 
 
 RunnerBy = Literal["id", "name", "either"]
-# Verbs whose second word (after TARGET) is a RUNNER.
-RUNNER_VERBS = ("get", "delete", "labels", "label")
+Flags = dict[str, list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +77,35 @@ def _other_apostrophes(name: str) -> str | None:
     return None
 
 
+class Visibility(Protocol):
+    """What a reply needs to know of the command it answers: shown to all or not."""
+
+    @property
+    def public(self) -> bool: ...
+
+
+class RunnerFilters(Visibility, Protocol):
+    """``list``'s filters, as the reply and the filtering read them."""
+
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def busy(self) -> bool | None: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def filtered(self) -> bool: ...
+
+
+class DownloadChoice(Visibility, Protocol):
+    @property
+    def os(self) -> str | None: ...
+    @property
+    def arch(self) -> str | None: ...
+
+
 class UsageError(ValueError):
     """The text does not fit the grammar; ``verb`` picks which usage line to show."""
 
@@ -118,115 +115,6 @@ class UsageError(ValueError):
         self.verb = verb
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
-    verb: str
-    target: Target | None = None
-    runner: RunnerRef | None = None
-    public: bool = False
-    status: str | None = None
-    busy: bool | None = None
-    labels: tuple[str, ...] = ()
-    name: str | None = None
-    os: str | None = None
-    arch: str | None = None
-    limit: int = 20
-    refused: bool = False  # ``audit --refused``: the refusals themselves, not their counts
-    label_op: str | None = None  # ``label``: add, remove or set
-    group: str | None = None  # ``list --group`` and ``jit --group``: a group's name or id
-    work_folder: str | None = None  # ``jit --work-folder``
-    # The watch's verbs (watch, unwatch, watching, queue, why, stats).
-    after: timedelta | None = None
-    offline_after: timedelta | None = None
-    since: timedelta | None = None
-    job_id: int | None = None
-    offline_for: timedelta | None = None  # ``prune --offline-for``
-    words: tuple[str, ...] = field(default=(), repr=False)
-
-    @property
-    def action(self) -> Action:
-        return ACTION_OF[self.verb]
-
-    @property
-    def filtered(self) -> bool:
-        return bool(self.status or self.busy is not None or self.labels or self.name)
-
-
-# Flags each verb accepts: flag -> takes a value?
-_FLAGS: dict[str, dict[str, bool]] = {
-    "list": {
-        "--status": True,
-        "--busy": False,
-        "--idle": False,
-        "--label": True,
-        "--name": True,
-        "--group": True,
-        "--public": False,
-    },
-    "get": {"--public": False},
-    "labels": {},
-    "label": {},
-    "groups": {},
-    "jit": {"--label": True, "--group": True, "--work-folder": True, "--public": False},
-    "delete": {},
-    "token": {"--public": False},
-    "remove-token": {"--public": False},
-    "downloads": {"--os": True, "--arch": True, "--public": False},
-    "audit": {"--limit": True, "--refused": False},
-    "help": {},
-    "whoami": {},
-}
-_POSITIONALS = {
-    "get": 2,
-    "labels": 2,
-    "label": 3 + MAX_LABELS,  # TARGET RUNNER OP L...; the count is checked per operation
-    "groups": 1,
-    "jit": 2,
-    "delete": 2,
-    "list": 1,
-    "token": 1,
-    "remove-token": 1,
-    "downloads": 1,
-    "audit": 1,
-    "help": 1,
-    "whoami": 0,
-}
-
-
-# -- the watch's verbs -----------------------------------------------------------------
-
-USAGE.update(
-    {
-        "watch": "watch TARGET [--after DURATION] [--offline-after DURATION]",
-        "unwatch": "unwatch TARGET",
-        "watching": "watching",
-        "queue": "queue TARGET",
-        "why": "why JOB_URL | why OWNER/REPO JOB_ID",
-        "stats": "stats TARGET [--since DURATION]",
-    }
-)
-ACTION_OF.update(
-    {
-        "watch": "admin",
-        "unwatch": "admin",
-        "watching": "read",
-        "queue": "read",
-        "why": "read",
-        "stats": "read",
-    }
-)
-_FLAGS.update(
-    {
-        "watch": {"--after": True, "--offline-after": True},
-        "unwatch": {},
-        "watching": {},
-        "queue": {},
-        "why": {},
-        "stats": {"--since": True},
-    }
-)
-_POSITIONALS.update({"watch": 1, "unwatch": 1, "watching": 0, "queue": 1, "why": 2, "stats": 1})
-WATCH_VERBS = ("watch", "unwatch", "watching", "queue", "why", "stats")
 DEFAULT_AFTER = timedelta(minutes=5)
 DEFAULT_OFFLINE_AFTER = timedelta(minutes=10)
 DEFAULT_SINCE = timedelta(days=7)
@@ -239,26 +127,10 @@ _JOB_URL = re.compile(
 )
 
 
-# -- prune ------------------------------------------------------------------------------
-
-USAGE["prune"] = "prune TARGET [--offline-for DURATION] [--label L]... [--name TEXT]"
-ACTION_OF["prune"] = "admin"
-_FLAGS["prune"] = {"--offline-for": True, "--label": True, "--name": True}
-_POSITIONALS["prune"] = 1
 DEFAULT_OFFLINE_FOR = timedelta(days=1)
 
 
-def _prune_options(command: Command, flags: dict[str, list[str]]) -> Command:
-    name = flags["--name"][-1] if "--name" in flags else None
-    labels = tuple(flags.get("--label", ()))
-    for text in (name, *labels):
-        if text is not None and (len(text) > 200 or not text.isprintable()):
-            raise UsageError("filters take printable text of at most 200 characters", "prune")
-    offline_for = _duration(flags, "--offline-for", "prune") or DEFAULT_OFFLINE_FOR
-    return _replace(command, offline_for=offline_for, labels=labels, name=name)
-
-
-def _duration(flags: dict[str, list[str]], flag: str, verb: str) -> timedelta | None:
+def duration_flag(flags: Flags, flag: str, verb: str) -> timedelta | None:
     if flag not in flags:
         return None
     try:
@@ -282,7 +154,7 @@ def web_host(url: str) -> str:
     return host if port is None or port == default else f"{host}:{port}"
 
 
-def _parse_job(
+def parse_job(
     verb: str, positionals: list[str], github_url: str | None = None
 ) -> tuple[Target, int]:
     if not positionals:
@@ -319,42 +191,6 @@ def _parse_job(
     if not (number.isascii() and number.isdigit() and 0 < int(number) <= MAX_RUNNER_ID):
         raise UsageError("a job id is a number, as at the end of the job's URL", verb)
     return target, int(number)
-
-
-def _parse_watch_verb(
-    verb: str,
-    flags: dict[str, list[str]],
-    positionals: list[str],
-    default_target: str | None,
-    github_url: str | None = None,
-) -> Command:
-    if verb == "watching":
-        if positionals:
-            raise UsageError("`watching` takes no arguments", verb)
-        return Command(verb)
-    if verb == "why":
-        repository, job_id = _parse_job(verb, positionals, github_url)
-        return Command(verb, target=repository, job_id=job_id)
-    target, rest = _take_target(verb, positionals, default_target)
-    if rest:
-        raise UsageError(f"unexpected `{' '.join(rest)}`", verb)
-    assert target is not None
-    if verb in ("queue", "stats") and target.scope is Scope.ENTERPRISE:
-        raise UsageError(
-            "jobs belong to organizations and repositories: give `ORG` or `OWNER/REPO`", verb
-        )
-    if verb == "watch":
-        return Command(
-            verb,
-            target=target,
-            after=_duration(flags, "--after", verb) or DEFAULT_AFTER,
-            offline_after=_duration(flags, "--offline-after", verb) or DEFAULT_OFFLINE_AFTER,
-        )
-    if verb == "stats":
-        return Command(
-            verb, target=target, since=_duration(flags, "--since", verb) or DEFAULT_SINCE
-        )
-    return Command(verb, target=target)
 
 
 # -- words -----------------------------------------------------------------------------
@@ -422,167 +258,7 @@ def _is_runner_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_RUNNER_ID
 
 
-def nearest_verb(word: str) -> str | None:
-    """The verb (or alias) ``word`` most likely mistypes (``lsit`` -> ``list``), if any."""
-    found = difflib.get_close_matches(word.lower(), [*USAGE, *ALIASES], n=1, cutoff=0.6)
-    return ALIASES.get(found[0], found[0]) if found else None
-
-
-def _unknown(what: str, word: str) -> UsageError:
-    """A word that is no verb: the nearest verb and its usage, else the list of verbs."""
-    shown = word if len(word) <= 40 else word[:40] + "…"
-    near = nearest_verb(word)
-    if near is None:
-        return UsageError(f"{what} `{shown}`")
-    return UsageError(f"{what} `{shown}`: did you mean `{near}`?", near)
-
-
-def parse(
-    text: str, default_target: str | None = None, *, github_url: str | None = None
-) -> Command:
-    """``github_url``: the configured GitHub's web URL; a job URL on another host is
-    refused (None: any host, for callers that never read job URLs)."""
-    text = text.replace("\u00a0", " ").strip()
-    if len(text) > MAX_TEXT:
-        raise UsageError(f"that command is {len(text)} characters long; the limit is {MAX_TEXT}")
-    words = split_words(text)
-    if not words:
-        return Command("help")
-    verb = words[0].lower()
-    verb = ALIASES.get(verb, verb)
-    if verb not in USAGE:
-        raise _unknown("unknown command", words[0])
-    flags, positionals = _split_flags(verb, words[1:])
-    if verb in WATCH_VERBS:
-        return _parse_watch_verb(verb, flags, positionals, default_target, github_url)
-    if verb == "help":
-        topic = positionals[0].lower() if positionals else None
-        topic = ALIASES.get(topic, topic) if topic else None
-        if topic is not None and topic not in USAGE:
-            raise _unknown("no command", positionals[0])
-        return Command("help", name=topic)
-    if verb == "whoami":
-        if positionals:
-            raise UsageError("`whoami` takes no arguments", verb)
-        return Command("whoami")
-
-    label_op: str | None = None
-    names: tuple[str, ...] = ()
-    if verb == "label":
-        positionals, label_op, names = _split_label_op(positionals)
-    target, rest = _take_target(verb, positionals, default_target)
-    runner: RunnerRef | None = None
-    if verb in RUNNER_VERBS:
-        if not rest:
-            raise UsageError("which runner? give its id or exact name", verb)
-        runner = parse_runner(rest.pop(0), verb)
-    jit_name: str | None = None
-    if verb == "jit":
-        if not rest:
-            raise UsageError("what should the new runner be called? give its name", verb)
-        jit_name = _jit_name(rest.pop(0))
-    if rest:
-        raise UsageError(f"unexpected `{' '.join(rest)}`", verb)
-    if verb == "groups" and target is not None and target.scope is Scope.REPO:
-        raise UsageError(
-            "runner groups belong to organizations and enterprises; a repository's runners "
-            f"are all in its Default group. Try `groups {target.owner}`",
-            verb,
-        )
-
-    command = Command(
-        verb, target=target, runner=runner, public="--public" in flags, words=tuple(words)
-    )
-    if verb == "list":
-        return _list_filters(command, flags)
-    if verb == "label":
-        assert label_op is not None
-        return _replace(command, label_op=label_op, labels=_label_names(names, label_op))
-    if verb == "jit":
-        return _jit_options(command, jit_name, flags)
-    if verb == "prune":
-        return _prune_options(command, flags)
-    if verb == "downloads":
-        os_ = _choice(flags, "--os", OSES, verb)
-        arch = _choice(flags, "--arch", ARCHES, verb)
-        return _replace(command, os=os_, arch=arch)
-    if verb == "audit":
-        limit = 20
-        if "--limit" in flags:
-            value = flags["--limit"][-1]
-            if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 200:
-                raise UsageError("`--limit` takes a number from 1 to 200", verb)
-            limit = int(value)
-        return _replace(command, limit=limit, refused="--refused" in flags)
-    return command
-
-
-def _replace(command: Command, **changes: object) -> Command:
-    from dataclasses import replace
-
-    return replace(command, **changes)  # type: ignore[arg-type]
-
-
-def _split_flags(verb: str, words: list[str]) -> tuple[dict[str, list[str]], list[str]]:
-    allowed = _FLAGS[verb]
-    flags: dict[str, list[str]] = {}
-    positionals: list[str] = []
-    it = iter(words)
-    for word in it:
-        if not word.startswith("--"):
-            positionals.append(word)
-            continue
-        flag, eq, value = word.partition("=")
-        flag = flag.lower()
-        if flag not in allowed:
-            known = ", ".join(f"`{f}`" for f in allowed) or "none"
-            raise UsageError(f"`{verb}` does not take `{flag}` (flags: {known})", verb)
-        if allowed[flag]:
-            if not eq:
-                value = next(it, "")
-            if not value or value.startswith("--"):
-                raise UsageError(f"`{flag}` needs a value", verb)
-            flags.setdefault(flag, []).append(value)
-        else:
-            if eq:
-                raise UsageError(f"`{flag}` takes no value", verb)
-            flags.setdefault(flag, []).append("")
-    if len(positionals) > _POSITIONALS[verb] + 1:  # +1: a scope word standing apart
-        raise UsageError(f"too many words for `{verb}`", verb)
-    return flags, positionals
-
-
-def _take_target(
-    verb: str, positionals: list[str], default_target: str | None
-) -> tuple[Target | None, list[str]]:
-    rest = list(positionals)
-    needs_target = verb != "audit"
-    try:
-        if rest and rest[0].lower() in SCOPE_WORDS and len(rest) >= 2:
-            scope = SCOPE_WORDS[rest.pop(0).lower()]
-            return parse_target(rest.pop(0), scope), rest
-        # With a default target, a lone word after get/delete is the runner; so is a
-        # lone ``id:N`` or ``name:TEXT`` without one (then the target is missing).
-        lone_runner = len(rest) == 1 and rest[0].lower().startswith(("id:", "name:"))
-        takes_one = verb in RUNNER_VERBS or verb == "jit"
-        runner_slots = 1 if takes_one and (default_target or (lone_runner and verb != "jit")) else 0
-        if len(rest) > runner_slots:
-            return parse_target(rest.pop(0)), rest
-    except TargetError as exc:
-        raise UsageError(str(exc), verb) from None
-    # A bare ``audit`` means every target the caller administers: the default target
-    # must not narrow it silently.
-    if default_target and verb != "audit":
-        try:
-            return parse_target(default_target), rest
-        except TargetError as exc:
-            raise UsageError(f"DEFAULT_GITHUB_TARGET is not valid: {exc}", verb) from None
-    if needs_target:
-        raise UsageError("which target? give `ORG`, `OWNER/REPO` or `enterprise:SLUG`", verb)
-    return None, rest
-
-
-def _choice(
+def choice_flag(
     flags: dict[str, list[str]], flag: str, choices: tuple[str, ...], verb: str
 ) -> str | None:
     if flag not in flags:
@@ -593,33 +269,7 @@ def _choice(
     return value
 
 
-def _list_filters(command: Command, flags: dict[str, list[str]]) -> Command:
-    if "--busy" in flags and "--idle" in flags:
-        raise UsageError("`--busy` and `--idle` exclude each other", "list")
-    busy = True if "--busy" in flags else False if "--idle" in flags else None
-    name = flags["--name"][-1] if "--name" in flags else None
-    labels = tuple(flags.get("--label", ()))
-    for text in (name, *labels):
-        if text is not None and (len(text) > 200 or not text.isprintable()):
-            raise UsageError("filters take printable text of at most 200 characters", "list")
-    group = _group_flag(flags, "list")
-    if group is not None and command.target is not None and command.target.scope is Scope.REPO:
-        raise UsageError(
-            "runner groups belong to organizations and enterprises; a repository's runners "
-            "are all in its Default group",
-            "list",
-        )
-    return _replace(
-        command,
-        group=group,
-        status=_choice(flags, "--status", STATUSES, "list"),
-        busy=busy,
-        labels=labels,
-        name=name,
-    )
-
-
-def _split_label_op(positionals: list[str]) -> tuple[list[str], str, tuple[str, ...]]:
+def split_label_op(positionals: list[str]) -> tuple[list[str], str, tuple[str, ...]]:
     """``[TARGET] RUNNER OP L…`` -> the words before OP, OP, and the labels after it.
 
     OP is the first ``add``, ``remove`` or ``set`` after the first word (a runner named
@@ -645,7 +295,7 @@ def check_label(name: str, verb: str) -> str:
     return name
 
 
-def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
+def unique_labels(names: tuple[str, ...]) -> tuple[str, ...]:
     """Each label once; GitHub compares label names case-insensitively."""
     seen: set[str] = set()
     out = []
@@ -656,10 +306,10 @@ def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _label_names(names: tuple[str, ...], op: str) -> tuple[str, ...]:
+def label_names(names: tuple[str, ...], op: str) -> tuple[str, ...]:
     for name in names:
         check_label(name, "label")
-    unique = _unique(names)
+    unique = unique_labels(names)
     if op != "set" and not unique:
         raise UsageError(f"`{op}` needs at least one label: `{op} gpu`", "label")
     if len(unique) > MAX_LABELS:
@@ -667,7 +317,7 @@ def _label_names(names: tuple[str, ...], op: str) -> tuple[str, ...]:
     return unique
 
 
-def _jit_name(name: str) -> str:
+def jit_name(name: str) -> str:
     if len(name) > 100 or not name.isprintable() or any(c.isspace() for c in name):
         raise UsageError("a runner name has at most 100 characters, no spaces", "jit")
     if name.lower().startswith(("id:", "name:")):
@@ -675,21 +325,131 @@ def _jit_name(name: str) -> str:
     return name
 
 
-def _jit_options(command: Command, name: str | None, flags: dict[str, list[str]]) -> Command:
-    labels = _unique(tuple(check_label(x, "jit") for x in flags.get("--label", ())))
-    if len(labels) > MAX_LABELS:
-        raise UsageError(f"at most {MAX_LABELS} labels ({len(labels)} given)", "jit")
-    group = _group_flag(flags, "jit")
-    folder = flags["--work-folder"][-1] if "--work-folder" in flags else None
-    if folder is not None and (len(folder) > 200 or not folder.isprintable()):
-        raise UsageError("`--work-folder` takes a path of at most 200 characters", "jit")
-    return _replace(command, name=name, labels=labels, group=group, work_folder=folder)
-
-
-def _group_flag(flags: dict[str, list[str]], verb: str) -> str | None:
+def group_flag(flags: dict[str, list[str]], verb: str) -> str | None:
     if "--group" not in flags:
         return None
     group = flags["--group"][-1]
     if len(group) > 200 or not group.isprintable():
         raise UsageError("`--group` takes a runner group's name or id", verb)
     return group
+
+
+def check_filters(texts: Sequence[str], verb: str) -> None:
+    for text in texts:
+        if len(text) > 200 or not text.isprintable():
+            raise UsageError("filters take printable text of at most 200 characters", verb)
+
+
+def clean_text(text: str) -> str:
+    """The command's text as parsed: no-break spaces as spaces, trimmed, within MAX_TEXT."""
+    text = text.replace("\u00a0", " ").strip()
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"that command is {len(text)} characters long; the limit is {MAX_TEXT}")
+    return text
+
+
+def nearest_verb(word: str, words: Sequence[str], aliases: Mapping[str, str]) -> str | None:
+    """The verb (or alias) ``word`` most likely mistypes (``lsit`` -> ``list``), if any."""
+    found = difflib.get_close_matches(word.lower(), [*words, *aliases], n=1, cutoff=0.6)
+    return aliases.get(found[0], found[0]) if found else None
+
+
+def unknown_word(what: str, word: str, near: str | None) -> UsageError:
+    """A word that is no verb: the nearest verb and its usage, else the list of verbs."""
+    shown = word if len(word) <= 40 else word[:40] + "…"
+    if near is None:
+        return UsageError(f"{what} `{shown}`")
+    return UsageError(f"{what} `{shown}`: did you mean `{near}`?", near)
+
+
+def split_flags(
+    verb: str, words: Sequence[str], allowed: Mapping[str, bool], positionals: int
+) -> tuple[Flags, list[str]]:
+    """Flags (each with its values, in order) apart from the positional words.
+    ``allowed``: flag -> takes a value; at most ``positionals`` (+1 scope word) words."""
+    flags: Flags = {}
+    rest: list[str] = []
+    it = iter(words)
+    for word in it:
+        if not word.startswith("--"):
+            rest.append(word)
+            continue
+        flag, eq, value = word.partition("=")
+        flag = flag.lower()
+        if flag not in allowed:
+            known = ", ".join(f"`{f}`" for f in allowed) or "none"
+            raise UsageError(f"`{verb}` does not take `{flag}` (flags: {known})", verb)
+        if allowed[flag]:
+            if not eq:
+                value = next(it, "")
+            if not value or value.startswith("--"):
+                raise UsageError(f"`{flag}` needs a value", verb)
+            flags.setdefault(flag, []).append(value)
+        else:
+            if eq:
+                raise UsageError(f"`{flag}` takes no value", verb)
+            flags.setdefault(flag, []).append("")
+    if len(rest) > positionals + 1:  # +1: a scope word standing apart
+        raise UsageError(f"too many words for `{verb}`", verb)
+    return flags, rest
+
+
+TargetSlot = Literal["none", "runner", "name"]
+
+
+def take_target(
+    verb: str, positionals: Sequence[str], default_target: str | None, *, then: TargetSlot = "none"
+) -> tuple[Target, list[str]]:
+    """TARGET (or a scope word and TARGET) off the front of ``positionals``, else the
+    default target. ``then``: what word follows TARGET (a RUNNER, a new runner's name),
+    so that a lone word is that one when there is a default."""
+    rest = list(positionals)
+    given = _given_target(verb, rest, default_target, then)
+    if given is not None:
+        return given, rest
+    if default_target:
+        try:
+            return parse_target(default_target), rest
+        except TargetError as exc:
+            raise UsageError(f"DEFAULT_GITHUB_TARGET is not valid: {exc}", verb) from None
+    raise UsageError("which target? give `ORG`, `OWNER/REPO` or `enterprise:SLUG`", verb)
+
+
+def optional_target(verb: str, positionals: Sequence[str]) -> tuple[Target | None, list[str]]:
+    """TARGET if given; none means none (``audit``: every target the caller administers),
+    never the default target, which must not narrow it silently."""
+    rest = list(positionals)
+    return _given_target(verb, rest, None, "none"), rest
+
+
+def _given_target(
+    verb: str, rest: list[str], default_target: str | None, then: TargetSlot
+) -> Target | None:
+    try:
+        if rest and rest[0].lower() in SCOPE_WORDS and len(rest) >= 2:
+            scope = SCOPE_WORDS[rest.pop(0).lower()]
+            return parse_target(rest.pop(0), scope)
+        # With a default target, a lone word after get/delete is the runner; so is a
+        # lone ``id:N`` or ``name:TEXT`` without one (then the target is missing).
+        lone_runner = len(rest) == 1 and rest[0].lower().startswith(("id:", "name:"))
+        slots = (
+            1 if then != "none" and (default_target or (lone_runner and then == "runner")) else 0
+        )
+        if len(rest) > slots:
+            return parse_target(rest.pop(0))
+    except TargetError as exc:
+        raise UsageError(str(exc), verb) from None
+    return None
+
+
+def no_more(rest: Sequence[str], verb: str) -> None:
+    if rest:
+        raise UsageError(f"unexpected `{' '.join(rest)}`", verb)
+
+
+def not_enterprise(target: Target, verb: str) -> None:
+    """Jobs (``queue``, ``stats``) belong to organizations and repositories."""
+    if target.scope is Scope.ENTERPRISE:
+        raise UsageError(
+            "jobs belong to organizations and repositories: give `ORG` or `OWNER/REPO`", verb
+        )

@@ -13,13 +13,13 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import errors, redact
+from bot.caller import Caller
 from bot.config import Settings
 from bot.github.client import GitHubClient
 from bot.github.runners import RunnerService
 from bot.observe.metrics import Metrics
 from bot.policy.access import Access
 from bot.policy.rules import Policy
-from bot.routing import Caller
 from bot.slack.audit_channel import AuditChannel
 from bot.store import Store
 from bot.store.audit import PENDING, AuditEntry

@@ -1,20 +1,22 @@
 """Every capability's router, merged: the whole surface of runnerops in one place.
 
-Slack verbs and buttons go through :data:`commands`; GitHub webhooks through
-:data:`webhooks`. A new capability is a new module here, added to both lists below.
+Slack verbs and buttons go through :data:`commands` (each module declares its own verbs
+and buttons once, bot.dispatch.Verb and Button); GitHub webhooks through
+:data:`webhooks`. A new capability is a new module here, added to the list below.
 """
 
 from __future__ import annotations
 
 from gidgethub import routing
 
-from bot.routing import Router
+from bot.dispatch import Args, Router
 from handlers import (
     access,
     delete,
     fleet,
     groups,
     help,
+    home,
     installations,
     jit,
     labels,
@@ -27,17 +29,28 @@ from handlers import (
 
 commands = Router(
     help.router,
-    access.router,
     fleet.router,
-    tokens.router,
-    delete.router,
     labels.router,
     groups.router,
     jit.router,
-    prune.router,
+    delete.router,
+    tokens.router,
+    access.router,
     watch.router,
     queue.router,
     stats.router,
+    prune.router,
+    home.router,
 )
 # workflow_job deliveries are written in batches: app.py hands them to jobs.receive.
 webhooks = routing.Router(installations.router)
+
+
+def parse(text: str, default_target: str | None = None, *, github_url: str | None = None) -> Args:
+    """A command's text as its verb's typed arguments (bot.dispatch.Router.parse)."""
+    return commands.parse(text, default_target, github_url=github_url)
+
+
+def nearest_verb(word: str) -> str | None:
+    """The verb (or alias) ``word`` most likely mistypes (``lsit`` -> ``list``), if any."""
+    return commands.nearest_verb(word)

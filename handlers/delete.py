@@ -1,6 +1,7 @@
 """``delete``: a runner is removed only after a confirmed click on a danger button.
 
-The clicker is checked against the policy again (they need not be who asked), and a
+The clicker is checked against the policy again by the dispatcher (they need not be who
+asked: the button's route declares ``admin`` on the target its value names), and a
 double click deletes once: the second click gets the first one's outcome.
 """
 
@@ -10,18 +11,17 @@ import json
 from dataclasses import dataclass
 
 from bot import errors
-from bot.routing import Click, Invocation, Router
-from bot.slack import render
+from bot.dispatch import Click, ClickRefused, Invocation, Router, Verb
+from bot.slack import render, usage
 from bot.store.database import StoreUnavailable
 from bot.targets import Target, TargetError, parse_target
+from handlers.fleet import RunnerArgs, parse_runner_verb
 
 router = Router()
 
 
-@router.verb("delete")
-async def ask_to_delete(inv: Invocation) -> render.Reply:
+async def ask_to_delete(inv: Invocation[RunnerArgs]) -> render.Reply:
     target, ref = inv.command.target, inv.command.runner
-    assert target is not None and ref is not None
     runner = await inv.services.runners.find_runner(target, ref)
     return render.delete_confirm(target, runner)
 
@@ -48,22 +48,34 @@ class _Outcome:
         return cls(str(data["text"]), bool(data["deleted"]), str(data["by"]))
 
 
-@router.action(render.DELETE_ACTION)
+@dataclass(frozen=True)
+class _Button:
+    """What a delete button's value carries: the runner shown when it was asked for."""
+
+    target: Target
+    runner_id: int
+    name: str
+
+    @classmethod
+    def read(cls, value: str) -> _Button:
+        try:
+            found = json.loads(value)
+            target = parse_target(str(found["target"]))
+            runner_id = int(found["id"])
+            return cls(target, runner_id, str(found.get("name") or runner_id))
+        except (ValueError, KeyError, TypeError, TargetError):
+            raise ClickRefused(usage.button_invalid_reply()) from None
+
+
+async def _button_target(click: Click) -> Target:
+    return _Button.read(click.value).target
+
+
+@router.button(render.DELETE_ACTION, verb="delete", action="admin", target=_button_target)
 async def delete_clicked(click: Click) -> render.Reply:
-    try:
-        value = json.loads(click.value)
-        target = parse_target(str(value["target"]))
-        runner_id = int(value["id"])
-        name = str(value.get("name") or runner_id)
-    except (ValueError, KeyError, TypeError, TargetError):
-        return render.replacement(":warning: That button is not valid; nothing was changed.")
-    services, caller = click.services, click.caller
-    decision = await services.access.decide(
-        "admin", user_id=caller.user_id, channel_id=caller.channel_id, target=target
-    )
-    if not decision.allowed:
-        await services.audit(caller, "delete", target, "refused", decision.reason)
-        return render.refusal("admin", "delete", target, decision.reason)
+    services = click.services
+    button = _Button.read(click.value)
+    target, runner_id, name = button.target, button.runner_id, button.name
 
     async def work() -> _Outcome:
         return await _delete(click, target, runner_id, name)
@@ -107,3 +119,16 @@ async def _delete(click: Click, target: Target, runner_id: int, name: str) -> _O
     detail = f"{name} (id {runner_id})" + (", confirmed by a check" if checked else "")
     await audited.settle("deleted", detail)
     return _Outcome(render.deleted_text(target, name, checked=checked), True, caller.user_id)
+
+
+router.add(
+    Verb(
+        "delete",
+        "delete TARGET RUNNER|id:N|name:TEXT",
+        "remove a runner (asks for confirmation with a button)",
+        "admin",
+        parse_runner_verb,
+        ask_to_delete,
+        positionals=2,
+    )
+)

@@ -2,18 +2,49 @@
 
 from __future__ import annotations
 
-from bot.routing import Invocation, Router
+from dataclasses import dataclass
+
+from bot.commands import UsageError, no_more, take_target
+from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.slack import render
+from bot.targets import Scope, Target
 
 router = Router()
 
 
-@router.verb("groups")
-async def list_groups(inv: Invocation) -> render.Reply:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupsArgs(Args):
+    target: Target
+
+
+def parse_groups(w: Words) -> GroupsArgs:
+    target, rest = take_target(w.verb, w.positionals, w.default_target)
+    no_more(rest, w.verb)
+    if target.scope is Scope.REPO:
+        raise UsageError(
+            "runner groups belong to organizations and enterprises; a repository's runners "
+            f"are all in its Default group. Try `groups {target.owner}`",
+            w.verb,
+        )
+    return GroupsArgs(target=target)
+
+
+async def list_groups(inv: Invocation[GroupsArgs]) -> render.Reply:
     target = inv.command.target
-    assert target is not None
     runners = inv.services.runners
     groups = await runners.list_groups(target)
     # Only the groups the reply can show are counted: one request each.
     shown = await runners.count_runners(target, groups[: render.MAX_GROUPS_SHOWN])
     return render.groups_reply(target, [*shown, *groups[render.MAX_GROUPS_SHOWN :]])
+
+
+router.add(
+    Verb(
+        "groups",
+        "groups TARGET",
+        "runner groups: who may use them, which workflows, how many runners",
+        "read",
+        parse_groups,
+        list_groups,
+    )
+)

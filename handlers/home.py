@@ -12,17 +12,34 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.policy.rules import PolicyError
+from bot.dispatch import Button, Click, NoTarget, Router
+from bot.observe.logs import error_kind, handling, word
 from bot.policy.visibility import split_by_repository
 from bot.slack import charts
-from bot.slack.home import QUEUE_LINES, Focus, Panel, home_view
+from bot.slack.home import (
+    HOME_COMMANDS,
+    HOME_FOCUS,
+    HOME_GLOBAL_COMMANDS,
+    HOME_REFRESH,
+    QUEUE_LINES,
+    Focus,
+    Panel,
+    command_text,
+    home_view,
+)
 from bot.store.watches import Watch
-from bot.targets import Scope, Target, TargetError, parse_target
+from bot.targets import Scope, Target, parse_target
 
 if TYPE_CHECKING:
     from bot.services import Services
 
 log = logging.getLogger(__name__)
+router = Router()
+# Refresh and focus show only what the clicker may read, whatever the button carries.
+_READS_ONLY_READABLE = NoTarget(
+    "the Home view shows only the watched targets the clicker may read (readable_targets);"
+    " a focus on any other value shows the first readable one"
+)
 WINDOW = timedelta(days=7)
 CHART_KINDS = tuple(charts.KINDS)
 
@@ -32,20 +49,16 @@ async def readable_targets(
 ) -> tuple[list[Target], bool]:
     """The targets of ``watches`` this user may read (no channel: a channel-bound grant
     does not hold in the Home tab), and whether any grant applies to the user at all."""
-    policy = services.access.policy
-    groups = await services.access.groups_of(user_id)
-    has_grants = bool(policy.grants_for(user_id=user_id, user_groups=groups, channel_id=None))
+    access = services.access
+    groups = await access.groups_of(user_id)
+    has_grants = bool(
+        access.policy.grants_for(user_id=user_id, user_groups=groups, channel_id=None)
+    )
+    names = await access.allowed_targets("read", user_id, "", [w.target for w in watches])
     targets: dict[str, Target] = {}
-    for watch in watches:
-        try:
-            target = parse_target(watch.target)
-            allowed = policy.decide(
-                "read", user_id=user_id, user_groups=groups, channel_id="", target=target
-            ).allowed
-        except (TargetError, PolicyError, ValueError):
-            continue
-        if allowed:
-            targets.setdefault(str(target).lower(), target)
+    for name in names:
+        target = parse_target(name)  # allowed_targets keeps only valid ones
+        targets.setdefault(str(target).lower(), target)
     return list(targets.values()), has_grants
 
 
@@ -129,3 +142,28 @@ async def chart_png(services: Services, kind: str, target_text: str) -> bytes:
     fleet = [charts.FleetPoint(s.at, s.online + s.busy, s.busy, s.offline) for s in samples]
     title = f"Runners · {target} (7 days)"
     return await asyncio.to_thread(charts.fleet_chart, fleet, window, title)
+
+
+async def clicked(click: Click) -> None:
+    """Refresh or focus: a new Home view for the clicker (a Home view has no response_url;
+    a failure is logged, the old view stays)."""
+    focus = click.value[:200] if click.action_id == HOME_FOCUS else None
+    current = handling.get()
+    if current is not None:
+        current.target = word(focus or "")
+    try:
+        await publish(click.services, click.caller.user_id, click.caller.base_url, focus)
+    except Exception as exc:
+        if current is not None:
+            current.outcome = f"error {error_kind(exc)}"
+        log.warning("could not publish the Home tab: %s", type(exc).__name__)
+
+
+for _action_id in (HOME_REFRESH, HOME_FOCUS):
+    router.button(
+        _action_id, verb="home", action="read", target=_READS_ONLY_READABLE, answer="home"
+    )(clicked)
+# Buttons that run the clicker's own read-only command: parsed and authorized as typed
+# (with no channel: a channel-bound grant does not hold in the Home tab), answered by DM.
+for _action_id in (*HOME_COMMANDS, *HOME_GLOBAL_COMMANDS):
+    router.add_button(Button(_action_id, "home", None, None, command=command_text, answer="dm"))

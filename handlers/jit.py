@@ -6,9 +6,22 @@ from logs as soon as it arrives, shown only ephemerally, never audited.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot import errors
-from bot.routing import Invocation, Router
+from bot.commands import (
+    MAX_LABELS,
+    UsageError,
+    check_label,
+    group_flag,
+    jit_name,
+    no_more,
+    take_target,
+    unique_labels,
+)
+from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.slack import render
+from bot.targets import Target
 
 router = Router()
 
@@ -18,11 +31,43 @@ DEFAULT_LABELS = ("self-hosted",)
 DEFAULT_WORK_FOLDER = "_work"
 
 
-@router.verb("jit")
-async def jit(inv: Invocation) -> render.Reply:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JitArgs(Args):
+    target: Target
+    name: str
+    labels: tuple[str, ...] = ()
+    group: str | None = None  # a group's name or id
+    work_folder: str | None = None
+    public: bool = False
+
+
+def parse_jit(w: Words) -> JitArgs:
+    target, rest = take_target(w.verb, w.positionals, w.default_target, then="name")
+    if not rest:
+        raise UsageError("what should the new runner be called? give its name", w.verb)
+    name = jit_name(rest.pop(0))
+    no_more(rest, w.verb)
+    flags = w.flags
+    labels = unique_labels(tuple(check_label(x, "jit") for x in flags.get("--label", ())))
+    if len(labels) > MAX_LABELS:
+        raise UsageError(f"at most {MAX_LABELS} labels ({len(labels)} given)", "jit")
+    group = group_flag(flags, "jit")
+    folder = flags["--work-folder"][-1] if "--work-folder" in flags else None
+    if folder is not None and (len(folder) > 200 or not folder.isprintable()):
+        raise UsageError("`--work-folder` takes a path of at most 200 characters", "jit")
+    return JitArgs(
+        target=target,
+        name=name,
+        labels=labels,
+        group=group,
+        work_folder=folder,
+        public="--public" in flags,
+    )
+
+
+async def jit(inv: Invocation[JitArgs]) -> render.Reply:
     command, services, caller = inv.command, inv.services, inv.caller
     target, name = command.target, command.name
-    assert target is not None and name is not None
     labels = command.labels or DEFAULT_LABELS
     work_folder = command.work_folder or DEFAULT_WORK_FOLDER
     what = f"runner {name}, labels {', '.join(labels)}"
@@ -43,3 +88,17 @@ async def jit(inv: Invocation) -> render.Reply:
             return render.jit_lost(target, name, lost.runner_id)
         await audited.settle("issued", f"{what}; runner id {config.runner.id}")
     return render.jit_reply(target, config, group, labels, work_folder)
+
+
+router.add(
+    Verb(
+        "jit",
+        "jit TARGET NAME [--label L]... [--group GROUP] [--work-folder DIR]",
+        "a just-in-time runner: one job, then removed; the `./run.sh` line to paste",
+        "token",
+        parse_jit,
+        jit,
+        flags={"--label": True, "--group": True, "--work-folder": True, "--public": False},
+        positionals=2,
+    )
+)

@@ -8,20 +8,32 @@ Every change is audited with the custom labels before and after it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
 
 from bot import errors
+from bot.commands import (
+    MAX_LABELS,
+    RunnerRef,
+    UsageError,
+    label_names,
+    no_more,
+    parse_runner,
+    split_label_op,
+    take_target,
+)
+from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.github.models import Label
 from bot.github.runners import LabelOp
-from bot.routing import Invocation, Router
 from bot.slack import render
+from bot.targets import Target
+from handlers.fleet import RunnerArgs, parse_runner_verb
 
 router = Router()
 
 
-@router.verb("labels")
-async def show_labels(inv: Invocation) -> render.Reply:
+async def show_labels(inv: Invocation[RunnerArgs]) -> render.Reply:
     target, ref = inv.command.target, inv.command.runner
-    assert target is not None and ref is not None
     runner = await inv.services.runners.find_runner(target, ref)
     labels = await inv.services.runners.list_labels(target, runner.id, runner.name)
     return render.labels_reply(target, runner, labels)
@@ -31,12 +43,29 @@ def _custom(labels: Sequence[Label]) -> str:
     return ", ".join(label.name for label in labels if label.custom) or "none"
 
 
-@router.verb("label")
-async def change_labels(inv: Invocation) -> render.Reply:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabelArgs(Args):
+    target: Target
+    runner: RunnerRef
+    label_op: LabelOp
+    labels: tuple[str, ...]
+
+
+def parse_label(w: Words) -> LabelArgs:
+    positionals, op, names = split_label_op(w.positionals)
+    target, rest = take_target(w.verb, positionals, w.default_target, then="runner")
+    if not rest:
+        raise UsageError("which runner? give its id or exact name", w.verb)
+    runner = parse_runner(rest.pop(0), w.verb)
+    no_more(rest, w.verb)
+    labels = label_names(names, op)
+    return LabelArgs(target=target, runner=runner, label_op=cast(LabelOp, op), labels=labels)
+
+
+async def change_labels(inv: Invocation[LabelArgs]) -> render.Reply:
     command, services, caller = inv.command, inv.services, inv.caller
     target, ref, op = command.target, command.runner, command.label_op
-    assert target is not None and ref is not None and op in ("add", "remove", "set")
-    label_op: LabelOp = op  # type: ignore[assignment]
+    label_op = op
     runner = await services.runners.find_runner(target, ref)
     what = f"{op} {', '.join(command.labels) or '(none)'} on {runner.name} (id {runner.id})"
     async with await services.audit_first(caller, "label", target, what) as audited:
@@ -59,3 +88,27 @@ async def change_labels(inv: Invocation) -> render.Reply:
         )
         await audited.settle(outcome, detail)
     return render.label_change_reply(target, change)
+
+
+router.add(
+    Verb(
+        "labels",
+        "labels TARGET RUNNER|id:N|name:TEXT",
+        "a runner's labels: custom ones, and GitHub's read-only ones apart",
+        "read",
+        parse_runner_verb,
+        show_labels,
+        positionals=2,
+    )
+)
+router.add(
+    Verb(
+        "label",
+        "label TARGET RUNNER add|remove|set L [L…]",
+        "add, remove or set a runner's custom labels (admins)",
+        "admin",
+        parse_label,
+        change_labels,
+        positionals=3 + MAX_LABELS,  # TARGET RUNNER OP L...; the count is checked per op
+    )
+)

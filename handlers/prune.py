@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import errors
+from bot.commands import DEFAULT_OFFLINE_FOR, check_filters, duration_flag, no_more, take_target
+from bot.dispatch import Args, Click, ClickRefused, Invocation, Router, Verb, Words
 from bot.durations import format_duration
 from bot.fleet.prune import Reporter, Skip, Tally, recheck, select, still_due
 from bot.github.models import Runner
-from bot.routing import Click, Invocation, Router
 from bot.slack import prune as view
-from bot.slack import render
+from bot.slack import render, usage
 from bot.store.database import StoreUnavailable
 from bot.store.once import Heartbeat
 from bot.store.plans import PrunePlan
@@ -50,11 +52,27 @@ def _criteria(offline_for: str, labels: tuple[str, ...], name: str | None) -> st
     return "; ".join(words)
 
 
-@router.verb("prune")
-async def dry_run(inv: Invocation) -> render.Reply:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneArgs(Args):
+    target: Target
+    offline_for: timedelta = DEFAULT_OFFLINE_FOR
+    labels: tuple[str, ...] = ()
+    name: str | None = None
+
+
+def parse_prune(w: Words) -> PruneArgs:
+    target, rest = take_target(w.verb, w.positionals, w.default_target)
+    no_more(rest, w.verb)
+    name = w.flags["--name"][-1] if "--name" in w.flags else None
+    labels = tuple(w.flags.get("--label", ()))
+    check_filters((*((name,) if name is not None else ()), *labels), "prune")
+    offline_for = duration_flag(w.flags, "--offline-for", "prune") or DEFAULT_OFFLINE_FOR
+    return PruneArgs(target=target, offline_for=offline_for, labels=labels, name=name)
+
+
+async def dry_run(inv: Invocation[PruneArgs]) -> render.Reply:
     command, services, caller = inv.command, inv.services, inv.caller
     target, offline_for = command.target, command.offline_for
-    assert target is not None and offline_for is not None
     listing = await services.runners.list_runners(target)
     # Recorded as the watch records it: a runner never seen before counts from now.
     seen = await services.store.fleet.observe(
@@ -100,28 +118,34 @@ def _encode(tally: Tally, by: str, not_attempted: int) -> dict[str, Any]:
     }
 
 
-@router.action(view.PRUNE_ACTION)
-async def prune_clicked(click: Click) -> render.Reply:
-    services, caller = click.services, click.caller
+async def _plan(click: Click) -> tuple[PrunePlan, Target]:
+    """The stored dry run a prune button names, and its target."""
     try:
-        plan = await services.store.plans.get(click.value[:64])
+        plan = await click.services.store.plans.get(click.value[:64])
     except StoreUnavailable:  # the change cannot be recorded either: it is not made
-        return render.audit_unavailable_reply()
+        raise ClickRefused(render.audit_unavailable_reply()) from None
     if plan is None:
-        return render.replacement(
-            ":hourglass: This dry run has expired (plans last a day) or is unknown;"
-            " run `prune` again. Nothing was deleted."
+        raise ClickRefused(
+            render.replacement(
+                ":hourglass: This dry run has expired (plans last a day) or is unknown;"
+                " run `prune` again. Nothing was deleted."
+            )
         )
     try:
-        target = parse_target(plan.target)
+        return plan, parse_target(plan.target)
     except TargetError:
-        return render.replacement(":warning: That button is not valid; nothing was changed.")
-    decision = await services.access.decide(
-        "admin", user_id=caller.user_id, channel_id=caller.channel_id, target=target
-    )
-    if not decision.allowed:
-        await services.audit(caller, "prune", target, "refused", decision.reason)
-        return render.refusal("admin", "prune", target, decision.reason)
+        raise ClickRefused(usage.button_invalid_reply()) from None
+
+
+async def _plan_target(click: Click) -> Target:
+    _, target = await _plan(click)
+    return target
+
+
+@router.button(view.PRUNE_ACTION, verb="prune", action="admin", target=_plan_target)
+async def prune_clicked(click: Click) -> render.Reply:
+    services = click.services
+    plan, target = await _plan(click)  # read again: the route's check read it first
 
     key = f"prune:{plan.id}"
     # A prune may run far longer than the claim's lease (hundreds of runners, rate-limit
@@ -129,7 +153,7 @@ async def prune_clicked(click: Click) -> render.Reply:
     heartbeat = services.store.once.heartbeat(key)
 
     async def work() -> dict[str, Any]:
-        return await _prune(click, target, plan, heartbeat)
+        return await _Round(click, target, plan, heartbeat).run()
 
     try:
         ran = await services.store.once.run(
@@ -192,97 +216,114 @@ class _Pause:
         return True
 
 
-async def _prune(
-    click: Click, target: Target, plan: PrunePlan, heartbeat: Heartbeat
-) -> dict[str, Any]:
-    services, caller = click.services, click.caller
-    runners = services.runners
-    planned = plan.runners
-    tally = Tally(total=len(planned))
-    reporter = Reporter(started=services.clock())
-    pause = _Pause(click, target, tally, heartbeat, reporter)
-    slots = asyncio.Semaphore(CONCURRENCY)
-    not_attempted = 0
+class _Round:
+    """One confirmed prune: each planned runner checked again, then deleted, a few at a
+    time; the tally says what became of each."""
 
-    def reason(exc: errors.RunnerOpsError) -> str:
-        return render.error_reason(exc, install_url=services.settings.install_url)
+    def __init__(self, click: Click, target: Target, plan: PrunePlan, heartbeat: Heartbeat) -> None:
+        self.click, self.target, self.plan, self.heartbeat = click, target, plan, heartbeat
+        self.services = click.services
+        self.tally = Tally(total=len(plan.runners))
+        self.reporter = Reporter(started=self.services.clock())
+        self.pause = _Pause(click, target, self.tally, heartbeat, self.reporter)
+        self.slots = asyncio.Semaphore(CONCURRENCY)
+        self.not_attempted = 0
 
-    async def current(rid: int) -> Runner | None:
+    def reason(self, exc: errors.RunnerOpsError) -> str:
+        return render.error_reason(exc, install_url=self.services.settings.install_url)
+
+    async def run(self) -> dict[str, Any]:
+        await asyncio.gather(*(self.one(rid, name) for rid, name in self.plan.runners))
+        caller, tally = self.click.caller, self.tally
+        detail = _summary_detail(tally, self.not_attempted)
+        await self.services.audit(caller, "prune", self.target, "pruned", detail)
+        return _encode(tally, caller.user_id, self.not_attempted)
+
+    async def one(self, rid: int, name: str) -> None:
+        async with self.slots:
+            if await self._due(rid, name):
+                await self._delete(rid, name)
+        await self.heartbeat.beat()
+        now = self.services.clock()
+        if self.click.update is not None and self.reporter.due(self.tally, now):
+            self.reporter.reported(now)
+            await self.click.update(view.progress(self.target, self.tally))
+
+    async def _current(self, rid: int) -> Runner | None:
         try:
-            return await runners.get_runner(target, rid)
+            return await self.services.runners.get_runner(self.target, rid)
         except errors.RunnerNotFound:
             return None
 
-    async def one(rid: int, name: str) -> None:
-        nonlocal not_attempted
-        async with slots:
-            if pause.stopped:
-                not_attempted += 1
-                return
+    async def _due(self, rid: int, name: str) -> bool:
+        """Whether the runner is still to be deleted; if not, it is counted as skipped,
+        failed or not attempted."""
+        tally, plan = self.tally, self.plan
+        if self.pause.stopped:
+            self.not_attempted += 1
+            return False
+        try:
+            skip = recheck(await self.pause.call(lambda: self._current(rid)))
+        except errors.RateLimited:
+            self.not_attempted += 1
+            return False
+        except errors.RunnerOpsError as exc:
+            tally.fail(name, f"check failed: {self.reason(exc)}")
+            return False
+        if skip is None and plan.offline_for is not None:
             try:
-                skip = recheck(await pause.call(lambda: current(rid)))
-            except errors.RateLimited:
-                not_attempted += 1
-                return
-            except errors.RunnerOpsError as exc:
-                tally.fail(name, f"check failed: {reason(exc)}")
-                return
-            if skip is None and plan.offline_for is not None:
-                try:
-                    skip = await _still_due(services, target, rid, plan)
-                except StoreUnavailable:
-                    tally.fail(name, "check failed: runnerops' database did not answer")
-                    return
-            if skip is not None:
-                tally.skip(name, skip)
-                return
+                skip = await _still_due(self.services, self.target, rid, plan, plan.offline_for)
+            except StoreUnavailable:
+                tally.fail(name, "check failed: runnerops' database did not answer")
+                return False
+        if skip is not None:
+            tally.skip(name, skip)
+            return False
+        return True
+
+    async def _delete(self, rid: int, name: str) -> None:
+        services, target, tally = self.services, self.target, self.tally
+        try:
+            audited = await services.audit_first(  # the channel gets one summary
+                self.click.caller, "prune", target, f"{name} (id {rid})", publish=False
+            )
+        except errors.AuditUnavailable:
+            tally.fail(name, "could not be audited, so not deleted")
+            return
+        async with audited:
             try:
-                audited = await services.audit_first(  # the channel gets one summary
-                    caller, "prune", target, f"{name} (id {rid})", publish=False
+                result = await self.pause.call(
+                    lambda: services.runners.delete_runner(target, rid, name)
                 )
-            except errors.AuditUnavailable:
-                tally.fail(name, "could not be audited, so not deleted")
-                return
-            async with audited:
-                try:
-                    result = await pause.call(lambda: runners.delete_runner(target, rid, name))
-                except errors.RunnerNotFound:
-                    await audited.settle("not-deleted", f"{name}: already gone")
-                    tally.skip(name, Skip.GONE)
-                except errors.RunnerBusy:
-                    await audited.settle("not-deleted", f"{name}: busy")
-                    tally.skip(name, Skip.BUSY)
-                except errors.RateLimited:
-                    await audited.settle("not-deleted", f"{name}: rate limited")
-                    not_attempted += 1
-                except errors.OutcomeUnknown as exc:
-                    await audited.settle("unknown", f"{name}: {exc.detail}")
-                    tally.fail(name, "GitHub did not confirm")
-                except errors.RunnerOpsError as exc:
-                    await audited.settle("failed", f"{name}: {reason(exc)}")
-                    tally.fail(name, reason(exc))
-                else:
-                    checked = ", confirmed by a check" if result == "deleted-confirmed" else ""
-                    await audited.settle("deleted", f"{name} (id {rid}){checked}")
-                    tally.deleted.append(name)
-        await heartbeat.beat()
-        now = services.clock()
-        if click.update is not None and reporter.due(tally, now):
-            reporter.reported(now)
-            await click.update(view.progress(target, tally))
-
-    await asyncio.gather(*(one(rid, name) for rid, name in planned))
-    await services.audit(caller, "prune", target, "pruned", _summary_detail(tally, not_attempted))
-    return _encode(tally, caller.user_id, not_attempted)
+            except errors.RunnerNotFound:
+                await audited.settle("not-deleted", f"{name}: already gone")
+                tally.skip(name, Skip.GONE)
+            except errors.RunnerBusy:
+                await audited.settle("not-deleted", f"{name}: busy")
+                tally.skip(name, Skip.BUSY)
+            except errors.RateLimited:
+                await audited.settle("not-deleted", f"{name}: rate limited")
+                self.not_attempted += 1
+            except errors.OutcomeUnknown as exc:
+                await audited.settle("unknown", f"{name}: {exc.detail}")
+                tally.fail(name, "GitHub did not confirm")
+            except errors.RunnerOpsError as exc:
+                await audited.settle("failed", f"{name}: {self.reason(exc)}")
+                tally.fail(name, self.reason(exc))
+            else:
+                checked = ", confirmed by a check" if result == "deleted-confirmed" else ""
+                await audited.settle("deleted", f"{name} (id {rid}){checked}")
+                tally.deleted.append(name)
 
 
-async def _still_due(services: Services, target: Target, rid: int, plan: PrunePlan) -> Skip | None:
+async def _still_due(
+    services: Services, target: Target, rid: int, plan: PrunePlan, offline_for: timedelta
+) -> Skip | None:
     """The dry run's rule by runnerops' records at this moment: a runner the watch saw
     online since (even if offline again now) is no longer due."""
-    assert plan.offline_for is not None
     sighting = await services.store.fleet.sighting(str(target), rid)
     now = datetime.fromtimestamp(services.clock(), UTC)
-    return still_due(sighting, now=now, offline_for=plan.offline_for, planned_at=plan.created_at)
+    return still_due(sighting, now=now, offline_for=offline_for, planned_at=plan.created_at)
 
 
 def _summary_detail(tally: Tally, not_attempted: int) -> str:
@@ -298,3 +339,17 @@ def _summary_detail(tally: Tally, not_attempted: int) -> str:
     names = ", ".join(tally.deleted[:NAMED])
     more = f" and {len(tally.deleted) - NAMED} more" if len(tally.deleted) > NAMED else ""
     return f"{head}: {names}{more}"
+
+
+router.add(
+    Verb(
+        "prune",
+        "prune TARGET [--offline-for DURATION] [--label L]... [--name TEXT]",
+        "a dry run of the dead runners to delete (offline 1d+ by default), then a"
+        " button that deletes them, each checked again first (admins)",
+        "admin",
+        parse_prune,
+        dry_run,
+        flags={"--offline-for": True, "--label": True, "--name": True},
+    )
+)

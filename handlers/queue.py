@@ -8,32 +8,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bot import errors
+from bot.commands import no_more, not_enterprise, parse_job, take_target
+from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.github.jobs import JobService
 from bot.policy.visibility import split_by_repository
-from bot.routing import Invocation, Router
 from bot.slack import alerts as alert_render
 from bot.slack import render
 from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
 from bot.sweep.fleetview import FleetView
 from bot.sweep.ingest import record_job
-from bot.targets import Scope
+from bot.targets import Scope, Target
 
 router = Router()
 MAX_SHOWN = 20  # rows in a reply: each is a section, and a message holds 50 blocks
 MAX_CONFIRMED = 60  # GitHub job GETs one reply may spend passing over ghost rows
 
 
-@router.verb("queue")
-async def queue(inv: Invocation) -> render.Reply:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueArgs(Args):
+    target: Target
+
+
+def parse_queue(w: Words) -> QueueArgs:
+    target, rest = take_target(w.verb, w.positionals, w.default_target)
+    no_more(rest, w.verb)
+    not_enterprise(target, w.verb)
+    return QueueArgs(target=target)
+
+
+async def queue(inv: Invocation[QueueArgs]) -> render.Reply:
     """Every open job of the target, counted, oldest first; the oldest confirmed with
     GitHub and shown. A job GitHub no longer knows (or that started) is passed over and
     the next one taken, so stale rows never hide a real job; the GETs are bounded."""
     services, target = inv.services, inv.command.target
-    assert target is not None
     now = datetime.fromtimestamp(services.clock(), UTC)
     repository = str(target) if target.scope is Scope.REPO else None
     store = services.store.jobs
@@ -74,7 +87,9 @@ async def queue(inv: Invocation) -> render.Reply:
     )
 
 
-async def readable_jobs(inv: Invocation, records: list[JobRecord]) -> tuple[list[JobRecord], int]:
+async def readable_jobs(
+    inv: Invocation[Any], records: list[JobRecord]
+) -> tuple[list[JobRecord], int]:
     """The records of repositories the caller may read, and how many queued ones are left
     out: a grant on ``acme`` alone shows no job of an ``acme/*`` repository."""
     caller = inv.caller
@@ -83,10 +98,19 @@ async def readable_jobs(inv: Invocation, records: list[JobRecord]) -> tuple[list
     return shown, sum(1 for r in hidden if r.job.queued)
 
 
-@router.verb("why")
-async def why(inv: Invocation) -> render.Reply:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhyArgs(Args):
+    target: Target  # the job's repository
+    job_id: int
+
+
+def parse_why(w: Words) -> WhyArgs:
+    repository, job_id = parse_job(w.verb, w.positionals, w.github_url)
+    return WhyArgs(target=repository, job_id=job_id)
+
+
+async def why(inv: Invocation[WhyArgs]) -> render.Reply:
     services, target, job_id = inv.services, inv.command.target, inv.command.job_id
-    assert target is not None and job_id is not None
     now = datetime.fromtimestamp(services.clock(), UTC)
     try:
         data = await JobService(services.github).fetch_job(target, job_id)
@@ -105,3 +129,26 @@ async def why(inv: Invocation) -> render.Reply:
     ).get(job.labels, 0)
     diagnosis = await FleetView(services).diagnose(job, now=now, queued_same_labels=same)
     return alert_render.why_reply(record, diagnosis, now=now)
+
+
+router.add(
+    Verb(
+        "queue",
+        "queue TARGET",
+        "jobs queued now, oldest first, each with the reason it waits",
+        "read",
+        parse_queue,
+        queue,
+    )
+)
+router.add(
+    Verb(
+        "why",
+        "why JOB_URL | why OWNER/REPO JOB_ID",
+        "why one job waits, and what to do (its URL, or OWNER/REPO JOB_ID)",
+        "read",
+        parse_why,
+        why,
+        positionals=2,
+    )
+)

@@ -7,16 +7,24 @@ the number matches what the alerts call stuck.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import ImageBlock
 
-from bot.commands import DEFAULT_AFTER, DEFAULT_SINCE
-from bot.routing import Invocation, Router
+from bot.commands import (
+    DEFAULT_AFTER,
+    DEFAULT_SINCE,
+    duration_flag,
+    no_more,
+    not_enterprise,
+    take_target,
+)
+from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.slack import alerts as alert_render
 from bot.slack import charts, render
-from bot.targets import Scope
+from bot.targets import Scope, Target
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -24,11 +32,24 @@ if TYPE_CHECKING:
 router = Router()
 
 
-@router.verb("stats")
-async def stats(inv: Invocation) -> render.Reply:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatsArgs(Args):
+    target: Target
+    since: timedelta = DEFAULT_SINCE
+
+
+def parse_stats(w: Words) -> StatsArgs:
+    target, rest = take_target(w.verb, w.positionals, w.default_target)
+    no_more(rest, w.verb)
+    not_enterprise(target, w.verb)
+    return StatsArgs(
+        target=target, since=duration_flag(w.flags, "--since", w.verb) or DEFAULT_SINCE
+    )
+
+
+async def stats(inv: Invocation[StatsArgs]) -> render.Reply:
     services, target = inv.services, inv.command.target
-    assert target is not None
-    since = inv.command.since or DEFAULT_SINCE
+    since = inv.command.since
     now = datetime.fromtimestamp(services.clock(), UTC)
     start = now - since
     repository = str(target) if target.scope is Scope.REPO else None
@@ -52,12 +73,24 @@ def chart_blocks(services: Services, target: str, base_url: str) -> list[ImageBl
     ]
 
 
-async def _threshold(inv: Invocation, repository: str | None) -> timedelta:
+async def _threshold(inv: Invocation[StatsArgs], repository: str | None) -> timedelta:
     target = inv.command.target
-    assert target is not None
     watches = await inv.services.store.watches.all()
     for key in (repository.lower() if repository else None, target.owner.lower()):
         found = [w.after for w in watches if key is not None and w.target_key == key]
         if found:
             return min(found)
     return DEFAULT_AFTER
+
+
+router.add(
+    Verb(
+        "stats",
+        "stats TARGET [--since DURATION]",
+        "queue times p50/p95/max per label set, and runner usage (default 7d)",
+        "read",
+        parse_stats,
+        stats,
+        flags={"--since": True},
+    )
+)

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Literal
 
 from bot import errors
-from bot.routing import Invocation, Router
+from bot.commands import no_more, take_target
+from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.slack import render
+from bot.targets import Target
 
 router = Router()
 
 
-@router.verb("token", "remove-token")
-async def runner_token(inv: Invocation) -> render.Reply:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenArgs(Args):
+    target: Target
+    public: bool = False
+
+
+def parse_token(w: Words) -> TokenArgs:
+    target, rest = take_target(w.verb, w.positionals, w.default_target)
+    no_more(rest, w.verb)
+    return TokenArgs(target=target, public="--public" in w.flags)
+
+
+async def runner_token(inv: Invocation[TokenArgs]) -> render.Reply:
     target, verb, services = inv.command.target, inv.command.verb, inv.services
-    assert target is not None
     kind: Literal["registration", "remove"] = "registration" if verb == "token" else "remove"
     async with await services.audit_first(inv.caller, verb, target) as audited:
         try:  # the entry is written first: an action that cannot be audited is not done
@@ -39,3 +52,28 @@ async def runner_token(inv: Invocation) -> render.Reply:
         github_url=services.settings.github_url,
         now=services.clock(),
     )
+
+
+router.add(
+    Verb(
+        "token",
+        "token TARGET",
+        "a one-hour registration token and the `./config.sh` line to paste",
+        "token",
+        parse_token,
+        runner_token,
+        aliases=("registration-token",),
+        flags={"--public": False},
+    )
+)
+router.add(
+    Verb(
+        "remove-token",
+        "remove-token TARGET",
+        "a one-hour remove token and the `./config.sh remove` line",
+        "token",
+        parse_token,
+        runner_token,
+        flags={"--public": False},
+    )
+)

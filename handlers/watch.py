@@ -9,31 +9,69 @@ to invite it, so a watch never exists that could not deliver its alerts.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 
 from bot import errors
+from bot.commands import (
+    DEFAULT_AFTER,
+    DEFAULT_OFFLINE_AFTER,
+    duration_flag,
+    no_more,
+    take_target,
+)
+from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.durations import format_duration
-from bot.routing import Invocation, Router
 from bot.services import Services
 from bot.slack import alerts as alert_render
 from bot.slack import render
 from bot.store.database import StoreUnavailable
 from bot.store.watches import Watch
+from bot.targets import Target
+from handlers.access import NoArgs, parse_no_args
 
 log = logging.getLogger(__name__)
 router = Router()
 CANNOT_POST = ("not_in_channel", "channel_not_found", "is_archived", "restricted_action")
 
 
-@router.verb("watch")
-async def watch(inv: Invocation) -> render.Reply:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchArgs(Args):
+    target: Target
+    after: timedelta = DEFAULT_AFTER
+    offline_after: timedelta = DEFAULT_OFFLINE_AFTER
+
+
+def parse_watch(w: Words) -> WatchArgs:
+    target, rest = take_target(w.verb, w.positionals, w.default_target)
+    no_more(rest, w.verb)
+    return WatchArgs(
+        target=target,
+        after=duration_flag(w.flags, "--after", w.verb) or DEFAULT_AFTER,
+        offline_after=duration_flag(w.flags, "--offline-after", w.verb) or DEFAULT_OFFLINE_AFTER,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetArgs(Args):
+    """A verb whose only word is TARGET."""
+
+    target: Target
+
+
+def parse_target_only(w: Words) -> TargetArgs:
+    target, rest = take_target(w.verb, w.positionals, w.default_target)
+    no_more(rest, w.verb)
+    return TargetArgs(target=target)
+
+
+async def watch(inv: Invocation[WatchArgs]) -> render.Reply:
     """Audited first like every change: no watch without its entry, and a save whose
     answer was lost is read back and reported as it is."""
     services, caller, command = inv.services, inv.caller, inv.command
     target = command.target
-    assert target is not None and command.after and command.offline_after
     await services.runners.list_runners(target)  # installed, and its runners readable
     entry = Watch(
         channel=caller.channel_id,
@@ -127,12 +165,10 @@ async def _amend(services: Services, channel: str, ts: object, text: str) -> Non
         log.warning("could not correct a watch confirmation: %s", type(exc).__name__)
 
 
-@router.verb("unwatch")
-async def unwatch(inv: Invocation) -> render.Reply:
+async def unwatch(inv: Invocation[TargetArgs]) -> render.Reply:
     """Audited first; the watch and its open alerts go in one transaction, and a removal
     whose answer was lost is read back: the reply says what is true."""
     services, caller, target = inv.services, inv.caller, inv.command.target
-    assert target is not None
     channel = caller.channel_id
     try:
         existed = await services.store.watches.get(channel, str(target)) is not None
@@ -176,8 +212,7 @@ async def unwatch(inv: Invocation) -> render.Reply:
     return alert_render.unwatched(str(target), channel, existed=True)
 
 
-@router.verb("watching")
-async def watching(inv: Invocation) -> render.Reply:
+async def watching(inv: Invocation[NoArgs]) -> render.Reply:
     """Only watches of targets the caller may read (``list`` of the others is refused);
     the rest are counted."""
     caller = inv.caller
@@ -185,3 +220,40 @@ async def watching(inv: Invocation) -> render.Reply:
     every = await inv.services.store.watches.all()
     shown = [w for w in every if reader.may_read(w.target)]
     return alert_render.watching(shown, hidden=len(every) - len(shown))
+
+
+router.add(
+    Verb(
+        "watch",
+        "watch TARGET [--after DURATION] [--offline-after DURATION]",
+        "alerts in this channel: jobs queued too long (default 5m), runners offline"
+        " (default 10m); watching again changes the thresholds (admins)",
+        "admin",
+        parse_watch,
+        watch,
+        flags={"--after": True, "--offline-after": True},
+    )
+)
+router.add(
+    Verb(
+        "unwatch",
+        "unwatch TARGET",
+        "stop this channel's alerts for a target (admins)",
+        "admin",
+        parse_target_only,
+        unwatch,
+        local=True,
+    )
+)
+router.add(
+    Verb(
+        "watching",
+        "watching",
+        "the watches of targets you may read: channel, target, thresholds, by whom",
+        "read",
+        parse_no_args,
+        watching,
+        positionals=0,
+        local=True,
+    )
+)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from bot import errors
-from bot.commands import RunnerRef, UsageError, parse, split_words, straighten_quotes
+from bot.commands import RunnerRef, UsageError, split_words, straighten_quotes
 from bot.github.models import Runner
 from bot.github.runners import choose_runner
 from bot.targets import Scope, Target
+from handlers import parse
 
 
 @pytest.mark.parametrize("text", ["", "   ", "help", "HELP"])

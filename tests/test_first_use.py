@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from bot.commands import nearest_verb
 from bot.sandbox.fleet import seed_demo
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Keys, Sandbox, reply_text
@@ -22,6 +21,7 @@ from bot.slack import render
 from bot.slack.home import Panel, home_view
 from bot.store.audit import AuditEntry
 from bot.watch.alerts import Alert, AlertKind, Member
+from handlers import nearest_verb
 from tests.test_procfile import procfile_web
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,7 +197,7 @@ def test_no_log_warning_from_building_the_slack_app(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """slack-bolt reads SLACK_BOT_TOKEN itself and warns that our client wins over it."""
-    from bot.slack.bolt import quiet_bolt_body_logs
+    from bot.slackapp.bolt import quiet_bolt_body_logs
 
     quiet_bolt_body_logs()
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")

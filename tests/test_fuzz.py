@@ -31,9 +31,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import MAX_TEXT, UsageError, parse
+from bot.commands import MAX_TEXT, UsageError
 from bot.sandbox.harness import Keys, Sandbox
 from bot.slack.render import internal_error_reply
+from handlers import parse
 from tests.conftest import seed_basic
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10000"))

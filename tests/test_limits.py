@@ -149,7 +149,7 @@ async def test_bolt_never_logs_a_body_that_failed_the_signature_check(
     from slack_bolt.request.async_request import AsyncBoltRequest
     from slack_bolt.response import BoltResponse
 
-    from bot.slack.bolt import quiet_bolt_body_logs
+    from bot.slackapp.bolt import quiet_bolt_body_logs
 
     marker = "BOLT-BODY-MARKER-91c2"
     quiet_bolt_body_logs()

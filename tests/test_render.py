@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.commands import parse
 from bot.github.models import Download, Label, Runner, RunnerList, RunnerToken
 from bot.sandbox.fleet import generated_fleet
 from bot.slack import render
 from bot.targets import parse_target
+from handlers import parse
 
 TARGET = parse_target("acme")
 

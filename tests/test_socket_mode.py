@@ -24,7 +24,7 @@ from bot.slack.render import DELETE_ACTION
 
 @pytest.fixture(autouse=True)
 def _info_logs(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="bot.slack.socket_mode")
+    caplog.set_level(logging.INFO, logger="bot.slackapp.socket_mode")
 
 
 @pytest.fixture

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import cachetools
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.policy.rules import Decision, Policy
+from bot.policy.rules import Decision, Policy, PolicyError
 from bot.policy.visibility import Reader
-from bot.targets import Target
+from bot.targets import Target, TargetError, parse_target
 
 log = logging.getLogger(__name__)
 GROUP_TTL = 300.0
@@ -73,6 +73,29 @@ class Access:
             channel_id=channel_id,
             target=target,
         )
+
+    async def allowed_targets(
+        self, action: str, user_id: str, channel_id: str, names: Iterable[str]
+    ) -> list[str]:
+        """Those of ``names`` (targets as stored) on which ``user_id`` may do ``action``
+        from ``channel_id`` ("" for the Home tab); a name that is no valid target is left
+        out. For views over many targets: audit's, the Home tab's."""
+        groups = await self.groups_of(user_id)
+        allowed = []
+        for name in names:
+            try:
+                decision = self.policy.decide(
+                    action,
+                    user_id=user_id,
+                    user_groups=groups,
+                    channel_id=channel_id,
+                    target=parse_target(name),
+                )
+            except (TargetError, PolicyError, ValueError):
+                continue
+            if decision.allowed:
+                allowed.append(name)
+        return allowed
 
     async def reader(self, user_id: str, channel_id: str) -> Reader:
         """What ``user_id`` may read from ``channel_id`` ("" for the Home tab), for

@@ -1,1 +1,1 @@
-"""The Slack side: slack-bolt wiring (bolt) and Block Kit rendering (render)."""
+"""Everything that renders Slack text: Block Kit replies, views, the audit channel, charts."""

@@ -29,7 +29,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import errors
-from bot.commands import USAGE, Command, UsageError
+from bot.commands import DownloadChoice, RunnerFilters, Visibility
 from bot.durations import format_duration
 from bot.github.models import (
     Download,
@@ -129,84 +129,6 @@ def slack_date(moment: datetime) -> str:
     epoch = int(moment.timestamp())
     fallback = f"{_utc(moment):%Y-%m-%d %H:%M} UTC"
     return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{fallback}>"
-
-
-# -- help and usage ------------------------------------------------------------------
-
-HELP_LINES = {
-    "list": "fleet status: counts, then each runner with status, busy/idle and labels",
-    "get": "one runner by id or exact name",
-    "labels": "a runner's labels: custom ones, and GitHub's read-only ones apart",
-    "label": "add, remove or set a runner's custom labels (admins)",
-    "groups": "runner groups: who may use them, which workflows, how many runners",
-    "jit": "a just-in-time runner: one job, then removed; the `./run.sh` line to paste",
-    "delete": "remove a runner (asks for confirmation with a button)",
-    "token": "a one-hour registration token and the `./config.sh` line to paste",
-    "remove-token": "a one-hour remove token and the `./config.sh remove` line",
-    "downloads": "runner application downloads for each OS and architecture",
-    "whoami": "what you may do, and where",
-    "audit": (
-        "recent tokens, deletes and other changes, refusals counted apart"
-        " (`--refused` lists them; admins)"
-    ),
-}
-# The watch's verbs.
-HELP_LINES.update(
-    {
-        "watch": "alerts in this channel: jobs queued too long (default 5m), runners offline"
-        " (default 10m); watching again changes the thresholds (admins)",
-        "unwatch": "stop this channel's alerts for a target (admins)",
-        "watching": "the watches of targets you may read: channel, target, thresholds, by whom",
-        "queue": "jobs queued now, oldest first, each with the reason it waits",
-        "why": "why one job waits, and what to do (its URL, or OWNER/REPO JOB_ID)",
-        "stats": "queue times p50/p95/max per label set, and runner usage (default 7d)",
-        "prune": "a dry run of the dead runners to delete (offline 1d+ by default), then a"
-        " button that deletes them, each checked again first (admins)",
-    }
-)
-
-
-def help_reply(command_name: str = "/runners", topic: str | None = None) -> Reply:
-    if topic in USAGE and topic != "help":
-        return Reply(
-            text=f"{command_name} {USAGE[topic]}",
-            blocks=[
-                _section(
-                    f"*{topic}*: {HELP_LINES.get(topic, '')}\n`{command_name} {USAGE[topic]}`"
-                ),
-                _targets_help(),
-            ],
-        )
-    lines = [f"`{command_name} {USAGE[verb]}`\n      {HELP_LINES[verb]}" for verb in HELP_LINES]
-    half = (len(lines) + 1) // 2  # two sections: each stays under Slack's 3,000 characters
-    return Reply(
-        text=f"{command_name}: manage GitHub Actions self-hosted runners",
-        blocks=[
-            _section(f"*{command_name}* manages GitHub Actions self-hosted runners."),
-            _section("\n".join(lines[:half])),
-            _section("\n".join(lines[half:])),
-            _targets_help(),
-        ],
-    )
-
-
-def _targets_help() -> ContextBlock:
-    return _context(
-        "TARGET: `ORG` (or `org:ORG`), `OWNER/REPO` (or `repo:OWNER/REPO`), "
-        "`enterprise:SLUG`; the scope word may stand apart: `org acme`. "
-        'RUNNER: `id:N` (by id), `name:TEXT` (by exact name; `name:"my runner"`), or a '
-        "bare id or name; a number that is one runner's id and another's name is asked "
-        "about. Lists are private unless `--public`."
-    )
-
-
-def usage_reply(error: UsageError, command_name: str = "/runners") -> Reply:
-    text = f":warning: {escape(clip(error.message, 300))}"
-    if error.verb and error.verb in USAGE:
-        text += f"\nUsage: `{command_name} {USAGE[error.verb]}`"
-    else:
-        text += f"\nCommands: {', '.join(f'`{v}`' for v in USAGE)}. Try `{command_name} help`."
-    return Reply(text=text, blocks=[_section(text)])
 
 
 # -- fleet ---------------------------------------------------------------------------
@@ -326,7 +248,7 @@ def label_set_summary(runners: Sequence[Runner]) -> str:
     return "*By label set* (besides `self-hosted`):\n" + "\n".join(lines)
 
 
-def _filter_text(command: Command) -> str:
+def _filter_text(command: RunnerFilters) -> str:
     parts = []
     if command.status:
         parts.append(f"--status {command.status}")
@@ -384,7 +306,7 @@ def runner_list(
     target: Target,
     listed: RunnerList,
     shown: Sequence[Runner],
-    command: Command,
+    command: RunnerFilters,
     *,
     group: RunnerGroup | None = None,
 ) -> Reply:
@@ -468,7 +390,7 @@ def _runner_sections(runners: Sequence[Runner], used: int, blocks: int) -> tuple
     return sections, drawn
 
 
-def _visibility(command: Command) -> ResponseType:
+def _visibility(command: Visibility) -> ResponseType:
     return "in_channel" if command.public else "ephemeral"
 
 
@@ -494,7 +416,7 @@ def _runner_fields(
 
 
 def runner_detail(
-    target: Target, runner: Runner, command: Command, group: str | None = None
+    target: Target, runner: Runner, command: Visibility, group: str | None = None
 ) -> Reply:
     return Reply(
         text=f"{runner.name} ({target}): {runner.status}, {'busy' if runner.busy else 'idle'}",
@@ -638,7 +560,9 @@ def token_unknown(target: Target, kind: Literal["registration", "remove"]) -> Re
 # -- downloads -----------------------------------------------------------------------
 
 
-def downloads_reply(target: Target, downloads: Sequence[Download], command: Command) -> Reply:
+def downloads_reply(
+    target: Target, downloads: Sequence[Download], command: DownloadChoice
+) -> Reply:
     chosen = [
         d
         for d in downloads

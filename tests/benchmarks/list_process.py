@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import app as service  # the ASGI module: its imports are the service's own
-from bot.commands import parse
 from bot.config import load_settings
 from bot.github.client import GitHubClient
 from bot.github.models import RunnerFilter, RunnerList
@@ -39,6 +38,7 @@ from bot.github.runners import RunnerService, matching
 from bot.services import Services
 from bot.slack import render
 from bot.targets import Target, parse_target
+from handlers import parse
 
 RENDERS = 5  # render CPU time is the median of this many
 

@@ -1,7 +1,7 @@
 """Slack over Socket Mode: runnerops connects out to Slack, for networks Slack cannot reach.
 
 slack-bolt's own async handler carries each envelope into the same bolt app that answers
-``/slack/events`` (bot.slack.bolt), so commands, buttons and the Home tab go through the
+``/slack/events`` (bot.slackapp.bolt), so commands, buttons and the Home tab go through the
 same dispatcher, policy, audit and once-records. What is added here:
 
 - each envelope is handled once, whichever connection or process it reaches and however

@@ -1,4 +1,5 @@
-"""The Slack side: slack-bolt verifies, acknowledges and routes; we dispatch and reply.
+"""The Slack side: slack-bolt verifies, acknowledges and routes; bot.dispatch does the
+rest (parse, policy, audit of refusals, handlers, failures as replies) and we post.
 
 Every command is acknowledged before any GitHub work starts, so Slack's three-second
 limit holds whatever GitHub's latency; the answer goes to the command's ``response_url``.
@@ -20,118 +21,13 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackObjectFormationError
 
-from bot import errors
-from bot.commands import UsageError, parse
-from bot.observe.logs import error_kind, handled, handling, word
-from bot.routing import Caller, Click, Invocation, Router
+from bot.dispatch import Caller, Click, Router, run_click, run_command
 from bot.services import Services
 from bot.slack import render
-from bot.slack.home import (
-    HOME_ACTIONS,
-    HOME_COMMANDS,
-    HOME_FOCUS,
-    HOME_GLOBAL_COMMANDS,
-    command_text,
-)
-from bot.store.database import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("/runners", "/runner")
-# Verbs that read or tidy runnerops' own records only: they work on any account's target,
-# so a watch made before its account stopped being served can still be removed.
-LOCAL_VERBS = frozenset({"audit", "unwatch", "watching", "help", "whoami"})
-
-
-async def run_command(
-    text: str, caller: Caller, services: Services, router: Router, kind: str = "command"
-) -> render.Reply:
-    """Parse, authorize, route and render one command; every failure becomes a reply.
-    One log line says who asked what, how it ended, its GitHub requests and its time."""
-    words = text.split()
-    with handled(kind, caller.user_id, words[0] if words else "help"):
-        return await _guarded(_dispatch(text, caller, services, router), services)
-
-
-def _outcome(outcome: str) -> None:
-    current = handling.get()
-    if current is not None:
-        current.outcome = outcome
-
-
-async def _dispatch(text: str, caller: Caller, services: Services, router: Router) -> render.Reply:
-    try:
-        command = parse(
-            text, services.settings.default_target, github_url=services.settings.github_url
-        )
-    except UsageError as exc:
-        _outcome("error usage")
-        return render.usage_reply(exc, caller.command_name)
-    current = handling.get()
-    if current is not None:
-        current.verb, current.target = command.verb, word(str(command.target or ""))
-    handler = router.verbs.get(command.verb)
-    if handler is None:
-        _outcome("error usage")
-        return render.usage_reply(
-            UsageError(f"`{command.verb}` is not available here"), caller.command_name
-        )
-    decision = await services.access.decide(
-        command.action,
-        user_id=caller.user_id,
-        channel_id=caller.channel_id,
-        target=command.target,
-    )
-    if not decision.allowed:  # refused before any GitHub call
-        _outcome("refused")
-        await services.audit(caller, command.verb, command.target, "refused", decision.reason)
-        return render.refusal(command.action, command.verb, command.target, decision.reason)
-    if command.target is not None and command.verb not in LOCAL_VERBS:
-        # An account this deployment does not serve: said before any GitHub call, and
-        # before store-only verbs (queue, stats) would answer "nothing" for it.
-        await services.github.check_served(command.target)
-    return await handler(Invocation(command, caller, services))
-
-
-def button_target(value: str) -> str:
-    """The target a button acts on, when its value names one (a JSON object's
-    ``target``); empty otherwise (a plan id)."""
-    try:
-        found = json.loads(value)
-    except ValueError:
-        return ""
-    return word(str(found.get("target") or "")) if isinstance(found, dict) else ""
-
-
-async def run_click(click: Click, router: Router) -> render.Reply:
-    with handled("button", click.caller.user_id, click.action_id) as current:
-        current.target = button_target(click.value)
-        handler = router.actions.get(click.action_id)
-        if handler is None:
-            current.outcome = "error unhandled"
-            return render.replacement(":warning: That button is no longer handled.")
-        return await _guarded(handler(click), click.services)
-
-
-async def _guarded(work: Awaitable[render.Reply], services: Services) -> render.Reply:
-    try:
-        reply = await work
-    except errors.RunnerOpsError as exc:
-        _outcome(f"error {error_kind(exc)}")
-        log.info("command failed: %r", exc)  # an error never holds a credential
-        return render.error_reply(exc, install_url=services.settings.install_url)
-    except StoreUnavailable:  # logged by the store; the watch's verbs read and write it
-        _outcome("error database")
-        text = (
-            ":floppy_disk: runnerops' database did not answer; nothing was changed. Try"
-            " again shortly; if it persists, an operator should check the database."
-        )
-        return render.Reply(text=text, blocks=[render._section(text)])
-    except Exception:
-        _outcome("error internal")
-        log.exception("unexpected failure while handling a Slack request")
-        return render.internal_error_reply()
-    return reply
 
 
 def safe_payload(reply: render.Reply) -> dict[str, Any]:
@@ -298,27 +194,49 @@ def build_slack_app(
             services=services,
             update=lambda reply: post(respond, reply),
         )
-        await post(respond, await run_click(click, router))
+        reply = await run_click(click, router)
+        if reply is not None:
+            await post(respond, reply)
 
-    for action_id in router.actions:
-        app.action(action_id)(ack=ack_now, lazy=[on_click])
-    if home is not None:
-        _home_listeners(app, services, home, ack_now)
-        _home_command_listeners(app, services, router, ack_now)
+    for button in router.buttons.values():
+        if button.answer == "response_url":
+            app.action(button.action_id)(ack=ack_now, lazy=[on_click])
+    _home_listeners(app, services, router, home, ack_now)
     return app
+
+
+def _home_click(
+    services: Services, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
+) -> Click:
+    """A click in the Home tab: no channel (a channel-bound grant does not hold there, as
+    for the panels) and no response_url."""
+    user = body.get("user") or {}
+    caller = Caller(
+        user_id=str(user.get("id", "")),
+        user_name=str(user.get("username") or user.get("name") or ""),
+        channel_id="",
+        base_url=public_base(services, request),
+    )
+    return Click(
+        action_id=str(action.get("action_id", "")),
+        value=str(action.get("value") or ""),
+        caller=caller,
+        services=services,
+    )
 
 
 def _home_listeners(
     app: AsyncApp,
     services: Services,
-    home: HomePublisher,
+    router: Router,
+    home: HomePublisher | None,
     ack_now: Callable[[AsyncAck], Awaitable[None]],
 ) -> None:
-    """The Home tab: published when opened (``app_home_opened``) and on its buttons (which
-    have no response_url: the answer is a new Home view)."""
+    """The Home tab: published when opened (``app_home_opened``); its buttons answer with
+    a new Home view or, for a command button, by DM (a Home view has no response_url)."""
 
     async def opened(event: dict[str, Any], request: AsyncBoltRequest) -> None:
-        if event.get("tab", "home") != "home":
+        if event.get("tab", "home") != "home" or home is None:
             return
         try:
             await home(services, str(event.get("user", "")), public_base(services, request), None)
@@ -328,21 +246,29 @@ def _home_listeners(
     async def clicked(
         body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
-        user = str((body.get("user") or {}).get("id", ""))
-        focus = (
-            str(action.get("value") or "")[:200] if action.get("action_id") == HOME_FOCUS else None
-        )
-        with handled("button", user, str(action.get("action_id", ""))) as current:
-            current.target = word(focus or "")
-            try:
-                await home(services, user, public_base(services, request), focus)
-            except Exception as exc:
-                current.outcome = f"error {error_kind(exc)}"
-                log.warning("could not publish the Home tab: %s", type(exc).__name__)
+        await run_click(_home_click(services, body, action, request), router)
 
-    app.event("app_home_opened")(ack=ack_now, lazy=[opened])
-    for action_id in HOME_ACTIONS:
-        app.action(action_id)(ack=ack_now, lazy=[clicked])
+    async def command_clicked(
+        body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        click = _home_click(services, body, action, request)
+        if not click.caller.user_id:
+            log.warning("ignoring a Home button without a user or a valid target")
+            return
+        trigger = str(body.get("trigger_id") or "")
+        if trigger and not await services.store.once.first(f"command:{trigger}"):
+            log.info("ignoring a redelivered Home button")
+            return
+        reply = await run_click(click, router)
+        if reply is not None:
+            await post_dm(services, click.caller.user_id, reply)
+
+    if home is not None:
+        app.event("app_home_opened")(ack=ack_now, lazy=[opened])
+    listeners: dict[str, Callable[..., Awaitable[None]]] = {"home": clicked, "dm": command_clicked}
+    for button in router.buttons.values():
+        if button.answer in listeners:
+            app.action(button.action_id)(ack=ack_now, lazy=[listeners[button.answer]])
 
 
 async def post_dm(services: Services, user_id: str, reply: render.Reply) -> None:
@@ -355,39 +281,3 @@ async def post_dm(services: Services, user_id: str, reply: render.Reply) -> None
         )
     except Exception as exc:  # SlackApiError, network: the click has nowhere else to answer
         log.warning("could not send a Home button's answer by DM: %s", type(exc).__name__)
-
-
-def _home_command_listeners(
-    app: AsyncApp,
-    services: Services,
-    router: Router,
-    ack_now: Callable[[AsyncAck], Awaitable[None]],
-) -> None:
-    """The Home tab's command buttons: the clicker's own command, through the same parse
-    and policy check as a typed one (no channel: a channel-bound grant does not hold in
-    the Home tab, as for the panels), answered by DM."""
-
-    async def clicked(
-        body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
-    ) -> None:
-        user = body.get("user") or {}
-        user_id = str(user.get("id", ""))
-        text = command_text(str(action.get("action_id", "")), str(action.get("value") or ""))
-        if not user_id or text is None:
-            log.warning("ignoring a Home button without a user or a valid target")
-            return
-        trigger = str(body.get("trigger_id") or "")
-        if trigger and not await services.store.once.first(f"command:{trigger}"):
-            log.info("ignoring a redelivered Home button")
-            return
-        caller = Caller(
-            user_id=user_id,
-            user_name=str(user.get("username") or user.get("name") or ""),
-            channel_id="",
-            base_url=public_base(services, request),
-        )
-        reply = await run_command(text, caller, services, router, kind="button")
-        await post_dm(services, user_id, reply)
-
-    for action_id in (*HOME_COMMANDS, *HOME_GLOBAL_COMMANDS):
-        app.action(action_id)(ack=ack_now, lazy=[clicked])

@@ -1,0 +1,30 @@
+"""Verbs and buttons declared once, and the one dispatcher that authorizes them all."""
+
+from bot.caller import Caller
+from bot.dispatch.router import (
+    Args,
+    Button,
+    Click,
+    ClickRefused,
+    Invocation,
+    NoTarget,
+    Router,
+    Verb,
+    Words,
+)
+from bot.dispatch.run import run_click, run_command
+
+__all__ = [
+    "Args",
+    "Button",
+    "Caller",
+    "Click",
+    "ClickRefused",
+    "Invocation",
+    "NoTarget",
+    "Router",
+    "Verb",
+    "Words",
+    "run_click",
+    "run_command",
+]

@@ -1,0 +1,2 @@
+"""The Slack adapter: verification, acknowledgement, response_url and Socket Mode; all
+the work is handed to bot.dispatch."""
