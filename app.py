@@ -33,6 +33,7 @@ from bot.observe.logs import configure as configure_logs
 from bot.observe.metrics import Metrics
 from bot.policy.rules import Policy, PolicyError
 from bot.services import Services
+from bot.slack import charts
 from bot.slack.bolt import build_slack_app
 from bot.store import DatabaseConfigError
 from bot.web import chart_images, probes, slack, webhooks
@@ -40,6 +41,8 @@ from bot.web.guards import (
     GITHUB_BODY_CAP,
     SLACK_BODY_CAP,
     ByteBudget,
+    bearer_guards,
+    chart_guards,
     slack_guards,
     webhook_guards,
 )
@@ -106,10 +109,19 @@ def routes(
         github_webhooks,
         Route("/healthz", probes.healthz, methods=["GET"]),
         Route("/readyz", probes.readyz, methods=["GET"]),
-        Route("/charts/{kind}.png", chart_images.chart, methods=["GET"]),
+        Route(
+            "/charts/{kind}.png",
+            chart_images.chart,
+            methods=["GET"],
+            middleware=chart_guards(charts.chart_key(settings.chart_secret), home.CHART_KINDS),
+        ),
         # Without METRICS_TOKEN the route does not exist: metrics are not public data.
-        *([Route("/metrics", probes.metrics, methods=["GET"])] if settings.metrics_token else []),
+        *([metrics_route(settings.metrics_token)] if settings.metrics_token else []),
     ]
+
+
+def metrics_route(token: str) -> Route:
+    return Route("/metrics", probes.metrics, methods=["GET"], middleware=bearer_guards(token))
 
 
 def slack_route(settings: Settings, metrics: Metrics, unverified_slack: ByteBudget) -> Route:

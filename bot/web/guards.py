@@ -9,10 +9,12 @@ hashed), holds the bytes not yet verified against a budget shared by that route'
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import re
+import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import cast
 
 from gidgethub import BadRequest, ValidationFailure, sansio
@@ -22,6 +24,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bot.slack import charts
 
 log = logging.getLogger("runnerops")
 
@@ -266,6 +270,32 @@ class WebhookSignature:
             ) from None
 
 
+class SignedChartLink:
+    """ASGI middleware for the Home tab's chart images: a known kind, with a signature
+    runnerops gave (bot.slack.charts), only for its life; else 403."""
+
+    def __init__(self, app: ASGIApp, *, key: bytes, kinds: Collection[str]) -> None:
+        self.app, self.key, self.kinds = app, key, kinds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        kind, query = request.path_params["kind"], request.query_params
+        if kind not in self.kinds or not charts.verify(
+            f"/charts/{kind}.png",
+            query.get("target", ""),
+            query.get("exp", ""),
+            query.get("sig", ""),
+            self.key,
+            time.time(),
+        ):
+            refusal = PlainTextResponse(
+                "not a valid chart link (or it has expired)", status_code=403
+            )
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def _unsigned() -> Response:
     return PlainTextResponse("invalid signature", status_code=401)
 
@@ -303,3 +333,30 @@ def webhook_guards(secret: str, budget: ByteBudget) -> list[Middleware]:
             refusal=_not_a_delivery_id,
         ),
     ]
+
+
+def bearer_guards(token: str) -> list[Middleware]:
+    """/metrics: only with ``Authorization: Bearer METRICS_TOKEN`` (compared in constant
+    time); metrics are not public data."""
+    expected = f"Bearer {token}".encode()
+    return [
+        Middleware(
+            RequireHeader,
+            header="authorization",
+            accept=lambda value: hmac.compare_digest(value.encode(), expected),
+            refusal=_bearer_required,
+        )
+    ]
+
+
+def _bearer_required() -> Response:
+    return PlainTextResponse(
+        "a bearer token (METRICS_TOKEN) is required",
+        status_code=401,
+        headers={"www-authenticate": "Bearer"},
+    )
+
+
+def chart_guards(key: bytes, kinds: Collection[str]) -> list[Middleware]:
+    """/charts/{kind}.png: a signed, unexpired link to a known kind of chart."""
+    return [Middleware(SignedChartLink, key=key, kinds=kinds)]

@@ -10,7 +10,6 @@ from starlette.requests import Request
 
 from bot.config import Settings
 from bot.services import Services
-from bot.slack import charts
 
 # The watch's I/O, imported here alone (the other modules of bot.web take it from here).
 from bot.watch.ingest import DUPLICATE, Ingest, Rejected
@@ -34,7 +33,6 @@ class Wiring:
     sweeper: Sweeper
     ingest: Ingest
     refusals: NotServed  # deliveries from accounts not served, logged
-    chart_key: bytes  # what chart links are signed with (see bot.slack.charts)
     maintenance_sleep: Sleep
     socket_ping_interval: float
 
@@ -55,7 +53,6 @@ class Wiring:
             Sweeper(services),
             Ingest.for_store(services.store),
             NotServed(),
-            charts.chart_key(settings.chart_secret),
             maintenance_sleep,
             socket_ping_interval,
         )
