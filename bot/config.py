@@ -1,16 +1,18 @@
 """Settings, read once from the environment (a PaaS gives nothing else).
 
 A missing required setting stops start-up with one message that names every missing
-variable, so an operator fixes them in one go rather than one deploy at a time.
+variable, so an operator fixes them in one go rather than one deploy at a time. Each
+variable is one row of :data:`SETTINGS`: its name, its parser, its default.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -151,198 +153,303 @@ def ephemeral_disk_warning(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if env is None else env
+class _Missing(Exception):
+    """A required setting is absent; the argument names it as the message does."""
 
-    def get(name: str) -> str | None:
-        value = env.get(name, "").strip()
-        return value or None
 
-    missing: list[str] = []
-    problems: list[str] = []
-    required = {}
-    app_token = get("SLACK_APP_TOKEN")
-    if app_token is not None and not app_token.startswith("xapp-"):
+class _Invalid(Exception):
+    """A setting's value is refused; the arguments are the operator's messages."""
+
+
+class _Required:
+    """The default of a setting that must be given."""
+
+
+REQUIRED = _Required()
+Texts = Mapping[str, str | None]  # every variable of the table, as given (None: unset)
+Default = str | None | _Required | Callable[[Texts], object]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One setting: the variable read, what reads its text, and what an unset one gives:
+    a text the parser reads, None, :data:`REQUIRED`, or a function of the other variables
+    (whose value is taken as it is). ``setting`` is the Settings field (None: the value is
+    only checked, or read by another row); ``raw`` keeps the text's own whitespace."""
+
+    variable: str
+    setting: str | None
+    parse: Callable[[str], object]
+    default: Default = None
+    raw: bool = False
+
+    def value(self, texts: Texts) -> object:
+        text = texts[self.variable]
+        if text is not None:
+            return self.parse(text)
+        if isinstance(self.default, _Required):
+            raise _Missing(self.variable)
+        if self.default is None or isinstance(self.default, str):
+            return None if self.default is None else self.parse(self.default)
+        return self.default(texts)
+
+
+def _text(text: str) -> str:
+    return text
+
+
+def _app_token(text: str) -> str:
+    if not text.startswith("xapp-"):
         # Its value is a secret: the message names its shape, never the value.
-        problems.append(
+        raise _Invalid(
             "SLACK_APP_TOKEN must be the Slack app's app-level token (xapp-…, scope"
             " connections:write), not another kind of token"
         )
-    for name in (
-        "GITHUB_APP_ID",
-        "GITHUB_WEBHOOK_SECRET",
-        # Socket Mode's envelopes come over runnerops' own connection: nothing to sign.
-        *(() if app_token else ("SLACK_SIGNING_SECRET",)),
-        "SLACK_BOT_TOKEN",
-    ):
-        value = get(name)
-        if value is None:
-            hint = (
-                " (or SLACK_APP_TOKEN, for Socket Mode)" if name == "SLACK_SIGNING_SECRET" else ""
-            )
-            missing.append(name + hint)
-        required[name] = value or ""
+    return text
 
-    key = env.get("GITHUB_PRIVATE_KEY", "").strip()
-    key_path = get("GITHUB_PRIVATE_KEY_PATH")
-    if key:
-        key = key.replace("\\n", "\n")  # PaaS dashboards often store the PEM on one line
-    elif key_path:
-        try:
-            key = Path(key_path).read_text()
-        except OSError as exc:
-            problems.append(f"GITHUB_PRIVATE_KEY_PATH={key_path} cannot be read ({exc.strerror})")
-    else:
-        missing.append("GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH)")
-    if key and "PRIVATE KEY-----" not in key:
-        problems.append(
+
+def _signing_secret_unset(texts: Texts) -> str:
+    # Socket Mode's envelopes come over runnerops' own connection: nothing to sign.
+    if texts["SLACK_APP_TOKEN"]:
+        return ""
+    raise _Missing("SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN, for Socket Mode)")
+
+
+def _pem_checked(key: str) -> str:
+    if "PRIVATE KEY-----" not in key:
+        raise _Invalid(
             "GITHUB_PRIVATE_KEY is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)"
         )
+    return key
 
-    api_url = (get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
-    if urlsplit(api_url).scheme not in {"http", "https"}:
-        problems.append(f"GITHUB_API_URL must be an http(s) URL, got {api_url!r}")
-    port_text = get("PORT") or "8000"
-    if not (port_text.isascii() and port_text.isdigit()):
-        problems.append(f"PORT must be a number, got {port_text!r}")
-    timeout_text = get("GITHUB_TIMEOUT") or "10"
+
+def _private_key(text: str) -> str:
+    return _pem_checked(text.replace("\\n", "\n"))  # PaaS dashboards often store it on one line
+
+
+def _private_key_file(texts: Texts) -> str:
+    path = texts["GITHUB_PRIVATE_KEY_PATH"]
+    if path is None:
+        raise _Missing("GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH)")
     try:
-        timeout = float(timeout_text)
+        key = Path(path).read_text()
+    except OSError as exc:
+        raise _Invalid(f"GITHUB_PRIVATE_KEY_PATH={path} cannot be read ({exc.strerror})") from None
+    return _pem_checked(key) if key else key
+
+
+def _api_url(text: str) -> str:
+    api_url = text.rstrip("/")
+    if urlsplit(api_url).scheme not in {"http", "https"}:
+        raise _Invalid(f"GITHUB_API_URL must be an http(s) URL, got {api_url!r}")
+    return api_url
+
+
+def _web_url(texts: Texts) -> str:
+    return web_url_for((texts["GITHUB_API_URL"] or DEFAULT_API_URL).rstrip("/")).rstrip("/")
+
+
+def _no_end_slash(text: str) -> str:
+    return text.rstrip("/")
+
+
+def _end_slash(text: str) -> str:
+    return text if text.endswith("/") else text + "/"
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise _Invalid(f"PORT must be a number, got {text!r}")
+    return int(text)
+
+
+def _github_timeout(text: str) -> float:
+    try:
+        timeout = float(text)
         if timeout <= 0:
             raise ValueError
     except ValueError:
-        problems.append(
-            f"GITHUB_TIMEOUT must be a positive number of seconds, got {timeout_text!r}"
-        )
-        timeout = 10.0
+        raise _Invalid(
+            f"GITHUB_TIMEOUT must be a positive number of seconds, got {text!r}"
+        ) from None
+    return timeout
 
-    allowed_text = get("GITHUB_ALLOWED_ACCOUNTS") or ""
-    allowed = tuple(dict.fromkeys(a.strip().lower() for a in allowed_text.split(",") if a.strip()))
-    for account in allowed:
-        if not _ACCOUNT.fullmatch(account):
-            problems.append(
+
+def _accounts(text: str) -> tuple[str, ...]:
+    allowed = tuple(dict.fromkeys(a.strip().lower() for a in text.split(",") if a.strip()))
+    if bad := [account for account in allowed if not _ACCOUNT.fullmatch(account)]:
+        raise _Invalid(
+            *(
                 "GITHUB_ALLOWED_ACCOUNTS holds GitHub logins separated by commas, like"
                 f" acme,globex (got {account!r})"
+                for account in bad
             )
+        )
+    return allowed
 
-    database_timeout_text = get("DATABASE_TIMEOUT") or "5"
+
+def _database_timeout(text: str) -> float:
     try:
-        database_timeout = float(database_timeout_text)
-        if not 0 < database_timeout <= 600:
+        seconds = float(text)
+        if not 0 < seconds <= 600:
             raise ValueError
     except ValueError:
-        problems.append(
-            "DATABASE_TIMEOUT must be a positive number of seconds (600 at most), got"
-            f" {database_timeout_text!r}"
-        )
-        database_timeout = 5.0
+        raise _Invalid(
+            f"DATABASE_TIMEOUT must be a positive number of seconds (600 at most), got {text!r}"
+        ) from None
+    return seconds
 
-    prefixes: tuple[str, ...] = DEFAULT_RESPONSE_URL_PREFIXES
-    if prefixes_text := get("SLACK_RESPONSE_URL_PREFIXES"):
-        prefixes = tuple(p.strip() for p in prefixes_text.split(",") if p.strip())
-        for prefix in prefixes:
-            parts = urlsplit(prefix)
-            if parts.scheme not in {"http", "https"} or not parts.netloc or not parts.path:
-                problems.append(
-                    "SLACK_RESPONSE_URL_PREFIXES holds URL prefixes with a path, like"
-                    f" https://hooks.slack.com/ (got {prefix!r})"
-                )
 
-    retention_text = get("AUDIT_RETENTION_DAYS") or "400"
-    if not (retention_text.isascii() and retention_text.isdigit() and int(retention_text) > 0):
-        problems.append(
-            f"AUDIT_RETENTION_DAYS must be a whole number of days, got {retention_text!r}"
-        )
-        retention_text = "400"
-    job_retention_text = get("JOB_RETENTION_DAYS") or "90"
-    if not (
-        job_retention_text.isascii()
-        and job_retention_text.isdigit()
-        and int(job_retention_text) > 0
-    ):
-        problems.append(
-            f"JOB_RETENTION_DAYS must be a whole number of days, got {job_retention_text!r}"
-        )
-        job_retention_text = "90"
-    public_url = get("RUNNEROPS_PUBLIC_URL")
-    if public_url is not None:
-        public_url = public_url.rstrip("/")
-        parts = urlsplit(public_url)
-        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path or parts.query:
-            problems.append(
-                "RUNNEROPS_PUBLIC_URL is this service's public address, like"
-                f" https://runnerops.example.com (got {public_url!r})"
+def _url_prefixes(text: str) -> tuple[str, ...]:
+    prefixes = tuple(p.strip() for p in text.split(",") if p.strip())
+    bad = []
+    for prefix in prefixes:
+        parts = urlsplit(prefix)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or not parts.path:
+            bad.append(prefix)
+    if bad:
+        raise _Invalid(
+            *(
+                "SLACK_RESPONSE_URL_PREFIXES holds URL prefixes with a path, like"
+                f" https://hooks.slack.com/ (got {prefix!r})"
+                for prefix in bad
             )
-    migrate_text = (get("RUNNEROPS_MIGRATE_ON_START") or "1").lower()
-    if migrate_text not in {"0", "1", "true", "false", "yes", "no"}:
-        problems.append(f"RUNNEROPS_MIGRATE_ON_START must be 1 or 0, got {migrate_text!r}")
+        )
+    return prefixes
 
+
+def _whole_days(variable: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit() and int(text) > 0):
+            raise _Invalid(f"{variable} must be a whole number of days, got {text!r}")
+        return int(text)
+
+    return parse
+
+
+def _public_url(text: str) -> str:
+    public_url = text.rstrip("/")
+    parts = urlsplit(public_url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path or parts.query:
+        raise _Invalid(
+            "RUNNEROPS_PUBLIC_URL is this service's public address, like"
+            f" https://runnerops.example.com (got {public_url!r})"
+        )
+    return public_url
+
+
+def _yes_or_no(text: str) -> bool:
+    text = text.lower()
+    if text not in {"0", "1", "true", "false", "yes", "no"}:
+        raise _Invalid(f"RUNNEROPS_MIGRATE_ON_START must be 1 or 0, got {text!r}")
+    return text in {"1", "true", "yes"}
+
+
+def _log_format(text: str) -> str:
+    text = text.lower()
+    if text not in {"text", "json"}:
+        raise _Invalid(f"LOG_FORMAT must be text or json, got {text!r}")
+    return text
+
+
+def _sweep_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+        if not 0 <= seconds <= 86400 or seconds != seconds:
+            raise ValueError
+    except ValueError:
+        raise _Invalid(
+            "RUNNEROPS_SWEEP_SECONDS must be a number of seconds (0 turns the watch's sweep"
+            f" off), got {text!r}"
+        ) from None
+    return seconds
+
+
+def _poll_budget(text: str) -> float:
+    try:
+        share = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+        if not 0 < share <= 1:
+            raise ValueError
+    except ValueError:
+        raise _Invalid(
+            "RUNNEROPS_POLL_BUDGET must be a share of the hourly rate limit, like 10% or 0.1,"
+            f" got {text!r}"
+        ) from None
+    return share
+
+
+# Every setting read from the environment, in the order their problems are reported.
+SETTINGS: tuple[Row, ...] = (
+    Row("SLACK_APP_TOKEN", "slack_app_token", _app_token),
+    Row("GITHUB_APP_ID", "github_app_id", _text, REQUIRED),
+    Row("GITHUB_WEBHOOK_SECRET", "github_webhook_secret", _text, REQUIRED),
+    Row("SLACK_SIGNING_SECRET", "slack_signing_secret", _text, _signing_secret_unset),
+    Row("SLACK_BOT_TOKEN", "slack_bot_token", _text, REQUIRED),
+    Row("GITHUB_PRIVATE_KEY", "github_private_key", _private_key, _private_key_file),
+    Row("GITHUB_PRIVATE_KEY_PATH", None, _text),  # read by GITHUB_PRIVATE_KEY's default
+    Row("GITHUB_API_URL", "github_api_url", _api_url, DEFAULT_API_URL),
+    Row("GITHUB_URL", "github_url", _no_end_slash, _web_url),
+    Row("GITHUB_ENTERPRISE_TOKEN", "github_enterprise_token", _text),
+    Row("SLACK_API_URL", "slack_api_url", _end_slash, DEFAULT_SLACK_API_URL),
+    Row("DEFAULT_GITHUB_TARGET", "default_target", _text),
+    Row("PORT", "port", _port, "8000"),
+    Row("GITHUB_APP_SLUG", "github_app_slug", _text),
+    Row("GITHUB_TIMEOUT", "github_timeout", _github_timeout, "10"),
+    Row("GITHUB_ALLOWED_ACCOUNTS", "github_allowed_accounts", _accounts, ""),
+    Row("RUNNEROPS_POLICY", "policy", _text, raw=True),  # its line numbers are the operator's
+    Row("DATABASE_URL", "database_url", _text, "sqlite:///runnerops.db"),
+    Row("DATABASE_TIMEOUT", "database_timeout", _database_timeout, "5"),
+    Row(
+        "SLACK_RESPONSE_URL_PREFIXES",
+        "slack_response_url_prefixes",
+        _url_prefixes,
+        ",".join(DEFAULT_RESPONSE_URL_PREFIXES),
+    ),
+    Row("AUDIT_RETENTION_DAYS", "audit_retention_days", _whole_days("AUDIT_RETENTION_DAYS"), "400"),
+    Row("JOB_RETENTION_DAYS", "job_retention_days", _whole_days("JOB_RETENTION_DAYS"), "90"),
+    Row("RUNNEROPS_PUBLIC_URL", "public_url", _public_url),
+    Row("RUNNEROPS_MIGRATE_ON_START", "migrate_on_start", _yes_or_no, "1"),
     # Applied before the settings are read (bot.observe.logs), so start-up speaks JSON too;
     # checked here so that a wrong value stops start-up with the others.
-    log_format = (get("LOG_FORMAT") or "text").lower()
-    if log_format not in {"text", "json"}:
-        problems.append(f"LOG_FORMAT must be text or json, got {log_format!r}")
-    sweep_text = get("RUNNEROPS_SWEEP_SECONDS") or "30"
-    try:
-        sweep_seconds = float(sweep_text)
-        if not 0 <= sweep_seconds <= 86400 or sweep_seconds != sweep_seconds:
-            raise ValueError
-    except ValueError:
-        problems.append(
-            "RUNNEROPS_SWEEP_SECONDS must be a number of seconds (0 turns the watch's sweep"
-            f" off), got {sweep_text!r}"
-        )
-        sweep_seconds = 30.0
-    budget_text = get("RUNNEROPS_POLL_BUDGET") or "10%"
-    try:
-        percent = budget_text.endswith("%")
-        poll_budget = float(budget_text.rstrip("%")) / (100 if percent else 1)
-        if not 0 < poll_budget <= 1:
-            raise ValueError
-    except ValueError:
-        problems.append(
-            "RUNNEROPS_POLL_BUDGET must be a share of the hourly rate limit, like 10% or 0.1,"
-            f" got {budget_text!r}"
-        )
-        poll_budget = 0.10
+    Row("LOG_FORMAT", None, _log_format, "text"),
+    Row("RUNNEROPS_SWEEP_SECONDS", "sweep_seconds", _sweep_seconds, "30"),
+    Row("RUNNEROPS_POLL_BUDGET", "poll_budget", _poll_budget, "10%"),
+    Row("METRICS_TOKEN", "metrics_token", _text),
+    Row("AUDIT_SLACK_CHANNEL", "audit_slack_channel", _text),
+)
 
+
+def _given(env: Mapping[str, str], row: Row) -> str | None:
+    """The variable's text; unset, empty and (unless ``raw``) blank are all None."""
+    text = env.get(row.variable, "")
+    return (text if row.raw else text.strip()) or None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment, or one ConfigError naming every variable missing
+    and every value refused."""
+    env = os.environ if env is None else env
+    texts = {row.variable: _given(env, row) for row in SETTINGS}
+    values: dict[str, Any] = {}
+    missing: list[str] = []
+    problems: list[str] = []
+    for row in SETTINGS:
+        try:
+            value = row.value(texts)
+        except _Missing as absent:
+            missing.append(str(absent))
+        except _Invalid as refused:
+            problems += refused.args
+        else:
+            if row.setting is not None:
+                values[row.setting] = value
     if missing or problems:
         lines = []
         if missing:
             lines.append("runnerops cannot start: missing settings: " + ", ".join(missing))
         lines += [f"runnerops cannot start: {p}" for p in problems]
         raise ConfigError("\n".join(lines))
-
-    slack_api = get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
-    return Settings(
-        github_app_id=required["GITHUB_APP_ID"],
-        github_private_key=key,
-        github_webhook_secret=required["GITHUB_WEBHOOK_SECRET"],
-        slack_signing_secret=get("SLACK_SIGNING_SECRET") or "",
-        slack_bot_token=required["SLACK_BOT_TOKEN"],
-        github_api_url=api_url,
-        github_url=(get("GITHUB_URL") or web_url_for(api_url)).rstrip("/"),
-        github_enterprise_token=get("GITHUB_ENTERPRISE_TOKEN"),
-        slack_api_url=slack_api if slack_api.endswith("/") else slack_api + "/",
-        default_target=get("DEFAULT_GITHUB_TARGET"),
-        port=int(port_text),
-        github_app_slug=get("GITHUB_APP_SLUG"),
-        github_allowed_accounts=allowed,
-        github_timeout=timeout,
-        policy=env.get("RUNNEROPS_POLICY") or None,
-        database_url=get("DATABASE_URL") or "sqlite:///runnerops.db",
-        database_timeout=database_timeout,
-        audit_retention_days=int(retention_text),
-        job_retention_days=int(job_retention_text),
-        migrate_on_start=migrate_text in {"1", "true", "yes"},
-        metrics_token=get("METRICS_TOKEN"),
-        audit_slack_channel=get("AUDIT_SLACK_CHANNEL"),
-        slack_response_url_prefixes=prefixes,
-        sweep_seconds=sweep_seconds,
-        poll_budget=poll_budget,
-        public_url=public_url,
-        slack_app_token=app_token,
-    )
+    return Settings(**values)
 
 
 # The two apps runnerops is, and the variables each one's registration gives. A deployment

@@ -93,6 +93,13 @@ class Metrics:
         self.owners = Bounded()
         self.installations = Bounded()
         self.events = Bounded(50)
+        self.targets = Bounded()
+        self._traffic(r)
+        self._fleet(r)
+        self._sweep(r)
+
+    def _traffic(self, r: CollectorRegistry) -> None:
+        """What comes and goes: jobs queued, GitHub's API, Slack's acks, webhooks."""
         self.job_queue_seconds = Histogram(
             "runnerops_job_queue_seconds",
             "Time self-hosted jobs waited from created to started (workflow_job webhooks).",
@@ -130,8 +137,10 @@ class Metrics:
             ["event", "outcome"],
             registry=r,
         )
-        # Read from the store at each scrape, by the sweep's lease holder alone (see
-        # serve()): a sum over processes counts each job once.
+
+    def _fleet(self, r: CollectorRegistry) -> None:
+        """Read from the store at each scrape, by the sweep's lease holder alone (see
+        serve()): a sum over processes counts each job once."""
         self.jobs_queued = Gauge(
             "runnerops_jobs_queued",
             "Self-hosted jobs queued now, by label set.",
@@ -150,8 +159,9 @@ class Metrics:
             ["kind", "reason"],
             registry=r,
         )
-        self.targets = Bounded()
-        # The watcher watched: set by the process that sweeps (the lease holder).
+
+    def _sweep(self, r: CollectorRegistry) -> None:
+        """The watcher watched: set by the process that sweeps (the lease holder)."""
         self.sweep_last_success = Gauge(
             "runnerops_sweep_last_success_timestamp_seconds",
             "When each watched target was last swept whole (Unix time).",

@@ -190,6 +190,23 @@ def setup_page(view: SetupView) -> str:
     if view.problem:
         intro += f'<p class="warn" role="alert">{escape(view.problem)}</p>'
 
+    step3 = (
+        "<p>Set the values as environment variables (your platform's CLI or dashboard; Heroku "
+        "and Render restart the service when one changes). Once both apps are set, this page "
+        'is gone: <code>/healthz</code> answers <code>{"status": "ok"}</code> and '
+        "<code>/runners help</code> answers in Slack.</p>"
+    )
+    body = (
+        intro
+        + _step(1, "Register the GitHub App", not view.github_pending, _github_step(view))
+        + _step(2, "Create the Slack app", not view.slack_pending, _slack_step(view))
+        + _step(3, "Set the variables and restart", None, step3)
+    )
+    return page("Set up runnerops", body)
+
+
+def _github_step(view: SetupView) -> str:
+    """Step 1: the manifest form while the App is pending, else where to install it."""
     if view.github_pending:
         origin = (
             "from <code>GITHUB_URL</code> / <code>GITHUB_API_URL</code>"
@@ -205,7 +222,7 @@ def setup_page(view: SetupView) -> str:
             "<code>GITHUB_API_URL=https://api.SUBDOMAIN.ghe.com</code>, then restart.</p>"
         )
         manifest_text = escape(json.dumps(view.manifest, indent=2))
-        step1 = (
+        return (
             "<p>Register the GitHub App with GitHub's manifest flow: GitHub creates it with "
             "runnerops' permissions (self-hosted runners: write; administration: write; "
             "actions, metadata: read) and this webhook, then sends you back here with its id, "
@@ -226,16 +243,20 @@ def setup_page(view: SetupView) -> str:
             f"<details><summary>The manifest sent to GitHub</summary><pre>{manifest_text}</pre>"
             "</details>"
         )
-    else:
-        step1 = f"<p>GitHub App <code>{escape(view.github_app_id or '')}</code> is configured.</p>"
-        if view.install_url:
-            step1 += (
-                f'<p><a href="{escape(view.install_url)}">Install it</a> on the account that '
-                "owns it; a public App (several organizations) on each organization it serves: "
-                "open the link once per organization, and list them in "
-                "<code>GITHUB_ALLOWED_ACCOUNTS</code>.</p>"
-            )
+    step1 = f"<p>GitHub App <code>{escape(view.github_app_id or '')}</code> is configured.</p>"
+    if view.install_url:
+        step1 += (
+            f'<p><a href="{escape(view.install_url)}">Install it</a> on the account that '
+            "owns it; a public App (several organizations) on each organization it serves: "
+            "open the link once per organization, and list them in "
+            "<code>GITHUB_ALLOWED_ACCOUNTS</code>.</p>"
+        )
+    return step1
 
+
+def _slack_step(view: SetupView) -> str:
+    """Step 2: how to create the Slack app (over HTTP or Socket Mode), or that it is set."""
+    base = escape(view.base_url)
     if view.slack_pending:
         slack_text = escape(json.dumps(view.slack_manifest, indent=2))
         step2 = (
@@ -263,22 +284,8 @@ def setup_page(view: SetupView) -> str:
                 "(<code>xapp-…</code>) with <code>SLACK_BOT_TOKEN</code>; no signing secret is "
                 "needed.</p>"
             )
-    else:
-        step2 = "<p>The Slack app's variables are set.</p>"
-
-    step3 = (
-        "<p>Set the values as environment variables (your platform's CLI or dashboard; Heroku "
-        "and Render restart the service when one changes). Once both apps are set, this page "
-        'is gone: <code>/healthz</code> answers <code>{"status": "ok"}</code> and '
-        "<code>/runners help</code> answers in Slack.</p>"
-    )
-    body = (
-        intro
-        + _step(1, "Register the GitHub App", not view.github_pending, step1)
-        + _step(2, "Create the Slack app", not view.slack_pending, step2)
-        + _step(3, "Set the variables and restart", None, step3)
-    )
-    return page("Set up runnerops", body)
+        return step2
+    return "<p>The Slack app's variables are set.</p>"
 
 
 @dataclass(frozen=True)
