@@ -14,7 +14,7 @@ from bot.commands import Command
 
 if TYPE_CHECKING:
     from bot.services import Services
-    from bot.slack.render import Reply
+    from bot.slack.blocks import Reply
 
 
 @dataclass

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from bot.policy.rules import PolicyError
 from bot.routing import Invocation, Router
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import access as access_view
 from bot.targets import TargetError, parse_target
 
 router = Router()
 
 
 @router.verb("whoami")
-async def whoami(inv: Invocation) -> render.Reply:
+async def whoami(inv: Invocation) -> Reply:
     access, caller = inv.services.access, inv.caller
     groups = await access.groups_of(caller.user_id)
     grants = access.policy.grants_for(user_id=caller.user_id, user_groups=groups, channel_id=None)
-    return render.whoami(caller.user_id, grants, caller.channel_id, access.policy.is_default)
+    return access_view.whoami(caller.user_id, grants, caller.channel_id, access.policy.is_default)
 
 
 @router.verb("audit")
-async def audit(inv: Invocation) -> render.Reply:
+async def audit(inv: Invocation) -> Reply:
     """Recent entries; without a target, only those of targets the caller administers.
 
     The caller's targets are decided first (policy globs cannot be SQL) and then filtered
@@ -48,7 +49,7 @@ async def audit(inv: Invocation) -> render.Reply:
 
 async def _audit_of(
     inv: Invocation, *, target: str | None = None, targets: list[str] | None = None
-) -> render.Reply:
+) -> Reply:
     """Refusals are counted per user, command and target rather than listed among the
     rest: a user's thousand refused commands cannot push an admin's entries out of view
     (``--refused`` lists them one by one)."""
@@ -57,7 +58,7 @@ async def _audit_of(
         entries = await store.recent(
             target=target, targets=targets, limit=command.limit, refused=True
         )
-        return render.audit_list(entries, command.target, refused_only=True)
+        return access_view.audit_list(entries, command.target, refused_only=True)
     entries = await store.recent(target=target, targets=targets, limit=command.limit, refused=False)
     counts = await store.refusal_counts(target=target, targets=targets)
-    return render.audit_list(entries, command.target, refusals=counts)
+    return access_view.audit_list(entries, command.target, refusals=counts)

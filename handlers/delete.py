@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from bot import errors
 from bot.routing import Click, Invocation, Router
-from bot.slack import render
+from bot.slack.blocks import Reply, replacement
+from bot.slack.views import delete as delete_view
+from bot.slack.views import errors as errors_view
 from bot.store.database import StoreUnavailable
 from bot.targets import Target, TargetError, parse_target
 
@@ -19,11 +21,11 @@ router = Router()
 
 
 @router.verb("delete")
-async def ask_to_delete(inv: Invocation) -> render.Reply:
+async def ask_to_delete(inv: Invocation) -> Reply:
     target, ref = inv.command.target, inv.command.runner
     assert target is not None and ref is not None
     runner = await inv.services.runners.find_runner(target, ref)
-    return render.delete_confirm(target, runner)
+    return delete_view.delete_confirm(target, runner)
 
 
 @dataclass(frozen=True)
@@ -48,22 +50,22 @@ class _Outcome:
         return cls(str(data["text"]), bool(data["deleted"]), str(data["by"]))
 
 
-@router.action(render.DELETE_ACTION)
-async def delete_clicked(click: Click) -> render.Reply:
+@router.action(delete_view.DELETE_ACTION)
+async def delete_clicked(click: Click) -> Reply:
     try:
         value = json.loads(click.value)
         target = parse_target(str(value["target"]))
         runner_id = int(value["id"])
         name = str(value.get("name") or runner_id)
     except (ValueError, KeyError, TypeError, TargetError):
-        return render.replacement(":warning: That button is not valid; nothing was changed.")
+        return replacement(":warning: That button is not valid; nothing was changed.")
     services, caller = click.services, click.caller
     decision = await services.access.decide(
         "admin", user_id=caller.user_id, channel_id=caller.channel_id, target=target
     )
     if not decision.allowed:
         await services.audit(caller, "delete", target, "refused", decision.reason)
-        return render.refusal("admin", "delete", target, decision.reason)
+        return errors_view.refusal("admin", "delete", target, decision.reason)
 
     async def work() -> _Outcome:
         return await _delete(click, target, runner_id, name)
@@ -79,9 +81,9 @@ async def delete_clicked(click: Click) -> render.Reply:
     except StoreUnavailable:  # without the database, once-only cannot be promised
         raise errors.AuditUnavailable(target) from None
     if ran is None:
-        return render.delete_in_progress(target, name)
+        return delete_view.delete_in_progress(target, name)
     outcome, _ = ran
-    return render.delete_outcome(target, name, outcome.by, outcome.text)
+    return delete_view.delete_outcome(target, name, outcome.by, outcome.text)
 
 
 async def _delete(click: Click, target: Target, runner_id: int, name: str) -> _Outcome:
@@ -91,19 +93,19 @@ async def _delete(click: Click, target: Target, runner_id: int, name: str) -> _O
     try:
         audited = await services.audit_first(caller, "delete", target, f"{name} (id {runner_id})")
     except errors.AuditUnavailable as exc:
-        return _Outcome(render.error_text(exc, install_url=""), False, caller.user_id)
+        return _Outcome(errors_view.error_text(exc, install_url=""), False, caller.user_id)
     async with audited:
         try:
             result = await services.runners.delete_runner(target, runner_id, name)
         except errors.OutcomeUnknown as exc:
             await audited.settle("unknown", f"{name}: {exc.detail}")
-            return _Outcome(render.delete_unknown_text(target, name), False, caller.user_id)
+            return _Outcome(delete_view.delete_unknown_text(target, name), False, caller.user_id)
         except errors.RunnerOpsError as exc:
             outcome = "not-deleted" if isinstance(exc, errors.RunnerBusy) else "failed"
             await audited.settle(outcome, f"{name}: {type(exc).__name__}")
-            text = render.error_text(exc, install_url=services.settings.install_url)
+            text = errors_view.error_text(exc, install_url=services.settings.install_url)
             return _Outcome(text, False, caller.user_id)
     checked = result == "deleted-confirmed"
     detail = f"{name} (id {runner_id})" + (", confirmed by a check" if checked else "")
     await audited.settle("deleted", detail)
-    return _Outcome(render.deleted_text(target, name, checked=checked), True, caller.user_id)
+    return _Outcome(delete_view.deleted_text(target, name, checked=checked), True, caller.user_id)

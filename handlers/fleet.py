@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from bot.github.runners import matching
 from bot.routing import Invocation, Router
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import fleet as fleet_view
 
 router = Router()
 
 
 @router.verb("list")
-async def list_runners(inv: Invocation) -> render.Reply:
+async def list_runners(inv: Invocation) -> Reply:
     target = inv.command.target
     assert target is not None
     runners = inv.services.runners
@@ -21,21 +22,21 @@ async def list_runners(inv: Invocation) -> render.Reply:
     else:
         listed = await runners.list_runners(target)
     shown = matching(inv.command, listed.runners)
-    return render.runner_list(target, listed, shown, inv.command, group=group)
+    return fleet_view.runner_list(target, listed, shown, inv.command, group=group)
 
 
 @router.verb("get")
-async def get_runner(inv: Invocation) -> render.Reply:
+async def get_runner(inv: Invocation) -> Reply:
     target, ref = inv.command.target, inv.command.runner
     assert target is not None and ref is not None
     runner = await inv.services.runners.find_runner(target, ref)
     group = await inv.services.runners.group_name(target, runner.runner_group_id)
-    return render.runner_detail(target, runner, inv.command, group=group)
+    return fleet_view.runner_detail(target, runner, inv.command, group=group)
 
 
 @router.verb("downloads")
-async def downloads(inv: Invocation) -> render.Reply:
+async def downloads(inv: Invocation) -> Reply:
     target = inv.command.target
     assert target is not None
     found = await inv.services.runners.list_downloads(target)
-    return render.downloads_reply(target, found, inv.command)
+    return fleet_view.downloads_reply(target, found, inv.command)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from bot.policy.rules import PolicyError
 from bot.policy.visibility import split_by_repository
 from bot.slack import charts
-from bot.slack.home import QUEUE_LINES, Focus, Panel, home_view
+from bot.slack.views.home import QUEUE_LINES, Focus, Panel, home_view
 from bot.store.watches import Watch
 from bot.targets import Scope, Target, TargetError, parse_target
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from bot import errors
 from bot.routing import Invocation, Router
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import jit as jit_view
 
 router = Router()
 
@@ -19,7 +20,7 @@ DEFAULT_WORK_FOLDER = "_work"
 
 
 @router.verb("jit")
-async def jit(inv: Invocation) -> render.Reply:
+async def jit(inv: Invocation) -> Reply:
     command, services, caller = inv.command, inv.services, inv.caller
     target, name = command.target, command.name
     assert target is not None and name is not None
@@ -33,13 +34,13 @@ async def jit(inv: Invocation) -> render.Reply:
             config = await services.runners.generate_jit(target, name, group, labels, work_folder)
         except errors.OutcomeUnknown as exc:  # GitHub may have registered a runner
             await audited.settle("unknown", f"{what}: {exc.detail}")
-            return render.jit_unknown(target, name)
+            return jit_view.jit_unknown(target, name)
         except errors.JitConfigLost as lost:  # registered (a check found it), never shown
             await audited.settle(
                 "issued",
                 f"{what}; runner id {lost.runner_id} ({lost.detail}; confirmed by a check,"
                 " its configuration lost unseen)",
             )
-            return render.jit_lost(target, name, lost.runner_id)
+            return jit_view.jit_lost(target, name, lost.runner_id)
         await audited.settle("issued", f"{what}; runner id {config.runner.id}")
-    return render.jit_reply(target, config, group, labels, work_folder)
+    return jit_view.jit_reply(target, config, group, labels, work_folder)

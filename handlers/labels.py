@@ -13,18 +13,19 @@ from bot import errors
 from bot.github.models import Label
 from bot.github.runners import LabelOp
 from bot.routing import Invocation, Router
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import labels as labels_view
 
 router = Router()
 
 
 @router.verb("labels")
-async def show_labels(inv: Invocation) -> render.Reply:
+async def show_labels(inv: Invocation) -> Reply:
     target, ref = inv.command.target, inv.command.runner
     assert target is not None and ref is not None
     runner = await inv.services.runners.find_runner(target, ref)
     labels = await inv.services.runners.list_labels(target, runner.id, runner.name)
-    return render.labels_reply(target, runner, labels)
+    return labels_view.labels_reply(target, runner, labels)
 
 
 def _custom(labels: Sequence[Label]) -> str:
@@ -32,7 +33,7 @@ def _custom(labels: Sequence[Label]) -> str:
 
 
 @router.verb("label")
-async def change_labels(inv: Invocation) -> render.Reply:
+async def change_labels(inv: Invocation) -> Reply:
     command, services, caller = inv.command, inv.services, inv.caller
     target, ref, op = command.target, command.runner, command.label_op
     assert target is not None and ref is not None and op in ("add", "remove", "set")
@@ -47,7 +48,7 @@ async def change_labels(inv: Invocation) -> render.Reply:
             raise
         except errors.OutcomeUnknown as exc:
             await audited.settle("unknown", f"{what}: {exc.detail}")
-            return render.label_unknown(target, runner.name)
+            return labels_view.label_unknown(target, runner.name)
         if not change.done:
             outcome = "partial" if change.changed else "not-changed"
         else:
@@ -58,4 +59,4 @@ async def change_labels(inv: Invocation) -> render.Reply:
             + ("; read back after a failed answer" if change.confirmed else "")
         )
         await audited.settle(outcome, detail)
-    return render.label_change_reply(target, change)
+    return labels_view.label_change_reply(target, change)

@@ -18,8 +18,9 @@ from bot.durations import format_duration
 from bot.fleet.prune import Reporter, Skip, Tally, recheck, select, still_due
 from bot.github.models import Runner
 from bot.routing import Click, Invocation, Router
-from bot.slack import prune as view
-from bot.slack import render
+from bot.slack.blocks import Reply, escape, replacement
+from bot.slack.views import errors as errors_view
+from bot.slack.views import prune as view
 from bot.store.database import StoreUnavailable
 from bot.store.once import Heartbeat
 from bot.store.plans import PrunePlan
@@ -51,7 +52,7 @@ def _criteria(offline_for: str, labels: tuple[str, ...], name: str | None) -> st
 
 
 @router.verb("prune")
-async def dry_run(inv: Invocation) -> render.Reply:
+async def dry_run(inv: Invocation) -> Reply:
     command, services, caller = inv.command, inv.services, inv.caller
     target, offline_for = command.target, command.offline_for
     assert target is not None and offline_for is not None
@@ -101,27 +102,27 @@ def _encode(tally: Tally, by: str, not_attempted: int) -> dict[str, Any]:
 
 
 @router.action(view.PRUNE_ACTION)
-async def prune_clicked(click: Click) -> render.Reply:
+async def prune_clicked(click: Click) -> Reply:
     services, caller = click.services, click.caller
     try:
         plan = await services.store.plans.get(click.value[:64])
     except StoreUnavailable:  # the change cannot be recorded either: it is not made
-        return render.audit_unavailable_reply()
+        return errors_view.audit_unavailable_reply()
     if plan is None:
-        return render.replacement(
+        return replacement(
             ":hourglass: This dry run has expired (plans last a day) or is unknown;"
             " run `prune` again. Nothing was deleted."
         )
     try:
         target = parse_target(plan.target)
     except TargetError:
-        return render.replacement(":warning: That button is not valid; nothing was changed.")
+        return replacement(":warning: That button is not valid; nothing was changed.")
     decision = await services.access.decide(
         "admin", user_id=caller.user_id, channel_id=caller.channel_id, target=target
     )
     if not decision.allowed:
         await services.audit(caller, "prune", target, "refused", decision.reason)
-        return render.refusal("admin", "prune", target, decision.reason)
+        return errors_view.refusal("admin", "prune", target, decision.reason)
 
     key = f"prune:{plan.id}"
     # A prune may run far longer than the claim's lease (hundreds of runners, rate-limit
@@ -138,8 +139,8 @@ async def prune_clicked(click: Click) -> render.Reply:
     except StoreUnavailable:
         raise errors.AuditUnavailable(target) from None
     if ran is None:
-        return render.replacement(
-            f":hourglass: Another click is pruning *{render.escape(str(target))}*; its"
+        return replacement(
+            f":hourglass: Another click is pruning *{escape(str(target))}*; its"
             " progress and summary show on that message."
         )
     outcome, _ = ran
@@ -205,7 +206,7 @@ async def _prune(
     not_attempted = 0
 
     def reason(exc: errors.RunnerOpsError) -> str:
-        return render.error_reason(exc, install_url=services.settings.install_url)
+        return errors_view.error_reason(exc, install_url=services.settings.install_url)
 
     async def current(rid: int) -> Runner | None:
         try:

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from bot import errors
 from bot.policy.visibility import split_by_repository
 from bot.routing import Invocation, Router
-from bot.slack import alerts as alert_render
-from bot.slack import render
+from bot.slack.blocks import Reply, escape, section
+from bot.slack.views import queue as queue_view
 from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
 from bot.targets import Scope
@@ -27,7 +27,7 @@ MAX_CONFIRMED = 60  # GitHub job GETs one reply may spend passing over ghost row
 
 
 @router.verb("queue")
-async def queue(inv: Invocation) -> render.Reply:
+async def queue(inv: Invocation) -> Reply:
     """Every open job of the target, counted, oldest first; the oldest confirmed with
     GitHub and shown. A job GitHub no longer knows (or that started) is passed over and
     the next one taken, so stale rows never hide a real job; the GETs are bounded."""
@@ -68,7 +68,7 @@ async def queue(inv: Invocation) -> render.Reply:
         count = same.get(job.labels, 0) if job.queued else 0
         rows.append((record, await view.diagnose(job, now=now, queued_same_labels=count)))
     left = max(total - passed, len(rows))
-    return alert_render.queue_reply(
+    return queue_view.queue_reply(
         str(target), rows, now=now, total=left, passed=passed, hidden=hidden
     )
 
@@ -83,7 +83,7 @@ async def readable_jobs(inv: Invocation, records: list[JobRecord]) -> tuple[list
 
 
 @router.verb("why")
-async def why(inv: Invocation) -> render.Reply:
+async def why(inv: Invocation) -> Reply:
     services, target, job_id = inv.services, inv.command.target, inv.command.job_id
     assert target is not None and job_id is not None
     now = datetime.fromtimestamp(services.clock(), UTC)
@@ -93,10 +93,10 @@ async def why(inv: Invocation) -> render.Reply:
         )
     except errors.NotFound:
         text = (
-            f":mag: GitHub knows no job {job_id} in *{render.escape(str(target))}* (or"
+            f":mag: GitHub knows no job {job_id} in *{escape(str(target))}* (or"
             " runnerops may not see it). Check the URL or the id."
         )
-        return render.Reply(text=text, blocks=[render._section(text)])
+        return Reply(text=text, blocks=[section(text)])
     except errors.Forbidden as exc:
         raise errors.Forbidden(target, ACTIONS_READ, exc.message) from None
     if not isinstance(data, dict):
@@ -109,4 +109,4 @@ async def why(inv: Invocation) -> render.Reply:
         await services.store.jobs.queued_with_labels(target.owner, str(target), [job.labels])
     ).get(job.labels, 0)
     diagnosis = await FleetView(services).diagnose(job, now=now, queued_same_labels=same)
-    return alert_render.why_reply(record, diagnosis, now=now)
+    return queue_view.why_reply(record, diagnosis, now=now)

@@ -14,8 +14,9 @@ from slack_sdk.models.blocks import ImageBlock
 
 from bot.commands import DEFAULT_AFTER, DEFAULT_SINCE
 from bot.routing import Invocation, Router
-from bot.slack import alerts as alert_render
-from bot.slack import charts, render
+from bot.slack import charts
+from bot.slack.blocks import Reply
+from bot.slack.views import stats as stats_view
 from bot.targets import Scope
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ router = Router()
 
 
 @router.verb("stats")
-async def stats(inv: Invocation) -> render.Reply:
+async def stats(inv: Invocation) -> Reply:
     services, target = inv.services, inv.command.target
     assert target is not None
     since = inv.command.since or DEFAULT_SINCE
@@ -38,7 +39,7 @@ async def stats(inv: Invocation) -> render.Reply:
     figures = services.store.jobs.stats
     queues = await figures.queue_stats(target.owner, repository, start, threshold=threshold)
     usage = await figures.runner_usage(target.owner, repository, start, now)
-    reply = alert_render.stats_reply(str(target), since, threshold, queues, usage)
+    reply = stats_view.stats_reply(str(target), since, threshold, queues, usage)
     if inv.caller.base_url and len(reply.blocks) <= 47:  # the charts of the last 7 days
         reply.blocks.extend(chart_blocks(services, str(target), inv.caller.base_url))
     return reply

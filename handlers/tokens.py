@@ -7,13 +7,14 @@ from typing import Literal
 
 from bot import errors
 from bot.routing import Invocation, Router
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import tokens as tokens_view
 
 router = Router()
 
 
 @router.verb("token", "remove-token")
-async def runner_token(inv: Invocation) -> render.Reply:
+async def runner_token(inv: Invocation) -> Reply:
     target, verb, services = inv.command.target, inv.command.verb, inv.services
     assert target is not None
     kind: Literal["registration", "remove"] = "registration" if verb == "token" else "remove"
@@ -25,14 +26,14 @@ async def runner_token(inv: Invocation) -> render.Reply:
                 token = await services.runners.remove_token(target)
         except errors.OutcomeUnknown as exc:  # GitHub may have issued one nobody was shown
             await audited.settle("unknown", exc.detail)
-            return render.token_unknown(target, kind)
+            return tokens_view.token_unknown(target, kind)
         expiry = (
             f"{token.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
             if token.expires_at
             else "an unreadable time"
         )
         await audited.settle("issued", f"expires {expiry}")
-    return render.token_reply(
+    return tokens_view.token_reply(
         target,
         token,
         kind=kind,

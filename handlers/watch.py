@@ -17,8 +17,8 @@ from bot import errors
 from bot.durations import format_duration
 from bot.routing import Invocation, Router
 from bot.services import Services
-from bot.slack import alerts as alert_render
-from bot.slack import render
+from bot.slack.blocks import Reply, escape, section
+from bot.slack.views import watch as watch_view
 from bot.store.database import StoreUnavailable
 from bot.store.watches import Watch
 
@@ -28,7 +28,7 @@ CANNOT_POST = ("not_in_channel", "channel_not_found", "is_archived", "restricted
 
 
 @router.verb("watch")
-async def watch(inv: Invocation) -> render.Reply:
+async def watch(inv: Invocation) -> Reply:
     """Audited first like every change: no watch without its entry, and a save whose
     answer was lost is read back and reported as it is."""
     services, caller, command = inv.services, inv.caller, inv.command
@@ -55,7 +55,7 @@ async def watch(inv: Invocation) -> render.Reply:
             await audited.settle("failed", f"{detail}: the database did not answer")
             raise
         new = before is None
-        confirmation = alert_render.watch_confirmation(entry, new=new)
+        confirmation = watch_view.watch_confirmation(entry, new=new)
         try:
             posted = await services.slack.chat_postMessage(
                 channel=caller.channel_id,
@@ -67,13 +67,13 @@ async def watch(inv: Invocation) -> render.Reply:
             error = str(exc.response.get("error", "")) if exc.response is not None else ""
             await audited.settle("failed", f"{detail}: Slack refused the confirmation ({error})")
             if error in CANNOT_POST:
-                return alert_render.cannot_post(caller.channel_id, error, caller.command_name)
+                return watch_view.cannot_post(caller.channel_id, error, caller.command_name)
             log.warning("could not post a watch confirmation: %s", error or type(exc).__name__)
             text = (
-                f":warning: Slack refused the confirmation ({render.escape(error or 'no answer')});"
+                f":warning: Slack refused the confirmation ({escape(error or 'no answer')});"
                 " nothing was set up. Try again shortly."
             )
-            return render.Reply(text=text, blocks=[render._section(text)])
+            return Reply(text=text, blocks=[section(text)])
         outcome = "watched" if new else "updated"
         try:
             await services.store.watches.put(entry)
@@ -83,11 +83,11 @@ async def watch(inv: Invocation) -> render.Reply:
                 await audited.settle("unknown", f"{detail}: the database's answer was lost")
                 text = (
                     f":floppy_disk: runnerops could not tell whether the watch of"
-                    f" *{render.escape(entry.target)}* was saved: the database did not answer."
+                    f" *{escape(entry.target)}* was saved: the database did not answer."
                     " `watching` shows it once the database is back; `unwatch` stops it."
                 )
                 await _amend(services, caller.channel_id, posted.get("ts"), text)
-                return render.Reply(text=text, blocks=[render._section(text)])
+                return Reply(text=text, blocks=[section(text)])
             if not saved:
                 await audited.settle("failed", f"{detail}: the database did not save it")
                 text = (
@@ -97,10 +97,10 @@ async def watch(inv: Invocation) -> render.Reply:
                     " its earlier ones. Try again."
                 )
                 await _amend(services, caller.channel_id, posted.get("ts"), text)
-                return render.Reply(text=text, blocks=[render._section(text)])
+                return Reply(text=text, blocks=[section(text)])
             detail += " (read back after the database's answer was lost)"
         await audited.settle(outcome, detail)
-    return alert_render.watch_done(entry, new=new)
+    return watch_view.watch_done(entry, new=new)
 
 
 async def _read_back(services: Services, entry: Watch) -> bool | None:
@@ -121,14 +121,14 @@ async def _amend(services: Services, channel: str, ts: object, text: str) -> Non
         return
     try:
         await services.slack.chat_update(
-            channel=channel, ts=str(ts), text=text, blocks=[render._section(text).to_dict()]
+            channel=channel, ts=str(ts), text=text, blocks=[section(text).to_dict()]
         )
     except SlackApiError as exc:
         log.warning("could not correct a watch confirmation: %s", type(exc).__name__)
 
 
 @router.verb("unwatch")
-async def unwatch(inv: Invocation) -> render.Reply:
+async def unwatch(inv: Invocation) -> Reply:
     """Audited first; the watch and its open alerts go in one transaction, and a removal
     whose answer was lost is read back: the reply says what is true."""
     services, caller, target = inv.services, inv.caller, inv.command.target
@@ -139,7 +139,7 @@ async def unwatch(inv: Invocation) -> render.Reply:
     except StoreUnavailable:  # nothing done, and nothing could be recorded
         raise errors.AuditUnavailable(target) from None
     if not existed:
-        return alert_render.unwatched(str(target), channel, existed=False)
+        return watch_view.unwatched(str(target), channel, existed=False)
     detail = f"in {channel}"
     async with await services.audit_first(caller, "unwatch", target, detail) as audited:
         close_alerts = services.store.alerts.drop_watch_statement(channel, str(target))
@@ -160,28 +160,28 @@ async def unwatch(inv: Invocation) -> render.Reply:
         if gone is None:
             await audited.settle("unknown", f"{detail}: the database's answer was lost")
             text = (
-                f":floppy_disk: runnerops could not tell whether <#{render.escape(channel)}>"
-                f" still watches *{render.escape(str(target))}*: the database did not answer."
+                f":floppy_disk: runnerops could not tell whether <#{escape(channel)}>"
+                f" still watches *{escape(str(target))}*: the database did not answer."
                 " `watching` shows it once the database is back."
             )
-            return render.Reply(text=text, blocks=[render._section(text)])
+            return Reply(text=text, blocks=[section(text)])
         if not gone:
             await audited.settle("failed", f"{detail}: the database did not remove it")
             text = (
-                f":floppy_disk: runnerops' database did not answer; <#{render.escape(channel)}>"
-                f" still watches *{render.escape(str(target))}*. Try again shortly."
+                f":floppy_disk: runnerops' database did not answer; <#{escape(channel)}>"
+                f" still watches *{escape(str(target))}*. Try again shortly."
             )
-            return render.Reply(text=text, blocks=[render._section(text)])
+            return Reply(text=text, blocks=[section(text)])
         await audited.settle("unwatched", detail)
-    return alert_render.unwatched(str(target), channel, existed=True)
+    return watch_view.unwatched(str(target), channel, existed=True)
 
 
 @router.verb("watching")
-async def watching(inv: Invocation) -> render.Reply:
+async def watching(inv: Invocation) -> Reply:
     """Only watches of targets the caller may read (``list`` of the others is refused);
     the rest are counted."""
     caller = inv.caller
     reader = await inv.services.access.reader(caller.user_id, caller.channel_id)
     every = await inv.services.store.watches.all()
     shown = [w for w in every if reader.may_read(w.target)]
-    return alert_render.watching(shown, hidden=len(every) - len(shown))
+    return watch_view.watching(shown, hidden=len(every) - len(shown))

@@ -9,7 +9,7 @@ import pytest
 from bot.config import DEFAULT_RESPONSE_URL_PREFIXES, ConfigError, load_settings
 from bot.sandbox.harness import Keys, Sandbox
 from bot.slack.bolt import response_url_allowed
-from bot.slack.render import DELETE_ACTION
+from bot.slack.views.delete import DELETE_ACTION
 
 
 async def test_a_signed_command_with_a_foreign_response_url_runs_nothing(

@@ -25,8 +25,9 @@ from bot.commands import UsageError, parse
 from bot.observe.logs import error_kind, handled, handling, word
 from bot.routing import Caller, Click, Invocation, Router
 from bot.services import Services
-from bot.slack import render
-from bot.slack.home import (
+from bot.slack.blocks import Reply, replacement, section
+from bot.slack.views import errors as errors_view
+from bot.slack.views.home import (
     HOME_ACTIONS,
     HOME_COMMANDS,
     HOME_FOCUS,
@@ -45,7 +46,7 @@ LOCAL_VERBS = frozenset({"audit", "unwatch", "watching", "help", "whoami"})
 
 async def run_command(
     text: str, caller: Caller, services: Services, router: Router, kind: str = "command"
-) -> render.Reply:
+) -> Reply:
     """Parse, authorize, route and render one command; every failure becomes a reply.
     One log line says who asked what, how it ended, its GitHub requests and its time."""
     words = text.split()
@@ -59,21 +60,21 @@ def _outcome(outcome: str) -> None:
         current.outcome = outcome
 
 
-async def _dispatch(text: str, caller: Caller, services: Services, router: Router) -> render.Reply:
+async def _dispatch(text: str, caller: Caller, services: Services, router: Router) -> Reply:
     try:
         command = parse(
             text, services.settings.default_target, github_url=services.settings.github_url
         )
     except UsageError as exc:
         _outcome("error usage")
-        return render.usage_reply(exc, caller.command_name)
+        return errors_view.usage_reply(exc, caller.command_name)
     current = handling.get()
     if current is not None:
         current.verb, current.target = command.verb, word(str(command.target or ""))
     handler = router.verbs.get(command.verb)
     if handler is None:
         _outcome("error usage")
-        return render.usage_reply(
+        return errors_view.usage_reply(
             UsageError(f"`{command.verb}` is not available here"), caller.command_name
         )
     decision = await services.access.decide(
@@ -85,7 +86,7 @@ async def _dispatch(text: str, caller: Caller, services: Services, router: Route
     if not decision.allowed:  # refused before any GitHub call
         _outcome("refused")
         await services.audit(caller, command.verb, command.target, "refused", decision.reason)
-        return render.refusal(command.action, command.verb, command.target, decision.reason)
+        return errors_view.refusal(command.action, command.verb, command.target, decision.reason)
     if command.target is not None and command.verb not in LOCAL_VERBS:
         # An account this deployment does not serve: said before any GitHub call, and
         # before store-only verbs (queue, stats) would answer "nothing" for it.
@@ -103,47 +104,47 @@ def button_target(value: str) -> str:
     return word(str(found.get("target") or "")) if isinstance(found, dict) else ""
 
 
-async def run_click(click: Click, router: Router) -> render.Reply:
+async def run_click(click: Click, router: Router) -> Reply:
     with handled("button", click.caller.user_id, click.action_id) as current:
         current.target = button_target(click.value)
         handler = router.actions.get(click.action_id)
         if handler is None:
             current.outcome = "error unhandled"
-            return render.replacement(":warning: That button is no longer handled.")
+            return replacement(":warning: That button is no longer handled.")
         return await _guarded(handler(click), click.services)
 
 
-async def _guarded(work: Awaitable[render.Reply], services: Services) -> render.Reply:
+async def _guarded(work: Awaitable[Reply], services: Services) -> Reply:
     try:
         reply = await work
     except errors.RunnerOpsError as exc:
         _outcome(f"error {error_kind(exc)}")
         log.info("command failed: %r", exc)  # an error never holds a credential
-        return render.error_reply(exc, install_url=services.settings.install_url)
+        return errors_view.error_reply(exc, install_url=services.settings.install_url)
     except StoreUnavailable:  # logged by the store; the watch's verbs read and write it
         _outcome("error database")
         text = (
             ":floppy_disk: runnerops' database did not answer; nothing was changed. Try"
             " again shortly; if it persists, an operator should check the database."
         )
-        return render.Reply(text=text, blocks=[render._section(text)])
+        return Reply(text=text, blocks=[section(text)])
     except Exception:
         _outcome("error internal")
         log.exception("unexpected failure while handling a Slack request")
-        return render.internal_error_reply()
+        return errors_view.internal_error_reply()
     return reply
 
 
-def safe_payload(reply: render.Reply) -> dict[str, Any]:
+def safe_payload(reply: Reply) -> dict[str, Any]:
     """``reply`` as Slack takes it; one Slack would reject is replaced by a short apology."""
     try:
         return reply.payload()
     except SlackObjectFormationError:
         log.exception("a reply broke Slack's Block Kit limits")
-        return render.internal_error_reply().payload()
+        return errors_view.internal_error_reply().payload()
 
 
-async def post(respond: AsyncRespond, reply: render.Reply) -> None:
+async def post(respond: AsyncRespond, reply: Reply) -> None:
     """Send ``reply`` to the response_url."""
     payload = safe_payload(reply)
     try:
@@ -258,7 +259,7 @@ def build_slack_app(
         if not response_url_allowed(respond.response_url, prefixes):
             _refuse_response_url(respond.response_url)  # nothing runs: its reply could not go
             return
-        services.hold_current_task(lambda: post(respond, render.restarting_reply()))
+        services.hold_current_task(lambda: post(respond, errors_view.restarting_reply()))
         # A redelivery (X-Slack-Retry-Num) repeats the trigger_id: answer it once only.
         trigger = (
             body.get("trigger_id")
@@ -284,7 +285,7 @@ def build_slack_app(
         if not response_url_allowed(respond.response_url, prefixes):
             _refuse_response_url(respond.response_url)
             return
-        services.hold_current_task(lambda: post(respond, render.restarting_reply()))
+        services.hold_current_task(lambda: post(respond, errors_view.restarting_reply()))
         user = body.get("user") or {}
         caller = Caller(
             user_id=str(user.get("id", "")),
@@ -345,7 +346,7 @@ def _home_listeners(
         app.action(action_id)(ack=ack_now, lazy=[clicked])
 
 
-async def post_dm(services: Services, user_id: str, reply: render.Reply) -> None:
+async def post_dm(services: Services, user_id: str, reply: Reply) -> None:
     """Send ``reply`` to ``user_id``'s DM with runnerops (chat.postMessage to the user id):
     what a Home button answers with, as a Home view has no response_url."""
     payload = safe_payload(reply)

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 
 from bot import errors
-from bot.slack import alerts as alert_render
-from bot.slack.render import Reply, error_text
+from bot.slack.blocks import Reply
+from bot.slack.views import alerts as alerts_view
+from bot.slack.views.errors import error_text
 from bot.store.audit import AuditEntry
 from bot.store.database import StoreUnavailable
 from bot.store.health import Health, WatchId
@@ -469,7 +470,7 @@ class Sweeper:
             self.metrics.swept(watch.target, now.timestamp())
             new = replace(old, failing_since=None, reason="", detail="", last_success=now)
             if old.failing_since is not None and old.notice_ts is not None:
-                reply = alert_render.watch_recovered(
+                reply = alerts_view.watch_recovered(
                     watch.target, since=old.failing_since, now=now, delayed=delayed, was=old.detail
                 )
                 await self._notice(watch, reply, old.notice_ts)
@@ -480,7 +481,7 @@ class Sweeper:
             due = now - since >= self.notice_after
             changed = (old.reason, old.detail) != (new.reason, new.detail)
             if due and (old.notice_ts is None or changed):
-                reply = alert_render.watch_problem(watch.target, failure.text, since=since)
+                reply = alerts_view.watch_problem(watch.target, failure.text, since=since)
                 ts = await self._notice(watch, reply, old.notice_ts)
                 new = replace(new, notice_ts=ts or old.notice_ts)
         self.health[wid] = new
@@ -709,15 +710,15 @@ class Sweeper:
     ) -> Reply:
         alert = action.alert
         if alert.kind == AlertKind.OFFLINE:
-            return alert_render.offline_alert(
+            return alerts_view.offline_alert(
                 alert, now=now, resolved=action.kind is ActionKind.RESOLVE
             )
         if action.kind is ActionKind.RESOLVE:
             gone = before if before is not None else alert
-            return alert_render.stuck_resolved(gone, await self._jobs(gone))
+            return alerts_view.stuck_resolved(gone, await self._jobs(gone))
         still = {m.id for m in alert.members}
         departed = [m for m in (before.members if before else ()) if m.id not in still]
-        return alert_render.stuck_alert(
+        return alerts_view.stuck_alert(
             alert, diagnosis, await self._jobs(alert, before), now=now, departed=departed
         )
 

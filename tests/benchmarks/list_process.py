@@ -36,7 +36,7 @@ from bot.github.client import PAGE_CONCURRENCY, GitHubClient
 from bot.github.models import RunnerList
 from bot.github.runners import RunnerService, matching
 from bot.services import Services
-from bot.slack import render
+from bot.slack.views import fleet as fleet_view
 from bot.targets import Target, parse_target
 
 RENDERS = 5  # render CPU time is the median of this many
@@ -77,7 +77,7 @@ def render_list(org: str, listed: RunnerList) -> str:
     command = parse(f"list {org}")
     assert command.target is not None
     shown = matching(command, listed.runners)
-    reply = render.runner_list(command.target, listed, shown, command)
+    reply = fleet_view.runner_list(command.target, listed, shown, command)
     return json.dumps(reply.payload())
 
 
