@@ -18,7 +18,7 @@ from bot.durations import format_duration
 from bot.fleet.prune import Reporter, Skip, Tally, recheck, select, still_due
 from bot.github.models import Runner
 from bot.routing import Click, Invocation, Router
-from bot.slack.blocks import Reply, escape, replacement
+from bot.slack.blocks import Reply, replacement
 from bot.slack.views import errors as errors_view
 from bot.slack.views import prune as view
 from bot.store.database import StoreUnavailable
@@ -139,10 +139,7 @@ async def prune_clicked(click: Click) -> Reply:
     except StoreUnavailable:
         raise errors.AuditUnavailable(target) from None
     if ran is None:
-        return replacement(
-            f":hourglass: Another click is pruning *{escape(str(target))}*; its"
-            " progress and summary show on that message."
-        )
+        return view.already_pruning(target)
     outcome, _ = ran
     tally = Tally(
         total=int(outcome["total"]),

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from bot import errors
 from bot.policy.visibility import split_by_repository
 from bot.routing import Invocation, Router
-from bot.slack.blocks import Reply, escape, section
+from bot.slack.blocks import Reply
 from bot.slack.views import queue as queue_view
 from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
@@ -92,11 +92,7 @@ async def why(inv: Invocation) -> Reply:
             target, "GET", "/actions/jobs/{job_id}", {"job_id": job_id}
         )
     except errors.NotFound:
-        text = (
-            f":mag: GitHub knows no job {job_id} in *{escape(str(target))}* (or"
-            " runnerops may not see it). Check the URL or the id."
-        )
-        return Reply(text=text, blocks=[section(text)])
+        return queue_view.job_not_found(str(target), job_id)
     except errors.Forbidden as exc:
         raise errors.Forbidden(target, ACTIONS_READ, exc.message) from None
     if not isinstance(data, dict):

@@ -8,19 +8,12 @@ the number matches what the alerts call stuck.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
-
-from slack_sdk.models.blocks import ImageBlock
 
 from bot.commands import DEFAULT_AFTER, DEFAULT_SINCE
 from bot.routing import Invocation, Router
-from bot.slack import charts
 from bot.slack.blocks import Reply
 from bot.slack.views import stats as stats_view
 from bot.targets import Scope
-
-if TYPE_CHECKING:
-    from bot.services import Services
 
 router = Router()
 
@@ -41,16 +34,9 @@ async def stats(inv: Invocation) -> Reply:
     usage = await figures.runner_usage(target.owner, repository, start, now)
     reply = stats_view.stats_reply(str(target), since, threshold, queues, usage)
     if inv.caller.base_url and len(reply.blocks) <= 47:  # the charts of the last 7 days
-        reply.blocks.extend(chart_blocks(services, str(target), inv.caller.base_url))
+        secret = services.settings.chart_secret
+        reply.blocks.extend(stats_view.chart_blocks(secret, inv.caller.base_url, str(target)))
     return reply
-
-
-def chart_blocks(services: Services, target: str, base_url: str) -> list[ImageBlock]:
-    urls = charts.chart_urls(services.settings.chart_secret, base_url, target)
-    return [
-        ImageBlock(image_url=url, alt_text=f"{charts.KINDS[kind]} of {target}, 7 days")
-        for kind, url in urls.items()
-    ]
 
 
 async def _threshold(inv: Invocation, repository: str | None) -> timedelta:

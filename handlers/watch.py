@@ -17,7 +17,7 @@ from bot import errors
 from bot.durations import format_duration
 from bot.routing import Invocation, Router
 from bot.services import Services
-from bot.slack.blocks import Reply, escape, section
+from bot.slack.blocks import Reply
 from bot.slack.views import watch as watch_view
 from bot.store.database import StoreUnavailable
 from bot.store.watches import Watch
@@ -69,11 +69,7 @@ async def watch(inv: Invocation) -> Reply:
             if error in CANNOT_POST:
                 return watch_view.cannot_post(caller.channel_id, error, caller.command_name)
             log.warning("could not post a watch confirmation: %s", error or type(exc).__name__)
-            text = (
-                f":warning: Slack refused the confirmation ({escape(error or 'no answer')});"
-                " nothing was set up. Try again shortly."
-            )
-            return Reply(text=text, blocks=[section(text)])
+            return watch_view.confirmation_refused(error)
         outcome = "watched" if new else "updated"
         try:
             await services.store.watches.put(entry)
@@ -81,23 +77,14 @@ async def watch(inv: Invocation) -> Reply:
             saved = await _read_back(services, entry)
             if saved is None:
                 await audited.settle("unknown", f"{detail}: the database's answer was lost")
-                text = (
-                    f":floppy_disk: runnerops could not tell whether the watch of"
-                    f" *{escape(entry.target)}* was saved: the database did not answer."
-                    " `watching` shows it once the database is back; `unwatch` stops it."
-                )
-                await _amend(services, caller.channel_id, posted.get("ts"), text)
-                return Reply(text=text, blocks=[section(text)])
+                reply = watch_view.save_unknown(entry.target)
+                await _amend(services, caller.channel_id, posted.get("ts"), reply)
+                return reply
             if not saved:
                 await audited.settle("failed", f"{detail}: the database did not save it")
-                text = (
-                    ":floppy_disk: The watch could not be saved; nothing is watched. Try again."
-                    if new
-                    else ":floppy_disk: The new thresholds could not be saved; the watch keeps"
-                    " its earlier ones. Try again."
-                )
-                await _amend(services, caller.channel_id, posted.get("ts"), text)
-                return Reply(text=text, blocks=[section(text)])
+                reply = watch_view.save_failed(new=new)
+                await _amend(services, caller.channel_id, posted.get("ts"), reply)
+                return reply
             detail += " (read back after the database's answer was lost)"
         await audited.settle(outcome, detail)
     return watch_view.watch_done(entry, new=new)
@@ -115,13 +102,16 @@ async def _read_back(services: Services, entry: Watch) -> bool | None:
     )
 
 
-async def _amend(services: Services, channel: str, ts: object, text: str) -> None:
+async def _amend(services: Services, channel: str, ts: object, reply: Reply) -> None:
     """Correct the channel's confirmation when the watch was not (surely) saved."""
     if not ts:
         return
     try:
         await services.slack.chat_update(
-            channel=channel, ts=str(ts), text=text, blocks=[section(text).to_dict()]
+            channel=channel,
+            ts=str(ts),
+            text=reply.text,
+            blocks=[b.to_dict() for b in reply.blocks],
         )
     except SlackApiError as exc:
         log.warning("could not correct a watch confirmation: %s", type(exc).__name__)
@@ -159,19 +149,10 @@ async def unwatch(inv: Invocation) -> Reply:
                 gone = None
         if gone is None:
             await audited.settle("unknown", f"{detail}: the database's answer was lost")
-            text = (
-                f":floppy_disk: runnerops could not tell whether <#{escape(channel)}>"
-                f" still watches *{escape(str(target))}*: the database did not answer."
-                " `watching` shows it once the database is back."
-            )
-            return Reply(text=text, blocks=[section(text)])
+            return watch_view.unwatch_unknown(str(target), channel)
         if not gone:
             await audited.settle("failed", f"{detail}: the database did not remove it")
-            text = (
-                f":floppy_disk: runnerops' database did not answer; <#{escape(channel)}>"
-                f" still watches *{escape(str(target))}*. Try again shortly."
-            )
-            return Reply(text=text, blocks=[section(text)])
+            return watch_view.unwatch_failed(str(target), channel)
         await audited.settle("unwatched", detail)
     return watch_view.unwatched(str(target), channel, existed=True)
 

@@ -28,6 +28,7 @@ from bot.slack.blocks import (
     context,
     escape,
     header,
+    replacement,
     section,
     slack_date,
 )
@@ -191,4 +192,12 @@ def summary(target: Target, tally: Tally, user_id: str, *, not_attempted: int = 
         text=f"Prune of {target}: {len(tally.deleted)} deleted",
         blocks=blocks,
         replace_original=True,
+    )
+
+
+def already_pruning(target: Target) -> Reply:
+    """A second click on the same plan: the first one's message shows how it goes."""
+    return replacement(
+        f":hourglass: Another click is pruning *{escape(str(target))}*; its"
+        " progress and summary show on that message."
     )

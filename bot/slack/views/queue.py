@@ -63,3 +63,11 @@ def why_reply(record: JobRecord, diagnosis: Diagnosis, *, now: datetime) -> Repl
         head = head.rsplit(" · queued", 1)[0] + f" · {escape(job.status)}"
     text = f"{head}\nLabels: {labels_text(job.labels)}\n{reason_text(diagnosis)}"
     return Reply(text=f"Why job {job.id} waits", blocks=[section(text)])
+
+
+def job_not_found(target: str, job_id: int) -> Reply:
+    text = (
+        f":mag: GitHub knows no job {job_id} in *{escape(target)}* (or"
+        " runnerops may not see it). Check the URL or the id."
+    )
+    return Reply(text=text, blocks=[section(text)])

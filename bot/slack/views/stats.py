@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from slack_sdk.models.blocks import Block
+from slack_sdk.models.blocks import Block, ImageBlock
 
 from bot.durations import format_duration
+from bot.slack import charts
 from bot.slack.blocks import Reply, clip, escape, header, section
 from bot.slack.views.reasons import labels_text, plural
 from bot.watch.stats import QueueStats, RunnerUsage
@@ -49,3 +50,12 @@ def stats_reply(
         ]
         blocks.append(section("*Runners*\n" + "\n".join(runner_lines[:40])))
     return Reply(text=f"Stats of {target} over {window}", blocks=blocks[:50])
+
+
+def chart_blocks(signing_secret: str, base_url: str, target: str) -> list[ImageBlock]:
+    """The charts of the last 7 days, as signed links Slack fetches."""
+    urls = charts.chart_urls(signing_secret, base_url, target)
+    return [
+        ImageBlock(image_url=url, alt_text=f"{charts.KINDS[kind]} of {target}, 7 days")
+        for kind, url in urls.items()
+    ]

@@ -84,3 +84,52 @@ def watching(watches: Sequence[Watch], *, hidden: int = 0) -> Reply:
     if note:
         blocks.append(context(note))
     return Reply(text=f"{len(watches)} watches", blocks=blocks)
+
+
+def confirmation_refused(error: str) -> Reply:
+    """Slack refused the channel's confirmation for a reason an invitation would not fix."""
+    text = (
+        f":warning: Slack refused the confirmation ({escape(error or 'no answer')});"
+        " nothing was set up. Try again shortly."
+    )
+    return Reply(text=text, blocks=[section(text)])
+
+
+def save_unknown(target: str) -> Reply:
+    """The database's answer to saving the watch was lost, and reading it back failed."""
+    text = (
+        f":floppy_disk: runnerops could not tell whether the watch of"
+        f" *{escape(target)}* was saved: the database did not answer."
+        " `watching` shows it once the database is back; `unwatch` stops it."
+    )
+    return Reply(text=text, blocks=[section(text)])
+
+
+def save_failed(*, new: bool) -> Reply:
+    """Read back, the watch is not stored as asked."""
+    text = (
+        ":floppy_disk: The watch could not be saved; nothing is watched. Try again."
+        if new
+        else ":floppy_disk: The new thresholds could not be saved; the watch keeps"
+        " its earlier ones. Try again."
+    )
+    return Reply(text=text, blocks=[section(text)])
+
+
+def unwatch_unknown(target: str, channel: str) -> Reply:
+    """The removal's answer was lost, and reading it back failed."""
+    text = (
+        f":floppy_disk: runnerops could not tell whether <#{escape(channel)}>"
+        f" still watches *{escape(target)}*: the database did not answer."
+        " `watching` shows it once the database is back."
+    )
+    return Reply(text=text, blocks=[section(text)])
+
+
+def unwatch_failed(target: str, channel: str) -> Reply:
+    """Read back, the watch is still there."""
+    text = (
+        f":floppy_disk: runnerops' database did not answer; <#{escape(channel)}>"
+        f" still watches *{escape(target)}*. Try again shortly."
+    )
+    return Reply(text=text, blocks=[section(text)])
