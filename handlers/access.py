@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from bot.commands import UsageError, no_more, optional_target
 from bot.dispatch import Args, Invocation, Router, Verb, Words
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import access as access_view
 
 router = Router()
 
@@ -22,11 +23,11 @@ def parse_no_args(w: Words) -> NoArgs:
     return NoArgs()
 
 
-async def whoami(inv: Invocation[NoArgs]) -> render.Reply:
+async def whoami(inv: Invocation[NoArgs]) -> Reply:
     access, caller = inv.services.access, inv.caller
     groups = await access.groups_of(caller.user_id)
     grants = access.policy.grants_for(user_id=caller.user_id, user_groups=groups, channel_id=None)
-    return render.whoami(caller.user_id, grants, caller.channel_id, access.policy.is_default)
+    return access_view.whoami(caller.user_id, grants, caller.channel_id, access.policy.is_default)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,7 +48,7 @@ def parse_audit(w: Words) -> AuditArgs:
     return AuditArgs(target=target, limit=limit, refused="--refused" in w.flags)
 
 
-async def audit(inv: Invocation[AuditArgs]) -> render.Reply:
+async def audit(inv: Invocation[AuditArgs]) -> Reply:
     """Recent entries; without a target, only those of targets the caller administers.
 
     The caller's targets are decided first (policy globs cannot be SQL) and then filtered
@@ -64,7 +65,7 @@ async def audit(inv: Invocation[AuditArgs]) -> render.Reply:
 
 async def _audit_of(
     inv: Invocation[AuditArgs], *, target: str | None = None, targets: list[str] | None = None
-) -> render.Reply:
+) -> Reply:
     """Refusals are counted per user, command and target rather than listed among the
     rest: a user's thousand refused commands cannot push an admin's entries out of view
     (``--refused`` lists them one by one)."""
@@ -73,10 +74,10 @@ async def _audit_of(
         entries = await store.recent(
             target=target, targets=targets, limit=command.limit, refused=True
         )
-        return render.audit_list(entries, command.target, refused_only=True)
+        return access_view.audit_list(entries, command.target, refused_only=True)
     entries = await store.recent(target=target, targets=targets, limit=command.limit, refused=False)
     counts = await store.refusal_counts(target=target, targets=targets)
-    return render.audit_list(entries, command.target, refusals=counts)
+    return access_view.audit_list(entries, command.target, refusals=counts)
 
 
 router.add(

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 from bot import errors
 from bot.dispatch import Click, ClickRefused, Invocation, Router, Verb
-from bot.slack import render, usage
+from bot.slack.blocks import Reply
+from bot.slack.views import delete as delete_view
+from bot.slack.views import errors as errors_view
+from bot.slack.views import help as help_view
 from bot.store.database import StoreUnavailable
 from bot.targets import Target, TargetError, parse_target
 from handlers.fleet import RunnerArgs, parse_runner_verb
@@ -20,10 +23,10 @@ from handlers.fleet import RunnerArgs, parse_runner_verb
 router = Router()
 
 
-async def ask_to_delete(inv: Invocation[RunnerArgs]) -> render.Reply:
+async def ask_to_delete(inv: Invocation[RunnerArgs]) -> Reply:
     target, ref = inv.command.target, inv.command.runner
     runner = await inv.services.runners.find_runner(target, ref)
-    return render.delete_confirm(target, runner)
+    return delete_view.delete_confirm(target, runner)
 
 
 @dataclass(frozen=True)
@@ -64,15 +67,15 @@ class _Button:
             runner_id = int(found["id"])
             return cls(target, runner_id, str(found.get("name") or runner_id))
         except (ValueError, KeyError, TypeError, TargetError):
-            raise ClickRefused(usage.button_invalid_reply()) from None
+            raise ClickRefused(help_view.button_invalid_reply()) from None
 
 
 async def _button_target(click: Click) -> Target:
     return _Button.read(click.value).target
 
 
-@router.button(render.DELETE_ACTION, verb="delete", action="admin", target=_button_target)
-async def delete_clicked(click: Click) -> render.Reply:
+@router.button(delete_view.DELETE_ACTION, verb="delete", action="admin", target=_button_target)
+async def delete_clicked(click: Click) -> Reply:
     services = click.services
     button = _Button.read(click.value)
     target, runner_id, name = button.target, button.runner_id, button.name
@@ -91,9 +94,9 @@ async def delete_clicked(click: Click) -> render.Reply:
     except StoreUnavailable:  # without the database, once-only cannot be promised
         raise errors.AuditUnavailable(target) from None
     if ran is None:
-        return render.delete_in_progress(target, name)
+        return delete_view.delete_in_progress(target, name)
     outcome, _ = ran
-    return render.delete_outcome(target, name, outcome.by, outcome.text)
+    return delete_view.delete_outcome(target, name, outcome.by, outcome.text)
 
 
 async def _delete(click: Click, target: Target, runner_id: int, name: str) -> _Outcome:
@@ -103,22 +106,22 @@ async def _delete(click: Click, target: Target, runner_id: int, name: str) -> _O
     try:
         audited = await services.audit_first(caller, "delete", target, f"{name} (id {runner_id})")
     except errors.AuditUnavailable as exc:
-        return _Outcome(render.error_text(exc, install_url=""), False, caller.user_id)
+        return _Outcome(errors_view.error_text(exc, install_url=""), False, caller.user_id)
     async with audited:
         try:
             result = await services.runners.delete_runner(target, runner_id, name)
         except errors.OutcomeUnknown as exc:
             await audited.settle("unknown", f"{name}: {exc.detail}")
-            return _Outcome(render.delete_unknown_text(target, name), False, caller.user_id)
+            return _Outcome(delete_view.delete_unknown_text(target, name), False, caller.user_id)
         except errors.RunnerOpsError as exc:
             outcome = "not-deleted" if isinstance(exc, errors.RunnerBusy) else "failed"
             await audited.settle(outcome, f"{name}: {type(exc).__name__}")
-            text = render.error_text(exc, install_url=services.settings.install_url)
+            text = errors_view.error_text(exc, install_url=services.settings.install_url)
             return _Outcome(text, False, caller.user_id)
     checked = result == "deleted-confirmed"
     detail = f"{name} (id {runner_id})" + (", confirmed by a check" if checked else "")
     await audited.settle("deleted", detail)
-    return _Outcome(render.deleted_text(target, name, checked=checked), True, caller.user_id)
+    return _Outcome(delete_view.deleted_text(target, name, checked=checked), True, caller.user_id)
 
 
 router.add(

@@ -20,7 +20,8 @@ from bot.commands import (
 from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.github.models import RunnerFilter
 from bot.github.runners import matching
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import fleet as fleet_view
 from bot.targets import Scope, Target
 
 router = Router()
@@ -71,7 +72,7 @@ def parse_list(w: Words) -> ListArgs:
     )
 
 
-async def list_runners(inv: Invocation[ListArgs]) -> render.Reply:
+async def list_runners(inv: Invocation[ListArgs]) -> Reply:
     target = inv.command.target
     runners = inv.services.runners
     group = None
@@ -82,7 +83,7 @@ async def list_runners(inv: Invocation[ListArgs]) -> render.Reply:
         listed = await runners.list_runners(target)
     c = inv.command
     shown = matching(RunnerFilter(c.status, c.busy, c.labels, c.name), listed.runners)
-    return render.runner_list(target, listed, shown, inv.command, group=group)
+    return fleet_view.runner_list(target, listed, shown, inv.command, group=group)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,11 +104,11 @@ def parse_runner_verb(w: Words) -> RunnerArgs:
     return RunnerArgs(target=target, runner=runner, public="--public" in w.flags)
 
 
-async def get_runner(inv: Invocation[RunnerArgs]) -> render.Reply:
+async def get_runner(inv: Invocation[RunnerArgs]) -> Reply:
     target, ref = inv.command.target, inv.command.runner
     runner = await inv.services.runners.find_runner(target, ref)
     group = await inv.services.runners.group_name(target, runner.runner_group_id)
-    return render.runner_detail(target, runner, inv.command, group=group)
+    return fleet_view.runner_detail(target, runner, inv.command, group=group)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,10 +130,10 @@ def parse_downloads(w: Words) -> DownloadsArgs:
     )
 
 
-async def downloads(inv: Invocation[DownloadsArgs]) -> render.Reply:
+async def downloads(inv: Invocation[DownloadsArgs]) -> Reply:
     target = inv.command.target
     found = await inv.services.runners.list_downloads(target)
-    return render.downloads_reply(target, found, inv.command)
+    return fleet_view.downloads_reply(target, found, inv.command)
 
 
 LIST = Verb(

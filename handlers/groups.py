@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from bot.commands import UsageError, no_more, take_target
 from bot.dispatch import Args, Invocation, Router, Verb, Words
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import groups as groups_view
 from bot.targets import Scope, Target
 
 router = Router()
@@ -29,13 +30,13 @@ def parse_groups(w: Words) -> GroupsArgs:
     return GroupsArgs(target=target)
 
 
-async def list_groups(inv: Invocation[GroupsArgs]) -> render.Reply:
+async def list_groups(inv: Invocation[GroupsArgs]) -> Reply:
     target = inv.command.target
     runners = inv.services.runners
     groups = await runners.list_groups(target)
     # Only the groups the reply can show are counted: one request each.
-    shown = await runners.count_runners(target, groups[: render.MAX_GROUPS_SHOWN])
-    return render.groups_reply(target, [*shown, *groups[render.MAX_GROUPS_SHOWN :]])
+    shown = await runners.count_runners(target, groups[: groups_view.MAX_GROUPS_SHOWN])
+    return groups_view.groups_reply(target, [*shown, *groups[groups_view.MAX_GROUPS_SHOWN :]])
 
 
 router.add(

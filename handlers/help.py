@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from bot.commands import unknown_word
 from bot.dispatch import Args, Invocation, Router, Verb, Words
-from bot.slack import render, usage
+from bot.slack.blocks import Reply
+from bot.slack.views import help as help_view
 
 router = Router()
 
@@ -25,8 +26,8 @@ def parse_help(w: Words) -> HelpArgs:
     return HelpArgs(name=topic)
 
 
-async def show_help(inv: Invocation[HelpArgs]) -> render.Reply:
-    return usage.help_reply(inv.router.documented(), inv.caller.command_name, inv.command.name)
+async def show_help(inv: Invocation[HelpArgs]) -> Reply:
+    return help_view.help_reply(inv.router.documented(), inv.caller.command_name, inv.command.name)
 
 
 router.add(Verb("help", "help", "", "read", parse_help, show_help, local=True))

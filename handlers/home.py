@@ -16,7 +16,7 @@ from bot.dispatch import Button, Click, NoTarget, Router
 from bot.observe.logs import error_kind, handling, word
 from bot.policy.visibility import split_by_repository
 from bot.slack import charts
-from bot.slack.home import (
+from bot.slack.views.home import (
     HOME_COMMANDS,
     HOME_FOCUS,
     HOME_GLOBAL_COMMANDS,

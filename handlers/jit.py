@@ -20,7 +20,8 @@ from bot.commands import (
     unique_labels,
 )
 from bot.dispatch import Args, Invocation, Router, Verb, Words
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import jit as jit_view
 from bot.targets import Target
 
 router = Router()
@@ -65,7 +66,7 @@ def parse_jit(w: Words) -> JitArgs:
     )
 
 
-async def jit(inv: Invocation[JitArgs]) -> render.Reply:
+async def jit(inv: Invocation[JitArgs]) -> Reply:
     command, services, caller = inv.command, inv.services, inv.caller
     target, name = command.target, command.name
     labels = command.labels or DEFAULT_LABELS
@@ -78,16 +79,16 @@ async def jit(inv: Invocation[JitArgs]) -> render.Reply:
             config = await services.runners.generate_jit(target, name, group, labels, work_folder)
         except errors.OutcomeUnknown as exc:  # GitHub may have registered a runner
             await audited.settle("unknown", f"{what}: {exc.detail}")
-            return render.jit_unknown(target, name)
+            return jit_view.jit_unknown(target, name)
         except errors.JitConfigLost as lost:  # registered (a check found it), never shown
             await audited.settle(
                 "issued",
                 f"{what}; runner id {lost.runner_id} ({lost.detail}; confirmed by a check,"
                 " its configuration lost unseen)",
             )
-            return render.jit_lost(target, name, lost.runner_id)
+            return jit_view.jit_lost(target, name, lost.runner_id)
         await audited.settle("issued", f"{what}; runner id {config.runner.id}")
-    return render.jit_reply(target, config, group, labels, work_folder)
+    return jit_view.jit_reply(target, config, group, labels, work_folder)
 
 
 router.add(

@@ -25,18 +25,19 @@ from bot.commands import (
 from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.github.models import Label
 from bot.github.runners import LabelOp
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import labels as labels_view
 from bot.targets import Target
 from handlers.fleet import RunnerArgs, parse_runner_verb
 
 router = Router()
 
 
-async def show_labels(inv: Invocation[RunnerArgs]) -> render.Reply:
+async def show_labels(inv: Invocation[RunnerArgs]) -> Reply:
     target, ref = inv.command.target, inv.command.runner
     runner = await inv.services.runners.find_runner(target, ref)
     labels = await inv.services.runners.list_labels(target, runner.id, runner.name)
-    return render.labels_reply(target, runner, labels)
+    return labels_view.labels_reply(target, runner, labels)
 
 
 def _custom(labels: Sequence[Label]) -> str:
@@ -62,7 +63,7 @@ def parse_label(w: Words) -> LabelArgs:
     return LabelArgs(target=target, runner=runner, label_op=cast(LabelOp, op), labels=labels)
 
 
-async def change_labels(inv: Invocation[LabelArgs]) -> render.Reply:
+async def change_labels(inv: Invocation[LabelArgs]) -> Reply:
     command, services, caller = inv.command, inv.services, inv.caller
     target, ref, op = command.target, command.runner, command.label_op
     label_op = op
@@ -76,7 +77,7 @@ async def change_labels(inv: Invocation[LabelArgs]) -> render.Reply:
             raise
         except errors.OutcomeUnknown as exc:
             await audited.settle("unknown", f"{what}: {exc.detail}")
-            return render.label_unknown(target, runner.name)
+            return labels_view.label_unknown(target, runner.name)
         if not change.done:
             outcome = "partial" if change.changed else "not-changed"
         else:
@@ -87,7 +88,7 @@ async def change_labels(inv: Invocation[LabelArgs]) -> render.Reply:
             + ("; read back after a failed answer" if change.confirmed else "")
         )
         await audited.settle(outcome, detail)
-    return render.label_change_reply(target, change)
+    return labels_view.label_change_reply(target, change)
 
 
 router.add(

@@ -20,8 +20,10 @@ from bot.dispatch import Args, Click, ClickRefused, Invocation, Router, Verb, Wo
 from bot.durations import format_duration
 from bot.fleet.prune import Reporter, Skip, Tally, recheck, select, still_due
 from bot.github.models import Runner
-from bot.slack import prune as view
-from bot.slack import render, usage
+from bot.slack.blocks import Reply, replacement
+from bot.slack.views import errors as errors_view
+from bot.slack.views import help as help_view
+from bot.slack.views import prune as view
 from bot.store.database import StoreUnavailable
 from bot.store.once import Heartbeat
 from bot.store.plans import PrunePlan
@@ -70,7 +72,7 @@ def parse_prune(w: Words) -> PruneArgs:
     return PruneArgs(target=target, offline_for=offline_for, labels=labels, name=name)
 
 
-async def dry_run(inv: Invocation[PruneArgs]) -> render.Reply:
+async def dry_run(inv: Invocation[PruneArgs]) -> Reply:
     command, services, caller = inv.command, inv.services, inv.caller
     target, offline_for = command.target, command.offline_for
     listing = await services.runners.list_runners(target)
@@ -123,10 +125,10 @@ async def _plan(click: Click) -> tuple[PrunePlan, Target]:
     try:
         plan = await click.services.store.plans.get(click.value[:64])
     except StoreUnavailable:  # the change cannot be recorded either: it is not made
-        raise ClickRefused(render.audit_unavailable_reply()) from None
+        raise ClickRefused(errors_view.audit_unavailable_reply()) from None
     if plan is None:
         raise ClickRefused(
-            render.replacement(
+            replacement(
                 ":hourglass: This dry run has expired (plans last a day) or is unknown;"
                 " run `prune` again. Nothing was deleted."
             )
@@ -134,7 +136,7 @@ async def _plan(click: Click) -> tuple[PrunePlan, Target]:
     try:
         return plan, parse_target(plan.target)
     except TargetError:
-        raise ClickRefused(usage.button_invalid_reply()) from None
+        raise ClickRefused(help_view.button_invalid_reply()) from None
 
 
 async def _plan_target(click: Click) -> Target:
@@ -143,7 +145,7 @@ async def _plan_target(click: Click) -> Target:
 
 
 @router.button(view.PRUNE_ACTION, verb="prune", action="admin", target=_plan_target)
-async def prune_clicked(click: Click) -> render.Reply:
+async def prune_clicked(click: Click) -> Reply:
     services = click.services
     plan, target = await _plan(click)  # read again: the route's check read it first
 
@@ -162,10 +164,7 @@ async def prune_clicked(click: Click) -> render.Reply:
     except StoreUnavailable:
         raise errors.AuditUnavailable(target) from None
     if ran is None:
-        return render.replacement(
-            f":hourglass: Another click is pruning *{render.escape(str(target))}*; its"
-            " progress and summary show on that message."
-        )
+        return view.already_pruning(target)
     outcome, _ = ran
     tally = Tally(
         total=int(outcome["total"]),
@@ -230,7 +229,7 @@ class _Round:
         self.not_attempted = 0
 
     def reason(self, exc: errors.RunnerOpsError) -> str:
-        return render.error_reason(exc, install_url=self.services.settings.install_url)
+        return errors_view.error_reason(exc, install_url=self.services.settings.install_url)
 
     async def run(self) -> dict[str, Any]:
         await asyncio.gather(*(self.one(rid, name) for rid, name in self.plan.runners))

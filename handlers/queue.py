@@ -17,8 +17,8 @@ from bot.commands import no_more, not_enterprise, parse_job, take_target
 from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.github.jobs import JobService
 from bot.policy.visibility import split_by_repository
-from bot.slack import alerts as alert_render
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import queue as queue_view
 from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
 from bot.sweep.fleetview import FleetView
@@ -42,7 +42,7 @@ def parse_queue(w: Words) -> QueueArgs:
     return QueueArgs(target=target)
 
 
-async def queue(inv: Invocation[QueueArgs]) -> render.Reply:
+async def queue(inv: Invocation[QueueArgs]) -> Reply:
     """Every open job of the target, counted, oldest first; the oldest confirmed with
     GitHub and shown. A job GitHub no longer knows (or that started) is passed over and
     the next one taken, so stale rows never hide a real job; the GETs are bounded."""
@@ -82,7 +82,7 @@ async def queue(inv: Invocation[QueueArgs]) -> render.Reply:
         count = same.get(job.labels, 0) if job.queued else 0
         rows.append((record, await view.diagnose(job, now=now, queued_same_labels=count)))
     left = max(total - passed, len(rows))
-    return alert_render.queue_reply(
+    return queue_view.queue_reply(
         str(target), rows, now=now, total=left, passed=passed, hidden=hidden
     )
 
@@ -109,17 +109,13 @@ def parse_why(w: Words) -> WhyArgs:
     return WhyArgs(target=repository, job_id=job_id)
 
 
-async def why(inv: Invocation[WhyArgs]) -> render.Reply:
+async def why(inv: Invocation[WhyArgs]) -> Reply:
     services, target, job_id = inv.services, inv.command.target, inv.command.job_id
     now = datetime.fromtimestamp(services.clock(), UTC)
     try:
         data = await JobService(services.github).fetch_job(target, job_id)
     except errors.NotFound:
-        text = (
-            f":mag: GitHub knows no job {job_id} in *{render.escape(str(target))}* (or"
-            " runnerops may not see it). Check the URL or the id."
-        )
-        return render.Reply(text=text, blocks=[render._section(text)])
+        return queue_view.job_not_found(str(target), job_id)
     record = await record_job(services.store, data, repository={"full_name": str(target)})
     if record is None:
         raise errors.GitHubUnavailable(target, "an unreadable job")
@@ -128,7 +124,7 @@ async def why(inv: Invocation[WhyArgs]) -> render.Reply:
         await services.store.jobs.queued_with_labels(target.owner, str(target), [job.labels])
     ).get(job.labels, 0)
     diagnosis = await FleetView(services).diagnose(job, now=now, queued_same_labels=same)
-    return alert_render.why_reply(record, diagnosis, now=now)
+    return queue_view.why_reply(record, diagnosis, now=now)
 
 
 router.add(

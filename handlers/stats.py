@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from slack_sdk.models.blocks import ImageBlock
-
 from bot.commands import (
     DEFAULT_AFTER,
     DEFAULT_SINCE,
@@ -22,12 +20,12 @@ from bot.commands import (
     take_target,
 )
 from bot.dispatch import Args, Invocation, Router, Verb, Words
-from bot.slack import alerts as alert_render
-from bot.slack import charts, render
+from bot.slack.blocks import Reply
+from bot.slack.views import stats as stats_view
 from bot.targets import Scope, Target
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    pass
 
 router = Router()
 
@@ -47,7 +45,7 @@ def parse_stats(w: Words) -> StatsArgs:
     )
 
 
-async def stats(inv: Invocation[StatsArgs]) -> render.Reply:
+async def stats(inv: Invocation[StatsArgs]) -> Reply:
     services, target = inv.services, inv.command.target
     since = inv.command.since
     now = datetime.fromtimestamp(services.clock(), UTC)
@@ -59,18 +57,11 @@ async def stats(inv: Invocation[StatsArgs]) -> render.Reply:
     figures = services.store.jobs.stats
     queues = await figures.queue_stats(target.owner, repository, start, threshold=threshold)
     usage = await figures.runner_usage(target.owner, repository, start, now)
-    reply = alert_render.stats_reply(str(target), since, threshold, queues, usage)
+    reply = stats_view.stats_reply(str(target), since, threshold, queues, usage)
     if inv.caller.base_url and len(reply.blocks) <= 47:  # the charts of the last 7 days
-        reply.blocks.extend(chart_blocks(services, str(target), inv.caller.base_url))
+        secret = services.settings.chart_secret
+        reply.blocks.extend(stats_view.chart_blocks(secret, inv.caller.base_url, str(target)))
     return reply
-
-
-def chart_blocks(services: Services, target: str, base_url: str) -> list[ImageBlock]:
-    urls = charts.chart_urls(services.settings.chart_secret, base_url, target)
-    return [
-        ImageBlock(image_url=url, alt_text=f"{charts.KINDS[kind]} of {target}, 7 days")
-        for kind, url in urls.items()
-    ]
 
 
 async def _threshold(inv: Invocation[StatsArgs], repository: str | None) -> timedelta:

@@ -9,7 +9,8 @@ from typing import Literal
 from bot import errors
 from bot.commands import no_more, take_target
 from bot.dispatch import Args, Invocation, Router, Verb, Words
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import tokens as tokens_view
 from bot.targets import Target
 
 router = Router()
@@ -27,7 +28,7 @@ def parse_token(w: Words) -> TokenArgs:
     return TokenArgs(target=target, public="--public" in w.flags)
 
 
-async def runner_token(inv: Invocation[TokenArgs]) -> render.Reply:
+async def runner_token(inv: Invocation[TokenArgs]) -> Reply:
     target, verb, services = inv.command.target, inv.command.verb, inv.services
     kind: Literal["registration", "remove"] = "registration" if verb == "token" else "remove"
     async with await services.audit_first(inv.caller, verb, target) as audited:
@@ -38,14 +39,14 @@ async def runner_token(inv: Invocation[TokenArgs]) -> render.Reply:
                 token = await services.runners.remove_token(target)
         except errors.OutcomeUnknown as exc:  # GitHub may have issued one nobody was shown
             await audited.settle("unknown", exc.detail)
-            return render.token_unknown(target, kind)
+            return tokens_view.token_unknown(target, kind)
         expiry = (
             f"{token.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
             if token.expires_at
             else "an unreadable time"
         )
         await audited.settle("issued", f"expires {expiry}")
-    return render.token_reply(
+    return tokens_view.token_reply(
         target,
         token,
         kind=kind,

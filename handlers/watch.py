@@ -25,8 +25,8 @@ from bot.commands import (
 from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.durations import format_duration
 from bot.services import Services
-from bot.slack import alerts as alert_render
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import watch as watch_view
 from bot.store.database import StoreUnavailable
 from bot.store.watches import Watch
 from bot.targets import Target
@@ -67,7 +67,7 @@ def parse_target_only(w: Words) -> TargetArgs:
     return TargetArgs(target=target)
 
 
-async def watch(inv: Invocation[WatchArgs]) -> render.Reply:
+async def watch(inv: Invocation[WatchArgs]) -> Reply:
     """Audited first like every change: no watch without its entry, and a save whose
     answer was lost is read back and reported as it is."""
     services, caller, command = inv.services, inv.caller, inv.command
@@ -93,7 +93,7 @@ async def watch(inv: Invocation[WatchArgs]) -> render.Reply:
             await audited.settle("failed", f"{detail}: the database did not answer")
             raise
         new = before is None
-        confirmation = alert_render.watch_confirmation(entry, new=new)
+        confirmation = watch_view.watch_confirmation(entry, new=new)
         try:
             posted = await services.slack.chat_postMessage(
                 channel=caller.channel_id,
@@ -105,13 +105,9 @@ async def watch(inv: Invocation[WatchArgs]) -> render.Reply:
             error = str(exc.response.get("error", "")) if exc.response is not None else ""
             await audited.settle("failed", f"{detail}: Slack refused the confirmation ({error})")
             if error in CANNOT_POST:
-                return alert_render.cannot_post(caller.channel_id, error, caller.command_name)
+                return watch_view.cannot_post(caller.channel_id, error, caller.command_name)
             log.warning("could not post a watch confirmation: %s", error or type(exc).__name__)
-            text = (
-                f":warning: Slack refused the confirmation ({render.escape(error or 'no answer')});"
-                " nothing was set up. Try again shortly."
-            )
-            return render.Reply(text=text, blocks=[render._section(text)])
+            return watch_view.confirmation_refused(error)
         outcome = "watched" if new else "updated"
         try:
             await services.store.watches.put(entry)
@@ -119,26 +115,17 @@ async def watch(inv: Invocation[WatchArgs]) -> render.Reply:
             saved = await _read_back(services, entry)
             if saved is None:
                 await audited.settle("unknown", f"{detail}: the database's answer was lost")
-                text = (
-                    f":floppy_disk: runnerops could not tell whether the watch of"
-                    f" *{render.escape(entry.target)}* was saved: the database did not answer."
-                    " `watching` shows it once the database is back; `unwatch` stops it."
-                )
-                await _amend(services, caller.channel_id, posted.get("ts"), text)
-                return render.Reply(text=text, blocks=[render._section(text)])
+                reply = watch_view.save_unknown(entry.target)
+                await _amend(services, caller.channel_id, posted.get("ts"), reply)
+                return reply
             if not saved:
                 await audited.settle("failed", f"{detail}: the database did not save it")
-                text = (
-                    ":floppy_disk: The watch could not be saved; nothing is watched. Try again."
-                    if new
-                    else ":floppy_disk: The new thresholds could not be saved; the watch keeps"
-                    " its earlier ones. Try again."
-                )
-                await _amend(services, caller.channel_id, posted.get("ts"), text)
-                return render.Reply(text=text, blocks=[render._section(text)])
+                reply = watch_view.save_failed(new=new)
+                await _amend(services, caller.channel_id, posted.get("ts"), reply)
+                return reply
             detail += " (read back after the database's answer was lost)"
         await audited.settle(outcome, detail)
-    return alert_render.watch_done(entry, new=new)
+    return watch_view.watch_done(entry, new=new)
 
 
 async def _read_back(services: Services, entry: Watch) -> bool | None:
@@ -153,19 +140,22 @@ async def _read_back(services: Services, entry: Watch) -> bool | None:
     )
 
 
-async def _amend(services: Services, channel: str, ts: object, text: str) -> None:
+async def _amend(services: Services, channel: str, ts: object, reply: Reply) -> None:
     """Correct the channel's confirmation when the watch was not (surely) saved."""
     if not ts:
         return
     try:
         await services.slack.chat_update(
-            channel=channel, ts=str(ts), text=text, blocks=[render._section(text).to_dict()]
+            channel=channel,
+            ts=str(ts),
+            text=reply.text,
+            blocks=[b.to_dict() for b in reply.blocks],
         )
     except SlackApiError as exc:
         log.warning("could not correct a watch confirmation: %s", type(exc).__name__)
 
 
-async def unwatch(inv: Invocation[TargetArgs]) -> render.Reply:
+async def unwatch(inv: Invocation[TargetArgs]) -> Reply:
     """Audited first; the watch and its open alerts go in one transaction, and a removal
     whose answer was lost is read back: the reply says what is true."""
     services, caller, target = inv.services, inv.caller, inv.command.target
@@ -175,7 +165,7 @@ async def unwatch(inv: Invocation[TargetArgs]) -> render.Reply:
     except StoreUnavailable:  # nothing done, and nothing could be recorded
         raise errors.AuditUnavailable(target) from None
     if not existed:
-        return alert_render.unwatched(str(target), channel, existed=False)
+        return watch_view.unwatched(str(target), channel, existed=False)
     detail = f"in {channel}"
     async with await services.audit_first(caller, "unwatch", target, detail) as audited:
         close_alerts = services.store.alerts.drop_watch_statement(channel, str(target))
@@ -195,31 +185,22 @@ async def unwatch(inv: Invocation[TargetArgs]) -> render.Reply:
                 gone = None
         if gone is None:
             await audited.settle("unknown", f"{detail}: the database's answer was lost")
-            text = (
-                f":floppy_disk: runnerops could not tell whether <#{render.escape(channel)}>"
-                f" still watches *{render.escape(str(target))}*: the database did not answer."
-                " `watching` shows it once the database is back."
-            )
-            return render.Reply(text=text, blocks=[render._section(text)])
+            return watch_view.unwatch_unknown(str(target), channel)
         if not gone:
             await audited.settle("failed", f"{detail}: the database did not remove it")
-            text = (
-                f":floppy_disk: runnerops' database did not answer; <#{render.escape(channel)}>"
-                f" still watches *{render.escape(str(target))}*. Try again shortly."
-            )
-            return render.Reply(text=text, blocks=[render._section(text)])
+            return watch_view.unwatch_failed(str(target), channel)
         await audited.settle("unwatched", detail)
-    return alert_render.unwatched(str(target), channel, existed=True)
+    return watch_view.unwatched(str(target), channel, existed=True)
 
 
-async def watching(inv: Invocation[NoArgs]) -> render.Reply:
+async def watching(inv: Invocation[NoArgs]) -> Reply:
     """Only watches of targets the caller may read (``list`` of the others is refused);
     the rest are counted."""
     caller = inv.caller
     reader = await inv.services.access.reader(caller.user_id, caller.channel_id)
     every = await inv.services.store.watches.all()
     shown = [w for w in every if reader.may_read(w.target)]
-    return alert_render.watching(shown, hidden=len(every) - len(shown))
+    return watch_view.watching(shown, hidden=len(every) - len(shown))
 
 
 router.add(

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from bot.sandbox.harness import Sandbox, reply_text
-from bot.slack.render import DELETE_ACTION
+from bot.slack.views.delete import DELETE_ACTION
 
 GROUP_POLICY = """
 [[grant]]

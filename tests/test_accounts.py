@@ -19,8 +19,8 @@ from bot.config import ConfigError, load_settings
 from bot.github.client import OWNER_RETRY
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Keys, Sandbox, reply_text
-from bot.slack.home import MAX_BLOCKS, PER_TARGET, Panel, home_view
-from bot.slack.prune import PRUNE_ACTION
+from bot.slack.views.home import MAX_BLOCKS, PER_TARGET, Panel, home_view
+from bot.slack.views.prune import PRUNE_ACTION
 from tests.conftest import Clock
 
 ORGS = ("acme", "globex", "initech")

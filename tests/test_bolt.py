@@ -8,7 +8,7 @@ import pytest
 
 from bot.config import DEFAULT_RESPONSE_URL_PREFIXES, ConfigError, load_settings
 from bot.sandbox.harness import Keys, Sandbox
-from bot.slack.render import DELETE_ACTION
+from bot.slack.views.delete import DELETE_ACTION
 from bot.slackapp.bolt import response_url_allowed
 
 

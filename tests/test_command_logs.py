@@ -12,7 +12,7 @@ import pytest
 
 from bot.observe.logs import JsonFormatter, RequestIdFilter
 from bot.sandbox.harness import Sandbox, find_button
-from bot.slack.render import DELETE_ACTION
+from bot.slack.views.delete import DELETE_ACTION
 
 
 def handled(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import pytest
 import handlers
 from bot.dispatch import Button, Click, NoTarget, Router
 from bot.sandbox.harness import Keys, Sandbox, reply_text
-from bot.slack.render import Reply
+from bot.slack.blocks import Reply
 from bot.targets import Target
 from tests.conftest import seed_basic
 from tests.test_home import press, texts

@@ -17,8 +17,9 @@ import pytest
 from bot.sandbox.fleet import seed_demo
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Keys, Sandbox, reply_text
-from bot.slack import render
-from bot.slack.home import Panel, home_view
+from bot.slack.blocks import MARKS
+from bot.slack.views import access as access_view
+from bot.slack.views.home import Panel, home_view
 from bot.store.audit import AuditEntry
 from bot.watch.alerts import Alert, AlertKind, Member
 from handlers import nearest_verb
@@ -77,7 +78,7 @@ async def test_list_and_the_home_tab_use_the_same_marks(make_sandbox: Any) -> No
         listed = reply_text(await sb.run("list acme"))
         home = json.dumps(await sb.open_home("U0ALICE"))
     for state in ("idle", "busy", "offline"):
-        mark = render.MARKS[state]
+        mark = MARKS[state]
         assert mark in listed and f"{mark} 1 {state}" in home, state
     assert ":large_blue_circle:" not in home and ":white_circle:" not in home
 
@@ -137,8 +138,8 @@ def test_audit_entries_written_before_read_the_same_way() -> None:
         outcome="issued",
         detail="expires 2026-12-06T22:09:00+00:00",
     )
-    assert "after 5m, offline after 10m, in C0W" in render.audit_line(old)
-    line = render.audit_line(token)
+    assert "after 5m, offline after 10m, in C0W" in access_view.audit_line(old)
+    line = access_view.audit_line(token)
     assert "expires 2026-12-06 22:09 UTC" in line and "T22:09" not in line
     assert "|2026-12-06 21:09 UTC>" in line  # the entry's own time: readable where Slack
     # cannot draw dates

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from bot.commands import MAX_TEXT, UsageError
 from bot.sandbox.harness import Keys, Sandbox
-from bot.slack.render import internal_error_reply
+from bot.slack.views.errors import internal_error_reply
 from handlers import parse
 from tests.conftest import seed_basic
 

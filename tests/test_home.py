@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import pytest
 
 from bot.sandbox.harness import Sandbox
-from bot.slack.home import HOME_COMMANDS, HOME_FOCUS, HOME_GLOBAL_COMMANDS, HOME_REFRESH
+from bot.slack.views.home import HOME_COMMANDS, HOME_FOCUS, HOME_GLOBAL_COMMANDS, HOME_REFRESH
 from tests.conftest import Clock
 
 POLICY = """
@@ -192,7 +192,7 @@ def test_resolved_alerts_say_what_they_were() -> None:
     count is the one its message showed last, not 0."""
     from datetime import UTC, datetime, timedelta
 
-    from bot.slack.home import home_view
+    from bot.slack.views.home import home_view
     from bot.watch.alerts import Alert, AlertKind
 
     now = datetime(2027, 1, 15, 12, tzinfo=UTC)
@@ -215,7 +215,7 @@ def test_resolved_alerts_say_what_they_were() -> None:
 
 
 def test_a_command_button_runs_only_its_own_verb_on_one_target() -> None:
-    from bot.slack.home import command_text
+    from bot.slack.views.home import command_text
 
     assert command_text("home_run_stats", "acme/api") == "stats acme/api"
     assert command_text("home_run_help", "ignored") == "help"

@@ -9,7 +9,7 @@ import pytest
 
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, reply_text
 from bot.sandbox.processes import Cluster, cluster
-from bot.slack.render import DELETE_ACTION
+from bot.slack.views.delete import DELETE_ACTION
 from bot.store import Store
 from tests.conftest import seed_basic
 
@@ -68,13 +68,16 @@ async def test_the_same_command_on_both_at_once_runs_once(pair: Cluster, store: 
 
 
 # Bob may delete too, so his click on the other process is a second admin's, not a refusal.
-DELETERS_POLICY = PLATFORM_POLICY + """
+DELETERS_POLICY = (
+    PLATFORM_POLICY
+    + """
 [[grant]]
 name = "on call"
 actions = ["read", "admin"]
 users = ["U0BOB"]
 targets = ["*"]
 """
+)
 
 
 @pytest.fixture

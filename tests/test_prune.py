@@ -10,7 +10,7 @@ import pytest
 
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import PLATFORM_POLICY, Sandbox, reply_text
-from bot.slack.prune import PRUNE_ACTION
+from bot.slack.views.prune import PRUNE_ACTION
 from bot.store import once
 from tests.conftest import Clock
 
@@ -272,7 +272,7 @@ def test_a_thousand_runners_fit_slack() -> None:
 
     from bot.fleet.prune import Candidate, Selection, Since, Tally
     from bot.github.models import Runner
-    from bot.slack import prune as view
+    from bot.slack.views import prune as view
     from bot.targets import parse_target
 
     now = datetime(2026, 11, 29, tzinfo=UTC)
@@ -420,9 +420,7 @@ async def test_prune_at_repository_and_enterprise_scope(
             gh.add_runner(path, f"dead-{i}", status="offline")
         gh.add_runner(path, "alive", status="online")
 
-    async with make_sandbox(
-        seed=fleet, clock=clock, policy=PLATFORM_POLICY, prefix=prefix
-    ) as sb:
+    async with make_sandbox(seed=fleet, clock=clock, policy=PLATFORM_POLICY, prefix=prefix) as sb:
         await sb.run(f"prune {target}")
         clock.advance(2 * DAY)
         ask = await sb.run(f"prune {target}")

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from bot.redact import REDACTED, Redactor
-from bot.slack.render import DELETE_ACTION
+from bot.slack.views.delete import DELETE_ACTION
 
 COMMANDS = [
     "help",

@@ -10,7 +10,10 @@ import pytest
 
 from bot.github.models import Download, Label, Runner, RunnerList, RunnerToken
 from bot.sandbox.fleet import generated_fleet
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import delete as delete_view
+from bot.slack.views import fleet as fleet_view
+from bot.slack.views import tokens as tokens_view
 from bot.targets import parse_target
 from handlers import parse
 
@@ -28,7 +31,7 @@ def _runner(i: int, *, name_len: int = 10, labels: int = 3) -> Runner:
     )
 
 
-def _check_limits(reply: render.Reply) -> dict:
+def _check_limits(reply: Reply) -> dict:
     payload = reply.payload()  # slack_sdk validates per-element limits here
     assert len(payload["blocks"]) <= 50
     for block in payload["blocks"]:
@@ -41,7 +44,7 @@ def _check_limits(reply: render.Reply) -> dict:
 def test_huge_fleet_with_long_names_and_many_labels() -> None:
     runners = [_runner(i, name_len=300, labels=100) for i in range(2000)]
     payload = _check_limits(
-        render.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
+        fleet_view.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
     )
     text = " ".join(b.get("text", {}).get("text", "") for b in payload["blocks"]) + str(payload)
     assert (
@@ -53,8 +56,8 @@ def test_huge_fleet_with_long_names_and_many_labels() -> None:
 
 def test_detail_and_delete_confirm_with_extreme_runner() -> None:
     runner = _runner(7, name_len=5000, labels=100)
-    _check_limits(render.runner_detail(TARGET, runner, parse("get acme 7")))
-    payload = _check_limits(render.delete_confirm(TARGET, runner))
+    _check_limits(fleet_view.runner_detail(TARGET, runner, parse("get acme 7")))
+    payload = _check_limits(delete_view.delete_confirm(TARGET, runner))
     confirm = payload["blocks"][-1]["elements"][0]["confirm"]
     assert len(confirm["text"]["text"]) <= 300
     assert len(payload["blocks"][-1]["elements"][0]["value"]) <= 2000
@@ -64,7 +67,7 @@ def test_user_and_github_text_is_escaped() -> None:
     runner = Runner(
         1, "<!channel> <@U123>", "Linux", "online", False, (Label(1, "<!here>", "custom"),)
     )
-    payload = render.runner_list(
+    payload = fleet_view.runner_list(
         TARGET, RunnerList([runner]), [runner], parse("list acme")
     ).payload()
     dumped = json.dumps(payload)
@@ -75,7 +78,7 @@ def test_user_and_github_text_is_escaped() -> None:
 def test_token_reply_is_ephemeral_with_expiry() -> None:
     token = RunnerToken("TOKEN123456", datetime(2026, 1, 1, 13, 0, tzinfo=UTC))
     now = datetime(2026, 1, 1, 12, 15, tzinfo=UTC).timestamp()
-    reply = render.token_reply(
+    reply = tokens_view.token_reply(
         parse_target("enterprise:octo"),
         token,
         kind="registration",
@@ -90,7 +93,7 @@ def test_token_reply_is_ephemeral_with_expiry() -> None:
     )
     assert "expires at <!date^1767272400^{time}|13:00 UTC> (in 45 min)" in payload["text"]
     assert "attach a machine" in json.dumps(payload)
-    remove = render.token_reply(
+    remove = tokens_view.token_reply(
         parse_target("enterprise:octo"),
         token,
         kind="remove",
@@ -108,7 +111,7 @@ def test_downloads_filtered() -> None:
         for arch in ("x64", "arm64")
     ]
     payload = _check_limits(
-        render.downloads_reply(TARGET, downloads, parse("downloads acme --os osx"))
+        fleet_view.downloads_reply(TARGET, downloads, parse("downloads acme --os osx"))
     )
     assert payload["text"].startswith("2 runner downloads")
 
@@ -146,7 +149,7 @@ def _texts(payload: dict) -> list[str]:
 def test_a_fleet_of_thousands_fits_slack_with_its_counts_first(n: int) -> None:
     runners = _generated(n)
     payload = _check_limits(
-        render.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
+        fleet_view.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
     )
     texts = _texts(payload)
     assert sum(len(t) for t in texts) < 12_000  # Slack refuses long messages near 13k
@@ -178,7 +181,7 @@ def test_a_fleet_of_thousands_fits_slack_with_its_counts_first(n: int) -> None:
 def test_a_fleet_that_fits_is_shown_whole_without_label_sets() -> None:
     runners = _generated(20)
     payload = _check_limits(
-        render.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
+        fleet_view.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
     )
     text = "\n".join(_texts(payload))
     assert "By label set" not in text and "more not shown" not in text
@@ -198,7 +201,7 @@ def test_label_sets_escape_github_text_and_set_apart_runners_without_self_hosted
     ]
     runners += [Runner(1000 + i, f"jit{i}") for i in range(200)]  # a JIT runner: no labels
     runners += [Runner(2000, "lone", labels=(Label(None, "self-hosted"),))]
-    reply = render.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
+    reply = fleet_view.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
     sets = _texts(_check_limits(reply))[2]
     assert "<!channel>" not in sets and "&lt;!channel&gt;" in sets
     assert "300 \u00d7 `linux,&lt;!channel&gt;,a\u02cbb&amp;c` · 300 online · 0 busy" in sets
@@ -211,8 +214,8 @@ def test_many_label_sets_name_the_largest_and_count_the_rest() -> None:
         Runner(i, f"r{i}", status="online", labels=(Label(None, f"pool-{i % 40:02d}", "custom"),))
         for i in range(4000)
     ]
-    reply = render.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
+    reply = fleet_view.runner_list(TARGET, RunnerList(runners), runners, parse("list acme"))
     sets = _texts(_check_limits(reply))[2]
-    assert sets.count(" \u00d7 ") == render.MAX_LABEL_SETS
-    rest = 40 - render.MAX_LABEL_SETS
+    assert sets.count(" \u00d7 ") == fleet_view.MAX_LABEL_SETS
+    rest = 40 - fleet_view.MAX_LABEL_SETS
     assert sets.splitlines()[-1] == f"…and {rest * 100:,} runners in {rest} other label sets"

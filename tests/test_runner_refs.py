@@ -15,7 +15,8 @@ import pytest
 from bot import errors
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import Sandbox, find_button, reply_text
-from bot.slack.render import DELETE_ACTION, error_text
+from bot.slack.views.delete import DELETE_ACTION
+from bot.slack.views.errors import error_text
 from bot.targets import Scope, Target
 from tests.conftest import seed_basic
 

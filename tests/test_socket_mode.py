@@ -19,7 +19,7 @@ from bot.sandbox.harness import SOCKET_PING_INTERVAL, Sandbox, find_button, repl
 from bot.sandbox.serve import serve
 from bot.sandbox.socket_double import SocketDouble
 from bot.services import Services
-from bot.slack.render import DELETE_ACTION
+from bot.slack.views.delete import DELETE_ACTION
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.sandbox.harness import reply_text
-from bot.slack.prune import PRUNE_ACTION
-from bot.slack.render import DELETE_ACTION
+from bot.slack.views.delete import DELETE_ACTION
+from bot.slack.views.prune import PRUNE_ACTION
 from tests.conftest import Clock
 from tests.postgres import running_server
 

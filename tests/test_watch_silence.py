@@ -16,7 +16,7 @@ import pytest
 
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
-from bot.slack import alerts as alert_render
+from bot.slack.views import alerts as alert_render
 from tests.conftest import Clock
 
 CHANNEL = "C0ALERTS"

@@ -26,7 +26,7 @@ from bot.commands import (
     unknown_word,
 )
 from bot.services import Services
-from bot.slack.render import Reply
+from bot.slack.blocks import Reply
 from bot.targets import Target
 
 __all__ = ["Args", "Button", "Caller", "Click", "Invocation", "NoTarget", "Router", "Verb"]

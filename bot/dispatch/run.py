@@ -18,17 +18,19 @@ from bot.commands import Action, UsageError
 from bot.dispatch.router import Button, Click, ClickRefused, Invocation, NoTarget, Router
 from bot.observe.logs import error_kind, handled, handling, word
 from bot.services import Services
-from bot.slack import render, usage
+from bot.slack.blocks import Reply
+from bot.slack.views import errors as errors_view
+from bot.slack.views import help as help_view
 from bot.store.database import StoreUnavailable
 from bot.targets import Target
 
 log = logging.getLogger(__name__)
-R = TypeVar("R", render.Reply, render.Reply | None)
+R = TypeVar("R", Reply, Reply | None)
 
 
 async def run_command(
     text: str, caller: Caller, services: Services, router: Router, kind: str = "command"
-) -> render.Reply:
+) -> Reply:
     """Parse, authorize, route and render one command; every failure becomes a reply.
     One log line says who asked what, how it ended, its GitHub requests and its time."""
     words = text.split()
@@ -42,13 +44,13 @@ def _outcome(outcome: str) -> None:
         current.outcome = outcome
 
 
-async def _dispatch(text: str, caller: Caller, services: Services, router: Router) -> render.Reply:
+async def _dispatch(text: str, caller: Caller, services: Services, router: Router) -> Reply:
     settings = services.settings
     try:
         args = router.parse(text, settings.default_target, github_url=settings.github_url)
     except UsageError as exc:
         _outcome("error usage")
-        return usage.usage_reply(exc, router.documented(), caller.command_name)
+        return help_view.usage_reply(exc, router.documented(), caller.command_name)
     current = handling.get()
     if current is not None:
         current.verb, current.target = args.verb, word(str(args.target or ""))
@@ -65,7 +67,7 @@ async def _dispatch(text: str, caller: Caller, services: Services, router: Route
 
 async def _refused(
     services: Services, caller: Caller, action: Action, verb: str, target: Target | None
-) -> render.Reply | None:
+) -> Reply | None:
     """The refusal reply (audited) when the policy refuses ``action``; None if allowed."""
     decision = await services.access.decide(
         action, user_id=caller.user_id, channel_id=caller.channel_id, target=target
@@ -74,7 +76,7 @@ async def _refused(
         return None
     _outcome("refused")
     await services.audit(caller, verb, target, "refused", decision.reason)
-    return render.refusal(action, verb, target, decision.reason)
+    return errors_view.refusal(action, verb, target, decision.reason)
 
 
 def button_target(value: str) -> str:
@@ -87,7 +89,7 @@ def button_target(value: str) -> str:
     return word(str(found.get("target") or "")) if isinstance(found, dict) else ""
 
 
-async def run_click(click: Click, router: Router) -> render.Reply | None:
+async def run_click(click: Click, router: Router) -> Reply | None:
     """One button press, through its route's policy check; None: nothing to post (a
     Home button answers with a new Home view, or a command button that runs nothing)."""
     button = router.buttons.get(click.action_id)
@@ -101,11 +103,11 @@ async def run_click(click: Click, router: Router) -> render.Reply | None:
         current.target = button_target(click.value)
         if button is None:
             current.outcome = "error unhandled"
-            return usage.button_gone_reply()
+            return help_view.button_gone_reply()
         return await _guarded(_click(button, click), click.services)
 
 
-async def _click(button: Button, click: Click) -> render.Reply | None:
+async def _click(button: Button, click: Click) -> Reply | None:
     """A target reader's or handler's :class:`ClickRefused` is its reply."""
     try:
         return await _authorized_click(button, click)
@@ -113,7 +115,7 @@ async def _click(button: Button, click: Click) -> render.Reply | None:
         return refused.reply
 
 
-async def _authorized_click(button: Button, click: Click) -> render.Reply | None:
+async def _authorized_click(button: Button, click: Click) -> Reply | None:
     if button.handler is None or button.action is None or button.target is None:
         raise ValueError(f"button {button.action_id!r} declares no policy action or target")
     if not isinstance(button.target, NoTarget):
@@ -129,18 +131,18 @@ async def _authorized_click(button: Button, click: Click) -> render.Reply | None
     return await button.handler(click)
 
 
-async def _guarded(work: Awaitable[R], services: Services) -> R | render.Reply:
+async def _guarded(work: Awaitable[R], services: Services) -> R | Reply:
     try:
         reply = await work
     except errors.RunnerOpsError as exc:
         _outcome(f"error {error_kind(exc)}")
         log.info("command failed: %r", exc)  # an error never holds a credential
-        return render.error_reply(exc, install_url=services.settings.install_url)
+        return errors_view.error_reply(exc, install_url=services.settings.install_url)
     except StoreUnavailable:  # logged by the store; the watch's verbs read and write it
         _outcome("error database")
-        return usage.database_unavailable_reply()
+        return help_view.database_unavailable_reply()
     except Exception:
         _outcome("error internal")
         log.exception("unexpected failure while handling a Slack request")
-        return render.internal_error_reply()
+        return errors_view.internal_error_reply()
     return reply

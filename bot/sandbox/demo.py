@@ -21,8 +21,8 @@ from bot.sandbox.fleet import seed_demo
 from bot.sandbox.harness import PLATFORM_POLICY, Sandbox, find_button
 from bot.sandbox.history import CHANNEL, DAY, Clock, World, seed_week
 from bot.sandbox.terminal import mrkdwn, render
-from bot.slack.prune import PRUNE_ACTION
-from bot.slack.render import DELETE_ACTION
+from bot.slack.views.delete import DELETE_ACTION
+from bot.slack.views.prune import PRUNE_ACTION
 
 BANNER = """\
 runnerops sandbox: GitHub and Slack doubles on loopback, with a seeded fleet:

@@ -19,7 +19,7 @@ from typing import Literal
 import cachetools
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.render import audit_line
+from bot.slack.views.access import audit_line
 from bot.store.audit import AuditEntry
 
 log = logging.getLogger(__name__)

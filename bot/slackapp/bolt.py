@@ -23,23 +23,24 @@ from slack_sdk.errors import SlackObjectFormationError
 
 from bot.dispatch import Caller, Click, Router, run_click, run_command
 from bot.services import Services
-from bot.slack import render
+from bot.slack.blocks import Reply
+from bot.slack.views import errors as errors_view
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("/runners", "/runner")
 
 
-def safe_payload(reply: render.Reply) -> dict[str, Any]:
+def safe_payload(reply: Reply) -> dict[str, Any]:
     """``reply`` as Slack takes it; one Slack would reject is replaced by a short apology."""
     try:
         return reply.payload()
     except SlackObjectFormationError:
         log.exception("a reply broke Slack's Block Kit limits")
-        return render.internal_error_reply().payload()
+        return errors_view.internal_error_reply().payload()
 
 
-async def post(respond: AsyncRespond, reply: render.Reply) -> None:
+async def post(respond: AsyncRespond, reply: Reply) -> None:
     """Send ``reply`` to the response_url."""
     payload = safe_payload(reply)
     try:
@@ -154,7 +155,7 @@ def build_slack_app(
         if not response_url_allowed(respond.response_url, prefixes):
             _refuse_response_url(respond.response_url)  # nothing runs: its reply could not go
             return
-        services.hold_current_task(lambda: post(respond, render.restarting_reply()))
+        services.hold_current_task(lambda: post(respond, errors_view.restarting_reply()))
         # A redelivery (X-Slack-Retry-Num) repeats the trigger_id: answer it once only.
         trigger = (
             body.get("trigger_id")
@@ -180,7 +181,7 @@ def build_slack_app(
         if not response_url_allowed(respond.response_url, prefixes):
             _refuse_response_url(respond.response_url)
             return
-        services.hold_current_task(lambda: post(respond, render.restarting_reply()))
+        services.hold_current_task(lambda: post(respond, errors_view.restarting_reply()))
         user = body.get("user") or {}
         caller = Caller(
             user_id=str(user.get("id", "")),
@@ -271,7 +272,7 @@ def _home_listeners(
             app.action(button.action_id)(ack=ack_now, lazy=[listeners[button.answer]])
 
 
-async def post_dm(services: Services, user_id: str, reply: render.Reply) -> None:
+async def post_dm(services: Services, user_id: str, reply: Reply) -> None:
     """Send ``reply`` to ``user_id``'s DM with runnerops (chat.postMessage to the user id):
     what a Home button answers with, as a Home view has no response_url."""
     payload = safe_payload(reply)

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot import errors
-from bot.slack import alerts as alert_render
-from bot.slack.render import Reply, error_text
+from bot.slack.blocks import Reply
+from bot.slack.views import alerts as alerts_view
+from bot.slack.views.errors import error_text
 from bot.store.database import StoreUnavailable
 from bot.store.health import Health, WatchId
 from bot.store.watches import Watch
@@ -96,7 +97,7 @@ class WatchHealth:
             self.metrics.swept(watch.target, now.timestamp())
             new = replace(old, failing_since=None, reason="", detail="", last_success=now)
             if old.failing_since is not None and old.notice_ts is not None:
-                reply = alert_render.watch_recovered(
+                reply = alerts_view.watch_recovered(
                     watch.target, since=old.failing_since, now=now, delayed=delayed, was=old.detail
                 )
                 await self.notice(watch, reply, old.notice_ts)
@@ -107,7 +108,7 @@ class WatchHealth:
             due = now - since >= self.notice_after
             changed = (old.reason, old.detail) != (new.reason, new.detail)
             if due and (old.notice_ts is None or changed):
-                reply = alert_render.watch_problem(watch.target, failure.text, since=since)
+                reply = alerts_view.watch_problem(watch.target, failure.text, since=since)
                 ts = await self.notice(watch, reply, old.notice_ts)
                 new = replace(new, notice_ts=ts or old.notice_ts)
         self.known[wid] = new

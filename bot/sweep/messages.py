@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 
-from bot.slack import alerts as alert_render
-from bot.slack.render import Reply
+from bot.slack.blocks import Reply
+from bot.slack.views import alerts as alerts_view
 from bot.store.audit import AuditEntry
 from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
@@ -48,15 +48,15 @@ class AlertMessages:
     ) -> Reply:
         alert = action.alert
         if alert.kind == AlertKind.OFFLINE:
-            return alert_render.offline_alert(
+            return alerts_view.offline_alert(
                 alert, now=now, resolved=action.kind is ActionKind.RESOLVE
             )
         if action.kind is ActionKind.RESOLVE:
             gone = before if before is not None else alert
-            return alert_render.stuck_resolved(gone, await self._jobs(gone))
+            return alerts_view.stuck_resolved(gone, await self._jobs(gone))
         still = {m.id for m in alert.members}
         departed = [m for m in (before.members if before else ()) if m.id not in still]
-        return alert_render.stuck_alert(
+        return alerts_view.stuck_alert(
             alert, diagnosis, await self._jobs(alert, before), now=now, departed=departed
         )
 

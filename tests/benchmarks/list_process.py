@@ -36,7 +36,7 @@ from bot.github.models import RunnerFilter, RunnerList
 from bot.github.pages import PAGE_CONCURRENCY
 from bot.github.runners import RunnerService, matching
 from bot.services import Services
-from bot.slack import render
+from bot.slack.views import fleet as fleet_view
 from bot.targets import Target, parse_target
 from handlers import parse
 
@@ -79,7 +79,7 @@ def render_list(org: str, listed: RunnerList) -> str:
     assert command.target is not None
     c = command
     shown = matching(RunnerFilter(c.status, c.busy, c.labels, c.name), listed.runners)
-    reply = render.runner_list(command.target, listed, shown, command)
+    reply = fleet_view.runner_list(command.target, listed, shown, command)
     return json.dumps(reply.payload())
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import handlers.prune as prune_handler
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
-from bot.slack.prune import PRUNE_ACTION
+from bot.slack.views.prune import PRUNE_ACTION
 
 DELAY = 0.05
 ORG = "/orgs/acme"

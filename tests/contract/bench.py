@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox
-from bot.slack.render import DELETE_ACTION
+from bot.slack.views.delete import DELETE_ACTION
 
 from .cut_spec import GHES_PREFIX, GHES_SPEC, resolve_pointer
 from .prism import PrismServer
@@ -39,7 +39,7 @@ SCOPE_TEMPLATES = {
 INSTALLATION = {"org": "/orgs/{org}/installation", "repo": "/repos/{owner}/{repo}/installation"}
 ACCESS_TOKENS = "/app/installations/{installation_id}/access_tokens"
 PRISM_FIXTURES = {"api.github.com": "prism_github", "ghec": "prism_ghec", GHES_SPEC: "prism_ghes"}
-# Every reply that reports a failure opens with one of these (see bot/slack/render.py).
+# Every reply that reports a failure opens with one of these (see bot/slack/views/errors.py).
 ERROR_MARKERS = (
     ":no_entry:",
     ":no_entry_sign:",

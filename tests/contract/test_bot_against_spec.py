@@ -35,7 +35,7 @@ import pytest
 import pytest_asyncio
 
 from bot.sandbox.harness import Keys, find_button, reply_text
-from bot.slack.render import DELETE_ACTION
+from bot.slack.views.delete import DELETE_ACTION
 
 from .bench import (
     ACCESS_TOKENS,

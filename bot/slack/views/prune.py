@@ -20,15 +20,16 @@ from slack_sdk.models.blocks import (
 
 from bot.durations import format_duration
 from bot.fleet.prune import Selection, Since, Tally
-from bot.slack.render import (
+from bot.slack.blocks import (
     SECTION_CHARS,
     Reply,
-    _context,
-    _header,
-    _section,
     clip,
     code,
+    context,
     escape,
+    header,
+    replacement,
+    section,
     slack_date,
 )
 from bot.targets import Target
@@ -62,13 +63,13 @@ def plan(
     n = len(selection.candidates)
     if n == 0:
         blocks: list[Block] = [
-            _section(f":broom: Nothing to prune in *{where}* ({escape(criteria)})."),
-            _context(_counts(selection)),
+            section(f":broom: Nothing to prune in *{where}* ({escape(criteria)})."),
+            context(_counts(selection)),
         ]
         if unseen := selection.too_recent_unseen:
             runners = "runner" if unseen == 1 else "runners"
             blocks.append(
-                _section(
+                section(
                     f":information_source: {unseen} offline {runners} runnerops has never seen"
                     " online: their time offline counts from when it first saw them offline"
                     " (for any it first saw with this listing: from now). Run `prune` again"
@@ -88,14 +89,14 @@ def plan(
     shown = _lines_fitting(lines)
     more = n - len(shown)
     blocks = [
-        _header(f"Prune {clip(str(target), 100)}: {n} runner{'s' * (n != 1)}"),
-        _section(
+        header(f"Prune {clip(str(target), 100)}: {n} runner{'s' * (n != 1)}"),
+        section(
             f"A dry run: these runners of *{where}* are offline, idle and match"
             f" ({escape(criteria)}). Nothing is deleted until you press the button; each is"
             " checked again just before its delete, and one back online or busy is kept."
         ),
-        _section("\n".join(shown) + (f"\n… and {more} more" if more else "")),
-        _context(_counts(selection)),
+        section("\n".join(shown) + (f"\n… and {more} more" if more else "")),
+        context(_counts(selection)),
     ]
     notes = []
     if selection.never_seen_online:
@@ -109,7 +110,7 @@ def plan(
             " in this plan."
         )
     if notes:
-        blocks.append(_section("\n".join(notes)))
+        blocks.append(section("\n".join(notes)))
     button = ButtonElement(
         text=PlainTextObject(text=f"Delete {n} runner{'s' * (n != 1)}"),
         action_id=PRUNE_ACTION,
@@ -156,7 +157,7 @@ def progress(target: Target, tally: Tally) -> Reply:
         )
     return Reply(
         text=f"Pruning {target}: {tally.done}/{tally.total}",
-        blocks=[_section(text)],
+        blocks=[section(text)],
         replace_original=True,
     )
 
@@ -183,12 +184,20 @@ def summary(target: Target, tally: Tally, user_id: str, *, not_attempted: int = 
             f"• not attempted: {not_attempted}, GitHub's rate limit held too long;"
             " run `prune` again later for a new dry run of what is left"
         )
-    blocks: list[Block] = [_section(head)]
+    blocks: list[Block] = [section(head)]
     if lines:
-        blocks.append(_section("\n".join(_lines_fitting(lines))))
-    blocks.append(_context(f"by <@{user_id}>"))
+        blocks.append(section("\n".join(_lines_fitting(lines))))
+    blocks.append(context(f"by <@{user_id}>"))
     return Reply(
         text=f"Prune of {target}: {len(tally.deleted)} deleted",
         blocks=blocks,
         replace_original=True,
+    )
+
+
+def already_pruning(target: Target) -> Reply:
+    """A second click on the same plan: the first one's message shows how it goes."""
+    return replacement(
+        f":hourglass: Another click is pruning *{escape(str(target))}*; its"
+        " progress and summary show on that message."
     )

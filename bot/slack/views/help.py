@@ -9,7 +9,7 @@ from typing import Protocol
 from slack_sdk.models.blocks import ContextBlock
 
 from bot.commands import UsageError
-from bot.slack.render import Reply, _context, _section, clip, escape, replacement
+from bot.slack.blocks import Reply, clip, context, escape, replacement, section
 
 
 class Documented(Protocol):
@@ -32,7 +32,7 @@ def help_reply(
         return Reply(
             text=f"{command_name} {found.usage}",
             blocks=[
-                _section(f"*{found.name}*: {found.help}\n`{command_name} {found.usage}`"),
+                section(f"*{found.name}*: {found.help}\n`{command_name} {found.usage}`"),
                 _targets_help(),
             ],
         )
@@ -41,16 +41,16 @@ def help_reply(
     return Reply(
         text=f"{command_name}: manage GitHub Actions self-hosted runners",
         blocks=[
-            _section(f"*{command_name}* manages GitHub Actions self-hosted runners."),
-            _section("\n".join(lines[:half])),
-            _section("\n".join(lines[half:])),
+            section(f"*{command_name}* manages GitHub Actions self-hosted runners."),
+            section("\n".join(lines[:half])),
+            section("\n".join(lines[half:])),
             _targets_help(),
         ],
     )
 
 
 def _targets_help() -> ContextBlock:
-    return _context(
+    return context(
         "TARGET: `ORG` (or `org:ORG`), `OWNER/REPO` (or `repo:OWNER/REPO`), "
         "`enterprise:SLUG`; the scope word may stand apart: `org acme`. "
         'RUNNER: `id:N` (by id), `name:TEXT` (by exact name; `name:"my runner"`), or a '
@@ -69,7 +69,7 @@ def usage_reply(
     else:
         words = ", ".join(f"`{v.name}`" for v in verbs)
         text += f"\nCommands: {words}. Try `{command_name} help`."
-    return Reply(text=text, blocks=[_section(text)])
+    return Reply(text=text, blocks=[section(text)])
 
 
 def database_unavailable_reply() -> Reply:
@@ -77,7 +77,7 @@ def database_unavailable_reply() -> Reply:
         ":floppy_disk: runnerops' database did not answer; nothing was changed. Try"
         " again shortly; if it persists, an operator should check the database."
     )
-    return Reply(text=text, blocks=[_section(text)])
+    return Reply(text=text, blocks=[section(text)])
 
 
 def button_gone_reply() -> Reply:

@@ -23,8 +23,8 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.durations import format_duration
-from bot.slack.alerts import REASON_TITLES
-from bot.slack.render import MARKS, _context, _header, _section, clip, code, escape
+from bot.slack.blocks import MARKS, clip, code, context, escape, header, section
+from bot.slack.views.reasons import REASON_TITLES
 from bot.store.jobs import JobRecord
 from bot.watch.alerts import Alert, AlertKind
 from bot.watch.diagnosis import Reason
@@ -111,9 +111,9 @@ def _panel(panel: Panel, now: datetime) -> list[Block]:
         lines.append(f"… and {len(panel.alerts) - ALERT_LINES} more alerts")
     alerts = "\n".join(lines) if lines else ":white_check_mark: no open alerts"
     return [
-        _section(f"*{where}*  {counts}"),
-        _section(alerts),
-        _context(f"watched in {channels}" if channels else "watched"),
+        section(f"*{where}*  {counts}"),
+        section(alerts),
+        context(f"watched in {channels}" if channels else "watched"),
         ActionsBlock(  # one block for every button: the commands cost no extra block
             elements=[
                 ButtonElement(
@@ -183,7 +183,7 @@ def _focus(focus: Focus, now: datetime) -> list[Block]:
         jobs = f"{focus.hidden} job{'s' * (focus.hidden != 1)}"
         queued += f"\n…and {jobs} in repositories you may not read."
     return [
-        _header(f"{where}: the last 7 days"),
+        header(f"{where}: the last 7 days"),
         # Without a public address (Socket Mode, no RUNNEROPS_PUBLIC_URL) Slack could not
         # fetch a chart: a relative link would only make Slack refuse the whole view.
         *(
@@ -194,7 +194,7 @@ def _focus(focus: Focus, now: datetime) -> list[Block]:
             if focus.queue_chart.startswith(("https://", "http://"))
             else []
         ),
-        _section(f"*Queued now*\n{queued}"),
+        section(f"*Queued now*\n{queued}"),
         DividerBlock(),
     ]
 
@@ -208,7 +208,7 @@ def home_view(
     has_grants: bool = True,
 ) -> dict[str, Any]:
     blocks: list[Block] = [
-        _header("runnerops: your fleet"),
+        header("runnerops: your fleet"),
         ActionsBlock(
             elements=[
                 ButtonElement(text=PlainTextObject(text="Refresh"), action_id=HOME_REFRESH),
@@ -221,14 +221,14 @@ def home_view(
     ]
     if not has_grants:
         blocks.append(
-            _section(
+            section(
                 ":lock: You may not see any target yet. An admin grants `read` in the policy"
                 " (`RUNNEROPS_POLICY`); `/runners whoami` shows what you may do, where."
             )
         )
     elif not panels:
         blocks.append(
-            _section(
+            section(
                 "No target you may see is watched. In the channel that should get alerts,"
                 " type `/runners watch ORG` (or `OWNER/REPO`); `/runners watching` lists them."
             )
@@ -244,7 +244,7 @@ def home_view(
         if room < heading + PER_TARGET:
             break
         if heading:
-            blocks.append(_header(clip(account, 140)))
+            blocks.append(header(clip(account, 140)))
             room -= heading
         for panel in members:
             if room < PER_TARGET:
@@ -254,16 +254,16 @@ def home_view(
             room -= PER_TARGET
     if len(panels) > len(shown):
         blocks.append(
-            _context(f"… and {len(panels) - len(shown)} more targets: `/runners watching`")
+            context(f"… and {len(panels) - len(shown)} more targets: `/runners watching`")
         )
     if resolved:
         lines = [
             f"• {escape(a.target)}: {_alert_what(a)}, resolved {format_duration(now - at)} ago"
             for a, at in resolved[:8]
         ]
-        blocks.append(_section("*Resolved lately*\n" + "\n".join(lines)))
+        blocks.append(section("*Resolved lately*\n" + "\n".join(lines)))
     blocks.append(
-        _context(
+        context(
             "Buttons answer by direct message. Commands: `/runners list TARGET` ·"
             " `queue TARGET` · `why JOB_URL` · `stats TARGET` · `prune TARGET` · `help`"
         )

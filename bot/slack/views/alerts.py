@@ -1,0 +1,164 @@
+"""The watch's alerts in a channel: posted, updated and resolved in place; and the one
+message that says a watch cannot be swept, and when it works again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from slack_sdk.models.blocks import Block
+
+from bot.durations import format_duration
+from bot.slack.blocks import Reply, clip, context, escape, section, slack_date
+from bot.slack.views.reasons import MAX_JOBS_SHOWN, job_line, plural, reason_text, wanted_labels
+from bot.store.jobs import JobRecord
+from bot.watch.alerts import Alert, Departure, Member
+from bot.watch.diagnosis import Diagnosis
+
+
+def stuck_alert(
+    alert: Alert,
+    diagnosis: Diagnosis | None,
+    jobs: Mapping[int, JobRecord],
+    *,
+    now: datetime,
+    departed: Sequence[Member] = (),
+) -> Reply:
+    """The open alert: how many jobs wait for which labels, why, and the jobs; and what
+    became of the jobs ``departed`` since the message was last written."""
+    count = len(alert.members)
+    head = (
+        f":rotating_light: *{plural(count, 'job')} waiting for {wanted_labels(alert.labels)}*"
+        f" in *{escape(alert.target)}*"
+    )
+    why = reason_text(diagnosis) if diagnosis is not None else escape(alert.reason)
+    lines = [
+        job_line(jobs.get(m.id), m.name, now, lasting=True) for m in alert.members[:MAX_JOBS_SHOWN]
+    ]
+    if count > MAX_JOBS_SHOWN:
+        lines.append(f"…and {count - MAX_JOBS_SHOWN} more")
+    blocks: list[Block] = [section(head), section(why), section("\n".join(lines))]
+    if departed:
+        fates = [f"• {_fate(jobs.get(m.id), m.name)}" for m in departed[:MAX_JOBS_SHOWN]]
+        blocks.append(section("*Since the last update*\n" + "\n".join(fates)))
+    if diagnosis is not None and diagnosis.as_of is not None:
+        blocks.append(
+            context(
+                f"Runners as listed {format_duration(max(now - diagnosis.as_of, timedelta(0)))}"
+                " ago (with busy runners kept from job events): the poll budget paces how"
+                " often this account's runners are listed. Each job is checked with GitHub"
+                " at least once per the watch's threshold."
+            )
+        )
+    blocks.append(context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
+    # The fallback text notifies too: labels come from workflow files, so escaped (and cut:
+    # a job may ask for a thousand labels).
+    text = (
+        f"{count} job{'s' if count != 1 else ''} waiting for"
+        f" {escape(clip(', '.join(alert.labels), 300))}"
+    )
+    return Reply(text=text, blocks=blocks, response_type="in_channel")
+
+
+def stuck_resolved(alert: Alert, jobs: Mapping[int, JobRecord]) -> Reply:
+    """The alert is over: what became of each job it held."""
+    fates = []
+    for member in alert.members[:MAX_JOBS_SHOWN]:
+        record = jobs.get(member.id)
+        fates.append("• " + _fate(record, member.name))
+    head = (
+        f":white_check_mark: *Resolved*: jobs waiting for {wanted_labels(alert.labels)}"
+        f" in *{escape(alert.target)}*"
+    )
+    body = "\n".join(fates) or "No job waits for this reason any more."
+    text = f"Resolved: jobs waiting for {escape(', '.join(alert.labels))}"
+    return Reply(text=text, blocks=[section(head), section(body)], response_type="in_channel")
+
+
+def _fate(record: JobRecord | None, name: str) -> str:
+    if record is None:
+        return f"{escape(clip(name, 80))}: no longer waiting"
+    job = record.job
+    title = escape(clip(job.name or name, 80))
+    if job.started_at is not None and job.created_at is not None:
+        runner = escape(clip(job.runner_name or "a runner", 60))
+        waited = format_duration(job.started_at - job.created_at)
+        return f"{title}: picked up by *{runner}* after {waited}"
+    if job.status == "completed":
+        outcome = escape(record.conclusion or "ended")
+        waited = (
+            f" after {format_duration(job.completed_at - job.created_at)}"
+            if job.completed_at and job.created_at
+            else ""
+        )
+        return f"{title}: {outcome}{waited} without starting"
+    if job.status == "gone":
+        return f"{title}: gone from GitHub (deleted, or its repository no longer visible)"
+    return f"{title}: no longer waiting for this reason"
+
+
+def offline_alert(alert: Alert, *, now: datetime, resolved: bool = False) -> Reply:
+    """Runners offline past the threshold, and those back or deleted since."""
+    lines = [
+        f"• *{escape(clip(m.name, 60))}* offline, last seen online {format_duration(now - m.since)}"
+        " ago"
+        for m in alert.members[:MAX_JOBS_SHOWN]
+    ]
+    if len(alert.members) > MAX_JOBS_SHOWN:
+        lines.append(f"…and {len(alert.members) - MAX_JOBS_SHOWN} more")
+    for left in alert.left[:MAX_JOBS_SHOWN]:
+        name = escape(clip(left.name, 60))
+        if left.how is Departure.BACK:
+            lines.append(f"• *{name}* back after {format_duration(left.away)}")
+        else:
+            lines.append(f"• *{name}* was deleted")
+    count = len(alert.members)
+    if resolved or not count:
+        head = f":large_green_circle: *Resolved*: runners of *{escape(alert.target)}* offline"
+        text = f"Resolved: runners of {alert.target} offline"
+    else:
+        head = f":red_circle: *{plural(count, 'runner')} of {escape(alert.target)} offline*"
+        text = f"{count} runner{'s' if count != 1 else ''} of {alert.target} offline"
+    blocks: list[Block] = [section(head)]
+    if lines:
+        blocks.append(section("\n".join(lines)))
+    if count and not resolved:
+        blocks.append(
+            context("Start the runner service on those machines, or delete runners retired.")
+        )
+    return Reply(text=text, blocks=blocks, response_type="in_channel")
+
+
+def watch_problem(target: str, problem: str, *, since: datetime | None = None) -> Reply:
+    """The one message that says a watch cannot be swept (updated in place while it
+    lasts): what fails, since when, what to do."""
+    when = f" since {slack_date(since)}" if since is not None else ""
+    text = f":warning: runnerops cannot fully watch *{escape(target)}*{when}: {problem}"
+    note = (
+        "Alerts for this target may be late or missing until this is fixed; this message"
+        " is updated when it changes and says when watching works again."
+    )
+    return Reply(text=text, blocks=[section(text), context(note)], response_type="in_channel")
+
+
+def watch_recovered(
+    target: str, *, since: datetime, now: datetime, delayed: int, was: str
+) -> Reply:
+    """The same message once the watch sweeps again: for how long it could not, and how
+    many alerts that delayed."""
+    lasted = format_duration(max(now - since, timedelta(0)))
+    if delayed:
+        late = f"{delayed} alert{'s' if delayed != 1 else ''} {'was' if delayed == 1 else 'were'}"
+        late += f" delayed by up to {lasted}."
+    else:
+        late = "no alert was delayed."
+    text = (
+        f":white_check_mark: runnerops is watching *{escape(target)}* again"
+        f" (since {slack_date(now)}; it could not for {lasted}); {late}"
+    )
+    return Reply(
+        text=text,
+        blocks=[section(text), context(f"What had failed: {was}")],
+        response_type="in_channel",
+    )
