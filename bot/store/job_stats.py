@@ -2,11 +2,11 @@
 
 A window of a busy organization holds a million jobs: loading them into Python took
 seconds on the event loop, and even one pass over them in SQL took seconds. ``stats``
-now reads the roll-ups kept as jobs start and finish (bot/store/rollups.py: per day and
-hour, label set and wait, or runner) for the whole days and hours of its window, and
-the jobs themselves only at the window's partial edges and for the few not rolled up;
-what comes back is one row per label set or runner, however many jobs there are. The
-Home tab's daily chart (``daily_queue``) still passes over the jobs of its 7 days.
+and the Home tab's daily chart (``daily_queue``) now read the roll-ups kept as jobs
+start and finish (bot/store/rollups.py: per day and hour, label set and wait, or runner)
+for the whole days and hours of their window, and the jobs themselves only at the
+window's partial edges and for the few not rolled up; what comes back is one row per
+label set (per day) or runner, however many jobs there are.
 
 The numbers are those of bot/watch/stats.py exactly (its pure functions are the reference
 the tests compare with): nearest-rank percentiles (``percentile_disc`` on PostgreSQL, the
@@ -35,14 +35,17 @@ from bot.store.rollups import (
     wait_us_sql,
 )
 from bot.store.schema import jobs, runner_hours
-from bot.watch.labels import LabelSetKey, label_set_key
+from bot.watch.labels import LabelSetKey, is_github_hosted, label_set_key
 from bot.watch.stats import QueueStats, RunnerUsage
 
 # Bounds on what one reply can need: a target whose jobs name thousands of label sets
 # (any repository writer controls ``runs-on``) still gets an answer of bounded size.
 MAX_LABEL_SETS = 1000
 MAX_RUNNERS = 1000
-CHART_CANDIDATES = 50  # label sets ranked for a chart's busiest few, before ties are broken
+CHART_DAYS = 8  # the days a 7-day chart's window touches
+# GitHub cancels a self-hosted job not started within 24 hours (bot/store/jobs.py
+# QUEUE_LIMIT), plus the same hour of grace: how long a wait can reach into a window.
+WAIT_LIMIT = timedelta(hours=25)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -107,6 +110,22 @@ class Dialect:
         return f'{column} COLLATE "C"' if self.pg else column
 
 
+def _owner_key(owner: str, repository: str | None) -> str:
+    return (repository.split("/", 1)[0] if repository is not None else owner).lower()
+
+
+def _busiest_days(
+    by_day: list[tuple[date, LabelSetKey, timedelta, timedelta, int]], threshold_sets: int
+) -> list[tuple[date, LabelSetKey, timedelta, timedelta]]:
+    """The points of the ``threshold_sets`` label sets with the most started jobs over
+    every day (ties by label set, as bot/watch/stats.py ``daily_queue`` breaks them)."""
+    totals: dict[LabelSetKey, int] = {}
+    for _, key, _, _, n in by_day:
+        totals[key] = totals.get(key, 0) + n
+    chosen = set(sorted(totals, key=lambda k: (-totals[k], k))[:threshold_sets])
+    return sorted((day, key, p50, p95) for day, key, p50, p95, _ in by_day if key in chosen)
+
+
 def _scope(repository: str | None) -> str:
     return "repo_key = :scope" if repository is not None else "owner_key = :scope"
 
@@ -147,26 +166,61 @@ def _percentiles(group: str, source: str) -> str:
     )
 
 
-def _wait(d: Dialect) -> str:
-    """Queue time in microseconds, never negative; NULL until a runner started the job."""
-    started, created = d.us("started_at"), d.us("created_at")
-    waited = d.greatest(f"{started} - {created}", d.zero)
-    return f"CASE WHEN started_at IS NULL THEN NULL ELSE {waited} END"
-
-
-# The jobs a window of stats concerns: created in it, or running (or finished) in it
-# after starting before it (bot/store/jobs.py JobStore.since, the reference).
-_IN_WINDOW = (
-    "(created_at >= :start OR (started_at IS NOT NULL"
-    " AND (completed_at IS NULL OR completed_at >= :start)))"
-)
-
-
 def _delta(value: object) -> timedelta | None:
     """A duration as an engine returns it: an interval, or integer microseconds."""
     if value is None or isinstance(value, timedelta):
         return value
     return timedelta(microseconds=int(str(value)))
+
+
+class _Tally:
+    """Jobs and busy time per runner name, added up from the roll-ups and the jobs."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.busy: dict[str, timedelta] = {}
+
+    def add(self, name: str, counted: int, time: timedelta) -> None:
+        self.counts[name] = self.counts.get(name, 0) + counted
+        self.busy[name] = self.busy.get(name, timedelta(0)) + time
+
+    def usage(self, window: timedelta) -> dict[str, RunnerUsage]:
+        """The runners that ran a job, by name (a bounded number of them)."""
+        names = sorted(name for name, n in self.counts.items() if n)[:MAX_RUNNERS]
+        return {
+            name: RunnerUsage(
+                name, self.counts[name], self.busy[name], min(self.busy[name] / window, 1.0)
+            )
+            for name in names
+        }
+
+
+def _spans(first: datetime, last: datetime) -> list[tuple[int, datetime, datetime]]:
+    """The roll-up rows covering the whole hours ``[first, last)``: whole days where
+    there are some, whole hours around them."""
+    day_from, day_to = ceil_day(first), day_of(last)
+    if day_from >= day_to:
+        return [(SPAN_HOUR, first, last)]
+    return [(SPAN_HOUR, first, day_from), (SPAN_DAY, day_from, day_to), (SPAN_HOUR, day_to, last)]
+
+
+def _whole_hours(scope: str, first: datetime, last: datetime) -> sa.Select[Any]:
+    """Per runner of ``scope``: (name, runs started, busy microseconds) in the whole hours
+    ``[first, last)``, from ``runner_hours``."""
+    hours = runner_hours.c
+    covered = sa.or_(
+        *(
+            sa.and_(hours.span == span, hours.hour >= low, hours.hour < high)
+            for span, low, high in _spans(first, last)
+        )
+    )
+    return (
+        sa.select(
+            sa.func.max(hours.runner_name), sa.func.sum(hours.starts), sa.func.sum(hours.busy_us)
+        )
+        .where(hours.target_key == scope, covered)
+        .group_by(hours.runner_key)
+    )
 
 
 class JobStats:
@@ -238,7 +292,7 @@ class JobStats:
         )
         sql = _percentiles("k", source) + " ORDER BY total DESC LIMIT :most"
         params = self._params(owner, repository, start)
-        owner_key = (repository.split("/", 1)[0] if repository is not None else owner).lower()
+        owner_key = _owner_key(owner, repository)
         params |= {
             "owner": owner_key,
             "whole": self._at(ceil_hour(start)),
@@ -276,52 +330,46 @@ class JobStats:
         if window <= timedelta(0):
             raise ValueError("the window must end after it starts")
         scope = _scope_value(owner, repository)
-        owner_key = (repository.split("/", 1)[0] if repository is not None else owner).lower()
+        owner_key = _owner_key(owner, repository)
+        job = jobs.c
+        mine = [job.owner_key == owner_key] + ([job.repo_key == scope] if repository else [])
+        tally = _Tally()
         first, last = ceil_hour(start), hour_of(end)
-        whole = first < last  # whole hours [first, last) come from the roll-ups
+        if first < last:  # whole hours [first, last) come from the roll-ups
+            for name, starts, busy_us in await self._select(_whole_hours(scope, first, last)):
+                tally.add(str(name), int(starts or 0), timedelta(microseconds=int(busy_us or 0)))
+        await self._edge_runs(tally, scope, mine, start, end)
+        running = sa.select(job.runner_name, job.started_at, job.completed_at, job.created_at)
+        running = running.where(
+            sa.text("NOT usage_rolled AND started_at IS NOT NULL"),
+            *mine,
+            job.runner_name.is_not(None),
+        )
+        for name, started, completed, created in await self._select(running):
+            in_window = (created is not None and created >= start) or (
+                completed is None or completed >= start
+            )
+            finished = completed if completed is not None else end
+            clipped = min(finished, end) - max(started, start)
+            instant = finished <= started and start <= started < end
+            if in_window and (clipped > timedelta(0) or instant):
+                tally.add(str(name), True, max(clipped, timedelta(0)))
+        return tally.usage(window)
+
+    async def _edge_runs(
+        self, tally: _Tally, scope: str, mine: list[Any], start: datetime, end: datetime
+    ) -> None:
+        """The finished runs of the window's partial hours at its edges (those the whole
+        hours of the roll-ups leave out): those that started there, and those crossing
+        into them, which started no earlier than the hour's ``first_start``."""
+        first, last = ceil_hour(start), hour_of(end)
+        whole = first < last
         edges = [(start, first), (last, end)] if whole else [(start, end)]
-        counts: dict[str, int] = {}
-        busy: dict[str, timedelta] = {}
-
-        def add(name: str, counted: int, time: timedelta) -> None:
-            counts[name] = counts.get(name, 0) + counted
-            busy[name] = busy.get(name, timedelta(0)) + time
-
         hours = runner_hours.c
-        of_scope = hours.target_key == scope
-        if whole:
-            # Whole days where there are some, whole hours around them.
-            day_from, day_to = ceil_day(first), day_of(last)
-            spans = [(SPAN_HOUR, first, last)]
-            if day_from < day_to:
-                spans = [
-                    (SPAN_HOUR, first, day_from),
-                    (SPAN_DAY, day_from, day_to),
-                    (SPAN_HOUR, day_to, last),
-                ]
-            covered = sa.or_(
-                *(
-                    sa.and_(hours.span == span, hours.hour >= low, hours.hour < high)
-                    for span, low, high in spans
-                )
-            )
-            totals = (
-                sa.select(
-                    sa.func.max(hours.runner_name),
-                    sa.func.sum(hours.starts),
-                    sa.func.sum(hours.busy_us),
-                )
-                .where(of_scope, covered)
-                .group_by(hours.runner_key)
-            )
-            for name, starts, busy_us in await self._select(totals):
-                add(str(name), int(starts or 0), timedelta(microseconds=int(busy_us or 0)))
-        # Where the runs crossing into each partial hour began (a run touches every hour
-        # from its start's to its end's).
         marks = [hour_of(start)] + ([last] if whole else [])
         earliest = (
             sa.select(hours.hour, sa.func.min(hours.first_start))
-            .where(of_scope, hours.span == SPAN_HOUR, hours.hour.in_(marks))
+            .where(hours.target_key == scope, hours.span == SPAN_HOUR, hours.hour.in_(marks))
             .group_by(hours.hour)
         )
         since = {hour: first_start for hour, first_start in await self._select(earliest)}
@@ -329,12 +377,12 @@ class JobStats:
         if whole:
             ranges.append((min(since.get(last, last), last), end))
         job = jobs.c
-        mine = [job.owner_key == owner_key] + ([job.repo_key == scope] if repository else [])
-        rolled: list[Any] = [sa.text("usage_rolled"), *mine]
         columns = (job.id, job.runner_name, job.started_at, job.completed_at)
         seen: set[int] = set()
         for low, high in ranges:
-            query = sa.select(*columns).where(*rolled, job.started_at >= low, job.started_at < high)
+            query = sa.select(*columns).where(
+                sa.text("usage_rolled"), *mine, job.started_at >= low, job.started_at < high
+            )
             for job_id, name, started, completed in await self._select(query):
                 if job_id in seen:
                     continue
@@ -346,26 +394,7 @@ class JobStats:
                 counted = started < end and (started >= start or completed > start)
                 counted = counted and not (whole and first <= started < last)
                 if counted or inside:
-                    add(str(name), counted, inside)
-        running = sa.select(*columns, job.created_at).where(
-            sa.text("NOT usage_rolled AND started_at IS NOT NULL"),
-            *mine,
-            job.runner_name.is_not(None),
-        )
-        for _, name, started, completed, created in await self._select(running):
-            in_window = (created is not None and created >= start) or (
-                completed is None or completed >= start
-            )
-            finished = completed if completed is not None else end
-            clipped = min(finished, end) - max(started, start)
-            instant = finished <= started and start <= started < end
-            if in_window and (clipped > timedelta(0) or instant):
-                add(str(name), True, max(clipped, timedelta(0)))
-        names = sorted(name for name, n in counts.items() if n)[:MAX_RUNNERS]
-        return {
-            name: RunnerUsage(name, counts[name], busy[name], min(busy[name] / window, 1.0))
-            for name in names
-        }
+                    tally.add(str(name), counted, inside)
 
     async def _select(self, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
         """A Core select (times come back as datetimes on both engines), one at a time."""
@@ -380,38 +409,77 @@ class JobStats:
     async def daily_queue(
         self, owner: str, repository: str | None, start: datetime, *, threshold_sets: int = 6
     ) -> list[tuple[date, LabelSetKey, timedelta, timedelta]]:
-        """bot/watch/stats.py ``daily_queue`` of the self-hosted jobs of the window."""
-        d = self.dialect
-        base = (
-            f"SELECT CAST(labels AS TEXT) AS k, {d.day('created_at')} AS day, {_wait(d)} AS w,"
-            " 1 AS c"
-            f" FROM jobs WHERE {_scope(repository)} AND {_IN_WINDOW}"
-            " AND hosted = :hosted AND started_at IS NOT NULL AND created_at IS NOT NULL"
-        )
-        # The busiest label sets first (a bounded few), then the days of those only.
-        busiest = (
-            f"SELECT k, count(*) AS total FROM ({base}) AS b GROUP BY k"
-            " ORDER BY total DESC LIMIT :candidates"
-        )
-        params = self._params(owner, repository, start) | self._chart_params()
-        totals = {_labels(r["k"]): int(r["total"]) for r in await self._rows(busiest, params)}
-        chosen = set(sorted(totals, key=lambda k: (-totals[k], k))[:threshold_sets])
-        if not chosen:
-            return []
-        keys = {json.dumps(list(k)) for k in chosen}
-        source = f"({base} AND CAST(labels AS TEXT) IN :keys)"
-        sql = _percentiles("day, k", source)
-        rows = await self._rows(sql, params | {"keys": sorted(keys)}, expanding="keys")
-        points = []
-        for m in rows:
-            labels, p50, p95 = _labels(m["k"]), _delta(m["p50"]), _delta(m["p95"])
-            if labels in chosen and p50 is not None and p95 is not None:
-                points.append((date.fromisoformat(str(m["day"])), labels, p50, p95))
-        return sorted(points)
+        """bot/watch/stats.py ``daily_queue`` of the self-hosted jobs of the window.
 
-    def _chart_params(self) -> dict[str, object]:
-        return {
-            "hosted": False,
-            "candidates": CHART_CANDIDATES,
-            "threshold": self.dialect.duration(timedelta(0)),
+        Read as ``queue_stats`` reads (the roll-ups for the whole days and hours from
+        ``start`` on, the jobs for the part of an hour before them), grouped by day, plus
+        the jobs created before ``start`` that waited or ran into the window (see
+        :meth:`_crossing`). A label set's total is its started jobs over every day, so the
+        busiest few are chosen from the same rows; hosted label sets are left out by their
+        labels, as ``jobs.hosted`` was set from them."""
+        d = self.dialect
+        labels, waited = "CAST(labels AS TEXT)", wait_us_sql(d.name)
+        days_of = d.day("hour")
+        edge_scope = _scope(repository)
+        if repository is None:  # the (owner, rank, created) index: started jobs only
+            edge_scope += " AND status_rank IN (1, 2)"
+        source = (
+            f"(SELECT labels AS k, {days_of} AS day, wait_us AS w, jobs AS c FROM job_waits"
+            " WHERE target_key = :scope AND span = 24 AND hour >= :days"
+            f" UNION ALL SELECT labels AS k, {days_of} AS day, wait_us AS w, jobs AS c"
+            " FROM job_waits"
+            " WHERE target_key = :scope AND span = 1 AND hour >= :whole AND hour < :days"
+            f" UNION ALL SELECT {labels} AS k, {d.day('created_at')} AS day, {waited} AS w,"
+            f" 1 AS c FROM jobs WHERE {edge_scope} AND waits_rolled"
+            " AND created_at >= :start AND created_at < :whole"
+            f" UNION ALL SELECT {labels} AS k, {d.day('created_at')} AS day, {waited} AS w,"
+            f" 1 AS c FROM jobs WHERE {self._crossing(repository)})"
+        )
+        sql = _percentiles("day, k", source) + " ORDER BY n DESC LIMIT :most"
+        params = self._params(owner, repository, start) | {
+            "owner": _owner_key(owner, repository),
+            "whole": self._at(ceil_hour(start)),
+            "days": self._at(ceil_day(start)),
+            "threshold": 0,
+            "most": CHART_DAYS * MAX_LABEL_SETS,
         }
+        params |= await self._crossing_bounds(owner, repository, start)
+        by_day: list[tuple[date, LabelSetKey, timedelta, timedelta, int]] = []
+        for m in await self._rows(sql, params):
+            key, p50, p95 = label_set_key(_labels(m["k"])), _delta(m["p50"]), _delta(m["p95"])
+            if p50 is not None and p95 is not None and not is_github_hosted(key):
+                by_day.append((date.fromisoformat(str(m["day"])), key, p50, p95, int(m["n"])))
+        return _busiest_days(by_day, threshold_sets)
+
+    def _crossing(self, repository: str | None) -> str:
+        """The jobs created before ``start`` whose wait or run reaches into the window (as
+        ``JobStore.since`` reads): created since ``:back`` (the crossing runs' earliest
+        start, and GitHub's 24-hour limit on a wait, before ``start``), or running,
+        read through the small index of unrolled runs."""
+        scope = _scope(repository)
+        crossing = (
+            "started_at IS NOT NULL AND created_at IS NOT NULL AND created_at < :start"
+            " AND (started_at >= :start OR completed_at IS NULL OR completed_at >= :start)"
+        )
+        ranked = " AND status_rank IN (1, 2)" if repository is None else ""
+        return (
+            f"{crossing} AND (({scope}{ranked} AND created_at >= :back)"
+            f" OR (owner_key = :owner AND {scope} AND NOT usage_rolled"
+            " AND created_at < :back))"
+        )
+
+    async def _crossing_bounds(
+        self, owner: str, repository: str | None, start: datetime
+    ) -> dict[str, object]:
+        """``:back`` for :meth:`_crossing`: a run crossing ``start`` touches its hour, whose
+        ``runner_hours`` row keeps its earliest start; its job was created at most
+        GitHub's queue limit before that."""
+        hours = runner_hours.c
+        earliest = sa.select(sa.func.min(hours.first_start)).where(
+            hours.target_key == _scope_value(owner, repository),
+            hours.span == SPAN_HOUR,
+            hours.hour == hour_of(start),
+        )
+        (first_start,) = (await self._select(earliest))[0]
+        back = min(start, first_start or start) - WAIT_LIMIT
+        return {"back": self._at(back)}
