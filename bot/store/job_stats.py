@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from bot.store.database import Database
 from bot.store.rollups import (
+    HOUR,
     SPAN_DAY,
     SPAN_HOUR,
     ceil_day,
@@ -34,7 +35,7 @@ from bot.store.rollups import (
     hour_of,
     wait_us_sql,
 )
-from bot.store.schema import jobs, runner_hours
+from bot.store.schema import job_waits, jobs, runner_hours
 from bot.watch.labels import LabelSetKey, is_github_hosted, label_set_key
 from bot.watch.stats import QueueStats, RunnerUsage
 
@@ -126,6 +127,27 @@ def _busiest_days(
     return sorted((day, key, p50, p95) for day, key, p50, p95, _ in by_day if key in chosen)
 
 
+def _rolled_waits(day: str) -> str:
+    """The ``job_waits`` rows of a window's whole hours (``:day_from`` on, and the hours
+    ``[:add_from, :add_to)``), and those of the hours ``[:sub_from, :sub_to)`` counted
+    negative: a day's row less its first hours is fewer rows than its last hours (see
+    ``JobStats._rolled_bounds``). ``day``: more columns to select, from ``hour``."""
+    rows = f"SELECT labels AS k, {day} wait_us AS w, {{c}} AS c FROM job_waits"
+    # The days summed per label set and wait first: a month of days is some 14 times
+    # fewer rows for the outer grouping (and its sort) to handle.
+    grouped = "" if day else " GROUP BY labels_key, wait_us"
+    labels = "labels" if day else "max(labels)"
+    jobs = "jobs" if day else "sum(jobs)"
+    return (
+        f"SELECT {labels} AS k, {day} wait_us AS w, {jobs} AS c FROM job_waits"
+        f" WHERE target_key = :scope AND span = 24 AND hour >= :day_from{grouped}"
+        f" UNION ALL {rows.format(c='jobs')} WHERE target_key = :scope AND span = 1"
+        " AND hour >= :add_from AND hour < :add_to"
+        f" UNION ALL {rows.format(c='-jobs')} WHERE target_key = :scope AND span = 1"
+        " AND hour >= :sub_from AND hour < :sub_to"
+    )
+
+
 def _scope(repository: str | None) -> str:
     return "repo_key = :scope" if repository is not None else "owner_key = :scope"
 
@@ -153,7 +175,8 @@ def _percentiles(group: str, source: str) -> str:
     Unstarted jobs count nothing towards the ranks, wherever an engine sorts NULL."""
     started = "CASE WHEN w IS NULL THEN 0 ELSE c END"
     return (
-        f"WITH h AS (SELECT {group}, w, sum(c) AS c FROM {source} AS s GROUP BY {group}, w),"
+        f"WITH h AS (SELECT {group}, w, sum(c) AS c FROM {source} AS s GROUP BY {group}, w"
+        " HAVING sum(c) > 0),"
         f" cum AS (SELECT {group}, w, c,"
         f" sum({started}) OVER (PARTITION BY {group} ORDER BY w ROWS UNBOUNDED PRECEDING)"
         f" AS upto, sum({started}) OVER (PARTITION BY {group}) AS n FROM h)"
@@ -195,30 +218,41 @@ class _Tally:
         }
 
 
-def _spans(first: datetime, last: datetime) -> list[tuple[int, datetime, datetime]]:
-    """The roll-up rows covering the whole hours ``[first, last)``: whole days where
-    there are some, whole hours around them."""
+def _spans(first: datetime, last: datetime) -> list[tuple[int, datetime, datetime, int]]:
+    """The roll-up rows covering the whole hours ``[first, last)`` (span, from, to, sign):
+    whole days where there are some, whole hours around them; a partial day of more than
+    12 hours is read as its day's row less the hours it leaves out (counted negative)."""
     day_from, day_to = ceil_day(first), day_of(last)
-    if day_from >= day_to:
-        return [(SPAN_HOUR, first, last)]
-    return [(SPAN_HOUR, first, day_from), (SPAN_DAY, day_from, day_to), (SPAN_HOUR, day_to, last)]
+    if day_from > day_to:  # within one day
+        return [(SPAN_HOUR, first, last, 1)]
+    day, rows = timedelta(days=1), [(SPAN_DAY, day_from, day_to, 1)]
+    if day_from - first > timedelta(hours=12):
+        rows += [(SPAN_DAY, day_from - day, day_from, 1), (SPAN_HOUR, day_from - day, first, -1)]
+    else:
+        rows.append((SPAN_HOUR, first, day_from, 1))
+    if last - day_to > timedelta(hours=12):
+        rows += [(SPAN_DAY, day_to, day_to + day, 1), (SPAN_HOUR, last, day_to + day, -1)]
+    else:
+        rows.append((SPAN_HOUR, day_to, last, 1))
+    return [row for row in rows if row[1] < row[2]]
 
 
 def _whole_hours(scope: str, first: datetime, last: datetime) -> sa.Select[Any]:
     """Per runner of ``scope``: (name, runs started, busy microseconds) in the whole hours
     ``[first, last)``, from ``runner_hours``."""
     hours = runner_hours.c
-    covered = sa.or_(
-        *(
-            sa.and_(hours.span == span, hours.hour >= low, hours.hour < high)
-            for span, low, high in _spans(first, last)
-        )
-    )
+    covered = [
+        (sa.and_(hours.span == span, hours.hour >= low, hours.hour < high), sign)
+        for span, low, high, sign in _spans(first, last)
+    ]
+    sign = sa.case(*covered, else_=0)
     return (
         sa.select(
-            sa.func.max(hours.runner_name), sa.func.sum(hours.starts), sa.func.sum(hours.busy_us)
+            sa.func.max(hours.runner_name),
+            sa.func.sum(sign * hours.starts),
+            sa.func.sum(sign * hours.busy_us),
         )
-        .where(hours.target_key == scope, covered)
+        .where(hours.target_key == scope, sa.or_(*(where for where, _ in covered)))
         .group_by(hours.runner_key)
     )
 
@@ -262,6 +296,23 @@ class JobStats:
             return at.astimezone(UTC)
         return at.astimezone(UTC).isoformat(timespec="microseconds")
 
+    def _rolled_bounds(self, start: datetime) -> dict[str, object]:
+        """The bounds of :func:`_rolled_waits` for a window from ``start``: its whole days,
+        and its first partial day's whole hours, or (when that is the most of a day) that
+        day's row less the hours before them."""
+        whole, days, midnight = ceil_hour(start), ceil_day(start), day_of(start)
+        add, sub = (whole, days), (whole, whole)
+        day_from = days
+        if days - whole > timedelta(hours=12):
+            day_from, add, sub = midnight, (whole, whole), (midnight, whole)
+        return {
+            "day_from": self._at(day_from),
+            "add_from": self._at(add[0]),
+            "add_to": self._at(add[1]),
+            "sub_from": self._at(sub[0]),
+            "sub_to": self._at(sub[1]),
+        }
+
     async def queue_stats(
         self, owner: str, repository: str | None, start: datetime, *, threshold: timedelta
     ) -> dict[LabelSetKey, QueueStats]:
@@ -280,10 +331,7 @@ class JobStats:
             edge_scope += " AND status_rank IN (1, 2)"
         unrolled_scope = "owner_key = :owner" + (" AND repo_key = :scope" if repository else "")
         source = (
-            "(SELECT labels AS k, wait_us AS w, jobs AS c FROM job_waits"
-            " WHERE target_key = :scope AND span = 24 AND hour >= :days"
-            " UNION ALL SELECT labels AS k, wait_us AS w, jobs AS c FROM job_waits"
-            " WHERE target_key = :scope AND span = 1 AND hour >= :whole AND hour < :days"
+            f"({_rolled_waits('')}"
             f" UNION ALL SELECT {labels} AS k, {waited} AS w, 1 AS c FROM jobs"
             f" WHERE {edge_scope} AND waits_rolled AND created_at >= :start"
             " AND created_at < :whole"
@@ -296,10 +344,9 @@ class JobStats:
         params |= {
             "owner": owner_key,
             "whole": self._at(ceil_hour(start)),
-            "days": self._at(ceil_day(start)),
             "threshold": threshold // timedelta(microseconds=1),
             "most": MAX_LABEL_SETS,
-        }
+        } | self._rolled_bounds(start)
         result: dict[LabelSetKey, QueueStats] = {}
         for m in await self._rows(sql, params):
             labels_set, count, over = _labels(m["k"]), int(m["n"] or 0), int(m["over"] or 0)
@@ -419,30 +466,27 @@ class JobStats:
         labels, as ``jobs.hosted`` was set from them."""
         d = self.dialect
         labels, waited = "CAST(labels AS TEXT)", wait_us_sql(d.name)
-        days_of = d.day("hour")
         edge_scope = _scope(repository)
         if repository is None:  # the (owner, rank, created) index: started jobs only
             edge_scope += " AND status_rank IN (1, 2)"
         source = (
-            f"(SELECT labels AS k, {days_of} AS day, wait_us AS w, jobs AS c FROM job_waits"
-            " WHERE target_key = :scope AND span = 24 AND hour >= :days"
-            f" UNION ALL SELECT labels AS k, {days_of} AS day, wait_us AS w, jobs AS c"
-            " FROM job_waits"
-            " WHERE target_key = :scope AND span = 1 AND hour >= :whole AND hour < :days"
+            f"({_rolled_waits(d.day('hour') + ' AS day,')}"
             f" UNION ALL SELECT {labels} AS k, {d.day('created_at')} AS day, {waited} AS w,"
             f" 1 AS c FROM jobs WHERE {edge_scope} AND waits_rolled"
             " AND created_at >= :start AND created_at < :whole"
-            f" UNION ALL SELECT {labels} AS k, {d.day('created_at')} AS day, {waited} AS w,"
-            f" 1 AS c FROM jobs WHERE {self._crossing(repository)})"
+            f" UNION ALL {self._crossing(repository)})"
         )
         sql = _percentiles("day, k", source) + " ORDER BY n DESC LIMIT :most"
-        params = self._params(owner, repository, start) | {
-            "owner": _owner_key(owner, repository),
-            "whole": self._at(ceil_hour(start)),
-            "days": self._at(ceil_day(start)),
-            "threshold": 0,
-            "most": CHART_DAYS * MAX_LABEL_SETS,
-        }
+        params = (
+            self._params(owner, repository, start)
+            | {
+                "owner": _owner_key(owner, repository),
+                "whole": self._at(ceil_hour(start)),
+                "threshold": 0,
+                "most": CHART_DAYS * MAX_LABEL_SETS,
+            }
+            | self._rolled_bounds(start)
+        )
         params |= await self._crossing_bounds(owner, repository, start)
         by_day: list[tuple[date, LabelSetKey, timedelta, timedelta, int]] = []
         for m in await self._rows(sql, params):
@@ -453,33 +497,58 @@ class JobStats:
 
     def _crossing(self, repository: str | None) -> str:
         """The jobs created before ``start`` whose wait or run reaches into the window (as
-        ``JobStore.since`` reads): created since ``:back`` (the crossing runs' earliest
-        start, and GitHub's 24-hour limit on a wait, before ``start``), or running,
-        read through the small index of unrolled runs."""
-        scope = _scope(repository)
-        crossing = (
-            "started_at IS NOT NULL AND created_at IS NOT NULL AND created_at < :start"
-            " AND (started_at >= :start OR completed_at IS NULL OR completed_at >= :start)"
+        ``JobStore.since`` reads them), through small index ranges: those started since
+        (created since ``:waits_from``), runs rolled up that started before and ended
+        since (started since ``:runs_from``), and those not rolled up (running)."""
+        d, scope = self.dialect, _scope(repository)
+        select = (
+            f"SELECT CAST(labels AS TEXT) AS k, {d.day('created_at')} AS day,"
+            f" {wait_us_sql(d.name)} AS w, 1 AS c FROM jobs WHERE"
         )
+        before = "created_at IS NOT NULL AND created_at < :start"
         ranked = " AND status_rank IN (1, 2)" if repository is None else ""
+        mine = f"owner_key = :owner AND {scope}"
         return (
-            f"{crossing} AND (({scope}{ranked} AND created_at >= :back)"
-            f" OR (owner_key = :owner AND {scope} AND NOT usage_rolled"
-            " AND created_at < :back))"
+            f"{select} {scope}{ranked} AND created_at >= :waits_from AND {before}"
+            " AND started_at >= :start"
+            f" UNION ALL {select} {mine} AND usage_rolled AND started_at >= :runs_from"
+            f" AND started_at < :start AND completed_at >= :start AND {before}"
+            f" UNION ALL {select} {mine} AND NOT usage_rolled AND started_at IS NOT NULL"
+            " AND started_at < :start AND (completed_at IS NULL OR completed_at >= :start)"
+            f" AND {before}"
         )
 
     async def _crossing_bounds(
         self, owner: str, repository: str | None, start: datetime
     ) -> dict[str, object]:
-        """``:back`` for :meth:`_crossing`: a run crossing ``start`` touches its hour, whose
-        ``runner_hours`` row keeps its earliest start; its job was created at most
-        GitHub's queue limit before that."""
+        """The bounds of :meth:`_crossing`, from the roll-ups. A run rolled up that crosses
+        ``start`` touches its hour, whose ``runner_hours`` row keeps its earliest start
+        (``:runs_from``). A job that waited across ``start`` was created in an hour whose
+        ``job_waits`` rows hold a wait reaching past it (``:waits_from``; looked for
+        within GitHub's limit on a wait)."""
+        scope = _scope_value(owner, repository)
         hours = runner_hours.c
         earliest = sa.select(sa.func.min(hours.first_start)).where(
-            hours.target_key == _scope_value(owner, repository),
-            hours.span == SPAN_HOUR,
-            hours.hour == hour_of(start),
+            hours.target_key == scope, hours.span == SPAN_HOUR, hours.hour == hour_of(start)
         )
         (first_start,) = (await self._select(earliest))[0]
-        back = min(start, first_start or start) - WAIT_LIMIT
-        return {"back": self._at(back)}
+        waits = job_waits.c
+        longest = (
+            sa.select(waits.hour, sa.func.max(waits.wait_us))
+            .where(
+                waits.target_key == scope,
+                waits.span == SPAN_HOUR,
+                waits.hour >= hour_of(start - WAIT_LIMIT),
+                waits.hour <= start,
+            )
+            .group_by(waits.hour)
+        )
+        reaching = [
+            hour
+            for hour, wait in await self._select(longest)
+            if hour + HOUR + timedelta(microseconds=int(wait)) > start
+        ]
+        return {
+            "runs_from": self._at(min(first_start or start, start)),
+            "waits_from": self._at(min([start, *reaching])),
+        }
