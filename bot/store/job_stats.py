@@ -47,13 +47,6 @@ CHART_DAYS = 8  # the days a 7-day chart's window touches
 # GitHub cancels a self-hosted job not started within 24 hours (bot/store/jobs.py
 # QUEUE_LIMIT), plus the same hour of grace: how long a wait can reach into a window.
 WAIT_LIMIT = timedelta(hours=25)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def micros(at: datetime) -> int:
-    """A time as integer microseconds since the epoch (what the SQL computes with)."""
-    delta = at.astimezone(UTC) - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,49 +59,11 @@ class Dialect:
     def pg(self) -> bool:
         return self.name == "postgresql"
 
-    def us(self, column: str) -> str:
-        """A stored time as a value whose differences are exact durations. PostgreSQL:
-        the timestamptz itself (a difference is an interval; no numeric arithmetic per
-        row). SQLite, which keeps fixed-width UTC ISO text
-        (``2026-12-06T21:42:48.123456+00:00``): integer microseconds since the epoch, the
-        whole seconds of its first 19 characters (julianday's double is within 1e-4 s of
-        them, so rounding gives them exactly; several times faster than strftime, which
-        would also round ``.999999`` up) and the six digits after the point."""
-        if self.pg:
-            return column
-        return (
-            f"(CAST(round((julianday(substr({column}, 1, 19)) - 2440587.5) * 86400) AS INTEGER)"
-            " * 1000000"
-            f" + CAST(substr({column}, 21, 6) AS INTEGER))"
-        )
-
-    @property
-    def zero(self) -> str:
-        """A duration of nothing, in the type :meth:`us` differences have."""
-        return "interval '0'" if self.pg else "0"
-
-    def time(self, at: datetime) -> object:
-        """A bound time, in the type of :meth:`us`."""
-        return at.astimezone(UTC) if self.pg else micros(at)
-
-    def duration(self, length: timedelta) -> object:
-        return length if self.pg else length // timedelta(microseconds=1)
-
-    def greatest(self, a: str, b: str) -> str:
-        return f"GREATEST({a}, {b})" if self.pg else f"max({a}, {b})"
-
-    def least(self, a: str, b: str) -> str:
-        return f"LEAST({a}, {b})" if self.pg else f"min({a}, {b})"
-
     def day(self, column: str) -> str:
         """The UTC day of a stored time, as ``YYYY-MM-DD`` text."""
         if self.pg:
             return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
         return f"substr({column}, 1, 10)"
-
-    def by_name(self, column: str) -> str:
-        """Ordering by code point, as Python sorts (a database's collation may not)."""
-        return f'{column} COLLATE "C"' if self.pg else column
 
 
 def _owner_key(owner: str, repository: str | None) -> str:

@@ -257,7 +257,11 @@ class Rollups:
 
 
 def _us(column: str) -> str:
-    """SQLite: a stored time as integer microseconds (as bot/store/job_stats.py Dialect.us)."""
+    """SQLite, which keeps fixed-width UTC ISO text (``2026-12-06T21:42:48.123456+00:00``):
+    a stored time as integer microseconds since the epoch, the whole seconds of its first
+    19 characters (julianday's double is within 1e-4 s of them, so rounding gives them
+    exactly; faster than strftime, which would also round ``.999999`` up) and the six
+    digits after the point."""
     return (
         f"(CAST(round((julianday(substr({column}, 1, 19)) - 2440587.5) * 86400) AS INTEGER)"
         f" * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
