@@ -2,11 +2,11 @@
 
 A window of a busy organization holds a million jobs: loading them into Python took
 seconds on the event loop, and even one pass over them in SQL took seconds. ``stats``
-now reads the roll-ups kept as jobs start and finish (bot/store/rollups.py: per day and
-hour, label set and wait, or runner) for the whole days and hours of its window, and
-the jobs themselves only at the window's partial edges and for the few not rolled up;
-what comes back is one row per label set or runner, however many jobs there are. The
-Home tab's daily chart (``daily_queue``) still passes over the jobs of its 7 days.
+and the Home tab's daily chart (``daily_queue``) now read the roll-ups kept as jobs
+start and finish (bot/store/rollups.py: per day and hour, label set and wait, or runner)
+for the whole days and hours of their window, and the jobs themselves only at the
+window's partial edges and for the few not rolled up; what comes back is one row per
+label set (per day) or runner, however many jobs there are.
 
 The numbers are those of bot/watch/stats.py exactly (its pure functions are the reference
 the tests compare with): nearest-rank percentiles (``percentile_disc`` on PostgreSQL, the
@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from bot.store.database import Database
 from bot.store.rollups import (
+    HOUR,
     SPAN_DAY,
     SPAN_HOUR,
     ceil_day,
@@ -34,22 +35,18 @@ from bot.store.rollups import (
     hour_of,
     wait_us_sql,
 )
-from bot.store.schema import jobs, runner_hours
-from bot.watch.labels import LabelSetKey, label_set_key
+from bot.store.schema import job_waits, jobs, runner_hours
+from bot.watch.labels import LabelSetKey, is_github_hosted, label_set_key
 from bot.watch.stats import QueueStats, RunnerUsage
 
 # Bounds on what one reply can need: a target whose jobs name thousands of label sets
 # (any repository writer controls ``runs-on``) still gets an answer of bounded size.
 MAX_LABEL_SETS = 1000
 MAX_RUNNERS = 1000
-CHART_CANDIDATES = 50  # label sets ranked for a chart's busiest few, before ties are broken
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def micros(at: datetime) -> int:
-    """A time as integer microseconds since the epoch (what the SQL computes with)."""
-    delta = at.astimezone(UTC) - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+CHART_DAYS = 8  # the days a 7-day chart's window touches
+# GitHub cancels a self-hosted job not started within 24 hours (bot/store/jobs.py
+# QUEUE_LIMIT), plus the same hour of grace: how long a wait can reach into a window.
+WAIT_LIMIT = timedelta(hours=25)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,49 +59,48 @@ class Dialect:
     def pg(self) -> bool:
         return self.name == "postgresql"
 
-    def us(self, column: str) -> str:
-        """A stored time as a value whose differences are exact durations. PostgreSQL:
-        the timestamptz itself (a difference is an interval; no numeric arithmetic per
-        row). SQLite, which keeps fixed-width UTC ISO text
-        (``2026-12-06T21:42:48.123456+00:00``): integer microseconds since the epoch, the
-        whole seconds of its first 19 characters (julianday's double is within 1e-4 s of
-        them, so rounding gives them exactly; several times faster than strftime, which
-        would also round ``.999999`` up) and the six digits after the point."""
-        if self.pg:
-            return column
-        return (
-            f"(CAST(round((julianday(substr({column}, 1, 19)) - 2440587.5) * 86400) AS INTEGER)"
-            " * 1000000"
-            f" + CAST(substr({column}, 21, 6) AS INTEGER))"
-        )
-
-    @property
-    def zero(self) -> str:
-        """A duration of nothing, in the type :meth:`us` differences have."""
-        return "interval '0'" if self.pg else "0"
-
-    def time(self, at: datetime) -> object:
-        """A bound time, in the type of :meth:`us`."""
-        return at.astimezone(UTC) if self.pg else micros(at)
-
-    def duration(self, length: timedelta) -> object:
-        return length if self.pg else length // timedelta(microseconds=1)
-
-    def greatest(self, a: str, b: str) -> str:
-        return f"GREATEST({a}, {b})" if self.pg else f"max({a}, {b})"
-
-    def least(self, a: str, b: str) -> str:
-        return f"LEAST({a}, {b})" if self.pg else f"min({a}, {b})"
-
     def day(self, column: str) -> str:
         """The UTC day of a stored time, as ``YYYY-MM-DD`` text."""
         if self.pg:
             return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
         return f"substr({column}, 1, 10)"
 
-    def by_name(self, column: str) -> str:
-        """Ordering by code point, as Python sorts (a database's collation may not)."""
-        return f'{column} COLLATE "C"' if self.pg else column
+
+def _owner_key(owner: str, repository: str | None) -> str:
+    return (repository.split("/", 1)[0] if repository is not None else owner).lower()
+
+
+def _busiest_days(
+    by_day: list[tuple[date, LabelSetKey, timedelta, timedelta, int]], threshold_sets: int
+) -> list[tuple[date, LabelSetKey, timedelta, timedelta]]:
+    """The points of the ``threshold_sets`` label sets with the most started jobs over
+    every day (ties by label set, as bot/watch/stats.py ``daily_queue`` breaks them)."""
+    totals: dict[LabelSetKey, int] = {}
+    for _, key, _, _, n in by_day:
+        totals[key] = totals.get(key, 0) + n
+    chosen = set(sorted(totals, key=lambda k: (-totals[k], k))[:threshold_sets])
+    return sorted((day, key, p50, p95) for day, key, p50, p95, _ in by_day if key in chosen)
+
+
+def _rolled_waits(day: str) -> str:
+    """The ``job_waits`` rows of a window's whole hours (``:day_from`` on, and the hours
+    ``[:add_from, :add_to)``), and those of the hours ``[:sub_from, :sub_to)`` counted
+    negative: a day's row less its first hours is fewer rows than its last hours (see
+    ``JobStats._rolled_bounds``). ``day``: more columns to select, from ``hour``."""
+    rows = f"SELECT labels AS k, {day} wait_us AS w, {{c}} AS c FROM job_waits"
+    # The days summed per label set and wait first: a month of days is some 14 times
+    # fewer rows for the outer grouping (and its sort) to handle.
+    grouped = "" if day else " GROUP BY labels_key, wait_us"
+    labels = "labels" if day else "max(labels)"
+    jobs = "jobs" if day else "sum(jobs)"
+    return (
+        f"SELECT {labels} AS k, {day} wait_us AS w, {jobs} AS c FROM job_waits"
+        f" WHERE target_key = :scope AND span = 24 AND hour >= :day_from{grouped}"
+        f" UNION ALL {rows.format(c='jobs')} WHERE target_key = :scope AND span = 1"
+        " AND hour >= :add_from AND hour < :add_to"
+        f" UNION ALL {rows.format(c='-jobs')} WHERE target_key = :scope AND span = 1"
+        " AND hour >= :sub_from AND hour < :sub_to"
+    )
 
 
 def _scope(repository: str | None) -> str:
@@ -134,7 +130,8 @@ def _percentiles(group: str, source: str) -> str:
     Unstarted jobs count nothing towards the ranks, wherever an engine sorts NULL."""
     started = "CASE WHEN w IS NULL THEN 0 ELSE c END"
     return (
-        f"WITH h AS (SELECT {group}, w, sum(c) AS c FROM {source} AS s GROUP BY {group}, w),"
+        f"WITH h AS (SELECT {group}, w, sum(c) AS c FROM {source} AS s GROUP BY {group}, w"
+        " HAVING sum(c) > 0),"
         f" cum AS (SELECT {group}, w, c,"
         f" sum({started}) OVER (PARTITION BY {group} ORDER BY w ROWS UNBOUNDED PRECEDING)"
         f" AS upto, sum({started}) OVER (PARTITION BY {group}) AS n FROM h)"
@@ -147,26 +144,72 @@ def _percentiles(group: str, source: str) -> str:
     )
 
 
-def _wait(d: Dialect) -> str:
-    """Queue time in microseconds, never negative; NULL until a runner started the job."""
-    started, created = d.us("started_at"), d.us("created_at")
-    waited = d.greatest(f"{started} - {created}", d.zero)
-    return f"CASE WHEN started_at IS NULL THEN NULL ELSE {waited} END"
-
-
-# The jobs a window of stats concerns: created in it, or running (or finished) in it
-# after starting before it (bot/store/jobs.py JobStore.since, the reference).
-_IN_WINDOW = (
-    "(created_at >= :start OR (started_at IS NOT NULL"
-    " AND (completed_at IS NULL OR completed_at >= :start)))"
-)
-
-
 def _delta(value: object) -> timedelta | None:
     """A duration as an engine returns it: an interval, or integer microseconds."""
     if value is None or isinstance(value, timedelta):
         return value
     return timedelta(microseconds=int(str(value)))
+
+
+class _Tally:
+    """Jobs and busy time per runner name, added up from the roll-ups and the jobs."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.busy: dict[str, timedelta] = {}
+
+    def add(self, name: str, counted: int, time: timedelta) -> None:
+        self.counts[name] = self.counts.get(name, 0) + counted
+        self.busy[name] = self.busy.get(name, timedelta(0)) + time
+
+    def usage(self, window: timedelta) -> dict[str, RunnerUsage]:
+        """The runners that ran a job, by name (a bounded number of them)."""
+        names = sorted(name for name, n in self.counts.items() if n)[:MAX_RUNNERS]
+        return {
+            name: RunnerUsage(
+                name, self.counts[name], self.busy[name], min(self.busy[name] / window, 1.0)
+            )
+            for name in names
+        }
+
+
+def _spans(first: datetime, last: datetime) -> list[tuple[int, datetime, datetime, int]]:
+    """The roll-up rows covering the whole hours ``[first, last)`` (span, from, to, sign):
+    whole days where there are some, whole hours around them; a partial day of more than
+    12 hours is read as its day's row less the hours it leaves out (counted negative)."""
+    day_from, day_to = ceil_day(first), day_of(last)
+    if day_from > day_to:  # within one day
+        return [(SPAN_HOUR, first, last, 1)]
+    day, rows = timedelta(days=1), [(SPAN_DAY, day_from, day_to, 1)]
+    if day_from - first > timedelta(hours=12):
+        rows += [(SPAN_DAY, day_from - day, day_from, 1), (SPAN_HOUR, day_from - day, first, -1)]
+    else:
+        rows.append((SPAN_HOUR, first, day_from, 1))
+    if last - day_to > timedelta(hours=12):
+        rows += [(SPAN_DAY, day_to, day_to + day, 1), (SPAN_HOUR, last, day_to + day, -1)]
+    else:
+        rows.append((SPAN_HOUR, day_to, last, 1))
+    return [row for row in rows if row[1] < row[2]]
+
+
+def _whole_hours(scope: str, first: datetime, last: datetime) -> sa.Select[Any]:
+    """Per runner of ``scope``: (name, runs started, busy microseconds) in the whole hours
+    ``[first, last)``, from ``runner_hours``."""
+    hours = runner_hours.c
+    covered = [
+        (sa.and_(hours.span == span, hours.hour >= low, hours.hour < high), sign)
+        for span, low, high, sign in _spans(first, last)
+    ]
+    sign = sa.case(*covered, else_=0)
+    return (
+        sa.select(
+            sa.func.max(hours.runner_name),
+            sa.func.sum(sign * hours.starts),
+            sa.func.sum(sign * hours.busy_us),
+        )
+        .where(hours.target_key == scope, sa.or_(*(where for where, _ in covered)))
+        .group_by(hours.runner_key)
+    )
 
 
 class JobStats:
@@ -208,6 +251,23 @@ class JobStats:
             return at.astimezone(UTC)
         return at.astimezone(UTC).isoformat(timespec="microseconds")
 
+    def _rolled_bounds(self, start: datetime) -> dict[str, object]:
+        """The bounds of :func:`_rolled_waits` for a window from ``start``: its whole days,
+        and its first partial day's whole hours, or (when that is the most of a day) that
+        day's row less the hours before them."""
+        whole, days, midnight = ceil_hour(start), ceil_day(start), day_of(start)
+        add, sub = (whole, days), (whole, whole)
+        day_from = days
+        if days - whole > timedelta(hours=12):
+            day_from, add, sub = midnight, (whole, whole), (midnight, whole)
+        return {
+            "day_from": self._at(day_from),
+            "add_from": self._at(add[0]),
+            "add_to": self._at(add[1]),
+            "sub_from": self._at(sub[0]),
+            "sub_to": self._at(sub[1]),
+        }
+
     async def queue_stats(
         self, owner: str, repository: str | None, start: datetime, *, threshold: timedelta
     ) -> dict[LabelSetKey, QueueStats]:
@@ -226,10 +286,7 @@ class JobStats:
             edge_scope += " AND status_rank IN (1, 2)"
         unrolled_scope = "owner_key = :owner" + (" AND repo_key = :scope" if repository else "")
         source = (
-            "(SELECT labels AS k, wait_us AS w, jobs AS c FROM job_waits"
-            " WHERE target_key = :scope AND span = 24 AND hour >= :days"
-            " UNION ALL SELECT labels AS k, wait_us AS w, jobs AS c FROM job_waits"
-            " WHERE target_key = :scope AND span = 1 AND hour >= :whole AND hour < :days"
+            f"({_rolled_waits('')}"
             f" UNION ALL SELECT {labels} AS k, {waited} AS w, 1 AS c FROM jobs"
             f" WHERE {edge_scope} AND waits_rolled AND created_at >= :start"
             " AND created_at < :whole"
@@ -238,14 +295,13 @@ class JobStats:
         )
         sql = _percentiles("k", source) + " ORDER BY total DESC LIMIT :most"
         params = self._params(owner, repository, start)
-        owner_key = (repository.split("/", 1)[0] if repository is not None else owner).lower()
+        owner_key = _owner_key(owner, repository)
         params |= {
             "owner": owner_key,
             "whole": self._at(ceil_hour(start)),
-            "days": self._at(ceil_day(start)),
             "threshold": threshold // timedelta(microseconds=1),
             "most": MAX_LABEL_SETS,
-        }
+        } | self._rolled_bounds(start)
         result: dict[LabelSetKey, QueueStats] = {}
         for m in await self._rows(sql, params):
             labels_set, count, over = _labels(m["k"]), int(m["n"] or 0), int(m["over"] or 0)
@@ -276,52 +332,46 @@ class JobStats:
         if window <= timedelta(0):
             raise ValueError("the window must end after it starts")
         scope = _scope_value(owner, repository)
-        owner_key = (repository.split("/", 1)[0] if repository is not None else owner).lower()
+        owner_key = _owner_key(owner, repository)
+        job = jobs.c
+        mine = [job.owner_key == owner_key] + ([job.repo_key == scope] if repository else [])
+        tally = _Tally()
         first, last = ceil_hour(start), hour_of(end)
-        whole = first < last  # whole hours [first, last) come from the roll-ups
+        if first < last:  # whole hours [first, last) come from the roll-ups
+            for name, starts, busy_us in await self._select(_whole_hours(scope, first, last)):
+                tally.add(str(name), int(starts or 0), timedelta(microseconds=int(busy_us or 0)))
+        await self._edge_runs(tally, scope, mine, start, end)
+        running = sa.select(job.runner_name, job.started_at, job.completed_at, job.created_at)
+        running = running.where(
+            sa.text("NOT usage_rolled AND started_at IS NOT NULL"),
+            *mine,
+            job.runner_name.is_not(None),
+        )
+        for name, started, completed, created in await self._select(running):
+            in_window = (created is not None and created >= start) or (
+                completed is None or completed >= start
+            )
+            finished = completed if completed is not None else end
+            clipped = min(finished, end) - max(started, start)
+            instant = finished <= started and start <= started < end
+            if in_window and (clipped > timedelta(0) or instant):
+                tally.add(str(name), True, max(clipped, timedelta(0)))
+        return tally.usage(window)
+
+    async def _edge_runs(
+        self, tally: _Tally, scope: str, mine: list[Any], start: datetime, end: datetime
+    ) -> None:
+        """The finished runs of the window's partial hours at its edges (those the whole
+        hours of the roll-ups leave out): those that started there, and those crossing
+        into them, which started no earlier than the hour's ``first_start``."""
+        first, last = ceil_hour(start), hour_of(end)
+        whole = first < last
         edges = [(start, first), (last, end)] if whole else [(start, end)]
-        counts: dict[str, int] = {}
-        busy: dict[str, timedelta] = {}
-
-        def add(name: str, counted: int, time: timedelta) -> None:
-            counts[name] = counts.get(name, 0) + counted
-            busy[name] = busy.get(name, timedelta(0)) + time
-
         hours = runner_hours.c
-        of_scope = hours.target_key == scope
-        if whole:
-            # Whole days where there are some, whole hours around them.
-            day_from, day_to = ceil_day(first), day_of(last)
-            spans = [(SPAN_HOUR, first, last)]
-            if day_from < day_to:
-                spans = [
-                    (SPAN_HOUR, first, day_from),
-                    (SPAN_DAY, day_from, day_to),
-                    (SPAN_HOUR, day_to, last),
-                ]
-            covered = sa.or_(
-                *(
-                    sa.and_(hours.span == span, hours.hour >= low, hours.hour < high)
-                    for span, low, high in spans
-                )
-            )
-            totals = (
-                sa.select(
-                    sa.func.max(hours.runner_name),
-                    sa.func.sum(hours.starts),
-                    sa.func.sum(hours.busy_us),
-                )
-                .where(of_scope, covered)
-                .group_by(hours.runner_key)
-            )
-            for name, starts, busy_us in await self._select(totals):
-                add(str(name), int(starts or 0), timedelta(microseconds=int(busy_us or 0)))
-        # Where the runs crossing into each partial hour began (a run touches every hour
-        # from its start's to its end's).
         marks = [hour_of(start)] + ([last] if whole else [])
         earliest = (
             sa.select(hours.hour, sa.func.min(hours.first_start))
-            .where(of_scope, hours.span == SPAN_HOUR, hours.hour.in_(marks))
+            .where(hours.target_key == scope, hours.span == SPAN_HOUR, hours.hour.in_(marks))
             .group_by(hours.hour)
         )
         since = {hour: first_start for hour, first_start in await self._select(earliest)}
@@ -329,12 +379,12 @@ class JobStats:
         if whole:
             ranges.append((min(since.get(last, last), last), end))
         job = jobs.c
-        mine = [job.owner_key == owner_key] + ([job.repo_key == scope] if repository else [])
-        rolled: list[Any] = [sa.text("usage_rolled"), *mine]
         columns = (job.id, job.runner_name, job.started_at, job.completed_at)
         seen: set[int] = set()
         for low, high in ranges:
-            query = sa.select(*columns).where(*rolled, job.started_at >= low, job.started_at < high)
+            query = sa.select(*columns).where(
+                sa.text("usage_rolled"), *mine, job.started_at >= low, job.started_at < high
+            )
             for job_id, name, started, completed in await self._select(query):
                 if job_id in seen:
                     continue
@@ -346,26 +396,7 @@ class JobStats:
                 counted = started < end and (started >= start or completed > start)
                 counted = counted and not (whole and first <= started < last)
                 if counted or inside:
-                    add(str(name), counted, inside)
-        running = sa.select(*columns, job.created_at).where(
-            sa.text("NOT usage_rolled AND started_at IS NOT NULL"),
-            *mine,
-            job.runner_name.is_not(None),
-        )
-        for _, name, started, completed, created in await self._select(running):
-            in_window = (created is not None and created >= start) or (
-                completed is None or completed >= start
-            )
-            finished = completed if completed is not None else end
-            clipped = min(finished, end) - max(started, start)
-            instant = finished <= started and start <= started < end
-            if in_window and (clipped > timedelta(0) or instant):
-                add(str(name), True, max(clipped, timedelta(0)))
-        names = sorted(name for name, n in counts.items() if n)[:MAX_RUNNERS]
-        return {
-            name: RunnerUsage(name, counts[name], busy[name], min(busy[name] / window, 1.0))
-            for name in names
-        }
+                    tally.add(str(name), counted, inside)
 
     async def _select(self, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
         """A Core select (times come back as datetimes on both engines), one at a time."""
@@ -380,38 +411,99 @@ class JobStats:
     async def daily_queue(
         self, owner: str, repository: str | None, start: datetime, *, threshold_sets: int = 6
     ) -> list[tuple[date, LabelSetKey, timedelta, timedelta]]:
-        """bot/watch/stats.py ``daily_queue`` of the self-hosted jobs of the window."""
-        d = self.dialect
-        base = (
-            f"SELECT CAST(labels AS TEXT) AS k, {d.day('created_at')} AS day, {_wait(d)} AS w,"
-            " 1 AS c"
-            f" FROM jobs WHERE {_scope(repository)} AND {_IN_WINDOW}"
-            " AND hosted = :hosted AND started_at IS NOT NULL AND created_at IS NOT NULL"
-        )
-        # The busiest label sets first (a bounded few), then the days of those only.
-        busiest = (
-            f"SELECT k, count(*) AS total FROM ({base}) AS b GROUP BY k"
-            " ORDER BY total DESC LIMIT :candidates"
-        )
-        params = self._params(owner, repository, start) | self._chart_params()
-        totals = {_labels(r["k"]): int(r["total"]) for r in await self._rows(busiest, params)}
-        chosen = set(sorted(totals, key=lambda k: (-totals[k], k))[:threshold_sets])
-        if not chosen:
-            return []
-        keys = {json.dumps(list(k)) for k in chosen}
-        source = f"({base} AND CAST(labels AS TEXT) IN :keys)"
-        sql = _percentiles("day, k", source)
-        rows = await self._rows(sql, params | {"keys": sorted(keys)}, expanding="keys")
-        points = []
-        for m in rows:
-            labels, p50, p95 = _labels(m["k"]), _delta(m["p50"]), _delta(m["p95"])
-            if labels in chosen and p50 is not None and p95 is not None:
-                points.append((date.fromisoformat(str(m["day"])), labels, p50, p95))
-        return sorted(points)
+        """bot/watch/stats.py ``daily_queue`` of the self-hosted jobs of the window.
 
-    def _chart_params(self) -> dict[str, object]:
+        Read as ``queue_stats`` reads (the roll-ups for the whole days and hours from
+        ``start`` on, the jobs for the part of an hour before them), grouped by day, plus
+        the jobs created before ``start`` that waited or ran into the window (see
+        :meth:`_crossing`). A label set's total is its started jobs over every day, so the
+        busiest few are chosen from the same rows; hosted label sets are left out by their
+        labels, as ``jobs.hosted`` was set from them."""
+        d = self.dialect
+        labels, waited = "CAST(labels AS TEXT)", wait_us_sql(d.name)
+        edge_scope = _scope(repository)
+        if repository is None:  # the (owner, rank, created) index: started jobs only
+            edge_scope += " AND status_rank IN (1, 2)"
+        source = (
+            f"({_rolled_waits(d.day('hour') + ' AS day,')}"
+            f" UNION ALL SELECT {labels} AS k, {d.day('created_at')} AS day, {waited} AS w,"
+            f" 1 AS c FROM jobs WHERE {edge_scope} AND waits_rolled"
+            " AND created_at >= :start AND created_at < :whole"
+            f" UNION ALL {self._crossing(repository)})"
+        )
+        sql = _percentiles("day, k", source) + " ORDER BY n DESC LIMIT :most"
+        params = (
+            self._params(owner, repository, start)
+            | {
+                "owner": _owner_key(owner, repository),
+                "whole": self._at(ceil_hour(start)),
+                "threshold": 0,
+                "most": CHART_DAYS * MAX_LABEL_SETS,
+            }
+            | self._rolled_bounds(start)
+        )
+        params |= await self._crossing_bounds(owner, repository, start)
+        by_day: list[tuple[date, LabelSetKey, timedelta, timedelta, int]] = []
+        for m in await self._rows(sql, params):
+            key, p50, p95 = label_set_key(_labels(m["k"])), _delta(m["p50"]), _delta(m["p95"])
+            if p50 is not None and p95 is not None and not is_github_hosted(key):
+                by_day.append((date.fromisoformat(str(m["day"])), key, p50, p95, int(m["n"])))
+        return _busiest_days(by_day, threshold_sets)
+
+    def _crossing(self, repository: str | None) -> str:
+        """The jobs created before ``start`` whose wait or run reaches into the window (as
+        ``JobStore.since`` reads them), through small index ranges: those started since
+        (created since ``:waits_from``), runs rolled up that started before and ended
+        since (started since ``:runs_from``), and those not rolled up (running)."""
+        d, scope = self.dialect, _scope(repository)
+        select = (
+            f"SELECT CAST(labels AS TEXT) AS k, {d.day('created_at')} AS day,"
+            f" {wait_us_sql(d.name)} AS w, 1 AS c FROM jobs WHERE"
+        )
+        before = "created_at IS NOT NULL AND created_at < :start"
+        ranked = " AND status_rank IN (1, 2)" if repository is None else ""
+        mine = f"owner_key = :owner AND {scope}"
+        return (
+            f"{select} {scope}{ranked} AND created_at >= :waits_from AND {before}"
+            " AND started_at >= :start"
+            f" UNION ALL {select} {mine} AND usage_rolled AND started_at >= :runs_from"
+            f" AND started_at < :start AND completed_at >= :start AND {before}"
+            f" UNION ALL {select} {mine} AND NOT usage_rolled AND started_at IS NOT NULL"
+            " AND started_at < :start AND (completed_at IS NULL OR completed_at >= :start)"
+            f" AND {before}"
+        )
+
+    async def _crossing_bounds(
+        self, owner: str, repository: str | None, start: datetime
+    ) -> dict[str, object]:
+        """The bounds of :meth:`_crossing`, from the roll-ups. A run rolled up that crosses
+        ``start`` touches its hour, whose ``runner_hours`` row keeps its earliest start
+        (``:runs_from``). A job that waited across ``start`` was created in an hour whose
+        ``job_waits`` rows hold a wait reaching past it (``:waits_from``; looked for
+        within GitHub's limit on a wait)."""
+        scope = _scope_value(owner, repository)
+        hours = runner_hours.c
+        earliest = sa.select(sa.func.min(hours.first_start)).where(
+            hours.target_key == scope, hours.span == SPAN_HOUR, hours.hour == hour_of(start)
+        )
+        (first_start,) = (await self._select(earliest))[0]
+        waits = job_waits.c
+        longest = (
+            sa.select(waits.hour, sa.func.max(waits.wait_us))
+            .where(
+                waits.target_key == scope,
+                waits.span == SPAN_HOUR,
+                waits.hour >= hour_of(start - WAIT_LIMIT),
+                waits.hour <= start,
+            )
+            .group_by(waits.hour)
+        )
+        reaching = [
+            hour
+            for hour, wait in await self._select(longest)
+            if hour + HOUR + timedelta(microseconds=int(wait)) > start
+        ]
         return {
-            "hosted": False,
-            "candidates": CHART_CANDIDATES,
-            "threshold": self.dialect.duration(timedelta(0)),
+            "runs_from": self._at(min(first_start or start, start)),
+            "waits_from": self._at(min([start, *reaching])),
         }

@@ -257,7 +257,11 @@ class Rollups:
 
 
 def _us(column: str) -> str:
-    """SQLite: a stored time as integer microseconds (as bot/store/job_stats.py Dialect.us)."""
+    """SQLite, which keeps fixed-width UTC ISO text (``2026-12-06T21:42:48.123456+00:00``):
+    a stored time as integer microseconds since the epoch, the whole seconds of its first
+    19 characters (julianday's double is within 1e-4 s of them, so rounding gives them
+    exactly; faster than strftime, which would also round ``.999999`` up) and the six
+    digits after the point."""
     return (
         f"(CAST(round((julianday(substr({column}, 1, 19)) - 2440587.5) * 86400) AS INTEGER)"
         f" * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
@@ -328,14 +332,18 @@ def _stage_runs_sql(dialect: str) -> str:
     )
 
 
-def backfill(conn: sa.Connection) -> int:
-    """Roll up every job not counted yet (an existing database's history, or a
-    bulk-loaded one): one pass over the jobs per roll-up into a temporary table (per
-    repository and hour), summed from there per organization or repository and per hour
-    or day (``INSERT … SELECT … GROUP BY``), then the jobs marked. Label sets and runner
-    names are keyed through small temporary tables (SQLite has no digest function).
-    Returns the jobs marked."""
-    dialect = conn.dialect.name
+_TEMPORARY = (
+    "rollup_label_keys",
+    "rollup_runner_keys",
+    "rollup_numbers",
+    "rollup_stage_waits",
+    "rollup_stage_runs",
+)
+
+
+def _key_tables(conn: sa.Connection, dialect: str) -> None:
+    """The label sets and runner names to roll up with their bounded keys, and the hour
+    numbers a run is split by, as temporary tables (SQLite has no digest function)."""
     labels = conn.execute(
         sa.text(f"SELECT DISTINCT CAST(labels AS TEXT) FROM jobs WHERE {ROLLABLE}")
     )
@@ -346,7 +354,6 @@ def backfill(conn: sa.Connection) -> int:
         "rollup_label_keys": {str(t): labels_key(str(t)) for (t,) in labels},
         "rollup_runner_keys": {str(n): runner_key(str(n)) for (n,) in names},
     }
-    temporary = [*keys, "rollup_numbers", "rollup_stage_waits", "rollup_stage_runs"]
     for table, pairs in keys.items():
         conn.execute(
             sa.text(f"CREATE TEMPORARY TABLE {table} (original TEXT PRIMARY KEY, bounded TEXT)")
@@ -361,57 +368,89 @@ def backfill(conn: sa.Connection) -> int:
         sa.text("INSERT INTO rollup_numbers (i) VALUES (:i)"),
         [{"i": i} for i in range(MAX_RUN // HOUR + 1)],
     )
-    try:
-        conn.execute(
-            sa.text(
-                "CREATE TEMPORARY TABLE rollup_stage_waits AS"
-                " SELECT j.owner_key AS owner, j.repo_key AS repo,"
-                f" {_hour_sql(dialect, 'j.created_at')} AS hour, m.bounded AS k,"
-                f" {wait_us_sql(dialect)} AS w, m.original AS labels, count(*) AS n"
-                " FROM jobs AS j JOIN rollup_label_keys AS m"
-                " ON CAST(j.labels AS TEXT) = m.original"
-                f" WHERE {ROLLABLE} GROUP BY 1, 2, 3, 4, 5, 6"
-            )
+
+
+def _stage(conn: sa.Connection, dialect: str) -> None:
+    """One pass over the jobs per roll-up, per repository and hour, into temporary tables."""
+    conn.execute(
+        sa.text(
+            "CREATE TEMPORARY TABLE rollup_stage_waits AS"
+            " SELECT j.owner_key AS owner, j.repo_key AS repo,"
+            f" {_hour_sql(dialect, 'j.created_at')} AS hour, m.bounded AS k,"
+            f" {wait_us_sql(dialect)} AS w, m.original AS labels, count(*) AS n"
+            " FROM jobs AS j JOIN rollup_label_keys AS m"
+            " ON CAST(j.labels AS TEXT) = m.original"
+            f" WHERE {ROLLABLE} GROUP BY 1, 2, 3, 4, 5, 6"
         )
-        conn.execute(sa.text(_stage_runs_sql(dialect)))
-        for target in ("owner", "repo"):
-            for span in SPANS:
-                bucket = _hour_sql(dialect, "hour", span)
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO job_waits"
-                        " (target_key, span, hour, labels_key, wait_us, labels, jobs)"
-                        f" SELECT {target}, {span}, {bucket}, k, w, labels, sum(n)"
-                        " FROM rollup_stage_waits WHERE true GROUP BY 1, 2, 3, 4, 5, 6"
-                        " ON CONFLICT (target_key, span, hour, labels_key, wait_us)"
-                        " DO UPDATE SET jobs = job_waits.jobs + excluded.jobs"
-                    )
+    )
+    conn.execute(sa.text(_stage_runs_sql(dialect)))
+
+
+def _add_staged(conn: sa.Connection, dialect: str) -> None:
+    """The staged hours summed per organization or repository and per hour or day, and
+    added to the roll-ups (``INSERT … SELECT … GROUP BY``)."""
+    for target in ("owner", "repo"):
+        for span in SPANS:
+            bucket = _hour_sql(dialect, "hour", span)
+            conn.execute(
+                sa.text(
+                    "INSERT INTO job_waits"
+                    " (target_key, span, hour, labels_key, wait_us, labels, jobs)"
+                    f" SELECT {target}, {span}, {bucket}, k, w, labels, sum(n)"
+                    " FROM rollup_stage_waits WHERE true GROUP BY 1, 2, 3, 4, 5, 6"
+                    " ON CONFLICT (target_key, span, hour, labels_key, wait_us)"
+                    " DO UPDATE SET jobs = job_waits.jobs + excluded.jobs"
                 )
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO runner_hours (target_key, runner_key, span, hour,"
-                        " runner_name, starts, busy_us, first_start)"
-                        f" SELECT {target}, k, {span}, {bucket}, name, sum(starts), sum(busy),"
-                        " min(first_start) FROM rollup_stage_runs WHERE true"
-                        " GROUP BY 1, 2, 3, 4, 5"
-                        " ON CONFLICT (target_key, runner_key, span, hour) DO UPDATE SET"
-                        " starts = runner_hours.starts + excluded.starts,"
-                        " busy_us = runner_hours.busy_us + excluded.busy_us,"
-                        " first_start = CASE WHEN excluded.first_start < runner_hours.first_start"
-                        " THEN excluded.first_start ELSE runner_hours.first_start END"
-                    )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO runner_hours (target_key, runner_key, span, hour,"
+                    " runner_name, starts, busy_us, first_start)"
+                    f" SELECT {target}, k, {span}, {bucket}, name, sum(starts), sum(busy),"
+                    " min(first_start) FROM rollup_stage_runs WHERE true"
+                    " GROUP BY 1, 2, 3, 4, 5"
+                    " ON CONFLICT (target_key, runner_key, span, hour) DO UPDATE SET"
+                    " starts = runner_hours.starts + excluded.starts,"
+                    " busy_us = runner_hours.busy_us + excluded.busy_us,"
+                    " first_start = CASE WHEN excluded.first_start < runner_hours.first_start"
+                    " THEN excluded.first_start ELSE runner_hours.first_start END"
                 )
+            )
+
+
+def analyze(conn: sa.Connection) -> None:
+    """Fresh planner statistics for the jobs and the roll-ups, after a bulk change.
+
+    Without them the planner reads stale ones: PostgreSQL, before autovacuum gets to it,
+    takes the filled roll-ups for empty and every job for unrolled (300,000 jobs: stats
+    read in 560 ms before, 130 ms after); SQLite (which has no autovacuum, and keeps
+    whatever the last ANALYZE found) the same, for good."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("ANALYZE jobs, job_waits, runner_hours"))
+        return
+    for table in ("jobs", "job_waits", "runner_hours"):
+        conn.execute(sa.text(f"ANALYZE {table}"))
+
+
+def backfill(conn: sa.Connection) -> int:
+    """Roll up every job not counted yet (an existing database's history, or a
+    bulk-loaded one): one pass over the jobs per roll-up into a temporary table (per
+    repository and hour), summed from there per organization or repository and per hour
+    or day (``INSERT … SELECT … GROUP BY``), then the jobs marked and the statistics of
+    all three tables refreshed. Returns the jobs marked."""
+    dialect = conn.dialect.name
+    try:
+        _key_tables(conn, dialect)
+        _stage(conn, dialect)
+        _add_staged(conn, dialect)
         marked = conn.execute(sa.text(f"UPDATE jobs SET waits_rolled = true WHERE {ROLLABLE}"))
         ran = conn.execute(
             sa.text(f"UPDATE jobs SET usage_rolled = true WHERE {usage_rollable(dialect)}")
         )
-        rolled = int(marked.rowcount or 0) + int(ran.rowcount or 0)
-        if rolled and dialect == "postgresql":
-            # Fresh statistics for the planner: before autovacuum gets to it, PostgreSQL
-            # takes the filled roll-ups for empty and every job for unrolled (300,000
-            # jobs: stats read in 560 ms before, 130 ms after).
-            conn.execute(sa.text("ANALYZE jobs, job_waits, runner_hours"))
-        return rolled
     finally:
-        for table in temporary:
+        for table in _TEMPORARY:
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+    rolled = int(marked.rowcount or 0) + int(ran.rowcount or 0)
+    if rolled:
+        analyze(conn)
+    return rolled

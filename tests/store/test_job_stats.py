@@ -182,3 +182,51 @@ async def test_random_histories_match_the_reference(store: Store, seed: int) -> 
             assert await store.jobs.stats.daily_queue(
                 "acme", repository, start, threshold_sets=2
             ) == daily_queue(self_hosted, threshold_sets=2)
+
+
+@pytest.mark.parametrize("hour", [0, 3, 18, 23])
+async def test_daily_chart_from_rollups_equals_the_jobs_at_day_edges(
+    store: Store, hour: int
+) -> None:
+    """The Home tab's chart reads the roll-ups (days, hours, the jobs only at a partial
+    hour and for those reaching into the window): its figures are those of the jobs
+    themselves, around midnights, the window's start and the waits and runs crossing it."""
+    jobs = Jobs(store)
+    now = datetime(2027, 1, 20, hour, 17, 5, tzinfo=UTC)
+    start = now - timedelta(days=7)
+    midnight = datetime(2027, 1, 14, tzinfo=UTC)
+    s = timedelta(seconds=1)
+    times = [
+        start - US,
+        start,
+        start + US,
+        start - 2 * timedelta(hours=1),
+        start + 59 * M,
+        midnight - US,
+        midnight,
+        midnight + timedelta(days=1) - US,
+        midnight + timedelta(days=2),
+        now - M,
+    ]
+    for i, created in enumerate(times):
+        for labels in (LIN, GPU, ("ubuntu-latest",)):
+            await jobs.add(labels, created=created, waited=(i + 1) * 7 * s, ran=(i + 2) * M)
+    # before the window: waited into it, ran across it, still running, ended before it
+    await jobs.add(GPU, created=start - timedelta(hours=20), waited=timedelta(hours=20, minutes=1))
+    await jobs.add(LIN, created=start - timedelta(hours=3), waited=M, ran=timedelta(hours=4))
+    await jobs.add(LIN, created=start - timedelta(days=2), waited=M)
+    await jobs.add(GPU, created=start - timedelta(hours=2), waited=M, ran=M)
+    await jobs.add(LIN, created=start - M, waited=2 * M, ran=M, runner=None)
+    await jobs.add(GPU, created=start + M)  # still queued: no queue time
+    await jobs.add(LIN, created=start + M, waited=M, repo="other/x")  # another owner
+    for repository in (None, "acme/api"):
+        loaded = [r for r in await store.jobs.since("acme", repository, start)]
+        self_hosted = [r.job for r in loaded if not r.hosted]
+        for sets in (1, 6):
+            chart = await store.jobs.stats.daily_queue(
+                "acme", repository, start, threshold_sets=sets
+            )
+            assert chart == daily_queue(self_hosted, threshold_sets=sets)
+            assert {labels for _, labels, _, _ in chart} <= {LIN, GPU}
+    days = {day for day, _, _, _ in await store.jobs.stats.daily_queue("acme", None, start)}
+    assert date(2027, 1, 13) in days and date(2027, 1, 14) in days  # both sides of midnight
