@@ -3,6 +3,8 @@ the once-a-day store of each version's end-of-life dates."""
 
 from __future__ import annotations
 
+import json
+
 from bot.github.models import Download, Runner
 from bot.github.versions import (
     count_versions,
@@ -203,3 +205,20 @@ def test_days_left() -> None:
     assert days_until(at, NOW) == 0
     assert days_until(at.replace(hour=7), NOW) == 0  # just past
     assert days_until(at.replace(day=10, hour=0), NOW) == -5
+
+
+async def test_a_fleet_of_many_versions_fits_one_message(make_sandbox, clock: Clock) -> None:
+    def seed(gh: GitHubDouble) -> None:
+        seed_versions(gh)
+        for minor in range(200, 260):
+            gh.add_runner("/orgs/acme", f"r-{minor}", version=f"2.{minor}.0")
+
+    async with make_sandbox(seed=seed, clock=clock) as sb:
+        reply = await sb.run("versions acme")
+        text = reply_text(reply)
+        assert "*acme*: 68 runners on 64 versions" in text
+        assert "…and 24 more versions not shown." in text
+        assert "*no version yet* (never connected) · 1 runner" in text  # always said
+        assert len(json.dumps(reply["blocks"])) < 12_000 and len(reply["blocks"]) < 50
+        # Every older version's dates were asked for, shown or not (once a day each).
+        assert sb.github.count("GET", DEPRECATIONS) == 63

@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.github.versions import VersionCount, days_until, is_older
-from bot.slack.render import SECTION_CHARS, Reply, code, escape, fit
+from bot.slack.render import MESSAGE_CHARS, SECTION_CHARS, Reply, code, escape, fit
 from bot.store.versions import VersionDates
 from bot.targets import Target
 
@@ -101,16 +101,32 @@ def _summary(view: VersionsView) -> str:
     return text
 
 
+def _lines(view: VersionsView) -> tuple[list[str], int]:
+    """The versions' lines that fit one message, newest first, then the runners that never
+    connected (always said); and how many versions were left out."""
+    versioned = [c for c in view.counts if c.version is not None]
+    lines: list[str] = []
+    used = 0
+    for row in versioned[:MAX_VERSIONS_SHOWN]:
+        line = fit(version_line(view, row), 600)
+        if used + len(line) > MESSAGE_CHARS - 1500:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    hidden = len(versioned) - len(lines)
+    return lines + [version_line(view, c) for c in view.counts if c.version is None], hidden
+
+
 def versions_reply(view: VersionsView) -> Reply:
     title = f"Runner versions of {view.target}"
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=title[:150], emoji=True)),
         _section(_summary(view)),
     ]
+    lines, hidden = _lines(view)
     chunk: list[str] = []
     size = 0
-    for row in view.counts[:MAX_VERSIONS_SHOWN]:
-        line = fit(version_line(view, row), 600)
+    for line in lines:
         if chunk and size + len(line) + 1 > SECTION_CHARS:
             blocks.append(_section("\n".join(chunk)))
             chunk, size = [], 0
@@ -118,7 +134,6 @@ def versions_reply(view: VersionsView) -> Reply:
         size += len(line) + 1
     if chunk:
         blocks.append(_section("\n".join(chunk)))
-    hidden = len(view.counts) - MAX_VERSIONS_SHOWN
     notes = [f"…and {_plural(hidden, 'more version')} not shown."] if hidden > 0 else []
     if view.incomplete:
         notes.append("Some runners could not be read from GitHub: the counts may be short.")
