@@ -24,6 +24,7 @@ from handlers import (
     queue,
     stats,
     tokens,
+    versions,
     watch,
 )
 
@@ -39,6 +40,7 @@ commands = Router(
     watch.router,
     queue.router,
     stats.router,
+    versions.router,
     prune.router,
     home.router,
 )

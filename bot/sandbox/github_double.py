@@ -537,6 +537,11 @@ class GitHubDouble:
         self.clock = clock
         self.api_base = api_base.rstrip("/") if api_base else None
         self.web_url = web_url.rstrip("/")
+        # The runner release the downloads offer, and each version's end-of-life dates
+        # (``GET …/actions/runners/deprecations/{version}``, github.com only: absent with
+        # a GHES ``prefix``); a version not in it answers 404, as GitHub does.
+        self.runner_version = RUNNER_VERSION
+        self.runner_deprecations: dict[str, dict[str, str | None]] = {}
 
         self.requests: list[RecordedRequest] = []
         self.issued_runner_tokens: list[str] = []
@@ -594,6 +599,11 @@ class GitHubDouble:
             ),
             ("GET", scope, self._list_runners),
             ("GET", scope + r"/downloads", self._downloads),
+            *(
+                [("GET", scope + r"/deprecations/(?P<version>[^/]+)", self._deprecation)]
+                if not self.prefix  # GitHub Enterprise Server has no such endpoint
+                else []
+            ),
             ("POST", scope + r"/registration-token", self._registration_token),
             ("POST", scope + r"/remove-token", self._remove_token),
             ("GET", scope + r"/(?P<rid>[^/]+)", self._get_runner),
@@ -628,6 +638,15 @@ class GitHubDouble:
         self.app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=methods)])
 
     # ------------------------------------------------------------------ seeding
+
+    def deprecate_version(
+        self, version: str, *, registration: str | None = None, runtime: str | None = None
+    ) -> None:
+        """Publish ``version``'s end-of-life dates (ISO 8601, or None: no date set)."""
+        self.runner_deprecations[version] = {
+            "registration_deprecates_at": registration,
+            "runtime_deprecates_at": runtime,
+        }
 
     def add_org(self, org: str) -> None:
         account = self._account(org, "Organization")
@@ -1947,18 +1966,26 @@ class GitHubDouble:
         items = []
         for os_name, arch in _DOWNLOAD_PLATFORMS:
             ext = "zip" if os_name == "win" else "tar.gz"
-            filename = f"actions-runner-{os_name}-{arch}-{RUNNER_VERSION}.{ext}"
+            filename = f"actions-runner-{os_name}-{arch}-{self.runner_version}.{ext}"
             items.append(
                 {
                     "os": os_name,
                     "architecture": arch,
                     "download_url": "https://github.com/actions/runner/releases/download/"
-                    f"v{RUNNER_VERSION}/{filename}",
+                    f"v{self.runner_version}/{filename}",
                     "filename": filename,
                     "sha256_checksum": hashlib.sha256(filename.encode()).hexdigest(),
                 }
             )
         return _Result(200, items)
+
+    async def _deprecation(self, ctx: _Ctx) -> _Result:
+        self._authorize_scope(ctx, write=False)
+        version = ctx.params["version"]
+        dates = self.runner_deprecations.get(version)
+        if dates is None:
+            raise _error(404)
+        return _Result(200, {"runner_version": version, **dates})
 
     def _runner_token(self) -> _Result:
         token = _random(_RUNNER_TOKEN_ALPHABET, 29)

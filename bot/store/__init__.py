@@ -27,6 +27,7 @@ from bot.store.health import HealthStore
 from bot.store.jobs import JobStore
 from bot.store.once import Once
 from bot.store.plans import PlanStore
+from bot.store.versions import VersionStore
 from bot.store.watches import WatchStore
 
 DEFAULT_RETENTION_DAYS = 400
@@ -48,6 +49,7 @@ class Store:
     fleet: FleetStore
     plans: PlanStore
     health: HealthStore
+    versions: VersionStore  # runner versions' end-of-life dates, asked once a day
     job_retention: timedelta = timedelta(days=DEFAULT_JOB_RETENTION_DAYS)
 
     @classmethod
@@ -89,6 +91,7 @@ class Store:
             FleetStore(db, clock),
             PlanStore(db, clock),
             HealthStore(db, clock),
+            VersionStore(db, clock),
             timedelta(days=job_retention_days),
         )
 
@@ -108,6 +111,7 @@ class Store:
         await self.plans.prune()
         await self.fleet.prune_samples()
         await self.fleet.prune_seen()
+        await self.versions.prune()
         return await self.audit.prune(cutoff), await self.once.prune()
 
     async def close(self) -> None:

@@ -296,3 +296,16 @@ fleet_samples = sa.Table(
     sa.Column("busy", sa.Integer(), nullable=False),
     sa.Column("offline", sa.Integer(), nullable=False),
 )
+
+# Each runner version's end-of-life dates as GitHub published them (``versions``), asked
+# at most once a day per version and shared by every process. ``published`` false: GitHub
+# answered 404 (no dates for that version).
+runner_versions = sa.Table(
+    "runner_versions",
+    metadata,
+    sa.Column("version", sa.Text(), primary_key=True),
+    sa.Column("registration_deprecates_at", UTCDateTime(), nullable=True),
+    sa.Column("runtime_deprecates_at", UTCDateTime(), nullable=True),
+    sa.Column("published", sa.Boolean(), nullable=False),
+    sa.Column("checked_at", UTCDateTime(), nullable=False),
+)

@@ -240,9 +240,14 @@ def prism_servers(request: pytest.FixtureRequest, flavour: str) -> dict[str, Pri
 
 @contextlib.asynccontextmanager
 async def open_bench(
-    flavour_name: str, servers: Mapping[str, PrismServer], keys: Keys
+    flavour_name: str | Flavour,
+    servers: Mapping[str, PrismServer],
+    keys: Keys,
+    **sandbox: Any,
 ) -> AsyncIterator[Bench]:
-    flavour = FLAVOURS[flavour_name]
+    """``flavour_name``: one of FLAVOURS, or a Flavour of a test's own; ``sandbox``: more
+    arguments for :meth:`Sandbox.running` (an injected ``clock``)."""
+    flavour = FLAVOURS[flavour_name] if isinstance(flavour_name, str) else flavour_name
     enterprise_spec, org_spec = flavour.specs["enterprise"], flavour.specs["org"]
     upstreams = []
     if enterprise_spec != org_spec:
@@ -257,6 +262,7 @@ async def open_bench(
             policy=PLATFORM_POLICY,
             github_api_url=proxy_url + flavour.prefix,
             github_url=flavour.github_url,
+            **sandbox,
         ) as sb,
     ):
         yield Bench(flavour, sb, proxy, proxy_url)

@@ -12,7 +12,10 @@ Rules pick a response for one ``METHOD path``:
   up a ``problem+json`` 404);
 - ``answer(...)`` makes the proxy answer by itself with GitHub's error body, for the
   statuses GitHub sends although its description does not list them (401, 403, 404, 5xx
-  on the runner endpoints).
+  on the runner endpoints);
+- ``rewrite(...)`` forwards as usual (so Prism still checks the request) and replaces a
+  200 answer's body with the one given: an example body the test needs to differ (the
+  downloads offering a newer runner than the runners listed).
 
 With ``etags`` on, GET 200 answers carry an ``ETag`` (GitHub sends one on every GET) and
 a GET whose ``If-None-Match`` names the current ETag of a path with a 304 rule is
@@ -68,7 +71,7 @@ GITHUB_MESSAGES = {
     503: "Service Unavailable",
 }
 
-Mode = Literal["prefer", "answer"]
+Mode = Literal["prefer", "answer", "rewrite"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class Rule:
     status: int
     mode: Mode
     headers: dict[str, str] = field(default_factory=dict)  # added to the response
+    body: bytes | None = None  # ``rewrite``: the 200 body sent instead of Prism's
 
 
 @dataclass
@@ -146,6 +150,11 @@ class RecordingProxy:
     def answer(self, method: str, path: str, status: int, **headers: str) -> None:
         """Answer ``METHOD path`` with ``status`` and GitHub's error body (every time)."""
         self.rules.append(Rule(method.upper(), path, status, "answer", dict(headers)))
+
+    def rewrite(self, method: str, path: str, body: Any) -> None:
+        """Forward ``METHOD path`` to Prism, then answer its 200 with ``body`` (as JSON)."""
+        payload = json.dumps(body).encode()
+        self.rules.append(Rule(method.upper(), path, 200, "rewrite", body=payload))
 
     def reset(self) -> None:
         """Drop every rule and stop sending ETags; the record is kept."""
@@ -218,6 +227,8 @@ class RecordingProxy:
             out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in HOP_HEADERS}
         if rule is not None:
             out_headers.update(rule.headers)
+            if rule.mode == "rewrite" and status == 200 and rule.body is not None:
+                content, exchange.answered_by = rule.body, "proxy"
         if self.etags and method == "GET" and status == 200:
             etag = etag_of(content)
             out_headers["etag"] = etag

@@ -25,10 +25,12 @@ expired in 2016 (runnerops uses it once and mints a fresh one for the next comma
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -36,6 +38,7 @@ import pytest_asyncio
 
 from bot.sandbox.harness import Keys, find_button, reply_text
 from bot.slack.views.delete import DELETE_ACTION
+from tests.conftest import Clock
 
 from .bench import (
     ACCESS_TOKENS,
@@ -43,8 +46,10 @@ from .bench import (
     INSTALLATION,
     OPERATION,
     OPERATIONS,
+    PRISM_FIXTURES,
     SCOPE_TEMPLATES,
     Bench,
+    Flavour,
     Operation,
     Where,
     example,
@@ -318,3 +323,76 @@ async def test_every_request_matched_the_spec(bench: Bench) -> None:
         for method, path in step.calls
     }
     assert wanted <= seen, sorted(wanted - seen)
+
+
+# -- versions: runners per version, and end-of-life dates (github.com and GHEC only) --------
+
+DOWNLOADS = "/actions/runners/downloads"
+DEPRECATIONS = "/actions/runners/deprecations/{version}"
+OFFERED = "2.330.0"  # newer than the examples' runners (2.323.0): theirs is older
+# In the pinned descriptions the end-of-life endpoint is in GitHub Enterprise Cloud's alone
+# (at the three scopes), so github.com is held to that one here; GHES has no such endpoint.
+VERSION_FLAVOURS = {
+    "ghec": Flavour("ghec", "", dict.fromkeys(SCOPES, "ghec"), "https://github.com"),
+    "ghes": FLAVOURS["ghes"],
+}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=sorted(VERSION_FLAVOURS))
+async def versions_bench(request: pytest.FixtureRequest, keys: Keys) -> AsyncIterator[Bench]:
+    flavour = VERSION_FLAVOURS[request.param]
+    servers = {
+        spec: request.getfixturevalue(PRISM_FIXTURES[spec])
+        for spec in sorted(set(flavour.specs.values()))
+    }
+    # Injected time, moved a day per command, so each asks for the dates again.
+    async with open_bench(flavour, servers, keys, clock=Clock()) as bench:
+        yield bench
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+async def test_versions(
+    versions_bench: Bench,
+    scope: str,
+    logged_errors: Callable[[], list[logging.LogRecord]],
+) -> None:
+    bench, at = versions_bench, where(scope)
+    spec, prefix = bench.spec_for(scope), SCOPE_TEMPLATES[scope]
+    clock = bench.sb.services.clock if bench.sb.services else None
+    assert isinstance(clock, Clock)
+    clock.advance(86_400)
+    downloads = example(spec, "GET", prefix + DOWNLOADS, 200)
+    offered = json.loads(re.sub(r"\d+\.\d+\.\d+", OFFERED, json.dumps(downloads)))
+    bench.proxy.rewrite("GET", bench.path(at.api_path + DOWNLOADS), offered)
+    start = len(bench.proxy.exchanges)
+    reply = await bench.sb.run(f"versions {at.text}")
+    exchanges = bench.proxy.exchanges[start:]
+
+    ghes = bench.prefix != ""
+    wanted = {("GET", prefix + "/actions/runners"), ("GET", prefix + DOWNLOADS)}
+    if not ghes:
+        wanted.add(("GET", prefix + DEPRECATIONS))
+    _check_exchanges(bench, at, exchanges, wanted)
+    assert {(e.method, _template(bench, e)) for e in exchanges} >= wanted
+    asked = [e.path for e in exchanges if "/deprecations/" in e.path]
+    one = bench.path(at.api_path + "/actions/runners/deprecations/2.323.0")
+    assert asked == ([] if ghes else [one])
+
+    text = reply_text(reply)
+    assert not is_error_reply(reply), text
+    runners = example(spec, "GET", prefix + "/actions/runners", 200)["runners"]
+    assert {r["version"] for r in runners} == {"2.323.0"}
+    online = sum(r["status"] == "online" for r in runners)
+    assert f"newest offered: `{OFFERED}`" in text
+    line = f"`2.323.0` · {len(runners)} runners · {online} online · {len(runners) - online} offline"
+    assert line in text
+    if ghes:
+        assert "older than this server offers" in text
+    else:
+        dates = example(spec, "GET", prefix + DEPRECATIONS, 200)
+        assert dates["runtime_deprecates_at"].startswith("2026-09-01")  # the example's
+        now = datetime.fromtimestamp(clock(), UTC)
+        since = (now - datetime(2026, 9, 1, tzinfo=UTC)).days
+        assert f"stops receiving jobs: 1 Sep 2026, since {since} days" in text
+        assert "stops registering: no date published" in text  # absent from the example
+    assert logged_errors() == []

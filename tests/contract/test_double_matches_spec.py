@@ -62,6 +62,7 @@ ORG_GROUPS = "/orgs/{org}/actions/runner-groups"
 ENTERPRISE_GROUPS = "/enterprises/{enterprise}/actions/runner-groups"
 JOB = "/repos/{owner}/{repo}/actions/jobs/{job_id}"
 RUN = "/repos/{owner}/{repo}/actions/runs/{run_id}"
+DEPRECATIONS = "/actions/runners/deprecations/{version}"
 WORKFLOW = "acme/api/.github/workflows/gpu.yml@refs/heads/main"
 # Documented responses the double never produces, and why.
 NOT_PRODUCED = {
@@ -89,8 +90,10 @@ class Call:
 
     @property
     def spec(self) -> str:
-        """Enterprise paths are only in the GitHub Enterprise Cloud description."""
-        return "ghec" if self.template.startswith("/enterprises/") else "api.github.com"
+        """Enterprise paths are only in the GitHub Enterprise Cloud description, and so
+        (in the pinned descriptions) are runner versions' end-of-life dates."""
+        cloud = self.template.startswith("/enterprises/") or DEPRECATIONS in self.template
+        return "ghec" if cloud else "api.github.com"
 
 
 def _runner_calls(scope: str) -> list[Call]:
@@ -165,6 +168,22 @@ def _fleet_calls(scope: str) -> list[Call]:
     ]
 
 
+def _version_calls(scope: str) -> list[Call]:
+    """A version's end-of-life dates: published, published without dates, and unknown
+    (GitHub's 404, which the spec does not list)."""
+    base, template = SCOPE_PATHS[scope], SCOPE_TEMPLATES[scope] + DEPRECATIONS
+    auth = CREDENTIAL_OF_SCOPE[scope]
+    path = base + DEPRECATIONS
+    return [
+        Call(f"deprecation-{scope}", "GET", path.replace("{version}", "2.321.0"), template,
+             200, auth, scope),
+        Call(f"deprecation-no-dates-{scope}", "GET", path.replace("{version}", "2.329.0"),
+             template, 200, auth, scope),
+        Call(f"deprecation-unknown-{scope}", "GET", path.replace("{version}", "2.1.0"),
+             template, 404, auth, scope, documented=False),
+    ]  # fmt: skip
+
+
 def _group_calls() -> list[Call]:
     """Runner groups of the organization (its own and the enterprise's) and enterprise."""
     org, ent = "/orgs/acme/actions/runner-groups", "/enterprises/octo-ent/actions/runner-groups"
@@ -195,6 +214,7 @@ TOKENS = ACCESS_TOKENS.replace("{installation_id}", str(INSTALLATION_ID))
 CALLS = [
     *(c for scope in SCOPE_PATHS for c in _runner_calls(scope)),
     *(c for scope in SCOPE_PATHS for c in _fleet_calls(scope)),
+    *(c for scope in SCOPE_PATHS for c in _version_calls(scope)),
     *_group_calls(),
     Call("job", "GET", "/repos/acme/api/actions/jobs/{job}", JOB, 200, "token", "repo"),
     Call("job-finished", "GET", "/repos/acme/api/actions/jobs/{done}", JOB, 200, "token", "repo"),
@@ -333,6 +353,10 @@ async def double(keys: Keys) -> AsyncIterator[Double]:
     gh.add_repo("acme", "site", private=False)
     gh.add_installation("acme", installation_id=INSTALLATION_ID)
     gh.add_enterprise("octo-ent", organizations=["acme"])
+    gh.deprecate_version(
+        "2.321.0", registration="2027-01-10T00:00:00Z", runtime="2027-02-01T00:00:00Z"
+    )
+    gh.deprecate_version("2.329.0")
     groups = {
         "org": gh.add_runner_group(
             "/orgs/acme",
@@ -448,6 +472,7 @@ def test_every_documented_status_is_exercised() -> None:
             assert (method, template + LABELS) in covered
         assert ("DELETE", template + LABELS + "/{name}") in covered
         assert ("POST", template + JIT) in covered
+        assert ("GET", template + DEPRECATIONS) in covered
     for groups in (ORG_GROUPS, ENTERPRISE_GROUPS):
         for tail in ("", "/{runner_group_id}", "/{runner_group_id}/runners"):
             assert ("GET", groups + tail) in covered
