@@ -80,8 +80,20 @@ class PostgresServer:
 
     def start(self) -> None:
         started = subprocess.run(
-            [*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l",
-             str(self.datadir.parent / "log"), "-o", self.options, "-w", "-t", "60", "start"],
+            [
+                *self.run_as,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.datadir.parent / "log"),
+                "-o",
+                self.options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             capture_output=True,
             text=True,
         )
@@ -128,8 +140,15 @@ class PostgresServer:
 
     def stop(self) -> None:
         subprocess.run(
-            [*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
-             "stop"],
+            [
+                *self.run_as,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-m",
+                "immediate",
+                "stop",
+            ],
             capture_output=True,
             check=False,
         )
@@ -159,8 +178,20 @@ def running_server() -> Iterator[PostgresServer]:
         os.chown(pwfile, owner.pw_uid, owner.pw_gid)
     datadir = top / "data"
     subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(datadir), "-U", USER, "--pwfile", str(pwfile),
-         "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"],
+        [
+            *run_as,
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            USER,
+            "--pwfile",
+            str(pwfile),
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
         check=True,
         capture_output=True,
     )

@@ -52,13 +52,16 @@ async def test_delete_unknown_runner(sandbox: Sandbox) -> None:
         find_button(reply, DELETE_ACTION)
 
 
-ON_CALL_POLICY = PLATFORM_POLICY + """
+ON_CALL_POLICY = (
+    PLATFORM_POLICY
+    + """
 [[grant]]
 name = "on call"
 actions = ["read", "admin"]
 users = ["U0BOB"]
 targets = ["*"]
 """
+)
 
 
 async def test_second_click_gets_the_first_outcome(make_sandbox: Callable[..., Any]) -> None:

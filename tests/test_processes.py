@@ -68,13 +68,16 @@ async def test_the_same_command_on_both_at_once_runs_once(pair: Cluster, store: 
 
 
 # Bob may delete too, so his click on the other process is a second admin's, not a refusal.
-DELETERS_POLICY = PLATFORM_POLICY + """
+DELETERS_POLICY = (
+    PLATFORM_POLICY
+    + """
 [[grant]]
 name = "on call"
 actions = ["read", "admin"]
 users = ["U0BOB"]
 targets = ["*"]
 """
+)
 
 
 @pytest.fixture

@@ -420,9 +420,7 @@ async def test_prune_at_repository_and_enterprise_scope(
             gh.add_runner(path, f"dead-{i}", status="offline")
         gh.add_runner(path, "alive", status="online")
 
-    async with make_sandbox(
-        seed=fleet, clock=clock, policy=PLATFORM_POLICY, prefix=prefix
-    ) as sb:
+    async with make_sandbox(seed=fleet, clock=clock, policy=PLATFORM_POLICY, prefix=prefix) as sb:
         await sb.run(f"prune {target}")
         clock.advance(2 * DAY)
         ask = await sb.run(f"prune {target}")

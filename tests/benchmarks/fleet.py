@@ -234,9 +234,7 @@ class AckFigures:
         )
 
 
-async def acks_from_another_process(
-    n: int, keys: Keys, reply_timeout: float = 60.0
-) -> AckFigures:
+async def acks_from_another_process(n: int, keys: Keys, reply_timeout: float = 60.0) -> AckFigures:
     allow_open_files(n)  # the service process inherits the raised limit
     with tempfile.TemporaryDirectory(prefix="runnerops-fleet-") as scratch:
         async with cluster(

@@ -158,4 +158,3 @@ async def test_a_heartbeat_keeps_a_long_claim_and_only_a_silent_one_is_taken_ove
     assert not await a.once.renew("prune:P1")
     gate.set()
     await first
-

@@ -58,10 +58,20 @@ def test_is_stuck(job: Job, expected: bool) -> None:
     ("target", "reason", "labels", "key"),
     [
         pytest.param("acme", "all_busy", GPU, KEY_BUSY, id="plain"),
-        pytest.param("ACME", "all_busy", ("Self-Hosted", "GPU", "linux"), KEY_BUSY,
-                     id="case-and-order-insensitive"),
-        pytest.param("acme/api", "no_matching_labels", (), "stuck|acme/api|no_matching_labels|",
-                     id="no-labels"),
+        pytest.param(
+            "ACME",
+            "all_busy",
+            ("Self-Hosted", "GPU", "linux"),
+            KEY_BUSY,
+            id="case-and-order-insensitive",
+        ),
+        pytest.param(
+            "acme/api",
+            "no_matching_labels",
+            (),
+            "stuck|acme/api|no_matching_labels|",
+            id="no-labels",
+        ),
     ],
 )
 def test_stuck_alert_key(target: str, reason: str, labels: tuple[str, ...], key: str) -> None:
@@ -78,8 +88,15 @@ def member(job_id: int, minutes: int = 10) -> Member:
 
 def posted(key: str, *ids: int, shown: int | None = None, reason: str = "all_busy") -> Alert:
     return Alert(
-        key, AlertKind.STUCK, "acme", "C1", NOW - 30 * MIN, reason, GPU,
-        tuple(member(i) for i in ids), message_ts="111.222",
+        key,
+        AlertKind.STUCK,
+        "acme",
+        "C1",
+        NOW - 30 * MIN,
+        reason,
+        GPU,
+        tuple(member(i) for i in ids),
+        message_ts="111.222",
         shown_count=len(ids) if shown is None else shown,
     )
 
@@ -92,8 +109,16 @@ def summary(plan: AlertPlan) -> tuple[list[tuple[str, str, int]], list[tuple[str
     )
 
 
-OFFLINE_ALERT = Alert("offline|acme|x", AlertKind.OFFLINE, "acme", "C1", NOW - 30 * MIN,
-                      members=(member(70),), message_ts="1.1", shown_count=1)
+OFFLINE_ALERT = Alert(
+    "offline|acme|x",
+    AlertKind.OFFLINE,
+    "acme",
+    "C1",
+    NOW - 30 * MIN,
+    members=(member(70),),
+    message_ts="1.1",
+    shown_count=1,
+)
 
 
 @pytest.mark.parametrize(
@@ -101,69 +126,94 @@ OFFLINE_ALERT = Alert("offline|acme|x", AlertKind.OFFLINE, "acme", "C1", NOW - 3
     [
         pytest.param([], [], [], [], id="nothing"),
         pytest.param(
-            [], [stuck(1), stuck(2), stuck(3)],
-            [("post", KEY_BUSY, 3)], [(KEY_BUSY, 3, False)],
+            [],
+            [stuck(1), stuck(2), stuck(3)],
+            [("post", KEY_BUSY, 3)],
+            [(KEY_BUSY, 3, False)],
             id="three-jobs-one-post",
         ),
         pytest.param(
-            [], [stuck(1), stuck(2, "all_offline")],
+            [],
+            [stuck(1), stuck(2, "all_offline")],
             [("post", KEY_BUSY, 1), ("post", KEY_OFF, 1)],
             [(KEY_BUSY, 1, False), (KEY_OFF, 1, False)],
             id="two-reasons-two-alerts",
         ),
         pytest.param(
-            [], [stuck(1), stuck(1)], [("post", KEY_BUSY, 1)], [(KEY_BUSY, 1, False)],
+            [],
+            [stuck(1), stuck(1)],
+            [("post", KEY_BUSY, 1)],
+            [(KEY_BUSY, 1, False)],
             id="job-listed-twice-counts-once",
         ),
         pytest.param(
-            [posted(KEY_BUSY, 1, 2, 3)], [stuck(1), stuck(2), stuck(3)],
-            [], [(KEY_BUSY, 3, True)],
+            [posted(KEY_BUSY, 1, 2, 3)],
+            [stuck(1), stuck(2), stuck(3)],
+            [],
+            [(KEY_BUSY, 3, True)],
             id="unchanged-no-action",
         ),
         pytest.param(
-            [posted(KEY_BUSY, 1, 2, 3)], [stuck(i) for i in range(1, 6)],
-            [("update", KEY_BUSY, 5)], [(KEY_BUSY, 5, True)],
+            [posted(KEY_BUSY, 1, 2, 3)],
+            [stuck(i) for i in range(1, 6)],
+            [("update", KEY_BUSY, 5)],
+            [(KEY_BUSY, 5, True)],
             id="more-jobs-join-update-not-post",
         ),
         pytest.param(
-            [posted(KEY_BUSY, 1, 2, 3)], [stuck(2), stuck(3), stuck(4)],
-            [], [(KEY_BUSY, 3, True)],
+            [posted(KEY_BUSY, 1, 2, 3)],
+            [stuck(2), stuck(3), stuck(4)],
+            [],
+            [(KEY_BUSY, 3, True)],
             id="same-count-other-jobs-no-update",
         ),
         pytest.param(
-            [posted(KEY_BUSY, 1, 2)], [stuck(2)],
-            [("update", KEY_BUSY, 1)], [(KEY_BUSY, 1, True)],
+            [posted(KEY_BUSY, 1, 2)],
+            [stuck(2)],
+            [("update", KEY_BUSY, 1)],
+            [(KEY_BUSY, 1, True)],
             id="one-leaves-update",
         ),
         pytest.param(
-            [posted(KEY_BUSY, 1, 2)], [],
-            [("resolve", KEY_BUSY, 0)], [(KEY_BUSY, 0, True)],
+            [posted(KEY_BUSY, 1, 2)],
+            [],
+            [("resolve", KEY_BUSY, 0)],
+            [(KEY_BUSY, 0, True)],
             id="last-leaves-resolve-kept-until-sent",
         ),
         pytest.param(
-            [replace(posted(KEY_BUSY, 1), message_ts=None, shown_count=0)], [stuck(1), stuck(2)],
-            [("post", KEY_BUSY, 2)], [(KEY_BUSY, 2, False)],
+            [replace(posted(KEY_BUSY, 1), message_ts=None, shown_count=0)],
+            [stuck(1), stuck(2)],
+            [("post", KEY_BUSY, 2)],
+            [(KEY_BUSY, 2, False)],
             id="deferred-post-planned-again",
         ),
         pytest.param(
-            [replace(posted(KEY_BUSY, 1), message_ts=None, shown_count=0)], [],
-            [], [],
+            [replace(posted(KEY_BUSY, 1), message_ts=None, shown_count=0)],
+            [],
+            [],
+            [],
             id="never-posted-and-empty-dropped-silently",
         ),
         pytest.param(
-            [posted(KEY_BUSY, shown=2)], [stuck(9)],
-            [("update", KEY_BUSY, 1)], [(KEY_BUSY, 1, True)],
+            [posted(KEY_BUSY, shown=2)],
+            [stuck(9)],
+            [("update", KEY_BUSY, 1)],
+            [(KEY_BUSY, 1, True)],
             id="pending-resolve-rejoined-becomes-update",
         ),
         pytest.param(
-            [posted(KEY_BUSY, 1)], [stuck(1, "all_offline")],
+            [posted(KEY_BUSY, 1)],
+            [stuck(1, "all_offline")],
             [("resolve", KEY_BUSY, 0), ("post", KEY_OFF, 1)],
             [(KEY_BUSY, 0, True), (KEY_OFF, 1, False)],
             id="reason-changes-moves-job",
         ),
         pytest.param(
-            [OFFLINE_ALERT], [],
-            [], [(OFFLINE_ALERT.key, 1, True)],
+            [OFFLINE_ALERT],
+            [],
+            [],
+            [(OFFLINE_ALERT.key, 1, True)],
             id="offline-alerts-untouched",
         ),
     ],
@@ -182,14 +232,22 @@ def test_plan_stuck(
 def test_new_alert_fields() -> None:
     plan = plan_stuck([], [stuck(2, minutes=3), stuck(1, minutes=20)], now=NOW)
     assert plan.alerts == (
-        Alert(KEY_BUSY, AlertKind.STUCK, "acme", "C1", NOW, "all_busy", GPU,
-              (member(1, 20), member(2, 3))),
+        Alert(
+            KEY_BUSY,
+            AlertKind.STUCK,
+            "acme",
+            "C1",
+            NOW,
+            "all_busy",
+            GPU,
+            (member(1, 20), member(2, 3)),
+        ),
     )
 
 
-def sweep(alerts: tuple[Alert, ...], jobs: list[StuckJob], now: datetime) -> tuple[
-    tuple[Alert, ...], list[ActionKind]
-]:
+def sweep(
+    alerts: tuple[Alert, ...], jobs: list[StuckJob], now: datetime
+) -> tuple[tuple[Alert, ...], list[ActionKind]]:
     """One sweep as the I/O layer runs it: plan, send everything, record."""
     plan = plan_stuck(alerts, jobs, now=now)
     state = plan.alerts
@@ -274,16 +332,29 @@ def test_offline_alertable(runners: list[RunnerInfo], ids: list[int]) -> None:
 
 def off_alert(*ids: int, opened: int = 2, target: str = "acme", shown: int | None = None) -> Alert:
     return Alert(
-        f"offline|{target}|{opened}", AlertKind.OFFLINE, target, "C1", NOW - opened * MIN,
-        "offline", (), tuple(Member(i, f"r{i}", SEEN[i] or NOW) for i in ids),
-        message_ts="9.9", shown_count=len(ids) if shown is None else shown,
+        f"offline|{target}|{opened}",
+        AlertKind.OFFLINE,
+        target,
+        "C1",
+        NOW - opened * MIN,
+        "offline",
+        (),
+        tuple(Member(i, f"r{i}", SEEN[i] or NOW) for i in ids),
+        message_ts="9.9",
+        shown_count=len(ids) if shown is None else shown,
     )
 
 
 def offline_plan(alerts: list[Alert], runners: list[RunnerInfo]) -> AlertPlan:
     return plan_offline(
-        alerts, target="acme", channel="C1", runners=runners, last_seen_online=SEEN,
-        now=NOW, after=10 * MIN, window=5 * MIN,
+        alerts,
+        target="acme",
+        channel="C1",
+        runners=runners,
+        last_seen_online=SEEN,
+        now=NOW,
+        after=10 * MIN,
+        window=5 * MIN,
     )
 
 
@@ -294,48 +365,66 @@ NEW_KEY = f"offline|acme|{NOW.isoformat()}"
     ("alerts", "runners", "actions", "stored"),
     [
         pytest.param(
-            [], [rnr(1), rnr(2), rnr(3), rnr(4), rnr(5)],
-            [("post", NEW_KEY, 3)], [(NEW_KEY, 3, False)],
+            [],
+            [rnr(1), rnr(2), rnr(3), rnr(4), rnr(5)],
+            [("post", NEW_KEY, 3)],
+            [(NEW_KEY, 3, False)],
             id="three-down-in-one-sweep-one-alert",
         ),
         pytest.param(
-            [off_alert(1)], [rnr(1), rnr(2)],
-            [("update", "offline|acme|2", 2)], [("offline|acme|2", 2, True)],
+            [off_alert(1)],
+            [rnr(1), rnr(2)],
+            [("update", "offline|acme|2", 2)],
+            [("offline|acme|2", 2, True)],
             id="joins-alert-opened-within-window",
         ),
         pytest.param(
-            [off_alert(1, opened=6)], [rnr(1), rnr(2)],
-            [("post", NEW_KEY, 1)], [("offline|acme|6", 1, True), (NEW_KEY, 1, False)],
+            [off_alert(1, opened=6)],
+            [rnr(1), rnr(2)],
+            [("post", NEW_KEY, 1)],
+            [("offline|acme|6", 1, True), (NEW_KEY, 1, False)],
             id="outside-window-new-alert",
         ),
         pytest.param(
-            [off_alert(1, 2)], [rnr(1), rnr(2, "online")],
-            [("update", "offline|acme|2", 1)], [("offline|acme|2", 1, True)],
+            [off_alert(1, 2)],
+            [rnr(1), rnr(2, "online")],
+            [("update", "offline|acme|2", 1)],
+            [("offline|acme|2", 1, True)],
             id="one-back-update",
         ),
         pytest.param(
-            [off_alert(1)], [rnr(1, "online")],
-            [("resolve", "offline|acme|2", 0)], [("offline|acme|2", 0, True)],
+            [off_alert(1)],
+            [rnr(1, "online")],
+            [("resolve", "offline|acme|2", 0)],
+            [("offline|acme|2", 0, True)],
             id="last-back-resolves",
         ),
         pytest.param(
-            [off_alert(1)], [],
-            [("resolve", "offline|acme|2", 0)], [("offline|acme|2", 0, True)],
+            [off_alert(1)],
+            [],
+            [("resolve", "offline|acme|2", 0)],
+            [("offline|acme|2", 0, True)],
             id="deleted-resolves",
         ),
         pytest.param(
-            [off_alert(1, 2)], [rnr(1), rnr(2)],
-            [], [("offline|acme|2", 2, True)],
+            [off_alert(1, 2)],
+            [rnr(1), rnr(2)],
+            [],
+            [("offline|acme|2", 2, True)],
             id="still-down-no-action",
         ),
         pytest.param(
-            [off_alert(1, target="globex")], [rnr(2)],
-            [("post", NEW_KEY, 1)], [("offline|globex|2", 1, True), (NEW_KEY, 1, False)],
+            [off_alert(1, target="globex")],
+            [rnr(2)],
+            [("post", NEW_KEY, 1)],
+            [("offline|globex|2", 1, True), (NEW_KEY, 1, False)],
             id="other-target-untouched-not-joined",
         ),
         pytest.param(
-            [posted(KEY_BUSY, 1)], [rnr(4), rnr(5)],
-            [], [(KEY_BUSY, 1, True)],
+            [posted(KEY_BUSY, 1)],
+            [rnr(4), rnr(5)],
+            [],
+            [(KEY_BUSY, 1, True)],
             id="stuck-alerts-untouched-nothing-alertable",
         ),
     ],
@@ -354,10 +443,12 @@ def test_plan_offline(
 @pytest.mark.parametrize(
     ("runners", "left"),
     [
-        pytest.param([rnr(1, "online")], (Left(1, "r1", NOW - 20 * MIN, NOW, Departure.BACK),),
-                     id="back-after-20m"),
-        pytest.param([], (Left(1, "r1", NOW - 20 * MIN, NOW, Departure.DELETED),),
-                     id="deleted"),
+        pytest.param(
+            [rnr(1, "online")],
+            (Left(1, "r1", NOW - 20 * MIN, NOW, Departure.BACK),),
+            id="back-after-20m",
+        ),
+        pytest.param([], (Left(1, "r1", NOW - 20 * MIN, NOW, Departure.DELETED),), id="deleted"),
     ],
 )
 def test_departures_are_reported_once(runners: list[RunnerInfo], left: tuple[Left, ...]) -> None:
@@ -383,7 +474,9 @@ def test_departure_kept_until_the_update_that_says_so_is_sent() -> None:
 def test_new_offline_members_are_since_last_seen_oldest_first() -> None:
     plan = offline_plan([], [rnr(3), rnr(1), rnr(2)])
     assert [(m.id, m.since) for m in plan.alerts[0].members] == [
-        (1, NOW - 20 * MIN), (2, NOW - 12 * MIN), (3, NOW - 11 * MIN)
+        (1, NOW - 20 * MIN),
+        (2, NOW - 12 * MIN),
+        (3, NOW - 11 * MIN),
     ]
 
 
@@ -391,9 +484,7 @@ def test_new_offline_members_are_since_last_seen_oldest_first() -> None:
 
 
 def act(kind: ActionKind, key: str, channel: str = "C1", opened: int = 0) -> AlertAction:
-    return AlertAction(
-        kind, Alert(key, AlertKind.STUCK, "acme", channel, NOW - opened * MIN)
-    )
+    return AlertAction(kind, Alert(key, AlertKind.STUCK, "acme", channel, NOW - opened * MIN))
 
 
 SEC = timedelta(seconds=1)
@@ -408,28 +499,42 @@ SEC = timedelta(seconds=1)
             [act(ActionKind.POST, "a")], {"C1": NOW - SEC}, ["a"], [], id="exactly-one-second"
         ),
         pytest.param(
-            [act(ActionKind.POST, "a")], {"C1": NOW - SEC / 2}, [], [("a", NOW + SEC / 2)],
+            [act(ActionKind.POST, "a")],
+            {"C1": NOW - SEC / 2},
+            [],
+            [("a", NOW + SEC / 2)],
             id="too-soon-waits",
         ),
         pytest.param(
-            [act(ActionKind.RESOLVE, "r"), act(ActionKind.UPDATE, "u"),
-             act(ActionKind.POST, "p2", opened=1), act(ActionKind.POST, "p1", opened=5)],
+            [
+                act(ActionKind.RESOLVE, "r"),
+                act(ActionKind.UPDATE, "u"),
+                act(ActionKind.POST, "p2", opened=1),
+                act(ActionKind.POST, "p1", opened=5),
+            ],
             {},
             ["p1", "u", "r"],
             [("p2", NOW + SEC)],
             id="one-post-per-channel-oldest-first-updates-and-resolutions-all-go",
         ),
         pytest.param(
-            [act(ActionKind.RESOLVE, "r1"), act(ActionKind.RESOLVE, "r2", opened=1),
-             act(ActionKind.UPDATE, "u1"), act(ActionKind.UPDATE, "u2", opened=1)],
+            [
+                act(ActionKind.RESOLVE, "r1"),
+                act(ActionKind.RESOLVE, "r2", opened=1),
+                act(ActionKind.UPDATE, "u1"),
+                act(ActionKind.UPDATE, "u2", opened=1),
+            ],
             {"C1": NOW - SEC / 2},
             ["u2", "u1", "r2", "r1"],
             [],
             id="updates-never-wait-for-the-post-interval",
         ),
         pytest.param(
-            [act(ActionKind.POST, "a", "C1"), act(ActionKind.POST, "b", "C2"),
-             act(ActionKind.POST, "c", "C1")],
+            [
+                act(ActionKind.POST, "a", "C1"),
+                act(ActionKind.POST, "b", "C2"),
+                act(ActionKind.POST, "c", "C1"),
+            ],
             {"C2": NOW - 10 * SEC},
             ["a", "b"],
             [("c", NOW + SEC)],

@@ -41,9 +41,7 @@ def runner(
     version: str | None = "2.320.0",
     repo_level: bool = False,
 ) -> RunnerInfo:
-    return RunnerInfo(
-        rid, name, labels, status, busy, group, version, repository_level=repo_level
-    )
+    return RunnerInfo(rid, name, labels, status, busy, group, version, repository_level=repo_level)
 
 
 DEFAULT = RunnerGroup(1, "Default", "all", default=True, allows_public_repositories=True)
@@ -295,8 +293,9 @@ CASES = [
             GPU,
             matching=1,
             usable=1,
-            offline=(OfflineRunner(10, "deployer", NOW - timedelta(minutes=23),
-                                   timedelta(minutes=23)),),
+            offline=(
+                OfflineRunner(10, "deployer", NOW - timedelta(minutes=23), timedelta(minutes=23)),
+            ),
             unverified_workflow_groups=("deploy",),
         ),
         id="unknown-workflow-admits-but-says-so",
@@ -416,24 +415,50 @@ DEPLOY = "acme/api/.github/workflows/deploy.yml"
     ("ref", "selected", "sha", "expected"),
     [
         pytest.param(f"{DEPLOY}@refs/heads/main", [f"{DEPLOY}@main"], None, True, id="branch"),
-        pytest.param(f"{DEPLOY}@main", [f"{DEPLOY}@refs/heads/main"], None, True,
-                     id="refs-prefix-either-side"),
+        pytest.param(
+            f"{DEPLOY}@main",
+            [f"{DEPLOY}@refs/heads/main"],
+            None,
+            True,
+            id="refs-prefix-either-side",
+        ),
         pytest.param(f"{DEPLOY}@refs/tags/v2", [f"{DEPLOY}@v2"], None, True, id="tag"),
         pytest.param(f"{DEPLOY}@main", [f"{DEPLOY}@ABC123"], "abc123", True, id="pinned-sha"),
-        pytest.param("Acme/API/.github/workflows/deploy.yml@main", [f"{DEPLOY}@main"], None,
-                     True, id="path-case"),
+        pytest.param(
+            "Acme/API/.github/workflows/deploy.yml@main",
+            [f"{DEPLOY}@main"],
+            None,
+            True,
+            id="path-case",
+        ),
         pytest.param(f"{DEPLOY}@dev", [f"{DEPLOY}@main"], None, False, id="other-branch"),
-        pytest.param("acme/api/.github/workflows/ci.yml@main", [f"{DEPLOY}@main"], None, False,
-                     id="other-workflow"),
+        pytest.param(
+            "acme/api/.github/workflows/ci.yml@main",
+            [f"{DEPLOY}@main"],
+            None,
+            False,
+            id="other-workflow",
+        ),
         pytest.param(f"{DEPLOY}@main", [], None, False, id="empty-list-admits-nothing"),
         pytest.param(None, [f"{DEPLOY}@main"], None, None, id="job-ref-unknown"),
         pytest.param(DEPLOY, [f"{DEPLOY}@main"], None, None, id="path-without-ref"),
-        pytest.param(DEPLOY, ["acme/api/.github/workflows/ci.yml@main"], None, False,
-                     id="path-without-ref-no-such-path"),
-        pytest.param(f"{DEPLOY}@main", ["acme/*/.github/workflows/*.yml@main"], None, None,
-                     id="wildcard-undecided"),
-        pytest.param(f"{DEPLOY}@main", ["acme/*@main", f"{DEPLOY}@main"], None, True,
-                     id="wildcard-and-exact"),
+        pytest.param(
+            DEPLOY,
+            ["acme/api/.github/workflows/ci.yml@main"],
+            None,
+            False,
+            id="path-without-ref-no-such-path",
+        ),
+        pytest.param(
+            f"{DEPLOY}@main",
+            ["acme/*/.github/workflows/*.yml@main"],
+            None,
+            None,
+            id="wildcard-undecided",
+        ),
+        pytest.param(
+            f"{DEPLOY}@main", ["acme/*@main", f"{DEPLOY}@main"], None, True, id="wildcard-and-exact"
+        ),
     ],
 )
 def test_workflow_allowed(

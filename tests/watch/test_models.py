@@ -54,8 +54,11 @@ WORKFLOW_JOB = {
             id="documented-shape",
         ),
         pytest.param(
-            {"action": "queued", "workflow_job": WORKFLOW_JOB,
-             "repository": {"full_name": "acme/web", "visibility": "public"}},
+            {
+                "action": "queued",
+                "workflow_job": WORKFLOW_JOB,
+                "repository": {"full_name": "acme/web", "visibility": "public"},
+            },
             None,
             {"id": 29679449, "repository": "acme/web", "repository_public": True},
             id="whole-webhook-body",
@@ -69,8 +72,14 @@ WORKFLOW_JOB = {
         pytest.param(
             {},
             None,
-            {"id": None, "labels": (), "status": "queued", "repository": "",
-             "repository_public": None, "created_at": None},
+            {
+                "id": None,
+                "labels": (),
+                "status": "queued",
+                "repository": "",
+                "repository_public": None,
+                "created_at": None,
+            },
             id="empty-object",
         ),
         pytest.param(
@@ -80,11 +89,22 @@ WORKFLOW_JOB = {
             id="not-an-object",
         ),
         pytest.param(
-            {"id": "42", "status": "WAITING", "labels": "self-hosted",
-             "created_at": "yesterday", "run_id": True},
+            {
+                "id": "42",
+                "status": "WAITING",
+                "labels": "self-hosted",
+                "created_at": "yesterday",
+                "run_id": True,
+            },
             {"private": "yes"},
-            {"id": 42, "status": "waiting", "labels": (), "created_at": None,
-             "run_id": None, "repository_public": None},
+            {
+                "id": 42,
+                "status": "waiting",
+                "labels": (),
+                "created_at": None,
+                "run_id": None,
+                "repository_public": None,
+            },
             id="odd-field-types",
         ),
         pytest.param(
@@ -135,8 +155,17 @@ RUNNER = {
     [
         pytest.param(
             RUNNER,
-            RunnerInfo(23, "MBP", ("macos", "no-gpu", "self-hosted"), "online", True, 4,
-                       "2.319.1", False, "macos"),
+            RunnerInfo(
+                23,
+                "MBP",
+                ("macos", "no-gpu", "self-hosted"),
+                "online",
+                True,
+                4,
+                "2.319.1",
+                False,
+                "macos",
+            ),
             id="documented-shape",
         ),
         pytest.param(
@@ -145,8 +174,17 @@ RUNNER = {
             id="only-an-id",
         ),
         pytest.param(
-            {"id": 9, "name": "", "status": "Offline", "busy": "yes", "labels": None,
-             "runner_group_id": "x", "version": None, "ephemeral": "no", "os": None},
+            {
+                "id": 9,
+                "name": "",
+                "status": "Offline",
+                "busy": "yes",
+                "labels": None,
+                "runner_group_id": "x",
+                "version": None,
+                "ephemeral": "no",
+                "os": None,
+            },
             RunnerInfo(9, "runner 9", (), "offline", False, None, None, None, "unknown"),
             id="odd-fields-default",
         ),
@@ -172,16 +210,28 @@ def test_runner_without_id_is_refused(payload: Any) -> None:
 def test_runner_from_the_runner_service_model() -> None:
     model = Runner.from_api(RUNNER)
     assert RunnerInfo.from_runner(model, repository_level=True) == RunnerInfo(
-        23, "MBP", ("macos", "no-gpu", "self-hosted"), "online", True, 4, "2.319.1", False,
-        "macos", repository_level=True,
+        23,
+        "MBP",
+        ("macos", "no-gpu", "self-hosted"),
+        "online",
+        True,
+        4,
+        "2.319.1",
+        False,
+        "macos",
+        repository_level=True,
     )
 
 
 @pytest.mark.parametrize(
     ("data", "names", "skipped"),
     [
-        pytest.param({"total_count": 2, "runners": [RUNNER, {"id": 1}]}, ["MBP", "runner 1"], 0,
-                     id="page-object"),
+        pytest.param(
+            {"total_count": 2, "runners": [RUNNER, {"id": 1}]},
+            ["MBP", "runner 1"],
+            0,
+            id="page-object",
+        ),
         pytest.param([RUNNER, {"name": "x"}, "junk"], ["MBP"], 2, id="list-with-unreadable"),
         pytest.param({"total_count": 0}, [], 0, id="page-without-list"),
         pytest.param(None, [], 0, id="nothing"),
@@ -212,8 +262,16 @@ GROUP = {
     [
         pytest.param(
             GROUP,
-            RunnerGroup(2, "octo-runner-group", "selected", False, False, True, True,
-                        ("octo-org/octo-repo/.github/workflows/deploy.yaml@refs/heads/main",)),
+            RunnerGroup(
+                2,
+                "octo-runner-group",
+                "selected",
+                False,
+                False,
+                True,
+                True,
+                ("octo-org/octo-repo/.github/workflows/deploy.yaml@refs/heads/main",),
+            ),
             id="documented-shape",
         ),
         pytest.param(
@@ -222,8 +280,14 @@ GROUP = {
             id="only-an-id",
         ),
         pytest.param(
-            {"id": 3, "name": "g", "visibility": "ALL", "allows_public_repositories": "true",
-             "selected_workflows": "x.yml", "restricted_to_workflows": None},
+            {
+                "id": 3,
+                "name": "g",
+                "visibility": "ALL",
+                "allows_public_repositories": "true",
+                "selected_workflows": "x.yml",
+                "restricted_to_workflows": None,
+            },
             RunnerGroup(3, "g", "all"),
             id="odd-fields-default",
         ),

@@ -34,7 +34,12 @@ def job(
     started = None if waited is None else created + waited
     done = None if started is None or ran is None else started + ran
     return Job(
-        1, labels, "completed", created_at=created, started_at=started, completed_at=done,
+        1,
+        labels,
+        "completed",
+        created_at=created,
+        started_at=started,
+        completed_at=done,
         runner_name=runner,
     )
 
@@ -70,8 +75,11 @@ def test_percentile_nearest_rank(values: list[int], p: int, expected: int) -> No
 
 @pytest.mark.parametrize(
     ("values", "p"),
-    [pytest.param([], 50, id="empty"), pytest.param([S], 0, id="p0"),
-     pytest.param([S], 101, id="p101")],
+    [
+        pytest.param([], 50, id="empty"),
+        pytest.param([S], 0, id="p0"),
+        pytest.param([S], 101, id="p101"),
+    ],
 )
 def test_percentile_refuses(values: list[timedelta], p: int) -> None:
     with pytest.raises(ValueError):
@@ -115,21 +123,27 @@ END = T0 + 60 * M
     [
         pytest.param([], {}, id="no-jobs"),
         pytest.param(
-            [job(0 * S, ran=15 * M, runner="a", created=T0 + 10 * M),
-             job(0 * S, ran=15 * M, runner="a", created=T0 + 30 * M),
-             job(0 * S, ran=6 * M, runner="b", created=T0)],
+            [
+                job(0 * S, ran=15 * M, runner="a", created=T0 + 10 * M),
+                job(0 * S, ran=15 * M, runner="a", created=T0 + 30 * M),
+                job(0 * S, ran=6 * M, runner="b", created=T0),
+            ],
             {"a": RunnerUsage("a", 2, 30 * M, 0.5), "b": RunnerUsage("b", 1, 6 * M, 0.1)},
             id="inside-the-window",
         ),
         pytest.param(
-            [job(0 * S, ran=20 * M, runner="a", created=T0 - 10 * M),
-             job(0 * S, ran=20 * M, runner="a", created=T0 + 50 * M)],
+            [
+                job(0 * S, ran=20 * M, runner="a", created=T0 - 10 * M),
+                job(0 * S, ran=20 * M, runner="a", created=T0 + 50 * M),
+            ],
             {"a": RunnerUsage("a", 2, 20 * M, 1 / 3)},
             id="clipped-at-both-ends",
         ),
         pytest.param(
-            [job(0 * S, ran=5 * M, runner="a", created=T0 - 30 * M),
-             job(0 * S, ran=5 * M, runner="a", created=END)],
+            [
+                job(0 * S, ran=5 * M, runner="a", created=T0 - 30 * M),
+                job(0 * S, ran=5 * M, runner="a", created=END),
+            ],
             {},
             id="wholly-outside",
         ),
@@ -144,8 +158,10 @@ END = T0 + 60 * M
             id="instant-job-counted-no-time",
         ),
         pytest.param(
-            [job(0 * S, ran=50 * M, runner="a", created=T0),
-             job(0 * S, ran=50 * M, runner="a", created=T0)],
+            [
+                job(0 * S, ran=50 * M, runner="a", created=T0),
+                job(0 * S, ran=50 * M, runner="a", created=T0),
+            ],
             {"a": RunnerUsage("a", 2, 100 * M, 1.0)},
             id="overlapping-records-capped-at-one",
         ),
