@@ -7,11 +7,14 @@ Screenshots of the setup page and the callback page are saved under the test's t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -24,17 +27,29 @@ from bot.sandbox.setup_screenshot import render
 from tests.browser import need_browser
 from tests.test_setup import form_fields, running
 
+# The tests share one Chromium (see ``browser``), so they run on the module's event loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 
 @pytest.fixture(autouse=True)
 def _browser_here() -> None:
     need_browser()
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """One Chromium for the module, started once: each test opens its pages in a context
+    of its own (``new_page`` makes one), so no cookie or storage passes between tests."""
+    need_browser()
+    async with chromium() as launched:
+        yield launched
+
+
 @pytest.mark.parametrize("organization", ["acme", ""])
 async def test_register_the_github_app_in_a_browser(
-    keys: Keys, tmp_path: Path, organization: str
+    keys: Keys, tmp_path: Path, organization: str, browser: Any
 ) -> None:
-    async with running(keys) as sb, chromium() as browser:
+    async with running(keys) as sb:
         page = await browser.new_page(viewport={"width": 960, "height": 900})
         answer = await page.goto(sb.url + "/setup")
         assert answer is not None and answer.status == 200
@@ -80,12 +95,14 @@ async def test_register_the_github_app_in_a_browser(
         assert (tmp_path / "callback.png").stat().st_size > 10_000
 
 
-async def test_a_wrong_state_is_refused_in_the_browser(keys: Keys, tmp_path: Path) -> None:
+async def test_a_wrong_state_is_refused_in_the_browser(
+    keys: Keys, tmp_path: Path, browser: Any
+) -> None:
     """The flow started in this browser (its setup cookie set, a real one-hour code from
     GitHub) comes back with only ``state`` changed: refused, and the code not exchanged.
     The same code with the state it was sent with then registers: only the state was
     wrong."""
-    async with running(keys) as sb, chromium() as browser:
+    async with running(keys) as sb:
         page = await browser.new_page()
         await page.goto(sb.url + "/setup")
         await page.click("button:has-text('Register on GitHub')")
@@ -126,10 +143,10 @@ async def test_a_wrong_state_is_refused_in_the_browser(keys: Keys, tmp_path: Pat
         assert sb.github.count("POST", r"/app-manifests/.*/conversions") == 1
 
 
-async def test_the_operators_registration_outlives_a_crowd(keys: Keys) -> None:
+async def test_the_operators_registration_outlives_a_crowd(keys: Keys, browser: Any) -> None:
     """The operator presses Register and is on GitHub's page; meanwhile 1,200 other
     browsers load the setup page and post its form. The operator's return still works."""
-    async with running(keys) as sb, chromium() as browser:
+    async with running(keys) as sb:
         page = await browser.new_page()
         await page.goto(sb.url + "/setup")
         await page.click("button:has-text('Register on GitHub')")
@@ -155,7 +172,9 @@ async def test_the_operators_registration_outlives_a_crowd(keys: Keys) -> None:
         assert len(sb.github.manifest_apps) == 1
 
 
-async def test_a_failed_exchange_shows_one_page_and_spends_the_return(keys: Keys) -> None:
+async def test_a_failed_exchange_shows_one_page_and_spends_the_return(
+    keys: Keys, browser: Any
+) -> None:
     """GitHub's API answering with a redirect to another local address: the browser sees
     the one failure page, the redirect is not followed, and a reload is refused."""
     followed: list[str] = []
@@ -171,7 +190,7 @@ async def test_a_failed_exchange_shows_one_page_and_spends_the_return(keys: Keys
     hostile = Starlette(routes=[conversions])
     inside = Starlette(routes=[Route("/internal", internal, methods=["GET", "POST"])])
     async with serve(inside) as elsewhere, serve(hostile) as api:
-        async with running(keys, github_api_url=api) as sb, chromium() as browser:
+        async with running(keys, github_api_url=api) as sb:
             page = await browser.new_page()
             await page.goto(sb.url + "/setup")
             await page.click("button:has-text('Register on GitHub')")
@@ -194,12 +213,14 @@ async def test_the_readme_picture_renders(tmp_path: Path) -> None:
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 10_000
 
 
-async def test_choose_several_organizations_in_a_browser(keys: Keys, tmp_path: Path) -> None:
+async def test_choose_several_organizations_in_a_browser(
+    keys: Keys, tmp_path: Path, browser: Any
+) -> None:
     """The choice is two radio buttons in the form: "Several organizations" leads to a page
     saying what public means, whose button registers a public App on GitHub (the double's
     confirmation says "Any account"); the callback says to install it on each organization
     and to list them in GITHUB_ALLOWED_ACCOUNTS. Script is off: the page needs none."""
-    async with running(keys) as sb, chromium() as browser:
+    async with running(keys) as sb:
         context = await browser.new_context(java_script_enabled=False)
         page = await context.new_page()
         await page.goto(sb.url + "/setup")
@@ -234,8 +255,8 @@ async def test_choose_several_organizations_in_a_browser(keys: Keys, tmp_path: P
         await context.close()
 
 
-async def test_one_account_stays_a_private_app_in_a_browser(keys: Keys) -> None:
-    async with running(keys) as sb, chromium() as browser:
+async def test_one_account_stays_a_private_app_in_a_browser(keys: Keys, browser: Any) -> None:
+    async with running(keys) as sb:
         page = await browser.new_page()
         await page.goto(sb.url + "/setup")
         await page.check("#accounts-several")

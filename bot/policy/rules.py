@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from bot.targets import Scope, Target, TargetError, parse_target
 
@@ -411,69 +411,108 @@ class _Section:
         return self.line
 
 
-def _parse_grant(raw: object, number: int, section: _Section | None) -> Grant:
-    line = section.line if section is not None else None
+class _GrantReader:
+    """Reads one ``[[grant]]`` table, each failure naming the grant and its line."""
 
-    def fail(reason: str, key: str | None = None) -> PolicyError:
-        at = section.line_of(key) if section is not None and key is not None else line
-        return PolicyError(f"grant #{number}: {reason}", line=at)
+    def __init__(self, raw: dict[str, Any], number: int, section: _Section | None) -> None:
+        self.raw = raw
+        self.number = number
+        self.section = section
 
-    if not isinstance(raw, dict):
-        raise fail(f"a grant must be a table, not {_describe(raw)}")
-    for key in raw:
-        if key not in _GRANT_KEYS:
-            close = difflib.get_close_matches(key, _GRANT_KEYS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise fail(f"unknown key {key!r} ({hint}expected {', '.join(_GRANT_KEYS)})", key)
+    def fail(self, reason: str, key: str | None = None) -> PolicyError:
+        return _grant_error(reason, self.number, self.section, key)
 
-    def strings(key: str, *, required: bool = False) -> list[str] | None:
-        value = raw.get(key)
+    def check_keys(self) -> None:
+        for key in self.raw:
+            if key not in _GRANT_KEYS:
+                close = difflib.get_close_matches(key, _GRANT_KEYS, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise self.fail(
+                    f"unknown key {key!r} ({hint}expected {', '.join(_GRANT_KEYS)})", key
+                )
+
+    def strings(self, key: str, *, required: bool = False) -> list[str] | None:
+        value = self.raw.get(key)
         if value is None:
             return None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             got = _describe(value) if not isinstance(value, list) else "a list with non-strings"
-            raise fail(f'{key} must be a list of strings, e.g. {key} = ["..."] (got {got})', key)
+            raise self.fail(
+                f'{key} must be a list of strings, e.g. {key} = ["..."] (got {got})', key
+            )
         if not value:
             optional = "" if required else ", or leave the key out"
-            raise fail(f"{key} is empty: list at least one{optional}", key)
+            raise self.fail(f"{key} is empty: list at least one{optional}", key)
         return [v.strip() for v in value]
 
-    name = raw.get("name")
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise fail("name must be a non-empty string", "name")
+    def name(self) -> str | None:
+        name = self.raw.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise self.fail("name must be a non-empty string", "name")
+        return name.strip() if isinstance(name, str) else None
 
-    actions = strings("actions", required=True)
-    if actions is None:
-        raise fail(f"missing actions (any of {', '.join(ACTIONS)})")
-    for action in actions:
-        if action.lower() not in ACTIONS:
-            raise fail(f"unknown action {action!r} (expected {', '.join(ACTIONS)})", "actions")
+    def actions(self) -> list[str]:
+        actions = self.strings("actions", required=True)
+        if actions is None:
+            raise self.fail(f"missing actions (any of {', '.join(ACTIONS)})")
+        for action in actions:
+            if action.lower() not in ACTIONS:
+                raise self.fail(
+                    f"unknown action {action!r} (expected {', '.join(ACTIONS)})", "actions"
+                )
+        return actions
 
-    ids: dict[str, frozenset[str] | None] = {}
-    for key, (pattern, what) in _ID_RULES.items():
-        values = strings(key)
-        for value in values or ():
-            if not pattern.fullmatch(value):
-                raise fail(f"{value!r} in {key} is not {what}", key)
-        ids[key] = frozenset(values) if values is not None else None
+    def ids(self) -> dict[str, frozenset[str] | None]:
+        ids: dict[str, frozenset[str] | None] = {}
+        for key, (pattern, what) in _ID_RULES.items():
+            values = self.strings(key)
+            for value in values or ():
+                if not pattern.fullmatch(value):
+                    raise self.fail(f"{value!r} in {key} is not {what}", key)
+            ids[key] = frozenset(values) if values is not None else None
+        return ids
 
-    targets = strings("targets", required=True)
-    if targets is None:
-        raise fail('missing targets (e.g. targets = ["acme", "acme/*"]; "*" is everything)')
-    for target_pattern in targets:
-        try:
-            _compile(target_pattern)
-        except _PatternError as exc:
-            raise fail(
-                f"target pattern {target_pattern!r} cannot match any target: {exc}", "targets"
-            ) from None
+    def targets(self) -> list[str]:
+        targets = self.strings("targets", required=True)
+        if targets is None:
+            raise self.fail(
+                'missing targets (e.g. targets = ["acme", "acme/*"]; "*" is everything)'
+            )
+        for target_pattern in targets:
+            try:
+                _compile(target_pattern)
+            except _PatternError as exc:
+                raise self.fail(
+                    f"target pattern {target_pattern!r} cannot match any target: {exc}",
+                    "targets",
+                ) from None
+        return targets
 
+
+def _grant_error(
+    reason: str, number: int, section: _Section | None, key: str | None = None
+) -> PolicyError:
+    line = section.line if section is not None else None
+    at = section.line_of(key) if section is not None and key is not None else line
+    return PolicyError(f"grant #{number}: {reason}", line=at)
+
+
+def _parse_grant(raw: object, number: int, section: _Section | None) -> Grant:
+    if not isinstance(raw, dict):
+        raise _grant_error(f"a grant must be a table, not {_describe(raw)}", number, section)
+    reader = _GrantReader(raw, number, section)
+    reader.check_keys()
+    # Checked in this order so the first problem reported stays the same one.
+    name = reader.name()
+    actions = reader.actions()
+    ids = reader.ids()
+    targets = reader.targets()
     return Grant(
         actions=frozenset(a.lower() for a in actions),
         users=ids["users"],
         groups=ids["groups"],
         channels=ids["channels"],
         targets=tuple(targets),
-        name=name.strip() if isinstance(name, str) else None,
-        line=line,
+        name=name,
+        line=section.line if section is not None else None,
     )

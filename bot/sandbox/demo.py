@@ -122,19 +122,11 @@ async def _session(lines: list[str] | None, color: bool) -> None:
         world = await seed_week(sandbox, clock)
         print(BANNER)
         last: dict[str, Any] | None = None
-        loop = asyncio.get_running_loop()
         queue = list(lines) if lines is not None else None
         while True:
-            if queue is not None:
-                if not queue:
-                    return
-                line = with_jobs(queue.pop(0), world)
-                print(f"\n> {line}")
-            else:
-                try:
-                    line = await loop.run_in_executor(None, input, "\n> ")
-                except EOFError:
-                    return
+            line = await _next_line(queue, world)
+            if line is None:
+                return
             line = with_jobs(line.strip(), world)
             word, _, rest = line.partition(" ")
             if not line:
@@ -151,28 +143,9 @@ async def _session(lines: list[str] | None, color: bool) -> None:
                 print(await home(sandbox, color=color))
                 continue
             if line == "click":
-                if last is None:
-                    print("nothing to click yet")
+                reply = await _click(sandbox, last, asked=queue is None, color=color)
+                if reply is None:
                     continue
-                action = next(
-                    (a for a in (DELETE_ACTION, PRUNE_ACTION) if _has_button(last, a)), None
-                )
-                if action is None:
-                    print("the last reply has no Delete button")
-                    continue
-                confirm = find_button(last, action)["confirm"]
-                # Slack shows the button's confirm dialog before sending anything.
-                print(
-                    f"┌ {confirm['title']['text']}\n│ {mrkdwn(confirm['text']['text'], bold=color)}"
-                )
-                if queue is None:
-                    answer = await loop.run_in_executor(None, input, "└ Delete? [y/N] ")
-                    if answer.strip().lower() not in ("y", "yes"):
-                        print("cancelled; nothing was sent")
-                        continue
-                else:
-                    print(f"└ [{confirm['confirm']['text']}]")
-                reply = await sandbox.click(last, action)
             else:
                 command, _, text = line.partition(" ")
                 if command not in ("/runners", "/runner"):
@@ -180,6 +153,45 @@ async def _session(lines: list[str] | None, color: bool) -> None:
                 reply = await sandbox.run(text, command=command)
             last = reply
             print(render(reply, color=color))
+
+
+async def _next_line(queue: list[str] | None, world: World) -> str | None:
+    """The next command: from the queue (echoed), else typed; ``None`` once they run out."""
+    if queue is not None:
+        if not queue:
+            return None
+        line = with_jobs(queue.pop(0), world)
+        print(f"\n> {line}")
+        return line
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, input, "\n> ")
+    except EOFError:
+        return None
+
+
+async def _click(
+    sandbox: Sandbox, last: dict[str, Any] | None, *, asked: bool, color: bool
+) -> dict[str, Any] | None:
+    """Click the last reply's Delete (or Prune) button; ``None`` when nothing was sent."""
+    if last is None:
+        print("nothing to click yet")
+        return None
+    action = next((a for a in (DELETE_ACTION, PRUNE_ACTION) if _has_button(last, a)), None)
+    if action is None:
+        print("the last reply has no Delete button")
+        return None
+    confirm = find_button(last, action)["confirm"]
+    # Slack shows the button's confirm dialog before sending anything.
+    print(f"┌ {confirm['title']['text']}\n│ {mrkdwn(confirm['text']['text'], bold=color)}")
+    if asked:
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(None, input, "└ Delete? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("cancelled; nothing was sent")
+            return None
+    else:
+        print(f"└ [{confirm['confirm']['text']}]")
+    return await sandbox.click(last, action)
 
 
 def _has_button(message: dict[str, Any], action_id: str) -> bool:

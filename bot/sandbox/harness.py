@@ -19,7 +19,7 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from cryptography.hazmat.primitives import serialization
@@ -410,7 +410,7 @@ def find_button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
     for block in message.get("blocks", []):
         for element in block.get("elements", []) if block.get("type") == "actions" else []:
             if element.get("action_id") == action_id:
-                return element
+                return cast(dict[str, Any], element)
     raise LookupError(f"no button {action_id!r} in the message")
 
 

@@ -109,61 +109,75 @@ async def _sweep(sb: Sandbox) -> None:
 async def live_a_week(sb: Sandbox, clock: Clock, *, days: int = 7) -> None:
     """``days`` of the demo fleet, an hour per step, ending at the clock's time then; the
     sandbox must have been started with ``clock`` set ``days`` before that."""
-    github = sb.github
     for target, channel, _ in WATCHES:
         reply = await sb.run(f"watch {target}", channel_id=channel)
         if "Watching" not in json.dumps(reply):
             raise RuntimeError(f"watch {target} failed: {reply}")
     # Runners the seed has offline were online once: they go away during the week.
     for name in ("acme-linux-04", "acme-gpu-03", "acme-arm-02"):
-        github.set_runner("/orgs/acme", name, status="online")
+        sb.github.set_runner("/orgs/acme", name, status="online")
     hours = days * 24 - 1  # then the last hour, in rounds of 5 minutes
     for hour in range(hours):
-        left = hours - hour  # hours until the last hour
-        working = _working(clock.now)
-        # Jobs of the hour: a few by day, one now and then at night.
-        count = 4 if working else (1 if hour % 5 == 0 else 0)
-        for i in range(count):
-            labels = (DOCKER, DOCKER, GPU, MAC)[(hour + i) % 4]
-            repo = ("api", "web")[(hour + i) % 2]
-            base = {tuple(DOCKER): 40, tuple(GPU): 150, tuple(MAC): 90}[tuple(labels)]
-            busier = 1 + ((hour // 24) * 5 % 7) / 6  # some days are busier than others
-            wait = base * (1 + (hour * 7 + i * 3) % 5) * (1.6 * busier if working else 0.5)
-            await _job(sb, repo, labels, wait, name=f"build-{i}", workflow="CI")
-        # Runners: busy by day; one goes away for four hours, two more at the end.
-        for n, name in enumerate(DAY_SHIFT):
-            busy = (working and (hour + n) % 4 != 0) or (not working and n == 0 and hour % 3 == 0)
-            github.set_runner("/orgs/acme", name, busy=busy)
-        # A busy afternoon: gpu jobs wait an hour for the gpu runners, long enough to alert.
-        if left == 75:
-            for name in ("train-small", "train-large"):
-                await _queue(sb, "web", GPU, clock.now - 35 * MINUTE, name)
-            for name in ("acme-gpu-01", "acme-gpu-02", "acme-gpu-03"):
-                github.set_runner("/orgs/acme", name, busy=True)
-        if left == 74:
-            github.set_runner("/orgs/acme", "acme-gpu-03", busy=False)
-            assert sb.services is not None
-            for record in await sb.services.store.jobs.open_jobs("acme", "acme/web"):
-                job_id = record.job.id
-                assert job_id is not None
-                github.set_job(job_id, status="in_progress", runner="acme-gpu-02")
-                await _deliver(sb, job_id, "in_progress")
-                github.set_job(job_id, status="completed")
-                await _deliver(sb, job_id, "completed")
-        if left == 70:
-            github.set_runner("/orgs/acme", "acme-arm-02", status="offline")
-        if left == 66:
-            github.set_runner("/orgs/acme", "acme-arm-02", status="online")
-        if left == 3:
-            for name in ("acme-linux-04", "acme-gpu-03"):  # one rack, one power cut
-                github.set_runner("/orgs/acme", name, status="offline")
+        await _an_hour(sb, clock, hour, left=hours - hour)
         await _sweep(sb)
         clock.now += HOUR
-    # The last hour, a round every 5 minutes as the watch runs: the gpu runners all busy
-    # and two gpu jobs waiting, a job no runner can take, a docker job just queued.
+    await _the_last_hour(sb, clock)
+
+
+async def _an_hour(sb: Sandbox, clock: Clock, hour: int, *, left: int) -> None:
+    """One hour of the week: its jobs, its busy runners, and the events ``left`` hours
+    before the last hour."""
+    github = sb.github
+    working = _working(clock.now)
+    # Jobs of the hour: a few by day, one now and then at night.
+    count = 4 if working else (1 if hour % 5 == 0 else 0)
+    for i in range(count):
+        labels = (DOCKER, DOCKER, GPU, MAC)[(hour + i) % 4]
+        repo = ("api", "web")[(hour + i) % 2]
+        base = {tuple(DOCKER): 40, tuple(GPU): 150, tuple(MAC): 90}[tuple(labels)]
+        busier = 1 + ((hour // 24) * 5 % 7) / 6  # some days are busier than others
+        wait = base * (1 + (hour * 7 + i * 3) % 5) * (1.6 * busier if working else 0.5)
+        await _job(sb, repo, labels, wait, name=f"build-{i}", workflow="CI")
+    # Runners: busy by day; one goes away for four hours, two more at the end.
+    for n, name in enumerate(DAY_SHIFT):
+        busy = (working and (hour + n) % 4 != 0) or (not working and n == 0 and hour % 3 == 0)
+        github.set_runner("/orgs/acme", name, busy=busy)
+    # A busy afternoon: gpu jobs wait an hour for the gpu runners, long enough to alert.
+    if left == 75:
+        for name in ("train-small", "train-large"):
+            await _queue(sb, "web", GPU, clock.now - 35 * MINUTE, name)
+        for name in ("acme-gpu-01", "acme-gpu-02", "acme-gpu-03"):
+            github.set_runner("/orgs/acme", name, busy=True)
+    if left == 74:
+        github.set_runner("/orgs/acme", "acme-gpu-03", busy=False)
+        await _gpu_jobs_run(sb)
+    if left == 70:
+        github.set_runner("/orgs/acme", "acme-arm-02", status="offline")
+    if left == 66:
+        github.set_runner("/orgs/acme", "acme-arm-02", status="online")
+    if left == 3:
+        for name in ("acme-linux-04", "acme-gpu-03"):  # one rack, one power cut
+            github.set_runner("/orgs/acme", name, status="offline")
+
+
+async def _gpu_jobs_run(sb: Sandbox) -> None:
+    """The afternoon's waiting gpu jobs start on a gpu runner and complete."""
+    assert sb.services is not None
+    for record in await sb.services.store.jobs.open_jobs("acme", "acme/web"):
+        job_id = record.job.id
+        assert job_id is not None
+        sb.github.set_job(job_id, status="in_progress", runner="acme-gpu-02")
+        await _deliver(sb, job_id, "in_progress")
+        sb.github.set_job(job_id, status="completed")
+        await _deliver(sb, job_id, "completed")
+
+
+async def _the_last_hour(sb: Sandbox, clock: Clock) -> None:
+    """The last hour, a round every 5 minutes as the watch runs: the gpu runners all busy
+    and two gpu jobs waiting, a job no runner can take, a docker job just queued."""
     end = clock.now + HOUR
     for name in ("acme-gpu-01", "acme-gpu-02", "acme-linux-01"):
-        github.set_runner("/orgs/acme", name, busy=True)
+        sb.github.set_runner("/orgs/acme", name, busy=True)
     waiting = [
         ("web", ["self-hosted", "linux", "arm64", "xlarge"], 41, "bench"),
         ("web", GPU, 26, "train-large"),

@@ -86,13 +86,7 @@ class SlackDouble:
         method = request.path_params["method"]
         self.calls.append(method)
         if method == "apps.connections.open":  # the one method taking the app-level token
-            if not self.app_token or request.headers.get("authorization") != (
-                f"Bearer {self.app_token}"
-            ):
-                return JSONResponse({"ok": False, "error": "invalid_auth"})
-            if not self.socket_url:
-                return JSONResponse({"ok": False, "error": "socket_mode_not_enabled"})
-            return JSONResponse({"ok": True, "url": self.socket_url})
+            return self._connections_open(request)
         if request.headers.get("authorization") != f"Bearer {self.bot_token}":
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         if request.headers.get("content-type", "").startswith("application/json"):
@@ -100,65 +94,90 @@ class SlackDouble:
         else:
             form = urllib.parse.parse_qsl((await request.body()).decode())
             args = dict(form) | dict(request.query_params)
-        if method == "auth.test":
-            return JSONResponse(
-                {
-                    "ok": True,
-                    "url": "https://sandbox.slack.com/",
-                    "team": "Sandbox",
-                    "user": "runnerops",
-                    "team_id": self.team_id,
-                    "user_id": "U0RUNNEROPS",
-                    "bot_id": "B0RUNNEROPS",
-                }
-            )
-        if method == "usergroups.users.list":
-            group = str(args.get("usergroup", ""))
-            if group not in self.groups:
-                return JSONResponse({"ok": False, "error": "no_such_subteam"})
-            return JSONResponse({"ok": True, "users": self.groups[group]})
-        if method == "users.info":
-            user = str(args.get("user", ""))
-            if user not in self.users:
-                return JSONResponse({"ok": False, "error": "user_not_found"})
-            return JSONResponse({"ok": True, "user": {"id": user, "name": self.users[user]}})
-        if method == "chat.postMessage":
-            channel = str(args.get("channel", ""))
-            if refused := self._refuse(channel):
-                return refused
-            ts = f"{1_700_000_000 + len(self.messages)}.{len(self.posted) + 1:06d}"
-            self.posted.append(args)
-            message = {"type": "message", "text": args.get("text", ""), "ts": ts}
-            if "blocks" in args:
-                message["blocks"] = _blocks(args["blocks"])
-            self.messages[(channel, ts)] = message
-            await self._posts[channel].put(message)
-            return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": message})
-        if method == "chat.update":
-            channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
-            if refused := self._refuse(channel):
-                return refused
-            if (channel, ts) not in self.messages:
-                return JSONResponse({"ok": False, "error": "message_not_found"})
-            self.updated.append(args)
-            message = {"type": "message", "text": args.get("text", ""), "ts": ts}
-            if "blocks" in args:
-                message["blocks"] = _blocks(args["blocks"])
-            self.messages[(channel, ts)] = message
-            return JSONResponse({"ok": True, "channel": channel, "ts": ts, "text": message["text"]})
-        if method == "views.publish":
-            view = args.get("view")
-            if isinstance(view, str):
-                view = json.loads(view)
-            if not isinstance(view, dict) or view.get("type") != "home":
-                return JSONResponse({"ok": False, "error": "invalid_arguments"})
-            if len(view.get("blocks", [])) > 100:  # Slack's limit for a Home view
-                return JSONResponse({"ok": False, "error": "invalid_arguments"})
-            published = {"user_id": args.get("user_id"), "view": view}
-            self.published.append(published)
-            await self._publishes.put(published)
-            return JSONResponse({"ok": True, "view": {"id": "V0HOME", **view}})
-        return JSONResponse({"ok": False, "error": "unknown_method"})
+        answer = {
+            "auth.test": self._auth_test,
+            "usergroups.users.list": self._usergroup_users,
+            "users.info": self._users_info,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update_message,
+            "views.publish": self._publish_view,
+        }.get(method)
+        if answer is None:
+            return JSONResponse({"ok": False, "error": "unknown_method"})
+        return await answer(args)
+
+    def _connections_open(self, request: Request) -> JSONResponse:
+        if not self.app_token or request.headers.get("authorization") != (
+            f"Bearer {self.app_token}"
+        ):
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        if not self.socket_url:
+            return JSONResponse({"ok": False, "error": "socket_mode_not_enabled"})
+        return JSONResponse({"ok": True, "url": self.socket_url})
+
+    async def _auth_test(self, args: dict[str, Any]) -> JSONResponse:
+        return JSONResponse(
+            {
+                "ok": True,
+                "url": "https://sandbox.slack.com/",
+                "team": "Sandbox",
+                "user": "runnerops",
+                "team_id": self.team_id,
+                "user_id": "U0RUNNEROPS",
+                "bot_id": "B0RUNNEROPS",
+            }
+        )
+
+    async def _usergroup_users(self, args: dict[str, Any]) -> JSONResponse:
+        group = str(args.get("usergroup", ""))
+        if group not in self.groups:
+            return JSONResponse({"ok": False, "error": "no_such_subteam"})
+        return JSONResponse({"ok": True, "users": self.groups[group]})
+
+    async def _users_info(self, args: dict[str, Any]) -> JSONResponse:
+        user = str(args.get("user", ""))
+        if user not in self.users:
+            return JSONResponse({"ok": False, "error": "user_not_found"})
+        return JSONResponse({"ok": True, "user": {"id": user, "name": self.users[user]}})
+
+    async def _post_message(self, args: dict[str, Any]) -> JSONResponse:
+        channel = str(args.get("channel", ""))
+        if refused := self._refuse(channel):
+            return refused
+        ts = f"{1_700_000_000 + len(self.messages)}.{len(self.posted) + 1:06d}"
+        self.posted.append(args)
+        message = {"type": "message", "text": args.get("text", ""), "ts": ts}
+        if "blocks" in args:
+            message["blocks"] = _blocks(args["blocks"])
+        self.messages[(channel, ts)] = message
+        await self._posts[channel].put(message)
+        return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": message})
+
+    async def _update_message(self, args: dict[str, Any]) -> JSONResponse:
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        if refused := self._refuse(channel):
+            return refused
+        if (channel, ts) not in self.messages:
+            return JSONResponse({"ok": False, "error": "message_not_found"})
+        self.updated.append(args)
+        message = {"type": "message", "text": args.get("text", ""), "ts": ts}
+        if "blocks" in args:
+            message["blocks"] = _blocks(args["blocks"])
+        self.messages[(channel, ts)] = message
+        return JSONResponse({"ok": True, "channel": channel, "ts": ts, "text": message["text"]})
+
+    async def _publish_view(self, args: dict[str, Any]) -> JSONResponse:
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return JSONResponse({"ok": False, "error": "invalid_arguments"})
+        if len(view.get("blocks", [])) > 100:  # Slack's limit for a Home view
+            return JSONResponse({"ok": False, "error": "invalid_arguments"})
+        published = {"user_id": args.get("user_id"), "view": view}
+        self.published.append(published)
+        await self._publishes.put(published)
+        return JSONResponse({"ok": True, "view": {"id": "V0HOME", **view}})
 
     def _refuse(self, channel: str) -> JSONResponse | None:
         if channel in self.missing or not channel:

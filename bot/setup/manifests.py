@@ -65,7 +65,7 @@ def github_manifest(base_url: str, *, public: bool = False) -> dict[str, Any]:
     serving several organizations: GitHub lets a private App be installed only on the
     account that owns it, a public one on any (``GITHUB_ALLOWED_ACCOUNTS`` says which are
     served)."""
-    manifest = _replace_placeholder(_load("github-app.json"), base_url)
+    manifest: dict[str, Any] = _replace_placeholder(_load("github-app.json"), base_url)
     manifest["name"] = app_name(base_url)
     manifest["url"] = base_url
     manifest.setdefault("hook_attributes", {})["url"] = f"{base_url}/github/webhooks"

@@ -109,7 +109,7 @@ class SocketMode:
 
     async def _connect(self) -> None:
         # slack_sdk retries a failed connect on its own, logging each failure's reason.
-        await self.handler.connect_async()
+        await self.handler.connect_async()  # type: ignore[no-untyped-call]  # slack-bolt's
         if not self.handler.client.closed:
             log.info("Slack Socket Mode: connected")
 
@@ -132,6 +132,6 @@ class SocketMode:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         with contextlib.suppress(Exception):
-            await self.handler.close_async()
+            await self.handler.close_async()  # type: ignore[no-untyped-call]  # slack-bolt's
         await self._unused_session.close()
         log.info("Slack Socket Mode: closed")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -85,7 +85,7 @@ def rounds(rows: Sequence[dict[str, object]]) -> list[list[dict[str, object]]]:
 
 
 def _job_id(row: dict[str, object]) -> int:
-    return int(row["id"])  # type: ignore[call-overload]
+    return int(cast(Any, row["id"]))
 
 
 class DeliveryStore:

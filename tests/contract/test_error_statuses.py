@@ -196,6 +196,29 @@ class Expect:
         return bool(self.phrases)
 
 
+def _not_found(case: Case, at: Where, spec: str, install_url: str) -> Expect:
+    """The reply owed for a 404 at ``case``'s step."""
+    step, scope = case.step, case.scope
+    if step in ("installation", "access-token"):
+        return Expect(
+            (f"The runnerops GitHub App is not installed on *{at.account}*", install_url),
+            attempts=1,
+        )
+    if step == "get":
+        runner = listed_runner(spec, scope)["id"]
+        return Expect((f":mag: No runner `{runner}` in *{at.text}*",), attempts=1)
+    if step == "delete":
+        runner = listed_runner(spec, scope)["name"]  # the name the button carries
+        return Expect((f":mag: No runner `{runner}` in *{at.text}*",), attempts=1)
+    if step in ("labels", "label-add", "label-set", "label-remove"):
+        runner = fetched_runner(spec, scope)["name"]  # as the GET by id named it
+        return Expect((f":mag: No runner `{runner}` in *{at.text}*",), attempts=1)
+    if step == "jit" and scope != "repo":  # the target's groups were just listed
+        group = f":mag: No runner group `Default` (id 1) in *{at.text}*"
+        return Expect((group, "nothing was registered"), attempts=1)
+    return Expect((f":mag: GitHub knows no *{at.text}*",), attempts=1)
+
+
 def expectation(case: Case, at: Where, spec: str, install_url: str) -> Expect:
     """The reply runnerops owes the user for ``case``; LookupError when none is defined.
 
@@ -207,24 +230,7 @@ def expectation(case: Case, at: Where, spec: str, install_url: str) -> Expect:
     if status == 301 and step == "installation":  # renamed repository: GitHub redirects
         return Expect()
     if status == 404:
-        if step in ("installation", "access-token"):
-            return Expect(
-                (f"The runnerops GitHub App is not installed on *{at.account}*", install_url),
-                attempts=1,
-            )
-        if step == "get":
-            runner = listed_runner(spec, scope)["id"]
-            return Expect((f":mag: No runner `{runner}` in *{at.text}*",), attempts=1)
-        if step == "delete":
-            runner = listed_runner(spec, scope)["name"]  # the name the button carries
-            return Expect((f":mag: No runner `{runner}` in *{at.text}*",), attempts=1)
-        if step in ("labels", "label-add", "label-set", "label-remove"):
-            runner = fetched_runner(spec, scope)["name"]  # as the GET by id named it
-            return Expect((f":mag: No runner `{runner}` in *{at.text}*",), attempts=1)
-        if step == "jit" and scope != "repo":  # the target's groups were just listed
-            group = f":mag: No runner group `Default` (id 1) in *{at.text}*"
-            return Expect((group, "nothing was registered"), attempts=1)
-        return Expect((f":mag: GitHub knows no *{at.text}*",), attempts=1)
+        return _not_found(case, at, spec, install_url)
     if status == 409 and step == "jit":  # a runner of that name exists
         return Expect((":warning: GitHub refused:", "Nothing was changed"), attempts=1)
     if status == 401:
