@@ -127,3 +127,54 @@ def test_every_registered_button_declares_its_check() -> None:
         if button.command is None:  # a command button is checked as its command is
             assert button.action in ("read", "token", "admin")
             assert button.target is not None and button.handler is not None
+
+
+NEW_CAPABILITY = """
+from dataclasses import dataclass
+
+from bot.commands import no_more, take_target
+from bot.dispatch import Args, Invocation, Router, Verb, Words
+from bot.slack.blocks import Reply
+from bot.targets import Target
+
+router = Router()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CountArgs(Args):
+    target: Target
+
+
+def parse_count(w: Words) -> CountArgs:
+    target, rest = take_target(w.verb, w.positionals, w.default_target)
+    no_more(rest, w.verb)
+    return CountArgs(target=target)
+
+
+async def count(inv: Invocation[CountArgs]) -> Reply:
+    listed = await inv.services.runners.list_runners(inv.command.target)
+    return Reply(text=f"{len(listed.runners)} runners")
+
+
+router.add(Verb("count", "count TARGET", "how many runners", "read", parse_count, count))
+"""
+
+
+def test_a_new_module_under_handlers_is_a_new_verb(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adding a read-only verb is one module: nothing else names it (issue 18 §1)."""
+    (tmp_path / "zz_count.py").write_text(NEW_CAPABILITY)
+    monkeypatch.setattr(handlers, "__path__", [*handlers.__path__, str(tmp_path)])
+    try:
+        merged = Router(*handlers.capability_routers())
+        parsed = merged.parse("count acme")
+        assert parsed.verb == "count" and parsed.action == "read"
+        assert str(parsed.target) == "acme"
+        shown = [v.name for v in merged.documented()]
+        assert shown[-1] == "count"  # after the modules help orders
+        assert shown[:-1] == [v.name for v in handlers.commands.documented()]
+    finally:
+        import sys
+
+        sys.modules.pop("handlers.zz_count", None)
