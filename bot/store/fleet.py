@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from bot.store._sql import insert_for, storable, utc
 from bot.store.database import Database
-from bot.store.schema import fleet_samples, runners_seen
+from bot.store.schema import STATUS_WIDTH, fleet_samples, runners_seen
 from bot.watch.models import RunnerInfo
 
 SAMPLE_EVERY = 600  # seconds: one sample per target per ten minutes
@@ -70,7 +70,7 @@ class FleetStore:
                 "target_key": key,
                 "runner_id": runner.id,
                 "name": storable(runner.name),
-                "status": storable(runner.status[:16]),
+                "status": storable(runner.status[:STATUS_WIDTH]),
                 "busy": runner.busy,
                 "last_seen_online": now if runner.online else None,
                 "first_seen_offline": None if runner.online else now,

@@ -21,7 +21,7 @@ from bot.store._sql import insert_for, storable, utc
 from bot.store.database import Database
 from bot.store.job_stats import JobStats
 from bot.store.rollups import Rollups
-from bot.store.schema import job_waits, jobs, runner_hours
+from bot.store.schema import STATUS_WIDTH, job_waits, jobs, runner_hours
 from bot.watch.labels import LabelSetKey, is_github_hosted, label_set_key
 from bot.watch.models import Job
 
@@ -40,7 +40,6 @@ GHOST_AFTER = QUEUE_LIMIT + timedelta(hours=1)
 # The indexed keys (owner, repository) must stay far under PostgreSQL's ~2.7 KB index
 # entries. GitHub's own names are much shorter (39 + 1 + 100 characters).
 MAX_REPOSITORY = 400
-STATUS_WIDTH = 16  # the status column's width
 
 
 def status_rank(status: str) -> int:

@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+STATUS_WIDTH = 16  # a job's or runner's status column; longer text is cut to fit
+
 metadata = sa.MetaData()
 
 # SQLite's rowid alias must be INTEGER exactly; PostgreSQL gets a 64-bit identity.
@@ -117,7 +119,7 @@ jobs = sa.Table(
     sa.Column("runner_group_id", sa.BigInteger(), nullable=True),
     sa.Column("runner_group_name", sa.Text(), nullable=True),
     sa.Column("conclusion", sa.Text(), nullable=True),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(STATUS_WIDTH), nullable=False),
     sa.Column("status_rank", sa.Integer(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     # When the sweep last asked GitHub about this job (migration 0006): at most once per
@@ -252,7 +254,7 @@ runners_seen = sa.Table(
     sa.Column("target_key", sa.Text(), primary_key=True),
     sa.Column("runner_id", sa.BigInteger(), primary_key=True, autoincrement=False),
     sa.Column("name", sa.Text(), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(STATUS_WIDTH), nullable=False),
     sa.Column("busy", sa.Boolean(), nullable=False),
     sa.Column("last_seen_online", UTCDateTime(), nullable=True),
     sa.Column("first_seen_offline", UTCDateTime(), nullable=True),
