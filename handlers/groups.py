@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from bot.commands import UsageError, no_more, take_target
-from bot.dispatch import Args, Invocation, Router, Verb, Words
+from bot.dispatch import Invocation, Router, TargetArgs, Verb, Words
 from bot.slack.blocks import Reply
 from bot.slack.views import groups as groups_view
-from bot.targets import Scope, Target
+from bot.targets import Scope
 
 router = Router()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GroupsArgs(Args):
-    target: Target
-
-
-def parse_groups(w: Words) -> GroupsArgs:
+def parse_groups(w: Words) -> TargetArgs:
     target, rest = take_target(w.verb, w.positionals, w.default_target)
     no_more(rest, w.verb)
     if target.scope is Scope.REPO:
@@ -27,10 +20,10 @@ def parse_groups(w: Words) -> GroupsArgs:
             f"are all in its Default group. Try `groups {target.owner}`",
             w.verb,
         )
-    return GroupsArgs(target=target)
+    return TargetArgs(target=target)
 
 
-async def list_groups(inv: Invocation[GroupsArgs]) -> Reply:
+async def list_groups(inv: Invocation[TargetArgs]) -> Reply:
     target = inv.command.target
     runners = inv.services.runners
     groups = await runners.list_groups(target)

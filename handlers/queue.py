@@ -14,7 +14,7 @@ from typing import Any
 
 from bot import errors
 from bot.commands import no_more, not_enterprise, parse_job, take_target
-from bot.dispatch import Args, Invocation, Router, Verb, Words
+from bot.dispatch import Args, Invocation, Router, TargetArgs, Verb, Words
 from bot.github.jobs import JobService
 from bot.policy.visibility import split_by_repository
 from bot.slack.blocks import Reply
@@ -30,19 +30,14 @@ MAX_SHOWN = 20  # rows in a reply: each is a section, and a message holds 50 blo
 MAX_CONFIRMED = 60  # GitHub job GETs one reply may spend passing over ghost rows
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueueArgs(Args):
-    target: Target
-
-
-def parse_queue(w: Words) -> QueueArgs:
+def parse_queue(w: Words) -> TargetArgs:
     target, rest = take_target(w.verb, w.positionals, w.default_target)
     no_more(rest, w.verb)
     not_enterprise(target, w.verb)
-    return QueueArgs(target=target)
+    return TargetArgs(target=target)
 
 
-async def queue(inv: Invocation[QueueArgs]) -> Reply:
+async def queue(inv: Invocation[TargetArgs]) -> Reply:
     """Every open job of the target, counted, oldest first; the oldest confirmed with
     GitHub and shown. A job GitHub no longer knows (or that started) is passed over and
     the next one taken, so stale rows never hide a real job; the GETs are bounded."""

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot import errors
-from bot.commands import no_more, take_target
 from bot.config import is_ghes
-from bot.dispatch import Args, Invocation, Router, Verb, Words
+from bot.dispatch import Invocation, Router, TargetArgs, Verb, parse_target_only
 from bot.github.versions import Deprecation, VersionService, count_versions, older_versions
 from bot.slack.blocks import Reply
 from bot.slack.views.versions import VersionsView, versions_reply
@@ -28,17 +26,6 @@ log = logging.getLogger(__name__)
 router = Router()
 # Versions whose dates are asked of GitHub at once.
 ASK_CONCURRENCY = 4
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VersionsArgs(Args):
-    target: Target
-
-
-def parse_versions(w: Words) -> VersionsArgs:
-    target, rest = take_target(w.verb, w.positionals, w.default_target)
-    no_more(rest, w.verb)
-    return VersionsArgs(target=target)
 
 
 def _why(exc: errors.RunnerOpsError) -> str:
@@ -65,7 +52,7 @@ def stored(found: Deprecation, now: datetime) -> VersionDates:
 
 
 async def version_dates(
-    inv: Invocation[VersionsArgs], service: VersionService, versions: list[str]
+    inv: Invocation[TargetArgs], service: VersionService, versions: list[str]
 ) -> tuple[dict[str, VersionDates], dict[str, str]]:
     """Each version's dates: from the store when asked less than a day ago, else from
     GitHub (then stored). A version GitHub fails on is named with why; the others go on."""
@@ -99,7 +86,7 @@ async def version_dates(
     return {**known, **{d.version: d for d in fetched}}, failed
 
 
-async def versions(inv: Invocation[VersionsArgs]) -> Reply:
+async def versions(inv: Invocation[TargetArgs]) -> Reply:
     services, target = inv.services, inv.command.target
     service = VersionService(services.runners)
     listed, (newest, downloads_failed) = await asyncio.gather(
@@ -129,7 +116,7 @@ router.add(
         "versions TARGET",
         "runners per runner version, the newest offered, and when GitHub stops older ones",
         "read",
-        parse_versions,
+        parse_target_only,
         versions,
     )
 )

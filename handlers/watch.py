@@ -22,7 +22,7 @@ from bot.commands import (
     no_more,
     take_target,
 )
-from bot.dispatch import Args, Invocation, Router, Verb, Words
+from bot.dispatch import Args, Invocation, Router, TargetArgs, Verb, Words, parse_target_only
 from bot.durations import format_duration
 from bot.services import Services
 from bot.slack.blocks import Reply
@@ -52,19 +52,6 @@ def parse_watch(w: Words) -> WatchArgs:
         after=duration_flag(w.flags, "--after", w.verb) or DEFAULT_AFTER,
         offline_after=duration_flag(w.flags, "--offline-after", w.verb) or DEFAULT_OFFLINE_AFTER,
     )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TargetArgs(Args):
-    """A verb whose only word is TARGET."""
-
-    target: Target
-
-
-def parse_target_only(w: Words) -> TargetArgs:
-    target, rest = take_target(w.verb, w.positionals, w.default_target)
-    no_more(rest, w.verb)
-    return TargetArgs(target=target)
 
 
 async def watch(inv: Invocation[WatchArgs]) -> Reply:

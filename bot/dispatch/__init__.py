@@ -9,8 +9,10 @@ from bot.dispatch.router import (
     Invocation,
     NoTarget,
     Router,
+    TargetArgs,
     Verb,
     Words,
+    parse_target_only,
 )
 from bot.dispatch.run import run_click, run_command
 
@@ -23,8 +25,10 @@ __all__ = [
     "Invocation",
     "NoTarget",
     "Router",
+    "TargetArgs",
     "Verb",
     "Words",
+    "parse_target_only",
     "run_click",
     "run_command",
 ]

@@ -21,15 +21,28 @@ from bot.commands import (
     Flags,
     clean_text,
     nearest_verb,
+    no_more,
     split_flags,
     split_words,
+    take_target,
     unknown_word,
 )
 from bot.services import Services
 from bot.slack.blocks import Reply
 from bot.targets import Target
 
-__all__ = ["Args", "Button", "Caller", "Click", "Invocation", "NoTarget", "Router", "Verb"]
+__all__ = [
+    "Args",
+    "Button",
+    "Caller",
+    "Click",
+    "Invocation",
+    "NoTarget",
+    "Router",
+    "TargetArgs",
+    "Verb",
+    "parse_target_only",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +73,19 @@ class Words:
     # The verb a word names (aliases resolved), or None: for ``help VERB``.
     resolve: Callable[[str], str | None]
     near: Callable[[str], str | None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetArgs(Args):
+    """A verb whose only word is TARGET (``groups``, ``queue``, ``unwatch``, ``versions``)."""
+
+    target: Target
+
+
+def parse_target_only(w: Words) -> TargetArgs:
+    target, rest = take_target(w.verb, w.positionals, w.default_target)
+    no_more(rest, w.verb)
+    return TargetArgs(target=target)
 
 
 @dataclass
