@@ -9,3 +9,16 @@ def parse_time(value: str) -> datetime:
     """GitHub's timestamps: ISO 8601, ``Z`` or an offset; naive ones are UTC."""
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def time_or_none(value: object) -> datetime | None:
+    """A timestamp GitHub may leave out (``null``, empty) or a datetime already read; None
+    for anything unreadable: one bad field never fails the record around it."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None

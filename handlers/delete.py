@@ -15,7 +15,6 @@ from bot.dispatch import Click, ClickRefused, Invocation, Router, Verb
 from bot.slack.blocks import Reply
 from bot.slack.views import delete as delete_view
 from bot.slack.views import errors as errors_view
-from bot.slack.views import help as help_view
 from bot.store.database import StoreUnavailable
 from bot.targets import Target, TargetError, parse_target
 from handlers.fleet import RunnerArgs, parse_runner_verb
@@ -67,7 +66,7 @@ class _Button:
             runner_id = int(found["id"])
             return cls(target, runner_id, str(found.get("name") or runner_id))
         except (ValueError, KeyError, TypeError, TargetError):
-            raise ClickRefused(help_view.button_invalid_reply()) from None
+            raise ClickRefused(errors_view.button_invalid_reply()) from None
 
 
 async def _button_target(click: Click) -> Target:

@@ -22,7 +22,6 @@ from bot.fleet.prune import Reporter, Skip, Tally, recheck, select, still_due
 from bot.github.models import Runner
 from bot.slack.blocks import Reply, replacement
 from bot.slack.views import errors as errors_view
-from bot.slack.views import help as help_view
 from bot.slack.views import prune as view
 from bot.store.database import StoreUnavailable
 from bot.store.once import Heartbeat
@@ -136,7 +135,7 @@ async def _plan(click: Click) -> tuple[PrunePlan, Target]:
     try:
         return plan, parse_target(plan.target)
     except TargetError:
-        raise ClickRefused(help_view.button_invalid_reply()) from None
+        raise ClickRefused(errors_view.button_invalid_reply()) from None
 
 
 async def _plan_target(click: Click) -> Target:

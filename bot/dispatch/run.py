@@ -103,7 +103,7 @@ async def run_click(click: Click, router: Router) -> Reply | None:
         current.target = button_target(click.value)
         if button is None:
             current.outcome = "error unhandled"
-            return help_view.button_gone_reply()
+            return errors_view.button_gone_reply()
         return await _guarded(_click(button, click), click.services)
 
 
@@ -140,7 +140,7 @@ async def _guarded(work: Awaitable[R], services: Services) -> R | Reply:
         return errors_view.error_reply(exc, install_url=services.settings.install_url)
     except StoreUnavailable:  # logged by the store; the watch's verbs read and write it
         _outcome("error database")
-        return help_view.database_unavailable_reply()
+        return errors_view.database_unavailable_reply()
     except Exception:
         _outcome("error internal")
         log.exception("unexpected failure while handling a Slack request")

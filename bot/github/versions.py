@@ -19,7 +19,7 @@ from bot import errors
 from bot.github.models import Download, Runner
 from bot.github.runners import RUNNERS, RunnerService
 from bot.targets import Target
-from bot.timestamps import parse_time
+from bot.timestamps import time_or_none
 
 DEPRECATIONS = RUNNERS + "/deprecations/{version}"
 _VERSION = re.compile(r"v?([0-9]+(?:\.[0-9]+)*)", re.ASCII)
@@ -107,23 +107,14 @@ class Deprecation:
     published: bool = True
 
 
-def _date(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
-
-
 def deprecation_of(version: str, data: Any) -> Deprecation:
     """GitHub's answer read; a date missing, null or unreadable is None (no schedule)."""
     if not isinstance(data, dict):
         raise ValueError("not an object")
     return Deprecation(
         version,
-        _date(data.get("registration_deprecates_at")),
-        _date(data.get("runtime_deprecates_at")),
+        time_or_none(data.get("registration_deprecates_at")),
+        time_or_none(data.get("runtime_deprecates_at")),
     )
 
 

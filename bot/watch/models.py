@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.timestamps import parse_time
+from bot.timestamps import time_or_none
 from bot.watch.labels import LabelSetKey, label_set_key
 
 QUEUED = "queued"
@@ -33,17 +33,6 @@ def _int(value: Any) -> int | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
 
 
 def _label_names(value: Any) -> list[str]:
@@ -134,9 +123,9 @@ class Job:
             repository_public=_public(repo),
             workflow_ref=_text(workflow_ref),
             head_sha=_text(job.get("head_sha")),
-            created_at=_time(job.get("created_at")),
-            started_at=_time(job.get("started_at")),
-            completed_at=_time(job.get("completed_at")),
+            created_at=time_or_none(job.get("created_at")),
+            started_at=time_or_none(job.get("started_at")),
+            completed_at=time_or_none(job.get("completed_at")),
             run_id=_int(job.get("run_id")),
             name=_text(job.get("name")),
             workflow_name=_text(job.get("workflow_name")),

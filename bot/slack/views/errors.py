@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from bot import errors
-from bot.slack.blocks import Reply, clip, code, escape, section
+from bot.slack.blocks import Reply, clip, code, escape, replacement, section
 from bot.targets import Scope, Target
 
 
@@ -227,3 +227,19 @@ def restarting_reply() -> Reply:
 def internal_error_reply() -> Reply:
     text = ":boom: Something went wrong inside runnerops; the operators have the details."
     return Reply(text=text, blocks=[section(text)])
+
+
+def database_unavailable_reply() -> Reply:
+    text = (
+        ":floppy_disk: runnerops' database did not answer; nothing was changed. Try"
+        " again shortly; if it persists, an operator should check the database."
+    )
+    return Reply(text=text, blocks=[section(text)])
+
+
+def button_gone_reply() -> Reply:
+    return replacement(":warning: That button is no longer handled.")
+
+
+def button_invalid_reply() -> Reply:
+    return replacement(":warning: That button is not valid; nothing was changed.")

@@ -9,7 +9,7 @@ from typing import Protocol
 from slack_sdk.models.blocks import ContextBlock
 
 from bot.commands import UsageError
-from bot.slack.blocks import Reply, clip, context, escape, replacement, section
+from bot.slack.blocks import Reply, clip, context, escape, section
 
 
 class Documented(Protocol):
@@ -70,19 +70,3 @@ def usage_reply(
         words = ", ".join(f"`{v.name}`" for v in verbs)
         text += f"\nCommands: {words}. Try `{command_name} help`."
     return Reply(text=text, blocks=[section(text)])
-
-
-def database_unavailable_reply() -> Reply:
-    text = (
-        ":floppy_disk: runnerops' database did not answer; nothing was changed. Try"
-        " again shortly; if it persists, an operator should check the database."
-    )
-    return Reply(text=text, blocks=[section(text)])
-
-
-def button_gone_reply() -> Reply:
-    return replacement(":warning: That button is no longer handled.")
-
-
-def button_invalid_reply() -> Reply:
-    return replacement(":warning: That button is not valid; nothing was changed.")
