@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bot.sandbox.slack_files import SlackFiles
+
 
 @dataclass
 class SlackDouble:
@@ -41,6 +43,8 @@ class SlackDouble:
     # it answers with (a bot.sandbox.socket_double on loopback); unset, it is refused.
     app_token: str = ""
     socket_url: str = ""
+    # Files uploaded the external way (bot.sandbox.slack_files): pending and completed.
+    files: SlackFiles = field(default_factory=SlackFiles)
 
     def __post_init__(self) -> None:
         self._replies: dict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
@@ -51,6 +55,7 @@ class SlackDouble:
             routes=[
                 Route("/api/{method}", self._web_api, methods=["POST", "GET"]),
                 Route("/response/{key}", self._response_url, methods=["POST"]),
+                Route("/upload/{file_id}", self.files.receive, methods=["POST"]),
             ]
         )
 
@@ -122,6 +127,12 @@ class SlackDouble:
             if user not in self.users:
                 return JSONResponse({"ok": False, "error": "user_not_found"})
             return JSONResponse({"ok": True, "user": {"id": user, "name": self.users[user]}})
+        if method == "files.getUploadURLExternal":
+            return self.files.get_upload_url(args, self.base_url)
+        if method == "files.completeUploadExternal":
+            return self.files.complete(args)
+        if refused_blocks := self.files.refused_blocks(_blocks(args.get("blocks"))):
+            return refused_blocks  # chat.postMessage, chat.update: as Slack validates
         if method == "chat.postMessage":
             channel = str(args.get("channel", ""))
             if refused := self._refuse(channel):
@@ -154,6 +165,8 @@ class SlackDouble:
                 return JSONResponse({"ok": False, "error": "invalid_arguments"})
             if len(view.get("blocks", [])) > 100:  # Slack's limit for a Home view
                 return JSONResponse({"ok": False, "error": "invalid_arguments"})
+            if refused_blocks := self.files.refused_blocks(view.get("blocks")):
+                return refused_blocks
             published = {"user_id": args.get("user_id"), "view": view}
             self.published.append(published)
             await self._publishes.put(published)
