@@ -252,12 +252,14 @@ def verify(path: str, target: str, expires: str, signature: str, key: bytes, now
 
 
 def _short(seconds: float) -> str:
-    """A duration in one unit, as compact as a chart's caption needs: 45s, 12m, 3h."""
+    """A duration in one unit, as compact as a chart's caption needs: 45s, 2.5m, 12m, 3h
+    (a tenth under ten of the unit, so 150 s does not read as 2 minutes)."""
     if seconds < 120:
-        return f"{round(seconds)}s"
-    if seconds < 7200:
-        return f"{round(seconds / 60)}m"
-    return f"{round(seconds / 3600)}h"
+        return f"{seconds:.0f}s"
+    value, unit = (seconds / 60, "m") if seconds < 7200 else (seconds / 3600, "h")
+    if value < 10:
+        return f"{value:.1f}".removesuffix(".0") + unit
+    return f"{value:.0f}{unit}"
 
 
 def _day(day: date) -> str:
