@@ -75,7 +75,9 @@ async def test_socket_mode_home_shows_uploaded_charts_once(socket_sb: Sandbox) -
     assert [b["slack_file"] for b in shown] == [{"id": i} for i in files]
     assert not any("image_url" in b for b in shown)  # nothing Slack must fetch
     assert sb.url not in json.dumps(view)  # no link to runnerops at all
-    assert all(f.data and f.data.startswith(PNG) and len(f.data) == f.length for f in files.values())
+    assert all(
+        f.data and f.data.startswith(PNG) and len(f.data) == f.length for f in files.values()
+    )
     assert all(f.channel is None for f in files.values())  # private to the app
     assert [f.title for f in files.values()] == [b["alt_text"] for b in shown]
     assert_figures(view["blocks"])
@@ -94,9 +96,7 @@ async def test_new_figures_are_new_files(socket_sb: Sandbox, clock: Clock) -> No
     clock.advance(86_400)  # a day on: another window, other charts
     later = images((await sb.open_home("U0ALICE"))["blocks"])
     assert sb.slack.calls.count(UPLOAD) == 4
-    assert {b["slack_file"]["id"] for b in later}.isdisjoint(
-        b["slack_file"]["id"] for b in first
-    )
+    assert {b["slack_file"]["id"] for b in later}.isdisjoint(b["slack_file"]["id"] for b in first)
 
 
 async def test_a_refused_upload_gives_the_figures_only(

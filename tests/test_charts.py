@@ -17,9 +17,9 @@ from bot.slack.charts import (
     fleet_chart,
     fleet_figure,
     fleet_figures,
+    queue_figures,
     queue_time_chart,
     queue_time_figure,
-    queue_figures,
     signed_url,
     verify,
 )
