@@ -4,6 +4,7 @@ links stay. Either way every chart says its figures in text."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -162,8 +163,21 @@ async def test_the_double_answers_files_as_slack_does(socket_sb: Sandbox) -> Non
     assert await error(slack.chat_postMessage(channel="C0OPS", text="x", blocks=[block])) == (
         "invalid_blocks"
     )
+    reply = {"text": "x", "blocks": [block]}  # a response_url refuses it too
+    async with socket_sb.session.post(socket_sb.slack.new_response_url(), json=reply) as resp:
+        assert resp.status == 400 and (await resp.json())["error"] == "invalid_blocks"
     async with socket_sb.session.post(str(got["upload_url"]), data=PNG) as resp:
         assert resp.status == 200
     done = await slack.files_completeUploadExternal(files=[{"id": got["file_id"], "title": "x"}])
     assert done["files"][0]["id"] == got["file_id"]
     assert (await slack.views_publish(user_id="U0ALICE", view=view))["ok"]
+
+
+async def test_one_chart_opened_twice_at_once_is_uploaded_once(socket_sb: Sandbox) -> None:
+    files = socket_sb.services.chart_files
+    png = PNG + b"a chart"
+    ids = await asyncio.gather(*(files.file_id(png, "q.png", "Queue") for _ in range(3)))
+    other = await files.file_id(PNG + b"another", "f.png", "Runners")
+    assert ids[0] is not None and ids == [ids[0]] * 3 and other not in ids
+    assert socket_sb.slack.calls.count(UPLOAD) == 2
+    assert set(socket_sb.slack.files.completed) == {ids[0], other}

@@ -81,6 +81,8 @@ class SlackDouble:
 
     async def _response_url(self, request: Request) -> JSONResponse:
         body = json.loads(await request.body())
+        if refused := self.files.refused_blocks(body.get("blocks")):
+            return JSONResponse(json.loads(refused.body), status_code=400)  # as Slack does
         self.all_replies.append(body)
         await self._replies[request.path_params["key"]].put(body)
         return JSONResponse({"ok": True})

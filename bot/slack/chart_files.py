@@ -37,25 +37,34 @@ class ChartFiles:
         self.slack = slack
         self.deadline = deadline
         self._ids: cachetools.TTLCache[str, str] = cachetools.TTLCache(size, KEPT_FOR)
-        self._lock = asyncio.Lock()  # two opens of one chart at once upload it once
+        # Uploads under way by digest: two opens of one chart at once upload it once,
+        # while other charts' uploads go on beside.
+        self._uploading: dict[str, asyncio.Future[str | None]] = {}
         self._failing = False
 
     async def file_id(self, png: bytes, filename: str, title: str) -> str | None:
         """The id of a Slack file holding ``png``: uploaded now, or the one uploaded
         before for the same bytes; None when Slack would not take it."""
         digest = hashlib.sha256(png).hexdigest()
-        async with self._lock:
-            if (known := self._ids.get(digest)) is not None:
-                return known
-            try:
-                async with asyncio.timeout(self.deadline):
-                    file_id = await self._upload(png, filename, title)
-            except Exception as exc:  # any failure: the figures as text
-                self._failed(exc)
-                return None
-            self._failing = False
-            self._ids[digest] = file_id
-            return file_id
+        if (known := self._ids.get(digest)) is not None:
+            return known
+        upload = self._uploading.get(digest)
+        if upload is None:
+            upload = asyncio.ensure_future(self._upload_once(digest, png, filename, title))
+            self._uploading[digest] = upload
+            upload.add_done_callback(lambda _: self._uploading.pop(digest, None))
+        return await asyncio.shield(upload)  # one waiter cancelled stops no other
+
+    async def _upload_once(self, digest: str, png: bytes, filename: str, title: str) -> str | None:
+        try:
+            async with asyncio.timeout(self.deadline):
+                file_id = await self._upload(png, filename, title)
+        except Exception as exc:  # any failure: the figures as text
+            self._failed(exc)
+            return None
+        self._failing = False
+        self._ids[digest] = file_id
+        return file_id
 
     async def _upload(self, png: bytes, filename: str, title: str) -> str:
         got: Any = await self.slack.files_getUploadURLExternal(
