@@ -82,7 +82,7 @@ class SlackDouble:
     async def _response_url(self, request: Request) -> JSONResponse:
         body = json.loads(await request.body())
         if refused := self.files.refused_blocks(body.get("blocks")):
-            return JSONResponse(json.loads(refused.body), status_code=400)  # as Slack does
+            return JSONResponse(refused, status_code=400)  # as Slack answers a response_url
         self.all_replies.append(body)
         await self._replies[request.path_params["key"]].put(body)
         return JSONResponse({"ok": True})
@@ -134,7 +134,7 @@ class SlackDouble:
         if method == "files.completeUploadExternal":
             return self.files.complete(args)
         if refused_blocks := self.files.refused_blocks(_blocks(args.get("blocks"))):
-            return refused_blocks  # chat.postMessage, chat.update: as Slack validates
+            return JSONResponse(refused_blocks)  # chat.postMessage, chat.update: as Slack
         if method == "chat.postMessage":
             channel = str(args.get("channel", ""))
             if refused := self._refuse(channel):
@@ -168,7 +168,7 @@ class SlackDouble:
             if len(view.get("blocks", [])) > 100:  # Slack's limit for a Home view
                 return JSONResponse({"ok": False, "error": "invalid_arguments"})
             if refused_blocks := self.files.refused_blocks(view.get("blocks")):
-                return refused_blocks
+                return JSONResponse(refused_blocks)
             published = {"user_id": args.get("user_id"), "view": view}
             self.published.append(published)
             await self._publishes.put(published)

@@ -93,7 +93,7 @@ class SlackFiles:
             done.append({"id": file_id, "name": file.filename, "title": file.title})
         return JSONResponse({"ok": True, "files": done})
 
-    def refused_blocks(self, blocks: Any) -> JSONResponse | None:
+    def refused_blocks(self, blocks: Any) -> dict[str, Any] | None:
         """``invalid_blocks`` for an image block whose ``slack_file`` is no completed file
         (or names a file both by id and by URL), as Slack answers; else None."""
         errors = []
@@ -110,4 +110,4 @@ class SlackFiles:
                 errors.append(f"invalid slack file {where}")
         if not errors:
             return None
-        return JSONResponse({"ok": False, "error": "invalid_blocks", "errors": errors})
+        return {"ok": False, "error": "invalid_blocks", "errors": errors}
