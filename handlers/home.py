@@ -182,11 +182,21 @@ async def chart_views(services: Services, base_url: str, target: str) -> list[Ch
         if urls:
             shown.append(Chart(alt, data.figures(), image_url=urls[kind]))
             continue
-        png = await asyncio.to_thread(data.png)
         filename = f"runnerops-{kind}-{target.replace('/', '-')}.png"
-        file_id = await services.chart_files.file_id(png, filename, alt)
+        file_id = await _uploaded(services, data, filename, alt)
         shown.append(Chart(alt, data.figures(), file_id=file_id))
     return shown
+
+
+async def _uploaded(services: Services, data: ChartData, filename: str, alt: str) -> str | None:
+    """The chart drawn and uploaded (once per content), or None: a chart that cannot be
+    drawn leaves its figures only, never the whole view."""
+    try:
+        png = await asyncio.to_thread(data.png)
+    except Exception as exc:
+        log.warning("could not draw the %s chart: %s", data.kind, type(exc).__name__)
+        return None
+    return await services.chart_files.file_id(png, filename, alt)
 
 
 async def clicked(click: Click) -> None:

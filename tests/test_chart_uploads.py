@@ -181,3 +181,17 @@ async def test_one_chart_opened_twice_at_once_is_uploaded_once(socket_sb: Sandbo
     assert ids[0] is not None and ids == [ids[0]] * 3 and other not in ids
     assert socket_sb.slack.calls.count(UPLOAD) == 2
     assert set(socket_sb.slack.files.completed) == {ids[0], other}
+
+
+async def test_a_chart_that_cannot_be_drawn_leaves_its_figures(
+    socket_sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.slack import charts
+
+    def broken(*_: Any) -> bytes:
+        raise RuntimeError("a font that is not there")
+
+    monkeypatch.setattr(charts, "fleet_chart", broken)
+    view = await socket_sb.open_home("U0ALICE")
+    assert [b["alt_text"] for b in images(view["blocks"])] == ["Queue time of acme, 7 days"]
+    assert_figures(view["blocks"])  # the runners' figures all the same
