@@ -21,6 +21,7 @@ from bot.observe.metrics import Metrics
 from bot.policy.access import Access
 from bot.policy.rules import Policy
 from bot.slack.audit_channel import AuditChannel
+from bot.slack.chart_files import ChartFiles
 from bot.store import Store
 from bot.store.audit import PENDING, AuditEntry
 from bot.store.database import StoreUnavailable
@@ -50,6 +51,11 @@ class Services:
     shutdown_grace: float = SHUTDOWN_GRACE
     # How long work that must wait (a rate-limit pause in a prune) waits; tests inject one.
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
+    # Charts uploaded to Slack when it cannot fetch them from runnerops, each once.
+    chart_files: ChartFiles = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chart_files = ChartFiles(self.slack)
 
     def hold_current_task(self, on_abandon: Callable[[], Awaitable[None]]) -> None:
         task = asyncio.current_task()

@@ -2,13 +2,15 @@
 
 Everything shown comes from the database the watch keeps fresh: opening the tab costs no
 GitHub request. A user sees only the watched targets the policy lets them read.
-Charts are images on runnerops' own host under signed, expiring URLs (bot.slack.charts).
+Charts are images on runnerops' own host under signed, expiring URLs when Slack can reach
+it, else PNGs uploaded to Slack (bot.slack.chart_files); their figures are text as well.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,7 @@ from bot.dispatch import Button, Click, NoTarget, Router
 from bot.observe.logs import error_kind, handling, word
 from bot.policy.visibility import split_by_repository
 from bot.slack import charts
+from bot.slack.views.charts import Chart
 from bot.slack.views.home import (
     HOME_COMMANDS,
     HOME_FOCUS,
@@ -96,8 +99,7 @@ async def publish(
         targets[0] if targets else None,
     )
     if chosen is not None:
-        urls = charts.chart_urls(services.settings.chart_secret, base_url, str(chosen))
-
+        shown = await chart_views(services, base_url, str(chosen))
         queued, total = [], 0
         if chosen.scope is not Scope.ENTERPRISE:
             repo = f"{chosen.owner}/{chosen.repo}" if chosen.repo else None
@@ -112,8 +114,7 @@ async def publish(
         total = len(queued)
         focus = Focus(
             str(chosen),
-            urls["queue"],
-            urls["fleet"],
+            shown,
             queued[:QUEUE_LINES],
             queued_total=total,
             hidden=len(hidden),
@@ -122,8 +123,29 @@ async def publish(
     await services.slack.views_publish(user_id=user_id, view=view)
 
 
-async def chart_png(services: Services, kind: str, target_text: str) -> bytes:
-    """A chart of the last 7 days of ``target``, drawn from the database."""
+@dataclass(frozen=True)
+class ChartData:
+    """One chart's points over its window: drawn as a PNG, or said as text."""
+
+    kind: str
+    title: str
+    window: charts.Window
+    queue: list[charts.QueuePoint]
+    fleet: list[charts.FleetPoint]
+
+    def figures(self) -> str:
+        if self.kind == "queue":
+            return charts.queue_figures(self.queue, self.window)
+        return charts.fleet_figures(self.fleet, self.window)
+
+    def png(self) -> bytes:
+        if self.kind == "queue":
+            return charts.queue_time_chart(self.queue, self.window, self.title)
+        return charts.fleet_chart(self.fleet, self.window, self.title)
+
+
+async def chart_data(services: Services, kind: str, target_text: str) -> ChartData:
+    """The last 7 days of ``target`` for one kind of chart, read from the database."""
     target = parse_target(target_text)
     now = datetime.fromtimestamp(services.clock(), UTC)
     window = (now - WINDOW, now)  # both charts: the same fixed axis, whatever the data
@@ -136,12 +158,45 @@ async def chart_png(services: Services, kind: str, target_text: str) -> bytes:
             charts.QueuePoint(day, ",".join(labels), p50.total_seconds(), p95.total_seconds())
             for day, labels, p50, p95 in daily
         ]
-        title = f"Queue time · {target} (7 days)"
-        return await asyncio.to_thread(charts.queue_time_chart, points, window, title)
+        return ChartData(kind, f"Queue time · {target} (7 days)", window, points, [])
     samples = await services.store.fleet.samples(str(target), now - WINDOW)
     fleet = [charts.FleetPoint(s.at, s.online + s.busy, s.busy, s.offline) for s in samples]
-    title = f"Runners · {target} (7 days)"
-    return await asyncio.to_thread(charts.fleet_chart, fleet, window, title)
+    return ChartData(kind, f"Runners · {target} (7 days)", window, [], fleet)
+
+
+async def chart_png(services: Services, kind: str, target_text: str) -> bytes:
+    """A chart of the last 7 days of ``target``, drawn from the database."""
+    data = await chart_data(services, kind, target_text)
+    return await asyncio.to_thread(data.png)
+
+
+async def chart_views(services: Services, base_url: str, target: str) -> list[Chart]:
+    """``target``'s charts as Slack can show them here: signed links when Slack can
+    reach runnerops (``base_url``), else PNGs uploaded to Slack; the figures as text on
+    both. A failed upload leaves the figures only."""
+    urls = charts.chart_urls(services.settings.chart_secret, base_url, target) if base_url else {}
+    shown = []
+    for kind, name in charts.KINDS.items():
+        data = await chart_data(services, kind, target)
+        alt = f"{name} of {target}, 7 days"
+        if urls:
+            shown.append(Chart(alt, data.figures(), image_url=urls[kind]))
+            continue
+        filename = f"runnerops-{kind}-{target.replace('/', '-')}.png"
+        file_id = await _uploaded(services, data, filename, alt)
+        shown.append(Chart(alt, data.figures(), file_id=file_id))
+    return shown
+
+
+async def _uploaded(services: Services, data: ChartData, filename: str, alt: str) -> str | None:
+    """The chart drawn and uploaded (once per content), or None: a chart that cannot be
+    drawn leaves its figures only, never the whole view."""
+    try:
+        png = await asyncio.to_thread(data.png)
+    except Exception as exc:
+        log.warning("could not draw the %s chart: %s", data.kind, type(exc).__name__)
+        return None
+    return await services.chart_files.file_id(png, filename, alt)
 
 
 async def clicked(click: Click) -> None:

@@ -23,6 +23,7 @@ from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.slack.blocks import Reply
 from bot.slack.views import stats as stats_view
 from bot.targets import Scope, Target
+from handlers import home
 
 if TYPE_CHECKING:
     pass
@@ -58,10 +59,9 @@ async def stats(inv: Invocation[StatsArgs]) -> Reply:
     queues = await figures.queue_stats(target.owner, repository, start, threshold=threshold)
     usage = await figures.runner_usage(target.owner, repository, start, now)
     reply = stats_view.stats_reply(str(target), since, threshold, queues, usage)
-    if inv.caller.base_url and len(reply.blocks) <= 47:  # the charts of the last 7 days
-        secret = services.settings.chart_secret
-        reply.blocks.extend(stats_view.chart_blocks(secret, inv.caller.base_url, str(target)))
-    return reply
+    # The charts of the last 7 days: signed links, or uploaded files without a public address.
+    shown = await home.chart_views(services, inv.caller.base_url, str(target))
+    return stats_view.with_charts(reply, shown)
 
 
 async def _threshold(inv: Invocation[StatsArgs], repository: str | None) -> timedelta:

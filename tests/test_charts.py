@@ -16,6 +16,8 @@ from bot.slack.charts import (
     chart_key,
     fleet_chart,
     fleet_figure,
+    fleet_figures,
+    queue_figures,
     queue_time_chart,
     queue_time_figure,
     signed_url,
@@ -152,3 +154,30 @@ def test_chart_urls_are_signed_and_expire() -> None:
     assert not verify(path, "acme/api", "9999", sig, key, now=1)  # a longer life
     assert not verify(path, "acme/api", "x", sig, key, now=1)
     assert not verify(path, "acme/api", exp, sig, chart_key("other secret"), now=1)
+
+
+def test_the_figures_are_said_in_text() -> None:
+    """What the charts draw, as text: p50/p95 per day per label set (days out of the
+    window left out, as on the chart), and runners at each day's last sample."""
+    points = [
+        QueuePoint(date(2026, 11, 20), DOCKER, 1, 2),  # before the window: not drawn
+        QueuePoint(date(2026, 11, 27), DOCKER, 45, 150),
+        QueuePoint(date(2026, 11, 28), DOCKER, 300, 9000),
+        QueuePoint(date(2026, 11, 28), "gpu", 12.4, 30),
+    ]
+    assert queue_figures(points, WINDOW) == (
+        "Queue time p50/p95 per day (UTC):\n"
+        f"`{DOCKER}` Fri 27 45s/2.5m · Sat 28 5m/2.5h\n"
+        "`gpu` Sat 28 12s/30s"
+    )
+    assert queue_figures([], WINDOW) == "Queue time: no jobs in this period."
+    samples = [
+        FleetPoint(NOW - timedelta(days=1, hours=2), 5, 2, 1),
+        FleetPoint(NOW - timedelta(days=1, hours=1), 4, 4, 0),  # Saturday's last
+        FleetPoint(NOW - timedelta(minutes=5), 3, 1, 2),
+        FleetPoint(NOW + timedelta(minutes=5), 9, 9, 9),  # after the window: not drawn
+    ]
+    assert fleet_figures(samples, WINDOW) == (
+        "Runners busy/idle/offline at each day's last sample (UTC): Sat 28 4/0/0 · Sun 29 1/2/2"
+    )
+    assert fleet_figures([], WINDOW).startswith("Runners: no samples yet")

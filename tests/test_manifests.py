@@ -81,12 +81,14 @@ def test_slack_manifest() -> None:
         assert urlsplit(url).scheme == "https"
         assert ("POST", urlsplit(url).path) in served and urlsplit(url).path == "/slack/events"
     # commands to receive slash commands, usergroups:read for group grants, users:read for
-    # audit names, chat:write for the audit channel.
+    # audit names, chat:write for the audit channel, files:write to upload the charts where
+    # Slack cannot fetch them from runnerops (Socket Mode, no public address).
     assert set(m["oauth_config"]["scopes"]["bot"]) == {
         "commands",
         "usergroups:read",
         "users:read",
         "chat:write",
+        "files:write",
     }
 
 

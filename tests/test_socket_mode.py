@@ -59,11 +59,13 @@ async def test_commands_buttons_and_the_home_tab_work_over_the_socket(sb: Sandbo
     assert entry.outcome == "deleted" and entry.user_id == "U0ALICE"
 
     # The Home tab (an events_api envelope), published through views.publish; without a
-    # public address Slack could not fetch a chart, so the view carries no image.
+    # public address Slack could not fetch a chart, so the charts are uploaded files.
     assert "Watching" in reply_text(await sb.run("watch acme"))
     view = await sb.open_home("U0ALICE")
     assert "*acme*" in json.dumps(view["blocks"])
-    assert not [b for b in view["blocks"] if b["type"] == "image"]
+    images = [b for b in view["blocks"] if b["type"] == "image"]
+    assert [b["slack_file"]["id"] for b in images] == list(sb.slack.files.completed)
+    assert len(images) == 2 and not any("image_url" in b for b in images)
 
     # Every envelope was acknowledged, each once, on the first attempt.
     acks = double(sb).acks

@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bot.sandbox.slack_files import SlackFiles
+
 
 @dataclass
 class SlackDouble:
@@ -41,6 +43,8 @@ class SlackDouble:
     # it answers with (a bot.sandbox.socket_double on loopback); unset, it is refused.
     app_token: str = ""
     socket_url: str = ""
+    # Files uploaded the external way (bot.sandbox.slack_files): pending and completed.
+    files: SlackFiles = field(default_factory=SlackFiles)
 
     def __post_init__(self) -> None:
         self._replies: dict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
@@ -51,6 +55,7 @@ class SlackDouble:
             routes=[
                 Route("/api/{method}", self._web_api, methods=["POST", "GET"]),
                 Route("/response/{key}", self._response_url, methods=["POST"]),
+                Route("/upload/{file_id}", self.files.receive, methods=["POST"]),
             ]
         )
 
@@ -76,6 +81,8 @@ class SlackDouble:
 
     async def _response_url(self, request: Request) -> JSONResponse:
         body = json.loads(await request.body())
+        if refused := self.files.refused_blocks(body.get("blocks")):
+            return JSONResponse(refused, status_code=400)  # as Slack answers a response_url
         self.all_replies.append(body)
         await self._replies[request.path_params["key"]].put(body)
         return JSONResponse({"ok": True})
@@ -101,6 +108,8 @@ class SlackDouble:
             "chat.postMessage": self._post_message,
             "chat.update": self._update_message,
             "views.publish": self._publish_view,
+            "files.getUploadURLExternal": self._files_upload_url,
+            "files.completeUploadExternal": self._files_complete,
         }.get(method)
         if answer is None:
             return JSONResponse({"ok": False, "error": "unknown_method"})
@@ -114,6 +123,12 @@ class SlackDouble:
         if not self.socket_url:
             return JSONResponse({"ok": False, "error": "socket_mode_not_enabled"})
         return JSONResponse({"ok": True, "url": self.socket_url})
+
+    async def _files_upload_url(self, args: dict[str, Any]) -> JSONResponse:
+        return self.files.get_upload_url(args, self.base_url)
+
+    async def _files_complete(self, args: dict[str, Any]) -> JSONResponse:
+        return self.files.complete(args)
 
     async def _auth_test(self, args: dict[str, Any]) -> JSONResponse:
         return JSONResponse(
@@ -141,6 +156,8 @@ class SlackDouble:
         return JSONResponse({"ok": True, "user": {"id": user, "name": self.users[user]}})
 
     async def _post_message(self, args: dict[str, Any]) -> JSONResponse:
+        if refused_blocks := self.files.refused_blocks(_blocks(args.get("blocks"))):
+            return JSONResponse(refused_blocks)  # as Slack: an image of no completed file
         channel = str(args.get("channel", ""))
         if refused := self._refuse(channel):
             return refused
@@ -154,6 +171,8 @@ class SlackDouble:
         return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": message})
 
     async def _update_message(self, args: dict[str, Any]) -> JSONResponse:
+        if refused_blocks := self.files.refused_blocks(_blocks(args.get("blocks"))):
+            return JSONResponse(refused_blocks)
         channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
         if refused := self._refuse(channel):
             return refused
@@ -174,6 +193,8 @@ class SlackDouble:
             return JSONResponse({"ok": False, "error": "invalid_arguments"})
         if len(view.get("blocks", [])) > 100:  # Slack's limit for a Home view
             return JSONResponse({"ok": False, "error": "invalid_arguments"})
+        if refused_blocks := self.files.refused_blocks(view.get("blocks")):
+            return JSONResponse(refused_blocks)
         published = {"user_id": args.get("user_id"), "view": view}
         self.published.append(published)
         await self._publishes.put(published)

@@ -1,10 +1,11 @@
 """Charts for the Home tab and ``stats``: PNG images drawn with matplotlib.
 
-Slack shows an image block by fetching its ``image_url``; runnerops serves each chart on
-its own host under a URL signed with a key derived from the Slack signing secret and
-valid for a short time, so only links runnerops handed out work, and only for a while.
-(The alternative, ``files_upload_v2``, needs the files:write scope and leaves a file in
-the workspace for every refresh.) Drawing is pure: data in, PNG bytes out.
+Two ways reach Slack. With a public address, Slack fetches each chart from runnerops'
+own host under a URL signed with a key derived from the Slack signing secret and valid
+for a short time, so only links runnerops handed out work, and only for a while. Without
+one (Socket Mode, no RUNNEROPS_PUBLIC_URL) the PNG is uploaded to Slack and shown by its
+file id (bot.slack.chart_files). Either way each chart's figures are also given as text
+(``queue_figures``, ``fleet_figures``). Drawing is pure: data in, PNG bytes out.
 """
 
 from __future__ import annotations
@@ -120,16 +121,23 @@ def queue_time_chart(
     return _png(queue_time_figure(points, window, title))
 
 
+def _queue_series(points: Sequence[QueuePoint], window: Window) -> dict[str, list[QueuePoint]]:
+    """The label sets drawn (the MAX_SERIES with the most days), each one's days in order."""
+    by_labels: dict[str, list[QueuePoint]] = {}
+    for point in sorted((p for p in points if _in_window(p.day, window)), key=lambda p: p.day):
+        by_labels.setdefault(point.labels, []).append(point)
+    busiest = sorted(by_labels, key=lambda k: -len(by_labels[k]))[:MAX_SERIES]
+    return {labels: by_labels[labels] for labels in busiest}
+
+
 def queue_time_figure(
     points: Sequence[QueuePoint], window: Window, title: str = "Queue time"
 ) -> Figure:
     import matplotlib.dates as mdates
 
     figure, axes = _figure(title, window)
-    by_labels: dict[str, list[QueuePoint]] = {}
-    for point in sorted((p for p in points if _in_window(p.day, window)), key=lambda p: p.day):
-        by_labels.setdefault(point.labels, []).append(point)
-    busiest = sorted(by_labels, key=lambda k: -len(by_labels[k]))[:MAX_SERIES]
+    by_labels = _queue_series(points, window)
+    busiest = list(by_labels)
     if not busiest:
         _empty(axes, "No jobs in this period")
         return figure
@@ -237,3 +245,47 @@ def verify(path: str, target: str, expires: str, signature: str, key: bytes, now
     if not expires.isdigit() or int(expires) < now:
         return False
     return hmac.compare_digest(_signature(key, path, target, int(expires)), signature)
+
+
+# The figures of a chart as text: shown under the image (or instead of it when there is
+# none), so a screen reader, a notification or a failed upload still tells the numbers.
+
+
+def _short(seconds: float) -> str:
+    """A duration in one unit, as compact as a chart's caption needs: 45s, 2.5m, 12m, 3h
+    (a tenth under ten of the unit, so 150 s does not read as 2 minutes)."""
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    value, unit = (seconds / 60, "m") if seconds < 7200 else (seconds / 3600, "h")
+    if value < 10:
+        return f"{value:.1f}".removesuffix(".0") + unit
+    return f"{value:.0f}{unit}"
+
+
+def _day(day: date) -> str:
+    return day.strftime("%a %d")
+
+
+def queue_figures(points: Sequence[QueuePoint], window: Window) -> str:
+    """p50/p95 per day of each label set the chart draws, one line per label set."""
+    series = _queue_series(points, window)
+    if not series:
+        return "Queue time: no jobs in this period."
+    lines = ["Queue time p50/p95 per day (UTC):"]
+    for labels, days in series.items():
+        figures = " · ".join(f"{_day(p.day)} {_short(p.p50)}/{_short(p.p95)}" for p in days)
+        lines.append(f"`{labels[:40]}` {figures}")
+    return "\n".join(lines)
+
+
+def fleet_figures(points: Sequence[FleetPoint], window: Window) -> str:
+    """Per day, the runners busy/idle/offline at that day's last sample."""
+    last: dict[date, FleetPoint] = {}
+    for point in sorted((p for p in points if window[0] <= p.at <= window[1]), key=lambda p: p.at):
+        last[point.at.astimezone(UTC).date()] = point
+    if not last:
+        return "Runners: no samples yet (the watch records them)."
+    figures = " · ".join(
+        f"{_day(day)} {p.busy}/{max(0, p.online - p.busy)}/{p.offline}" for day, p in last.items()
+    )
+    return f"Runners busy/idle/offline at each day's last sample (UTC): {figures}"

@@ -18,12 +18,12 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     DividerBlock,
-    ImageBlock,
     PlainTextObject,
 )
 
 from bot.durations import format_duration
 from bot.slack.blocks import MARKS, clip, code, context, escape, header, section
+from bot.slack.views.charts import Chart, chart_blocks
 from bot.slack.views.reasons import REASON_TITLES
 from bot.store.jobs import JobRecord
 from bot.watch.alerts import Alert, AlertKind
@@ -63,8 +63,7 @@ class Panel:
 @dataclass
 class Focus:
     target: str
-    queue_chart: str  # signed URLs
-    fleet_chart: str
+    charts: Sequence[Chart]  # the last 7 days: each an image if Slack can show it, and its figures
     queued: list[JobRecord] = field(default_factory=list)  # the oldest, QUEUE_LINES at most
     queued_total: int | None = None  # how many readable ones are queued (None: len(queued))
     hidden: int = 0  # queued jobs of repositories the user may not read: counted only
@@ -184,16 +183,7 @@ def _focus(focus: Focus, now: datetime) -> list[Block]:
         queued += f"\n…and {jobs} in repositories you may not read."
     return [
         header(f"{where}: the last 7 days"),
-        # Without a public address (Socket Mode, no RUNNEROPS_PUBLIC_URL) Slack could not
-        # fetch a chart: a relative link would only make Slack refuse the whole view.
-        *(
-            [
-                ImageBlock(image_url=focus.queue_chart, alt_text=f"Queue time of {where}, 7 days"),
-                ImageBlock(image_url=focus.fleet_chart, alt_text=f"Runners of {where}, 7 days"),
-            ]
-            if focus.queue_chart.startswith(("https://", "http://"))
-            else []
-        ),
+        *(block for chart in focus.charts for block in chart_blocks(chart)),
         section(f"*Queued now*\n{queued}"),
         DividerBlock(),
     ]

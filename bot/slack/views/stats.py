@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
-from slack_sdk.models.blocks import Block, ImageBlock
+from slack_sdk.models.blocks import Block
 
 from bot.durations import format_duration
-from bot.slack import charts
 from bot.slack.blocks import Reply, clip, escape, header, section
+from bot.slack.views.charts import Chart, chart_blocks
 from bot.slack.views.reasons import labels_text, plural
 from bot.watch.stats import QueueStats, RunnerUsage
 
@@ -52,10 +52,12 @@ def stats_reply(
     return Reply(text=f"Stats of {target} over {window}", blocks=blocks[:50])
 
 
-def chart_blocks(signing_secret: str, base_url: str, target: str) -> list[ImageBlock]:
-    """The charts of the last 7 days, as signed links Slack fetches."""
-    urls = charts.chart_urls(signing_secret, base_url, target)
-    return [
-        ImageBlock(image_url=url, alt_text=f"{charts.KINDS[kind]} of {target}, 7 days")
-        for kind, url in urls.items()
-    ]
+def with_charts(reply: Reply, shown: Sequence[Chart]) -> Reply:
+    """The charts of the last 7 days under the figures, each with its figures in text,
+    as far as a message's 50 blocks allow."""
+    for chart in shown:
+        blocks = chart_blocks(chart)
+        if len(reply.blocks) + len(blocks) > 50:
+            break
+        reply.blocks.extend(blocks)
+    return reply
