@@ -13,26 +13,20 @@ number, so only GitHub can say whether ``2`` is an id, a name, or both.
 from __future__ import annotations
 
 import difflib
-import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, Protocol
-from urllib.parse import urlsplit
 
 from bot.durations import parse_duration
 from bot.targets import SCOPE_WORDS, Scope, Target, TargetError, parse_target
 
 Action = Literal["read", "token", "admin"]
 
-STATUSES = ("online", "offline")
-OSES = ("linux", "osx", "win")
-ARCHES = ("x64", "arm", "arm64")
 MAX_TEXT = 2000  # Slack caps command text near 4000; nothing legitimate comes close.
 MAX_LABELS = 100  # GitHub's maxItems for a runner's custom labels (add, set and JIT)
 MAX_LABEL_CHARS = 100
-LABEL_OPS = ("add", "remove", "set")
 MAX_RUNNER_ID = 2**63 - 1  # GitHub's ids are int64: a longer number can only be a name
 # Phone keyboards type these for " and ' (iOS and Android "smart punctuation").
 DOUBLE_QUOTES = "\u201c\u201d\u201e\u2033"  # left, right, low-9 double quotes; double prime
@@ -115,21 +109,6 @@ class UsageError(ValueError):
         self.verb = verb
 
 
-DEFAULT_AFTER = timedelta(minutes=5)
-DEFAULT_OFFLINE_AFTER = timedelta(minutes=10)
-DEFAULT_SINCE = timedelta(days=7)
-# A job's page: https://HOST/OWNER/REPO/actions/runs/RUN_ID/job/JOB_ID (Slack may wrap it
-# in <...> or <...|label>); an ``/attempts/N`` part, a query or a fragment may follow.
-_JOB_URL = re.compile(
-    r"(https?)://([^/\s]+)/([^/\s]+)/([^/\s]+)/actions/runs/[0-9]{1,19}(?:/attempts/[0-9]+)?"
-    r"/job/([0-9]{1,19})/?(?:[?#]\S*)?",
-    re.ASCII,
-)
-
-
-DEFAULT_OFFLINE_FOR = timedelta(days=1)
-
-
 def duration_flag(flags: Flags, flag: str, verb: str) -> timedelta | None:
     if flag not in flags:
         return None
@@ -137,60 +116,6 @@ def duration_flag(flags: Flags, flag: str, verb: str) -> timedelta | None:
         return parse_duration(flags[flag][-1])
     except ValueError as exc:
         raise UsageError(f"`{flag}`: {exc}", verb) from None
-
-
-def web_host(url: str) -> str:
-    """``HOST`` or ``HOST:PORT`` of a web URL as a person writes it: lower case, without
-    userinfo and without the scheme's default port."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    try:
-        port = parts.port
-    except ValueError:
-        return parts.netloc.lower()  # no valid port: compared as written, so never equal
-    if parts.username is not None or parts.password is not None:
-        return parts.netloc.lower()  # user@host is not the host
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-    return host if port is None or port == default else f"{host}:{port}"
-
-
-def parse_job(
-    verb: str, positionals: list[str], github_url: str | None = None
-) -> tuple[Target, int]:
-    if not positionals:
-        raise UsageError("which job? give its URL or `OWNER/REPO JOB_ID`", verb)
-    if len(positionals) > 2:
-        raise UsageError(f"unexpected `{' '.join(positionals[2:])}`", verb)
-    if len(positionals) == 1:
-        text = positionals[0].strip("<>").split("|", 1)[0]
-        match = _JOB_URL.fullmatch(text)
-        if match is None:
-            raise UsageError(
-                "that is not a job URL (…/OWNER/REPO/actions/runs/RUN_ID/job/JOB_ID);"
-                " or give `OWNER/REPO JOB_ID`",
-                verb,
-            )
-        scheme, netloc, owner, repo, job = match.groups()
-        if github_url is not None:
-            expected, given = web_host(github_url), web_host(f"{scheme}://{netloc}")
-            if given != expected:
-                raise UsageError(
-                    f"that job URL is on `{given}`, but runnerops works with the GitHub at"
-                    f" `{expected}`: give a job URL on `{expected}`, or `OWNER/REPO JOB_ID`",
-                    verb,
-                )
-        where, number = f"{owner}/{repo}", job
-    else:
-        where, number = positionals
-    try:
-        target = parse_target(where, Scope.REPO if ":" not in where else None)
-    except TargetError as exc:
-        raise UsageError(str(exc), verb) from None
-    if target.scope is not Scope.REPO:
-        raise UsageError("a job belongs to a repository: `OWNER/REPO JOB_ID`", verb)
-    if not (number.isascii() and number.isdigit() and 0 < int(number) <= MAX_RUNNER_ID):
-        raise UsageError("a job id is a number, as at the end of the job's URL", verb)
-    return target, int(number)
 
 
 # -- words -----------------------------------------------------------------------------
@@ -269,17 +194,6 @@ def choice_flag(
     return value
 
 
-def split_label_op(positionals: list[str]) -> tuple[list[str], str, tuple[str, ...]]:
-    """``[TARGET] RUNNER OP L…`` -> the words before OP, OP, and the labels after it.
-
-    OP is the first ``add``, ``remove`` or ``set`` after the first word (a runner named
-    ``set`` is written ``name:set``)."""
-    for index, word in enumerate(positionals):
-        if index >= 1 and word.lower() in LABEL_OPS:
-            return positionals[:index], word.lower(), tuple(positionals[index + 1 :])
-    raise UsageError("say what to do with the labels: `add`, `remove` or `set`", "label")
-
-
 def check_label(name: str, verb: str) -> str:
     """A label name GitHub can hold: printable, no comma, at most MAX_LABEL_CHARS."""
     if not name or len(name) > MAX_LABEL_CHARS:
@@ -304,25 +218,6 @@ def unique_labels(names: tuple[str, ...]) -> tuple[str, ...]:
             seen.add(name.lower())
             out.append(name)
     return tuple(out)
-
-
-def label_names(names: tuple[str, ...], op: str) -> tuple[str, ...]:
-    for name in names:
-        check_label(name, "label")
-    unique = unique_labels(names)
-    if op != "set" and not unique:
-        raise UsageError(f"`{op}` needs at least one label: `{op} gpu`", "label")
-    if len(unique) > MAX_LABELS:
-        raise UsageError(f"at most {MAX_LABELS} labels at once ({len(unique)} given)", "label")
-    return unique
-
-
-def jit_name(name: str) -> str:
-    if len(name) > 100 or not name.isprintable() or any(c.isspace() for c in name):
-        raise UsageError("a runner name has at most 100 characters, no spaces", "jit")
-    if name.lower().startswith(("id:", "name:")):
-        raise UsageError("give the new runner's name as it is, without `id:` or `name:`", "jit")
-    return name
 
 
 def group_flag(flags: dict[str, list[str]], verb: str) -> str | None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.commands import (
-    ARCHES,
-    OSES,
-    STATUSES,
     RunnerRef,
     UsageError,
     check_filters,
@@ -23,6 +20,10 @@ from bot.github.runners import matching
 from bot.slack.blocks import Reply
 from bot.slack.views import fleet as fleet_view
 from bot.targets import Scope, Target
+
+STATUSES = ("online", "offline")
+OSES = ("linux", "osx", "win")
+ARCHES = ("x64", "arm", "arm64")
 
 router = Router()
 

@@ -14,7 +14,6 @@ from bot.commands import (
     UsageError,
     check_label,
     group_flag,
-    jit_name,
     no_more,
     take_target,
     unique_labels,
@@ -103,3 +102,11 @@ router.add(
         positionals=2,
     )
 )
+
+
+def jit_name(name: str) -> str:
+    if len(name) > 100 or not name.isprintable() or any(c.isspace() for c in name):
+        raise UsageError("a runner name has at most 100 characters, no spaces", "jit")
+    if name.lower().startswith(("id:", "name:")):
+        raise UsageError("give the new runner's name as it is, without `id:` or `name:`", "jit")
+    return name

@@ -16,11 +16,11 @@ from bot.commands import (
     MAX_LABELS,
     RunnerRef,
     UsageError,
-    label_names,
+    check_label,
     no_more,
     parse_runner,
-    split_label_op,
     take_target,
+    unique_labels,
 )
 from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.github.models import Label
@@ -29,6 +29,8 @@ from bot.slack.blocks import Reply
 from bot.slack.views import labels as labels_view
 from bot.targets import Target
 from handlers.fleet import RunnerArgs, parse_runner_verb
+
+LABEL_OPS = ("add", "remove", "set")
 
 router = Router()
 
@@ -113,3 +115,25 @@ router.add(
         positionals=3 + MAX_LABELS,  # TARGET RUNNER OP L...; the count is checked per op
     )
 )
+
+
+def split_label_op(positionals: list[str]) -> tuple[list[str], str, tuple[str, ...]]:
+    """``[TARGET] RUNNER OP L…`` -> the words before OP, OP, and the labels after it.
+
+    OP is the first ``add``, ``remove`` or ``set`` after the first word (a runner named
+    ``set`` is written ``name:set``)."""
+    for index, word in enumerate(positionals):
+        if index >= 1 and word.lower() in LABEL_OPS:
+            return positionals[:index], word.lower(), tuple(positionals[index + 1 :])
+    raise UsageError("say what to do with the labels: `add`, `remove` or `set`", "label")
+
+
+def label_names(names: tuple[str, ...], op: str) -> tuple[str, ...]:
+    for name in names:
+        check_label(name, "label")
+    unique = unique_labels(names)
+    if op != "set" and not unique:
+        raise UsageError(f"`{op}` needs at least one label: `{op} gpu`", "label")
+    if len(unique) > MAX_LABELS:
+        raise UsageError(f"at most {MAX_LABELS} labels at once ({len(unique)} given)", "label")
+    return unique

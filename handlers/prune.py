@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import errors
-from bot.commands import DEFAULT_OFFLINE_FOR, check_filters, duration_flag, no_more, take_target
+from bot.commands import check_filters, duration_flag, no_more, take_target
 from bot.dispatch import Args, Click, ClickRefused, Invocation, Router, Verb, Words
 from bot.durations import format_duration
 from bot.fleet.prune import Reporter, Skip, Tally, recheck, select, still_due
@@ -31,6 +31,8 @@ from bot.watch.models import RunnerInfo
 
 if TYPE_CHECKING:
     from bot.services import Services
+
+DEFAULT_OFFLINE_FOR = timedelta(days=1)
 
 router = Router()
 T = TypeVar("T")

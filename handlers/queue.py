@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot import errors
-from bot.commands import no_more, not_enterprise, parse_job, take_target
+from bot.commands import MAX_RUNNER_ID, UsageError, no_more, not_enterprise, take_target
 from bot.dispatch import Args, Invocation, Router, TargetArgs, Verb, Words
 from bot.github.jobs import JobService
 from bot.policy.visibility import split_by_repository
@@ -23,7 +25,15 @@ from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
 from bot.sweep.fleetview import FleetView
 from bot.sweep.ingest import record_job
-from bot.targets import Scope, Target
+from bot.targets import Scope, Target, TargetError, parse_target
+
+# A job's page: https://HOST/OWNER/REPO/actions/runs/RUN_ID/job/JOB_ID (Slack may wrap it
+# in <...> or <...|label>); an ``/attempts/N`` part, a query or a fragment may follow.
+_JOB_URL = re.compile(
+    r"(https?)://([^/\s]+)/([^/\s]+)/([^/\s]+)/actions/runs/[0-9]{1,19}(?:/attempts/[0-9]+)?"
+    r"/job/([0-9]{1,19})/?(?:[?#]\S*)?",
+    re.ASCII,
+)
 
 router = Router()
 MAX_SHOWN = 20  # rows in a reply: each is a section, and a message holds 50 blocks
@@ -143,3 +153,57 @@ router.add(
         positionals=2,
     )
 )
+
+
+def web_host(url: str) -> str:
+    """``HOST`` or ``HOST:PORT`` of a web URL as a person writes it: lower case, without
+    userinfo and without the scheme's default port."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return parts.netloc.lower()  # no valid port: compared as written, so never equal
+    if parts.username is not None or parts.password is not None:
+        return parts.netloc.lower()  # user@host is not the host
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return host if port is None or port == default else f"{host}:{port}"
+
+
+def parse_job(
+    verb: str, positionals: list[str], github_url: str | None = None
+) -> tuple[Target, int]:
+    if not positionals:
+        raise UsageError("which job? give its URL or `OWNER/REPO JOB_ID`", verb)
+    if len(positionals) > 2:
+        raise UsageError(f"unexpected `{' '.join(positionals[2:])}`", verb)
+    if len(positionals) == 1:
+        text = positionals[0].strip("<>").split("|", 1)[0]
+        match = _JOB_URL.fullmatch(text)
+        if match is None:
+            raise UsageError(
+                "that is not a job URL (…/OWNER/REPO/actions/runs/RUN_ID/job/JOB_ID);"
+                " or give `OWNER/REPO JOB_ID`",
+                verb,
+            )
+        scheme, netloc, owner, repo, job = match.groups()
+        if github_url is not None:
+            expected, given = web_host(github_url), web_host(f"{scheme}://{netloc}")
+            if given != expected:
+                raise UsageError(
+                    f"that job URL is on `{given}`, but runnerops works with the GitHub at"
+                    f" `{expected}`: give a job URL on `{expected}`, or `OWNER/REPO JOB_ID`",
+                    verb,
+                )
+        where, number = f"{owner}/{repo}", job
+    else:
+        where, number = positionals
+    try:
+        target = parse_target(where, Scope.REPO if ":" not in where else None)
+    except TargetError as exc:
+        raise UsageError(str(exc), verb) from None
+    if target.scope is not Scope.REPO:
+        raise UsageError("a job belongs to a repository: `OWNER/REPO JOB_ID`", verb)
+    if not (number.isascii() and number.isdigit() and 0 < int(number) <= MAX_RUNNER_ID):
+        raise UsageError("a job id is a number, as at the end of the job's URL", verb)
+    return target, int(number)

@@ -11,22 +11,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.commands import (
-    DEFAULT_AFTER,
-    DEFAULT_SINCE,
-    duration_flag,
-    no_more,
-    not_enterprise,
-    take_target,
-)
+from bot.commands import duration_flag, no_more, not_enterprise, take_target
 from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.slack.blocks import Reply
 from bot.slack.views import stats as stats_view
 from bot.targets import Scope, Target
 from handlers import home
+from handlers.watch import DEFAULT_AFTER
 
 if TYPE_CHECKING:
     pass
+
+DEFAULT_SINCE = timedelta(days=7)
 
 router = Router()
 

@@ -15,13 +15,7 @@ from datetime import UTC, datetime, timedelta
 from slack_sdk.errors import SlackApiError
 
 from bot import errors
-from bot.commands import (
-    DEFAULT_AFTER,
-    DEFAULT_OFFLINE_AFTER,
-    duration_flag,
-    no_more,
-    take_target,
-)
+from bot.commands import duration_flag, no_more, take_target
 from bot.dispatch import Args, Invocation, Router, TargetArgs, Verb, Words, parse_target_only
 from bot.durations import format_duration
 from bot.services import Services
@@ -33,6 +27,9 @@ from bot.targets import Target
 from handlers.access import NoArgs, parse_no_args
 
 log = logging.getLogger(__name__)
+DEFAULT_AFTER = timedelta(minutes=5)
+DEFAULT_OFFLINE_AFTER = timedelta(minutes=10)
+
 router = Router()
 CANNOT_POST = ("not_in_channel", "channel_not_found", "is_archived", "restricted_action")
 
