@@ -22,6 +22,10 @@ from datetime import datetime, timedelta
 
 from bot.watch.labels import LabelSetKey
 
+# The finished jobs one reply replays at most, the most recent (all label sets together,
+# so none replays more): bounds the read and the replay however many the window holds.
+MAX_REPLAYED = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class Run:
@@ -170,3 +174,30 @@ def advise(
             suggested=suggest(jobs, after.total_seconds(), expired),
         )
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """The advice of a window. ``capped_since``: the jobs to replay were more than
+    :data:`MAX_REPLAYED`, so only the most recent, created since then, were."""
+
+    advice: dict[LabelSetKey, Advice]
+    replayed: int
+    capped_since: datetime | None = None
+
+
+def estimate(
+    runs: Sequence[Run],
+    *,
+    after: timedelta,
+    start: datetime,
+    end: datetime,
+    most: int = MAX_REPLAYED,
+    expired: Callable[[], bool] = lambda: False,
+) -> Capacity:
+    """:func:`advise` over ``runs``, the ``most`` most recent finished jobs of the window
+    as read: when there were that many, the period is the one they cover."""
+    capped_since = min(r.created for r in runs) if runs and len(runs) >= most else None
+    since = max(start, capped_since) if capped_since is not None else start
+    advice = advise(runs, after=after, start=since, end=end, expired=expired)
+    return Capacity(advice, len(runs), capped_since)
