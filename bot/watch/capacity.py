@@ -16,6 +16,7 @@ starts the moment it is created.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,24 +52,23 @@ class Advice:
     suggested: int | None
 
 
-# Sort keys of interval events at one instant: runs that end free their runner before
-# runs start; a run of no time holds its runner at that instant (it needs one too).
-_END, _START, _INSTANT_END = 0, 1, 2
-
-
 def peak_concurrency(spans: Iterable[tuple[float, float]]) -> int:
     """The most of ``spans`` (start, end; end excluded, a zero-length span counts at its
-    instant) that overlap at any moment."""
-    events: list[tuple[float, int]] = []
+    instant: it needs a runner too) that overlap at any moment."""
+    starts: list[float] = []
+    ends: list[float] = []
     for start, end in spans:
-        end = max(end, start)
-        events.append((start, _START))
-        events.append((end, _INSTANT_END if end == start else _END))
-    events.sort()
-    now = peak = 0
-    for _, kind in events:
-        now += 1 if kind == _START else -1
-        peak = max(peak, now)
+        starts.append(start)
+        # A run of no time holds its runner just past its instant, so that it overlaps
+        # what starts with it, and what ended then has freed its runner first.
+        ends.append(end if end > start else math.nextafter(start, math.inf))
+    starts.sort()
+    ends.sort()
+    peak = ended = 0
+    for running, start in enumerate(starts, 1):
+        while ended < len(ends) and ends[ended] <= start:
+            ended += 1
+        peak = max(peak, running - ended)
     return peak
 
 
@@ -87,6 +87,25 @@ def replay_waits(jobs: Sequence[tuple[float, float]], runners: int) -> list[floa
     return waits
 
 
+def fits(jobs: Sequence[tuple[float, float]], runners: int, after: float) -> bool:
+    """Whether ``p95(replay_waits(jobs, runners)) < after``, stopping as soon as too many
+    waits reach ``after``: the nearest-rank p95 is under it when at most ``n - ceil(0.95
+    n)`` of the ``n`` waits are not (most tries of a search fail early this way)."""
+    allowed = len(jobs) - -(-95 * len(jobs) // 100)
+    free = [float("-inf")] * runners
+    replace = heapq.heapreplace
+    for created, run in jobs:
+        start = free[0]
+        if start < created:
+            start = created
+        if start - created >= after:
+            allowed -= 1
+            if allowed < 0:
+                return False
+        replace(free, start + run)
+    return True
+
+
 def p95(values: list[float]) -> float:
     """The nearest-rank 95th percentile (bot/watch/stats.py ``percentile``), on floats."""
     ordered = sorted(values)
@@ -100,41 +119,59 @@ def suggest(
     None when ``expired()`` says the deadline passed before the search ended."""
     if not jobs:
         return 0
+    jobs = [(created, max(run, 0.0)) for created, run in jobs]
     low, high = 1, max(peak_concurrency((c, c + r) for c, r in jobs), 1)
     while low < high:
         if expired():
             return None
         middle = (low + high) // 2
-        if p95(replay_waits(jobs, middle)) < after:
+        if fits(jobs, middle, after):
             high = middle
         else:
             low = middle + 1
     return low
 
 
+def merged(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """``spans`` as the sorted, disjoint stretches they cover (touching ones joined)."""
+    out: list[tuple[float, float]] = []
+    for low, high in sorted(spans):
+        if out and low <= out[-1][1]:
+            if high > out[-1][1]:
+                out[-1] = (out[-1][0], high)
+        elif high > low:
+            out.append((low, high))
+    return out
+
+
+def _intersect(
+    a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """Where two sorted lists of disjoint stretches overlap."""
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        low, high = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if high > low:
+            out.append((low, high))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
 def saturation(busy: dict[str, list[tuple[float, float]]], start: float, end: float) -> float:
     """The share of ``[start, end)`` in which every runner of ``busy`` (name: its runs,
-    start and end) was running something."""
+    start and end) was running something: where their busy stretches all overlap,
+    narrowed runner by runner (the least busy first: most often nothing is left soon)."""
     if end <= start or not busy:
         return 0.0
-    events: list[tuple[float, int, str]] = []
-    for name, spans in busy.items():
-        for low, high in spans:
-            low, high = max(low, start), min(high, end)
-            if high > low:
-                events += [(low, 1, name), (high, -1, name)]
-    events.sort(key=lambda e: (e[0], e[1]))  # ends before starts at one instant
-    running: dict[str, int] = {}
-    working = 0
-    full, last = 0.0, start
-    for at, step, name in events:
-        if working == len(busy):
-            full += at - last
-        last = at
-        before = running.get(name, 0)
-        running[name] = before + step
-        working += (before == 0) - (running[name] == 0)
-    return min(full / (end - start), 1.0)
+    common = [(start, end)]
+    for spans in sorted(busy.values(), key=len):
+        common = _intersect(common, merged(spans))
+        if not common:
+            return 0.0
+    return min(sum(high - low for low, high in common) / (end - start), 1.0)
 
 
 def advise(
@@ -149,29 +186,30 @@ def advise(
     concurrency, saturation over ``[start, end)`` of the runners that ran its jobs
     (busy with any of ``runs``), and the suggested runner count."""
     ordered = sorted(runs, key=lambda r: r.created)
-    by_labels: dict[LabelSetKey, list[Run]] = {}
-    busy: dict[str, list[tuple[float, float]]] = {}
+    by_labels: dict[LabelSetKey, list[tuple[float, float, float, str | None]]] = {}
+    spans: dict[str, list[tuple[float, float]]] = {}
     for run in ordered:
-        by_labels.setdefault(run.labels, []).append(run)
+        created, started = run.created.timestamp(), run.started.timestamp()
+        completed = max(run.completed.timestamp(), started)
+        by_labels.setdefault(run.labels, []).append((created, started, completed, run.runner))
         if run.runner is not None:
-            busy.setdefault(run.runner, []).append(
-                (run.started.timestamp(), run.completed.timestamp())
-            )
+            spans.setdefault(run.runner, []).append((started, completed))
+    busy = {name: merged(mine) for name, mine in spans.items()}
     low, high = start.timestamp(), end.timestamp()
     result: dict[LabelSetKey, Advice] = {}
     for labels, mine in sorted(by_labels.items()):
-        names = {r.runner for r in mine if r.runner is not None}
-        jobs = [
-            (r.created.timestamp(), max((r.completed - r.started).total_seconds(), 0.0))
-            for r in mine
-        ]
+        names = {runner for *_, runner in mine if runner is not None}
         result[labels] = Advice(
             labels=labels,
             jobs=len(mine),
-            peak=peak_concurrency((r.started.timestamp(), r.completed.timestamp()) for r in mine),
+            peak=peak_concurrency((started, completed) for _, started, completed, _ in mine),
             runners=len(names),
             saturation=saturation({n: busy[n] for n in names}, low, high) if names else None,
-            suggested=suggest(jobs, after.total_seconds(), expired),
+            suggested=suggest(
+                [(created, completed - started) for created, started, completed, _ in mine],
+                after.total_seconds(),
+                expired,
+            ),
         )
     return result
 

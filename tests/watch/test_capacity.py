@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +12,8 @@ from bot.watch.capacity import (
     Advice,
     Run,
     advise,
+    fits,
+    merged,
     p95,
     peak_concurrency,
     replay_waits,
@@ -93,6 +97,27 @@ def test_suggest(jobs: list[tuple[float, float]], after: float, runners: int) ->
     assert suggest(in_seconds, after * M, lambda: False) == runners
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_fits_is_the_p95_of_the_replay(seed: int) -> None:
+    """The search's early-stopping test says what the p95 of the whole replay says."""
+    rng = random.Random(seed)
+    jobs = sorted((rng.uniform(0, 60), rng.choice([0.0, rng.uniform(0, 20)])) for _ in range(50))
+    jobs = [(c * M, r * M) for c, r in jobs]
+    for runners in range(1, 12):
+        for after in (0.0, M, 5 * M, 30 * M):
+            expected = p95(replay_waits(jobs, runners)) < after
+            assert fits(jobs, runners, after) is expected, (runners, after)
+
+
+def test_more_runners_never_make_a_job_wait_longer() -> None:
+    """What lets the search be a binary search."""
+    rng = random.Random(7)
+    jobs = sorted((rng.uniform(0, 600), rng.uniform(0, 120)) for _ in range(200))
+    waits = [replay_waits(jobs, n) for n in range(1, 15)]
+    for fewer, more in itertools.pairwise(waits):
+        assert all(b <= a for a, b in zip(fewer, more, strict=True))
+
+
 def test_suggest_gives_up_at_its_deadline() -> None:
     assert suggest([(0.0, 600.0)] * 3, 300.0, lambda: True) is None
 
@@ -101,6 +126,11 @@ def test_p95_is_the_nearest_rank() -> None:
     assert p95([3.0, 1.0, 2.0]) == 3.0  # ceil(0.95 * 3) = 3rd
     assert p95([float(i) for i in range(1, 21)]) == 19.0  # ceil(0.95 * 20) = 19th
     assert p95([float(i) for i in range(1, 101)]) == 95.0
+
+
+def test_merged_joins_overlapping_and_touching_runs() -> None:
+    spans = [(20.0, 30.0), (0.0, 10.0), (5.0, 12.0), (12.0, 15.0), (40.0, 40.0)]
+    assert merged(spans) == [(0.0, 15.0), (20.0, 30.0)]  # a run of no time covers nothing
 
 
 def test_saturation_is_the_time_every_runner_was_busy() -> None:
