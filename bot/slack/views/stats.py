@@ -9,7 +9,17 @@ from slack_sdk.models.blocks import Block, ImageBlock
 
 from bot.durations import format_duration
 from bot.slack import charts
-from bot.slack.blocks import Reply, clip, context, escape, header, section, slack_date
+from bot.slack.blocks import (
+    SECTION_CHARS,
+    Reply,
+    clip,
+    context,
+    escape,
+    fit,
+    header,
+    section,
+    slack_date,
+)
 from bot.slack.views.reasons import labels_text, plural
 from bot.watch.capacity import MAX_REPLAYED, Advice, Capacity
 from bot.watch.stats import QueueStats, RunnerUsage
@@ -79,8 +89,15 @@ def capacity_blocks(
     if not shown:
         return []
     after = format_duration(threshold)
-    lines = [f"• {labels_text(a.labels)}: {_advice_text(a)}" for a in shown]
-    more = len(found.advice) - len(shown)
+    lines: list[str] = []
+    room = SECTION_CHARS - 200  # the title and the count of the rest
+    for a in shown:
+        line = fit(f"• {labels_text(a.labels)}: {_advice_text(a)}", 1000)
+        if len(line) + 1 > room:
+            break
+        lines.append(line)
+        room -= len(line) + 1
+    more = len(found.advice) - len(lines)
     if more > 0:
         lines.append(f"…and {plural(more, 'more label set')}")
     notes = (
