@@ -25,7 +25,7 @@ from bot.watch.labels import LabelSetKey
 
 # The finished jobs one reply replays at most, the most recent (all label sets together,
 # so none replays more): bounds the read and the replay however many the window holds.
-MAX_REPLAYED = 10_000
+MAX_REPLAYED = 5_000
 
 
 @dataclass(frozen=True, slots=True)
