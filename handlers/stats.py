@@ -7,24 +7,27 @@ the number matches what the alerts call stuck.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from bot.commands import duration_flag, no_more, not_enterprise, take_target
 from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.slack.blocks import Reply
 from bot.slack.views import stats as stats_view
 from bot.targets import Scope, Target
+from bot.watch import capacity
 from handlers import home
 from handlers.watch import DEFAULT_AFTER
 
-if TYPE_CHECKING:
-    pass
-
 DEFAULT_SINCE = timedelta(days=7)
-
+log = logging.getLogger(__name__)
 router = Router()
+# How long the capacity advice may take (its read and its replay, off the event loop):
+# past it the reply goes without it, saying so, rather than keep the user waiting.
+CAPACITY_DEADLINE = 2.0  # seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,10 +57,50 @@ async def stats(inv: Invocation[StatsArgs]) -> Reply:
     figures = services.store.jobs.stats
     queues = await figures.queue_stats(target.owner, repository, start, threshold=threshold)
     usage = await figures.runner_usage(target.owner, repository, start, now)
-    reply = stats_view.stats_reply(str(target), since, threshold, queues, usage)
+    advice = await _capacity(inv, repository, start, now, threshold)
+    reply = stats_view.stats_reply(
+        str(target), since, threshold, queues, usage, advice, CAPACITY_DEADLINE
+    )
     # The charts of the last 7 days: signed links, or uploaded files without a public address.
     shown = await home.chart_views(services, inv.caller.base_url, str(target))
     return stats_view.with_charts(reply, shown)
+
+
+async def _capacity(
+    inv: Invocation[StatsArgs],
+    repository: str | None,
+    start: datetime,
+    now: datetime,
+    threshold: timedelta,
+) -> capacity.Capacity | None:
+    """The capacity advice of the window, or None when it could not be had within
+    :data:`CAPACITY_DEADLINE` (or the database failed it): a bounded read of the most
+    recent finished jobs, replayed in a worker thread that stops at the same deadline."""
+    owner, figures = inv.command.target.owner, inv.services.store.jobs.stats
+    expires = time.monotonic() + CAPACITY_DEADLINE
+
+    async def compute() -> capacity.Capacity:
+        runs = await figures.recent_runs(owner, repository, start, now)
+        return await asyncio.to_thread(
+            capacity.estimate,
+            runs,
+            after=threshold,
+            start=start,
+            end=now,
+            expired=lambda: time.monotonic() > expires,
+        )
+
+    task = asyncio.ensure_future(compute())
+    done, _ = await asyncio.wait({task}, timeout=CAPACITY_DEADLINE)
+    if not done:
+        task.cancel()  # not awaited: a hung read unwinds on its own (bot/store/database.py)
+        log.warning("stats capacity advice of %s: past its %ss deadline", owner, CAPACITY_DEADLINE)
+        return None
+    error = task.exception()
+    if error is not None:
+        log.warning("stats capacity advice of %s failed: %s", owner, error)
+        return None
+    return task.result()
 
 
 async def _threshold(inv: Invocation[StatsArgs], repository: str | None) -> timedelta:
@@ -74,7 +117,7 @@ router.add(
     Verb(
         "stats",
         "stats TARGET [--since DURATION]",
-        "queue times p50/p95/max per label set, and runner usage (default 7d)",
+        "queue times p50/p95/max per label set, runner usage and capacity advice (default 7d)",
         "read",
         parse_stats,
         stats,

@@ -219,3 +219,33 @@ def test_many_label_sets_name_the_largest_and_count_the_rest() -> None:
     assert sets.count(" \u00d7 ") == fleet_view.MAX_LABEL_SETS
     rest = 40 - fleet_view.MAX_LABEL_SETS
     assert sets.splitlines()[-1] == f"…and {rest * 100:,} runners in {rest} other label sets"
+
+
+def test_stats_with_capacity_advice_for_many_long_label_sets_fits_slack() -> None:
+    """Five label sets of thirty 100-character labels (with characters escaping grows),
+    the busiest, and sixty short ones: the advice keeps to one section, names the
+    busiest that fit, counts the rest, and the reply keeps every queue line it had."""
+    from datetime import timedelta
+
+    from bot.slack.views import stats as stats_view
+    from bot.watch.capacity import MAX_REPLAYED, Advice, Capacity
+    from bot.watch.stats import QueueStats
+
+    long_sets = [tuple(f"{i}-{j}-" + "&<>" * 33 for j in range(30)) for i in range(5)]
+    label_sets = long_sets + [(f"set-{i}", "self-hosted") for i in range(60)]
+    minute = timedelta(minutes=1)
+    queues = {ls: QueueStats(ls, 10, minute, minute, minute, 0, 0.0) for ls in label_sets}
+    advice = {
+        ls: Advice(ls, jobs=100 - i, peak=3, runners=4, saturation=0.5, suggested=5)
+        for i, ls in enumerate(label_sets)
+    }
+    found = Capacity(advice, MAX_REPLAYED, datetime(2027, 1, 1, tzinfo=UTC))
+    reply = stats_view.stats_reply("acme", timedelta(days=7), 5 * minute, queues, {}, found, 2.0)
+    payload = _check_limits(reply)
+    text = json.dumps(payload["blocks"])
+    # The busiest two (long) lines fill the section's room (a line is cut to 1,000
+    # characters): the other 63 label sets are counted.
+    assert "*Capacity* (an estimate)" in text and "and 63 more label sets" in text
+    assert f"Only the most recent {MAX_REPLAYED:,} jobs" in text
+    assert text.count("suggested 5 runners") <= stats_view.MAX_ADVICE_LINES
+    assert "`set-59` `self-hosted`: 10 jobs" in text  # the queue lines are all there

@@ -102,6 +102,55 @@ async def test_stats_queue_times_per_label_set_and_runner_usage(sb: Sandbox, clo
     assert "`--since`" in reply_text(await sb.run("stats acme --since soon"))
 
 
+async def test_stats_gives_capacity_advice_per_label_set(sb: Sandbox, clock: Clock) -> None:
+    """Two gpu jobs created together take turns on the one runner, 15 minutes each:
+    minutes 1-16 and 16-31 of a two-hour window."""
+    sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"])
+    await sb.run("watch acme --after 5m", channel_id="C0ALERTS")
+    first, second = (
+        await queued(sb, ["self-hosted", "gpu"]),
+        await queued(sb, ["self-hosted", "gpu"]),
+    )
+    for job in (first, second):
+        clock.advance(MINUTE if job == first else 0)
+        sb.github.set_job(job, status="in_progress", runner="gpu-1")
+        await deliver(sb, job)
+        clock.advance(15 * MINUTE)
+        sb.github.set_job(job, status="completed")
+        await deliver(sb, job)
+    clock.advance(29 * MINUTE)  # an hour after they were created
+    text = reply_text(await sb.run("stats acme --since 2h"))
+    # Never two at once; the runner was busy 30 of the 120 minutes (saturated 25%, it
+    # being the only one); replayed on one runner the second waits 15 minutes, which is
+    # the p95 of two waits and not under --after 5m: two runners.
+    assert "*Capacity* (an estimate)" in text
+    assert (
+        "`gpu` `self-hosted`: peak 1 at once · its runner busy 25% of the time"
+        " · suggested 2 runners"
+    ) in text
+    assert "identical runners that are always online" in text
+    assert "within 5m" in text and "most recent" not in text
+
+
+async def test_stats_says_when_capacity_advice_ran_out_of_time(
+    sb: Sandbox, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import handlers.stats
+
+    sb.github.add_runner("/orgs/acme", "gpu-1", labels=["gpu"])
+    job = await queued(sb, ["self-hosted", "gpu"])
+    sb.github.set_job(job, status="in_progress", runner="gpu-1")
+    await deliver(sb, job)
+    clock.advance(MINUTE)
+    sb.github.set_job(job, status="completed")
+    await deliver(sb, job)
+    monkeypatch.setattr(handlers.stats, "CAPACITY_DEADLINE", 0.0)
+    text = reply_text(await sb.run("stats acme"))
+    assert "`gpu` `self-hosted`: 1 job" in text  # the rest of the reply is there
+    assert "Capacity advice was not computed: it takes longer than 0s" in text
+    assert "suggested" not in text
+
+
 async def test_why_names_the_missing_actions_permission(sb: Sandbox) -> None:
     job = sb.github.add_job("acme", "api", labels=["self-hosted", "gpu"])
     sb.github.set_permissions(

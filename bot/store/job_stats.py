@@ -36,6 +36,7 @@ from bot.store.rollups import (
     wait_us_sql,
 )
 from bot.store.schema import job_waits, jobs, runner_hours
+from bot.watch.capacity import MAX_REPLAYED, Run
 from bot.watch.labels import LabelSetKey, is_github_hosted, label_set_key
 from bot.watch.stats import QueueStats, RunnerUsage
 
@@ -397,6 +398,41 @@ class JobStats:
                 counted = counted and not (whole and first <= started < last)
                 if counted or inside:
                     tally.add(str(name), counted, inside)
+
+    async def recent_runs(
+        self,
+        owner: str,
+        repository: str | None,
+        start: datetime,
+        end: datetime,
+        *,
+        most: int = MAX_REPLAYED,
+    ) -> list[Run]:
+        """The ``most`` most recently created finished self-hosted jobs created in
+        ``[start, end)``, newest first, for the capacity replay: an index range read
+        backwards from ``end``, however many jobs the window holds."""
+        job = jobs.c
+        scope = [job.owner_key == _owner_key(owner, repository), job.status_rank == 2]
+        if repository is not None:
+            scope.append(job.repo_key == _scope_value(owner, repository))
+        query = (
+            sa.select(job.labels, job.created_at, job.started_at, job.completed_at)
+            .add_columns(job.runner_name)
+            .where(
+                *scope,
+                job.created_at >= start,
+                job.created_at < end,
+                job.started_at.is_not(None),
+                job.completed_at.is_not(None),
+                job.hosted.is_(False),
+            )
+            .order_by(job.created_at.desc())
+            .limit(most)
+        )
+        return [
+            Run(tuple(labels or ()), created, started, completed, runner)
+            for labels, created, started, completed, runner in await self._select(query)
+        ]
 
     async def _select(self, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
         """A Core select (times come back as datetimes on both engines), one at a time."""

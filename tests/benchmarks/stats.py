@@ -10,7 +10,11 @@ for PostgreSQL (a throwaway cluster, as the tests start one), side by side from 
 2. the acknowledgement times of 50 other commands sent from a separate process
    (``python -m tests.benchmarks.stats send``), first with nothing else running (the
    baseline), then while 5 ``stats`` run at once: p99 of each and their ratio;
-3. the old path for the same reply (every job of the window loaded into Python and
+3. the reply's figures computed in this process over the 30 days, without and with the
+   capacity advice (bot/store/job_stats.py ``recent_runs``, at most
+   bot/watch/capacity.py ``MAX_REPLAYED`` jobs, replayed in a worker thread as
+   handlers/stats.py does): medians of 5 and their ratio;
+4. the old path for the same reply (every job of the window loaded into Python and
    reduced there: ``JobStore.since`` and bot/watch/stats.py) against the database's
    (bot/store/job_stats.py) over a 3-day window, both in this process: times, their
    ratio, and whether the figures are the same.
@@ -47,6 +51,7 @@ from bot.sandbox.processes import cluster
 from bot.store import Store
 from bot.store.database import parse_database_url, sync_engine
 from bot.store.rollups import backfill
+from bot.watch.capacity import estimate
 from bot.watch.labels import is_github_hosted, label_set_key
 from bot.watch.stats import queue_stats, runner_usage
 from tests.benchmarks.fleet import run_module
@@ -234,6 +239,10 @@ class EngineFigures:
     acks_busy: list[float] = field(default_factory=list)
     acks_during: int = 0  # of acks_busy, sent before the last concurrent stats answered
     statuses: list[int] = field(default_factory=list)
+    without_advice: list[float] = field(default_factory=list)  # seconds, in-process
+    with_advice: list[float] = field(default_factory=list)
+    replayed: int = 0
+    capped: bool = False
     old_seconds: float = 0.0
     new_seconds: float = 0.0
     same_figures: bool = False
@@ -252,10 +261,19 @@ class EngineFigures:
             f"{idle * 1000:.1f} ms",
             f"{busy * 1000:.1f} ms ({busy / idle:.1f}x; {self.acks_during}/{len(self.acks_busy)}"
             " sent while stats ran)",
+            self.advice_cell(),
             f"{self.old_seconds * 1000:.0f} ms",
             f"{self.new_seconds * 1000:.0f} ms ({self.old_seconds / self.new_seconds:.0f}x faster)"
             f"; same figures: {'yes' if self.same_figures else 'NO'}",
         ]
+
+    def advice_cell(self) -> str:
+        without, with_ = statistics.median(self.without_advice), statistics.median(self.with_advice)
+        cut = ", the most recent" if self.capped else ""
+        return (
+            f"{with_ * 1000:.0f} ms with, {without * 1000:.0f} ms without"
+            f" ({with_ / without:.2f}x; {self.replayed:,} jobs replayed{cut})"
+        )
 
 
 ROWS = [
@@ -264,6 +282,7 @@ ROWS = [
     f"the same, {CONCURRENT} at once: median",
     f"acks of {ACKS} `{OTHER}` from another process, nothing else running: p99",
     f"the same while {CONCURRENT} stats run: p99",
+    f"capacity advice: 30-day figures with it and without, in-process, median of {RUNS}",
     f"old path (every job into Python), {OLD_WINDOW.days}-day window, in-process",
     f"in the database, {OLD_WINDOW.days}-day window, in-process",
 ]
@@ -288,6 +307,7 @@ def whole(reply: str) -> bool:
         f"{ORG}: the last 30d" in reply
         and all(x in reply for x in labels)
         and ("*Runners*" in reply)
+        and ("*Capacity* (an estimate)" in reply)
     )
 
 
@@ -315,6 +335,30 @@ async def old_and_new(url: str, now: datetime) -> tuple[float, float, bool]:
             await store.jobs.stats.runner_usage(ORG, None, start, now),
         )
         return old_seconds, time.perf_counter() - began, old == new
+    finally:
+        await store.close()
+
+
+async def with_and_without_advice(url: str, now: datetime, figures: EngineFigures) -> None:
+    """The reply's figures over the 30 days, computed here as the handler does, without
+    the capacity advice and with it (the bounded read, then the replay in a thread)."""
+    store = Store.open(url, migrate_now=False)
+    try:
+        start, threshold, stats = now - timedelta(days=30), timedelta(minutes=5), store.jobs.stats
+        for _ in range(RUNS):
+            for advice in (False, True):
+                began = time.perf_counter()
+                await stats.queue_stats(ORG, None, start, threshold=threshold)
+                await stats.runner_usage(ORG, None, start, now)
+                if advice:
+                    runs = await stats.recent_runs(ORG, None, start, now)
+                    found = await asyncio.to_thread(
+                        estimate, runs, after=threshold, start=start, end=now
+                    )
+                    figures.replayed, figures.capped = found.replayed, bool(found.capped_since)
+                    figures.with_advice.append(time.perf_counter() - began)
+                else:
+                    figures.without_advice.append(time.perf_counter() - began)
     finally:
         await store.close()
 
@@ -386,6 +430,7 @@ async def measure(
         )
         if figures.statuses != [200]:
             figures.problems.append(f"statuses {figures.statuses}")
+    await with_and_without_advice(url, now, figures)
     figures.old_seconds, figures.new_seconds, figures.same_figures = await old_and_new(url, now)
     return figures
 

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from bot.store import Store
+from bot.watch.capacity import Run
 from bot.watch.models import Job
 from bot.watch.stats import QueueStats, RunnerUsage, daily_queue, queue_stats, runner_usage
 from tests.conftest import Clock
@@ -94,6 +95,34 @@ async def test_queue_stats_ties_label_sets_and_window_edges(store: Store) -> Non
     assert set(repo) == {GPU, LIN}
     assert repo[LIN].over == 4 and repo[LIN].share_over == 0.8  # >= 2m: inclusive
     assert await store.jobs.stats.queue_stats("other", None, T0, threshold=M) == {}
+
+
+async def test_recent_runs_for_the_capacity_replay(store: Store) -> None:
+    """Only finished self-hosted jobs created in the window come back, newest first, at
+    most ``most`` of them, in the repository's scope when one is named."""
+    jobs = Jobs(store)
+    await jobs.add(LIN, created=T0 - US, waited=M, ran=M)  # before the window
+    await jobs.add(LIN, created=T0, waited=M, ran=2 * M, runner="a")
+    await jobs.add(("GPU", "Self-Hosted"), created=T0 + M, waited=0 * M, ran=3 * M, runner="b")
+    await jobs.add(LIN, created=T0 + 2 * M, waited=M, ran=M, runner="c", repo="acme/web")
+    await jobs.add(("ubuntu-latest",), created=T0 + 3 * M, waited=M, ran=M)  # hosted
+    await jobs.add(LIN, created=T0 + 4 * M, waited=M)  # still running
+    await jobs.add(LIN, created=T0 + 5 * M)  # still queued
+    await jobs.add(LIN, created=END, waited=M, ran=M)  # at the window's end: after it
+    await jobs.add(LIN, created=T0, waited=M, ran=M, repo="other/api")  # another owner
+
+    def run(
+        labels: tuple[str, ...], at: timedelta, waited: timedelta, ran: timedelta, runner: str
+    ) -> Run:
+        return Run(labels, T0 + at, T0 + at + waited, T0 + at + waited + ran, runner)
+
+    web = run(LIN, 2 * M, M, M, "c")
+    gpu = run(GPU, M, 0 * M, 3 * M, "b")
+    first = run(LIN, 0 * M, M, 2 * M, "a")
+    assert await store.jobs.stats.recent_runs("Acme", None, T0, END) == [web, gpu, first]
+    assert await store.jobs.stats.recent_runs("acme", None, T0, END, most=2) == [web, gpu]
+    assert await store.jobs.stats.recent_runs("acme", "Acme/API", T0, END) == [gpu, first]
+    assert await store.jobs.stats.recent_runs("nobody", None, T0, END) == []
 
 
 async def test_runner_usage_clipped_to_the_window(store: Store) -> None:
