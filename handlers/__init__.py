@@ -12,6 +12,7 @@ from gidgethub import routing
 from bot.dispatch import Args, Router
 from handlers import (
     access,
+    alerts,
     delete,
     fleet,
     groups,
@@ -43,6 +44,7 @@ commands = Router(
     versions.router,
     prune.router,
     home.router,
+    alerts.router,
 )
 # workflow_job deliveries are written in batches: app.py hands them to jobs.receive.
 webhooks = routing.Router(installations.router)

@@ -194,6 +194,7 @@ def build_slack_app(
             caller=caller,
             services=services,
             update=lambda reply: post(respond, reply),
+            message_blocks=_blocks(body.get("message")),
         )
         reply = await run_click(click, router)
         if reply is not None:
@@ -204,6 +205,13 @@ def build_slack_app(
             app.action(button.action_id)(ack=ack_now, lazy=[on_click])
     _home_listeners(app, services, router, home, ack_now)
     return app
+
+
+def _blocks(message: object) -> list[dict[str, Any]] | None:
+    """The clicked message's blocks, as Slack sent them (None without a message)."""
+    if not isinstance(message, dict) or not isinstance(message.get("blocks"), list):
+        return None
+    return [b for b in message["blocks"] if isinstance(b, dict)]
 
 
 def _home_click(
