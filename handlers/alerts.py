@@ -42,8 +42,9 @@ class _Button:
     def read(cls, value: str) -> _Button:
         try:
             found = json.loads(value)
-            return cls(parse_target(str(found["target"])), str(found["channel"]), str(found["key"]))
-        except (ValueError, KeyError, TypeError, TargetError):
+            key = alerts_view.alert_button_key(str(found["key"]))
+            return cls(parse_target(str(found["target"])), str(found["channel"]), key)
+        except (ValueError, KeyError, TypeError, TargetError, UnicodeError):
             raise ClickRefused(help_view.button_invalid_reply()) from None
 
 

@@ -337,3 +337,7 @@ class AlertStore:
             alerts.c.escalated_at.is_(None) & alerts.c.acknowledged_at.is_(None),
             escalated_at=at,
         )
+
+    async def release_escalation(self, channel: str, key: str, at: datetime) -> None:
+        """Slack refused the escalation claimed at ``at``: the next round may try again."""
+        await self._mark(channel, key, alerts.c.escalated_at == at, escalated_at=None)

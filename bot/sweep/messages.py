@@ -140,7 +140,9 @@ class AlertMessages:
 
     async def escalate(self, alert: Alert, watch: Watch, now: datetime) -> bool:
         """The alert's one escalation reply in its thread, when due: claimed in the
-        database first, so that it is posted once across processes. True when posted."""
+        database first, so that it is posted once across processes; a claim Slack refused
+        is released (a post whose answer was lost is not tried again: never twice). True
+        when posted."""
         store = self.services.store.alerts
         marks = await store.marks(alert.channel, alert.key)
         due = escalation_due(
@@ -149,13 +151,17 @@ class AlertMessages:
         if not due or not await store.claim_escalation(alert.channel, alert.key, now):
             return False
         reply = alerts_view.escalation(alert, watch.mentions, watch.mention_after)
-        await self.services.slack.chat_postMessage(
-            channel=alert.channel,
-            thread_ts=alert.message_ts,
-            text=reply.text,
-            blocks=[b.to_dict() for b in reply.blocks],
-            unfurl_links=False,
-        )
+        try:
+            await self.services.slack.chat_postMessage(
+                channel=alert.channel,
+                thread_ts=alert.message_ts,
+                text=reply.text,
+                blocks=[b.to_dict() for b in reply.blocks],
+                unfurl_links=False,
+            )
+        except SlackApiError:  # refused, so surely not posted: the next round tries again
+            await store.release_escalation(alert.channel, alert.key, now)
+            raise
         log.info(
             "alert escalated: key=%s channel=%s mentions=%d",
             alert.key,
