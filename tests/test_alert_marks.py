@@ -164,6 +164,32 @@ targets = ["*"]
         assert len(sb.slack.updated) == updates
 
 
+async def test_an_offline_alert_is_acknowledged_and_escalated_alike(
+    sb: Sandbox, clock: Clock
+) -> None:
+    sb.github.add_runner("/orgs/acme", "linux-1", labels=["docker"])
+    await watch(sb, f"--mention {ONCALL} --mention-after 5m")
+    await sweep(sb)  # linux-1 seen online now
+    sb.github.set_runner("/orgs/acme", "linux-1", status="offline")
+    clock.advance(11 * MINUTE)
+    assert (await sweep(sb)).posted == 1
+    [message] = alerts(sb)
+    assert buttons(message) == [ACK_ACTION, SNOOZE_ACTION]
+    clock.advance(5 * MINUTE)
+    assert (await sweep(sb)).escalated == 1
+    [reply] = thread_replies(sb, message)
+    assert reply["text"].startswith(ONCALL) and "1 runner of *acme* offline" in reply["text"]
+    assert "You acknowledged" in await click(sb, message, ACK_ACTION, "U0BOB")
+    shown = current(sb, message)
+    assert "1 runner of acme offline" in reply_text(shown)
+    assert "Acknowledged by <@U0BOB>" in str(shown["blocks"])
+    clock.advance(MINUTE)
+    sb.github.set_runner("/orgs/acme", "linux-1", status="online")
+    assert (await sweep(sb)).resolved == 1
+    assert buttons(current(sb, message)) == []  # over: no buttons left
+    assert "This alert is over" in await click(sb, message, ACK_ACTION, "U0ALICE")
+
+
 # -- escalation ----------------------------------------------------------------------------
 
 
