@@ -66,15 +66,14 @@ async def _update_message(click: Click, alert: Alert, marks: Marks, now: datetim
     """Say the marks on the alert's message, in place; the rest of it stays as it is."""
     if alert.message_ts is None:
         return
+    drawn = alerts_view.alert_message(alert, marks, now)  # its fallback text, at least
     if click.message_blocks is not None:
         blocks = alerts_view.remarked(click.message_blocks, alert, marks, now)
-        text = alerts_view.marks_text(marks, now) or "alert"
     else:  # the message was not sent with the click: drawn again from the stored alert
-        reply = alerts_view.alert_message(alert, marks, now)
-        blocks, text = [b.to_dict() for b in reply.blocks], reply.text
+        blocks = [b.to_dict() for b in drawn.blocks]
     try:
         await click.services.slack.chat_update(
-            channel=alert.channel, ts=alert.message_ts, text=text, blocks=blocks
+            channel=alert.channel, ts=alert.message_ts, text=drawn.text, blocks=blocks
         )
     except SlackApiError as exc:  # the mark is stored: the next sweep update says it
         error = exc.response.get("error") if exc.response is not None else None

@@ -94,6 +94,7 @@ async def test_acknowledge_marks_the_alert_in_place_and_stops_its_escalation(
         shown = current(sb, message)
         assert "Acknowledged by <@U0BOB> at" in str(shown["blocks"])
         assert "waiting for" in reply_text(shown)  # the rest of the message stays
+        assert sb.slack.updated[-1]["text"] == "1 job waiting for gpu, self-hosted"
         assert buttons(shown) == [SNOOZE_ACTION]
         [entry] = await marked_entries(sb)
         assert (entry.action, entry.outcome, entry.user_id) == (

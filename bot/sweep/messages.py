@@ -144,11 +144,17 @@ class AlertMessages:
         is released (a post whose answer was lost is not tried again: never twice). True
         when posted."""
         store = self.services.store.alerts
-        marks = await store.marks(alert.channel, alert.key)
-        due = escalation_due(
-            alert, marks, mentions=watch.mentions, after=watch.mention_after, now=now
-        )
-        if not due or not await store.claim_escalation(alert.channel, alert.key, now):
+
+        def due(marks: Marks) -> bool:
+            return escalation_due(
+                alert, marks, mentions=watch.mentions, after=watch.mention_after, now=now
+            )
+
+        if not due(Marks()):  # not yet, or never: no need to read its marks
+            return False
+        if not due(await store.marks(alert.channel, alert.key)):
+            return False
+        if not await store.claim_escalation(alert.channel, alert.key, now):
             return False
         reply = alerts_view.escalation(alert, watch.mentions, watch.mention_after)
         try:

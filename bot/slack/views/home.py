@@ -109,15 +109,13 @@ def _alert_line(alert: Alert, now: datetime, offline: int | None = None) -> str:
 
 def _quiet_line(alert: Alert, marks: Marks, now: datetime) -> str:
     """An acknowledged or snoozed alert: what it is, and who acknowledged or snoozed it."""
-    if marks.acknowledged and marks.acknowledged_at is not None:
-        who = f"acknowledged by <@{escape(marks.acknowledged_by or '?')}>"
-        when = marks.acknowledged_at
+    if marks.acknowledged_at is not None:
+        ago = format_duration(max(now - marks.acknowledged_at, timedelta(0)))
+        who = f"acknowledged by <@{escape(marks.acknowledged_by or '?')}> {ago} ago"
     else:
-        who = f"snoozed by <@{escape(marks.snoozed_by or '?')}>"
-        when = marks.snoozed_until or now
-        who += f" until {slack_time(when)}"
-        return f"• {_alert_what(alert)} ({who})"
-    return f"• {_alert_what(alert)} ({who} {format_duration(max(now - when, timedelta(0)))} ago)"
+        until = slack_time(marks.snoozed_until or now)
+        who = f"snoozed by <@{escape(marks.snoozed_by or '?')}> until {until}"
+    return f"• {_alert_what(alert)} ({who})"
 
 
 def _alert_lines(panel: Panel, now: datetime, offline: int | None) -> str:
