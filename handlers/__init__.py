@@ -33,6 +33,7 @@ ORDER = (
     "versions",
     "prune",
     "home",
+    "alerts",
 )
 
 

@@ -74,7 +74,10 @@ async def publish(
     targets, has_grants = await readable_targets(services, user_id, every_watch)
     keys = {str(t).lower() for t in targets}
     watches = [w for w in every_watch if w.target_key in keys]
-    open_alerts = [a for a in await store.alerts.open_alerts() if a.target.lower() in keys]
+    marked = [(a, m) for a, m in await store.alerts.open_marked() if a.target.lower() in keys]
+    # Acknowledged or snoozed for now: apart from the open ones.
+    open_alerts = [a for a, m in marked if not m.acknowledged and not m.snoozed(now)]
+    quiet = [(a, m) for a, m in marked if m.acknowledged or m.snoozed(now)]
     panels = []
     for target in targets:
         key = str(target).lower()
@@ -88,6 +91,7 @@ async def publish(
                 offline=sum(1 for s in seen.values() if s.status != "online" and not s.busy),
                 seen=bool(seen),
                 alerts=[a for a in open_alerts if a.target.lower() == key],
+                quiet=[(a, m) for a, m in quiet if a.target.lower() == key],
             )
         )
     resolved = [

@@ -9,20 +9,21 @@ to invite it, so a watch never exists that could not deliver its alerts.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 
 from bot import errors
-from bot.commands import duration_flag, no_more, take_target
+from bot.commands import UsageError, duration_flag, no_more, take_target
 from bot.dispatch import Args, Invocation, Router, TargetArgs, Verb, Words, parse_target_only
 from bot.durations import format_duration
 from bot.services import Services
 from bot.slack.blocks import Reply
 from bot.slack.views import watch as watch_view
 from bot.store.database import StoreUnavailable
-from bot.store.watches import Watch
+from bot.store.watches import MENTION_AFTER, Watch
 from bot.targets import Target
 from handlers.access import NoArgs, parse_no_args
 
@@ -39,15 +40,43 @@ class WatchArgs(Args):
     target: Target
     after: timedelta = DEFAULT_AFTER
     offline_after: timedelta = DEFAULT_OFFLINE_AFTER
+    mentions: tuple[str, ...] = ()
+    mention_after: timedelta = MENTION_AFTER
+
+
+# A Slack user (``<@U…>``, ``<@U…|name>`` as Slack escapes it) or user group
+# (``<!subteam^S…>``, ``<!subteam^S…|@team>``); never ``@channel``, ``@here`` or a name.
+_USER = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^<>]{0,100})?>", re.ASCII)
+_GROUP = re.compile(r"<!subteam\^(S[A-Z0-9]{2,20})(?:\|[^<>]{0,100})?>", re.ASCII)
+MAX_MENTIONS = 10
+MENTION_USAGE = (
+    "`--mention` takes a Slack user (`@someone`) or user group (`@team`), picked from"
+    " Slack's suggestions so that Slack sends it as `<@U…>` or `<!subteam^S…>`; repeat it"
+    " for more (never `@channel` or `@here`)"
+)
+
+
+def mention(word: str, verb: str) -> str:
+    """One ``--mention`` value, normalised to ``<@U…>`` or ``<!subteam^S…>``."""
+    if found := _USER.fullmatch(word):
+        return f"<@{found.group(1)}>"
+    if found := _GROUP.fullmatch(word):
+        return f"<!subteam^{found.group(1)}>"
+    raise UsageError(MENTION_USAGE, verb)
 
 
 def parse_watch(w: Words) -> WatchArgs:
     target, rest = take_target(w.verb, w.positionals, w.default_target)
     no_more(rest, w.verb)
+    mentions = tuple(dict.fromkeys(mention(word, w.verb) for word in w.flags.get("--mention", [])))
+    if len(mentions) > MAX_MENTIONS:
+        raise UsageError(f"at most {MAX_MENTIONS} `--mention` targets", w.verb)
     return WatchArgs(
         target=target,
         after=duration_flag(w.flags, "--after", w.verb) or DEFAULT_AFTER,
         offline_after=duration_flag(w.flags, "--offline-after", w.verb) or DEFAULT_OFFLINE_AFTER,
+        mentions=mentions,
+        mention_after=duration_flag(w.flags, "--mention-after", w.verb) or MENTION_AFTER,
     )
 
 
@@ -65,11 +94,17 @@ async def watch(inv: Invocation[WatchArgs]) -> Reply:
         created_by=caller.user_id,
         created_by_name=caller.user_name,
         created_at=datetime.fromtimestamp(services.clock(), UTC),
+        mentions=command.mentions,
+        mention_after=command.mention_after,
     )
     detail = (  # in the duration grammar, as the command takes them
         f"after {format_duration(command.after)}, offline after"
         f" {format_duration(command.offline_after)}, in {caller.channel_id}"
     )
+    if command.mentions:
+        detail += (
+            f", mention {' '.join(command.mentions)} after {format_duration(command.mention_after)}"
+        )
     async with await services.audit_first(caller, "watch", target, detail) as audited:
         try:  # only to word the confirmation
             before = await services.store.watches.get(entry.channel, entry.target)
@@ -118,10 +153,12 @@ async def _read_back(services: Services, entry: Watch) -> bool | None:
         stored = await services.store.watches.get(entry.channel, entry.target)
     except StoreUnavailable:
         return None
-    return stored is not None and (stored.after, stored.offline_after) == (
-        entry.after,
-        entry.offline_after,
-    )
+    return stored is not None and (
+        stored.after,
+        stored.offline_after,
+        stored.mentions,
+        stored.mention_after,
+    ) == (entry.after, entry.offline_after, entry.mentions, entry.mention_after)
 
 
 async def _amend(services: Services, channel: str, ts: object, reply: Reply) -> None:
@@ -190,13 +227,21 @@ async def watching(inv: Invocation[NoArgs]) -> Reply:
 router.add(
     Verb(
         "watch",
-        "watch TARGET [--after DURATION] [--offline-after DURATION]",
+        "watch TARGET [--after DURATION] [--offline-after DURATION] [--mention WHO]..."
+        " [--mention-after DURATION]",
         "alerts in this channel: jobs queued too long (default 5m), runners offline"
-        " (default 10m); watching again changes the thresholds (admins)",
+        " (default 10m); `--mention @someone` (a user or user group, repeatable) is told in"
+        " the alert's thread when nobody acknowledged it after `--mention-after` (default"
+        " 15m); watching again changes these (admins)",
         "admin",
         parse_watch,
         watch,
-        flags={"--after": True, "--offline-after": True},
+        flags={
+            "--after": True,
+            "--offline-after": True,
+            "--mention": True,
+            "--mention-after": True,
+        },
     )
 )
 router.add(

@@ -56,6 +56,10 @@ async def _values(sb: Sandbox) -> dict[str, str]:
         "home_refresh": "",
         "home_run_whoami": "",
         "home_run_help": "",
+        # An alert's buttons name its target, channel and key (the alert need not exist:
+        # the policy refuses before the store is read).
+        "alert_ack": json.dumps({"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}),
+        "alert_snooze": json.dumps({"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}),
     }
 
 

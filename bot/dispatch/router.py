@@ -122,6 +122,9 @@ class Click:
     # Replaces the clicked message before the final reply (progress of a long action).
     update: Callable[[Reply], Awaitable[None]] | None = None
     target: Target | None = None  # as the route's target reader found it
+    # The blocks of the message the button is on (None: not known), for a handler that
+    # changes only part of it in place (an alert's marks).
+    message_blocks: Sequence[Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -294,9 +294,9 @@ class Sandbox:
             "token": "deprecated-verification-token",
             "container": {
                 "type": "message",
-                "message_ts": "1700000000.000100",
+                "message_ts": str(message.get("ts") or "1700000000.000100"),
                 "channel_id": channel_id,
-                "is_ephemeral": True,
+                "is_ephemeral": "ts" not in message,
             },
             "trigger_id": uuid.uuid4().hex,
             "channel": {"id": channel_id, "name": "ops"},
@@ -313,6 +313,8 @@ class Sandbox:
                 }
             ],
         }
+        if "ts" in message:  # a channel message (posted, with its ts): Slack sends it along
+            payload["message"] = message
         body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
         return body, response_url
 

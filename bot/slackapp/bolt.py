@@ -124,6 +124,15 @@ def public_base(services: Services, request: AsyncBoltRequest) -> str:
     return f"{proto}://{host}"
 
 
+def command_trigger(body: dict[str, Any]) -> str:
+    """What makes a command once-only: a redelivery (X-Slack-Retry-Num) repeats the
+    trigger_id; a body without one is known by its digest."""
+    return str(
+        body.get("trigger_id")
+        or hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    )
+
+
 def build_slack_app(
     services: Services, router: Router, home: HomePublisher | None = None
 ) -> AsyncApp:
@@ -156,12 +165,7 @@ def build_slack_app(
             _refuse_response_url(respond.response_url)  # nothing runs: its reply could not go
             return
         services.hold_current_task(lambda: post(respond, errors_view.restarting_reply()))
-        # A redelivery (X-Slack-Retry-Num) repeats the trigger_id: answer it once only.
-        trigger = (
-            body.get("trigger_id")
-            or hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-        )
-        if not await services.store.once.first(f"command:{trigger}"):
+        if not await services.store.once.first(f"command:{command_trigger(body)}"):
             log.info("ignoring a redelivered command")
             return
         caller = Caller(
@@ -194,6 +198,7 @@ def build_slack_app(
             caller=caller,
             services=services,
             update=lambda reply: post(respond, reply),
+            message_blocks=_blocks(body.get("message")),
         )
         reply = await run_click(click, router)
         if reply is not None:
@@ -204,6 +209,13 @@ def build_slack_app(
             app.action(button.action_id)(ack=ack_now, lazy=[on_click])
     _home_listeners(app, services, router, home, ack_now)
     return app
+
+
+def _blocks(message: object) -> list[dict[str, Any]] | None:
+    """The clicked message's blocks, as Slack sent them (None without a message)."""
+    if not isinstance(message, dict) or not isinstance(message.get("blocks"), list):
+        return None
+    return [b for b in message["blocks"] if isinstance(b, dict)]
 
 
 def _home_click(

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from bot.store._sql import insert_for, utc
 from bot.store.database import Database
 from bot.store.schema import alerts
-from bot.watch.alerts import Alert, AlertKind, Departure, Left, Member
+from bot.watch.alerts import Alert, AlertKind, Departure, Left, Marks, Member
 
 POST_LEASE = timedelta(minutes=2)  # longer than a Slack call's timeout
 
@@ -63,6 +63,25 @@ def decode(state: dict[str, Any], message_ts: str | None) -> Alert:
         ),
         message_ts=message_ts,
         shown_count=int(state.get("shown_count", 0)),
+    )
+
+
+_MARKS = (
+    alerts.c.acknowledged_by,
+    alerts.c.acknowledged_at,
+    alerts.c.snoozed_by,
+    alerts.c.snoozed_until,
+    alerts.c.escalated_at,
+)
+
+
+def _marks(m: sa.RowMapping) -> Marks:
+    return Marks(
+        acknowledged_by=m["acknowledged_by"],
+        acknowledged_at=m["acknowledged_at"],
+        snoozed_by=m["snoozed_by"],
+        snoozed_until=m["snoozed_until"],
+        escalated_at=m["escalated_at"],
     )
 
 
@@ -244,3 +263,81 @@ class AlertStore:
                 return int(result.rowcount or 0)
 
         return await self.db.write(delete, "alert prune")
+
+    # -- Acknowledge, Snooze 1h, escalation (migration 0009) ---------------------------
+
+    async def open_marked(self) -> list[tuple[Alert, Marks]]:
+        """Every open alert with its marks, oldest first."""
+        query = (
+            sa.select(alerts.c.state, alerts.c.message_ts, *_MARKS)
+            .where(alerts.c.resolved_at.is_(None))
+            .order_by(alerts.c.opened_at, alerts.c.id)
+        )
+
+        async def select() -> list[tuple[Alert, Marks]]:
+            async with self.db.engine.connect() as conn:
+                rows = list(await conn.execute(query))
+            return [(decode(row.state, row.message_ts), _marks(row._mapping)) for row in rows]
+
+        return await self.db.read(select, "alert read")
+
+    async def find(self, channel: str, key: str) -> tuple[Alert, Marks] | None:
+        """The open alert ``key`` in ``channel`` with its marks; None once resolved."""
+        query = sa.select(alerts.c.state, alerts.c.message_ts, *_MARKS).where(
+            self._open(channel, key)
+        )
+
+        async def select() -> tuple[Alert, Marks] | None:
+            async with self.db.engine.connect() as conn:
+                row = (await conn.execute(query)).first()
+            return (
+                None if row is None else (decode(row.state, row.message_ts), _marks(row._mapping))
+            )
+
+        return await self.db.read(select, "alert read")
+
+    async def marks(self, channel: str, key: str) -> Marks:
+        """The marks of the open alert ``key`` (none when there is no such alert)."""
+        found = await self.find(channel, key)
+        return found[1] if found is not None else Marks()
+
+    async def _mark(
+        self, channel: str, key: str, extra: sa.ColumnElement[bool], **values: Any
+    ) -> bool:
+        statement = alerts.update().where(self._open(channel, key), extra).values(**values)
+
+        async def update() -> bool:
+            async with self.db.engine.begin() as conn:
+                return bool((await conn.execute(statement)).rowcount)
+
+        return await self.db.write(update, "alert mark")
+
+    async def acknowledge(self, channel: str, key: str, user: str, at: datetime) -> bool:
+        """Mark the open alert acknowledged by ``user``; True for the one click that did
+        (a second click, on any process, finds it acknowledged already)."""
+        return await self._mark(
+            channel,
+            key,
+            alerts.c.acknowledged_at.is_(None),
+            acknowledged_by=user,
+            acknowledged_at=at,
+        )
+
+    async def snooze(self, channel: str, key: str, user: str, until: datetime) -> bool:
+        """Hide the open alert from escalation and the Home tab's open list until
+        ``until``; True when there was such an alert."""
+        return await self._mark(channel, key, sa.true(), snoozed_by=user, snoozed_until=until)
+
+    async def claim_escalation(self, channel: str, key: str, at: datetime) -> bool:
+        """True for the one caller that may post the alert's escalation reply: the claim
+        is taken in the database before the post, so it is never posted twice."""
+        return await self._mark(
+            channel,
+            key,
+            alerts.c.escalated_at.is_(None) & alerts.c.acknowledged_at.is_(None),
+            escalated_at=at,
+        )
+
+    async def release_escalation(self, channel: str, key: str, at: datetime) -> None:
+        """Slack refused the escalation claimed at ``at``: the next round may try again."""
+        await self._mark(channel, key, alerts.c.escalated_at == at, escalated_at=None)

@@ -213,6 +213,10 @@ watches = sa.Table(
     sa.Column("created_by", sa.Text(), nullable=False),
     sa.Column("created_by_name", sa.Text(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # Migration 0009: ``--mention`` targets (space-separated Slack mentions) and after how
+    # long an unacknowledged alert mentions them.
+    sa.Column("mentions", sa.Text(), nullable=False, server_default=""),
+    sa.Column("mention_after_seconds", sa.Integer(), nullable=False, server_default="900"),
 )
 
 # Alerts: one row per open alert key and channel; a resolved one keeps its row (renamed
@@ -230,6 +234,13 @@ alerts = sa.Table(
     sa.Column("opened_at", UTCDateTime(), nullable=False),
     sa.Column("resolved_at", UTCDateTime(), nullable=True),
     sa.Column("posting_at", UTCDateTime(), nullable=True),
+    # Migration 0009: Acknowledge and Snooze 1h (who, when), and the claim of the one
+    # escalation reply; columns of their own so the sweep's saves never overwrite them.
+    sa.Column("acknowledged_by", sa.Text(), nullable=True),
+    sa.Column("acknowledged_at", UTCDateTime(), nullable=True),
+    sa.Column("snoozed_by", sa.Text(), nullable=True),
+    sa.Column("snoozed_until", UTCDateTime(), nullable=True),
+    sa.Column("escalated_at", UTCDateTime(), nullable=True),
     sa.UniqueConstraint("channel", "key", name="alerts_channel_key"),
 )
 

@@ -12,6 +12,8 @@ from bot.store._sql import insert_for
 from bot.store.database import Database
 from bot.store.schema import watches
 
+MENTION_AFTER = timedelta(minutes=15)  # ``--mention-after``'s default
+
 
 @dataclass(frozen=True, slots=True)
 class Watch:
@@ -22,6 +24,9 @@ class Watch:
     created_by: str
     created_by_name: str
     created_at: datetime
+    # ``--mention`` targets (``<@U…>``, ``<!subteam^S…>``) and ``--mention-after``.
+    mentions: tuple[str, ...] = ()
+    mention_after: timedelta = MENTION_AFTER
 
     @property
     def target_key(self) -> str:
@@ -38,6 +43,8 @@ def _watch(row: sa.Row[tuple[object, ...]]) -> Watch:
         created_by=m["created_by"],
         created_by_name=m["created_by_name"],
         created_at=m["created_at"],
+        mentions=tuple(str(m["mentions"] or "").split()),
+        mention_after=timedelta(seconds=m["mention_after_seconds"]),
     )
 
 
@@ -58,6 +65,8 @@ class WatchStore:
             "created_by": watch.created_by,
             "created_by_name": watch.created_by_name,
             "created_at": watch.created_at,
+            "mentions": " ".join(watch.mentions),
+            "mention_after_seconds": int(watch.mention_after.total_seconds()),
         }
         statement = self._insert(watches).values(values)
         statement = statement.on_conflict_do_update(
@@ -65,6 +74,8 @@ class WatchStore:
             set_={
                 "after_seconds": statement.excluded.after_seconds,
                 "offline_after_seconds": statement.excluded.offline_after_seconds,
+                "mentions": statement.excluded.mentions,
+                "mention_after_seconds": statement.excluded.mention_after_seconds,
             },
         )
 

@@ -47,6 +47,7 @@ class Round:
     paced: list[str] = field(default_factory=list)  # watched from the last listing
     failed: int = 0  # alerts or jobs that failed alone (logged and counted)
     gone: int = 0  # jobs GitHub no longer knows, closed this round
+    escalated: int = 0  # thread replies mentioning a watch's --mention targets
 
 
 @dataclass

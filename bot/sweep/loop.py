@@ -230,6 +230,7 @@ class Sweeper:
             await self._sweep_watch(watch, view, stale, plan, done, now)
         resolved = await self._send_all(plan, done, now)
         await self._save_all(plan, resolved, done)
+        await self._escalate_all(plan, watches, done, now)
         for watch in watches:
             wid = watch_id(watch)
             if wid not in plan.outcomes:
@@ -347,6 +348,22 @@ class Sweeper:
                 await store.alerts.resolve(alert)
             except Exception as exc:
                 failed_alone(self.metrics, done, alert.target, "alert", alert.key, exc)
+
+    async def _escalate_all(
+        self, plan: _Plan, watches: list[Watch], done: Round, now: datetime
+    ) -> None:
+        """Each open alert nobody acknowledged past its watch's ``--mention-after`` gets
+        its one thread reply; one that fails fails alone (logged, counted)."""
+        by_id = {(w.channel, w.target_key): w for w in watches if w.mentions}
+        for alert in plan.current.values():
+            watch = by_id.get((alert.channel, alert.target.lower()))
+            if watch is None:
+                continue
+            try:
+                if await self.messages.escalate(alert, watch, now):
+                    done.escalated += 1
+            except Exception as exc:
+                failed_alone(self.metrics, done, alert.target, "escalation", alert.key, exc)
 
     def _slowed(self, target: Target) -> bool:
         """Whether the poll budget leaves ``target``'s account out of this round (paced

@@ -14,7 +14,8 @@ from bot.slack.views import alerts as alerts_view
 from bot.store.audit import AuditEntry
 from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
-from bot.watch.alerts import ActionKind, Alert, AlertAction, AlertKind
+from bot.store.watches import Watch
+from bot.watch.alerts import ActionKind, Alert, AlertAction, AlertKind, Marks, escalation_due
 from bot.watch.diagnosis import Diagnosis
 
 if TYPE_CHECKING:
@@ -47,9 +48,16 @@ class AlertMessages:
         self, action: AlertAction, before: Alert | None, diagnosis: Diagnosis | None, now: datetime
     ) -> Reply:
         alert = action.alert
+        # An update keeps saying who acknowledged or snoozed it: read now, not at the
+        # round's start, so a click during the round is not written over.
+        marks = (
+            await self.services.store.alerts.marks(alert.channel, alert.key)
+            if action.kind is ActionKind.UPDATE
+            else Marks()
+        )
         if alert.kind == AlertKind.OFFLINE:
             return alerts_view.offline_alert(
-                alert, now=now, resolved=action.kind is ActionKind.RESOLVE
+                alert, now=now, resolved=action.kind is ActionKind.RESOLVE, marks=marks
             )
         if action.kind is ActionKind.RESOLVE:
             gone = before if before is not None else alert
@@ -57,7 +65,12 @@ class AlertMessages:
         still = {m.id for m in alert.members}
         departed = [m for m in (before.members if before else ()) if m.id not in still]
         return alerts_view.stuck_alert(
-            alert, diagnosis, await self._jobs(alert, before), now=now, departed=departed
+            alert,
+            diagnosis,
+            await self._jobs(alert, before),
+            now=now,
+            departed=departed,
+            marks=marks,
         )
 
     async def send(
@@ -124,3 +137,41 @@ class AlertMessages:
             await self.services.store.audit.record(entry)
         except StoreUnavailable:
             log.error("could not write the audit entry of alert %s (%s)", alert.key, outcome)
+
+    async def escalate(self, alert: Alert, watch: Watch, now: datetime) -> bool:
+        """The alert's one escalation reply in its thread, when due: claimed in the
+        database first, so that it is posted once across processes; a claim Slack refused
+        is released (a post whose answer was lost is not tried again: never twice). True
+        when posted."""
+        store = self.services.store.alerts
+
+        def due(marks: Marks) -> bool:
+            return escalation_due(
+                alert, marks, mentions=watch.mentions, after=watch.mention_after, now=now
+            )
+
+        if not due(Marks()):  # not yet, or never: no need to read its marks
+            return False
+        if not due(await store.marks(alert.channel, alert.key)):
+            return False
+        if not await store.claim_escalation(alert.channel, alert.key, now):
+            return False
+        reply = alerts_view.escalation(alert, watch.mentions, watch.mention_after)
+        try:
+            await self.services.slack.chat_postMessage(
+                channel=alert.channel,
+                thread_ts=alert.message_ts,
+                text=reply.text,
+                blocks=[b.to_dict() for b in reply.blocks],
+                unfurl_links=False,
+            )
+        except SlackApiError:  # refused, so surely not posted: the next round tries again
+            await store.release_escalation(alert.channel, alert.key, now)
+            raise
+        log.info(
+            "alert escalated: key=%s channel=%s mentions=%d",
+            alert.key,
+            alert.channel,
+            len(watch.mentions),
+        )
+        return True

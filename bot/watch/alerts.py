@@ -375,3 +375,42 @@ def pace(
                 later.append((action, at))
         send_now += [a for a in queue if a.kind is not ActionKind.POST]
     return Paced(tuple(send_now), tuple(later), stamps)
+
+
+SNOOZE = timedelta(hours=1)  # the Snooze 1h button
+
+
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """What people did to an open alert: Acknowledge (who, when), Snooze 1h (who, until
+    when), and when its one escalation reply was claimed."""
+
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    snoozed_by: str | None = None
+    snoozed_until: datetime | None = None
+    escalated_at: datetime | None = None
+
+    def snoozed(self, now: datetime) -> bool:
+        return self.snoozed_until is not None and now < self.snoozed_until
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+
+def escalation_due(
+    alert: Alert, marks: Marks, *, mentions: tuple[str, ...], after: timedelta, now: datetime
+) -> bool:
+    """Whether ``alert`` gets its one escalation reply now: posted, still open, not
+    acknowledged, not snoozed, never escalated, ``after`` past its opening, and a watch
+    with someone to mention."""
+    return (
+        bool(mentions)
+        and alert.message_ts is not None
+        and alert.active
+        and not marks.acknowledged
+        and not marks.snoozed(now)
+        and marks.escalated_at is None
+        and now - alert.opened_at >= after
+    )

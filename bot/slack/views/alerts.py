@@ -4,17 +4,87 @@ message that says a watch cannot be swept, and when it works again.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from slack_sdk.models.blocks import Block
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+)
 
 from bot.durations import format_duration
-from bot.slack.blocks import Reply, clip, context, escape, section, slack_date
+from bot.slack.blocks import Reply, clip, context, escape, section, slack_date, slack_time
 from bot.slack.views.reasons import MAX_JOBS_SHOWN, job_line, plural, reason_text, wanted_labels
 from bot.store.jobs import JobRecord
-from bot.watch.alerts import Alert, Departure, Member
+from bot.watch.alerts import Alert, AlertKind, Departure, Marks, Member
 from bot.watch.diagnosis import Diagnosis
+
+ACK_ACTION = "alert_ack"
+SNOOZE_ACTION = "alert_snooze"
+
+
+def alert_button_value(alert: Alert) -> str:
+    """Which alert a button is on: its target (for the policy), channel and key. The key
+    holds labels from workflow files: carried in base64, so that no ``<!channel>`` a
+    workflow wrote is ever in the message, even in a button's value."""
+    key = base64.urlsafe_b64encode(alert.key.encode()).decode()
+    return json.dumps({"target": alert.target, "channel": alert.channel, "key": key})
+
+
+def alert_button_key(encoded: str) -> str:
+    """The alert key an :func:`alert_button_value` carries (ValueError if none)."""
+    return base64.urlsafe_b64decode(encoded.encode("ascii")).decode()
+
+
+def marks_text(marks: Marks, now: datetime) -> str:
+    """'Acknowledged by @who at TIME', 'Snoozed by @who until TIME'; empty for neither."""
+    said = []
+    if marks.acknowledged_at is not None and marks.acknowledged_by:
+        said.append(
+            f":ballot_box_with_check: Acknowledged by <@{escape(marks.acknowledged_by)}>"
+            f" at {slack_time(marks.acknowledged_at)}"
+        )
+    if marks.snoozed_until is not None and marks.snoozed(now) and marks.snoozed_by:
+        said.append(
+            f":zzz: Snoozed by <@{escape(marks.snoozed_by)}> until"
+            f" {slack_time(marks.snoozed_until)}: no escalation until then"
+        )
+    return " · ".join(said)
+
+
+MARKS_BLOCK = "alert_marks"
+BUTTONS_BLOCK = "alert_buttons"
+
+
+def _marked(blocks: list[Block], alert: Alert, marks: Marks | None, now: datetime) -> None:
+    """An open alert's marks, then its Acknowledge and Snooze 1h buttons."""
+    said = marks_text(marks, now) if marks is not None else ""
+    if said:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=said)], block_id=MARKS_BLOCK))
+    value = alert_button_value(alert)
+    buttons = []
+    if marks is None or not marks.acknowledged:
+        buttons.append(
+            ButtonElement(text="Acknowledge", action_id=ACK_ACTION, value=value, style="primary")
+        )
+    buttons.append(ButtonElement(text="Snooze 1h", action_id=SNOOZE_ACTION, value=value))
+    blocks.append(ActionsBlock(elements=buttons, block_id=BUTTONS_BLOCK))
+
+
+def remarked(
+    shown: Sequence[Mapping[str, object]], alert: Alert, marks: Marks, now: datetime
+) -> list[dict[str, object]]:
+    """The alert's message as Slack shows it (``shown``: its blocks), with its marks and
+    buttons said anew: the rest (the diagnosis, the jobs) stays as the sweep wrote it."""
+    kept = [dict(b) for b in shown if b.get("block_id") not in (MARKS_BLOCK, BUTTONS_BLOCK)]
+    added: list[Block] = []
+    _marked(added, alert, marks, now)
+    return kept + [b.to_dict() for b in added]
 
 
 def stuck_alert(
@@ -24,6 +94,7 @@ def stuck_alert(
     *,
     now: datetime,
     departed: Sequence[Member] = (),
+    marks: Marks | None = None,
 ) -> Reply:
     """The open alert: how many jobs wait for which labels, why, and the jobs; and what
     became of the jobs ``departed`` since the message was last written."""
@@ -52,6 +123,7 @@ def stuck_alert(
             )
         )
     blocks.append(context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
+    _marked(blocks, alert, marks, now)
     # The fallback text notifies too: labels come from workflow files, so escaped (and cut:
     # a job may ask for a thousand labels).
     text = (
@@ -98,7 +170,9 @@ def _fate(record: JobRecord | None, name: str) -> str:
     return f"{title}: no longer waiting for this reason"
 
 
-def offline_alert(alert: Alert, *, now: datetime, resolved: bool = False) -> Reply:
+def offline_alert(
+    alert: Alert, *, now: datetime, resolved: bool = False, marks: Marks | None = None
+) -> Reply:
     """Runners offline past the threshold, and those back or deleted since."""
     lines = [
         f"• *{escape(clip(m.name, 60))}* offline, last seen online {format_duration(now - m.since)}"
@@ -127,6 +201,7 @@ def offline_alert(alert: Alert, *, now: datetime, resolved: bool = False) -> Rep
         blocks.append(
             context("Start the runner service on those machines, or delete runners retired.")
         )
+        _marked(blocks, alert, marks, now)
     return Reply(text=text, blocks=blocks, response_type="in_channel")
 
 
@@ -162,3 +237,60 @@ def watch_recovered(
         blocks=[section(text), context(f"What had failed: {was}")],
         response_type="in_channel",
     )
+
+
+def escalation(alert: Alert, mentions: Sequence[str], after: timedelta) -> Reply:
+    """The one thread reply of an alert nobody acknowledged: the watch's ``--mention``
+    targets (checked to be ``<@U…>`` or ``<!subteam^S…>``) and the alert's summary."""
+    count = len(alert.members)
+    if alert.kind is AlertKind.OFFLINE:
+        what = f"{plural(count, 'runner')} of *{escape(alert.target)}* offline"
+    else:
+        what = (
+            f"{plural(count, 'job')} waiting for {wanted_labels(alert.labels)}"
+            f" in *{escape(alert.target)}*"
+        )
+    text = (
+        f"{' '.join(mentions)} :rotating_light: nobody acknowledged this alert after"
+        f" {format_duration(after)}: {what}."
+    )
+    return Reply(text=text, blocks=[section(text)], response_type="in_channel")
+
+
+def alert_message(alert: Alert, marks: Marks, now: datetime) -> Reply:
+    """An open alert drawn again from what is stored (no diagnosis, no job records): for
+    a click whose message Slack did not send along."""
+    if alert.kind is AlertKind.OFFLINE:
+        return offline_alert(alert, now=now, marks=marks)
+    return stuck_alert(alert, None, {}, now=now, marks=marks)
+
+
+def alert_gone_reply() -> Reply:
+    text = (
+        ":white_check_mark: This alert is over (resolved, or its watch removed): there is"
+        " nothing left to acknowledge or snooze."
+    )
+    return Reply(text=text, blocks=[section(text)])
+
+
+def already_acknowledged(marks: Marks) -> Reply:
+    who = f"<@{escape(marks.acknowledged_by)}>" if marks.acknowledged_by else "someone"
+    when = f" at {slack_time(marks.acknowledged_at)}" if marks.acknowledged_at else ""
+    text = f":ballot_box_with_check: {who} acknowledged this alert already{when}."
+    return Reply(text=text, blocks=[section(text)])
+
+
+def marked_reply(verb: str, marks: Marks, now: datetime) -> Reply:
+    """Privately, to the clicker: what the click did."""
+    if verb == "acknowledge":
+        text = (
+            ":ballot_box_with_check: You acknowledged this alert: it will not mention anyone;"
+            " the channel's message says so."
+        )
+    else:
+        until = slack_time(marks.snoozed_until) if marks.snoozed_until else "an hour from now"
+        text = (
+            f":zzz: You snoozed this alert until {until}: no escalation and not among the"
+            " Home tab's open alerts until then."
+        )
+    return Reply(text=text, blocks=[section(text)])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -22,11 +22,21 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.durations import format_duration
-from bot.slack.blocks import MARKS, clip, code, context, escape, header, section
+from bot.slack.blocks import (
+    MARKS,
+    clip,
+    code,
+    context,
+    escape,
+    fit,
+    header,
+    section,
+    slack_time,
+)
 from bot.slack.views.charts import Chart, chart_blocks
 from bot.slack.views.reasons import REASON_TITLES
 from bot.store.jobs import JobRecord
-from bot.watch.alerts import Alert, AlertKind
+from bot.watch.alerts import Alert, AlertKind, Marks
 from bot.watch.diagnosis import Reason
 
 HOME_REFRESH = "home_refresh"
@@ -57,7 +67,9 @@ class Panel:
     busy: int = 0
     offline: int = 0
     seen: bool = False  # the sweep has listed its runners at least once
-    alerts: list[Alert] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)  # open: neither acknowledged nor snoozed
+    # Acknowledged or snoozed (for now): shown apart from the open ones.
+    quiet: list[tuple[Alert, Marks]] = field(default_factory=list)
 
 
 @dataclass
@@ -94,6 +106,31 @@ def _alert_line(alert: Alert, now: datetime, offline: int | None = None) -> str:
     return f"• {what} (since {format_duration(now - alert.opened_at)} ago)"
 
 
+def _quiet_line(alert: Alert, marks: Marks, now: datetime) -> str:
+    """An acknowledged or snoozed alert: what it is, and who acknowledged or snoozed it."""
+    if marks.acknowledged_at is not None:
+        ago = format_duration(max(now - marks.acknowledged_at, timedelta(0)))
+        who = f"acknowledged by <@{escape(marks.acknowledged_by or '?')}> {ago} ago"
+    else:
+        until = slack_time(marks.snoozed_until or now)
+        who = f"snoozed by <@{escape(marks.snoozed_by or '?')}> until {until}"
+    return f"• {_alert_what(alert)} ({who})"
+
+
+def _alert_lines(panel: Panel, now: datetime, offline: int | None) -> str:
+    """The open alerts, then apart the acknowledged and snoozed ones."""
+    lines = [_alert_line(a, now, offline) for a in panel.alerts[:ALERT_LINES]]
+    if len(panel.alerts) > ALERT_LINES:
+        lines.append(f"… and {len(panel.alerts) - ALERT_LINES} more alerts")
+    text = "\n".join(lines) if lines else ":white_check_mark: no open alerts"
+    if panel.quiet:
+        quiet = [_quiet_line(a, m, now) for a, m in panel.quiet[:ALERT_LINES]]
+        if len(panel.quiet) > ALERT_LINES:
+            quiet.append(f"… and {len(panel.quiet) - ALERT_LINES} more")
+        text += "\n*Acknowledged or snoozed*\n" + "\n".join(quiet)
+    return fit(text)
+
+
 def _panel(panel: Panel, now: datetime) -> list[Block]:
     where = escape(panel.target)
     channels = " ".join(f"<#{c}>" for c in panel.channels[:5])
@@ -104,11 +141,7 @@ def _panel(panel: Panel, now: datetime) -> list[Block]:
         )
     else:
         counts = "_runners not listed yet: the watch's next round lists them_"
-    offline = panel.offline if panel.seen else None
-    lines = [_alert_line(a, now, offline) for a in panel.alerts[:ALERT_LINES]]
-    if len(panel.alerts) > ALERT_LINES:
-        lines.append(f"… and {len(panel.alerts) - ALERT_LINES} more alerts")
-    alerts = "\n".join(lines) if lines else ":white_check_mark: no open alerts"
+    alerts = _alert_lines(panel, now, panel.offline if panel.seen else None)
     return [
         section(f"*{where}*  {counts}"),
         section(alerts),

@@ -21,6 +21,17 @@ def _what(watch: Watch) -> str:
     return f"jobs queued longer than {format_duration(watch.after)} and {offline}"
 
 
+def mentions_text(watch: Watch) -> str:
+    """Whom an unacknowledged alert mentions, and when; empty for none. The mentions were
+    checked to be ``<@U…>`` or ``<!subteam^S…>`` when the watch was made."""
+    if not watch.mentions:
+        return ""
+    return (
+        f"mentions {' '.join(watch.mentions)} in the thread of an alert nobody acknowledged"
+        f" after {format_duration(watch.mention_after)}"
+    )
+
+
 def watch_confirmation(watch: Watch, *, new: bool) -> Reply:
     verb = "now watches" if new else "now watches, with new thresholds,"
     text = (
@@ -35,6 +46,8 @@ def watch_done(watch: Watch, *, new: bool) -> Reply:
         f":eyes: {'Watching' if new else 'Still watching'} *{escape(watch.target)}* in"
         f" <#{escape(watch.channel)}>: {_what(watch)}. `unwatch {escape(watch.target)}` stops it."
     )
+    if watch.mentions:
+        text += f" It {mentions_text(watch)}."
     return Reply(text=text, blocks=[section(text)])
 
 
@@ -74,7 +87,7 @@ def watching(watches: Sequence[Watch], *, hidden: int = 0) -> Reply:
     lines = [
         f"• *{escape(w.target)}* in <#{escape(w.channel)}>: queued > {format_duration(w.after)},"
         f" offline > {format_duration(w.offline_after)} · since {slack_date(w.created_at)}"
-        f" by <@{escape(w.created_by)}>"
+        f" by <@{escape(w.created_by)}>" + (f" · {mentions_text(w)}" if w.mentions else "")
         for w in watches
     ]
     blocks: list[Block] = [header("Watches")]

@@ -1,0 +1,120 @@
+"""Acknowledge and Snooze 1h, the buttons on every open stuck-job and offline alert.
+
+Both need ``read`` on the alert's target (anyone who may read it): the route declares it
+and the dispatcher checks it, reading the target from the button's value; the handler
+then finds the stored alert by its channel and key and acts only if its target is the one
+checked. The marks are stored in the alert's row, so every process sees them: a double
+click, on one process or two, acknowledges once. The alert's message is updated in
+place, and the sweep's later updates keep saying it (bot/sweep/messages.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from slack_sdk.errors import SlackApiError
+
+from bot import errors
+from bot.dispatch import Click, ClickRefused, Router
+from bot.slack.blocks import Reply
+from bot.slack.views import alerts as alerts_view
+from bot.slack.views import errors as errors_view
+from bot.store.database import StoreUnavailable
+from bot.targets import Target, TargetError, parse_target
+from bot.watch.alerts import SNOOZE, Alert, Marks
+
+log = logging.getLogger(__name__)
+router = Router()
+
+
+@dataclass(frozen=True)
+class _Button:
+    """What an alert button's value carries: the alert's target, channel and key."""
+
+    target: Target
+    channel: str
+    key: str
+
+    @classmethod
+    def read(cls, value: str) -> _Button:
+        try:
+            found = json.loads(value)
+            key = alerts_view.alert_button_key(str(found["key"]))
+            return cls(parse_target(str(found["target"])), str(found["channel"]), key)
+        except (ValueError, KeyError, TypeError, TargetError, UnicodeError):
+            raise ClickRefused(errors_view.button_invalid_reply()) from None
+
+
+async def _button_target(click: Click) -> Target:
+    return _Button.read(click.value).target
+
+
+async def _stored(click: Click) -> tuple[_Button, Alert, Marks]:
+    """The open alert the button is on; refused when it is over (or is not the alert of
+    the target the policy checked)."""
+    button = _Button.read(click.value)
+    found = await click.services.store.alerts.find(button.channel, button.key)
+    if found is None or found[0].target.lower() != str(button.target).lower():
+        raise ClickRefused(alerts_view.alert_gone_reply())
+    return button, found[0], found[1]
+
+
+async def _update_message(click: Click, alert: Alert, marks: Marks, now: datetime) -> None:
+    """Say the marks on the alert's message, in place; the rest of it stays as it is."""
+    if alert.message_ts is None:
+        return
+    drawn = alerts_view.alert_message(alert, marks, now)  # its fallback text, at least
+    if click.message_blocks is not None:
+        blocks = alerts_view.remarked(click.message_blocks, alert, marks, now)
+    else:  # the message was not sent with the click: drawn again from the stored alert
+        blocks = [b.to_dict() for b in drawn.blocks]
+    try:
+        await click.services.slack.chat_update(
+            channel=alert.channel, ts=alert.message_ts, text=drawn.text, blocks=blocks
+        )
+    except SlackApiError as exc:  # the mark is stored: the next sweep update says it
+        error = exc.response.get("error") if exc.response is not None else None
+        log.warning("could not update alert %s in %s: %s", alert.key, alert.channel, error)
+
+
+async def _mark(click: Click, verb: str) -> Reply:
+    services, caller = click.services, click.caller
+    now = datetime.fromtimestamp(services.clock(), UTC)
+    button, alert, _ = await _stored(click)
+    async with await services.audit_first(caller, verb, button.target, alert.key) as audited:
+        store = services.store.alerts
+        if verb == "acknowledge":
+            done = await store.acknowledge(button.channel, button.key, caller.user_id, now)
+        else:
+            until = now + SNOOZE
+            done = await store.snooze(button.channel, button.key, caller.user_id, until)
+        found = await store.find(button.channel, button.key)
+        if found is None:
+            await audited.settle("not-done", f"{alert.key}: resolved meanwhile")
+            return alerts_view.alert_gone_reply()
+        marks = found[1]
+        if not done:
+            await audited.settle("not-done", f"{alert.key}: acknowledged already")
+            return alerts_view.already_acknowledged(marks)
+        await audited.settle("acknowledged" if verb == "acknowledge" else "snoozed", alert.key)
+    await _update_message(click, found[0], marks, now)
+    return alerts_view.marked_reply(verb, marks, now)
+
+
+@router.button(alerts_view.ACK_ACTION, verb="acknowledge", action="read", target=_button_target)
+async def acknowledge_clicked(click: Click) -> Reply:
+    try:
+        return await _mark(click, "acknowledge")
+    except StoreUnavailable:  # nothing can be promised to other processes without it
+        raise errors.AuditUnavailable(_Button.read(click.value).target) from None
+
+
+@router.button(alerts_view.SNOOZE_ACTION, verb="snooze", action="read", target=_button_target)
+async def snooze_clicked(click: Click) -> Reply:
+    try:
+        return await _mark(click, "snooze")
+    except StoreUnavailable:
+        raise errors.AuditUnavailable(_Button.read(click.value).target) from None
