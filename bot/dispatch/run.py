@@ -7,7 +7,6 @@ the handler runs (so before any GitHub request)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable
 from typing import TypeVar
@@ -79,16 +78,6 @@ async def _refused(
     return errors_view.refusal(action, verb, target, decision.reason)
 
 
-def button_target(value: str) -> str:
-    """The target a button acts on, when its value names one (a JSON object's
-    ``target``); empty otherwise (a plan id)."""
-    try:
-        found = json.loads(value)
-    except ValueError:
-        return ""
-    return word(str(found.get("target") or "")) if isinstance(found, dict) else ""
-
-
 async def run_click(click: Click, router: Router) -> Reply | None:
     """One button press, through its route's policy check; None: nothing to post (a
     Home button answers with a new Home view, or a command button that runs nothing)."""
@@ -99,8 +88,8 @@ async def run_click(click: Click, router: Router) -> Reply | None:
             log.warning("ignoring a Home button without a user or a valid target")
             return None
         return await run_command(text, click.caller, click.services, router, kind="button")
+    # The log line's target is the one the route's reader finds (_authorized_click).
     with handled("button", click.caller.user_id, click.action_id) as current:
-        current.target = button_target(click.value)
         if button is None:
             current.outcome = "error unhandled"
             return errors_view.button_gone_reply()
