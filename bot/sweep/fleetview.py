@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from bot import errors
 from bot.github.jobs import JobService
 from bot.github.models import RunnerList
 from bot.github.transport import charging
+from bot.github.versions import newest_offered
 from bot.store.jobs import JobRecord
 from bot.sweep.ingest import record_job
 from bot.targets import Scope, Target
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 log = logging.getLogger(__name__)
-# actions-runner-linux-x64-2.321.0.tar.gz: the release a download offers.
-_RELEASE = re.compile(r"-([0-9]+(?:\.[0-9]+){1,3})\.(?:tar\.gz|zip)$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -258,12 +256,7 @@ class FleetView:
                     )
             except errors.RunnerOpsError:
                 found = []
-            versions = [
-                tuple(int(p) for p in m.group(1).split("."))
-                for d in found
-                if (m := _RELEASE.search(d.filename))
-            ]
-            self._latest[key] = ".".join(map(str, max(versions))) if versions else None
+            self._latest[key] = newest_offered(found)
             if self.memo is not None and self.now is not None:
                 self.memo.latest[key] = self._latest[key]
                 self.memo.taken.setdefault(key, self.now)
