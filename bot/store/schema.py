@@ -217,6 +217,12 @@ watches = sa.Table(
     # long an unacknowledged alert mentions them.
     sa.Column("mentions", sa.Text(), nullable=False, server_default=""),
     sa.Column("mention_after_seconds", sa.Integer(), nullable=False, server_default="900"),
+    # Migration 0010: ``--version-warn`` (default 14 days), ``--digest HH:MM`` in ``--tz``,
+    # and the local day (YYYY-MM-DD) whose digest one process claimed last.
+    sa.Column("version_warn_seconds", sa.Integer(), nullable=False, server_default="1209600"),
+    sa.Column("digest_at", sa.String(5), nullable=True),
+    sa.Column("digest_tz", sa.Text(), nullable=False, server_default="UTC"),
+    sa.Column("digest_day", sa.String(10), nullable=True),
 )
 
 # Alerts: one row per open alert key and channel; a resolved one keeps its row (renamed
