@@ -22,6 +22,7 @@ from bot.dispatch import Click, ClickRefused, Router
 from bot.slack.blocks import Reply
 from bot.slack.views import alerts as alerts_view
 from bot.slack.views import errors as errors_view
+from bot.slack.views import fixes as fixes_view
 from bot.store.database import StoreUnavailable
 from bot.targets import Target, TargetError, parse_target
 from bot.watch.alerts import SNOOZE, Alert, Marks
@@ -31,39 +32,41 @@ router = Router()
 
 
 @dataclass(frozen=True)
-class _Button:
-    """What an alert button's value carries: the alert's target, channel and key."""
+class AlertButton:
+    """What an alert button's value carries: the alert's target, channel and key (a fix
+    button's value carries the fix's own facts too: ``bot.slack.views.fixes``)."""
 
     target: Target
     channel: str
     key: str
 
     @classmethod
-    def read(cls, value: str) -> _Button:
+    def read(cls, value: str) -> AlertButton:
         try:
             found = json.loads(value)
-            key = alerts_view.alert_button_key(str(found["key"]))
+            key = fixes_view.alert_button_key(str(found["key"]))
             return cls(parse_target(str(found["target"])), str(found["channel"]), key)
         except (ValueError, KeyError, TypeError, TargetError, UnicodeError):
             raise ClickRefused(errors_view.button_invalid_reply()) from None
 
 
-async def _button_target(click: Click) -> Target:
-    return _Button.read(click.value).target
+async def alert_button_target(click: Click) -> Target:
+    return AlertButton.read(click.value).target
 
 
-async def _stored(click: Click) -> tuple[_Button, Alert, Marks]:
+async def stored_alert(click: Click) -> tuple[AlertButton, Alert, Marks]:
     """The open alert the button is on; refused when it is over (or is not the alert of
-    the target the policy checked)."""
-    button = _Button.read(click.value)
+    the target the policy checked). Fix buttons start here too."""
+    button = AlertButton.read(click.value)
     found = await click.services.store.alerts.find(button.channel, button.key)
     if found is None or found[0].target.lower() != str(button.target).lower():
         raise ClickRefused(alerts_view.alert_gone_reply())
     return button, found[0], found[1]
 
 
-async def _update_message(click: Click, alert: Alert, marks: Marks, now: datetime) -> None:
-    """Say the marks on the alert's message, in place; the rest of it stays as it is."""
+async def update_alert_message(click: Click, alert: Alert, marks: Marks, now: datetime) -> None:
+    """Say the marks (and a fix) on the alert's message, in place; the rest of it stays as
+    it is."""
     if alert.message_ts is None:
         return
     drawn = alerts_view.alert_message(alert, marks, now)  # its fallback text, at least
@@ -83,7 +86,7 @@ async def _update_message(click: Click, alert: Alert, marks: Marks, now: datetim
 async def _mark(click: Click, verb: str) -> Reply:
     services, caller = click.services, click.caller
     now = datetime.fromtimestamp(services.clock(), UTC)
-    button, alert, _ = await _stored(click)
+    button, alert, _ = await stored_alert(click)
     async with await services.audit_first(caller, verb, button.target, alert.key) as audited:
         store = services.store.alerts
         if verb == "acknowledge":
@@ -100,21 +103,23 @@ async def _mark(click: Click, verb: str) -> Reply:
             await audited.settle("not-done", f"{alert.key}: acknowledged already")
             return alerts_view.already_acknowledged(marks)
         await audited.settle("acknowledged" if verb == "acknowledge" else "snoozed", alert.key)
-    await _update_message(click, found[0], marks, now)
+    await update_alert_message(click, found[0], marks, now)
     return alerts_view.marked_reply(verb, marks, now)
 
 
-@router.button(alerts_view.ACK_ACTION, verb="acknowledge", action="read", target=_button_target)
+@router.button(
+    alerts_view.ACK_ACTION, verb="acknowledge", action="read", target=alert_button_target
+)
 async def acknowledge_clicked(click: Click) -> Reply:
     try:
         return await _mark(click, "acknowledge")
     except StoreUnavailable:  # nothing can be promised to other processes without it
-        raise errors.AuditUnavailable(_Button.read(click.value).target) from None
+        raise errors.AuditUnavailable(AlertButton.read(click.value).target) from None
 
 
-@router.button(alerts_view.SNOOZE_ACTION, verb="snooze", action="read", target=_button_target)
+@router.button(alerts_view.SNOOZE_ACTION, verb="snooze", action="read", target=alert_button_target)
 async def snooze_clicked(click: Click) -> Reply:
     try:
         return await _mark(click, "snooze")
     except StoreUnavailable:
-        raise errors.AuditUnavailable(_Button.read(click.value).target) from None
+        raise errors.AuditUnavailable(AlertButton.read(click.value).target) from None

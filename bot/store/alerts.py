@@ -22,6 +22,7 @@ from bot.store.database import Database
 from bot.store.schema import alerts
 from bot.watch.alerts import Alert, AlertKind, Departure, Left, Marks, Member
 
+FIX_NOTE_MAX = 500  # what a fix did, in plain words: cut, never refused
 POST_LEASE = timedelta(minutes=2)  # longer than a Slack call's timeout
 
 
@@ -72,6 +73,9 @@ _MARKS = (
     alerts.c.snoozed_by,
     alerts.c.snoozed_until,
     alerts.c.escalated_at,
+    alerts.c.fixed_by,
+    alerts.c.fixed_at,
+    alerts.c.fix_note,
 )
 
 
@@ -82,6 +86,9 @@ def _marks(m: sa.RowMapping) -> Marks:
         snoozed_by=m["snoozed_by"],
         snoozed_until=m["snoozed_until"],
         escalated_at=m["escalated_at"],
+        fixed_by=m["fixed_by"],
+        fixed_at=m["fixed_at"],
+        fix_note=m["fix_note"],
     )
 
 
@@ -327,6 +334,13 @@ class AlertStore:
         """Hide the open alert from escalation and the Home tab's open list until
         ``until``; True when there was such an alert."""
         return await self._mark(channel, key, sa.true(), snoozed_by=user, snoozed_until=until)
+
+    async def record_fix(self, channel: str, key: str, user: str, note: str, at: datetime) -> bool:
+        """Say on the open alert that ``user`` fixed its cause (``note``: what was done, in
+        plain words; the latest fix is kept). True when there was such an alert."""
+        return await self._mark(
+            channel, key, sa.true(), fixed_by=user, fixed_at=at, fix_note=note[:FIX_NOTE_MAX]
+        )
 
     async def claim_escalation(self, channel: str, key: str, at: datetime) -> bool:
         """True for the one caller that may post the alert's escalation reply: the claim

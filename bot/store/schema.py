@@ -247,6 +247,10 @@ alerts = sa.Table(
     sa.Column("snoozed_by", sa.Text(), nullable=True),
     sa.Column("snoozed_until", UTCDateTime(), nullable=True),
     sa.Column("escalated_at", UTCDateTime(), nullable=True),
+    # Migration 0011: a fix made from the alert's button (who, when, what was done).
+    sa.Column("fixed_by", sa.Text(), nullable=True),
+    sa.Column("fixed_at", UTCDateTime(), nullable=True),
+    sa.Column("fix_note", sa.Text(), nullable=True),
     sa.UniqueConstraint("channel", "key", name="alerts_channel_key"),
 )
 

@@ -390,6 +390,9 @@ class Marks:
     snoozed_by: str | None = None
     snoozed_until: datetime | None = None
     escalated_at: datetime | None = None
+    fixed_by: str | None = None
+    fixed_at: datetime | None = None
+    fix_note: str | None = None
 
     def snoozed(self, now: datetime) -> bool:
         return self.snoozed_until is not None and now < self.snoozed_until

@@ -168,3 +168,20 @@ async def test_one_leader_at_a_time(database_url: str, clock: Clock) -> None:
         await two.release()
         await a.close()
         await b.close()
+
+
+async def test_a_fix_is_said_on_the_open_alert_and_survives_the_sweeps_saves(
+    store: Store,
+) -> None:
+    a = alert()
+    await store.alerts.save(a)
+    at = T0 + timedelta(minutes=3)
+    assert await store.alerts.record_fix(a.channel, a.key, "U1", "added gpu to g-3", at)
+    await store.alerts.save(a)  # the sweep saves the alert's state again
+    marks = await store.alerts.marks(a.channel, a.key)
+    assert (marks.fixed_by, marks.fixed_at, marks.fix_note) == ("U1", at, "added gpu to g-3")
+    assert await store.alerts.record_fix(a.channel, a.key, "U2", "x" * 2000, at)
+    marks = await store.alerts.marks(a.channel, a.key)
+    assert marks.fixed_by == "U2" and marks.fix_note == "x" * 500  # cut, not refused
+    await store.alerts.resolve(a)
+    assert not await store.alerts.record_fix(a.channel, a.key, "U3", "late", at)

@@ -4,8 +4,6 @@ message that says a watch cannot be swept, and when it works again.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -19,6 +17,12 @@ from slack_sdk.models.blocks import (
 
 from bot.durations import format_duration
 from bot.slack.blocks import Reply, clip, context, escape, section, slack_date, slack_time
+from bot.slack.views.fixes import (
+    OFFLINE_FIXES,
+    STUCK_FIXES,
+    alert_button_value,
+    fixes_block,
+)
 from bot.slack.views.reasons import MAX_JOBS_SHOWN, job_line, plural, reason_text, wanted_labels
 from bot.store.jobs import JobRecord
 from bot.watch.alerts import Alert, AlertKind, Departure, Marks, Member
@@ -26,19 +30,6 @@ from bot.watch.diagnosis import Diagnosis
 
 ACK_ACTION = "alert_ack"
 SNOOZE_ACTION = "alert_snooze"
-
-
-def alert_button_value(alert: Alert) -> str:
-    """Which alert a button is on: its target (for the policy), channel and key. The key
-    holds labels from workflow files: carried in base64, so that no ``<!channel>`` a
-    workflow wrote is ever in the message, even in a button's value."""
-    key = base64.urlsafe_b64encode(alert.key.encode()).decode()
-    return json.dumps({"target": alert.target, "channel": alert.channel, "key": key})
-
-
-def alert_button_key(encoded: str) -> str:
-    """The alert key an :func:`alert_button_value` carries (ValueError if none)."""
-    return base64.urlsafe_b64decode(encoded.encode("ascii")).decode()
 
 
 def marks_text(marks: Marks, now: datetime) -> str:
@@ -53,6 +44,11 @@ def marks_text(marks: Marks, now: datetime) -> str:
         said.append(
             f":zzz: Snoozed by <@{escape(marks.snoozed_by)}> until"
             f" {slack_time(marks.snoozed_until)}: no escalation until then"
+        )
+    if marks.fixed_at is not None and marks.fixed_by and marks.fix_note:
+        said.append(
+            f":wrench: Fixed by <@{escape(marks.fixed_by)}> at {slack_time(marks.fixed_at)}:"
+            f" {escape(clip(marks.fix_note, 300))}"
         )
     return " · ".join(said)
 
@@ -123,6 +119,8 @@ def stuck_alert(
             )
         )
     blocks.append(context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
+    if alert.active and (fixes := fixes_block(alert, diagnosis, STUCK_FIXES)) is not None:
+        blocks.append(fixes)
     _marked(blocks, alert, marks, now)
     # The fallback text notifies too: labels come from workflow files, so escaped (and cut:
     # a job may ask for a thousand labels).
@@ -201,6 +199,8 @@ def offline_alert(
         blocks.append(
             context("Start the runner service on those machines, or delete runners retired.")
         )
+        if (fixes := fixes_block(alert, None, OFFLINE_FIXES)) is not None:
+            blocks.append(fixes)
         _marked(blocks, alert, marks, now)
     return Reply(text=text, blocks=blocks, response_type="in_channel")
 
