@@ -142,6 +142,12 @@ class ChartData:
             return charts.queue_figures(self.queue, self.window)
         return charts.fleet_figures(self.fleet, self.window)
 
+    def native(self) -> dict[str, object] | None:
+        """Slack's own chart of the same points, for a message (None: nothing to draw)."""
+        if self.kind == "queue":
+            return charts.queue_native(self.queue, self.window, self.title)
+        return charts.fleet_native(self.fleet, self.window, self.title)
+
     def png(self) -> bytes:
         if self.kind == "queue":
             return charts.queue_time_chart(self.queue, self.window, self.title)

@@ -15,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 from bot.commands import duration_flag, no_more, not_enterprise, take_target
 from bot.dispatch import Args, Invocation, Router, Verb, Words
+from bot.slack import charts
 from bot.slack.blocks import Reply
 from bot.slack.views import stats as stats_view
+from bot.slack.views.charts import Chart
 from bot.targets import Scope, Target
 from bot.watch import capacity
 from handlers import home
@@ -61,8 +63,13 @@ async def stats(inv: Invocation[StatsArgs]) -> Reply:
     reply = stats_view.stats_reply(
         str(target), since, threshold, queues, usage, advice, CAPACITY_DEADLINE
     )
-    # The charts of the last 7 days: signed links, or uploaded files without a public address.
-    shown = await home.chart_views(services, inv.caller.base_url, str(target))
+    # The charts of the last 7 days, drawn by Slack in the message itself: nothing for
+    # Slack to fetch from runnerops, nothing to upload (a workspace that refuses them gets
+    # the figures in text: bot.slackapp.bolt.post).
+    shown = []
+    for kind, name in charts.KINDS.items():
+        data = await home.chart_data(services, kind, str(target))
+        shown.append(Chart(f"{name} of {target}, 7 days", data.figures(), native=data.native()))
     return stats_view.with_charts(reply, shown)
 
 

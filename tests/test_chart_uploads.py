@@ -47,6 +47,10 @@ def images(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [b for b in blocks if b["type"] == "image"]
 
 
+def native(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [b for b in blocks if b["type"] == "data_visualization"]
+
+
 def figures(blocks: list[dict[str, Any]]) -> list[str]:
     """The text of the context blocks that give a chart's figures."""
     found = []
@@ -118,11 +122,13 @@ async def test_a_refused_upload_gives_the_figures_only(
     assert len(images((await sb.open_home("U0ALICE"))["blocks"])) == 2
 
 
-async def test_socket_mode_stats_shows_uploaded_charts(socket_sb: Sandbox) -> None:
+async def test_socket_mode_stats_draws_slacks_own_charts(socket_sb: Sandbox) -> None:
+    """A message takes Slack's chart block: nothing uploaded, nothing fetched."""
     reply = await socket_sb.run("stats acme")
-    shown = images(reply["blocks"])
-    assert [b["slack_file"]["id"] for b in shown] == list(socket_sb.slack.files.completed)
-    assert len(shown) == 2
+    assert not images(reply["blocks"])
+    # No job started yet: no queue chart; the sweep's sample: the fleet chart.
+    assert [b["title"] for b in native(reply["blocks"])] == ["Runners · acme (7 days)"]
+    assert not [c for c in socket_sb.slack.calls if c.startswith("files.")]
     assert_figures(reply["blocks"])
 
 
@@ -130,10 +136,11 @@ async def test_with_a_public_address_the_signed_links_stay(http_sb: Sandbox) -> 
     sb = http_sb
     host = urlsplit(sb.url).netloc
     view = await sb.open_home("U0ALICE")
-    reply = await sb.run("stats acme")
-    for blocks in (view["blocks"], reply["blocks"]):
-        assert [urlsplit(b["image_url"]).netloc for b in images(blocks)] == [host, host]
-        assert_figures(blocks)
+    assert [urlsplit(b["image_url"]).netloc for b in images(view["blocks"])] == [host, host]
+    assert_figures(view["blocks"])
+    reply = await sb.run("stats acme")  # a message: Slack's own chart, no link
+    assert not images(reply["blocks"]) and len(native(reply["blocks"])) == 1
+    assert_figures(reply["blocks"])
     assert not [c for c in sb.slack.calls if c.startswith("files.")]
 
 

@@ -148,11 +148,9 @@ async def test_command_buttons_answer_the_clicker_by_dm(sb: Sandbox) -> None:
     assert "acme/api" in shown and "gpu" in shown  # the job queued in the fixture
     await press(sb, "U0ALICE", "home_run_stats", "acme")
     stats = await sb.slack.next_post("U0ALICE")
-    assert [
-        b["image_url"].split("?")[0].rsplit("/", 1)[1]
-        for b in stats["blocks"]
-        if b["type"] == "image"
-    ] == ["queue.png", "fleet.png"]
+    assert [b["title"] for b in stats["blocks"] if b["type"] == "data_visualization"] == [
+        "Runners · acme (7 days)"  # Slack's own chart; no job started yet: no queue chart
+    ]
     await press(sb, "U0ALICE", "home_run_whoami")
     assert "*read, token, admin* on `*`" in (await sb.slack.next_post("U0ALICE"))["text"]
 
@@ -177,14 +175,14 @@ async def test_a_command_button_refuses_a_user_who_may_not_read(sb: Sandbox) -> 
 
 
 async def test_stats_shows_the_charts_too(sb: Sandbox) -> None:
+    """In a message the charts are Slack's own blocks, each with its figures in text."""
     reply = await sb.run("stats acme")
-    images = [b for b in reply["blocks"] if b["type"] == "image"]
-    assert [urlsplit(b["image_url"]).path for b in images] == [
-        "/charts/queue.png",
-        "/charts/fleet.png",
-    ]
-    host = urlsplit(sb.url).netloc
-    assert all(urlsplit(b["image_url"]).netloc == host for b in images)  # where Slack came
+    assert not [b for b in reply["blocks"] if b["type"] == "image"]
+    [fleet] = [b for b in reply["blocks"] if b["type"] == "data_visualization"]
+    assert fleet["chart"]["type"] == "line"
+    assert [s["name"] for s in fleet["chart"]["series"]] == ["busy", "idle", "offline"]
+    texts = json.dumps(reply["blocks"])
+    assert "Queue time: no jobs in this period." in texts and "Runners busy/idle/offline" in texts
 
 
 def test_resolved_alerts_say_what_they_were() -> None:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bot.sandbox.slack_charts import chart_errors
 from bot.sandbox.slack_files import SlackFiles
 
 
@@ -45,6 +46,8 @@ class SlackDouble:
     socket_url: str = ""
     # Files uploaded the external way (bot.sandbox.slack_files): pending and completed.
     files: SlackFiles = field(default_factory=SlackFiles)
+    # Whether this workspace takes Slack's chart block (bot.sandbox.slack_charts).
+    native_charts: bool = True
 
     def __post_init__(self) -> None:
         self._replies: dict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
@@ -81,11 +84,21 @@ class SlackDouble:
 
     async def _response_url(self, request: Request) -> JSONResponse:
         body = json.loads(await request.body())
-        if refused := self.files.refused_blocks(body.get("blocks")):
+        if refused := self.refused(body.get("blocks"), "message"):
             return JSONResponse(refused, status_code=400)  # as Slack answers a response_url
         self.all_replies.append(body)
         await self._replies[request.path_params["key"]].put(body)
         return JSONResponse({"ok": True})
+
+    def refused(self, blocks: Any, surface: str) -> dict[str, Any] | None:
+        """``invalid_blocks`` as Slack answers it, for an image of no uploaded file or a
+        chart block Slack would not draw here; None when Slack takes the blocks."""
+        refused = self.files.refused_blocks(blocks)
+        charts = chart_errors(blocks, accepted=self.native_charts, surface=surface)
+        if not charts:
+            return refused
+        errors = [*(refused or {}).get("errors", []), *charts]
+        return {"ok": False, "error": "invalid_blocks", "errors": errors}
 
     # -- Web API -------------------------------------------------------------------
 
@@ -156,7 +169,7 @@ class SlackDouble:
         return JSONResponse({"ok": True, "user": {"id": user, "name": self.users[user]}})
 
     async def _post_message(self, args: dict[str, Any]) -> JSONResponse:
-        if refused_blocks := self.files.refused_blocks(_blocks(args.get("blocks"))):
+        if refused_blocks := self.refused(_blocks(args.get("blocks")), "message"):
             return JSONResponse(refused_blocks)  # as Slack: an image of no completed file
         channel = str(args.get("channel", ""))
         if refused := self._refuse(channel):
@@ -171,7 +184,7 @@ class SlackDouble:
         return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": message})
 
     async def _update_message(self, args: dict[str, Any]) -> JSONResponse:
-        if refused_blocks := self.files.refused_blocks(_blocks(args.get("blocks"))):
+        if refused_blocks := self.refused(_blocks(args.get("blocks")), "message"):
             return JSONResponse(refused_blocks)
         channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
         if refused := self._refuse(channel):
@@ -193,7 +206,7 @@ class SlackDouble:
             return JSONResponse({"ok": False, "error": "invalid_arguments"})
         if len(view.get("blocks", [])) > 100:  # Slack's limit for a Home view
             return JSONResponse({"ok": False, "error": "invalid_arguments"})
-        if refused_blocks := self.files.refused_blocks(view.get("blocks")):
+        if refused_blocks := self.refused(view.get("blocks"), "home"):
             return JSONResponse(refused_blocks)
         published = {"user_id": args.get("user_id"), "view": view}
         self.published.append(published)

@@ -4,8 +4,10 @@ Two ways reach Slack. With a public address, Slack fetches each chart from runne
 own host under a URL signed with a key derived from the Slack signing secret and valid
 for a short time, so only links runnerops handed out work, and only for a while. Without
 one (Socket Mode, no RUNNEROPS_PUBLIC_URL) the PNG is uploaded to Slack and shown by its
-file id (bot.slack.chart_files). Either way each chart's figures are also given as text
-(``queue_figures``, ``fleet_figures``). Drawing is pure: data in, PNG bytes out.
+file id (bot.slack.chart_files). In a message (``stats``) the chart is Slack's own
+``data_visualization`` block instead (``queue_native``, ``fleet_native``): nothing to
+fetch or upload. Either way each chart's figures are also given as text
+(``queue_figures``, ``fleet_figures``). Drawing is pure: data in, PNG bytes or JSON out.
 """
 
 from __future__ import annotations
@@ -289,3 +291,95 @@ def fleet_figures(points: Sequence[FleetPoint], window: Window) -> str:
         f"{_day(day)} {p.busy}/{max(0, p.online - p.busy)}/{p.offline}" for day, p in last.items()
     )
     return f"Runners busy/idle/offline at each day's last sample (UTC): {figures}"
+
+
+# -- Slack's native chart block (``data_visualization``): the same figures, drawn by Slack --
+
+NATIVE_TITLE = 50  # characters in a data_visualization block's title
+NATIVE_LABEL = 20  # characters in a category or series name
+NATIVE_CATEGORIES = 20
+
+
+def _window_days(window: Window) -> list[date]:
+    """The UTC days the window touches, oldest first (the last NATIVE_CATEGORIES)."""
+    first, last = window[0].astimezone(UTC).date(), window[1].astimezone(UTC).date()
+    days = [first + timedelta(days=d) for d in range((last - first).days + 1)]
+    return days[-NATIVE_CATEGORIES:]
+
+
+def _series_names(names: Sequence[str]) -> list[str]:
+    """Names cut to Slack's 20 characters and kept apart ("…2") where the cut joins two."""
+    out: list[str] = []
+    for name in names:
+        short = name if len(name) <= NATIVE_LABEL else name[: NATIVE_LABEL - 1] + "…"
+        n = 2
+        while short in out:
+            tail = f"…{n}"
+            short = name[: NATIVE_LABEL - len(tail)] + tail
+            n += 1
+        out.append(short)
+    return out
+
+
+def _native(
+    title: str,
+    kind: str,
+    categories: list[str],
+    series: dict[str, list[float]],
+    x_label: str,
+    y_label: str,
+) -> dict[str, object]:
+    names = _series_names(list(series))
+    return {
+        "type": "data_visualization",
+        "title": title if len(title) <= NATIVE_TITLE else title[: NATIVE_TITLE - 1] + "…",
+        "chart": {
+            "type": kind,
+            "series": [
+                {
+                    "name": name,
+                    "data": [
+                        {"label": c, "value": v} for c, v in zip(categories, values, strict=True)
+                    ],
+                }
+                for name, values in zip(names, series.values(), strict=True)
+            ],
+            "axis_config": {"categories": categories, "x_label": x_label, "y_label": y_label},
+        },
+    }
+
+
+def queue_native(
+    points: Sequence[QueuePoint], window: Window, title: str
+) -> dict[str, object] | None:
+    """p95 queue time per day of each label set the PNG would draw, as Slack's own bar
+    chart (minutes; a day without jobs is 0: every series needs a value per day). None
+    when there is nothing to draw: the figures say so."""
+    drawn = _queue_series(points, window)
+    if not drawn:
+        return None
+    days = _window_days(window)
+    series = {
+        labels: [round(p95.get(day, 0.0) / 60, 1) for day in days]
+        for labels, p95 in ((k, {p.day: p.p95 for p in v}) for k, v in drawn.items())
+    }
+    return _native(title, "bar", [_day(d) for d in days], series, "Day (UTC)", "p95 queue, minutes")
+
+
+def fleet_native(
+    points: Sequence[FleetPoint], window: Window, title: str
+) -> dict[str, object] | None:
+    """Runners busy, idle and offline at each day's last sample, as Slack's own line
+    chart over the days that have one; None without samples."""
+    last: dict[date, FleetPoint] = {}
+    for point in sorted((p for p in points if window[0] <= p.at <= window[1]), key=lambda p: p.at):
+        last[point.at.astimezone(UTC).date()] = point
+    if not last:
+        return None
+    days = sorted(last)[-NATIVE_CATEGORIES:]
+    series: dict[str, list[float]] = {
+        "busy": [float(last[d].busy) for d in days],
+        "idle": [float(max(0, last[d].online - last[d].busy)) for d in days],
+        "offline": [float(last[d].offline) for d in days],
+    }
+    return _native(title, "line", [_day(d) for d in days], series, "Day (UTC)", "runners")

@@ -25,6 +25,7 @@ from bot.dispatch import Caller, Click, Router, run_click, run_command
 from bot.services import Services
 from bot.slack.blocks import Reply
 from bot.slack.views import errors as errors_view
+from bot.slack.views.charts import without_native
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +42,22 @@ def safe_payload(reply: Reply) -> dict[str, Any]:
 
 
 async def post(respond: AsyncRespond, reply: Reply) -> None:
-    """Send ``reply`` to the response_url."""
-    payload = safe_payload(reply)
-    try:
-        response = await respond(**payload)
-    except ValueError:  # the request carried no response_url: nowhere to answer
-        log.warning("a Slack request without response_url; the reply was dropped")
-        return
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("could not post to response_url: %s", type(exc).__name__)
-        return
-    if response.status_code >= 300:
+    """Send ``reply`` to the response_url; once more without its chart blocks if Slack
+    refuses it (a workspace without Slack's chart block yet): the figures stay, in text."""
+    payload: dict[str, Any] | None = safe_payload(reply)
+    while payload is not None:
+        try:
+            response = await respond(**payload)
+        except ValueError:  # the request carried no response_url: nowhere to answer
+            log.warning("a Slack request without response_url; the reply was dropped")
+            return
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not post to response_url: %s", type(exc).__name__)
+            return
+        if response.status_code < 300:
+            return
         log.warning("response_url answered %s", response.status_code)
+        payload = without_native(payload)
 
 
 def response_url_allowed(url: str | None, prefixes: Sequence[str]) -> bool:
@@ -287,10 +292,13 @@ def _home_listeners(
 async def post_dm(services: Services, user_id: str, reply: Reply) -> None:
     """Send ``reply`` to ``user_id``'s DM with runnerops (chat.postMessage to the user id):
     what a Home button answers with, as a Home view has no response_url."""
-    payload = safe_payload(reply)
-    try:
-        await services.slack.chat_postMessage(
-            channel=user_id, text=payload["text"], blocks=payload["blocks"]
-        )
-    except Exception as exc:  # SlackApiError, network: the click has nowhere else to answer
-        log.warning("could not send a Home button's answer by DM: %s", type(exc).__name__)
+    payload: dict[str, Any] | None = safe_payload(reply)
+    while payload is not None:
+        try:
+            await services.slack.chat_postMessage(
+                channel=user_id, text=payload["text"], blocks=payload["blocks"]
+            )
+            return
+        except Exception as exc:  # SlackApiError, network: nowhere else to answer
+            log.warning("could not send a Home button's answer by DM: %s", type(exc).__name__)
+            payload = without_native(payload)  # again without charts a workspace refused
