@@ -152,7 +152,8 @@ class DigestStore:
                     AlertRow(
                         kind=alert.kind.value,
                         reason=alert.reason,
-                        jobs=len(alert.members) + len(alert.left),
+                        # A resolved one keeps only the count its message last showed.
+                        jobs=max(len(alert.members) + len(alert.left), alert.shown_count, 1),
                         opened=ts is not None and start <= opened_at < end,
                         resolved=resolved_at is not None and start <= resolved_at < end,
                     )

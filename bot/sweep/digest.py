@@ -83,7 +83,7 @@ class Digests:
         target = parse_target(watch.target)
         empty: dict[LabelSetKey, QueueStats] = {}
         today = before = week = empty
-        advice = None
+        advice: capacity.Capacity | None = capacity.Capacity({}, 0)  # none to give
         if target.scope is not Scope.ENTERPRISE:  # jobs are known of organizations, repos
             repo = str(target) if target.scope is Scope.REPO else None
             window = self.store.queue_window

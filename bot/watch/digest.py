@@ -142,7 +142,7 @@ class AlertRow:
 
     kind: str  # "stuck" or "offline"
     reason: str  # a stuck alert's Reason value; "" for the others
-    jobs: int  # the jobs it named (those still waiting and those gone)
+    jobs: int  # the jobs it named (resolved: as many as its message last showed, at least 1)
     opened: bool  # opened within the day
     resolved: bool  # resolved within the day
 

@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.durations import format_duration
 from bot.slack.blocks import Reply, context, escape, header, section, slack_date
-from bot.slack.views.reasons import REASON_TITLES, labels_text, names, plural, wanted_labels
+from bot.slack.views.reasons import REASON_TITLES, names, plural, wanted_labels
 from bot.watch.diagnosis import Reason
 from bot.watch.digest import Digest, QueueLine, Trend, trend
 
@@ -94,7 +94,8 @@ def _short(d: Digest) -> str | None:
     if not d.short:
         return None
     lines = [
-        f"• {labels_text(s.labels)}: {s.runners} ran its jobs, suggested {s.suggested}"
+        f"• {wanted_labels(s.labels)}: {plural(s.runners, 'runner')} ran its jobs,"
+        f" {s.suggested} suggested"
         for s in d.short[:MAX_SHORT]
     ]
     if len(d.short) > MAX_SHORT:
