@@ -145,6 +145,20 @@ async def test_two_processes_post_one_digest(keys: Keys, clock: Clock, database_
             done = await sweep(two)
             assert done.leader and done.digests == 0
             assert titles(one, two) == ["Daily digest: acme, Fri 15 Jan"]
+            # Watching again with the same digest keeps the claim: a digest due and not
+            # yet sent still goes out.
+            clock.now = at("2027-01-16 08:30")
+            await watch(two, "--digest 09:00 --tz Europe/Paris --after 10m")
+            [kept] = await two.services.store.watches.all()
+            assert (kept.digest_day, kept.after.seconds) == ("2027-01-15", 600)
+            assert (await sweep(two)).digests == 1
+            # A new time starts over from the latest day past: at 07:00 in Paris, 06:30's
+            # day is today, so the first digest at the new time is tomorrow's.
+            clock.now = at("2027-01-17 06:00")
+            await watch(two, "--digest 06:30 --tz Europe/Paris")
+            [moved] = await two.services.store.watches.all()
+            assert (moved.digest_at, moved.digest_day) == ("06:30", "2027-01-17")
+            assert (await sweep(two)).digests == 0
 
 
 async def test_a_dst_day_in_new_york_gets_one_digest(sb: Sandbox, clock: Clock) -> None:
