@@ -25,6 +25,7 @@ from bot.slack.views import watch as watch_view
 from bot.store.database import StoreUnavailable
 from bot.store.watches import MENTION_AFTER, Watch
 from bot.targets import Target
+from bot.watch import digest
 from handlers.access import NoArgs, parse_no_args
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class WatchArgs(Args):
     offline_after: timedelta = DEFAULT_OFFLINE_AFTER
     mentions: tuple[str, ...] = ()
     mention_after: timedelta = MENTION_AFTER
+    digest_at: str | None = None  # ``--digest HH:MM``, as typed (checked)
+    digest_tz: str = digest.DEFAULT_TZ
 
 
 # A Slack user (``<@U…>``, ``<@U…|name>`` as Slack escapes it) or user group
@@ -65,18 +68,43 @@ def mention(word: str, verb: str) -> str:
     raise UsageError(MENTION_USAGE, verb)
 
 
+TZ_ALONE = (
+    "`--tz` is the time zone of the daily digest, so it goes with `--digest HH:MM`:"
+    " for example `--digest 09:00 --tz Europe/Paris`"
+)
+
+
+def digest_flags(w: Words) -> tuple[str | None, str]:
+    """``--digest HH:MM`` (None when not given) and ``--tz ZONE``, checked."""
+    at, tz = w.flags.get("--digest"), w.flags.get("--tz")
+    if at is None:
+        if tz is not None:
+            raise UsageError(TZ_ALONE, w.verb)
+        return None, digest.DEFAULT_TZ
+    try:
+        when = digest.parse_hhmm(at[-1])
+        zone = digest.parse_zone(tz[-1]) if tz is not None else None
+    except ValueError as exc:
+        flag = "--digest" if "time of day" in str(exc) else "--tz"
+        raise UsageError(f"`{flag}`: {exc}", w.verb) from None
+    return f"{when:%H:%M}", zone.key if zone is not None else digest.DEFAULT_TZ
+
+
 def parse_watch(w: Words) -> WatchArgs:
     target, rest = take_target(w.verb, w.positionals, w.default_target)
     no_more(rest, w.verb)
     mentions = tuple(dict.fromkeys(mention(word, w.verb) for word in w.flags.get("--mention", [])))
     if len(mentions) > MAX_MENTIONS:
         raise UsageError(f"at most {MAX_MENTIONS} `--mention` targets", w.verb)
+    digest_at, digest_tz = digest_flags(w)
     return WatchArgs(
         target=target,
         after=duration_flag(w.flags, "--after", w.verb) or DEFAULT_AFTER,
         offline_after=duration_flag(w.flags, "--offline-after", w.verb) or DEFAULT_OFFLINE_AFTER,
         mentions=mentions,
         mention_after=duration_flag(w.flags, "--mention-after", w.verb) or MENTION_AFTER,
+        digest_at=digest_at,
+        digest_tz=digest_tz,
     )
 
 
@@ -86,6 +114,7 @@ async def watch(inv: Invocation[WatchArgs]) -> Reply:
     services, caller, command = inv.services, inv.caller, inv.command
     target = command.target
     await services.runners.list_runners(target)  # installed, and its runners readable
+    now = datetime.fromtimestamp(services.clock(), UTC)
     entry = Watch(
         channel=caller.channel_id,
         target=str(target),
@@ -93,9 +122,12 @@ async def watch(inv: Invocation[WatchArgs]) -> Reply:
         offline_after=command.offline_after,
         created_by=caller.user_id,
         created_by_name=caller.user_name,
-        created_at=datetime.fromtimestamp(services.clock(), UTC),
+        created_at=now,
         mentions=command.mentions,
         mention_after=command.mention_after,
+        digest_at=command.digest_at,
+        digest_tz=command.digest_tz,
+        digest_day=_first_claimed(command, now),
     )
     detail = (  # in the duration grammar, as the command takes them
         f"after {format_duration(command.after)}, offline after"
@@ -105,6 +137,8 @@ async def watch(inv: Invocation[WatchArgs]) -> Reply:
         detail += (
             f", mention {' '.join(command.mentions)} after {format_duration(command.mention_after)}"
         )
+    if command.digest_at:
+        detail += f", digest at {command.digest_at} {command.digest_tz}"
     async with await services.audit_first(caller, "watch", target, detail) as audited:
         try:  # only to word the confirmation
             before = await services.store.watches.get(entry.channel, entry.target)
@@ -147,6 +181,15 @@ async def watch(inv: Invocation[WatchArgs]) -> Reply:
     return watch_view.watch_done(entry, new=new)
 
 
+def _first_claimed(command: WatchArgs, now: datetime) -> str | None:
+    """The day a new digest counts as already sent: the latest whose time has passed,
+    so the first digest is the next one (never one for a day before the watch)."""
+    if command.digest_at is None:
+        return None
+    at, zone = digest.parse_hhmm(command.digest_at), digest.parse_zone(command.digest_tz)
+    return digest.last_day(now, at, zone).isoformat()
+
+
 async def _read_back(services: Services, entry: Watch) -> bool | None:
     """Whether ``entry`` is stored as asked; None when the database cannot say."""
     try:
@@ -158,7 +201,16 @@ async def _read_back(services: Services, entry: Watch) -> bool | None:
         stored.offline_after,
         stored.mentions,
         stored.mention_after,
-    ) == (entry.after, entry.offline_after, entry.mentions, entry.mention_after)
+        stored.digest_at,
+        stored.digest_tz,
+    ) == (
+        entry.after,
+        entry.offline_after,
+        entry.mentions,
+        entry.mention_after,
+        entry.digest_at,
+        entry.digest_tz,
+    )
 
 
 async def _amend(services: Services, channel: str, ts: object, reply: Reply) -> None:
@@ -228,11 +280,12 @@ router.add(
     Verb(
         "watch",
         "watch TARGET [--after DURATION] [--offline-after DURATION] [--mention WHO]..."
-        " [--mention-after DURATION]",
+        " [--mention-after DURATION] [--digest HH:MM [--tz ZONE]]",
         "alerts in this channel: jobs queued too long (default 5m), runners offline"
         " (default 10m); `--mention @someone` (a user or user group, repeatable) is told in"
         " the alert's thread when nobody acknowledged it after `--mention-after` (default"
-        " 15m); watching again changes these (admins)",
+        " 15m); `--digest HH:MM` posts a daily digest at that time in `--tz` (an IANA zone,"
+        " default UTC); watching again changes these (admins)",
         "admin",
         parse_watch,
         watch,
@@ -241,6 +294,8 @@ router.add(
             "--offline-after": True,
             "--mention": True,
             "--mention-after": True,
+            "--digest": True,
+            "--tz": True,
         },
     )
 )
@@ -259,7 +314,7 @@ router.add(
     Verb(
         "watching",
         "watching",
-        "the watches of targets you may read: channel, target, thresholds, by whom",
+        "the watches of targets you may read: channel, target, thresholds, digest, by whom",
         "read",
         parse_no_args,
         watching,

@@ -171,8 +171,8 @@ class Metrics:
         self.sweep_failures = Counter(
             "runnerops_sweep_failures_total",
             "Sweep failures by target and reason: a watch not swept (GitHub, permission,"
-            " installation, database, poll_budget, internal) or one alert or job that failed"
-            " alone (alert, job).",
+            " installation, database, poll_budget, internal) or one alert, job or daily"
+            " digest that failed alone (alert, job, digest).",
             ["target", "reason"],
             registry=r,
         )

@@ -27,6 +27,11 @@ class Watch:
     # ``--mention`` targets (``<@U…>``, ``<!subteam^S…>``) and ``--mention-after``.
     mentions: tuple[str, ...] = ()
     mention_after: timedelta = MENTION_AFTER
+    # ``--digest HH:MM`` (None: no digest) in ``--tz``, and the local day (YYYY-MM-DD)
+    # whose digest was last claimed (bot/watch/digest.py).
+    digest_at: str | None = None
+    digest_tz: str = "UTC"
+    digest_day: str | None = None
 
     @property
     def target_key(self) -> str:
@@ -45,6 +50,9 @@ def _watch(row: sa.Row[tuple[object, ...]]) -> Watch:
         created_at=m["created_at"],
         mentions=tuple(str(m["mentions"] or "").split()),
         mention_after=timedelta(seconds=m["mention_after_seconds"]),
+        digest_at=m["digest_at"],
+        digest_tz=m["digest_tz"] or "UTC",
+        digest_day=m["digest_day"],
     )
 
 
@@ -55,7 +63,11 @@ class WatchStore:
 
     async def put(self, watch: Watch) -> bool:
         """Add ``watch``, or change the thresholds of the same channel and target (who
-        and when stay the first watcher's). True when it is new."""
+        and when stay the first watcher's). True when it is new.
+
+        The day last claimed for its digest is the one given (:attr:`Watch.digest_day`,
+        the latest day already past, so the first digest is the next one) unless the
+        digest's time and zone are the same as before: then it stays as it was."""
         values = {
             "channel": watch.channel,
             "target_key": watch.target_key,
@@ -67,6 +79,9 @@ class WatchStore:
             "created_at": watch.created_at,
             "mentions": " ".join(watch.mentions),
             "mention_after_seconds": int(watch.mention_after.total_seconds()),
+            "digest_at": watch.digest_at,
+            "digest_tz": watch.digest_tz,
+            "digest_day": watch.digest_day,
         }
         statement = self._insert(watches).values(values)
         statement = statement.on_conflict_do_update(
@@ -76,6 +91,16 @@ class WatchStore:
                 "offline_after_seconds": statement.excluded.offline_after_seconds,
                 "mentions": statement.excluded.mentions,
                 "mention_after_seconds": statement.excluded.mention_after_seconds,
+                "digest_at": statement.excluded.digest_at,
+                "digest_tz": statement.excluded.digest_tz,
+                "digest_day": sa.case(
+                    (
+                        watches.c.digest_at.is_not_distinct_from(statement.excluded.digest_at)
+                        & (watches.c.digest_tz == statement.excluded.digest_tz),
+                        watches.c.digest_day,
+                    ),
+                    else_=statement.excluded.digest_day,
+                ),
             },
         )
 
@@ -92,6 +117,31 @@ class WatchStore:
                 return new
 
         return await self.db.write(upsert, "watch write")
+
+    async def claim_digest(self, watch: Watch, day: str) -> bool:
+        """Claim ``day``'s digest of ``watch`` (as it is now: same time and zone): one
+        conditional UPDATE moving ``digest_day`` forward to ``day``, which only one process
+        wins. True for the winner, the one that posts it."""
+        if watch.digest_at is None:
+            return False
+        c = watches.c
+        statement = (
+            watches.update()
+            .where(
+                c.channel == watch.channel,
+                c.target_key == watch.target_key,
+                c.digest_at == watch.digest_at,
+                c.digest_tz == watch.digest_tz,
+                sa.or_(c.digest_day.is_(None), c.digest_day < day),
+            )
+            .values(digest_day=day)
+        )
+
+        async def update() -> bool:
+            async with self.db.engine.begin() as conn:
+                return (await conn.execute(statement)).rowcount == 1
+
+        return await self.db.write(update, "watch digest claim")
 
     async def remove(
         self, channel: str, target: str, *, also: Sequence[sa.Executable] = ()

@@ -48,6 +48,7 @@ class Round:
     failed: int = 0  # alerts or jobs that failed alone (logged and counted)
     gone: int = 0  # jobs GitHub no longer knows, closed this round
     escalated: int = 0  # thread replies mentioning a watch's --mention targets
+    digests: int = 0  # daily digests posted (``--digest``)
 
 
 @dataclass

@@ -39,6 +39,7 @@ from bot.store.health import WatchId
 from bot.store.jobs import QUEUE_LIMIT, JobRecord
 from bot.store.leases import Leader
 from bot.store.watches import Watch
+from bot.sweep.digest import Digests
 from bot.sweep.failures import (
     AlertId,
     Failure,
@@ -150,6 +151,7 @@ class Sweeper:
         notice_after = max(NOTICE_AFTER, timedelta(seconds=NOTICE_PERIODS * every))
         self.health = WatchHealth(services, notice_after=notice_after)
         self.messages = AlertMessages(services)
+        self.digests = Digests(services)
         self.watches: list[Watch] = []
         # The last listings, for the rounds the poll budget paces an account out of.
         self.memo = FleetMemo()
@@ -239,6 +241,7 @@ class Sweeper:
                 await self.health.record(watch, plan.outcomes[wid], now, plan.new_alerts[wid])
             except Exception as exc:
                 failed_alone(self.metrics, done, watch.target, "health", wid, exc)
+        await self.digests.run(watches, self.memo, now, done)  # after the alerts, never before
         return done
 
     async def _sweep_watch(

@@ -32,12 +32,21 @@ def mentions_text(watch: Watch) -> str:
     )
 
 
+def digest_text(watch: Watch) -> str:
+    """When the daily digest is posted; empty for none."""
+    if watch.digest_at is None:
+        return ""
+    return f"a daily digest at {escape(watch.digest_at)} {escape(watch.digest_tz)}"
+
+
 def watch_confirmation(watch: Watch, *, new: bool) -> Reply:
     verb = "now watches" if new else "now watches, with new thresholds,"
     text = (
         f":eyes: runnerops {verb} *{escape(watch.target)}* for this channel (asked by"
         f" <@{escape(watch.created_by)}>): {_what(watch)} are reported here."
     )
+    if watch.digest_at is not None:
+        text += f" It gets {digest_text(watch)}."
     return Reply(text=text, blocks=[section(text)], response_type="in_channel")
 
 
@@ -48,6 +57,8 @@ def watch_done(watch: Watch, *, new: bool) -> Reply:
     )
     if watch.mentions:
         text += f" It {mentions_text(watch)}."
+    if watch.digest_at is not None:
+        text += f" It posts {digest_text(watch)}."
     return Reply(text=text, blocks=[section(text)])
 
 
@@ -87,7 +98,9 @@ def watching(watches: Sequence[Watch], *, hidden: int = 0) -> Reply:
     lines = [
         f"• *{escape(w.target)}* in <#{escape(w.channel)}>: queued > {format_duration(w.after)},"
         f" offline > {format_duration(w.offline_after)} · since {slack_date(w.created_at)}"
-        f" by <@{escape(w.created_by)}>" + (f" · {mentions_text(w)}" if w.mentions else "")
+        f" by <@{escape(w.created_by)}>"
+        + (f" · {mentions_text(w)}" if w.mentions else "")
+        + (f" · {digest_text(w)}" if w.digest_at is not None else "")
         for w in watches
     ]
     blocks: list[Block] = [header("Watches")]
