@@ -82,7 +82,7 @@ async def test_the_fix_adds_the_labels_and_says_so_on_the_alert(
         assert buttons(message) == [FIRST, ACK_ACTION, SNOOZE_ACTION]
         text, confirm = texts_of(message, FIRST)
         assert text == "Add gpu to gpu-box-3"
-        assert "*gpu-box-3* will also take jobs that ask for `gpu`" in confirm
+        assert "*gpu-box-3* of *acme* will also take jobs that ask for `gpu`" in confirm
         assert "from every repository that may use it" in confirm
         posts = label_posts(sb)
 
@@ -107,6 +107,33 @@ async def test_the_fix_adds_the_labels_and_says_so_on_the_alert(
         [entry] = await label_entries(sb)
         assert (entry.user_id, entry.outcome) == ("U0ALICE", "changed")
         assert "add gpu on gpu-box-3" in entry.detail and "after: docker, gpu" in entry.detail
+
+
+async def test_a_repository_watch_labels_the_repository_runner_where_it_is(
+    sb: Sandbox, clock: Clock
+) -> None:
+    """A repository's own runner is changed on the repository, an organization's runner
+    on the organization (whose admin grant the click needs)."""
+    repo = "/repos/acme/api"
+    sb.github.add_runner(repo, "api-box", labels=["docker"])
+    sb.github.add_runner(ORG, "org-box", labels=["docker"])
+    reply = await sb.run("watch acme/api", channel_id=CHANNEL)
+    assert "Watching" in reply_text(reply), reply_text(reply)
+    await queued(sb, ["self-hosted", "gpu"])
+    clock.advance(6 * MINUTE)
+    assert (await sweep(sb)).posted == 1
+    [message] = alerts(sb)
+    assert [texts_of(message, a)[0] for a in FIX_LABELS_ACTIONS[:2]] == [
+        "Add gpu to api-box",
+        "Add gpu to org-box",
+    ]
+    assert "*api-box* of *acme/api*" in texts_of(message, FIRST)[1]
+    said = await click(sb, message, FIRST, "U0ALICE")
+    assert "You added `gpu` to *api-box* in *acme/api*" in said, said
+    rid = runner_id(sb, "api-box", repo)
+    assert sb.github.count("POST", f"{repo}/actions/runners/{rid}/labels") == 1
+    assert labels_of(sb, "api-box", repo)["gpu"] == "custom"
+    assert "gpu" not in labels_of(sb, "org-box")
 
 
 async def test_at_most_three_choices_with_one_action_id_each(sb: Sandbox, clock: Clock) -> None:

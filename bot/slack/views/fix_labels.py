@@ -41,9 +41,9 @@ def _button(alert: Alert, fix: LabelFix, action_id: str) -> ButtonElement:
     text = clip(f"Add {clip(', '.join(fix.labels), 30)} to {runner}", BUTTON_TEXT_MAX)
     later = "" if fix.online else " It is offline now: it takes them once it is back."
     consequence = (
-        f"*{escape(clip(fix.runner_name, 60))}* will also take jobs that ask for"
-        f" {_codes(fix.labels, 5)} from every repository that may use it"
-        f" ({escape(clip(fix.scope, 60))}).{later}"
+        f"*{escape(clip(fix.runner_name, 60))}* of *{escape(clip(fix.scope, 60))}* will also"
+        f" take jobs that ask for {_codes(fix.labels, 5)} from every repository that may use"
+        f" it.{later}"
     )
     return ButtonElement(
         text=PlainTextObject(text=text),
@@ -80,8 +80,8 @@ def _reply(text: str) -> Reply:
 def added_reply(runner: str, labels: Sequence[str], scope: str) -> Reply:
     return _reply(
         f":label: You added {_codes(labels)} to *{escape(clip(runner, 100))}* in"
-        f" *{escape(scope)}*: it can take these jobs now (when online and idle). The alert"
-        " says so."
+        f" *{escape(scope)}*. The alert says so; its next update shows whether the jobs are"
+        " picked up."
     )
 
 
