@@ -46,6 +46,7 @@ async def _values(sb: Sandbox) -> dict[str, str]:
     plan = await sb.services.store.plans.create(
         "acme", [(runner["id"], runner["name"])], "offline", "U0ALICE", offline_for=timedelta(1)
     )
+    fix_labels = {"scope": "acme", "runner_id": 7, "runner": "gpu-box-3", "labels": ["gpu"]}
     return {
         "runner_delete": json.dumps({"target": "acme", "id": runner["id"], "name": "linux-idle"}),
         "runners_prune": plan.id,
@@ -60,6 +61,12 @@ async def _values(sb: Sandbox) -> dict[str, str]:
         # the policy refuses before the store is read).
         "alert_ack": json.dumps({"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}),
         "alert_snooze": json.dumps({"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}),
+        **{
+            f"alert_fix_labels_{n}": json.dumps(
+                {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s=", "fix": fix_labels}
+            )
+            for n in (1, 2, 3)
+        },
     }
 
 

@@ -74,6 +74,10 @@ class NearMiss:
     runner_name: str
     missing: LabelSetKey
     online: bool
+    # Where it is registered, for a fix that changes it: on the job's repository itself,
+    # or in a group an enterprise shares with the organization (neither: the org's own).
+    repository_level: bool = False
+    shared: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +187,7 @@ def diagnose(
     wanted = frozenset(labels)
     matching = [r for r in ordered if wanted.issubset(r.labels)]
     if not matching:
-        return _no_matching_labels(labels, ordered)
+        return _no_matching_labels(labels, ordered, groups)
     base, usable = _by_group(job, matching, groups)
     if not usable:
         return base
@@ -197,16 +201,29 @@ def diagnose(
     )
 
 
-def _no_matching_labels(labels: LabelSetKey, ordered: Sequence[RunnerInfo]) -> Diagnosis:
+def _no_matching_labels(
+    labels: LabelSetKey, ordered: Sequence[RunnerInfo], groups: Iterable[RunnerGroup]
+) -> Diagnosis:
     """No runner carries every label: which labels none carries, and the closest runners."""
     carried = {label for r in ordered for label in r.labels}
+    shared = {g.id for g in groups if g.inherited}
 
     def lacks(runner: RunnerInfo) -> LabelSetKey:
         have = frozenset(runner.labels)
         return tuple(label for label in labels if label not in have)
 
     near = sorted(
-        (NearMiss(r.id, r.name, lacks(r), r.online) for r in ordered),
+        (
+            NearMiss(
+                r.id,
+                r.name,
+                lacks(r),
+                r.online,
+                repository_level=r.repository_level,
+                shared=not r.repository_level and r.group_id in shared,
+            )
+            for r in ordered
+        ),
         key=lambda m: len(m.missing),
     )
     return Diagnosis(

@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
 
 from bot.durations import format_duration
 from bot.slack.blocks import Reply, clip, context, escape, section, slack_date, slack_time
+from bot.slack.views.fix_labels import label_fix_buttons
 from bot.slack.views.fixes import (
     OFFLINE_FIXES,
     STUCK_FIXES,
@@ -27,6 +28,9 @@ from bot.slack.views.reasons import MAX_JOBS_SHOWN, job_line, plural, reason_tex
 from bot.store.jobs import JobRecord
 from bot.watch.alerts import Alert, AlertKind, Departure, Marks, Member
 from bot.watch.diagnosis import Diagnosis
+
+# The fix buttons of each kind of alert, one builder per fix (bot/slack/views/fixes.py).
+STUCK_BUILDERS = (*STUCK_FIXES, label_fix_buttons)
 
 ACK_ACTION = "alert_ack"
 SNOOZE_ACTION = "alert_snooze"
@@ -119,7 +123,7 @@ def stuck_alert(
             )
         )
     blocks.append(context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
-    if alert.active and (fixes := fixes_block(alert, diagnosis, STUCK_FIXES)) is not None:
+    if alert.active and (fixes := fixes_block(alert, diagnosis, STUCK_BUILDERS)) is not None:
         blocks.append(fixes)
     _marked(blocks, alert, marks, now)
     # The fallback text notifies too: labels come from workflow files, so escaped (and cut:
