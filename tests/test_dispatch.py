@@ -60,6 +60,12 @@ async def _values(sb: Sandbox) -> dict[str, str]:
         # the policy refuses before the store is read).
         "alert_ack": json.dumps({"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}),
         "alert_snooze": json.dumps({"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}),
+        "alert_fix_jit": json.dumps(
+            {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s=", "fix": {"fix": "jit"}}
+        ),
+        "alert_fix_prune": json.dumps(
+            {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s=", "fix": {"fix": "prune"}}
+        ),
     }
 
 

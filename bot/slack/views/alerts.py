@@ -17,6 +17,8 @@ from slack_sdk.models.blocks import (
 
 from bot.durations import format_duration
 from bot.slack.blocks import Reply, clip, context, escape, section, slack_date, slack_time
+from bot.slack.views.fix_jit import jit_fix_buttons
+from bot.slack.views.fix_prune import prune_fix_buttons
 from bot.slack.views.fixes import (
     OFFLINE_FIXES,
     STUCK_FIXES,
@@ -30,6 +32,9 @@ from bot.watch.diagnosis import Diagnosis
 
 ACK_ACTION = "alert_ack"
 SNOOZE_ACTION = "alert_snooze"
+# The fix builders each alert kind offers (bot.slack.views.fixes), in the order shown.
+STUCK_BUILDERS = (*STUCK_FIXES, jit_fix_buttons)
+OFFLINE_BUILDERS = (*OFFLINE_FIXES, prune_fix_buttons)
 
 
 def marks_text(marks: Marks, now: datetime) -> str:
@@ -119,7 +124,7 @@ def stuck_alert(
             )
         )
     blocks.append(context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
-    if alert.active and (fixes := fixes_block(alert, diagnosis, STUCK_FIXES)) is not None:
+    if alert.active and (fixes := fixes_block(alert, diagnosis, STUCK_BUILDERS)) is not None:
         blocks.append(fixes)
     _marked(blocks, alert, marks, now)
     # The fallback text notifies too: labels come from workflow files, so escaped (and cut:
@@ -199,7 +204,7 @@ def offline_alert(
         blocks.append(
             context("Start the runner service on those machines, or delete runners retired.")
         )
-        if (fixes := fixes_block(alert, None, OFFLINE_FIXES)) is not None:
+        if (fixes := fixes_block(alert, None, OFFLINE_BUILDERS)) is not None:
             blocks.append(fixes)
         _marked(blocks, alert, marks, now)
     return Reply(text=text, blocks=blocks, response_type="in_channel")
