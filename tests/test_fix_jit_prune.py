@@ -23,7 +23,7 @@ from bot.slack.views.prune import PRUNE_ACTION
 from handlers.fix_jit import LabelRefused, jit_labels, runner_name
 from tests.conftest import Clock
 from tests.test_alert_marks import buttons, current
-from tests.test_watch_sweep import CHANNEL, MINUTE, alerts, queued, seed, sweep
+from tests.test_watch_sweep import CHANNEL, MINUTE, alerts, deliver, queued, seed, sweep
 
 ORG = "/orgs/acme"
 JIT = ORG + "/actions/runners/generate-jitconfig"
@@ -182,6 +182,26 @@ async def test_labels_github_would_refuse_get_a_clear_reply(sb: Sandbox, clock: 
     assert reply["response_type"] == "ephemeral"
     assert "GitHub would refuse for a runner" in said and "1 to 100 characters" in said
     assert sb.github.count("POST", JIT) == 0
+
+
+async def test_a_click_on_a_resolved_alert_registers_nothing(sb: Sandbox, clock: Clock) -> None:
+    gpu = sb.github.add_runner_group(ORG, "GPU")
+    sb.github.add_runner(ORG, "gpu-1", labels=["gpu"], runner_group_id=gpu, busy=True)
+    await watch(sb)
+    job = await queued(sb, ["self-hosted", "gpu"])
+    clock.advance(6 * MINUTE)
+    await sweep(sb)
+    message = stuck(sb)
+    assert JIT_FIX_ACTION in buttons(message)
+    sb.github.set_runner(ORG, "gpu-1", busy=False)
+    sb.github.set_job(job, status="in_progress", runner="gpu-1")
+    await deliver(sb, job)
+    clock.advance(MINUTE)
+    assert (await sweep(sb)).resolved == 1
+    said = reply_text(await click(sb, message, JIT_FIX_ACTION, "U0ALICE"))
+    assert "This alert is over" in said
+    assert sb.github.count("POST", JIT) == 0
+    assert all(e.action != "jit" for e in await sb.services.store.audit.recent(limit=50))
 
 
 def test_hostile_labels_and_names() -> None:
