@@ -255,7 +255,7 @@ async def test_prune_these_dry_runs_exactly_the_alert_s_runners_privately(
     assert "`linux-2`" not in said and "`linux-3`" not in said and "linux-4" not in said
     assert "*linux-2* is back online" in said and "*linux-3* was deleted already" in said
     assert buttons(reply) == [PRUNE_ACTION]
-    # A dry run: nothing deleted, nothing said in the channel, no fix note.
+    # A dry run: nothing deleted, nothing said in the channel, no fix note yet.
     assert sb.github.count("DELETE", ORG + "/actions/runners/.*") == deletes
     assert (len(sb.slack.posted), len(sb.slack.updated)) == (posts, updates)
     [entry] = [e for e in await sb.services.store.audit.recent(limit=50) if e.action == "prune"]
@@ -272,6 +272,12 @@ async def test_prune_these_dry_runs_exactly_the_alert_s_runners_privately(
     left = {r["name"] for r in sb.github.runners(ORG)}
     assert "linux-1" not in left and {"linux-2", "linux-4"} <= left
     assert sb.github.count("DELETE", ORG + "/actions/runners/.*") == deletes + 1
+    # ...and the alert then says so, in place (its message otherwise as it was).
+    shown = current(sb, message)
+    assert "Fixed by <@U0ALICE> at" in str(shown["blocks"])
+    assert "pruned 1 runner" in str(shown["blocks"]) and "pruned 1 runners" not in str(shown)
+    assert "runners of acme offline" in shown["text"] and "linux-1" in reply_text(shown)
+    assert PRUNE_ACTION not in buttons(shown)
 
 
 async def test_prune_these_without_the_grant_is_refused(sb: Sandbox, clock: Clock) -> None:
