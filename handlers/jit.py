@@ -6,7 +6,9 @@ from logs as soon as it arrives, shown only ephemerally, never audited.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot import errors
 from bot.commands import (
@@ -19,9 +21,14 @@ from bot.commands import (
     unique_labels,
 )
 from bot.dispatch import Args, Invocation, Router, Verb, Words
+from bot.github.models import RunnerGroup
 from bot.slack.blocks import Reply
 from bot.slack.views import jit as jit_view
 from bot.targets import Target
+
+if TYPE_CHECKING:
+    from bot.caller import Caller
+    from bot.services import Services
 
 router = Router()
 
@@ -70,24 +77,38 @@ async def jit(inv: Invocation[JitArgs]) -> Reply:
     target, name = command.target, command.name
     labels = command.labels or DEFAULT_LABELS
     work_folder = command.work_folder or DEFAULT_WORK_FOLDER
-    what = f"runner {name}, labels {', '.join(labels)}"
     group = await services.runners.find_group(target, command.group)
-    what += f", group {group.name} (id {group.id})"
+    reply, _ = await issue(services, caller, target, name, group, labels, work_folder)
+    return reply
+
+
+async def issue(
+    services: Services,
+    caller: Caller,
+    target: Target,
+    name: str,
+    group: RunnerGroup,
+    labels: Sequence[str],
+    work_folder: str,
+) -> tuple[Reply, bool]:
+    """Register the runner, audited first; the private reply, and whether its configuration
+    is in it (the ``jit`` verb and an alert's fix button both issue runners here)."""
+    what = f"runner {name}, labels {', '.join(labels)}, group {group.name} (id {group.id})"
     async with await services.audit_first(caller, "jit", target, what) as audited:
         try:  # the entry is written first: an action that cannot be audited is not done
             config = await services.runners.generate_jit(target, name, group, labels, work_folder)
         except errors.OutcomeUnknown as exc:  # GitHub may have registered a runner
             await audited.settle("unknown", f"{what}: {exc.detail}")
-            return jit_view.jit_unknown(target, name)
+            return jit_view.jit_unknown(target, name), False
         except errors.JitConfigLost as lost:  # registered (a check found it), never shown
             await audited.settle(
                 "issued",
                 f"{what}; runner id {lost.runner_id} ({lost.detail}; confirmed by a check,"
                 " its configuration lost unseen)",
             )
-            return jit_view.jit_lost(target, name, lost.runner_id)
+            return jit_view.jit_lost(target, name, lost.runner_id), False
         await audited.settle("issued", f"{what}; runner id {config.runner.id}")
-    return jit_view.jit_reply(target, config, group, labels, work_folder)
+    return jit_view.jit_reply(target, config, group, labels, work_folder), True
 
 
 router.add(

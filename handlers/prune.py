@@ -28,6 +28,7 @@ from bot.store.once import Heartbeat
 from bot.store.plans import PrunePlan
 from bot.targets import Target, TargetError, parse_target
 from bot.watch.models import RunnerInfo
+from handlers.fix_prune import say_pruned
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -166,13 +167,15 @@ async def prune_clicked(click: Click) -> Reply:
         raise errors.AuditUnavailable(target) from None
     if ran is None:
         return view.already_pruning(target)
-    outcome, _ = ran
+    outcome, ran_here = ran
     tally = Tally(
         total=int(outcome["total"]),
         deleted=list(outcome["deleted"]),
         skipped={k: list(v) for k, v in outcome["skipped"].items()},
         failed={k: list(v) for k, v in outcome["failed"].items()},
     )
+    if ran_here and plan.alert is not None and tally.deleted:  # from an alert's Prune these
+        await say_pruned(click, plan.alert, len(tally.deleted))
     return view.summary(
         target, tally, str(outcome["by"]), not_attempted=int(outcome["not_attempted"])
     )

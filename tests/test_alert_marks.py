@@ -175,7 +175,7 @@ async def test_an_offline_alert_is_acknowledged_and_escalated_alike(
     clock.advance(11 * MINUTE)
     assert (await sweep(sb)).posted == 1
     [message] = alerts(sb)
-    assert buttons(message) == [ACK_ACTION, SNOOZE_ACTION]
+    assert buttons(message)[-2:] == [ACK_ACTION, SNOOZE_ACTION]  # after its fix (Prune these)
     clock.advance(5 * MINUTE)
     assert (await sweep(sb)).escalated == 1
     [reply] = thread_replies(sb, message)

@@ -67,6 +67,12 @@ async def _values(sb: Sandbox) -> dict[str, str]:
             )
             for n in (1, 2, 3)
         },
+        "alert_fix_jit": json.dumps(
+            {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s=", "fix": {"fix": "jit"}}
+        ),
+        "alert_fix_prune": json.dumps(
+            {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s=", "fix": {"fix": "prune"}}
+        ),
     }
 
 

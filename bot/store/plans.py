@@ -32,6 +32,8 @@ class PrunePlan:
     # The dry run's rule, checked again for each runner on the click (None: a plan made
     # before the rule was kept, which is checked against GitHub's state only).
     offline_for: timedelta | None = None
+    # The alert whose "Prune these" made the plan (channel, key): its delete says so there.
+    alert: tuple[str, str] | None = None
 
 
 class PlanStore:
@@ -47,16 +49,32 @@ class PlanStore:
         created_by: str,
         *,
         offline_for: timedelta | None = None,
+        alert: tuple[str, str] | None = None,
     ) -> PrunePlan:
         now = utc(self.clock)
+        if alert is not None and offline_for is None:
+            offline_for = timedelta(0)  # the alert said they were offline long enough
         plan = PrunePlan(
-            secrets.token_hex(16), target, tuple(runners), criteria, created_by, now, offline_for
+            secrets.token_hex(16),
+            target,
+            tuple(runners),
+            criteria,
+            created_by,
+            now,
+            offline_for,
+            alert,
         )
         listed: list[list[object]] = [list(r) for r in plan.runners]
         # The runners column is JSON: the rule travels with them, with no schema change.
         kept: object = listed
         if offline_for is not None:
-            kept = {"offline_for": offline_for.total_seconds(), "runners": listed}
+            stored: dict[str, object] = {
+                "offline_for": offline_for.total_seconds(),
+                "runners": listed,
+            }
+            if alert is not None:
+                stored["alert"] = list(alert)
+            kept = stored
 
         async def insert() -> None:
             async with self.db.engine.begin() as conn:
@@ -87,9 +105,11 @@ class PlanStore:
                 row = (await conn.execute(query)).first()
             if row is None:
                 return None
-            kept, offline_for = row.runners, None
+            kept, offline_for, alert = row.runners, None, None
             if isinstance(kept, dict):
                 offline_for = timedelta(seconds=float(kept["offline_for"]))
+                if isinstance(kept.get("alert"), list) and len(kept["alert"]) == 2:
+                    alert = (str(kept["alert"][0]), str(kept["alert"][1]))
                 kept = kept["runners"]
             return PrunePlan(
                 row.id,
@@ -99,6 +119,7 @@ class PlanStore:
                 row.created_by,
                 row.created_at,
                 offline_for,
+                alert,
             )
 
         return await self.db.read(select, "plan read")

@@ -56,6 +56,17 @@ async def test_a_plan_keeps_its_rule_and_the_records_answer_per_runner(
     assert await store.fleet.sighting("acme/api", 7) is None  # another target's records
 
 
+async def test_a_plan_from_an_alert_names_it(store: Store) -> None:
+    """An offline alert's Prune these: the plan keeps the alert (channel, key) to say the
+    delete on, and no rule of its own beyond the alert's (offline at all)."""
+    plan = await store.plans.create(
+        "acme", [(7, "build-7")], "offline in the alert", "U0ALICE", alert=("C0A", "offline:x")
+    )
+    got = await store.plans.get(plan.id)
+    assert got == plan and got.alert == ("C0A", "offline:x")
+    assert got.offline_for == timedelta(0)
+
+
 async def test_a_plan_expires_after_a_day_and_is_then_pruned(store: Store, clock: Clock) -> None:
     old = await store.plans.create("acme", [(1, "r1")], "idle", "U0ALICE")
     clock.advance(PLAN_TTL.total_seconds())

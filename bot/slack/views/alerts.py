@@ -17,7 +17,9 @@ from slack_sdk.models.blocks import (
 
 from bot.durations import format_duration
 from bot.slack.blocks import Reply, clip, context, escape, section, slack_date, slack_time
+from bot.slack.views.fix_jit import jit_fix_buttons
 from bot.slack.views.fix_labels import label_fix_buttons
+from bot.slack.views.fix_prune import prune_fix_buttons
 from bot.slack.views.fixes import (
     OFFLINE_FIXES,
     STUCK_FIXES,
@@ -29,11 +31,11 @@ from bot.store.jobs import JobRecord
 from bot.watch.alerts import Alert, AlertKind, Departure, Marks, Member
 from bot.watch.diagnosis import Diagnosis
 
-# The fix buttons of each kind of alert, one builder per fix (bot/slack/views/fixes.py).
-STUCK_BUILDERS = (*STUCK_FIXES, label_fix_buttons)
-
 ACK_ACTION = "alert_ack"
 SNOOZE_ACTION = "alert_snooze"
+# The fix builders each alert kind offers (bot.slack.views.fixes), in the order shown.
+STUCK_BUILDERS = (*STUCK_FIXES, label_fix_buttons, jit_fix_buttons)
+OFFLINE_BUILDERS = (*OFFLINE_FIXES, prune_fix_buttons)
 
 
 def marks_text(marks: Marks, now: datetime) -> str:
@@ -203,7 +205,7 @@ def offline_alert(
         blocks.append(
             context("Start the runner service on those machines, or delete runners retired.")
         )
-        if (fixes := fixes_block(alert, None, OFFLINE_FIXES)) is not None:
+        if (fixes := fixes_block(alert, None, OFFLINE_BUILDERS)) is not None:
             blocks.append(fixes)
         _marked(blocks, alert, marks, now)
     return Reply(text=text, blocks=blocks, response_type="in_channel")
