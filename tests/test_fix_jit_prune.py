@@ -85,7 +85,8 @@ async def test_jit_button_is_on_busy_and_offline_alerts_only(sb: Sandbox, clock:
     clock.advance(6 * MINUTE)
     await sweep(sb)
     [other] = [m for m in alerts(sb) if "tpu" in m["text"]]
-    assert buttons(other) == [ACK_ACTION, SNOOZE_ACTION]
+    assert JIT_FIX_ACTION not in buttons(other)  # labels may be (tests/test_fix_labels.py)
+    assert buttons(other)[-2:] == [ACK_ACTION, SNOOZE_ACTION]
 
 
 async def test_jit_button_on_an_all_offline_alert(sb: Sandbox, clock: Clock) -> None:
