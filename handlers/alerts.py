@@ -47,7 +47,7 @@ class AlertButton:
             key = fixes_view.alert_button_key(str(found["key"]))
             return cls(parse_target(str(found["target"])), str(found["channel"]), key)
         except (ValueError, KeyError, TypeError, TargetError, UnicodeError):
-            raise ClickRefused(errors_view.button_invalid_reply()) from None
+            raise ClickRefused(errors_view.button_invalid_reply(on_alert=True)) from None
 
 
 async def alert_button_target(click: Click) -> Target:

@@ -162,7 +162,7 @@ async def jit_fix_clicked(click: Click) -> Reply:
     try:
         fix_facts(click.value)
     except ValueError:
-        raise ClickRefused(errors_view.button_invalid_reply()) from None
+        raise ClickRefused(errors_view.button_invalid_reply(on_alert=True)) from None
     if not view.applies(alert):
         return view.no_longer_applies()
     try:

@@ -61,7 +61,7 @@ class LabelFixFacts:
             scope = parse_target(str(facts["scope"]))
             return cls(scope, runner_id, str(facts["runner"])[:100], labels)
         except (ValueError, KeyError, TypeError, TargetError):
-            raise ClickRefused(errors_view.button_invalid_reply()) from None
+            raise ClickRefused(errors_view.button_invalid_reply(on_alert=True)) from None
 
     def belongs_to(self, alert: Alert) -> bool:
         """Labels the alert's jobs ask for, on a runner where its watch may change them."""
@@ -135,7 +135,7 @@ async def label_fix_clicked(click: Click) -> Reply:
     except StoreUnavailable:  # whether the alert is open cannot be told: nothing is done
         raise errors.AuditUnavailable(AlertButton.read(click.value).target) from None
     if not facts.belongs_to(alert):
-        raise ClickRefused(errors_view.button_invalid_reply())
+        raise ClickRefused(errors_view.button_invalid_reply(on_alert=True))
     return await _add(click, facts, alert)
 
 

@@ -38,9 +38,9 @@ async def prune_fix_clicked(click: Click) -> Reply:
     try:
         fix_facts(click.value)
     except ValueError:
-        raise ClickRefused(errors_view.button_invalid_reply()) from None
+        raise ClickRefused(errors_view.button_invalid_reply(on_alert=True)) from None
     if alert.kind is not AlertKind.OFFLINE:
-        raise ClickRefused(errors_view.button_invalid_reply())
+        raise ClickRefused(errors_view.button_invalid_reply(on_alert=True))
     target = button.target
     listing = await services.runners.list_runners(target)
     # Recorded as ``prune`` records its listing: what the watch knows of each runner.

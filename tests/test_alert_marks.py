@@ -9,6 +9,7 @@ marks are stored (both engines), so a double click on two processes acknowledges
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -313,3 +314,20 @@ async def test_watching_and_help_show_the_mentions(sb: Sandbox) -> None:
     assert "--mention WHO" in help_text and "--mention-after DURATION" in help_text
     bad = reply_text(await sb.run("watch acme --mention-after soon", channel_id=CHANNEL))
     assert "--mention-after" in bad
+
+
+async def test_a_forged_alert_button_is_answered_privately_and_the_alert_stays(
+    sb: Sandbox, clock: Clock
+) -> None:
+    """A value runnerops did not write is refused to the clicker alone: replacing the
+    message would take the alert from the whole channel."""
+    message = await alert_posted(sb, clock)
+    forged = json.loads(json.dumps(message))
+    for block in forged["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("action_id") == ACK_ACTION:
+                element["value"] = "{not json"
+    reply = await sb.click(forged, ACK_ACTION, user_id="U0ALICE", channel_id=CHANNEL)
+    assert "not valid" in reply_text(reply)
+    assert not reply.get("replace_original") and reply.get("response_type") == "ephemeral"
+    assert current(sb, message) == message  # untouched, still with its buttons

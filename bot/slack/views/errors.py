@@ -241,5 +241,10 @@ def button_gone_reply() -> Reply:
     return replacement(":warning: That button is no longer handled.")
 
 
-def button_invalid_reply() -> Reply:
-    return replacement(":warning: That button is not valid; nothing was changed.")
+def button_invalid_reply(*, on_alert: bool = False) -> Reply:
+    """A button whose value runnerops did not write. On a channel's alert it is said to
+    the clicker alone: replacing the message would take the alert from everyone."""
+    text = ":warning: That button is not valid; nothing was changed."
+    if on_alert:
+        return Reply(text=text, blocks=[section(text)])
+    return replacement(text)
