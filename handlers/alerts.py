@@ -1,4 +1,5 @@
-"""Acknowledge and Snooze 1h, the buttons on every open stuck-job and offline alert.
+"""Acknowledge and Snooze 1h, the buttons on every open stuck-job, offline and version
+alert.
 
 Both need ``read`` on the alert's target (anyone who may read it): the route declares it
 and the dispatcher checks it, reading the target from the button's value; the handler
@@ -22,9 +23,10 @@ from bot.dispatch import Click, ClickRefused, Router
 from bot.slack.blocks import Reply
 from bot.slack.views import alerts as alerts_view
 from bot.slack.views import errors as errors_view
+from bot.slack.views.version_alerts import version_alert
 from bot.store.database import StoreUnavailable
 from bot.targets import Target, TargetError, parse_target
-from bot.watch.alerts import SNOOZE, Alert, Marks
+from bot.watch.alerts import SNOOZE, Alert, AlertKind, Marks
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -66,7 +68,10 @@ async def _update_message(click: Click, alert: Alert, marks: Marks, now: datetim
     """Say the marks on the alert's message, in place; the rest of it stays as it is."""
     if alert.message_ts is None:
         return
-    drawn = alerts_view.alert_message(alert, marks, now)  # its fallback text, at least
+    if alert.kind is AlertKind.VERSION:  # its fallback text, at least
+        drawn = version_alert(alert, now=now, marks=marks)
+    else:
+        drawn = alerts_view.alert_message(alert, marks, now)
     if click.message_blocks is not None:
         blocks = alerts_view.remarked(click.message_blocks, alert, marks, now)
     else:  # the message was not sent with the click: drawn again from the stored alert

@@ -23,7 +23,7 @@ from bot.services import Services
 from bot.slack.blocks import Reply
 from bot.slack.views import watch as watch_view
 from bot.store.database import StoreUnavailable
-from bot.store.watches import MENTION_AFTER, Watch
+from bot.store.watches import MENTION_AFTER, VERSION_WARN, Watch
 from bot.targets import Target
 from handlers.access import NoArgs, parse_no_args
 
@@ -42,6 +42,7 @@ class WatchArgs(Args):
     offline_after: timedelta = DEFAULT_OFFLINE_AFTER
     mentions: tuple[str, ...] = ()
     mention_after: timedelta = MENTION_AFTER
+    version_warn: timedelta = VERSION_WARN
 
 
 # A Slack user (``<@U…>``, ``<@U…|name>`` as Slack escapes it) or user group
@@ -77,6 +78,7 @@ def parse_watch(w: Words) -> WatchArgs:
         offline_after=duration_flag(w.flags, "--offline-after", w.verb) or DEFAULT_OFFLINE_AFTER,
         mentions=mentions,
         mention_after=duration_flag(w.flags, "--mention-after", w.verb) or MENTION_AFTER,
+        version_warn=duration_flag(w.flags, "--version-warn", w.verb) or VERSION_WARN,
     )
 
 
@@ -96,11 +98,14 @@ async def watch(inv: Invocation[WatchArgs]) -> Reply:
         created_at=datetime.fromtimestamp(services.clock(), UTC),
         mentions=command.mentions,
         mention_after=command.mention_after,
+        version_warn=command.version_warn,
     )
     detail = (  # in the duration grammar, as the command takes them
         f"after {format_duration(command.after)}, offline after"
         f" {format_duration(command.offline_after)}, in {caller.channel_id}"
     )
+    if command.version_warn != VERSION_WARN:
+        detail += f", version warn {format_duration(command.version_warn)}"
     if command.mentions:
         detail += (
             f", mention {' '.join(command.mentions)} after {format_duration(command.mention_after)}"
@@ -158,7 +163,8 @@ async def _read_back(services: Services, entry: Watch) -> bool | None:
         stored.offline_after,
         stored.mentions,
         stored.mention_after,
-    ) == (entry.after, entry.offline_after, entry.mentions, entry.mention_after)
+        stored.version_warn,
+    ) == (entry.after, entry.offline_after, entry.mentions, entry.mention_after, entry.version_warn)
 
 
 async def _amend(services: Services, channel: str, ts: object, reply: Reply) -> None:
@@ -228,11 +234,12 @@ router.add(
     Verb(
         "watch",
         "watch TARGET [--after DURATION] [--offline-after DURATION] [--mention WHO]..."
-        " [--mention-after DURATION]",
+        " [--mention-after DURATION] [--version-warn DURATION]",
         "alerts in this channel: jobs queued too long (default 5m), runners offline"
         " (default 10m); `--mention @someone` (a user or user group, repeatable) is told in"
         " the alert's thread when nobody acknowledged it after `--mention-after` (default"
-        " 15m); watching again changes these (admins)",
+        " 15m); runners on a version GitHub stops giving jobs within `--version-warn`"
+        " (default 14d); watching again changes these (admins)",
         "admin",
         parse_watch,
         watch,
@@ -241,6 +248,7 @@ router.add(
             "--offline-after": True,
             "--mention": True,
             "--mention-after": True,
+            "--version-warn": True,
         },
     )
 )

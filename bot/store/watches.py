@@ -13,6 +13,7 @@ from bot.store.database import Database
 from bot.store.schema import watches
 
 MENTION_AFTER = timedelta(minutes=15)  # ``--mention-after``'s default
+VERSION_WARN = timedelta(days=14)  # ``--version-warn``'s default
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,8 @@ class Watch:
     # ``--mention`` targets (``<@U…>``, ``<!subteam^S…>``) and ``--mention-after``.
     mentions: tuple[str, ...] = ()
     mention_after: timedelta = MENTION_AFTER
+    # ``--version-warn``: a version GitHub stops giving jobs within it raises an alert.
+    version_warn: timedelta = VERSION_WARN
 
     @property
     def target_key(self) -> str:
@@ -45,6 +48,7 @@ def _watch(row: sa.Row[tuple[object, ...]]) -> Watch:
         created_at=m["created_at"],
         mentions=tuple(str(m["mentions"] or "").split()),
         mention_after=timedelta(seconds=m["mention_after_seconds"]),
+        version_warn=timedelta(seconds=m["version_warn_seconds"]),
     )
 
 
@@ -67,6 +71,7 @@ class WatchStore:
             "created_at": watch.created_at,
             "mentions": " ".join(watch.mentions),
             "mention_after_seconds": int(watch.mention_after.total_seconds()),
+            "version_warn_seconds": int(watch.version_warn.total_seconds()),
         }
         statement = self._insert(watches).values(values)
         statement = statement.on_conflict_do_update(
@@ -76,6 +81,7 @@ class WatchStore:
                 "offline_after_seconds": statement.excluded.offline_after_seconds,
                 "mentions": statement.excluded.mentions,
                 "mention_after_seconds": statement.excluded.mention_after_seconds,
+                "version_warn_seconds": statement.excluded.version_warn_seconds,
             },
         )
 

@@ -33,6 +33,7 @@ MAX_READABLE_KEY = 200
 class AlertKind(StrEnum):
     STUCK = "stuck"  # jobs queued too long, grouped by reason and label set
     OFFLINE = "offline"  # runners offline past the threshold, grouped by time window
+    VERSION = "version"  # runners on a version GitHub stops giving jobs (bot/watch/versions.py)
 
 
 class ActionKind(StrEnum):
@@ -44,6 +45,7 @@ class ActionKind(StrEnum):
 class Departure(StrEnum):
     BACK = "back"  # the runner is online again (or was, between sweeps)
     DELETED = "deleted"  # the runner is no longer listed
+    UPGRADED = "upgraded"  # a version alert's runner is on another version now
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,11 @@ class Alert:
     members: tuple[Member, ...] = ()
     left: tuple[Left, ...] = ()
     message_ts: str | None = None
+    # What the message shows is ``shown_count`` members; -1: out of date otherwise (a
+    # version alert whose date passed), so that it is updated (see :func:`_derive`).
     shown_count: int = 0
+    # A version alert's ``runtime_deprecates_at``: when GitHub stops giving it jobs.
+    until: datetime | None = None
 
     @property
     def active(self) -> bool:

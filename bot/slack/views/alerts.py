@@ -245,6 +245,12 @@ def escalation(alert: Alert, mentions: Sequence[str], after: timedelta) -> Reply
     count = len(alert.members)
     if alert.kind is AlertKind.OFFLINE:
         what = f"{plural(count, 'runner')} of *{escape(alert.target)}* offline"
+    elif alert.kind is AlertKind.VERSION:
+        version = escape(alert.labels[0] if alert.labels else "?")
+        what = (
+            f"{plural(count, 'runner')} of *{escape(alert.target)}* on `{version}`, a version"
+            " GitHub stops giving jobs"
+        )
     else:
         what = (
             f"{plural(count, 'job')} waiting for {wanted_labels(alert.labels)}"
