@@ -27,6 +27,7 @@ or installation is said once a day in the watch's channel, not only in the log
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -36,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot import errors
+from bot.github.transport import charging
 from bot.store.database import StoreUnavailable
 from bot.store.health import WatchId
 from bot.store.jobs import QUEUE_LIMIT, JobRecord
@@ -417,7 +419,9 @@ class Sweeper:
         if not listed.complete:
             return None
         mine = _mine(before, watch, AlertKind.VERSION)
-        return await self.versions.plan(watch, target, listed.runners, mine, now)
+        # A version's dates asked of GitHub (once a day) are charged like the listings.
+        with charging(functools.partial(self.budget.answered, target.owner.lower())):
+            return await self.versions.plan(watch, target, listed.runners, mine, now)
 
     async def _stuck(
         self,
