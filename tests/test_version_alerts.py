@@ -244,3 +244,68 @@ async def test_dates_asked_once_a_day_across_processes(
         finally:
             await second.close()
             await other.close()
+
+
+async def test_many_runners_are_named_cut_to_fit(sb: Sandbox) -> None:
+    for i in range(150):
+        sb.github.add_runner(ORG, f"old-box-{i:03d}-" + "x" * 40, version="2.321.0", busy=True)
+    await watch(sb)
+    await sweep(sb)
+    [message] = version_alerts(sb)
+    assert "153 runners of acme on `2.321.0`" in text(message)
+    sections = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    assert all(len(s) <= 3000 for s in sections)
+    assert len(json.dumps(message["blocks"])) < 16_000
+    names = sections[1]
+    assert names.startswith("*old-1*, *old-2*, *old-3*, *old-box-000-")
+    shown = names.count("*") // 2
+    assert names.endswith(f" and {153 - shown} more") and 3 < shown < 153
+
+
+async def test_github_failing_keeps_the_alert_and_waits_to_ask_again(
+    sb: Sandbox, clock: Clock
+) -> None:
+    await watch(sb)
+    await sweep(sb)
+    [posted] = version_alerts(sb)
+    sb.github.add_fault("GET", DEPRECATIONS, status=502, times=None)
+    clock.advance(DAY)  # the stored dates are a day old: asked again, and GitHub fails
+    asked = sb.github.count("GET", DEPRECATIONS)
+    done = await sweep(sb)
+    assert done.skipped == [] and (done.updated, done.resolved) == (0, 0)
+    failed = sb.github.count("GET", DEPRECATIONS) - asked
+    assert failed >= 2  # each version asked (the client retries a 502 itself)
+    clock.advance(60)
+    await sweep(sb)  # not asked again within the hour
+    assert sb.github.count("GET", DEPRECATIONS) - asked == failed
+    [message] = version_alerts(sb)
+    assert message == posted  # kept as it was: silence is not "resolved"
+    sb.github.clear_faults()
+    clock.advance(3600)
+    await sweep(sb)
+    assert sb.github.count("GET", DEPRECATIONS) - asked == failed + 2
+
+
+async def test_a_date_moved_beyond_the_warning_resolves_it(sb: Sandbox, clock: Clock) -> None:
+    await watch(sb)
+    await sweep(sb)
+    [posted] = version_alerts(sb)
+    sb.github.deprecate_version("2.321.0", runtime="2027-03-01T00:00:00Z")
+    clock.advance(DAY)
+    done = await sweep(sb)
+    assert done.resolved == 1
+    [message] = version_alerts(sb)
+    assert message["ts"] == posted["ts"]
+    said = text(message)
+    assert "is no longer within this watch's `--version-warn`" in said
+    assert "moved to another version" not in said
+
+
+async def test_a_shorter_warning_resolves_it(sb: Sandbox, clock: Clock) -> None:
+    await watch(sb)
+    await sweep(sb)
+    await watch(sb, "--version-warn 3d")
+    clock.advance(60)
+    done = await sweep(sb)
+    assert done.resolved == 1
+    assert "no longer within this watch's" in text(version_alerts(sb)[0])

@@ -157,14 +157,14 @@ def _derive(alert: Alert) -> AlertAction | None:
     return None
 
 
-def _finish(untouched: list[Alert], touched: Iterable[Alert]) -> AlertPlan:
+def finish(untouched: list[Alert], touched: Iterable[Alert]) -> AlertPlan:
     # An alert never posted whose members all left needs no message: it is dropped.
     kept = [a for a in touched if a.active or a.message_ts is not None]
     actions = [action for a in kept if (action := _derive(a)) is not None]
     return AlertPlan(tuple(untouched + kept), tuple(actions))
 
 
-def _ordered(members: Iterable[Member]) -> tuple[Member, ...]:
+def ordered(members: Iterable[Member]) -> tuple[Member, ...]:
     return tuple(sorted(members, key=lambda m: (m.since, m.id)))
 
 
@@ -190,7 +190,7 @@ def plan_stuck(alerts: Iterable[Alert], stuck: Iterable[StuckJob], *, now: datet
             untouched.append(alert)
             continue
         jobs = groups.get(alert.key, [])
-        members = _ordered(Member(j.job_id, j.name, j.queued_since) for j in jobs)
+        members = ordered(Member(j.job_id, j.name, j.queued_since) for j in jobs)
         touched[alert.key] = replace(alert, members=members)
     for key, jobs in groups.items():
         if key not in touched:
@@ -203,9 +203,9 @@ def plan_stuck(alerts: Iterable[Alert], stuck: Iterable[StuckJob], *, now: datet
                 opened_at=now,
                 reason=first.reason,
                 labels=label_set_key(first.labels),
-                members=_ordered(Member(j.job_id, j.name, j.queued_since) for j in jobs),
+                members=ordered(Member(j.job_id, j.name, j.queued_since) for j in jobs),
             )
-    return _finish(untouched, touched.values())
+    return finish(untouched, touched.values())
 
 
 def offline_alertable(
@@ -266,7 +266,7 @@ def plan_offline(
         touched.append(replace(alert, members=stay, left=alert.left + gone))
 
     in_alerts = {m.id for a in touched for m in a.members}
-    new = _ordered(
+    new = ordered(
         Member(r.id, r.name, last_seen_online[r.id] or now)
         for r in alertable.values()
         if r.id not in in_alerts
@@ -276,7 +276,7 @@ def plan_offline(
         if recent:
             host = max(recent, key=lambda a: a.opened_at)
             touched = [
-                replace(a, members=_ordered(a.members + new)) if a is host else a for a in touched
+                replace(a, members=ordered(a.members + new)) if a is host else a for a in touched
             ]
         else:
             touched.append(
@@ -290,7 +290,7 @@ def plan_offline(
                     members=new,
                 )
             )
-    return _finish(untouched, touched)
+    return finish(untouched, touched)
 
 
 def _departure(listed: bool) -> Departure:

@@ -19,14 +19,14 @@ from bot.watch.alerts import (
     Departure,
     Left,
     Member,
-    _finish,
-    _ordered,
+    finish,
+    ordered,
 )
 from bot.watch.models import RunnerInfo
 
 ENDING = "ending"  # GitHub stops giving this version jobs within the watch's warning
 ENDED = "ended"  # the date passed: jobs are no longer dispatched to these runners
-MOVED = "moved"  # GitHub's date for it moved beyond the warning, or was withdrawn
+MOVED = "moved"  # its end is no longer within the warning (date moved, or warning cut)
 
 Ends = Mapping[str, datetime | None]
 """Each version's ``runtime_deprecates_at`` as known; None: GitHub published none. A
@@ -73,7 +73,7 @@ def _moved_on(alert: Alert, on: Mapping[int, RunnerInfo], listed: set[int], now:
     """``alert`` with the runners still on its version; the others left (upgraded, or
     deleted when no longer listed)."""
     since = {m.id: m.since for m in alert.members}
-    stay = _ordered(Member(r.id, r.name, since.get(r.id, now)) for r in on.values())
+    stay = ordered(Member(r.id, r.name, since.get(r.id, now)) for r in on.values())
     gone = tuple(
         Left(
             m.id, m.name, m.since, now, Departure.UPGRADED if m.id in listed else Departure.DELETED
@@ -139,7 +139,7 @@ def plan_versions(
             opened_at=now,
             reason=phase(until, now),
             labels=(version,),
-            members=_ordered(Member(r.id, r.name, now) for r in by_version[version]),
+            members=ordered(Member(r.id, r.name, now) for r in by_version[version]),
             until=until,
         )
-    return _finish(untouched, touched.values())
+    return finish(untouched, touched.values())

@@ -61,7 +61,7 @@ MARKS_BLOCK = "alert_marks"
 BUTTONS_BLOCK = "alert_buttons"
 
 
-def _marked(blocks: list[Block], alert: Alert, marks: Marks | None, now: datetime) -> None:
+def marked_blocks(blocks: list[Block], alert: Alert, marks: Marks | None, now: datetime) -> None:
     """An open alert's marks, then its Acknowledge and Snooze 1h buttons."""
     said = marks_text(marks, now) if marks is not None else ""
     if said:
@@ -83,7 +83,7 @@ def remarked(
     buttons said anew: the rest (the diagnosis, the jobs) stays as the sweep wrote it."""
     kept = [dict(b) for b in shown if b.get("block_id") not in (MARKS_BLOCK, BUTTONS_BLOCK)]
     added: list[Block] = []
-    _marked(added, alert, marks, now)
+    marked_blocks(added, alert, marks, now)
     return kept + [b.to_dict() for b in added]
 
 
@@ -123,7 +123,7 @@ def stuck_alert(
             )
         )
     blocks.append(context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
-    _marked(blocks, alert, marks, now)
+    marked_blocks(blocks, alert, marks, now)
     # The fallback text notifies too: labels come from workflow files, so escaped (and cut:
     # a job may ask for a thousand labels).
     text = (
@@ -201,7 +201,7 @@ def offline_alert(
         blocks.append(
             context("Start the runner service on those machines, or delete runners retired.")
         )
-        _marked(blocks, alert, marks, now)
+        marked_blocks(blocks, alert, marks, now)
     return Reply(text=text, blocks=blocks, response_type="in_channel")
 
 

@@ -11,8 +11,18 @@ from slack_sdk.models.blocks import Block
 
 from bot.github.models import Download
 from bot.github.versions import days_until, newest_offered
-from bot.slack.blocks import Reply, clip, code, context, escape, fit, section, slack_date
-from bot.slack.views.alerts import _marked
+from bot.slack.blocks import (
+    SECTION_CHARS,
+    Reply,
+    clip,
+    code,
+    context,
+    escape,
+    fit,
+    section,
+    slack_date,
+)
+from bot.slack.views.alerts import marked_blocks
 from bot.slack.views.reasons import plural
 from bot.watch.alerts import Alert, Departure, Marks
 from bot.watch.versions import ENDED, MOVED
@@ -72,9 +82,17 @@ def upgrade_text(download: Download | None) -> str:
 
 
 def _names(alert: Alert) -> str:
-    shown = [f"*{escape(clip(m.name, NAME_CHARS))}*" for m in alert.members[:MAX_NAMES]]
+    """The runners, as many as fit one section, then how many more."""
+    shown: list[str] = []
+    size = 0
+    for member in alert.members[:MAX_NAMES]:
+        name = f"*{escape(clip(member.name, NAME_CHARS))}*"
+        if size + len(name) + 2 > SECTION_CHARS - 40:
+            break
+        shown.append(name)
+        size += len(name) + 2
     more = len(alert.members) - len(shown)
-    return fit(", ".join(shown) + (f" and {more} more" if more > 0 else ""))
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
 def _left(alert: Alert) -> str:
@@ -100,7 +118,10 @@ def version_alert(
     version, target, count = version_of(alert), escape(alert.target), len(alert.members)
     if resolved or not count:
         if alert.reason == MOVED:
-            why = f"GitHub's date for {code(version)} moved beyond this watch's warning"
+            why = (
+                f"the end of {code(version)} is no longer within this watch's"
+                " `--version-warn` (GitHub moved its date, or the warning was shortened)"
+            )
         else:
             why = f"no runner of *{target}* is left on {code(version)}"
         head = f":white_check_mark: *Resolved*: {why}"
@@ -127,7 +148,7 @@ def version_alert(
             " a newer version · dates as GitHub published them, read once a day"
         )
     )
-    _marked(blocks, alert, marks, now)
+    marked_blocks(blocks, alert, marks, now)
     text = f"{count} runner{'s' * (count != 1)} of {alert.target} on {version} {stops}"
     return Reply(text=escape(text), blocks=blocks, response_type="in_channel")
 
