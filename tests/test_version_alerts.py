@@ -309,3 +309,29 @@ async def test_a_shorter_warning_resolves_it(sb: Sandbox, clock: Clock) -> None:
     done = await sweep(sb)
     assert done.resolved == 1
     assert "no longer within this watch's" in text(version_alerts(sb)[0])
+
+
+async def test_the_days_left_are_updated_once_a_day(sb: Sandbox, clock: Clock) -> None:
+    await watch(sb)
+    await sweep(sb)
+    [posted] = version_alerts(sb)
+    clock.advance(DAY)
+    assert (await sweep(sb)).updated == 1
+    clock.advance(60)
+    assert (await sweep(sb)).updated == 0  # the same day: nothing to say
+    [message] = version_alerts(sb)
+    assert message["ts"] == posted["ts"]
+    assert "stop receiving jobs on 24 Jan, in 8 days" in text(message)
+
+
+async def test_an_unacknowledged_version_alert_mentions_once(sb: Sandbox, clock: Clock) -> None:
+    await watch(sb, "--mention <@U0ONCALL> --mention-after 30m")
+    await sweep(sb)
+    [message] = version_alerts(sb)
+    clock.advance(31 * 60)
+    assert (await sweep(sb)).escalated == 1
+    [reply] = [p for p in sb.slack.posted if p.get("thread_ts") == message["ts"]]
+    assert "<@U0ONCALL>" in reply["text"]
+    assert "3 runners of *acme* on `2.321.0`, a version GitHub stops giving jobs" in reply["text"]
+    clock.advance(31 * 60)
+    assert (await sweep(sb)).escalated == 0

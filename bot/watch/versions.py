@@ -8,6 +8,7 @@ the once-a-day store (bot/store/versions.py), never from GitHub on every round.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -44,7 +45,11 @@ def runner_version(text: str | None) -> str | None:
 
 
 def phase(until: datetime, now: datetime) -> str:
-    return ENDED if now >= until else ENDING
+    """``ended``, or ``ending-9d`` (the days left, rounded up): the reason changes once a
+    day, so the message's "in 9 days" is updated in place once a day."""
+    if now >= until:
+        return ENDED
+    return f"{ENDING}-{math.ceil((until - now) / timedelta(days=1))}d"
 
 
 def due(ends: Ends, *, now: datetime, warn: timedelta) -> dict[str, datetime]:
@@ -99,7 +104,8 @@ def plan_versions(
     A version whose end is within ``warn`` (or past) and that runners are on gets one
     alert naming them. Runners that move to another version leave it; it resolves when
     none is left, or when GitHub's date moves beyond ``warn``. When the date passes the
-    message is updated to say so (``shown_count`` -1 makes :func:`_derive` update it).
+    message is updated to say so, and once a day for the days left (``shown_count`` -1
+    makes :func:`bot.watch.alerts._derive` update it).
     Alerts of other targets and kinds are kept as they are."""
     runners = list(runners)
     by_version = _by_version(runners)
