@@ -335,3 +335,14 @@ async def test_an_unacknowledged_version_alert_mentions_once(sb: Sandbox, clock:
     assert "3 runners of *acme* on `2.321.0`, a version GitHub stops giving jobs" in reply["text"]
     clock.advance(31 * 60)
     assert (await sweep(sb)).escalated == 0
+
+
+async def test_a_version_that_is_no_release_number_is_never_asked(sb: Sandbox) -> None:
+    """A runner reports its version itself: anything but a release number is left out."""
+    sb.github.add_runner(ORG, "odd-1", version="<!channel> 9.9", busy=True)
+    await watch(sb)
+    await sweep(sb)
+    asked = [r.path for r in sb.github.requests if "/deprecations/" in r.path]
+    assert sorted(p.rsplit("/", 1)[1] for p in asked) == ["2.321.0", "2.330.0"]
+    [message] = version_alerts(sb)
+    assert "odd-1" not in text(message) and "<!channel>" not in json.dumps(message)

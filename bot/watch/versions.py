@@ -9,6 +9,7 @@ the once-a-day store (bot/store/versions.py), never from GitHub on every round.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from bot.watch.models import RunnerInfo
 
 ENDING = "ending"  # GitHub stops giving this version jobs within the watch's warning
 ENDED = "ended"  # the date passed: jobs are no longer dispatched to these runners
+_RELEASE = re.compile(r"v?[0-9]{1,6}(?:\.[0-9]{1,6}){1,3}", re.ASCII)
 MOVED = "moved"  # its end is no longer within the warning (date moved, or warning cut)
 
 Ends = Mapping[str, datetime | None]
@@ -40,8 +42,11 @@ def version_alert_key(target: str, version: str) -> str:
 
 
 def runner_version(text: str | None) -> str | None:
-    """The version a runner reported, trimmed; None for a runner that never connected."""
-    return text.strip() if text and text.strip() else None
+    """The version a runner reported, trimmed; None for a runner that never connected, or
+    one whose version is not a release number (a runner reports it itself: nothing else
+    is put in an alert's key or asked of GitHub)."""
+    found = text.strip() if text else ""
+    return found if _RELEASE.fullmatch(found) else None
 
 
 def phase(until: datetime, now: datetime) -> str:
