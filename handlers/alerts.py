@@ -1,4 +1,5 @@
-"""Acknowledge and Snooze 1h, the buttons on every open stuck-job and offline alert.
+"""Acknowledge and Snooze 1h, the buttons on every open stuck-job, offline and version
+alert.
 
 Both need ``read`` on the alert's target (anyone who may read it): the route declares it
 and the dispatcher checks it, reading the target from the button's value; the handler
@@ -23,9 +24,10 @@ from bot.slack.blocks import Reply
 from bot.slack.views import alerts as alerts_view
 from bot.slack.views import errors as errors_view
 from bot.slack.views import fixes as fixes_view
+from bot.slack.views.version_alerts import version_alert
 from bot.store.database import StoreUnavailable
 from bot.targets import Target, TargetError, parse_target
-from bot.watch.alerts import SNOOZE, Alert, Marks
+from bot.watch.alerts import SNOOZE, Alert, AlertKind, Marks
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -69,7 +71,10 @@ async def update_alert_message(click: Click, alert: Alert, marks: Marks, now: da
     it is."""
     if alert.message_ts is None:
         return
-    drawn = alerts_view.alert_message(alert, marks, now)  # its fallback text, at least
+    if alert.kind is AlertKind.VERSION:  # its fallback text, at least
+        drawn = version_alert(alert, now=now, marks=marks)
+    else:
+        drawn = alerts_view.alert_message(alert, marks, now)
     if click.message_blocks is not None:
         blocks = alerts_view.remarked(click.message_blocks, alert, marks, now)
     else:  # the message was not sent with the click: drawn again from the stored alert

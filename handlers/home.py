@@ -32,6 +32,7 @@ from bot.slack.views.home import (
 )
 from bot.store.watches import Watch
 from bot.targets import Scope, Target, parse_target
+from bot.watch.alerts import AlertKind
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -75,6 +76,9 @@ async def publish(
     keys = {str(t).lower() for t in targets}
     watches = [w for w in every_watch if w.target_key in keys]
     marked = [(a, m) for a, m in await store.alerts.open_marked() if a.target.lower() in keys]
+    # Version alerts make the target's one line of runners near or past their version's end.
+    versions = [a for a, _ in marked if a.kind is AlertKind.VERSION]
+    marked = [(a, m) for a, m in marked if a.kind is not AlertKind.VERSION]
     # Acknowledged or snoozed for now: apart from the open ones.
     open_alerts = [a for a, m in marked if not m.acknowledged and not m.snoozed(now)]
     quiet = [(a, m) for a, m in marked if m.acknowledged or m.snoozed(now)]
@@ -92,6 +96,7 @@ async def publish(
                 seen=bool(seen),
                 alerts=[a for a in open_alerts if a.target.lower() == key],
                 quiet=[(a, m) for a, m in quiet if a.target.lower() == key],
+                versions=[a for a in versions if a.target.lower() == key],
             )
         )
     resolved = [

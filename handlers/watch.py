@@ -23,7 +23,7 @@ from bot.services import Services
 from bot.slack.blocks import Reply
 from bot.slack.views import watch as watch_view
 from bot.store.database import StoreUnavailable
-from bot.store.watches import MENTION_AFTER, Watch
+from bot.store.watches import MENTION_AFTER, VERSION_WARN, Watch
 from bot.targets import Target
 from bot.watch import digest
 from handlers.access import NoArgs, parse_no_args
@@ -45,6 +45,7 @@ class WatchArgs(Args):
     mention_after: timedelta = MENTION_AFTER
     digest_at: str | None = None  # ``--digest HH:MM``, as typed (checked)
     digest_tz: str = digest.DEFAULT_TZ
+    version_warn: timedelta = VERSION_WARN
 
 
 # A Slack user (``<@U…>``, ``<@U…|name>`` as Slack escapes it) or user group
@@ -105,6 +106,7 @@ def parse_watch(w: Words) -> WatchArgs:
         mention_after=duration_flag(w.flags, "--mention-after", w.verb) or MENTION_AFTER,
         digest_at=digest_at,
         digest_tz=digest_tz,
+        version_warn=duration_flag(w.flags, "--version-warn", w.verb) or VERSION_WARN,
     )
 
 
@@ -128,11 +130,14 @@ async def watch(inv: Invocation[WatchArgs]) -> Reply:
         digest_at=command.digest_at,
         digest_tz=command.digest_tz,
         digest_day=_first_claimed(command, now),
+        version_warn=command.version_warn,
     )
     detail = (  # in the duration grammar, as the command takes them
         f"after {format_duration(command.after)}, offline after"
         f" {format_duration(command.offline_after)}, in {caller.channel_id}"
     )
+    if command.version_warn != VERSION_WARN:
+        detail += f", version warn {format_duration(command.version_warn)}"
     if command.mentions:
         detail += (
             f", mention {' '.join(command.mentions)} after {format_duration(command.mention_after)}"
@@ -203,6 +208,7 @@ async def _read_back(services: Services, entry: Watch) -> bool | None:
         stored.mention_after,
         stored.digest_at,
         stored.digest_tz,
+        stored.version_warn,
     ) == (
         entry.after,
         entry.offline_after,
@@ -210,6 +216,7 @@ async def _read_back(services: Services, entry: Watch) -> bool | None:
         entry.mention_after,
         entry.digest_at,
         entry.digest_tz,
+        entry.version_warn,
     )
 
 
@@ -280,12 +287,13 @@ router.add(
     Verb(
         "watch",
         "watch TARGET [--after DURATION] [--offline-after DURATION] [--mention WHO]..."
-        " [--mention-after DURATION] [--digest HH:MM [--tz ZONE]]",
+        " [--mention-after DURATION] [--version-warn DURATION] [--digest HH:MM [--tz ZONE]]",
         "alerts in this channel: jobs queued too long (default 5m), runners offline"
         " (default 10m); `--mention @someone` (a user or user group, repeatable) is told in"
         " the alert's thread when nobody acknowledged it after `--mention-after` (default"
-        " 15m); `--digest HH:MM` posts a daily digest at that time in `--tz` (an IANA zone,"
-        " default UTC); watching again changes these (admins)",
+        " 15m); runners on a version GitHub stops giving jobs within `--version-warn`"
+        " (default 14d); `--digest HH:MM` posts a daily digest at that time in `--tz` (an"
+        " IANA zone, default UTC); watching again changes these (admins)",
         "admin",
         parse_watch,
         watch,
@@ -296,6 +304,7 @@ router.add(
             "--mention-after": True,
             "--digest": True,
             "--tz": True,
+            "--version-warn": True,
         },
     )
 )

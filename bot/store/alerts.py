@@ -45,6 +45,7 @@ def encode(alert: Alert) -> dict[str, Any]:
             for x in alert.left
         ],
         "shown_count": alert.shown_count,
+        **({"until": alert.until.isoformat()} if alert.until is not None else {}),
     }
 
 
@@ -64,6 +65,7 @@ def decode(state: dict[str, Any], message_ts: str | None) -> Alert:
         ),
         message_ts=message_ts,
         shown_count=int(state.get("shown_count", 0)),
+        until=_time(state["until"]) if state.get("until") else None,
     )
 
 

@@ -13,6 +13,7 @@ from bot.store.database import Database
 from bot.store.schema import watches
 
 MENTION_AFTER = timedelta(minutes=15)  # ``--mention-after``'s default
+VERSION_WARN = timedelta(days=14)  # ``--version-warn``'s default
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,8 @@ class Watch:
     digest_at: str | None = None
     digest_tz: str = "UTC"
     digest_day: str | None = None
+    # ``--version-warn``: a version GitHub stops giving jobs within it raises an alert.
+    version_warn: timedelta = VERSION_WARN
 
     @property
     def target_key(self) -> str:
@@ -53,6 +56,7 @@ def _watch(row: sa.Row[tuple[object, ...]]) -> Watch:
         digest_at=m["digest_at"],
         digest_tz=m["digest_tz"] or "UTC",
         digest_day=m["digest_day"],
+        version_warn=timedelta(seconds=m["version_warn_seconds"]),
     )
 
 
@@ -82,6 +86,7 @@ class WatchStore:
             "digest_at": watch.digest_at,
             "digest_tz": watch.digest_tz,
             "digest_day": watch.digest_day,
+            "version_warn_seconds": int(watch.version_warn.total_seconds()),
         }
         statement = self._insert(watches).values(values)
         statement = statement.on_conflict_do_update(
@@ -101,6 +106,7 @@ class WatchStore:
                     ),
                     else_=statement.excluded.digest_day,
                 ),
+                "version_warn_seconds": statement.excluded.version_warn_seconds,
             },
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -21,12 +22,14 @@ from bot.github.jobs import JobService
 from bot.github.models import RunnerList
 from bot.github.transport import charging
 from bot.github.versions import newest_offered
+from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
 from bot.sweep.ingest import record_job
 from bot.targets import Scope, Target
 from bot.watch.budget import PollBudget
 from bot.watch.diagnosis import Diagnosis, Reason, diagnose
 from bot.watch.models import Job, RunnerGroup, RunnerInfo, groups_from_github, runners_from_github
+from bot.watch.versions import Ends, runner_version
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -262,6 +265,16 @@ class FleetView:
                 self.memo.taken.setdefault(key, self.now)
         return self._latest[key]
 
+    async def version_ends(self, versions: Iterable[str | None]) -> Ends:
+        """Each version's ``runtime_deprecates_at`` as stored (asked of GitHub once a day,
+        by ``versions`` and the sweep's version alerts): never a request here."""
+        wanted = sorted({v for text in versions if (v := runner_version(text)) is not None})
+        try:
+            dates = await self.services.store.versions.fresh(wanted)
+        except StoreUnavailable:
+            return {}  # the diagnosis without the dates
+        return {v: d.runtime_deprecates_at for v, d in dates.items()}
+
     async def workflow_ref(self, job: Job) -> str | None:
         """``owner/repo/PATH@BRANCH`` of the job's workflow, from its run (the webhook does
         not carry it): what a group restricted to selected workflows is compared with.
@@ -288,7 +301,7 @@ class FleetView:
 
         complete = self.complete(job.repository)
 
-        def run(latest: str | None) -> Diagnosis:
+        def run(latest: str | None, ends: Ends | None = None) -> Diagnosis:
             found = diagnose(
                 job,
                 runners,
@@ -297,13 +310,15 @@ class FleetView:
                 last_seen_online=seen,
                 queued_same_labels=queued_same_labels,
                 latest_runner_version=latest,
+                version_ends=ends,
             )
             # From a listing with a page missing, Diagnosis.unsure says whether it holds.
             return found if complete else replace(found, complete=False)
 
         found = run(None)
-        if found.reason is Reason.IDLE_NOT_TAKING:  # only then does the release matter
-            found = run(await self.latest_version(job.repository))
+        if found.reason is Reason.IDLE_NOT_TAKING:  # only then do the versions matter
+            ends = await self.version_ends(r.version for r in found.idle)
+            found = run(await self.latest_version(job.repository), ends)
         as_of = self.as_of(job.repository)
         return replace(found, as_of=as_of) if as_of is not None else found
 

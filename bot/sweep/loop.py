@@ -6,7 +6,9 @@ row renewed before and after each round, running out ``LEASE_PERIODS`` periods a
 last renewal, so a vanished leader is replaced within two periods on either engine):
 
 1. For each watch, list the target's runners and record when each was last online;
-   :func:`plan_offline` decides the offline-runner alerts.
+   :func:`plan_offline` decides the offline-runner alerts, and
+   :func:`bot.watch.versions.plan_versions` the version alerts (from each version's
+   dates as stored, asked of GitHub once a day: bot/sweep/versions.py).
 2. For each watch of an organization or repository, take its jobs queued longer than
    ``--after``, confirm each with ``GET /repos/{o}/{r}/actions/jobs/{id}`` (GitHub does not
    redeliver a failed delivery), :func:`diagnose` it, and :func:`plan_stuck` groups them
@@ -25,6 +27,7 @@ or installation is said once a day in the watch's channel, not only in the log
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -34,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot import errors
+from bot.github.transport import charging
 from bot.store.database import StoreUnavailable
 from bot.store.health import WatchId
 from bot.store.jobs import QUEUE_LIMIT, JobRecord
@@ -54,6 +58,7 @@ from bot.sweep.failures import (
 from bot.sweep.fleetview import FleetMemo, FleetView, StaleMiss
 from bot.sweep.health import WatchHealth
 from bot.sweep.messages import AlertMessages
+from bot.sweep.versions import VersionAlerts
 from bot.targets import Scope, Target, TargetError, parse_target
 from bot.watch.alerts import (
     ActionKind,
@@ -152,6 +157,7 @@ class Sweeper:
         self.health = WatchHealth(services, notice_after=notice_after)
         self.messages = AlertMessages(services)
         self.digests = Digests(services)
+        self.versions = VersionAlerts(services)
         self.watches: list[Watch] = []
         # The last listings, for the rounds the poll budget paces an account out of.
         self.memo = FleetMemo()
@@ -269,17 +275,20 @@ class Sweeper:
         try:
             if slowed:  # no fresh listing this round: stuck jobs from the last one
                 done.paced.append(watch.target)
-                offline = None
+                offline = versions = None
                 stuck = await self._stuck(watch, target, stale, now, plan.diagnoses, done, unknown)
                 if kept is not None and kept >= self.health.notice_after:
                     plan.outcomes[wid] = self.health.paced_failure(watch, kept)
             else:
                 offline = await self._offline(watch, target, view, plan.before, now)
+                versions = await self._versions(watch, target, view, plan.before, now)
                 stuck = await self._stuck(watch, target, view, now, plan.diagnoses, done, unknown)
                 plan.outcomes[wid] = None
             plans: Plans = []
             if offline is not None:
                 plans.append((AlertKind.OFFLINE, offline))
+            if versions is not None:
+                plans.append((AlertKind.VERSION, versions))
             if stuck is not None:
                 done.stuck += len(stuck)
                 mine = _mine(plan.before, watch, AlertKind.STUCK)
@@ -398,6 +407,24 @@ class Sweeper:
             after=watch.offline_after,
             window=OFFLINE_WINDOW,
         )
+
+    async def _versions(
+        self,
+        watch: Watch,
+        target: Target,
+        view: FleetView,
+        before: dict[AlertId, Alert],
+        now: datetime,
+    ) -> AlertPlan | None:
+        """Plan the target's version alerts (None: listing partial). The listing is the
+        one :meth:`_offline` made; the dates are stored ones, asked once a day."""
+        listed = await view.scope_runners(target)
+        if not listed.complete:
+            return None
+        mine = _mine(before, watch, AlertKind.VERSION)
+        # A version's dates asked of GitHub (once a day) are charged like the listings.
+        with charging(functools.partial(self.budget.answered, target.owner.lower())):
+            return await self.versions.plan(watch, target, listed.runners, mine, now)
 
     async def _stuck(
         self,

@@ -9,12 +9,16 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 
+from bot import errors
+from bot.github.models import Download
 from bot.slack.blocks import Reply
 from bot.slack.views import alerts as alerts_view
+from bot.slack.views.version_alerts import preferred_download, version_alert
 from bot.store.audit import AuditEntry
 from bot.store.database import StoreUnavailable
 from bot.store.jobs import JobRecord
 from bot.store.watches import Watch
+from bot.targets import TargetError, parse_target
 from bot.watch.alerts import ActionKind, Alert, AlertAction, AlertKind, Marks, escalation_due
 from bot.watch.diagnosis import Diagnosis
 
@@ -59,6 +63,10 @@ class AlertMessages:
             return alerts_view.offline_alert(
                 alert, now=now, resolved=action.kind is ActionKind.RESOLVE, marks=marks
             )
+        if alert.kind == AlertKind.VERSION:
+            resolved = action.kind is ActionKind.RESOLVE
+            download = None if resolved else await self._download(alert.target)
+            return version_alert(alert, now=now, resolved=resolved, marks=marks, download=download)
         if action.kind is ActionKind.RESOLVE:
             gone = before if before is not None else alert
             return alerts_view.stuck_resolved(gone, await self._jobs(gone))
@@ -72,6 +80,18 @@ class AlertMessages:
             departed=departed,
             marks=marks,
         )
+
+    async def _download(self, target: str) -> Download | None:
+        """The newest release to pin, from GitHub's downloads (asked only when a version
+        alert is posted or updated); None when it cannot be read."""
+        try:
+            found = await self.services.runners.list_downloads(parse_target(target))
+        except (errors.RunnerOpsError, TargetError) as exc:
+            log.warning(
+                "downloads of %s not read for a version alert: %s", target, type(exc).__name__
+            )
+            return None
+        return preferred_download(found)
 
     async def send(
         self, action: AlertAction, before: Alert | None, diagnosis: Diagnosis | None, now: datetime

@@ -33,6 +33,7 @@ MAX_READABLE_KEY = 200
 class AlertKind(StrEnum):
     STUCK = "stuck"  # jobs queued too long, grouped by reason and label set
     OFFLINE = "offline"  # runners offline past the threshold, grouped by time window
+    VERSION = "version"  # runners on a version GitHub stops giving jobs (bot/watch/versions.py)
 
 
 class ActionKind(StrEnum):
@@ -44,6 +45,7 @@ class ActionKind(StrEnum):
 class Departure(StrEnum):
     BACK = "back"  # the runner is online again (or was, between sweeps)
     DELETED = "deleted"  # the runner is no longer listed
+    UPGRADED = "upgraded"  # a version alert's runner is on another version now
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,11 @@ class Alert:
     members: tuple[Member, ...] = ()
     left: tuple[Left, ...] = ()
     message_ts: str | None = None
+    # What the message shows is ``shown_count`` members; -1: out of date otherwise (a
+    # version alert whose date passed), so that it is updated (see :func:`_derive`).
     shown_count: int = 0
+    # A version alert's ``runtime_deprecates_at``: when GitHub stops giving it jobs.
+    until: datetime | None = None
 
     @property
     def active(self) -> bool:
@@ -151,14 +157,14 @@ def _derive(alert: Alert) -> AlertAction | None:
     return None
 
 
-def _finish(untouched: list[Alert], touched: Iterable[Alert]) -> AlertPlan:
+def finish(untouched: list[Alert], touched: Iterable[Alert]) -> AlertPlan:
     # An alert never posted whose members all left needs no message: it is dropped.
     kept = [a for a in touched if a.active or a.message_ts is not None]
     actions = [action for a in kept if (action := _derive(a)) is not None]
     return AlertPlan(tuple(untouched + kept), tuple(actions))
 
 
-def _ordered(members: Iterable[Member]) -> tuple[Member, ...]:
+def ordered(members: Iterable[Member]) -> tuple[Member, ...]:
     return tuple(sorted(members, key=lambda m: (m.since, m.id)))
 
 
@@ -184,7 +190,7 @@ def plan_stuck(alerts: Iterable[Alert], stuck: Iterable[StuckJob], *, now: datet
             untouched.append(alert)
             continue
         jobs = groups.get(alert.key, [])
-        members = _ordered(Member(j.job_id, j.name, j.queued_since) for j in jobs)
+        members = ordered(Member(j.job_id, j.name, j.queued_since) for j in jobs)
         touched[alert.key] = replace(alert, members=members)
     for key, jobs in groups.items():
         if key not in touched:
@@ -197,9 +203,9 @@ def plan_stuck(alerts: Iterable[Alert], stuck: Iterable[StuckJob], *, now: datet
                 opened_at=now,
                 reason=first.reason,
                 labels=label_set_key(first.labels),
-                members=_ordered(Member(j.job_id, j.name, j.queued_since) for j in jobs),
+                members=ordered(Member(j.job_id, j.name, j.queued_since) for j in jobs),
             )
-    return _finish(untouched, touched.values())
+    return finish(untouched, touched.values())
 
 
 def offline_alertable(
@@ -260,7 +266,7 @@ def plan_offline(
         touched.append(replace(alert, members=stay, left=alert.left + gone))
 
     in_alerts = {m.id for a in touched for m in a.members}
-    new = _ordered(
+    new = ordered(
         Member(r.id, r.name, last_seen_online[r.id] or now)
         for r in alertable.values()
         if r.id not in in_alerts
@@ -270,7 +276,7 @@ def plan_offline(
         if recent:
             host = max(recent, key=lambda a: a.opened_at)
             touched = [
-                replace(a, members=_ordered(a.members + new)) if a is host else a for a in touched
+                replace(a, members=ordered(a.members + new)) if a is host else a for a in touched
             ]
         else:
             touched.append(
@@ -284,7 +290,7 @@ def plan_offline(
                     members=new,
                 )
             )
-    return _finish(untouched, touched)
+    return finish(untouched, touched)
 
 
 def _departure(listed: bool) -> Departure:

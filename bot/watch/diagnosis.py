@@ -33,6 +33,7 @@ from enum import StrEnum
 
 from bot.watch.labels import LabelSetKey, is_github_hosted
 from bot.watch.models import Job, RunnerGroup, RunnerInfo
+from bot.watch.versions import Ends, jobs_ended
 
 CLOSEST_MAX = 3
 
@@ -102,12 +103,14 @@ class OfflineRunner:
 
 @dataclass(frozen=True, slots=True)
 class IdleRunner:
-    """An online, idle, usable runner; ``outdated`` True/False, or None when unknowable."""
+    """An online, idle, usable runner; ``outdated`` True/False, or None when unknowable;
+    ``jobs_ended``: when GitHub stopped giving its version jobs, if that is known and past."""
 
     runner_id: int
     runner_name: str
     version: str | None
     outdated: bool | None
+    jobs_ended: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +167,7 @@ def diagnose(
     last_seen_online: Mapping[int, datetime | None],
     queued_same_labels: int,
     latest_runner_version: str | None = None,
+    version_ends: Ends | None = None,
 ) -> Diagnosis:
     """Why ``job`` waits, given every runner its repository could see and their groups.
 
@@ -172,6 +176,8 @@ def diagnose(
     counts as usable: exclusion is only claimed on evidence. ``last_seen_online`` maps
     runner id to when the watch last saw it online (absent or None: never).
     ``queued_same_labels``: jobs queued for the same label set, this one included.
+    ``version_ends``: each version's ``runtime_deprecates_at`` where known (stored): an
+    idle runner on a version past it no longer receives jobs.
     """
     labels = job.labels
     if job.waiting:
@@ -198,6 +204,7 @@ def diagnose(
         last_seen_online=last_seen_online,
         queued_same_labels=queued_same_labels,
         latest_runner_version=latest_runner_version,
+        version_ends=version_ends or {},
     )
 
 
@@ -282,6 +289,7 @@ def _by_state(
     last_seen_online: Mapping[int, datetime | None],
     queued_same_labels: int,
     latest_runner_version: str | None,
+    version_ends: Ends,
 ) -> Diagnosis:
     """Usable runners exist: all offline, all busy, or some idle and not taking it."""
     offline = tuple(
@@ -308,7 +316,13 @@ def _by_state(
         busy=len(online) - len(idle),
         queued_same_labels=queued_same_labels,
         idle=tuple(
-            IdleRunner(r.id, r.name, r.version, looks_outdated(r.version, latest_runner_version))
+            IdleRunner(
+                r.id,
+                r.name,
+                r.version,
+                looks_outdated(r.version, latest_runner_version),
+                jobs_ended(r.version, version_ends, now),
+            )
             for r in idle
         ),
     )

@@ -63,7 +63,7 @@ MARKS_BLOCK = "alert_marks"
 BUTTONS_BLOCK = "alert_buttons"
 
 
-def _marked(blocks: list[Block], alert: Alert, marks: Marks | None, now: datetime) -> None:
+def marked_blocks(blocks: list[Block], alert: Alert, marks: Marks | None, now: datetime) -> None:
     """An open alert's marks, then its Acknowledge and Snooze 1h buttons."""
     said = marks_text(marks, now) if marks is not None else ""
     if said:
@@ -85,7 +85,7 @@ def remarked(
     buttons said anew: the rest (the diagnosis, the jobs) stays as the sweep wrote it."""
     kept = [dict(b) for b in shown if b.get("block_id") not in (MARKS_BLOCK, BUTTONS_BLOCK)]
     added: list[Block] = []
-    _marked(added, alert, marks, now)
+    marked_blocks(added, alert, marks, now)
     return kept + [b.to_dict() for b in added]
 
 
@@ -127,7 +127,7 @@ def stuck_alert(
     blocks.append(context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
     if alert.active and (fixes := fixes_block(alert, diagnosis, STUCK_BUILDERS)) is not None:
         blocks.append(fixes)
-    _marked(blocks, alert, marks, now)
+    marked_blocks(blocks, alert, marks, now)
     # The fallback text notifies too: labels come from workflow files, so escaped (and cut:
     # a job may ask for a thousand labels).
     text = (
@@ -207,7 +207,7 @@ def offline_alert(
         )
         if (fixes := fixes_block(alert, None, OFFLINE_BUILDERS)) is not None:
             blocks.append(fixes)
-        _marked(blocks, alert, marks, now)
+        marked_blocks(blocks, alert, marks, now)
     return Reply(text=text, blocks=blocks, response_type="in_channel")
 
 
@@ -251,6 +251,12 @@ def escalation(alert: Alert, mentions: Sequence[str], after: timedelta) -> Reply
     count = len(alert.members)
     if alert.kind is AlertKind.OFFLINE:
         what = f"{plural(count, 'runner')} of *{escape(alert.target)}* offline"
+    elif alert.kind is AlertKind.VERSION:
+        version = escape(alert.labels[0] if alert.labels else "?")
+        what = (
+            f"{plural(count, 'runner')} of *{escape(alert.target)}* on `{version}`, a version"
+            " GitHub stops giving jobs"
+        )
     else:
         what = (
             f"{plural(count, 'job')} waiting for {wanted_labels(alert.labels)}"

@@ -35,6 +35,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.views.charts import Chart, chart_blocks
 from bot.slack.views.reasons import REASON_TITLES
+from bot.slack.views.version_alerts import home_line, version_of
 from bot.store.jobs import JobRecord
 from bot.watch.alerts import Alert, AlertKind, Marks
 from bot.watch.diagnosis import Reason
@@ -70,6 +71,8 @@ class Panel:
     alerts: list[Alert] = field(default_factory=list)  # open: neither acknowledged nor snoozed
     # Acknowledged or snoozed (for now): shown apart from the open ones.
     quiet: list[tuple[Alert, Marks]] = field(default_factory=list)
+    # Its version alerts (whatever their marks): runners on a version near or past its end.
+    versions: list[Alert] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +90,8 @@ def _alert_what(alert: Alert) -> str:
     count = len(alert.members) or alert.shown_count
     if alert.kind is AlertKind.OFFLINE:
         return f"{count} runner{'s' * (count != 1)} offline"
+    if alert.kind is AlertKind.VERSION:
+        return f"{count} runner{'s' * (count != 1)} on {code(version_of(alert))}, near its end"
     try:
         reason = REASON_TITLES.get(Reason(alert.reason), alert.reason)
     except ValueError:
@@ -118,7 +123,8 @@ def _quiet_line(alert: Alert, marks: Marks, now: datetime) -> str:
 
 
 def _alert_lines(panel: Panel, now: datetime, offline: int | None) -> str:
-    """The open alerts, then apart the acknowledged and snoozed ones."""
+    """Runners on versions near or past their end (one line), the open alerts, then
+    apart the acknowledged and snoozed ones."""
     lines = [_alert_line(a, now, offline) for a in panel.alerts[:ALERT_LINES]]
     if len(panel.alerts) > ALERT_LINES:
         lines.append(f"… and {len(panel.alerts) - ALERT_LINES} more alerts")
@@ -128,6 +134,8 @@ def _alert_lines(panel: Panel, now: datetime, offline: int | None) -> str:
         if len(panel.quiet) > ALERT_LINES:
             quiet.append(f"… and {len(panel.quiet) - ALERT_LINES} more")
         text += "\n*Acknowledged or snoozed*\n" + "\n".join(quiet)
+    if versions := home_line(panel.versions, now):
+        text = versions + "\n" + text
     return fit(text)
 
 

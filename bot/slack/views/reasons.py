@@ -14,7 +14,7 @@ from datetime import datetime
 from bot.durations import format_duration
 from bot.slack.blocks import clip, code, escape, slack_date
 from bot.store.jobs import JobRecord
-from bot.watch.diagnosis import Diagnosis, Exclusion, Reason
+from bot.watch.diagnosis import Diagnosis, Exclusion, IdleRunner, Reason
 
 MAX_JOBS_SHOWN = 10
 # A link Slack shows as given: no space, no <, >, | that would end or re-target it.
@@ -132,17 +132,30 @@ def _reason(diagnosis: Diagnosis) -> str:
                 " runners with these labels."
             )
         case Reason.IDLE_NOT_TAKING:
-            idle = ", ".join(
-                f"*{escape(clip(r.runner_name, 60))}*"
-                + (f" (version {escape(r.version or 'unknown')}, outdated)" if r.outdated else "")
-                for r in d.idle[:MAX_NAMES]
-            )
+            idle = ", ".join(_idle(r) for r in d.idle[:MAX_NAMES])
+            shown = d.idle[:MAX_NAMES]
+            if shown and all(r.jobs_ended is not None for r in shown):
+                return (
+                    f":no_entry: Idle runners could take it but do not: {idle}. GitHub no"
+                    " longer dispatches jobs to their runner version: upgrade them (a runner"
+                    " updates itself unless started with `--disableupdate`)."
+                )
             return (
                 f":zzz: Idle runners could take it but do not: {idle}. The runner process may"
                 " be unhealthy or out of date; GitHub stops sending jobs to runners not"
                 " updated within 30 days of a release. Update it, or restart its service."
             )
     return escape(str(d.reason))
+
+
+def _idle(runner: IdleRunner) -> str:
+    """An idle runner named, with why its version may keep jobs from it."""
+    name = f"*{escape(clip(runner.runner_name, 60))}*"
+    version = escape(runner.version or "unknown")
+    if runner.jobs_ended is not None:
+        ended = f"{runner.jobs_ended.day} {runner.jobs_ended:%b %Y}"
+        return f"{name} (version {version}: no longer receives jobs since {ended})"
+    return name + (f" (version {version}, outdated)" if runner.outdated else "")
 
 
 def _exclusions(exclusions: Sequence[Exclusion]) -> str:

@@ -57,6 +57,10 @@ def watch_done(watch: Watch, *, new: bool) -> Reply:
     )
     if watch.mentions:
         text += f" It {mentions_text(watch)}."
+    text += (
+        " Runners on a version GitHub stops giving jobs within"
+        f" {format_duration(watch.version_warn)} are reported too (`--version-warn`)."
+    )
     if watch.digest_at is not None:
         text += f" It posts {digest_text(watch)}."
     return Reply(text=text, blocks=[section(text)])
@@ -97,7 +101,8 @@ def watching(watches: Sequence[Watch], *, hidden: int = 0) -> Reply:
         return Reply(text=text, blocks=empty)
     lines = [
         f"• *{escape(w.target)}* in <#{escape(w.channel)}>: queued > {format_duration(w.after)},"
-        f" offline > {format_duration(w.offline_after)} · since {slack_date(w.created_at)}"
+        f" offline > {format_duration(w.offline_after)}, version ends within"
+        f" {format_duration(w.version_warn)} · since {slack_date(w.created_at)}"
         f" by <@{escape(w.created_by)}>"
         + (f" · {mentions_text(w)}" if w.mentions else "")
         + (f" · {digest_text(w)}" if w.digest_at is not None else "")
