@@ -71,6 +71,7 @@ class AlertMessages:
             now=now,
             departed=departed,
             marks=marks,
+            github_url=self.services.settings.github_url,
         )
 
     async def send(

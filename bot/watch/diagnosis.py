@@ -142,6 +142,8 @@ class Diagnosis:
     # the poll budget paces the account and the last listing stands in for a fresh one.
     as_of: datetime | None = None
     complete: bool = True  # False: a page of the runner or group listings failed
+    # The job's repository (``owner/repo``): whom a group's settings keep out (fix buttons).
+    repository: str = ""
 
     @property
     def unsure(self) -> bool:
@@ -253,6 +255,7 @@ def _by_group(
             for g, why, names in sorted(excluded.values(), key=lambda e: e[0].name.lower())
         ),
         unverified_workflow_groups=tuple(sorted(unverified.values(), key=str.lower)),
+        repository=job.repository,
     )
     return base, usable
 

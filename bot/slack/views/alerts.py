@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
 
 from bot.durations import format_duration
 from bot.slack.blocks import Reply, clip, context, escape, section, slack_date, slack_time
+from bot.slack.views.fix_groups import group_fixes, group_links
 from bot.slack.views.fixes import (
     OFFLINE_FIXES,
     STUCK_FIXES,
@@ -27,6 +28,9 @@ from bot.slack.views.reasons import MAX_JOBS_SHOWN, job_line, plural, reason_tex
 from bot.store.jobs import JobRecord
 from bot.watch.alerts import Alert, AlertKind, Departure, Marks, Member
 from bot.watch.diagnosis import Diagnosis
+
+# The fix builders of each kind of alert (bot/slack/views/fixes.py); each fix adds its own.
+STUCK_FIX_BUILDERS = (*STUCK_FIXES, group_fixes)
 
 ACK_ACTION = "alert_ack"
 SNOOZE_ACTION = "alert_snooze"
@@ -91,9 +95,11 @@ def stuck_alert(
     now: datetime,
     departed: Sequence[Member] = (),
     marks: Marks | None = None,
+    github_url: str | None = None,
 ) -> Reply:
     """The open alert: how many jobs wait for which labels, why, and the jobs; and what
-    became of the jobs ``departed`` since the message was last written."""
+    became of the jobs ``departed`` since the message was last written. ``github_url``:
+    the configured GitHub's web address, for links to its settings pages."""
     count = len(alert.members)
     head = (
         f":rotating_light: *{plural(count, 'job')} waiting for {wanted_labels(alert.labels)}*"
@@ -118,8 +124,10 @@ def stuck_alert(
                 " at least once per the watch's threshold."
             )
         )
+    if github_url and (links := group_links(alert, diagnosis, github_url)) is not None:
+        blocks.append(links)
     blocks.append(context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
-    if alert.active and (fixes := fixes_block(alert, diagnosis, STUCK_FIXES)) is not None:
+    if alert.active and (fixes := fixes_block(alert, diagnosis, STUCK_FIX_BUILDERS)) is not None:
         blocks.append(fixes)
     _marked(blocks, alert, marks, now)
     # The fallback text notifies too: labels come from workflow files, so escaped (and cut:
