@@ -60,6 +60,14 @@ async def _values(sb: Sandbox) -> dict[str, str]:
         # the policy refuses before the store is read).
         "alert_ack": json.dumps({"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}),
         "alert_snooze": json.dumps({"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}),
+        "fix_group_allow_repo": json.dumps(
+            {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}
+            | {"fix": {"group_id": 2, "group": "gpu", "repo": "acme/api"}}
+        ),
+        "fix_group_allow_public": json.dumps(
+            {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}
+            | {"fix": {"group_id": 2, "group": "gpu"}}
+        ),
     }
 
 
