@@ -115,6 +115,8 @@ async def allow_repository_clicked(click: Click) -> Reply:
         repository_id = await groups.repository_id(fix.repository)
     except (errors.NotFound, errors.NotInstalled):
         return view.repo_gone(repo)
+    except errors.Forbidden as exc:  # not a permission the App lacks: GitHub's own refusal
+        return view.repo_refused(repo, exc.message)
     detail = f"{repo} in {group.name} (group id {group.id})"
     now = datetime.fromtimestamp(services.clock(), UTC)
     async with await services.audit_first(click.caller, "allow-repository", fix.org, detail) as a:

@@ -2338,7 +2338,8 @@ class GitHubDouble:
         covered = auth.token is not None and auth.token.covers(repo) if repo else False
         if repo is None or (repo.private and not covered):
             raise _error(404)
-        return _Result(200, repo.to_json())
+        # The full repository adds its network's counts to the short shape.
+        return _Result(200, repo.to_json() | {"network_count": 0, "subscribers_count": 0})
 
     # ------------------------------------------------------------ workflow jobs
 

@@ -206,6 +206,14 @@ def repo_gone(repo: str) -> Reply:
     )
 
 
+def repo_refused(repo: str, message: str) -> Reply:
+    reason = escape(clip(message, 300).rstrip(". ")) or "no reason given"
+    return _reply(
+        f":lock: GitHub refused to show runnerops the repository *{escape(repo)}*: {reason}."
+        " Nothing was changed."
+    )
+
+
 def refused(group: str, message: str) -> Reply:
     reason = escape(clip(message, 300).rstrip(". ")) or "no reason given"
     return _reply(
