@@ -26,6 +26,7 @@ ALLOW_PUBLIC_ACTION = "fix_group_allow_public"
 LINKS_BLOCK = "alert_group_links"
 MAX_GROUPS = 3  # buttons for the first few groups; the links name them all (up to 10)
 MAX_LINKS = 10
+CONFIRM_CHARS = 300  # Slack's limit on a confirmation dialog's text
 
 
 def _org(alert: Alert) -> str | None:
@@ -84,7 +85,7 @@ def _confirm_repo(repo: str, group: GroupExclusion) -> ConfirmObject:
     )
     return ConfirmObject(
         title=PlainTextObject(text="Allow this repository?"),
-        text=MarkdownTextObject(text=text),
+        text=MarkdownTextObject(text=fit(text, CONFIRM_CHARS)),
         confirm=PlainTextObject(text="Allow"),
         deny=PlainTextObject(text="Cancel"),
     )
@@ -98,7 +99,7 @@ def _confirm_public(org: str, group: GroupExclusion) -> ConfirmObject:
     )
     return ConfirmObject(
         title=PlainTextObject(text="Allow public repositories?"),
-        text=MarkdownTextObject(text=text),
+        text=MarkdownTextObject(text=fit(text, CONFIRM_CHARS)),
         confirm=PlainTextObject(text="Allow"),
         deny=PlainTextObject(text="Cancel"),
         style="danger",
