@@ -144,6 +144,8 @@ async def allow_public_clicked(click: Click) -> Reply:
         return group
     if group.allows_public_repositories:
         return view.already_public(group.name)
+    if group.visibility == "private":
+        return view.private_only(group.name)
     detail = f"public repositories in {group.name} (group id {group.id})"
     now = datetime.fromtimestamp(services.clock(), UTC)
     async with await services.audit_first(click.caller, "allow-public", fix.org, detail) as a:

@@ -136,6 +136,16 @@ async def test_workflow_restrictions_get_a_link_and_no_button(sb: Sandbox, clock
     assert "/settings/actions/runner-groups/" in str(message["blocks"])
 
 
+async def test_a_group_for_private_repositories_only_gets_no_public_button(
+    sb: Sandbox, clock: Clock
+) -> None:
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", visibility="private")
+    message = await alert_posted(sb, clock, repo="site")
+    assert "private repositories only" in reply_text(message)
+    assert buttons(message) == [ACK_ACTION, SNOOZE_ACTION]
+    assert "/settings/actions/runner-groups/" in str(message["blocks"])
+
+
 async def test_the_link_is_on_the_configured_github_enterprise_server(
     keys: Keys, clock: Clock
 ) -> None:
@@ -272,7 +282,12 @@ async def test_allowed_since_the_alert_says_so_and_writes_nothing(
 async def test_public_allowed_since_the_alert_says_so(sb: Sandbox, clock: Clock) -> None:
     sb.github.set_runner_group("/orgs/acme", "gpu-group", visibility="all")
     message = await alert_posted(sb, clock, repo="site")
-    sb.github.set_runner_group("/orgs/acme", "gpu-group", allows_public_repositories=True)
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", visibility="private")
+    said = await click(sb, message, ALLOW_PUBLIC_ACTION, "U0ALICE")
+    assert "now admits private repositories only" in said
+    sb.github.set_runner_group(
+        "/orgs/acme", "gpu-group", visibility="all", allows_public_repositories=True
+    )
     said = await click(sb, message, ALLOW_PUBLIC_ACTION, "U0ALICE")
     assert "already allows public repositories" in said
     assert group_writes(sb) == [] and await fix_entries(sb) == []

@@ -60,7 +60,9 @@ def group_fixes(alert: Alert, diagnosis: Diagnosis | None) -> list[ButtonElement
                     confirm=_confirm_repo(repo, group),
                 )
             )
-        if Exclusion.PUBLIC_NOT_ALLOWED in group.exclusions:
+        # A group for private repositories only admits no public one, allowed or not.
+        public = Exclusion.PRIVATE_ONLY not in group.exclusions
+        if Exclusion.PUBLIC_NOT_ALLOWED in group.exclusions and public:
             buttons.append(
                 ButtonElement(
                     text=clip(f"Allow public repositories in {group.group_name}", 75),
@@ -181,6 +183,14 @@ def not_selected(group: str, visibility: str) -> Reply:
         f":information_source: Runner group *{_name(group)}* no longer admits only selected"
         f" repositories (its repository access is now `{escape(clip(visibility, 20))}`), so"
         " there is no list to add the repository to. Nothing was changed."
+    )
+
+
+def private_only(group: str) -> Reply:
+    return _reply(
+        f":information_source: Runner group *{_name(group)}* now admits private repositories"
+        " only: allowing public ones would let none in. Its repository access is changed in"
+        " its settings. Nothing was changed."
     )
 
 
