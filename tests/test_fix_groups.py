@@ -52,7 +52,6 @@ async def alert_posted(sb: Sandbox, clock: Clock, repo: str = "api") -> dict[str
     reply = await sb.run("watch acme", channel_id=CHANNEL)
     assert "Watching" in reply_text(reply), reply_text(reply)
     job = await queued(sb, LABELS, repo=repo)
-    sb.github.job(job)  # the double knows it
     REPO_IDS[repo] = int(sb.github.workflow_job_payload(job)["repository"]["id"])
     clock.advance(6 * MINUTE)
     assert (await sweep(sb)).posted == 1
