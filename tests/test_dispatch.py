@@ -73,6 +73,14 @@ async def _values(sb: Sandbox) -> dict[str, str]:
         "alert_fix_prune": json.dumps(
             {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s=", "fix": {"fix": "prune"}}
         ),
+        "fix_group_allow_repo": json.dumps(
+            {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}
+            | {"fix": {"group_id": 2, "group": "gpu", "repo": "acme/api"}}
+        ),
+        "fix_group_allow_public": json.dumps(
+            {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}
+            | {"fix": {"group_id": 2, "group": "gpu"}}
+        ),
     }
 
 

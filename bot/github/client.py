@@ -450,6 +450,8 @@ class GitHubClient:
             return await gh.post(url, variables, data=data, oauth_token=token)
         if method == "PUT":
             return await gh.put(url, variables, data=data, oauth_token=token)
+        if method == "PATCH":
+            return await gh.patch(url, variables, data=data, oauth_token=token)
         if method == "DELETE":
             # gidgethub's ``delete`` drops the body; removing a label answers with the
             # labels left, which saves a GET.

@@ -1,9 +1,9 @@
 """Who may do what, on which runners: the authorization policy.
 
 Commands fall into three kinds of action: ``read`` (help, list, get, downloads, labels,
-groups), ``token`` (token, remove-token, jit) and ``admin`` (delete, label, audit). The
-policy is TOML, given in the ``RUNNEROPS_POLICY`` setting either inline or as the path of
-a file::
+groups), ``token`` (token, remove-token, jit) and ``admin`` (delete, label, audit, an
+alert's runner-group fixes). The policy is TOML, given in the ``RUNNEROPS_POLICY`` setting
+either inline or as the path of a file::
 
     [[grant]]
     name = "platform"                      # optional; shown in whoami and in refusals

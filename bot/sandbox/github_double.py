@@ -623,6 +623,18 @@ class GitHubDouble:
                 self._group_repositories,
             ),
             (
+                "PUT",
+                r"/orgs/(?P<org>[^/]+)/actions/runner-groups/(?P<gid>[^/]+)/repositories"
+                r"/(?P<rid>[^/]+)",
+                self._add_group_repository,
+            ),
+            (
+                "PATCH",
+                r"/orgs/(?P<org>[^/]+)/actions/runner-groups/(?P<gid>[^/]+)",
+                self._update_group,
+            ),
+            ("GET", r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)", self._get_repo),
+            (
                 "GET",
                 r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/actions/jobs/(?P<jid>[^/]+)",
                 self._get_job,
@@ -2251,6 +2263,83 @@ class GitHubDouble:
         page, headers = self._paginate(ctx, repos)
         body = {"total_count": len(repos), "repositories": [r.to_json() for r in page]}
         return _Result(200, body, headers)
+
+    def _own_group(self, key: tuple[str, ...], raw_id: str) -> _Group:
+        """A group the organization owns (one its enterprise shares is changed there)."""
+        group = self._group_by_id(key, raw_id)
+        if group.owner != key:
+            raise _error(404)
+        return group
+
+    async def _add_group_repository(self, ctx: _Ctx) -> _Result:
+        """``PUT .../runner-groups/{id}/repositories/{repository_id}``: 204, also for a
+        repository in already; the group must admit ``selected`` repositories."""
+        key = self._authorize_scope(ctx, write=True)
+        group = self._own_group(key, ctx.params["gid"])
+        raw = ctx.params["rid"]
+        repo = next(
+            (
+                r
+                for (owner, _), r in self._repos.items()
+                if owner == key[1] and raw.isdigit() and r.id == int(raw)
+            ),
+            None,
+        )
+        if repo is None:
+            raise _error(404)
+        if group.visibility != "selected":
+            docs = f"{DOCS_URL}/actions/self-hosted-runner-groups"
+            raise _error(422, "The runner group's visibility must be set to selected.", docs)
+        if repo.name.lower() not in group.selected:
+            group.selected.append(repo.name.lower())
+        return _Result(204)
+
+    async def _update_group(self, ctx: _Ctx) -> _Result:
+        """``PATCH .../runner-groups/{id}``: ``name`` required (the spec's schema); the
+        other settings given are changed; 200 with the group."""
+        key = self._authorize_scope(ctx, write=True)
+        group = self._own_group(key, ctx.params["gid"])
+        body = await self._json_object(ctx)
+        docs = f"{DOCS_URL}/actions/self-hosted-runner-groups"
+        if "name" not in body:
+            raise _error(422, _MISSING_KEY.format(key="name"), docs)
+        kinds = {
+            "name": (str, "a string"),
+            "visibility": (str, "a string"),
+            "allows_public_repositories": (bool, "a boolean"),
+            "restricted_to_workflows": (bool, "a boolean"),
+            "selected_workflows": (list, "an array"),
+        }
+        for name, (kind, said) in kinds.items():
+            if name in body and not isinstance(body[name], kind):
+                message = _WRONG_TYPE.format(key=name, value=_ruby(body[name]), kind=said)
+                raise _error(422, message, docs)
+        if body.get("visibility", group.visibility) not in _ORG_VISIBILITIES:
+            raise _error(422, f"Invalid visibility: {body['visibility']}", docs)
+        group.name = body["name"]
+        group.visibility = body.get("visibility", group.visibility)
+        group.allows_public_repositories = body.get(
+            "allows_public_repositories", group.allows_public_repositories
+        )
+        group.restricted_to_workflows = body.get(
+            "restricted_to_workflows", group.restricted_to_workflows
+        )
+        if "selected_workflows" in body:
+            group.selected_workflows = [str(w) for w in body["selected_workflows"]]
+        return _Result(200, self._group_json(group, key, ctx.base))
+
+    async def _get_repo(self, ctx: _Ctx) -> _Result:
+        """``GET /repos/{owner}/{repo}``: a public repository to anyone, a private one to
+        an installation that covers it; 404 otherwise, as GitHub hides what it will not show."""
+        repo = self._repos.get((ctx.params["owner"].lower(), ctx.params["repo"].lower()))
+        auth = ctx.auth
+        if auth.kind == "installation" and not self._token_valid(auth.token):
+            raise _error(401)
+        covered = auth.token is not None and auth.token.covers(repo) if repo else False
+        if repo is None or (repo.private and not covered):
+            raise _error(404)
+        # The full repository adds its network's counts to the short shape.
+        return _Result(200, repo.to_json() | {"network_count": 0, "subscribers_count": 0})
 
     # ------------------------------------------------------------ workflow jobs
 

@@ -79,6 +79,7 @@ class AlertMessages:
             now=now,
             departed=departed,
             marks=marks,
+            github_url=self.services.settings.github_url,
         )
 
     async def _download(self, target: str) -> Download | None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -149,6 +149,9 @@ class Diagnosis:
     # the poll budget paces the account and the last listing stands in for a fresh one.
     as_of: datetime | None = None
     complete: bool = True  # False: a page of the runner or group listings failed
+    # The job's repository (``owner/repo``): whom a group's settings keep out, for the fix
+    # buttons. Not a fact of the reason: left out of comparisons.
+    repository: str = field(default="", compare=False)
 
     @property
     def unsure(self) -> bool:
@@ -277,6 +280,7 @@ def _by_group(
             for g, why, names in sorted(excluded.values(), key=lambda e: e[0].name.lower())
         ),
         unverified_workflow_groups=tuple(sorted(unverified.values(), key=str.lower)),
+        repository=job.repository,
     )
     return base, usable
 

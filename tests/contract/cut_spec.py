@@ -40,7 +40,7 @@ GHES_PREFIX = "/api/v3"
 SPEC_NAMES: tuple[str, ...] = ("api.github.com", "ghec", GHES_SPEC)
 
 # Bump when the cutting rules change so that cached cuts are rebuilt.
-CUT_VERSION = "4"
+CUT_VERSION = "5"
 
 RUNNER_PATH = re.compile(
     r"^(?:/enterprises/\{enterprise\}|/orgs/\{org\}|/repos/\{owner\}/\{repo\})"
@@ -63,6 +63,8 @@ JOB_PATHS = frozenset(
         "/repos/{owner}/{repo}/actions/runs/{run_id}",
     }
 )
+# The repository a group fix button lets into a runner group: looked up for its id.
+REPOSITORY_PATHS = frozenset({"/repos/{owner}/{repo}"})
 # Webhook descriptions (``x-webhooks``) kept: the events runnerops subscribes to.
 WEBHOOK_KEY = re.compile(r"^(?:workflow-job|installation|installation-repositories)-[a-z-]+$")
 # Top-level members carried over unchanged when present.
@@ -79,7 +81,9 @@ def spec_source(name: str) -> Path:
 
 def keep_path(path: str) -> bool:
     """True for the path templates runnerops calls (before any prefix is added)."""
-    return path in APP_PATHS or path in JOB_PATHS or RUNNER_PATH.match(path) is not None
+    if path in APP_PATHS or path in JOB_PATHS or path in REPOSITORY_PATHS:
+        return True
+    return RUNNER_PATH.match(path) is not None
 
 
 def iter_refs(node: Any) -> Iterator[str]:

@@ -61,12 +61,18 @@ JIT = "/actions/runners/generate-jitconfig"
 ORG_GROUPS = "/orgs/{org}/actions/runner-groups"
 ENTERPRISE_GROUPS = "/enterprises/{enterprise}/actions/runner-groups"
 JOB = "/repos/{owner}/{repo}/actions/jobs/{job_id}"
+REPOSITORY = "/repos/{owner}/{repo}"
+GROUP_REPOSITORY = ORG_GROUPS + "/{runner_group_id}/repositories/{repository_id}"
 RUN = "/repos/{owner}/{repo}/actions/runs/{run_id}"
 DEPRECATIONS = "/actions/runners/deprecations/{version}"
 WORKFLOW = "acme/api/.github/workflows/gpu.yml@refs/heads/main"
 # Documented responses the double never produces, and why.
 NOT_PRODUCED = {
     ("GET", INSTALLATION["repo"], 301): "the double has no renamed or transferred repositories",
+    ("GET", REPOSITORY, 301): "the double has no renamed or transferred repositories",
+    ("GET", REPOSITORY, 403): (
+        "GitHub's refusals of a repository it would show (SAML, IP allow lists) are not modelled"
+    ),
     ("DELETE", SCOPE_TEMPLATES["enterprise"] + LABELS, 422): (
         "removing every custom label has nothing to validate; GitHub's reason is unknown"
     ),
@@ -210,12 +216,52 @@ def _group_calls() -> list[Call]:
     ]
 
 
+def _group_fix_calls() -> list[Call]:
+    """What an alert's group fix buttons call: the repository (for its id), a repository
+    added to a group, and a group's settings changed (``name`` is required)."""
+    org = "/orgs/acme/actions/runner-groups"
+    allow = {"name": "gpu", "allows_public_repositories": True}
+    group = ORG_GROUPS + "/{runner_group_id}"
+    rows: list[tuple[str, str, str, str, int, str, str, Any, bool]] = [
+        ("repository", "GET", "/repos/acme/api", REPOSITORY, 200, "token", "repo", None, True),
+        ("repository-public-anonymous", "GET", "/repos/acme/site", REPOSITORY, 200, "none",
+         "repo", None, True),
+        ("repository-missing", "GET", "/repos/acme/missing", REPOSITORY, 404, "token", "repo",
+         None, True),
+        ("group-add-repository", "PUT", org + "/{group}/repositories/{site}", GROUP_REPOSITORY,
+         204, "token", "org", None, True),
+        ("group-update", "PATCH", org + "/{group}", group, 200, "token", "org", allow, True),
+        # GitHub sends these too, though the spec lists no error status for the operations.
+        ("group-add-repository-unknown-group", "PUT", org + "/999999/repositories/{site}",
+         GROUP_REPOSITORY, 404, "token", "org", None, False),
+        ("group-add-repository-unknown-repository", "PUT", org + "/{group}/repositories/999999",
+         GROUP_REPOSITORY, 404, "token", "org", None, False),
+        ("group-add-repository-not-selected", "PUT", org + "/{default_group}/repositories/{site}",
+         GROUP_REPOSITORY, 422, "token", "org", None, False),
+        ("group-add-repository-with-pat", "PUT", org + "/{group}/repositories/{site}",
+         GROUP_REPOSITORY, 403, "pat", "org", None, False),
+        ("group-update-unknown", "PATCH", org + "/999999", group, 404, "token", "org", allow,
+         False),
+        ("group-update-inherited", "PATCH", org + "/{shared}", group, 404, "token", "org",
+         allow, False),
+        ("group-update-no-name", "PATCH", org + "/{group}", group, 422, "token", "org",
+         {"allows_public_repositories": True}, False),
+        ("group-update-with-pat", "PATCH", org + "/{group}", group, 403, "pat", "org", allow,
+         False),
+    ]  # fmt: skip
+    return [
+        Call(name, method, path, tmpl, status, auth, scope, body, documented=documented)
+        for name, method, path, tmpl, status, auth, scope, body, documented in rows
+    ]
+
+
 TOKENS = ACCESS_TOKENS.replace("{installation_id}", str(INSTALLATION_ID))
 CALLS = [
     *(c for scope in SCOPE_PATHS for c in _runner_calls(scope)),
     *(c for scope in SCOPE_PATHS for c in _fleet_calls(scope)),
     *(c for scope in SCOPE_PATHS for c in _version_calls(scope)),
     *_group_calls(),
+    *_group_fix_calls(),
     Call("job", "GET", "/repos/acme/api/actions/jobs/{job}", JOB, 200, "token", "repo"),
     Call("job-finished", "GET", "/repos/acme/api/actions/jobs/{done}", JOB, 200, "token", "repo"),
     Call("run", "GET", "/repos/acme/api/actions/runs/{run}", RUN, 200, "token", "repo"),
@@ -394,6 +440,7 @@ async def double(keys: Keys) -> AsyncIterator[Double]:
     public_job = gh.add_job("acme", "site", labels=["self-hosted"], status="waiting")["id"]
     for scope_ids in ids.values():
         scope_ids |= {
+            "site": gh.workflow_job_payload(public_job)["repository"]["id"],
             "shared": groups["enterprise"],
             "job": job,
             "done": done,
@@ -477,6 +524,8 @@ def test_every_documented_status_is_exercised() -> None:
         for tail in ("", "/{runner_group_id}", "/{runner_group_id}/runners"):
             assert ("GET", groups + tail) in covered
     assert ("GET", ORG_GROUPS + "/{runner_group_id}/repositories") in covered
+    assert {("PUT", GROUP_REPOSITORY), ("PATCH", ORG_GROUPS + "/{runner_group_id}")} <= covered
+    assert ("GET", REPOSITORY) in covered
     assert ("GET", JOB) in covered
     assert any(c.status != 200 for c in CALLS if c.template == JOB)
 

@@ -17,12 +17,12 @@ from slack_sdk.models.blocks import (
 
 from bot.durations import format_duration
 from bot.slack.blocks import Reply, clip, context, escape, section, slack_date, slack_time
+from bot.slack.views.fix_groups import group_fixes, group_links
 from bot.slack.views.fix_jit import jit_fix_buttons
 from bot.slack.views.fix_labels import label_fix_buttons
 from bot.slack.views.fix_prune import prune_fix_buttons
 from bot.slack.views.fixes import (
-    OFFLINE_FIXES,
-    STUCK_FIXES,
+    FixBuilder,
     alert_button_value,
     fixes_block,
 )
@@ -34,8 +34,8 @@ from bot.watch.diagnosis import Diagnosis
 ACK_ACTION = "alert_ack"
 SNOOZE_ACTION = "alert_snooze"
 # The fix builders each alert kind offers (bot.slack.views.fixes), in the order shown.
-STUCK_BUILDERS = (*STUCK_FIXES, label_fix_buttons, jit_fix_buttons)
-OFFLINE_BUILDERS = (*OFFLINE_FIXES, prune_fix_buttons)
+STUCK_BUILDERS: tuple[FixBuilder, ...] = (label_fix_buttons, group_fixes, jit_fix_buttons)
+OFFLINE_BUILDERS: tuple[FixBuilder, ...] = (prune_fix_buttons,)
 
 
 def marks_text(marks: Marks, now: datetime) -> str:
@@ -97,9 +97,11 @@ def stuck_alert(
     now: datetime,
     departed: Sequence[Member] = (),
     marks: Marks | None = None,
+    github_url: str | None = None,
 ) -> Reply:
     """The open alert: how many jobs wait for which labels, why, and the jobs; and what
-    became of the jobs ``departed`` since the message was last written."""
+    became of the jobs ``departed`` since the message was last written. ``github_url``:
+    the configured GitHub's web address, for links to its settings pages."""
     count = len(alert.members)
     head = (
         f":rotating_light: *{plural(count, 'job')} waiting for {wanted_labels(alert.labels)}*"
@@ -124,6 +126,8 @@ def stuck_alert(
                 " at least once per the watch's threshold."
             )
         )
+    if github_url and (links := group_links(alert, diagnosis, github_url)) is not None:
+        blocks.append(links)
     blocks.append(context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
     if alert.active and (fixes := fixes_block(alert, diagnosis, STUCK_BUILDERS)) is not None:
         blocks.append(fixes)

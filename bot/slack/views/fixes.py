@@ -1,10 +1,11 @@
 """The fix buttons on an open alert: one per fix that applies to its cause.
 
-Each fix is one builder here, taking the alert (and, for a stuck-job alert, the diagnosis
-the sweep made) and returning its buttons, or none when the fix does not apply. The click
-is handled, under the policy, by the fix's module in ``handlers/``; a button's value
-carries the alert (target, channel, key: as Acknowledge's does) plus the fix's own facts,
-so the handler can re-check the situation at click time.
+Each fix is one builder in its own view module (listed in bot/slack/views/alerts.py),
+taking the alert (and, for a stuck-job alert, the diagnosis the sweep made) and returning
+its buttons, or none when the fix does not apply. The click is handled, under the policy,
+by the fix's module in ``handlers/``; a button's value carries the alert (target, channel,
+key: as Acknowledge's does) plus the fix's own facts, so the handler can re-check the
+situation at click time.
 """
 
 from __future__ import annotations
@@ -49,10 +50,6 @@ def fix_facts(value: str) -> Mapping[str, Any]:
 
 
 FixBuilder = Callable[[Alert, Diagnosis | None], list[ButtonElement]]
-
-# One builder per fix; each module that adds a fix adds its builder here.
-STUCK_FIXES: tuple[FixBuilder, ...] = ()
-OFFLINE_FIXES: tuple[FixBuilder, ...] = ()
 
 
 def fixes_block(

@@ -1,0 +1,354 @@
+"""The runner-group fix buttons of a ``group_not_allowed`` alert (issue 20 §1), end to end.
+
+Signed workflow_job deliveries raise the alert; the sweep (``run_once``, time moved by
+the test's clock) posts it with the buttons that fit its group's exclusion; signed Slack
+clicks press them. The GitHub double records each request and changes its groups as
+GitHub would, so the next sweep sees the group's new settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.sandbox.github_double import GitHubDouble
+from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
+from bot.slack.views.alerts import ACK_ACTION, SNOOZE_ACTION
+from bot.slack.views.fix_groups import ALLOW_PUBLIC_ACTION, ALLOW_REPO_ACTION
+from tests.conftest import Clock
+from tests.test_alert_marks import buttons, click, current
+from tests.test_watch_sweep import CHANNEL, MINUTE, alerts, queued, seed, sweep
+
+LABELS = ["self-hosted", "gpu"]
+GROUP_PATH = r"/orgs/acme/actions/runner-groups/\d+"
+PUT_PATH = GROUP_PATH + r"/repositories/\d+"
+REPO_IDS: dict[str, int] = {}  # the double's repository ids, as the job payloads say
+
+
+def seed_groups(gh: GitHubDouble) -> None:
+    """acme/api (private) and acme/site (public); gpu-1 in ``gpu-group`` (selected
+    repositories: web only, public repositories not allowed)."""
+    seed(gh)
+    gh.add_repo("acme", "site", private=False)
+    group = gh.add_runner_group(
+        "/orgs/acme", "gpu-group", visibility="selected", selected_repositories=["web"]
+    )
+    gh.add_runner("/orgs/acme", "gpu-1", labels=["gpu"], runner_group_id=group)
+
+
+@pytest.fixture
+async def sb(keys: Keys, clock: Clock) -> AsyncIterator[Sandbox]:
+    async with Sandbox.running(
+        keys=keys, seed=seed_groups, policy=PLATFORM_POLICY, clock=clock
+    ) as s:
+        yield s
+
+
+async def alert_posted(sb: Sandbox, clock: Clock, repo: str = "api") -> dict[str, Any]:
+    """Watch acme, queue a gpu job in ``repo``, let 6 minutes pass: the alert."""
+    reply = await sb.run("watch acme", channel_id=CHANNEL)
+    assert "Watching" in reply_text(reply), reply_text(reply)
+    job = await queued(sb, LABELS, repo=repo)
+    REPO_IDS[repo] = int(sb.github.workflow_job_payload(job)["repository"]["id"])
+    clock.advance(6 * MINUTE)
+    assert (await sweep(sb)).posted == 1
+    [message] = alerts(sb)
+    assert "runner group this repository or workflow may not use" in reply_text(message)
+    return message
+
+
+def group(sb: Sandbox) -> dict[str, Any]:
+    [found] = [g for g in sb.github.runner_groups("/orgs/acme") if g["name"] == "gpu-group"]
+    return found
+
+
+def group_writes(sb: Sandbox) -> list[tuple[str, str, int]]:
+    return [
+        (r.method, r.path, r.status)
+        for r in sb.github.requests
+        if r.method in ("PUT", "PATCH") and "/runner-groups/" in r.path
+    ]
+
+
+async def fix_entries(sb: Sandbox, *, refused: bool = False) -> list[Any]:
+    entries = await sb.services.store.audit.recent(target="acme", limit=50, refused=refused)
+    return [e for e in entries if e.action in ("allow-repository", "allow-public")]
+
+
+def the_button(message: dict[str, Any], action: str) -> dict[str, Any]:
+    [found] = [
+        e
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == action
+    ]
+    return found
+
+
+# -- which buttons ---------------------------------------------------------------------------
+
+
+async def test_a_repository_left_out_of_a_selected_group_gets_allow_repo(
+    sb: Sandbox, clock: Clock
+) -> None:
+    message = await alert_posted(sb, clock)
+    assert buttons(message) == [ALLOW_REPO_ACTION, ACK_ACTION, SNOOZE_ACTION]
+    button = the_button(message, ALLOW_REPO_ACTION)
+    assert button["text"]["text"] == "Allow acme/api in gpu-group"
+    said = button["confirm"]["text"]["text"]
+    assert "Every workflow of *acme/api* may then run jobs on the runners of *gpu-group*" in said
+    assert "1 runner with these labels" in said
+    # The alert links to the group's settings on the configured GitHub.
+    gid = group(sb)["id"]
+    link = f"https://github.com/organizations/acme/settings/actions/runner-groups/{gid}"
+    assert f"<{link}|gpu-group>" in str(message["blocks"])
+
+
+async def test_a_public_repository_gets_allow_public_and_its_risk(
+    sb: Sandbox, clock: Clock
+) -> None:
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", visibility="all")
+    message = await alert_posted(sb, clock, repo="site")
+    assert buttons(message) == [ALLOW_PUBLIC_ACTION, ACK_ACTION, SNOOZE_ACTION]
+    button = the_button(message, ALLOW_PUBLIC_ACTION)
+    assert button["text"]["text"] == "Allow public repositories in gpu-group"
+    said = button["confirm"]["text"]["text"]
+    assert "Every public repository of *acme* that *gpu-group* admits" in said
+    assert "run code from forks' pull requests" in said
+
+
+async def test_workflow_restrictions_get_a_link_and_no_button(sb: Sandbox, clock: Clock) -> None:
+    sb.github.set_runner_group(
+        "/orgs/acme",
+        "gpu-group",
+        visibility="all",
+        restricted_to_workflows=True,
+        selected_workflows=["acme/api/.github/workflows/deploy.yml@refs/heads/main"],
+    )
+    message = await alert_posted(sb, clock)
+    assert "workflow restrictions" in reply_text(message)
+    assert buttons(message) == [ACK_ACTION, SNOOZE_ACTION]
+    assert "/settings/actions/runner-groups/" in str(message["blocks"])
+
+
+async def test_a_group_for_private_repositories_only_gets_no_public_button(
+    sb: Sandbox, clock: Clock
+) -> None:
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", visibility="private")
+    message = await alert_posted(sb, clock, repo="site")
+    assert "private repositories only" in reply_text(message)
+    assert buttons(message) == [ACK_ACTION, SNOOZE_ACTION]
+    assert "/settings/actions/runner-groups/" in str(message["blocks"])
+
+
+async def test_the_link_is_on_the_configured_github_enterprise_server(
+    keys: Keys, clock: Clock
+) -> None:
+    async with Sandbox.running(
+        keys=keys,
+        seed=seed_groups,
+        policy=PLATFORM_POLICY,
+        clock=clock,
+        github_url="https://ghes.corp.example",
+    ) as sb:
+        message = await alert_posted(sb, clock)
+        gid = group(sb)["id"]
+        link = f"https://ghes.corp.example/organizations/acme/settings/actions/runner-groups/{gid}"
+        assert link in str(message["blocks"])
+
+
+async def test_other_reasons_get_no_group_button(sb: Sandbox, clock: Clock) -> None:
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", visibility="all")
+    sb.github.set_runner("/orgs/acme", "gpu-1", status="offline")
+    reply = await sb.run("watch acme", channel_id=CHANNEL)
+    assert "Watching" in reply_text(reply)
+    await queued(sb, LABELS)
+    clock.advance(6 * MINUTE)
+    await sweep(sb)
+    stuck = [m for m in alerts(sb) if "waiting for" in reply_text(m)]
+    assert stuck and all(
+        ALLOW_REPO_ACTION not in buttons(m) and ALLOW_PUBLIC_ACTION not in buttons(m) for m in stuck
+    )
+    assert "/settings/actions/runner-groups/" not in str([m["blocks"] for m in stuck])
+
+
+# -- the clicks --------------------------------------------------------------------------------
+
+
+async def test_allow_repo_adds_it_and_the_next_sweep_resolves_the_alert(
+    keys: Keys, clock: Clock, database_url: str
+) -> None:
+    async with Sandbox.running(
+        keys=keys, seed=seed_groups, policy=PLATFORM_POLICY, clock=clock, database_url=database_url
+    ) as sb:
+        message = await alert_posted(sb, clock)
+        gid = group(sb)["id"]
+        said = await click(sb, message, ALLOW_REPO_ACTION, "U0ALICE")
+        assert "You allowed *acme/api* in runner group *gpu-group*" in said
+        # Exactly the documented write, with the id GET /repos/acme/api gave.
+        path = f"/orgs/acme/actions/runner-groups/{gid}/repositories/{REPO_IDS['api']}"
+        assert group_writes(sb) == [("PUT", path, 204)]
+        assert sb.github.count("GET", r"/repos/acme/api") == 1
+        # The alert says who fixed it, in place.
+        shown = current(sb, message)
+        assert "Fixed by <@U0ALICE> at" in str(shown["blocks"])
+        assert "allowed acme/api in gpu-group" in str(shown["blocks"])
+        [entry] = await fix_entries(sb)
+        assert (entry.action, entry.outcome, entry.user_id) == (
+            "allow-repository",
+            "allowed",
+            "U0ALICE",
+        )
+        assert "acme/api in gpu-group" in entry.detail
+        # GitHub's listings now admit the repository: the next sweep resolves the alert.
+        clock.advance(MINUTE)
+        assert (await sweep(sb)).resolved == 1
+        assert "Resolved" in reply_text(current(sb, message))
+
+
+async def test_allow_public_sets_it_and_the_next_sweep_resolves_the_alert(
+    sb: Sandbox, clock: Clock
+) -> None:
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", visibility="all")
+    message = await alert_posted(sb, clock, repo="site")
+    gid = group(sb)["id"]
+    said = await click(sb, message, ALLOW_PUBLIC_ACTION, "U0ALICE")
+    assert "You allowed public repositories in runner group *gpu-group*" in said
+    assert group_writes(sb) == [("PATCH", f"/orgs/acme/actions/runner-groups/{gid}", 200)]
+    now = group(sb)
+    assert now["allows_public_repositories"] is True
+    assert (now["name"], now["visibility"]) == ("gpu-group", "all")  # nothing else changed
+    assert "allowed public repositories in gpu-group" in str(current(sb, message)["blocks"])
+    [entry] = await fix_entries(sb)
+    assert (entry.action, entry.outcome) == ("allow-public", "allowed")
+    clock.advance(MINUTE)
+    assert (await sweep(sb)).resolved == 1
+
+
+async def test_a_click_without_the_grant_is_refused_privately_and_asks_nothing(
+    sb: Sandbox, clock: Clock
+) -> None:
+    message = await alert_posted(sb, clock)
+    before, updates = len(sb.github.requests), len(sb.slack.updated)
+    said = await click(sb, message, ALLOW_REPO_ACTION, "U0BOB")  # reads, no admin
+    assert "You may not `allow-repository` on *acme* (a *admin* action)" in said
+    assert len(sb.github.requests) == before
+    assert len(sb.slack.updated) == updates
+    [refusal] = await fix_entries(sb, refused=True)
+    assert (refusal.user_id, refusal.target) == ("U0BOB", "acme")
+    assert await fix_entries(sb) == []
+
+
+async def test_a_grant_on_the_repository_does_not_reach_its_organization_groups(
+    keys: Keys, clock: Clock
+) -> None:
+    policy = (
+        PLATFORM_POLICY
+        + """
+[[grant]]
+name = "api owners"
+actions = ["read", "token", "admin"]
+users = ["U0BOB"]
+targets = ["acme/api"]
+"""
+    )
+    async with Sandbox.running(keys=keys, seed=seed_groups, policy=policy, clock=clock) as sb:
+        message = await alert_posted(sb, clock)
+        before = len(sb.github.requests)
+        assert "You may not" in await click(sb, message, ALLOW_REPO_ACTION, "U0BOB")
+        assert len(sb.github.requests) == before
+
+
+async def test_allowed_since_the_alert_says_so_and_writes_nothing(
+    sb: Sandbox, clock: Clock
+) -> None:
+    message = await alert_posted(sb, clock)
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", selected_repositories=["web", "api"])
+    said = await click(sb, message, ALLOW_REPO_ACTION, "U0ALICE")
+    assert "*acme/api* is already allowed in runner group *gpu-group*" in said
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", visibility="all")
+    said = await click(sb, message, ALLOW_REPO_ACTION, "U0ALICE")
+    assert "no longer admits only selected repositories" in said
+    assert group_writes(sb) == []
+    assert await fix_entries(sb) == []
+    assert "Fixed by" not in str(current(sb, message)["blocks"])
+
+
+async def test_public_allowed_since_the_alert_says_so(sb: Sandbox, clock: Clock) -> None:
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", visibility="all")
+    message = await alert_posted(sb, clock, repo="site")
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", visibility="private")
+    said = await click(sb, message, ALLOW_PUBLIC_ACTION, "U0ALICE")
+    assert "now admits private repositories only" in said
+    sb.github.set_runner_group(
+        "/orgs/acme", "gpu-group", visibility="all", allows_public_repositories=True
+    )
+    said = await click(sb, message, ALLOW_PUBLIC_ACTION, "U0ALICE")
+    assert "already allows public repositories" in said
+    assert group_writes(sb) == [] and await fix_entries(sb) == []
+
+
+async def test_github_errors_are_answered_in_words(sb: Sandbox, clock: Clock) -> None:
+    message = await alert_posted(sb, clock)
+    # 422: GitHub refuses the change.
+    sb.github.add_fault("PUT", PUT_PATH, status=422, body={"message": "Validation Failed"})
+    said = await click(sb, message, ALLOW_REPO_ACTION, "U0ALICE")
+    assert "GitHub refused to change runner group *gpu-group*: Validation Failed" in said
+    # 404: the group went away between the check and the write.
+    sb.github.add_fault("PUT", PUT_PATH, status=404, body={"message": "Not Found"})
+    said = await click(sb, message, ALLOW_REPO_ACTION, "U0ALICE")
+    assert "GitHub has no runner group *gpu-group* in *acme* any more" in said
+    # 403: the App may read the group and not change it.
+    sb.github.set_permissions("acme", {"organization_self_hosted_runners": "read"})
+    sb.github.expire_installation_tokens()
+    said = await click(sb, message, ALLOW_REPO_ACTION, "U0ALICE")
+    assert "runnerops lacks organization permission “Self-hosted runners” (read and write)" in said
+    outcomes = [e.outcome for e in await fix_entries(sb)]
+    assert outcomes == ["failed"] * 3, outcomes
+    assert "Fixed by" not in str(current(sb, message)["blocks"])
+    assert group(sb)["visibility"] == "selected"
+
+
+async def test_a_repository_gone_before_the_click_is_said(sb: Sandbox, clock: Clock) -> None:
+    message = await alert_posted(sb, clock)
+    sb.github.remove_repo("acme", "api")
+    said = await click(sb, message, ALLOW_REPO_ACTION, "U0ALICE")
+    assert "GitHub has no repository *acme/api* that runnerops can see" in said
+    assert group_writes(sb) == [] and await fix_entries(sb) == []
+
+
+async def test_a_double_click_on_two_processes_is_harmless(
+    keys: Keys, clock: Clock, database_url: str
+) -> None:
+    """Two runnerops processes (one database, one GitHub): Alice and Bob click at once,
+    one on each. Adding a repository is idempotent on GitHub: the group admits it once,
+    every write is a 204, and a later click is told it is allowed already."""
+    async with Sandbox.running(
+        keys=keys, seed=seed_groups, policy=PLATFORM_POLICY, clock=clock, database_url=database_url
+    ) as sb:
+        message = await alert_posted(sb, clock)
+        async with Sandbox.running(
+            keys=keys,
+            policy=PLATFORM_POLICY,
+            clock=clock,
+            database_url=database_url,
+            github_api_url=sb.settings.github_api_url,  # the same GitHub as the first
+        ) as other:
+            both = await asyncio.gather(
+                click(sb, message, ALLOW_REPO_ACTION, "U0ALICE"),
+                click(other, message, ALLOW_REPO_ACTION, "U0ALICE"),
+            )
+            later = await click(other, message, ALLOW_REPO_ACTION, "U0ALICE")
+        assert any("You allowed" in s for s in both), both
+        assert all("You allowed" in s or "already allowed" in s for s in both), both
+        assert "already allowed" in later
+        writes = group_writes(sb)
+        assert 1 <= len(writes) <= 2 and all(w[0] == "PUT" and w[2] == 204 for w in writes)
+        selected = sb.github.count("GET", r"/orgs/acme/actions/runner-groups/\d+/repositories")
+        assert selected == 3  # each click read the group's repositories first
+        outcomes = [e.outcome for e in await fix_entries(sb)]
+        assert outcomes == ["allowed"] * len(writes), outcomes
