@@ -194,6 +194,10 @@ def test_versions_near_their_end() -> None:
         NearEnd("2.300.0", 2, utc("2027-01-10")),  # past its end
         NearEnd("2.310.0", 5, utc("2027-02-03")),  # 14 days
     ]
+    # A watch's --version-warn 3d: only what ends within 3 days (or has ended).
+    assert near_end(counts, stops, now, timedelta(days=3)) == [
+        NearEnd("2.300.0", 2, utc("2027-01-10"))
+    ]
 
 
 def test_short_label_sets_from_the_capacity_advice() -> None:

@@ -124,7 +124,7 @@ class Digests:
         if not dates:
             return None
         stops = {v: d.runtime_deprecates_at for v, d in dates.items()}
-        return plan.near_end(dict(counts), stops, now)
+        return plan.near_end(dict(counts), stops, now, watch.version_warn)
 
     async def _capacity(
         self, watch: Watch, owner: str, repo: str | None, span: plan.Windows

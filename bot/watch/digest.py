@@ -28,7 +28,7 @@ from bot.watch.stats import QueueStats
 
 DEFAULT_TZ = "UTC"
 MAX_LINES = 10  # label sets shown, the worst first; the rest are counted
-NEAR_END = timedelta(days=14)  # a runner version this close to its end is named
+NEAR_END = timedelta(days=14)  # `--version-warn`'s default: a version this close to its end
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])", re.ASCII)
 # An IANA name: relative, letters, digits and ``_+-`` in ``/``-separated parts.
 _ZONE = re.compile(r"[A-Za-z0-9_+\-]{1,32}(/[A-Za-z0-9_+\-]{1,32}){0,2}", re.ASCII)
@@ -221,14 +221,18 @@ def reasons(rows: Iterable[AlertRow]) -> list[tuple[str, int]]:
 
 
 def near_end(
-    versions: Mapping[str, int], stops: Mapping[str, datetime | None], now: datetime
+    versions: Mapping[str, int],
+    stops: Mapping[str, datetime | None],
+    now: datetime,
+    warn: timedelta = NEAR_END,
 ) -> list[NearEnd]:
     """Runner counts per version (``versions``) whose end (``stops``: GitHub's
-    ``runtime_deprecates_at``) is within :data:`NEAR_END` of ``now``, or past."""
+    ``runtime_deprecates_at``) is within ``warn`` (the watch's ``--version-warn``, as its
+    version alerts use) of ``now``, or past."""
     found = [
         NearEnd(version, count, end)
         for version, count in versions.items()
-        if count and (end := stops.get(version)) is not None and end - now <= NEAR_END
+        if count and (end := stops.get(version)) is not None and end - now <= warn
     ]
     return sorted(found, key=lambda n: (n.stops, n.version))
 
