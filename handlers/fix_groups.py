@@ -96,7 +96,6 @@ async def _fixed(click: Click, alert: Alert, note: str, now: datetime) -> None:
     await update_alert_message(click, alert, marks, now)
 
 
-@router.button(view.ALLOW_REPO_ACTION, verb="allow-repository", action="admin", target=group_org)
 async def allow_repository_clicked(click: Click) -> Reply:
     services = click.services
     _, alert, _ = await stored_alert(click)
@@ -133,7 +132,6 @@ async def allow_repository_clicked(click: Click) -> Reply:
     return view.repo_allowed(repo, group.name)
 
 
-@router.button(view.ALLOW_PUBLIC_ACTION, verb="allow-public", action="admin", target=group_org)
 async def allow_public_clicked(click: Click) -> Reply:
     services = click.services
     _, alert, _ = await stored_alert(click)
@@ -160,3 +158,14 @@ async def allow_public_clicked(click: Click) -> Reply:
         await a.settle("allowed", detail)
     await _fixed(click, alert, view.public_note(group.name), now)
     return view.public_allowed(group.name)
+
+
+for _repo_action, _public_action in zip(
+    view.ALLOW_REPO_ACTIONS, view.ALLOW_PUBLIC_ACTIONS, strict=True
+):
+    router.button(_repo_action, verb="allow-repository", action="admin", target=group_org)(
+        allow_repository_clicked
+    )
+    router.button(_public_action, verb="allow-public", action="admin", target=group_org)(
+        allow_public_clicked
+    )

@@ -19,6 +19,7 @@ import handlers
 from bot.dispatch import Button, Click, NoTarget, Router
 from bot.sandbox.harness import Keys, Sandbox, reply_text
 from bot.slack.blocks import Reply
+from bot.slack.views.fix_groups import ALLOW_PUBLIC_ACTIONS, ALLOW_REPO_ACTIONS
 from bot.targets import Target
 from tests.conftest import seed_basic
 from tests.test_home import press, texts
@@ -73,14 +74,20 @@ async def _values(sb: Sandbox) -> dict[str, str]:
         "alert_fix_prune": json.dumps(
             {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s=", "fix": {"fix": "prune"}}
         ),
-        "fix_group_allow_repo": json.dumps(
-            {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}
-            | {"fix": {"group_id": 2, "group": "gpu", "repo": "acme/api"}}
-        ),
-        "fix_group_allow_public": json.dumps(
-            {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}
-            | {"fix": {"group_id": 2, "group": "gpu"}}
-        ),
+        **{
+            action: json.dumps(
+                {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}
+                | {"fix": {"group_id": 2, "group": "gpu", "repo": "acme/api"}}
+            )
+            for action in ALLOW_REPO_ACTIONS
+        },
+        **{
+            action: json.dumps(
+                {"target": "acme", "channel": "C0ALERTS", "key": "c3R1Y2s="}
+                | {"fix": {"group_id": 2, "group": "gpu"}}
+            )
+            for action in ALLOW_PUBLIC_ACTIONS
+        },
     }
 
 
@@ -160,6 +167,7 @@ from dataclasses import dataclass
 from bot.commands import no_more, take_target
 from bot.dispatch import Args, Invocation, Router, Verb, Words
 from bot.slack.blocks import Reply
+from bot.slack.views.fix_groups import ALLOW_PUBLIC_ACTIONS, ALLOW_REPO_ACTIONS
 from bot.targets import Target
 
 router = Router()

@@ -17,7 +17,11 @@ import pytest
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
 from bot.slack.views.alerts import ACK_ACTION, SNOOZE_ACTION
-from bot.slack.views.fix_groups import ALLOW_PUBLIC_ACTION, ALLOW_REPO_ACTION
+from bot.slack.views.fix_groups import (
+    ALLOW_PUBLIC_ACTION,
+    ALLOW_REPO_ACTION,
+    ALLOW_REPO_ACTIONS,
+)
 from tests.conftest import Clock
 from tests.test_alert_marks import buttons, click, current
 from tests.test_watch_sweep import CHANNEL, MINUTE, alerts, queued, seed, sweep
@@ -159,6 +163,28 @@ async def test_the_link_is_on_the_configured_github_enterprise_server(
         gid = group(sb)["id"]
         link = f"https://ghes.corp.example/organizations/acme/settings/actions/runner-groups/{gid}"
         assert link in str(message["blocks"])
+
+
+async def test_several_groups_get_distinct_action_ids_and_each_button_works(
+    sb: Sandbox, clock: Clock
+) -> None:
+    """Two groups shut acme/api out: Slack refuses an actions block whose action ids
+    repeat, so each group's button has its own, and the second one allows in its group."""
+    other = sb.github.add_runner_group(
+        "/orgs/acme", "gpu-group-2", visibility="selected", selected_repositories=["web"]
+    )
+    sb.github.add_runner("/orgs/acme", "gpu-2", labels=["gpu"], runner_group_id=other)
+    message = await alert_posted(sb, clock)
+    [fixes] = [b for b in message["blocks"] if b.get("block_id") == "alert_fixes"]
+    ids = [e["action_id"] for e in fixes["elements"]]
+    assert ids == list(ALLOW_REPO_ACTIONS[:2]), ids
+    second = the_button(message, ALLOW_REPO_ACTIONS[1])
+    assert second["text"]["text"] == "Allow acme/api in gpu-group-2"
+    said = await click(sb, message, ALLOW_REPO_ACTIONS[1], "U0ALICE")
+    assert "You allowed *acme/api* in runner group *gpu-group-2*" in said, said
+    assert group_writes(sb) == [
+        ("PUT", f"/orgs/acme/actions/runner-groups/{other}/repositories/{REPO_IDS['api']}", 204)
+    ]
 
 
 async def test_other_reasons_get_no_group_button(sb: Sandbox, clock: Clock) -> None:

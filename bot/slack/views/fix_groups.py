@@ -25,6 +25,14 @@ ALLOW_REPO_ACTION = "fix_group_allow_repo"
 ALLOW_PUBLIC_ACTION = "fix_group_allow_public"
 LINKS_BLOCK = "alert_group_links"
 MAX_GROUPS = 3  # buttons for the first few groups; the links name them all (up to 10)
+# One action id per group shown: Slack refuses an actions block whose ids repeat (the first
+# group's button keeps the plain id).
+ALLOW_REPO_ACTIONS = tuple(
+    ALLOW_REPO_ACTION + (f"_{n}" if n > 1 else "") for n in range(1, MAX_GROUPS + 1)
+)
+ALLOW_PUBLIC_ACTIONS = tuple(
+    ALLOW_PUBLIC_ACTION + (f"_{n}" if n > 1 else "") for n in range(1, MAX_GROUPS + 1)
+)
 MAX_LINKS = 10
 CONFIRM_CHARS = 300  # Slack's limit on a confirmation dialog's text
 
@@ -48,14 +56,14 @@ def group_fixes(alert: Alert, diagnosis: Diagnosis | None) -> list[ButtonElement
     if diagnosis is None or diagnosis.reason is not Reason.GROUP_NOT_ALLOWED or not _org(alert):
         return []
     buttons = []
-    for group in diagnosis.excluded_groups[:MAX_GROUPS]:
+    for n, group in enumerate(diagnosis.excluded_groups[:MAX_GROUPS]):
         facts = {"group_id": group.group_id, "group": group.group_name}
         repo = diagnosis.repository
         if Exclusion.SELECTED_REPOSITORIES in group.exclusions and repo:
             buttons.append(
                 ButtonElement(
                     text=clip(f"Allow {repo} in {group.group_name}", 75),
-                    action_id=ALLOW_REPO_ACTION,
+                    action_id=ALLOW_REPO_ACTIONS[n],
                     value=alert_button_value(alert, **facts, repo=repo),
                     confirm=_confirm_repo(repo, group),
                 )
@@ -66,7 +74,7 @@ def group_fixes(alert: Alert, diagnosis: Diagnosis | None) -> list[ButtonElement
             buttons.append(
                 ButtonElement(
                     text=clip(f"Allow public repositories in {group.group_name}", 75),
-                    action_id=ALLOW_PUBLIC_ACTION,
+                    action_id=ALLOW_PUBLIC_ACTIONS[n],
                     value=alert_button_value(alert, **facts),
                     confirm=_confirm_public(str(_org(alert)), group),
                 )
