@@ -64,15 +64,23 @@ class Once:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
-    async def _claim(self, key: str, state: str, *, take_failed: bool) -> bool:
+    async def _claim(
+        self,
+        key: str,
+        state: str,
+        *,
+        take_failed: bool,
+        outcome: Any = None,
+        ttl: timedelta | None = None,
+    ) -> bool:
         """Insert ``key``, or take over an expired, abandoned (or failed) record."""
         now = self._now()
         values = {
             "key": key,
             "state": state,
             "claimed_at": now,
-            "expires_at": now + self.ttl,
-            "outcome": None,
+            "expires_at": now + (self.ttl if ttl is None else ttl),
+            "outcome": outcome,
         }
         takeover = (once.c.expires_at < now) | (
             (once.c.state == RUNNING) & (once.c.claimed_at < now - self.lease)
@@ -164,6 +172,19 @@ class Once:
         """Claim ``key`` for work that may fail (a webhook delivery); False if another
         caller has it done or running. Follow with :meth:`done` or :meth:`forget`."""
         return await self._claim(key, RUNNING, take_failed=True)
+
+    async def hold(self, key: str, claim: Any, *, ttl: timedelta) -> Record | None:
+        """Claim ``key`` for ``ttl`` (shorter than a day: "once per short period"), storing
+        ``claim`` (JSON, no secret: who holds it, for those turned away) where others can
+        read it. None when this caller holds it now; else the record of the one that does
+        (``running``, or ``done`` until ``ttl`` has passed). Follow with :meth:`done`
+        (keep it, ``claim`` as its outcome) or :meth:`forget` (the work failed: free it)."""
+        for _ in range(2):  # the holder may let go between this claim and the read
+            if await self._claim(key, RUNNING, take_failed=True, outcome=claim, ttl=ttl):
+                return None
+            if (record := await self._get(key)) is not None:
+                return record
+        return Record(RUNNING, None)
 
     async def done(self, key: str, outcome: Any = None) -> None:
         await self._settle(key, DONE, outcome)

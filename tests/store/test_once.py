@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
@@ -158,3 +159,21 @@ async def test_a_heartbeat_keeps_a_long_claim_and_only_a_silent_one_is_taken_ove
     assert not await a.once.renew("prune:P1")
     gate.set()
     await first
+
+
+async def test_a_hold_names_its_holder_for_its_period_then_lets_go(
+    pair: tuple[Store, Store], clock: Clock
+) -> None:
+    """A claim for a short period, readable by those it turns away; freed by forget."""
+    a, b = pair
+    period = timedelta(minutes=10)
+    assert await a.once.hold("fix:K", {"by": "U1"}, ttl=period) is None
+    held = await b.once.hold("fix:K", {"by": "U2"}, ttl=period)
+    assert held is not None and (held.state, held.outcome) == ("running", {"by": "U1"})
+    await a.once.done("fix:K", {"by": "U1", "runner": "r"})
+    held = await b.once.hold("fix:K", {"by": "U2"}, ttl=period)
+    assert held is not None and (held.state, held.outcome) == ("done", {"by": "U1", "runner": "r"})
+    clock.advance(period.total_seconds() + 1)  # the period is over: another may hold it
+    assert await b.once.hold("fix:K", {"by": "U2"}, ttl=period) is None
+    await b.once.forget("fix:K")  # its work failed: free at once
+    assert await a.once.hold("fix:K", {"by": "U1"}, ttl=period) is None
