@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
@@ -86,6 +86,32 @@ async def update_alert_message(click: Click, alert: Alert, marks: Marks, now: da
     except SlackApiError as exc:  # the mark is stored: the next sweep update says it
         error = exc.response.get("error") if exc.response is not None else None
         log.warning("could not update alert %s in %s: %s", alert.key, alert.channel, error)
+
+
+async def note_fix(
+    click: Click, channel: str, key: str, note: str, *, on_alert: bool = True
+) -> None:
+    """After a fix button's change is made: the fix note on the alert (stored for every
+    process), then its message updated in place. ``note``: what was done, in plain words
+    and no secret. An alert resolved meanwhile has nothing to say it on: nothing is done.
+    ``on_alert`` False: the click was not on the alert's message (prune's Delete, on a
+    private dry run), which is then drawn again from the stored alert. The change is made
+    by now: a database that fails here costs the note, never the change."""
+    now = datetime.fromtimestamp(click.services.clock(), UTC)
+    store = click.services.store.alerts
+    try:
+        if not await store.record_fix(channel, key, click.caller.user_id, note, now):
+            log.info("alert %s in %s resolved before its fix was noted", key, channel)
+            return
+        found = await store.find(channel, key)
+    except StoreUnavailable:
+        log.warning("fix on alert %s in %s made, its note not stored", key, channel)
+        return
+    if found is None:
+        log.info("alert %s in %s resolved before its fix was noted", key, channel)
+        return
+    where = click if on_alert else replace(click, message_blocks=None)
+    await update_alert_message(where, found[0], found[1], now)
 
 
 async def _mark(click: Click, verb: str) -> Reply:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from bot import errors
 from bot.dispatch import Click, ClickRefused, Router
@@ -25,10 +24,8 @@ from bot.slack.blocks import Reply
 from bot.slack.views import errors as errors_view
 from bot.slack.views import fix_groups as view
 from bot.slack.views.fixes import fix_facts
-from bot.store.database import StoreUnavailable
 from bot.targets import Scope, Target, TargetError, parse_target
-from bot.watch.alerts import Alert
-from handlers.alerts import AlertButton, stored_alert, update_alert_message
+from handlers.alerts import AlertButton, note_fix, stored_alert
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -81,21 +78,6 @@ async def _group_now(groups: GroupService, fix: GroupFix) -> RunnerGroup | Reply
     return group
 
 
-async def _fixed(click: Click, alert: Alert, note: str, now: datetime) -> None:
-    """Say the fix on the alert (stored for every process, then the message in place). The
-    change is made by now: a database that fails here only delays the note."""
-    services = click.services
-    try:
-        await services.store.alerts.record_fix(
-            alert.channel, alert.key, click.caller.user_id, note, now
-        )
-        marks = await services.store.alerts.marks(alert.channel, alert.key)
-    except StoreUnavailable:
-        log.warning("fix on alert %s made, its note not stored", alert.key)
-        return
-    await update_alert_message(click, alert, marks, now)
-
-
 async def allow_repository_clicked(click: Click) -> Reply:
     services = click.services
     _, alert, _ = await stored_alert(click)
@@ -117,7 +99,6 @@ async def allow_repository_clicked(click: Click) -> Reply:
     except errors.Forbidden as exc:  # not a permission the App lacks: GitHub's own refusal
         return view.repo_refused(repo, exc.message)
     detail = f"{repo} in {group.name} (group id {group.id})"
-    now = datetime.fromtimestamp(services.clock(), UTC)
     async with await services.audit_first(click.caller, "allow-repository", fix.org, detail) as a:
         try:
             await groups.allow_repository(fix.org, group.id, repository_id)
@@ -128,7 +109,7 @@ async def allow_repository_clicked(click: Click) -> Reply:
             await a.settle("failed", f"{detail}: {exc.message[:200]}")
             return view.refused(group.name, exc.message)
         await a.settle("allowed", detail)
-    await _fixed(click, alert, view.repo_note(repo, group.name), now)
+    await note_fix(click, alert.channel, alert.key, view.repo_note(repo, group.name))
     return view.repo_allowed(repo, group.name)
 
 
@@ -145,7 +126,6 @@ async def allow_public_clicked(click: Click) -> Reply:
     if group.visibility == "private":
         return view.private_only(group.name)
     detail = f"public repositories in {group.name} (group id {group.id})"
-    now = datetime.fromtimestamp(services.clock(), UTC)
     async with await services.audit_first(click.caller, "allow-public", fix.org, detail) as a:
         try:
             await groups.allow_public(fix.org, group)
@@ -156,7 +136,7 @@ async def allow_public_clicked(click: Click) -> Reply:
             await a.settle("failed", f"{detail}: {exc.message[:200]}")
             return view.refused(group.name, exc.message)
         await a.settle("allowed", detail)
-    await _fixed(click, alert, view.public_note(group.name), now)
+    await note_fix(click, alert.channel, alert.key, view.public_note(group.name))
     return view.public_allowed(group.name)
 
 

@@ -6,19 +6,25 @@ verb's own code (``handlers.jit.issue``): audited before GitHub is asked, the
 configuration redacted from logs at once and sent only to the clicker, privately. At the
 click the alert must still be open, its labels ones GitHub accepts for a runner, and no
 usable runner with them idle; the group is one the job's repository may use: that of its
-matching runners, else the default group.
+matching runners, else the default group. Registering is not idempotent: the click first
+claims the alert's JIT fix in the database (the once-store, for :data:`CLAIM_FOR`; who,
+which runner, when: no secret), so a double click, on any process, registers one runner
+and the other is told who registered which; a call that fails lets the claim go.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import re
 import secrets
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from bot import errors
 from bot.commands import MAX_LABELS, UsageError, check_label
 from bot.dispatch import Click, ClickRefused, Router
 from bot.github.jobs import JobService
@@ -28,10 +34,11 @@ from bot.slack.views import errors as errors_view
 from bot.slack.views import fix_jit as view
 from bot.slack.views.fixes import fix_facts
 from bot.store.database import StoreUnavailable
+from bot.store.once import DONE
 from bot.targets import Scope, Target
 from bot.watch.alerts import Alert
 from bot.watch.labels import carries_all
-from handlers.alerts import alert_button_target, stored_alert, update_alert_message
+from handlers.alerts import AlertButton, alert_button_target, note_fix, stored_alert
 from handlers.jit import DEFAULT_WORK_FOLDER, issue, jit_name
 
 if TYPE_CHECKING:
@@ -42,6 +49,9 @@ router = Router()
 
 _NAME_PART = re.compile(r"[^a-z0-9]+")
 MEMBERS_READ = 5  # jobs of the alert looked up for their repository, at most
+# One JIT runner per alert per this long, whoever clicks on whichever process: a double
+# click registers one. Later, the jobs may still wait: another click may add one more.
+CLAIM_FOR = timedelta(minutes=10)
 
 
 def runner_name(labels: Sequence[str]) -> str:
@@ -140,18 +150,21 @@ async def _group(
     return choose(labels, listing.runners, groups, visible)
 
 
-async def _say_fixed(click: Click, channel: str, key: str, note: str, now: datetime) -> None:
-    """The fix note on the alert, in place. The runner is issued by now: a store that
-    fails here costs the note, never the clicker's configuration."""
-    store = click.services.store.alerts
+def claim_key(button: AlertButton) -> str:
+    """The once-store key of an alert's JIT fix (hashed: an alert's key holds its labels,
+    which may be long)."""
+    digest = hashlib.sha256(f"{button.channel}\n{button.key}".encode()).hexdigest()
+    return f"alert-fix-jit:{digest}"
+
+
+async def _let_go(services: Services, key: str, claim: dict[str, Any], issued: bool) -> None:
+    """Keep the claim for its period once the runner is issued; free it otherwise (a
+    failed call, or nothing to register), so that a retry works."""
+    once = services.store.once
     try:
-        await store.record_fix(channel, key, click.caller.user_id, note, now)
-        found = await store.find(channel, key)
-    except StoreUnavailable:
-        log.warning("could not record the JIT fix on alert %s", key)
-        return
-    if found is not None:
-        await update_alert_message(click, found[0], found[1], now)
+        await asyncio.shield(once.done(key, claim) if issued else once.forget(key))
+    except StoreUnavailable:  # the lease (a minute) frees it later
+        log.warning("could not settle the JIT fix claim %s", key)
 
 
 @router.button(view.JIT_FIX_ACTION, verb="jit", action="token", target=alert_button_target)
@@ -169,12 +182,25 @@ async def jit_fix_clicked(click: Click) -> Reply:
         labels = jit_labels(alert.labels)
     except LabelRefused as bad:
         return view.label_refused(bad.label, bad.why)
-    target = button.target
-    group, idle = await _group(services, target, alert, labels)
-    if idle is not None:
-        return view.runner_idle_now(target, idle.name)
-    name = runner_name(labels)
-    reply, issued = await issue(services, caller, target, name, group, labels, DEFAULT_WORK_FOLDER)
+    target, name, key = button.target, runner_name(labels), claim_key(button)
+    # Claimed before GitHub is asked: a second click, on any process, asks GitHub nothing.
+    claim = {"by": caller.user_id, "runner": name, "at": now.isoformat()}
+    try:
+        held = await services.store.once.hold(key, claim, ttl=CLAIM_FOR)
+    except StoreUnavailable:
+        raise errors.AuditUnavailable(target) from None
+    if held is not None:
+        return view.registered_already(held.outcome, done=held.state == DONE)
+    issued = False
+    try:
+        group, idle = await _group(services, target, alert, labels)
+        if idle is not None:
+            return view.runner_idle_now(target, idle.name)
+        reply, issued = await issue(
+            services, caller, target, name, group, labels, DEFAULT_WORK_FOLDER
+        )
+    finally:
+        await _let_go(services, key, claim, issued)
     if issued:
-        await _say_fixed(click, button.channel, button.key, view.fix_note(name, labels), now)
+        await note_fix(click, button.channel, button.key, view.fix_note(name, labels))
     return reply

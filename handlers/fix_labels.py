@@ -14,10 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from bot import errors
-from bot.commands import MAX_LABELS
 from bot.dispatch import Click, ClickRefused, Router
 from bot.github.models import Label
 from bot.slack.blocks import Reply
@@ -28,9 +26,9 @@ from bot.slack.views.fixes import fix_facts
 from bot.store.database import StoreUnavailable
 from bot.targets import Target, TargetError, parse_target
 from bot.watch.alerts import Alert
-from bot.watch.label_fixes import is_read_only, runner_scope
+from bot.watch.label_fixes import can_add, runner_scope
 from bot.watch.labels import label_set_key
-from handlers.alerts import AlertButton, stored_alert, update_alert_message
+from handlers.alerts import AlertButton, note_fix, stored_alert
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -56,7 +54,7 @@ class LabelFixFacts:
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise ValueError("labels")
             labels = label_set_key(names)
-            if not labels or len(labels) > MAX_LABELS or any(map(is_read_only, labels)):
+            if not can_add(labels):  # only what label_fixes offers
                 raise ValueError("labels")
             scope = parse_target(str(facts["scope"]))
             return cls(scope, runner_id, str(facts["runner"])[:100], labels)
@@ -110,22 +108,8 @@ async def _add(click: Click, facts: LabelFixFacts, alert: Alert) -> Reply:
             await audited.settle("not-changed", detail)
             return view.not_added_reply(runner.name, lacking)
         await audited.settle("changed" if change.changed else "unchanged", detail)
-    await _note(click, alert, view.note_text(lacking, runner.name))
+    await note_fix(click, alert.channel, alert.key, view.note_text(lacking, runner.name))
     return view.added_reply(runner.name, lacking, str(scope))
-
-
-async def _note(click: Click, alert: Alert, note: str) -> None:
-    """Say the fix on the alert, in place (the labels are added whatever happens here)."""
-    store = click.services.store.alerts
-    now = datetime.fromtimestamp(click.services.clock(), UTC)
-    try:
-        await store.record_fix(alert.channel, alert.key, click.caller.user_id, note, now)
-        found = await store.find(alert.channel, alert.key)
-    except StoreUnavailable:
-        log.warning("could not note the fix on alert %s in %s", alert.key, alert.channel)
-        return
-    if found is not None:
-        await update_alert_message(click, found[0], found[1], now)
 
 
 async def label_fix_clicked(click: Click) -> Reply:

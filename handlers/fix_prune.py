@@ -9,7 +9,6 @@ plan for ``prune``'s own Delete button, which checks each again and deletes.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot import errors
@@ -21,10 +20,9 @@ from bot.slack.views import errors as errors_view
 from bot.slack.views import fix_prune as view
 from bot.slack.views import prune as prune_view
 from bot.slack.views.fixes import fix_facts
-from bot.store.database import StoreUnavailable
 from bot.watch.alerts import AlertKind
 from bot.watch.models import RunnerInfo
-from handlers.alerts import alert_button_target, stored_alert, update_alert_message
+from handlers.alerts import alert_button_target, note_fix, stored_alert
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -91,16 +89,5 @@ async def prune_fix_clicked(click: Click) -> Reply:
 async def say_pruned(click: Click, alert: tuple[str, str], deleted: int) -> None:
     """After the Delete of a plan an alert's Prune these made: the fix note on that alert,
     in place (drawn again from the stored alert: the click was on the private dry run)."""
-    channel, key = alert
-    now = datetime.fromtimestamp(click.services.clock(), UTC)
-    store = click.services.store.alerts
     note = f"pruned {deleted} runner{'s' * (deleted != 1)}"
-    try:
-        if not await store.record_fix(channel, key, click.caller.user_id, note, now):
-            return  # resolved meanwhile: nothing to say it on
-        found = await store.find(channel, key)
-    except StoreUnavailable:  # the runners are deleted; only the note is lost
-        log.warning("could not record the prune on alert %s", key)
-        return
-    if found is not None:
-        await update_alert_message(replace(click, message_blocks=None), found[0], found[1], now)
+    await note_fix(click, alert[0], alert[1], note, on_alert=False)

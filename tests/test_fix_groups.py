@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from slack_sdk.models.blocks import ButtonElement
 
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
+from bot.sandbox.slack_double import SlackDouble
+from bot.slack.views import fixes as fixes_view
 from bot.slack.views.alerts import ACK_ACTION, SNOOZE_ACTION
 from bot.slack.views.fix_groups import (
     ALLOW_PUBLIC_ACTION,
+    ALLOW_PUBLIC_ACTIONS,
     ALLOW_REPO_ACTION,
     ALLOW_REPO_ACTIONS,
+    group_fixes,
 )
+from bot.watch.alerts import Alert, AlertKind
+from bot.watch.diagnosis import Diagnosis, Exclusion, GroupExclusion, Reason
 from tests.conftest import Clock
 from tests.test_alert_marks import buttons, click, current
 from tests.test_watch_sweep import CHANNEL, MINUTE, alerts, queued, seed, sweep
@@ -187,6 +195,80 @@ async def test_several_groups_get_distinct_action_ids_and_each_button_works(
     ]
 
 
+async def three_groups_alert(sb: Sandbox, clock: Clock) -> dict[str, Any]:
+    """acme/site (public) is shut out of three groups that allow no public repository."""
+    for n in (2, 3):
+        gid = sb.github.add_runner_group(
+            "/orgs/acme", f"gpu-group-{n}", visibility="selected", selected_repositories=["web"]
+        )
+        sb.github.add_runner("/orgs/acme", f"gpu-{n}", labels=["gpu"], runner_group_id=gid)
+    return await alert_posted(sb, clock, repo="site")
+
+
+def test_three_groups_needing_two_fixes_each_show_all_six() -> None:
+    """Three groups each keep the repository out twice (not selected, public not allowed):
+    six buttons, all shown, each with its own action id, and no "not shown" line."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    alert = Alert("k", AlertKind.STUCK, "acme", CHANNEL, now, "group_not_allowed", ("gpu",))
+    both = (Exclusion.SELECTED_REPOSITORIES, Exclusion.PUBLIC_NOT_ALLOWED)
+    groups = tuple(GroupExclusion(n, f"g{n}", both, (f"r{n}",)) for n in (1, 2, 3))
+    diagnosis = Diagnosis(
+        Reason.GROUP_NOT_ALLOWED, ("gpu",), excluded_groups=groups, repository="acme/site"
+    )
+    blocks = fixes_view.fixes_block(alert, diagnosis, (group_fixes,))
+    [fixes] = [b.to_dict() for b in blocks]
+    ids = [e["action_id"] for e in fixes["elements"]]
+    assert ids == [i for p in zip(ALLOW_REPO_ACTIONS, ALLOW_PUBLIC_ACTIONS, strict=True) for i in p]
+    assert SlackDouble(bot_token="x").refused([fixes], "message") is None
+
+
+def test_fixes_past_the_cap_are_counted_in_a_line() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    alert = Alert("k", AlertKind.STUCK, "acme", CHANNEL, now, "all_busy", ("gpu",))
+
+    def many(alert: Alert, diagnosis: Diagnosis | None) -> list[ButtonElement]:
+        return [ButtonElement(text=f"Fix {n}", action_id=f"fix_{n}") for n in range(10)]
+
+    fixes, more = [b.to_dict() for b in fixes_view.fixes_block(alert, None, (many,))]
+    assert len(fixes["elements"]) == fixes_view.MAX_FIX_BUTTONS == 8
+    assert more["elements"][0]["text"].startswith("2 more fixes not shown")
+
+
+async def test_fixes_past_the_cap_are_said_on_the_alert(
+    sb: Sandbox, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With fewer buttons allowed than fixes apply, the alert the sweep posts says how
+    many it leaves out and where they are made (Slack takes the message)."""
+    monkeypatch.setattr(fixes_view, "MAX_FIX_BUTTONS", 2)
+    message = await three_groups_alert(sb, clock)
+    [fixes] = [b for b in message["blocks"] if b.get("block_id") == "alert_fixes"]
+    assert [e["action_id"] for e in fixes["elements"]] == list(ALLOW_PUBLIC_ACTIONS[:2])
+    [more] = [b for b in message["blocks"] if b.get("block_id") == "alert_more_fixes"]
+    said = more["elements"][0]["text"]
+    assert said == "1 more fix not shown: see the runner group settings links"
+    assert str(message["blocks"]).count("/settings/actions/runner-groups/") == 3
+    # The buttons shown work; the third group's settings are reached by its link.
+    name = the_button(message, ALLOW_PUBLIC_ACTIONS[1])["text"]["text"]
+    said = await click(sb, message, ALLOW_PUBLIC_ACTIONS[1], "U0ALICE")
+    assert name.startswith("Allow public repositories in gpu-group")
+    assert "You allowed public repositories in runner group *gpu-group" in said, said
+
+
+def test_slack_refuses_an_actions_block_whose_action_ids_repeat() -> None:
+    """The Slack double answers as Slack does (``invalid_blocks``), so a message that
+    repeats an id in one actions block fails the tests that post it."""
+    slack = SlackDouble(bot_token="xoxb-test")
+    button = {"type": "button", "text": {"type": "plain_text", "text": "Allow"}}
+    twice = [{**button, "action_id": ALLOW_REPO_ACTION}] * 2
+    refused = slack.refused([{"type": "actions", "elements": twice}], "message")
+    assert refused is not None and refused["error"] == "invalid_blocks"
+    assert ALLOW_REPO_ACTION in refused["errors"][0]
+    distinct = [{**button, "action_id": a} for a in ALLOW_REPO_ACTIONS]
+    apart = [{"type": "actions", "elements": [e]} for e in twice]  # one per block is fine
+    assert slack.refused([{"type": "actions", "elements": distinct}], "message") is None
+    assert slack.refused(apart, "message") is None
+
+
 async def test_other_reasons_get_no_group_button(sb: Sandbox, clock: Clock) -> None:
     sb.github.set_runner_group("/orgs/acme", "gpu-group", visibility="all")
     sb.github.set_runner("/orgs/acme", "gpu-1", status="offline")
@@ -337,6 +419,44 @@ async def test_github_errors_are_answered_in_words(sb: Sandbox, clock: Clock) ->
     assert outcomes == ["failed"] * 3, outcomes
     assert "Fixed by" not in str(current(sb, message)["blocks"])
     assert group(sb)["visibility"] == "selected"
+
+
+async def test_a_click_on_a_resolved_alert_says_it_is_over_and_asks_nothing(
+    sb: Sandbox, clock: Clock
+) -> None:
+    message = await alert_posted(sb, clock)
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", selected_repositories=["web", "api"])
+    clock.advance(MINUTE)
+    assert (await sweep(sb)).resolved == 1
+    before = len(sb.github.requests)
+    said = await click(sb, message, ALLOW_REPO_ACTION, "U0ALICE")
+    assert "This alert is over (resolved, or its watch removed): nothing was done." in said
+    assert "acknowledge" not in said
+    assert len(sb.github.requests) == before and await fix_entries(sb) == []
+    assert "Resolved" in reply_text(current(sb, message))
+
+
+async def test_an_alert_resolved_while_the_fix_runs_stays_resolved(
+    sb: Sandbox, clock: Clock
+) -> None:
+    """The alert resolves between the click's check and GitHub's answer: the change is
+    made and said to the clicker, and the resolved message is left as it is (no fix note
+    drawing the open alert back over it)."""
+    message = await alert_posted(sb, clock)
+    arrived, release = asyncio.Event(), asyncio.Event()
+    sb.github.add_fault("PUT", PUT_PATH, side_effect=arrived.set, hold=release)
+    pending = asyncio.create_task(click(sb, message, ALLOW_REPO_ACTION, "U0ALICE"))
+    await asyncio.wait_for(arrived.wait(), 30)
+    sb.github.set_runner_group("/orgs/acme", "gpu-group", selected_repositories=["web", "api"])
+    clock.advance(MINUTE)
+    assert (await sweep(sb)).resolved == 1
+    updates = len(sb.slack.updated)
+    release.set()
+    said = await pending
+    assert "You allowed *acme/api* in runner group *gpu-group*" in said, said
+    assert len(sb.slack.updated) == updates
+    shown = current(sb, message)
+    assert "Resolved" in reply_text(shown) and "Fixed by" not in str(shown["blocks"])
 
 
 async def test_a_repository_gone_before_the_click_is_said(sb: Sandbox, clock: Clock) -> None:

@@ -8,25 +8,30 @@ double records posts, in-place updates and the replies to each click's response_
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
 from bot.slack.views.alerts import ACK_ACTION, SNOOZE_ACTION
 from bot.slack.views.fix_jit import JIT_FIX_ACTION
 from bot.slack.views.fix_prune import PRUNE_FIX_ACTION
 from bot.slack.views.prune import PRUNE_ACTION
-from handlers.fix_jit import LabelRefused, jit_labels, runner_name
+from bot.store.schema import once
+from handlers.fix_jit import CLAIM_FOR, LabelRefused, jit_labels, runner_name
 from tests.conftest import Clock
 from tests.test_alert_marks import buttons, current
 from tests.test_watch_sweep import CHANNEL, MINUTE, alerts, deliver, queued, seed, sweep
 
 ORG = "/orgs/acme"
 JIT = ORG + "/actions/runners/generate-jitconfig"
+# Alice and Carol may both register runners and prune.
+TWO_ADMINS = PLATFORM_POLICY.replace('users = ["U0ALICE"]', 'users = ["U0ALICE", "U0CAROL"]')
 
 
 @pytest.fixture
@@ -205,6 +210,81 @@ async def test_a_click_on_a_resolved_alert_registers_nothing(sb: Sandbox, clock:
     assert all(e.action != "jit" for e in await sb.services.store.audit.recent(limit=50))
 
 
+async def test_a_double_click_on_two_processes_registers_one_runner(
+    keys: Keys, clock: Clock, database_url: str
+) -> None:
+    """Alice and Carol click at once, each on another process (one database, one GitHub):
+    the alert's JIT fix is claimed in the database before GitHub is asked, so one runner is
+    registered; the other click is told who registers which runner, privately. A later
+    click within the claim's period asks GitHub nothing; past it, a click may add one."""
+    async with Sandbox.running(
+        keys=keys, seed=seed, policy=TWO_ADMINS, clock=clock, database_url=database_url
+    ) as sb:
+        message, _ = await stuck_alert(sb, clock, busy=True)
+        async with Sandbox.running(
+            keys=keys,
+            policy=TWO_ADMINS,
+            clock=clock,
+            database_url=database_url,
+            github_api_url=sb.settings.github_api_url,  # one GitHub behind both processes
+        ) as other:
+            replies = await asyncio.gather(
+                click(sb, message, JIT_FIX_ACTION, "U0ALICE"),
+                click(other, message, JIT_FIX_ACTION, "U0CAROL"),
+            )
+            assert sb.github.count("POST", JIT) == 1
+            [config] = sb.github.issued_jit_configs
+            [made] = [r["name"] for r in sb.github.runners(ORG) if r["name"].startswith("jit-")]
+            [issued] = [r for r in replies if "--jitconfig" in reply_text(r)]
+            [turned] = [r for r in replies if r is not issued]
+            said = reply_text(turned)
+            assert turned["response_type"] == "ephemeral" and config not in json.dumps(turned)
+            assert f"JIT runner *{made}* for this alert" in said
+            assert "to register another, use `/runners jit`" in said
+            [entry] = [
+                e for e in await sb.services.store.audit.recent(limit=50) if e.action == "jit"
+            ]
+            assert f"<@{entry.user_id}>" in said and entry.outcome == "issued"
+            # Later, on either process: who registered which runner when; GitHub not asked.
+            before = len(sb.github.requests)
+            for process in (sb, other):
+                again = reply_text(await click(process, message, JIT_FIX_ACTION, "U0CAROL"))
+                assert f"<@{entry.user_id}> registered JIT runner *{made}*" in again
+                assert "for this alert at <!date^" in again
+            assert len(sb.github.requests) == before
+            # The claim holds no secret; past its period a click registers one more.
+            assert config not in json.dumps(await claims(sb))
+            clock.advance(CLAIM_FOR.total_seconds() + 1)
+            more = await click(other, message, JIT_FIX_ACTION, "U0CAROL")
+            assert "--jitconfig" in reply_text(more) and sb.github.count("POST", JIT) == 2
+
+
+async def claims(sb: Sandbox) -> list[object]:
+    """Every once-record's stored outcome (the JIT claims among them)."""
+    db = sb.services.store.once.db
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(once.c.key, once.c.outcome))).all()
+    return [[row.key, row.outcome] for row in rows]
+
+
+async def test_a_failed_jit_click_lets_a_retry_register(sb: Sandbox, clock: Clock) -> None:
+    """GitHub fails the first click: its claim is let go, so the next click registers."""
+    message, _ = await stuck_alert(sb, clock, busy=True)
+    sb.github.add_fault("POST", JIT, status=422, body={"message": "Invalid request."})
+    assert "GitHub refused the request" in reply_text(
+        await click(sb, message, JIT_FIX_ACTION, "U0ALICE")
+    )
+    retried = await click(sb, message, JIT_FIX_ACTION, "U0ALICE")
+    assert "--jitconfig" in reply_text(retried)
+    assert len(sb.github.issued_jit_configs) == 1 and sb.github.count("POST", JIT) == 2
+    # A runner idle by the click registers nothing, and holds no claim either.
+    sb.github.set_runner(ORG, "gpu-1", busy=False)
+    clock.advance(CLAIM_FOR.total_seconds() + 1)
+    assert "idle now" in reply_text(await click(sb, message, JIT_FIX_ACTION, "U0ALICE"))
+    sb.github.set_runner(ORG, "gpu-1", busy=True)
+    assert "--jitconfig" in reply_text(await click(sb, message, JIT_FIX_ACTION, "U0ALICE"))
+
+
 def test_hostile_labels_and_names() -> None:
     for label, why in (("a,b", "no commas"), ("..", "`.` or `..`"), ("x\u200by", "spaces")):
         with pytest.raises(LabelRefused) as refused:
@@ -290,3 +370,60 @@ async def test_prune_these_without_the_grant_is_refused(sb: Sandbox, clock: Cloc
     assert len(sb.github.requests) == before
     [refusal] = await sb.services.store.audit.recent(refused=True, limit=10)
     assert (refusal.user_id, refusal.action) == ("U0BOB", "prune")
+
+
+async def test_a_double_click_on_prune_these_makes_two_harmless_dry_runs(
+    keys: Keys, clock: Clock, database_url: str
+) -> None:
+    """Alice and Carol click Prune these at once, each on another process: each gets a
+    private dry run (a plan of its own); nothing is deleted, nothing said in the channel."""
+    async with Sandbox.running(
+        keys=keys, seed=seed, policy=TWO_ADMINS, clock=clock, database_url=database_url
+    ) as sb:
+        message = await offline_alert(sb, clock)
+        posts, updates = len(sb.slack.posted), len(sb.slack.updated)
+        async with Sandbox.running(
+            keys=keys,
+            policy=TWO_ADMINS,
+            clock=clock,
+            database_url=database_url,
+            github_api_url=sb.settings.github_api_url,
+        ) as other:
+            replies = await asyncio.gather(
+                click(sb, message, PRUNE_FIX_ACTION, "U0ALICE"),
+                click(other, message, PRUNE_FIX_ACTION, "U0CAROL"),
+            )
+            for reply in replies:
+                assert reply["response_type"] == "ephemeral" and not reply.get("replace_original")
+                assert "Prune acme: 3 runners" in reply_text(reply)
+                assert buttons(reply) == [PRUNE_ACTION]
+            assert sb.github.count("DELETE", ORG + "/actions/runners/.*") == 0
+            assert len(sb.github.runners(ORG)) == 4
+            assert (len(sb.slack.posted), len(sb.slack.updated)) == (posts, updates)
+            assert (len(other.slack.posted), len(other.slack.updated)) == (0, 0)
+            entries = [
+                e for e in await sb.services.store.audit.recent(limit=50) if e.action == "prune"
+            ]
+            assert sorted((e.user_id, e.outcome) for e in entries) == [
+                ("U0ALICE", "planned"),
+                ("U0CAROL", "planned"),
+            ]
+            assert "Fixed by" not in str(current(sb, message)["blocks"])
+
+
+async def test_prune_these_on_a_resolved_alert_asks_github_nothing(
+    sb: Sandbox, clock: Clock
+) -> None:
+    message = await offline_alert(sb, clock)
+    for name in ("linux-1", "linux-2", "linux-3"):
+        sb.github.set_runner(ORG, name, status="online")
+    clock.advance(MINUTE)
+    assert (await sweep(sb)).resolved == 1
+    before = len(sb.github.requests)
+    reply = await click(sb, message, PRUNE_FIX_ACTION, "U0ALICE")
+    assert reply["response_type"] == "ephemeral"
+    assert "This alert is over (resolved, or its watch removed): nothing was done" in reply_text(
+        reply
+    )
+    assert len(sb.github.requests) == before
+    assert all(e.action != "prune" for e in await sb.services.store.audit.recent(limit=50))

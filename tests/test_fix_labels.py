@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from bot.dispatch import ClickRefused
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, find_button, reply_text
 from bot.slack.views.alerts import ACK_ACTION, SNOOZE_ACTION
 from bot.slack.views.fix_labels import FIX_LABELS_ACTIONS
 from bot.watch.diagnosis import NearMiss
 from bot.watch.label_fixes import label_fixes
+from handlers.fix_labels import LabelFixFacts
 from tests.conftest import Clock
 from tests.test_alert_marks import buttons, click, current
 from tests.test_watch_sweep import CHANNEL, MINUTE, alerts, deliver, queued, seed, sweep
@@ -200,6 +203,51 @@ def test_where_a_runner_can_be_labelled() -> None:
     assert label_fixes("enterprise:octo", closest) == ()
 
 
+BAD_LABELS = ["a,b", "..", "g" * 300]  # a workflow may ask for any text; GitHub takes none
+
+
+@pytest.mark.parametrize("bad", BAD_LABELS)
+async def test_no_button_for_a_label_the_label_command_would_refuse(
+    sb: Sandbox, clock: Clock, bad: str
+) -> None:
+    """``label`` and ``jit`` check labels with ``check_label``: no button offers one it
+    refuses (adding the other labels alone would not let the jobs start)."""
+    sb.github.add_runner(ORG, "gpu-box-3", labels=["docker"])
+    message = await alert_for(sb, clock, ["self-hosted", "gpu", bad])
+    assert buttons(message) == [ACK_ACTION, SNOOZE_ACTION]
+    assert label_posts(sb) == 0
+
+
+def test_label_fixes_and_the_click_refuse_what_check_label_refuses() -> None:
+    for bad in BAD_LABELS:
+        assert label_fixes("acme", [NearMiss(7, "gpu-box-3", ("gpu", bad), True)]) == ()
+        value = {
+            "target": "acme",
+            "channel": CHANNEL,
+            "key": "a2V5",
+            "fix": {"scope": "acme", "runner_id": 7, "runner": "gpu-box-3", "labels": [bad]},
+        }
+        with pytest.raises(ClickRefused):
+            LabelFixFacts.read(json.dumps(value))
+    [fix] = label_fixes("acme", [NearMiss(7, "gpu-box-3", ("gpu",), True)])
+    assert fix.labels == ("gpu",)
+
+
+async def test_the_confirmation_is_cut_without_splitting_an_escape(
+    sb: Sandbox, clock: Clock
+) -> None:
+    """A runner named with 60 ampersands escapes to 300 characters: the dialog's text is
+    cut to Slack's 300 at a whole ``&amp;``, and Slack takes the message."""
+    sb.github.add_runner(ORG, "&" * 60, labels=["docker"])
+    message = await alert_for(sb, clock, ["self-hosted", "gpu"])
+    button = find_button(message, FIRST)
+    said = button["confirm"]["text"]["text"]
+    assert len(said) <= 300 and said.endswith("…")
+    assert re.search(r"&(?!amp;|lt;|gt;)", said) is None, said
+    assert len(button["confirm"]["title"]["text"]) <= 100
+    assert len(button["confirm"]["confirm"]["text"]) <= 30
+
+
 # -- the click -----------------------------------------------------------------------------
 
 
@@ -264,7 +312,7 @@ async def test_a_crafted_value_is_refused(sb: Sandbox, clock: Clock) -> None:
     sb.github.add_runner(ORG, "gpu-box-3", labels=["docker"])
     message = await alert_for(sb, clock, ["self-hosted", "gpu"])
     button = find_button(message, FIRST)
-    for labels in (["admin-only"], ["Linux"]):
+    for labels in (["admin-only"], ["Linux"], ["gpu,admin"], [".."], ["g" * 300]):
         value = json.loads(button["value"])
         value["fix"]["labels"] = labels
         button["value"] = json.dumps(value)

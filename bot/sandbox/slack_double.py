@@ -91,13 +91,17 @@ class SlackDouble:
         return JSONResponse({"ok": True})
 
     def refused(self, blocks: Any, surface: str) -> dict[str, Any] | None:
-        """``invalid_blocks`` as Slack answers it, for an image of no uploaded file or a
-        chart block Slack would not draw here; None when Slack takes the blocks."""
+        """``invalid_blocks`` as Slack answers it, for an image of no uploaded file, a
+        chart block Slack would not draw here, or an actions block whose elements repeat
+        an ``action_id``; None when Slack takes the blocks."""
         refused = self.files.refused_blocks(blocks)
-        charts = chart_errors(blocks, accepted=self.native_charts, surface=surface)
-        if not charts:
+        more = [
+            *chart_errors(blocks, accepted=self.native_charts, surface=surface),
+            *repeated_action_ids(blocks),
+        ]
+        if not more:
             return refused
-        errors = [*(refused or {}).get("errors", []), *charts]
+        errors = [*(refused or {}).get("errors", []), *more]
         return {"ok": False, "error": "invalid_blocks", "errors": errors}
 
     # -- Web API -------------------------------------------------------------------
@@ -223,6 +227,24 @@ class SlackDouble:
     def in_channel(self, channel: str) -> list[dict[str, Any]]:
         """The messages of ``channel`` as they read now, oldest first."""
         return [m for (c, _), m in sorted(self.messages.items()) if c == channel]
+
+
+def repeated_action_ids(blocks: Any) -> list[str]:
+    """Slack refuses an actions block two of whose elements share an ``action_id``."""
+    errors = []
+    for index, block in enumerate(blocks if isinstance(blocks, list) else []):
+        if not isinstance(block, dict) or block.get("type") != "actions":
+            continue
+        seen: set[str] = set()
+        for element in block.get("elements") or []:
+            action_id = element.get("action_id") if isinstance(element, dict) else None
+            if isinstance(action_id, str) and action_id in seen:
+                errors.append(
+                    f"action_id {action_id!r} already exists [json-pointer:/blocks/{index}]"
+                )
+            elif isinstance(action_id, str):
+                seen.add(action_id)
+    return errors
 
 
 def _blocks(value: Any) -> Any:

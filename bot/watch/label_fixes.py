@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bot.commands import MAX_LABELS, UsageError, check_label
 from bot.watch.diagnosis import NearMiss
 from bot.watch.labels import LabelSetKey, normalise_label
 
@@ -28,6 +29,21 @@ MAX_LABEL_FIXES = 3  # choices offered on one alert
 def is_read_only(label: str) -> bool:
     """Whether ``label`` is one GitHub gives runners itself (never added by a request)."""
     return normalise_label(label) in READ_ONLY_LABELS
+
+
+def can_add(labels: Iterable[str]) -> bool:
+    """Whether one request can add ``labels``: custom labels only, each one the ``label``
+    and ``jit`` commands take (``check_label``: no comma, not ``.`` or ``..``, at most 100
+    characters...), and no more than a runner holds. A workflow may ask for any text."""
+    names = list(labels)
+    if not names or len(names) > MAX_LABELS or any(map(is_read_only, names)):
+        return False
+    try:
+        for name in names:
+            check_label(name, "label")
+    except UsageError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +67,11 @@ def runner_scope(watch_target: str, *, repository_level: bool, shared: bool) -> 
 
 
 def label_fixes(watch_target: str, closest: Iterable[NearMiss]) -> tuple[LabelFix, ...]:
-    """The closest runners (in the diagnosis's order) that lack only custom labels and sit
-    where the watch may change them; at most :data:`MAX_LABEL_FIXES`."""
+    """The closest runners (in the diagnosis's order) that lack only custom labels GitHub
+    would take, and sit where the watch may change them; at most :data:`MAX_LABEL_FIXES`."""
     found: list[LabelFix] = []
     for near in closest:
-        if not near.missing or any(is_read_only(label) for label in near.missing):
+        if not can_add(near.missing):
             continue
         scope = runner_scope(
             watch_target, repository_level=near.repository_level, shared=near.shared

@@ -129,8 +129,8 @@ def stuck_alert(
     if github_url and (links := group_links(alert, diagnosis, github_url)) is not None:
         blocks.append(links)
     blocks.append(context(f"Open since {slack_date(alert.opened_at)} · updated in place"))
-    if alert.active and (fixes := fixes_block(alert, diagnosis, STUCK_BUILDERS)) is not None:
-        blocks.append(fixes)
+    if alert.active:
+        blocks.extend(fixes_block(alert, diagnosis, STUCK_BUILDERS))
     marked_blocks(blocks, alert, marks, now)
     # The fallback text notifies too: labels come from workflow files, so escaped (and cut:
     # a job may ask for a thousand labels).
@@ -209,8 +209,7 @@ def offline_alert(
         blocks.append(
             context("Start the runner service on those machines, or delete runners retired.")
         )
-        if (fixes := fixes_block(alert, None, OFFLINE_BUILDERS)) is not None:
-            blocks.append(fixes)
+        blocks.extend(fixes_block(alert, None, OFFLINE_BUILDERS))
         marked_blocks(blocks, alert, marks, now)
     return Reply(text=text, blocks=blocks, response_type="in_channel")
 
@@ -282,9 +281,9 @@ def alert_message(alert: Alert, marks: Marks, now: datetime) -> Reply:
 
 
 def alert_gone_reply() -> Reply:
+    """For any button of an alert that is over: Acknowledge, Snooze, every fix."""
     text = (
-        ":white_check_mark: This alert is over (resolved, or its watch removed): there is"
-        " nothing left to acknowledge or snooze."
+        ":white_check_mark: This alert is over (resolved, or its watch removed): nothing was done."
     )
     return Reply(text=text, blocks=[section(text)])
 

@@ -6,16 +6,10 @@ from Slack), and the private replies to the clicker.
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import (
-    ButtonElement,
-    ConfirmObject,
-    ContextBlock,
-    MarkdownTextObject,
-    PlainTextObject,
-)
+from slack_sdk.models.blocks import ButtonElement, ConfirmObject, ContextBlock, MarkdownTextObject
 
 from bot.slack.blocks import Reply, clip, escape, fit, section
-from bot.slack.views.fixes import alert_button_value
+from bot.slack.views.fixes import alert_button_value, confirm
 from bot.slack.views.reasons import plural
 from bot.targets import Scope, TargetError, parse_target
 from bot.watch.alerts import Alert
@@ -34,7 +28,6 @@ ALLOW_PUBLIC_ACTIONS = tuple(
     ALLOW_PUBLIC_ACTION + (f"_{n}" if n > 1 else "") for n in range(1, MAX_GROUPS + 1)
 )
 MAX_LINKS = 10
-CONFIRM_CHARS = 300  # Slack's limit on a confirmation dialog's text
 
 
 def _org(alert: Alert) -> str | None:
@@ -93,12 +86,7 @@ def _confirm_repo(repo: str, group: GroupExclusion) -> ConfirmObject:
         f" *{_name(group.group_name)}* ({_runners(group)}), within any workflow"
         " restriction the group has."
     )
-    return ConfirmObject(
-        title=PlainTextObject(text="Allow this repository?"),
-        text=MarkdownTextObject(text=fit(text, CONFIRM_CHARS)),
-        confirm=PlainTextObject(text="Allow"),
-        deny=PlainTextObject(text="Cancel"),
-    )
+    return confirm("Allow this repository?", text, "Allow")
 
 
 def _confirm_public(org: str, group: GroupExclusion) -> ConfirmObject:
@@ -107,13 +95,7 @@ def _confirm_public(org: str, group: GroupExclusion) -> ConfirmObject:
         f" may then run jobs on its runners ({_runners(group)}). Public repositories can run"
         " code from forks' pull requests on them."
     )
-    return ConfirmObject(
-        title=PlainTextObject(text="Allow public repositories?"),
-        text=MarkdownTextObject(text=fit(text, CONFIRM_CHARS)),
-        confirm=PlainTextObject(text="Allow"),
-        deny=PlainTextObject(text="Cancel"),
-        style="danger",
-    )
+    return confirm("Allow public repositories?", text, "Allow", style="danger")
 
 
 def group_settings_url(github_url: str, org: str, group_id: int) -> str:

@@ -5,16 +5,13 @@ configuration itself is rendered by ``bot.slack.views.jit``, as for the ``jit`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from slack_sdk.models.blocks import (
-    ButtonElement,
-    ConfirmObject,
-    MarkdownTextObject,
-    PlainTextObject,
-)
+from slack_sdk.models.blocks import ButtonElement
 
-from bot.slack.blocks import Reply, clip, code, escape, section
-from bot.slack.views.fixes import alert_button_value
+from bot.slack.blocks import Reply, clip, code, escape, section, slack_time
+from bot.slack.views.fixes import alert_button_value, confirm
 from bot.targets import Target
 from bot.watch.alerts import Alert, AlertKind
 from bot.watch.diagnosis import Diagnosis, Reason
@@ -52,12 +49,7 @@ def jit_fix_buttons(alert: Alert, diagnosis: Diagnosis | None) -> list[ButtonEle
             text="Register a JIT runner for these labels",
             action_id=JIT_FIX_ACTION,
             value=alert_button_value(alert, fix="jit"),
-            confirm=ConfirmObject(
-                title=PlainTextObject(text="Register a JIT runner?"),
-                text=MarkdownTextObject(text=clip(consequence, 300)),
-                confirm=PlainTextObject(text="Register"),
-                deny=PlainTextObject(text="Cancel"),
-            ),
+            confirm=confirm("Register a JIT runner?", consequence, "Register"),
         )
     ]
 
@@ -97,4 +89,24 @@ def label_refused(label: str | None, why: str) -> Reply:
     return _private(
         f":warning: These jobs ask for {what} {escape(why)}), so no JIT runner can take"
         " them. Nothing was registered; check the workflow's `runs-on`."
+    )
+
+
+def registered_already(claim: Any, *, done: bool) -> Reply:
+    """A second click within the claim's period: who registered which runner, when
+    (``claim``: what the first click stored; None or malformed if it is not known)."""
+    found = claim if isinstance(claim, dict) else {}
+    by, runner, at = found.get("by"), found.get("runner"), found.get("at")
+    who = f"<@{escape(by)}>" if isinstance(by, str) and by else "Someone"
+    what = (
+        f"JIT runner *{escape(clip(runner, 100))}*" if isinstance(runner, str) else "a JIT runner"
+    )
+    try:
+        when = f" at {slack_time(datetime.fromisoformat(at))}" if isinstance(at, str) else ""
+    except ValueError:
+        when = ""
+    did = "registered" if done else "is registering"
+    return _private(
+        f":information_source: {who} {did} {what} for this alert{when}: nothing more was"
+        " registered; to register another, use `/runners jit`."
     )

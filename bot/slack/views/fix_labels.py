@@ -9,15 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slack_sdk.models.blocks import (
-    ButtonElement,
-    ConfirmObject,
-    MarkdownTextObject,
-    PlainTextObject,
-)
+from slack_sdk.models.blocks import ButtonElement, PlainTextObject
 
 from bot.slack.blocks import Reply, clip, code, escape, section
-from bot.slack.views.fixes import alert_button_value
+from bot.slack.views.fixes import alert_button_value, confirm
 from bot.watch.alerts import Alert
 from bot.watch.diagnosis import Diagnosis, Reason
 from bot.watch.label_fixes import MAX_LABEL_FIXES, LabelFix, label_fixes
@@ -55,12 +50,7 @@ def _button(alert: Alert, fix: LabelFix, action_id: str) -> ButtonElement:
             runner=fix.runner_name[:100],
             labels=list(fix.labels),
         ),
-        confirm=ConfirmObject(
-            title=PlainTextObject(text="Add labels to this runner?"),
-            text=MarkdownTextObject(text=clip(consequence, 300)),
-            confirm=PlainTextObject(text="Add labels"),
-            deny=PlainTextObject(text="Cancel"),
-        ),
+        confirm=confirm("Add labels to this runner?", consequence, "Add labels"),
     )
 
 

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slack_sdk.models.blocks import (
-    ButtonElement,
-    ConfirmObject,
-    MarkdownTextObject,
-    PlainTextObject,
-)
+from slack_sdk.models.blocks import ButtonElement
 
 from bot.slack.blocks import Reply, clip, escape, section
-from bot.slack.views.fixes import alert_button_value
+from bot.slack.views.fixes import alert_button_value, confirm
 from bot.slack.views.reasons import plural
 from bot.watch.alerts import Alert, AlertKind
 from bot.watch.diagnosis import Diagnosis
@@ -33,15 +28,12 @@ def prune_fix_buttons(alert: Alert, diagnosis: Diagnosis | None) -> list[ButtonE
             text="Prune these",
             action_id=PRUNE_FIX_ACTION,
             value=alert_button_value(alert, fix="prune"),
-            confirm=ConfirmObject(
-                title=PlainTextObject(text="Prune these runners?"),
-                text=MarkdownTextObject(
-                    text=f"Shows you, privately, a dry run deleting the {count} of this alert"
-                    " (each checked with GitHub first), with its own Delete button. Nothing is"
-                    " deleted until you press it."
-                ),
-                confirm=PlainTextObject(text="Show the dry run"),
-                deny=PlainTextObject(text="Cancel"),
+            confirm=confirm(
+                "Prune these runners?",
+                f"Shows you, privately, a dry run deleting the {count} of this alert (each"
+                " checked with GitHub first), with its own Delete button. Nothing is deleted"
+                " until you press it.",
+                "Show the dry run",
             ),
         )
     ]

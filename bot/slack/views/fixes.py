@@ -15,14 +15,41 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+)
 
+from bot.slack.blocks import clip, fit
 from bot.watch.alerts import Alert
-from bot.watch.diagnosis import Diagnosis
+from bot.watch.diagnosis import Diagnosis, Reason
 
 FIXES_BLOCK = "alert_fixes"
-MAX_FIX_BUTTONS = 5  # Slack's actions block takes 25; an alert offers a few choices
+MORE_FIXES_BLOCK = "alert_more_fixes"
+# Slack's actions block takes 25; more than a few choices would bury the alert.
+MAX_FIX_BUTTONS = 8
 VALUE_MAX = 2000  # Slack's limit on a button's value
+# Slack's limits on a confirmation dialog: its title, its text, its buttons' text.
+CONFIRM_TITLE_CHARS, CONFIRM_TEXT_CHARS, CONFIRM_BUTTON_CHARS = 100, 300, 30
+
+
+def confirm(
+    title: str, text: str, confirm_label: str, *, style: str | None = None
+) -> ConfirmObject:
+    """A fix button's confirmation dialog, stating the consequence (``text``: mrkdwn, cut
+    without splitting an escape such as ``&amp;``), each part within Slack's limits."""
+    return ConfirmObject(
+        title=PlainTextObject(text=clip(title, CONFIRM_TITLE_CHARS)),
+        text=MarkdownTextObject(text=fit(text, CONFIRM_TEXT_CHARS)),
+        confirm=PlainTextObject(text=clip(confirm_label, CONFIRM_BUTTON_CHARS)),
+        deny=PlainTextObject(text="Cancel"),
+        style=style,
+    )
 
 
 def alert_button_value(alert: Alert, **fix: Any) -> str:
@@ -49,14 +76,20 @@ def fix_facts(value: str) -> Mapping[str, Any]:
     return found
 
 
+def context_block(text: str, block_id: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=fit(text))], block_id=block_id)
+
+
 FixBuilder = Callable[[Alert, Diagnosis | None], list[ButtonElement]]
 
 
 def fixes_block(
     alert: Alert, diagnosis: Diagnosis | None, builders: tuple[FixBuilder, ...]
-) -> ActionsBlock | None:
-    """The alert's fix buttons in one actions block (None when no fix applies); a button
-    whose value would pass Slack's limit is left out rather than break the message."""
+) -> list[Block]:
+    """The alert's fix buttons in one actions block (none when no fix applies), and a line
+    saying how many were left out when there are more than :data:`MAX_FIX_BUTTONS`; a
+    button whose value would pass Slack's limit is left out rather than break the
+    message."""
     buttons = [
         button
         for build in builders
@@ -64,5 +97,14 @@ def fixes_block(
         if button.value is None or len(button.value) <= VALUE_MAX
     ]
     if not buttons:
-        return None
-    return ActionsBlock(elements=buttons[:MAX_FIX_BUTTONS], block_id=FIXES_BLOCK)
+        return []
+    blocks: list[Block] = [ActionsBlock(elements=buttons[:MAX_FIX_BUTTONS], block_id=FIXES_BLOCK)]
+    if (more := len(buttons) - MAX_FIX_BUTTONS) > 0:
+        where = (
+            "see the runner group settings links"
+            if diagnosis is not None and diagnosis.reason is Reason.GROUP_NOT_ALLOWED
+            else "the commands in `help` make them"
+        )
+        said = f"{more} more fix{'es' if more != 1 else ''} not shown: {where}"
+        blocks.append(context_block(said, MORE_FIXES_BLOCK))
+    return blocks
