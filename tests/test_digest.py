@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.slack_response import SlackResponse
 
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
 from bot.store import Store
 from bot.store.versions import VersionDates
 from bot.store.watches import Watch
-from bot.sweep.failures import Round
+from bot.sweep.failures import Round, surely_refused
 from tests.conftest import Clock
 from tests.test_watch_silence import TOKEN, metric
 from tests.test_watch_sweep import CHANNEL, MINUTE, deliver, seed, sweep
@@ -462,6 +464,59 @@ async def test_a_digest_whose_post_timed_out_is_kept_not_posted_twice(
         assert titles(sb) == ["Daily digest: acme, Fri 15 Jan"]  # the one Slack took
         sent = [p for p in sb.slack.posted if str(p.get("text", "")).startswith("Daily")]
         assert len(sent) == 1  # taken once, never sent again
+
+
+@pytest.mark.parametrize(
+    ("status", "data", "refused"),
+    [
+        (200, {"ok": False, "error": "not_in_channel"}, True),
+        (200, {"ok": False, "error": "channel_not_found"}, True),
+        (429, {"ok": False, "error": "ratelimited"}, True),
+        # Slack says these may follow an operation that partly happened: not sure.
+        (200, {"ok": False, "error": "internal_error"}, False),
+        (200, {"ok": False, "error": "fatal_error"}, False),
+        (503, {"ok": False, "error": "service_unavailable"}, False),
+        (502, "<html>Bad Gateway</html>", False),
+        (200, {"ok": False}, False),
+    ],
+)
+def test_which_slack_errors_surely_did_not_post(
+    status: int, data: dict[str, Any] | str, refused: bool
+) -> None:
+    """The pure decision behind giving a digest's day back: only an error Slack answered
+    that says nothing was done."""
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="https://slack.com/api/chat.postMessage",
+        req_args={},
+        data=data,  # type: ignore[arg-type]
+        headers={},
+        status_code=status,
+    )
+    assert surely_refused(SlackApiError("refused", response)) is refused
+
+
+async def test_an_internal_error_keeps_the_day(keys: Keys, clock: Clock) -> None:
+    """``internal_error`` may follow a post Slack made: the day stays claimed (never
+    twice), the failure is counted, and the next day's digest comes as usual."""
+    clock.now = at("2027-01-15 08:00")
+    async with Sandbox.running(
+        keys=keys, seed=seed, policy=PLATFORM_POLICY, clock=clock, metrics_token=TOKEN
+    ) as sb:
+        await watch(sb, "--digest 09:00")
+        sb.slack.failing[CHANNEL] = "internal_error"
+        clock.now = at("2027-01-15 09:00")
+        assert (await sweep(sb)).failed == 1
+        del sb.slack.failing[CHANNEL]
+        clock.advance(MINUTE)
+        assert (await sweep(sb)).digests == 0
+        [kept] = await sb.services.store.watches.all()
+        assert kept.digest_day == "2027-01-15"
+        assert await metric(sb, "runnerops_sweep_failures_total", reason="digest") == 1
+        clock.now = at("2027-01-16 09:00")
+        assert (await sweep(sb)).digests == 1
+        assert titles(sb) == ["Daily digest: acme, Sat 16 Jan"]
 
 
 async def watch_repo(sb: Sandbox, target: str, flags: str) -> None:
