@@ -7,20 +7,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.slack_response import SlackResponse
 
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
+from bot.store import Store
 from bot.store.versions import VersionDates
-from bot.sweep.failures import Round
+from bot.store.watches import Watch
+from bot.sweep.failures import Round, surely_refused
 from tests.conftest import Clock
 from tests.test_watch_silence import TOKEN, metric
 from tests.test_watch_sweep import CHANNEL, MINUTE, deliver, seed, sweep
 
 HOUR = 60 * MINUTE
+MINUTE_DELTA = timedelta(minutes=1)
 GPU = ["self-hosted", "gpu"]
 BUILD = ["self-hosted", "build"]  # not "linux": every runner has its OS as a label
 
@@ -335,7 +341,9 @@ async def test_a_digest_slack_refuses_stops_no_other_alert_or_digest(
     keys: Keys, clock: Clock
 ) -> None:
     """The channel watching acme (swept first) removed runnerops: its digest fails,
-    logged and counted, and is not posted twice; acme/api's alert and digest go out."""
+    logged and counted, and stops nothing: acme/api's alert and digest go out. Slack
+    refused it, so it surely was not posted: the claim is given back and, once runnerops
+    is invited back, a later round posts it, once (exactly once, not at most once)."""
     clock.now = at("2027-01-15 08:00")
     async with Sandbox.running(
         keys=keys, seed=seed, policy=PLATFORM_POLICY, clock=clock, metrics_token=TOKEN
@@ -354,8 +362,161 @@ async def test_a_digest_slack_refuses_stops_no_other_alert_or_digest(
         assert titles(sb) == ["Daily digest: acme/api, Fri 15 Jan"]
         assert any("waiting for" in m["text"] for m in sb.slack.in_channel(CHANNEL))
         clock.advance(MINUTE)
-        assert (await sweep(sb)).digests == 0  # claimed: never twice, even after a failure
+        assert (await sweep(sb)).digests == 0  # refused again, given back again
+        assert await metric(sb, "runnerops_sweep_failures_total", reason="digest") == 2
+        sb.slack.not_in.discard("C0GONE")  # invited back
+        clock.advance(MINUTE)
+        assert (await sweep(sb)).digests == 1
+        for _ in range(2):
+            clock.advance(MINUTE)
+            assert (await sweep(sb)).digests == 0
+        gone = [
+            m["blocks"][0]["text"]["text"]
+            for m in sb.slack.in_channel("C0GONE")
+            if m["text"].startswith("Daily")
+        ]
+        assert gone == ["Daily digest: acme, Fri 15 Jan"]
+        assert titles(sb) == ["Daily digest: acme/api, Fri 15 Jan"]
+        assert await metric(sb, "runnerops_sweep_failures_total", reason="digest") == 2
+
+
+@pytest.mark.parametrize("error", ["ratelimited", "channel_not_found"])
+async def test_a_refused_digest_is_given_back_and_posted_once_on_both_engines(
+    keys: Keys, clock: Clock, database_url: str, error: str
+) -> None:
+    """Slack answers the post with an error (rate limited, or a channel it cannot find):
+    not posted, so the day's claim goes back to the day before, and the next round posts
+    it, once; the day after is then due at its time as usual."""
+    kwargs: dict[str, Any] = {"keys": keys, "seed": seed, "policy": PLATFORM_POLICY}
+    clock.now = at("2027-01-15 08:00")
+    async with Sandbox.running(
+        clock=clock, database_url=database_url, metrics_token=TOKEN, **kwargs
+    ) as sb:
+        await watch(sb, "--digest 09:00")
+        [before] = await sb.services.store.watches.all()
+        sb.slack.failing[CHANNEL] = error
+        clock.now = at("2027-01-15 09:00")
+        done = await sweep(sb)
+        assert (done.digests, done.failed) == (0, 1)
         assert await metric(sb, "runnerops_sweep_failures_total", reason="digest") == 1
+        [given_back] = await sb.services.store.watches.all()
+        assert given_back.digest_day == before.digest_day == "2027-01-14"
+        del sb.slack.failing[CHANNEL]
+        clock.advance(MINUTE)
+        assert (await sweep(sb)).digests == 1
+        clock.advance(MINUTE)
+        assert (await sweep(sb)).digests == 0
+        assert titles(sb) == ["Daily digest: acme, Fri 15 Jan"]
+        clock.now = at("2027-01-16 09:00")
+        assert (await sweep(sb)).digests == 1
+        assert titles(sb)[-1] == "Daily digest: acme, Sat 16 Jan"
+
+
+async def test_a_release_gives_back_only_the_day_it_claimed(
+    database_url: str, clock: Clock
+) -> None:
+    """The release is conditional: it puts back the day before the claim only while the
+    claim holds; once another day is claimed (another process moved on), giving back
+    the older claim changes nothing."""
+    store = Store.open(database_url, clock=clock)
+    try:
+        made = datetime(2027, 1, 14, 8, tzinfo=UTC)
+        watch = Watch("C1", "acme", MINUTE_DELTA, MINUTE_DELTA, "U1", "a", made)
+        watch = replace(watch, digest_at="09:00", digest_day="2027-01-14")
+        await store.watches.put(watch)
+        assert await store.watches.claim_digest(watch, "2027-01-15")
+        assert await store.watches.release_digest(watch, "2027-01-15")
+        assert [w.digest_day for w in await store.watches.all()] == ["2027-01-14"]
+        assert await store.watches.claim_digest(watch, "2027-01-15")
+        assert await store.watches.claim_digest(watch, "2027-01-16")  # moved on
+        assert not await store.watches.release_digest(watch, "2027-01-15")
+        assert [w.digest_day for w in await store.watches.all()] == ["2027-01-16"]
+    finally:
+        await store.close()
+
+
+async def test_a_digest_whose_post_timed_out_is_kept_not_posted_twice(
+    keys: Keys, clock: Clock, database_url: str
+) -> None:
+    """Slack took the post but its answer never came (the client's timeout): whether it
+    was posted is unknown, so the claim is kept and no later round posts it again; it is
+    logged and counted."""
+    kwargs: dict[str, Any] = {"keys": keys, "seed": seed, "policy": PLATFORM_POLICY}
+    clock.now = at("2027-01-15 08:00")
+    async with Sandbox.running(
+        clock=clock, database_url=database_url, metrics_token=TOKEN, **kwargs
+    ) as sb:
+        await watch(sb, "--digest 09:00")
+        answered = sb.slack.held[CHANNEL] = asyncio.Event()
+        sb.services.slack.timeout = 0.3  # seconds: the test's own, not 30
+        try:
+            clock.now = at("2027-01-15 09:00")
+            done = await sweep(sb)
+            assert (done.digests, done.failed) == (0, 1)
+            assert await metric(sb, "runnerops_sweep_failures_total", reason="digest") == 1
+            [kept] = await sb.services.store.watches.all()
+            assert kept.digest_day == "2027-01-15"
+            for _ in range(3):
+                clock.advance(MINUTE)
+                assert (await sweep(sb)).digests == 0
+        finally:
+            answered.set()
+        assert titles(sb) == ["Daily digest: acme, Fri 15 Jan"]  # the one Slack took
+        sent = [p for p in sb.slack.posted if str(p.get("text", "")).startswith("Daily")]
+        assert len(sent) == 1  # taken once, never sent again
+
+
+@pytest.mark.parametrize(
+    ("status", "data", "refused"),
+    [
+        (200, {"ok": False, "error": "not_in_channel"}, True),
+        (200, {"ok": False, "error": "channel_not_found"}, True),
+        (429, {"ok": False, "error": "ratelimited"}, True),
+        # Slack says these may follow an operation that partly happened: not sure.
+        (200, {"ok": False, "error": "internal_error"}, False),
+        (200, {"ok": False, "error": "fatal_error"}, False),
+        (503, {"ok": False, "error": "service_unavailable"}, False),
+        (502, "<html>Bad Gateway</html>", False),
+        (200, {"ok": False}, False),
+    ],
+)
+def test_which_slack_errors_surely_did_not_post(
+    status: int, data: dict[str, Any] | str, refused: bool
+) -> None:
+    """The pure decision behind giving a digest's day back: only an error Slack answered
+    that says nothing was done."""
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="https://slack.com/api/chat.postMessage",
+        req_args={},
+        data=data,  # type: ignore[arg-type]
+        headers={},
+        status_code=status,
+    )
+    assert surely_refused(SlackApiError("refused", response)) is refused
+
+
+async def test_an_internal_error_keeps_the_day(keys: Keys, clock: Clock) -> None:
+    """``internal_error`` may follow a post Slack made: the day stays claimed (never
+    twice), the failure is counted, and the next day's digest comes as usual."""
+    clock.now = at("2027-01-15 08:00")
+    async with Sandbox.running(
+        keys=keys, seed=seed, policy=PLATFORM_POLICY, clock=clock, metrics_token=TOKEN
+    ) as sb:
+        await watch(sb, "--digest 09:00")
+        sb.slack.failing[CHANNEL] = "internal_error"
+        clock.now = at("2027-01-15 09:00")
+        assert (await sweep(sb)).failed == 1
+        del sb.slack.failing[CHANNEL]
+        clock.advance(MINUTE)
+        assert (await sweep(sb)).digests == 0
+        [kept] = await sb.services.store.watches.all()
+        assert kept.digest_day == "2027-01-15"
+        assert await metric(sb, "runnerops_sweep_failures_total", reason="digest") == 1
+        clock.now = at("2027-01-16 09:00")
+        assert (await sweep(sb)).digests == 1
+        assert titles(sb) == ["Daily digest: acme, Sat 16 Jan"]
 
 
 async def watch_repo(sb: Sandbox, target: str, flags: str) -> None:

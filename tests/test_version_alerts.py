@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from bot.sandbox.harness import PLATFORM_POLICY, Keys, Sandbox, reply_text
 from bot.services import Services
 from bot.slack.views.alerts import ACK_ACTION, SNOOZE_ACTION
 from bot.sweep.loop import Sweeper
+from bot.watch.alerts import Alert, AlertKind, Marks, Member, escalates_at, escalation_due
 from tests.conftest import Clock
 from tests.test_alert_marks import buttons, click
 from tests.test_watch_sweep import CHANNEL, alerts, queued, sweep
@@ -26,6 +29,7 @@ DAY = 86_400.0
 ORG = "/orgs/acme"
 # The clock starts at 2027-01-15 08:00 UTC: 2.321.0 stops receiving jobs in 9 days.
 RUNTIME = "2027-01-24T00:00:00Z"
+STOPS = datetime.fromisoformat(RUNTIME).timestamp()  # the clock's seconds
 DEPRECATIONS = "/orgs/acme/actions/runners/deprecations/.+"
 ALICE = "U0ALICE"
 
@@ -324,17 +328,64 @@ async def test_the_days_left_are_updated_once_a_day(sb: Sandbox, clock: Clock) -
     assert "stop receiving jobs on 24 Jan, in 8 days" in text(message)
 
 
-async def test_an_unacknowledged_version_alert_mentions_once(sb: Sandbox, clock: Clock) -> None:
+async def test_a_version_alert_mentions_once_when_its_date_is_near(
+    sb: Sandbox, clock: Clock
+) -> None:
+    """A warning 9 days ahead is nobody's page 30 minutes on: ``--mention`` is told once
+    a day remains before its runners stop receiving jobs, and only once."""
     await watch(sb, "--mention <@U0ONCALL> --mention-after 30m")
     await sweep(sb)
     [message] = version_alerts(sb)
     clock.advance(31 * 60)
+    assert (await sweep(sb)).escalated == 0
+    clock.now = STOPS - DAY - 60  # a day and a minute left
+    assert (await sweep(sb)).escalated == 0
+    clock.now = STOPS - DAY  # a day left
     assert (await sweep(sb)).escalated == 1
     [reply] = [p for p in sb.slack.posted if p.get("thread_ts") == message["ts"]]
     assert "<@U0ONCALL>" in reply["text"]
+    assert "nobody acknowledged this alert and its date is a day away or past" in reply["text"]
     assert "3 runners of *acme* on `2.321.0`, a version GitHub stops giving jobs" in reply["text"]
-    clock.advance(31 * 60)
-    assert (await sweep(sb)).escalated == 0
+    for moment in (STOPS - 60, STOPS + DAY):
+        clock.now = moment
+        assert (await sweep(sb)).escalated == 0
+    assert len([p for p in sb.slack.posted if p.get("thread_ts") == message["ts"]]) == 1
+
+
+OPENED = datetime(2027, 1, 15, 8, tzinfo=UTC)
+MIN, HOUR, ONE_DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "until", "after", "due_at"),
+    [
+        # A version alert: a day before its date, or --mention-after, whichever is later.
+        (AlertKind.VERSION, OPENED + 14 * ONE_DAY, 30 * MIN, 13 * ONE_DAY),
+        (AlertKind.VERSION, OPENED + 10 * HOUR, 30 * MIN, 30 * MIN),
+        (AlertKind.VERSION, OPENED + 30 * HOUR, 12 * HOUR, 12 * HOUR),
+        (AlertKind.VERSION, OPENED - 2 * ONE_DAY, 15 * MIN, 15 * MIN),  # already past
+        (AlertKind.VERSION, None, 15 * MIN, 15 * MIN),
+        # The others as before: --mention-after past their opening.
+        (AlertKind.STUCK, OPENED + 14 * ONE_DAY, 30 * MIN, 30 * MIN),
+        (AlertKind.OFFLINE, None, 15 * MIN, 15 * MIN),
+    ],
+)
+def test_when_an_alert_escalates(
+    kind: AlertKind, until: datetime | None, after: timedelta, due_at: timedelta
+) -> None:
+    """The pure decision, by the alert's kind and date (``due_at`` after it opened): not
+    a second before, from then on, and never once escalated."""
+    alert = Alert("k", kind, "acme", "C1", OPENED, members=(Member(1, "old-1", OPENED),))
+    alert = replace(alert, message_ts="1.1", until=until)
+    moment = OPENED + due_at
+    assert escalates_at(alert, after) == moment
+
+    def due(now: datetime, marks: Marks | None = None) -> bool:
+        return escalation_due(alert, marks or Marks(), mentions=("<@U1>",), after=after, now=now)
+
+    assert not due(moment - timedelta(seconds=1))
+    assert due(moment) and due(moment + timedelta(days=30))
+    assert not due(moment, Marks(escalated_at=moment))
 
 
 async def test_a_version_that_is_no_release_number_is_never_asked(sb: Sandbox) -> None:

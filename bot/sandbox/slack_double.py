@@ -40,6 +40,11 @@ class SlackDouble:
     # not exist (``channel_not_found``); every other channel takes its messages.
     not_in: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
+    # Channels whose posts and updates Slack answers with this error (``ratelimited`` as
+    # Slack sends it: HTTP 429 with Retry-After); and channels whose posts are taken but
+    # answered only once the event is set (a client's timeout: the outcome unknown to it).
+    failing: dict[str, str] = field(default_factory=dict)
+    held: dict[str, asyncio.Event] = field(default_factory=dict)
     # Socket Mode: the app-level token apps.connections.open takes, and the WebSocket URL
     # it answers with (a bot.sandbox.socket_double on loopback); unset, it is refused.
     app_token: str = ""
@@ -185,6 +190,8 @@ class SlackDouble:
             message["blocks"] = _blocks(args["blocks"])
         self.messages[(channel, ts)] = message
         await self._posts[channel].put(message)
+        if channel in self.held:
+            await self.held[channel].wait()
         return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": message})
 
     async def _update_message(self, args: dict[str, Any]) -> JSONResponse:
@@ -218,6 +225,13 @@ class SlackDouble:
         return JSONResponse({"ok": True, "view": {"id": "V0HOME", **view}})
 
     def _refuse(self, channel: str) -> JSONResponse | None:
+        if error := self.failing.get(channel):
+            limited = error == "ratelimited"
+            return JSONResponse(
+                {"ok": False, "error": error},
+                status_code=429 if limited else 200,
+                headers={"Retry-After": "1"} if limited else None,
+            )
         if channel in self.missing or not channel:
             return JSONResponse({"ok": False, "error": "channel_not_found"})
         if channel in self.not_in:

@@ -9,23 +9,15 @@ What comes back is one row per label set, however many jobs the day held.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from bot.store import _stats_sql as sq
+from bot.store._stats_sql import Dialect
 from bot.store.alerts import decode
 from bot.store.database import Database
-from bot.store.job_stats import (
-    MAX_LABEL_SETS,
-    Dialect,
-    _delta,
-    _labels,
-    _owner_key,
-    _percentiles,
-    _scope,
-    _scope_value,
-    _spans,
-)
+from bot.store.job_stats import MAX_LABEL_SETS
 from bot.store.rollups import ceil_hour, hour_of, wait_us_sql
 from bot.store.schema import alerts
 from bot.watch.digest import AlertRow
@@ -40,32 +32,27 @@ class DigestStore:
         self.db = db
         self.dialect = Dialect(db.dialect)
 
-    def _at(self, at: datetime) -> object:
-        """A bound time compared with a stored one (fixed-width ISO text on SQLite)."""
-        if self.dialect.pg:
-            return at.astimezone(UTC)
-        return at.astimezone(UTC).isoformat(timespec="microseconds")
-
     def _source(
         self, repository: str | None, start: datetime, end: datetime
     ) -> tuple[str, dict[str, object]]:
         """The waits of the jobs created in ``[start, end)`` (``k``, ``w``, ``c``, as
-        ``_percentiles`` takes them) and their bounds."""
+        ``percentiles`` takes them) and their bounds."""
         first, last = ceil_hour(start), hour_of(end)
         parts: list[str] = []
-        params: dict[str, object] = {"start": self._at(start), "end": self._at(end)}
+        at = self.dialect.at
+        params: dict[str, object] = {"start": at(start), "end": at(end)}
         edges = [(start, end)]
         if first < last:
             edges = [(start, first), (last, end)]
-            for i, (span, low, high, sign) in enumerate(_spans(first, last)):
+            for i, (span, low, high, sign) in enumerate(sq.spans(first, last)):
                 parts.append(
                     f"SELECT labels AS k, wait_us AS w, {'jobs' if sign > 0 else '-jobs'} AS c"
                     f" FROM job_waits WHERE target_key = :scope AND span = {int(span)}"
                     f" AND hour >= :roll_lo{i} AND hour < :roll_hi{i}"
                 )
-                params |= {f"roll_lo{i}": self._at(low), f"roll_hi{i}": self._at(high)}
+                params |= {f"roll_lo{i}": at(low), f"roll_hi{i}": at(high)}
         waited, labels = wait_us_sql(self.dialect.name), "CAST(labels AS TEXT)"
-        edge_scope = _scope(repository)
+        edge_scope = sq.scope(repository)
         if repository is None:  # the (owner, rank, created) index: started jobs only
             edge_scope += " AND status_rank IN (1, 2)"
         for i, (low, high) in enumerate(edges):
@@ -74,7 +61,7 @@ class DigestStore:
                     f"SELECT {labels} AS k, {waited} AS w, 1 AS c FROM jobs WHERE {edge_scope}"
                     f" AND waits_rolled AND created_at >= :edge_lo{i} AND created_at < :edge_hi{i}"
                 )
-                params |= {f"edge_lo{i}": self._at(low), f"edge_hi{i}": self._at(high)}
+                params |= {f"edge_lo{i}": at(low), f"edge_hi{i}": at(high)}
         unrolled = "owner_key = :owner" + (" AND repo_key = :scope" if repository else "")
         parts.append(
             f"SELECT {labels} AS k, {waited} AS w, 1 AS c FROM jobs WHERE {unrolled}"
@@ -94,10 +81,10 @@ class DigestStore:
         """bot/watch/stats.py ``queue_stats`` of the self-hosted jobs created in
         ``[start, end)`` (the most common :data:`MAX_LABEL_SETS` label sets)."""
         source, params = self._source(repository, start, end)
-        sql = _percentiles("k", source) + " ORDER BY total DESC LIMIT :most"
+        sql = sq.percentiles("k", source) + " ORDER BY total DESC LIMIT :most"
         params |= {
-            "scope": _scope_value(owner, repository),
-            "owner": _owner_key(owner, repository),
+            "scope": sq.scope_value(owner, repository),
+            "owner": sq.owner_key(owner, repository),
             "threshold": threshold // timedelta(microseconds=1),
             "most": MAX_LABEL_SETS,
         }
@@ -106,22 +93,8 @@ class DigestStore:
             async with self.db.engine.connect() as conn:
                 return list((await conn.execute(sa.text(sql), params)).mappings())
 
-        result: dict[LabelSetKey, QueueStats] = {}
-        for m in await self.db.read(select, "digest read"):
-            key, count, over = _labels(m["k"]), int(m["n"] or 0), int(m["over"] or 0)
-            if is_github_hosted(label_set_key(key)):
-                continue
-            result[key] = QueueStats(
-                labels=key,
-                count=count,
-                p50=_delta(m["p50"]),
-                p95=_delta(m["p95"]),
-                max=_delta(m["top"]),
-                over=over,
-                share_over=over / count if count else 0.0,
-                unstarted=int(m["unstarted"] or 0),
-            )
-        return dict(sorted(result.items()))
+        rows = sq.queue_rows(await self.db.read(select, "digest read"))
+        return {k: v for k, v in rows.items() if not is_github_hosted(label_set_key(k))}
 
     async def alerts_between(
         self, channel: str, target: str, start: datetime, end: datetime

@@ -17,17 +17,16 @@ microseconds on both engines, so no float rounding moves a percentile or a busy 
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from bot.store import _stats_sql as sq
+from bot.store._stats_sql import Dialect
 from bot.store.database import Database
 from bot.store.rollups import (
     HOUR,
-    SPAN_DAY,
     SPAN_HOUR,
     ceil_day,
     ceil_hour,
@@ -48,27 +47,6 @@ CHART_DAYS = 8  # the days a 7-day chart's window touches
 # GitHub cancels a self-hosted job not started within 24 hours (bot/store/jobs.py
 # QUEUE_LIMIT), plus the same hour of grace: how long a wait can reach into a window.
 WAIT_LIMIT = timedelta(hours=25)
-
-
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    """The SQL that differs between the two engines."""
-
-    name: str
-
-    @property
-    def pg(self) -> bool:
-        return self.name == "postgresql"
-
-    def day(self, column: str) -> str:
-        """The UTC day of a stored time, as ``YYYY-MM-DD`` text."""
-        if self.pg:
-            return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-        return f"substr({column}, 1, 10)"
-
-
-def _owner_key(owner: str, repository: str | None) -> str:
-    return (repository.split("/", 1)[0] if repository is not None else owner).lower()
 
 
 def _busiest_days(
@@ -104,54 +82,6 @@ def _rolled_waits(day: str) -> str:
     )
 
 
-def _scope(repository: str | None) -> str:
-    return "repo_key = :scope" if repository is not None else "owner_key = :scope"
-
-
-def _scope_value(owner: str, repository: str | None) -> str:
-    return (repository if repository is not None else owner).lower()
-
-
-def _labels(text: object) -> LabelSetKey:
-    """A stored label set (JSON text) as the tuple the pure functions group by."""
-    value = json.loads(str(text)) if text is not None else []
-    return tuple(value) if isinstance(value, list) else label_set_key(value)
-
-
-def _percentiles(group: str, source: str) -> str:
-    """Per ``group`` of ``source`` (a subquery of the group's columns, ``w``, the wait or
-    NULL, and ``c``, how many jobs waited so: 1 for a job, more for a roll-up): started
-    jobs ``n``, nearest-rank ``p50``/``p95``, ``top``, ``over`` (waits of ``:threshold``
-    or more), ``unstarted`` and ``total``.
-
-    The jobs are first counted per distinct wait (a hash or index-ordered grouping, not a
-    sort of every job), then a running count over those few rows finds each rank: the
-    p-th percentile is the smallest wait whose running count reaches p% of n
-    (``100 * upto >= p * n``: ceil(p * n / 100) in integers, percentile_disc's rank).
-    Unstarted jobs count nothing towards the ranks, wherever an engine sorts NULL."""
-    started = "CASE WHEN w IS NULL THEN 0 ELSE c END"
-    return (
-        f"WITH h AS (SELECT {group}, w, sum(c) AS c FROM {source} AS s GROUP BY {group}, w"
-        " HAVING sum(c) > 0),"
-        f" cum AS (SELECT {group}, w, c,"
-        f" sum({started}) OVER (PARTITION BY {group} ORDER BY w ROWS UNBOUNDED PRECEDING)"
-        f" AS upto, sum({started}) OVER (PARTITION BY {group}) AS n FROM h)"
-        f" SELECT {group}, max(n) AS n,"
-        " min(CASE WHEN w IS NOT NULL AND 100 * upto >= 50 * n THEN w END) AS p50,"
-        " min(CASE WHEN w IS NOT NULL AND 100 * upto >= 95 * n THEN w END) AS p95,"
-        " max(w) AS top, sum(CASE WHEN w >= :threshold THEN c ELSE 0 END) AS over,"
-        " sum(CASE WHEN w IS NULL THEN c ELSE 0 END) AS unstarted, sum(c) AS total"
-        f" FROM cum GROUP BY {group}"
-    )
-
-
-def _delta(value: object) -> timedelta | None:
-    """A duration as an engine returns it: an interval, or integer microseconds."""
-    if value is None or isinstance(value, timedelta):
-        return value
-    return timedelta(microseconds=int(str(value)))
-
-
 class _Tally:
     """Jobs and busy time per runner name, added up from the roll-ups and the jobs."""
 
@@ -174,32 +104,13 @@ class _Tally:
         }
 
 
-def _spans(first: datetime, last: datetime) -> list[tuple[int, datetime, datetime, int]]:
-    """The roll-up rows covering the whole hours ``[first, last)`` (span, from, to, sign):
-    whole days where there are some, whole hours around them; a partial day of more than
-    12 hours is read as its day's row less the hours it leaves out (counted negative)."""
-    day_from, day_to = ceil_day(first), day_of(last)
-    if day_from > day_to:  # within one day
-        return [(SPAN_HOUR, first, last, 1)]
-    day, rows = timedelta(days=1), [(SPAN_DAY, day_from, day_to, 1)]
-    if day_from - first > timedelta(hours=12):
-        rows += [(SPAN_DAY, day_from - day, day_from, 1), (SPAN_HOUR, day_from - day, first, -1)]
-    else:
-        rows.append((SPAN_HOUR, first, day_from, 1))
-    if last - day_to > timedelta(hours=12):
-        rows += [(SPAN_DAY, day_to, day_to + day, 1), (SPAN_HOUR, last, day_to + day, -1)]
-    else:
-        rows.append((SPAN_HOUR, day_to, last, 1))
-    return [row for row in rows if row[1] < row[2]]
-
-
 def _whole_hours(scope: str, first: datetime, last: datetime) -> sa.Select[Any]:
     """Per runner of ``scope``: (name, runs started, busy microseconds) in the whole hours
     ``[first, last)``, from ``runner_hours``."""
     hours = runner_hours.c
     covered = [
         (sa.and_(hours.span == span, hours.hour >= low, hours.hour < high), sign)
-        for span, low, high, sign in _spans(first, last)
+        for span, low, high, sign in sq.spans(first, last)
     ]
     sign = sa.case(*covered, else_=0)
     return (
@@ -244,13 +155,7 @@ class JobStats:
         start_text: object = start.astimezone(UTC)
         if not self.dialect.pg:  # compared with the stored fixed-width text
             start_text = start.astimezone(UTC).isoformat(timespec="microseconds")
-        return {"scope": _scope_value(owner, repository), "start": start_text}
-
-    def _at(self, at: datetime) -> object:
-        """A bound time compared with a stored one (fixed-width ISO text on SQLite)."""
-        if self.dialect.pg:
-            return at.astimezone(UTC)
-        return at.astimezone(UTC).isoformat(timespec="microseconds")
+        return {"scope": sq.scope_value(owner, repository), "start": start_text}
 
     def _rolled_bounds(self, start: datetime) -> dict[str, object]:
         """The bounds of :func:`_rolled_waits` for a window from ``start``: its whole days,
@@ -262,11 +167,11 @@ class JobStats:
         if days - whole > timedelta(hours=12):
             day_from, add, sub = midnight, (whole, whole), (midnight, whole)
         return {
-            "day_from": self._at(day_from),
-            "add_from": self._at(add[0]),
-            "add_to": self._at(add[1]),
-            "sub_from": self._at(sub[0]),
-            "sub_to": self._at(sub[1]),
+            "day_from": self.dialect.at(day_from),
+            "add_from": self.dialect.at(add[0]),
+            "add_to": self.dialect.at(add[1]),
+            "sub_from": self.dialect.at(sub[0]),
+            "sub_to": self.dialect.at(sub[1]),
         }
 
     async def queue_stats(
@@ -282,7 +187,7 @@ class JobStats:
         d = self.dialect
         waited = wait_us_sql(d.name)
         labels = "CAST(labels AS TEXT)"
-        edge_scope = _scope(repository)
+        edge_scope = sq.scope(repository)
         if repository is None:  # the (owner, rank, created) index: started jobs only
             edge_scope += " AND status_rank IN (1, 2)"
         unrolled_scope = "owner_key = :owner" + (" AND repo_key = :scope" if repository else "")
@@ -294,29 +199,16 @@ class JobStats:
             f" UNION ALL SELECT {labels} AS k, {waited} AS w, 1 AS c FROM jobs"
             f" WHERE {unrolled_scope} AND NOT waits_rolled AND created_at >= :start)"
         )
-        sql = _percentiles("k", source) + " ORDER BY total DESC LIMIT :most"
+        sql = sq.percentiles("k", source) + " ORDER BY total DESC LIMIT :most"
         params = self._params(owner, repository, start)
-        owner_key = _owner_key(owner, repository)
+        owner_key = sq.owner_key(owner, repository)
         params |= {
             "owner": owner_key,
-            "whole": self._at(ceil_hour(start)),
+            "whole": self.dialect.at(ceil_hour(start)),
             "threshold": threshold // timedelta(microseconds=1),
             "most": MAX_LABEL_SETS,
         } | self._rolled_bounds(start)
-        result: dict[LabelSetKey, QueueStats] = {}
-        for m in await self._rows(sql, params):
-            labels_set, count, over = _labels(m["k"]), int(m["n"] or 0), int(m["over"] or 0)
-            result[labels_set] = QueueStats(
-                labels=labels_set,
-                count=count,
-                p50=_delta(m["p50"]),
-                p95=_delta(m["p95"]),
-                max=_delta(m["top"]),
-                over=over,
-                share_over=over / count if count else 0.0,
-                unstarted=int(m["unstarted"] or 0),
-            )
-        return dict(sorted(result.items()))
+        return sq.queue_rows(await self._rows(sql, params))
 
     async def runner_usage(
         self, owner: str, repository: str | None, start: datetime, end: datetime
@@ -332,8 +224,8 @@ class JobStats:
         window = end - start
         if window <= timedelta(0):
             raise ValueError("the window must end after it starts")
-        scope = _scope_value(owner, repository)
-        owner_key = _owner_key(owner, repository)
+        scope = sq.scope_value(owner, repository)
+        owner_key = sq.owner_key(owner, repository)
         job = jobs.c
         mine = [job.owner_key == owner_key] + ([job.repo_key == scope] if repository else [])
         tally = _Tally()
@@ -412,9 +304,9 @@ class JobStats:
         ``[start, end)``, newest first, for the capacity replay: an index range read
         backwards from ``end``, however many jobs the window holds."""
         job = jobs.c
-        scope = [job.owner_key == _owner_key(owner, repository), job.status_rank == 2]
+        scope = [job.owner_key == sq.owner_key(owner, repository), job.status_rank == 2]
         if repository is not None:
-            scope.append(job.repo_key == _scope_value(owner, repository))
+            scope.append(job.repo_key == sq.scope_value(owner, repository))
         query = (
             sa.select(job.labels, job.created_at, job.started_at, job.completed_at)
             .add_columns(job.runner_name)
@@ -457,7 +349,7 @@ class JobStats:
         labels, as ``jobs.hosted`` was set from them."""
         d = self.dialect
         labels, waited = "CAST(labels AS TEXT)", wait_us_sql(d.name)
-        edge_scope = _scope(repository)
+        edge_scope = sq.scope(repository)
         if repository is None:  # the (owner, rank, created) index: started jobs only
             edge_scope += " AND status_rank IN (1, 2)"
         source = (
@@ -467,12 +359,12 @@ class JobStats:
             " AND created_at >= :start AND created_at < :whole"
             f" UNION ALL {self._crossing(repository)})"
         )
-        sql = _percentiles("day, k", source) + " ORDER BY n DESC LIMIT :most"
+        sql = sq.percentiles("day, k", source) + " ORDER BY n DESC LIMIT :most"
         params = (
             self._params(owner, repository, start)
             | {
-                "owner": _owner_key(owner, repository),
-                "whole": self._at(ceil_hour(start)),
+                "owner": sq.owner_key(owner, repository),
+                "whole": self.dialect.at(ceil_hour(start)),
                 "threshold": 0,
                 "most": CHART_DAYS * MAX_LABEL_SETS,
             }
@@ -481,7 +373,7 @@ class JobStats:
         params |= await self._crossing_bounds(owner, repository, start)
         by_day: list[tuple[date, LabelSetKey, timedelta, timedelta, int]] = []
         for m in await self._rows(sql, params):
-            key, p50, p95 = label_set_key(_labels(m["k"])), _delta(m["p50"]), _delta(m["p95"])
+            key, p50, p95 = label_set_key(sq.labels(m["k"])), sq.delta(m["p50"]), sq.delta(m["p95"])
             if p50 is not None and p95 is not None and not is_github_hosted(key):
                 by_day.append((date.fromisoformat(str(m["day"])), key, p50, p95, int(m["n"])))
         return _busiest_days(by_day, threshold_sets)
@@ -491,7 +383,7 @@ class JobStats:
         ``JobStore.since`` reads them), through small index ranges: those started since
         (created since ``:waits_from``), runs rolled up that started before and ended
         since (started since ``:runs_from``), and those not rolled up (running)."""
-        d, scope = self.dialect, _scope(repository)
+        d, scope = self.dialect, sq.scope(repository)
         select = (
             f"SELECT CAST(labels AS TEXT) AS k, {d.day('created_at')} AS day,"
             f" {wait_us_sql(d.name)} AS w, 1 AS c FROM jobs WHERE"
@@ -517,7 +409,7 @@ class JobStats:
         (``:runs_from``). A job that waited across ``start`` was created in an hour whose
         ``job_waits`` rows hold a wait reaching past it (``:waits_from``; looked for
         within GitHub's limit on a wait)."""
-        scope = _scope_value(owner, repository)
+        scope = sq.scope_value(owner, repository)
         hours = runner_hours.c
         earliest = sa.select(sa.func.min(hours.first_start)).where(
             hours.target_key == scope, hours.span == SPAN_HOUR, hours.hour == hour_of(start)
@@ -540,6 +432,6 @@ class JobStats:
             if hour + HOUR + timedelta(microseconds=int(wait)) > start
         ]
         return {
-            "runs_from": self._at(min(first_start or start, start)),
-            "waits_from": self._at(min([start, *reaching])),
+            "runs_from": self.dialect.at(min(first_start or start, start)),
+            "waits_from": self.dialect.at(min([start, *reaching])),
         }

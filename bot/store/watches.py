@@ -149,6 +149,28 @@ class WatchStore:
 
         return await self.db.write(update, "watch digest claim")
 
+    async def release_digest(self, watch: Watch, day: str) -> bool:
+        """Give back the claim of ``day``'s digest of ``watch`` (Slack refused the post, so
+        it surely was not posted): ``digest_day`` goes back to what it was before the claim
+        (:attr:`Watch.digest_day` as read), only if it still holds ``day``; a later round
+        then posts it. True when it was given back."""
+        c = watches.c
+        statement = (
+            watches.update()
+            .where(
+                c.channel == watch.channel,
+                c.target_key == watch.target_key,
+                c.digest_day == day,
+            )
+            .values(digest_day=watch.digest_day)
+        )
+
+        async def update() -> bool:
+            async with self.db.engine.begin() as conn:
+                return (await conn.execute(statement)).rowcount == 1
+
+        return await self.db.write(update, "watch digest release")
+
     async def remove(
         self, channel: str, target: str, *, also: Sequence[sa.Executable] = ()
     ) -> bool:

@@ -6,7 +6,9 @@ versions near their end, capacity advice bounded in time and off the event loop)
 its day claimed in one conditional UPDATE (bot/store/watches.py ``claim_digest``): only the
 process that wins posts, so a digest goes out once however many processes sweep. One
 watch's digest that fails (a read, the post) is logged and counted and stops nothing
-else; a post that fails after its claim is not sent again that day (never twice).
+else. A post Slack refused (it answered with an error: surely not posted) gives its claim
+back, so a later round posts it; a post whose outcome is unknown (a timeout, a connection
+cut after sending) keeps it: exactly once where Slack says so, never twice.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from collections import Counter
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
 from bot.slack.views.digest import digest_message
 from bot.store.digest import DigestStore
 from bot.store.watches import Watch
-from bot.sweep.failures import Round, failed_alone
+from bot.sweep.failures import Round, failed_alone, surely_refused
 from bot.sweep.fleetview import FleetMemo
 from bot.targets import Scope, parse_target
 from bot.watch import capacity
@@ -64,15 +69,28 @@ class Digests:
         if day is None:
             return False
         facts = await self.facts(watch, memo, day, plan.windows(day, at, zone), now)
-        if not await self.services.store.watches.claim_digest(watch, day.isoformat()):
+        claims = self.services.store.watches
+        if not await claims.claim_digest(watch, day.isoformat()):
             return False  # another process has it
         reply = digest_message(plan.digest(facts))
-        await self.services.slack.chat_postMessage(
-            channel=watch.channel,
-            text=reply.text,
-            blocks=[b.to_dict() for b in reply.blocks],
-            unfurl_links=False,
-        )
+        try:
+            await once(self.services.slack).chat_postMessage(
+                channel=watch.channel,
+                text=reply.text,
+                blocks=[b.to_dict() for b in reply.blocks],
+                unfurl_links=False,
+            )
+        except Exception as exc:  # logged and counted by the caller
+            refused = isinstance(exc, SlackApiError) and surely_refused(exc)
+            back = refused and await claims.release_digest(watch, day.isoformat())
+            log.warning(
+                "digest of %s for %s %s: its claim %s",
+                watch.target,
+                day,
+                "refused by Slack" if refused else "not known to be posted",
+                "given back for a later round" if back else "kept (never twice)",
+            )
+            raise
         return True
 
     async def facts(
@@ -156,3 +174,18 @@ class Digests:
             log.warning("digest capacity advice of %s failed: %s", watch.target, error)
             return None
         return task.result()
+
+
+def once(slack: AsyncWebClient) -> AsyncWebClient:
+    """``slack`` without slack_sdk's default retry of a dropped connection, which would
+    send again a post Slack may already have taken (never twice)."""
+    return AsyncWebClient(
+        token=slack.token,
+        base_url=slack.base_url,
+        timeout=slack.timeout,
+        ssl=slack.ssl,
+        proxy=slack.proxy,
+        session=slack.session,
+        headers=slack.headers,
+        retry_handlers=[],
+    )

@@ -132,6 +132,23 @@ def words(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+# Slack's errors after which what was asked may have partly happened (its method docs:
+# "It's possible some aspect of the operation succeeded before the error was raised").
+MAYBE_DONE = frozenset({"internal_error", "fatal_error"})
+
+
+def surely_refused(exc: SlackApiError) -> bool:
+    """Whether Slack answered without doing what was asked: an error of its own such as
+    ``ratelimited``, ``not_in_channel`` or ``channel_not_found``. An HTTP 5xx, a body
+    that is no error, or an error after which it may have happened is not sure."""
+    response = exc.response
+    if response is None or response.status_code >= 500:
+        return False
+    data = response.data
+    error = data.get("error") if isinstance(data, dict) else None
+    return isinstance(error, str) and error not in MAYBE_DONE
+
+
 def failed_alone(
     metrics: Metrics, done: Round, target: str, reason: str, key: object, exc: Exception
 ) -> None:

@@ -408,11 +408,26 @@ class Marks:
         return self.acknowledged_at is not None
 
 
+# A version alert warns weeks ahead: it escalates only once this little time is left
+# before its runners stop receiving jobs (or the date has passed).
+VERSION_ESCALATES = timedelta(days=1)
+
+
+def escalates_at(alert: Alert, after: timedelta) -> datetime:
+    """The earliest time ``alert`` may escalate: ``after`` past its opening, and for a
+    version alert also no earlier than :data:`VERSION_ESCALATES` before its ``until``
+    (whichever is later): a warning 14 days ahead is nobody's page 30 minutes on."""
+    at = alert.opened_at + after
+    if alert.kind == AlertKind.VERSION and alert.until is not None:
+        at = max(at, alert.until - VERSION_ESCALATES)
+    return at
+
+
 def escalation_due(
     alert: Alert, marks: Marks, *, mentions: tuple[str, ...], after: timedelta, now: datetime
 ) -> bool:
     """Whether ``alert`` gets its one escalation reply now: posted, still open, not
-    acknowledged, not snoozed, never escalated, ``after`` past its opening, and a watch
+    acknowledged, not snoozed, never escalated, past :func:`escalates_at`, and a watch
     with someone to mention."""
     return (
         bool(mentions)
@@ -421,5 +436,5 @@ def escalation_due(
         and not marks.acknowledged
         and not marks.snoozed(now)
         and marks.escalated_at is None
-        and now - alert.opened_at >= after
+        and now >= escalates_at(alert, after)
     )

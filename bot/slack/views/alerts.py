@@ -265,10 +265,10 @@ def escalation(alert: Alert, mentions: Sequence[str], after: timedelta) -> Reply
             f"{plural(count, 'job')} waiting for {wanted_labels(alert.labels)}"
             f" in *{escape(alert.target)}*"
         )
-    text = (
-        f"{' '.join(mentions)} :rotating_light: nobody acknowledged this alert after"
-        f" {format_duration(after)}: {what}."
-    )
+    waited = f"after {format_duration(after)}"
+    if alert.kind is AlertKind.VERSION:  # it escalates only when its date is near
+        waited = "and its date is a day away or past"
+    text = f"{' '.join(mentions)} :rotating_light: nobody acknowledged this alert {waited}: {what}."
     return Reply(text=text, blocks=[section(text)], response_type="in_channel")
 
 
