@@ -8,17 +8,20 @@ runnerops through this class, so they exercise the same code path as production.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import hashlib
 import hmac
 import json
 import secrets
+import shutil
 import tempfile
 import time
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
@@ -31,6 +34,8 @@ from bot.sandbox.serve import serve
 from bot.sandbox.slack_double import SlackDouble
 from bot.sandbox.socket_double import SocketDouble
 from bot.services import Services
+from bot.store import migrate
+from bot.store.database import parse_database_url
 from bot.sweep.ingest import Ingest
 from bot.sweep.loop import Sweeper
 
@@ -402,9 +407,30 @@ def sandbox_settings(keys: Keys, slack: SlackDouble, **given: Any) -> Settings:
     )
 
 
+_migrated: Path | None = None  # a database file at the newest schema, made once per process
+
+
+def _migrated_file() -> Path:
+    """An SQLite file at the newest schema, migrated once per process and removed at exit.
+
+    Each sandbox starts from a copy: the app's own start-up migration then finds nothing
+    to do, instead of building every table again (migrations from an empty database are
+    the store tests' to prove, with ``Store.open`` on a fresh file)."""
+    global _migrated
+    if _migrated is None:
+        holder = tempfile.TemporaryDirectory(prefix="runnerops-schema-")
+        atexit.register(holder.cleanup)
+        path = Path(holder.name) / "runnerops.db"
+        migrate.upgrade(parse_database_url(f"sqlite:///{path}"))
+        _migrated = path
+    return _migrated
+
+
 @contextlib.asynccontextmanager
 async def _scratch() -> AsyncIterator[str]:
+    """A directory holding ``runnerops.db``, a copy of the migrated file."""
     with tempfile.TemporaryDirectory(prefix="runnerops-", ignore_cleanup_errors=True) as path:
+        shutil.copyfile(_migrated_file(), Path(path) / "runnerops.db")
         yield path
 
 
