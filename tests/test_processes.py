@@ -18,8 +18,17 @@ TOKEN_PATH = "/orgs/acme/actions/runners/registration-token"
 
 @pytest.fixture
 async def pair(postgres_url: str, keys: Keys) -> AsyncIterator[Cluster]:
+    # Both "processes", the doubles and 200 commands share one event loop on a shared
+    # machine: deadlines long enough that what is proven (nothing lost or done twice across
+    # processes) is not a race with the machine's load (the deadlines have tests of their own).
     async with cluster(
-        2, database_url=postgres_url, keys=keys, seed=seed_basic, policy=PLATFORM_POLICY
+        2,
+        database_url=postgres_url,
+        keys=keys,
+        seed=seed_basic,
+        policy=PLATFORM_POLICY,
+        github_timeout=60.0,
+        database_timeout=60.0,
     ) as group:
         yield group
 
@@ -154,7 +163,8 @@ async def test_200_concurrent_commands_over_both(pair: Cluster, store: Store) ->
     sent = await asyncio.gather(*(views[i % 2].send("token acme") for i in range(200)))
     assert {s.status for s in sent} == {200}
     replies = await asyncio.gather(*(views[0].slack.next_reply(s.response_url) for s in sent))
-    assert all("registration token" in reply_text(r).lower() for r in replies)
+    failed = {reply_text(r) for r in replies if "registration token" not in reply_text(r).lower()}
+    assert not failed, sorted(failed)[:3]
     entries = await store.audit.recent(limit=1000)
     assert len(entries) == 200 and {e.outcome for e in entries} == {"issued"}
     assert pair.github.count("POST", TOKEN_PATH) == 200
