@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import cachetools
 import gidgethub
-from gidgethub import apps, sansio
+from gidgethub import sansio
 
 from bot import errors
 from bot.github import transport
+from bot.github.app_auth import AppAuth
 from bot.github.models import RunnerToken, Unreadable
 from bot.github.pages import PAGE_CONCURRENCY, PER_PAGE, Listing, Reader, gather_pages
 from bot.github.paths import SAFE_URL, fill_path, frozen, template_vars
@@ -93,8 +94,7 @@ class GitHubClient:
         self._owner_retry = 0.0  # after a failed GET /app, not before this
         self._observe = observe
         self.page_concurrency = max(1, page_concurrency)
-        self._app_id = app_id
-        self._private_key = private_key
+        self._auth = AppAuth(app_id, private_key)  # app requests pass its JWT explicitly
         self._enterprise_token = enterprise_token
         self._timeout = timeout
         self._backoff = backoff
@@ -134,8 +134,6 @@ class GitHubClient:
             self._api = RunnerOpsAPI(
                 self._session,
                 base_url=self.api_url,
-                app_id=self._app_id,
-                private_key=self._private_key,
                 cache=self._etags,
                 backoff=self._backoff,
                 deadline=self._timeout,
@@ -194,7 +192,9 @@ class GitHubClient:
                 return cached
             template, url_vars = target.api_template
             try:
-                data = await self._gh().getitem(*fill_path(f"{template}/installation", url_vars))
+                data = await self._gh().getitem(
+                    *fill_path(f"{template}/installation", url_vars), jwt=self._auth.jwt()
+                )
             except gidgethub.BadRequest as exc:
                 if exc.status_code != 404:
                     raise
@@ -212,7 +212,8 @@ class GitHubClient:
         if there is one, raise :class:`errors.NoSuchRepository` with its settings page."""
         try:
             data = await self._gh().getitem(
-                *fill_path("/users/{owner}/installation", {"owner": target.owner})
+                *fill_path("/users/{owner}/installation", {"owner": target.owner}),
+                jwt=self._auth.jwt(),
             )
         except gidgethub.BadRequest as exc:
             if exc.status_code == 404:
@@ -234,11 +235,10 @@ class GitHubClient:
             if cached is not None:
                 return installation_id, cached.token, False
             try:
-                data = await apps.get_installation_access_token(
-                    self._gh(),
-                    installation_id=str(installation_id),
-                    app_id=self._app_id,
-                    private_key=self._private_key,
+                data = await self._gh().post(
+                    f"/app/installations/{installation_id}/access_tokens",
+                    data=b"",
+                    jwt=self._auth.jwt(),
                 )
             except gidgethub.BadRequest as exc:
                 if exc.status_code == 404:  # uninstalled since we cached its id
@@ -284,7 +284,9 @@ class GitHubClient:
             if self._clock() < self._owner_retry:  # failed just now: not asked again yet
                 raise errors.GitHubUnavailable(target, "who owns the App is not known yet")
             try:
-                data = await self._guard(target, self._gh().getitem("/app"), "GET")
+                data = await self._guard(
+                    target, self._gh().getitem("/app", jwt=self._auth.jwt()), "GET"
+                )
                 owner = data.get("owner") if isinstance(data, dict) else None
                 login = owner.get("login") if isinstance(owner, dict) else None
                 if not isinstance(login, str) or not login:

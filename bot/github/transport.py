@@ -136,8 +136,6 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
         session: aiohttp.ClientSession,
         *,
         base_url: str,
-        app_id: str,
-        private_key: str,
         cache: MutableMapping[str, ETagEntry],
         backoff: float,
         deadline: float,
@@ -148,8 +146,6 @@ class RunnerOpsAPI(gidgethub.aiohttp.GitHubAPI):
         super().__init__(
             session,
             REQUESTER,
-            app_id=app_id,
-            private_key=private_key,
             cache=cache,
             base_url=base_url,
         )
