@@ -6,7 +6,10 @@ for PostgreSQL (a throwaway cluster, as the tests start one), side by side from 
 1. the answer time of ``stats acme --since 30d`` over ``--jobs`` jobs spread over
    ``--days`` days (bulk-inserted: executemany on SQLite, COPY on PostgreSQL), sent as a
    signed slash command into runnerops alone in its own process (``uvicorn app:app``) and
-   timed to its reply at the response_url: median of 5, one after another;
+   timed to its reply at the response_url: median of 5, one after another; and, in the
+   same rounds (turn about, the first of each pair alternating), the same command into
+   the same service less its capacity advice, in a process of its own
+   (tests/benchmarks/without_advice.py): what the advice adds to the answer, as a ratio;
 2. the acknowledgement times of 50 other commands sent from a separate process
    (``python -m tests.benchmarks.stats send``), first with nothing else running (the
    baseline), then while 5 ``stats`` run at once: p99 of each and their ratio;
@@ -47,7 +50,7 @@ import aiohttp
 
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, command_body, reply_text, slack_signature
-from bot.sandbox.processes import cluster
+from bot.sandbox.processes import Cluster, cluster
 from bot.store import Store
 from bot.store.database import parse_database_url, sync_engine
 from bot.store.rollups import backfill
@@ -64,6 +67,7 @@ CONCURRENT = 5
 ACKS = 50
 ACK_SPACING = 0.01  # seconds between the other commands' sends
 OLD_WINDOW = timedelta(days=3)
+WITHOUT_ADVICE = "tests.benchmarks.without_advice:app"  # the service less the advice
 # (labels, weight): a mid-sized organization's runs-on, a few hosted
 LABEL_SETS = [
     (["self-hosted", "linux", "x64"], 40),
@@ -234,6 +238,7 @@ class EngineFigures:
     seed_seconds: float = 0.0
     rollup_seconds: float = 0.0
     alone: list[float] = field(default_factory=list)  # answer seconds, one at a time
+    alone_without: list[float] = field(default_factory=list)  # the same, less the advice
     concurrent: list[float] = field(default_factory=list)  # answer seconds, 5 at once
     acks_idle: list[float] = field(default_factory=list)
     acks_busy: list[float] = field(default_factory=list)
@@ -262,6 +267,7 @@ class EngineFigures:
             f"{busy * 1000:.1f} ms ({busy / idle:.1f}x; {self.acks_during}/{len(self.acks_busy)}"
             " sent while stats ran)",
             self.advice_cell(),
+            self.service_advice_cell(),
             f"{self.old_seconds * 1000:.0f} ms",
             f"{self.new_seconds * 1000:.0f} ms ({self.old_seconds / self.new_seconds:.0f}x faster)"
             f"; same figures: {'yes' if self.same_figures else 'NO'}",
@@ -275,6 +281,14 @@ class EngineFigures:
             f" ({with_ / without:.2f}x; {self.replayed:,} jobs replayed{cut})"
         )
 
+    def service_advice_cell(self) -> str:
+        with_, without = statistics.median(self.alone), statistics.median(self.alone_without)
+        return (
+            f"{with_ * 1000:.0f} ms with, {without * 1000:.0f} ms without"
+            f" ({with_ / without:.2f}x; without: min {min(self.alone_without) * 1000:.0f},"
+            f" max {max(self.alone_without) * 1000:.0f})"
+        )
+
 
 ROWS = [
     "history",
@@ -283,6 +297,8 @@ ROWS = [
     f"acks of {ACKS} `{OTHER}` from another process, nothing else running: p99",
     f"the same while {CONCURRENT} stats run: p99",
     f"capacity advice: 30-day figures with it and without, in-process, median of {RUNS}",
+    f"capacity advice: `{STATS}` with it (above) and from the service less it (its own"
+    f" process, turn about with the above), median of {RUNS}",
     f"old path (every job into Python), {OLD_WINDOW.days}-day window, in-process",
     f"in the database, {OLD_WINDOW.days}-day window, in-process",
 ]
@@ -300,15 +316,32 @@ def table(figures: list[EngineFigures]) -> str:
 # -- the run ----------------------------------------------------------------------------
 
 
-def whole(reply: str) -> bool:
-    """A stats reply with a line for every label set and some runners."""
+def whole(reply: str, *, advice: bool = True) -> bool:
+    """A stats reply with a line for every label set and some runners, and the capacity
+    advice unless ``advice`` is False (the service less it: then without it)."""
     labels = [" ".join(f"`{x}`" for x in label_set_key(ls)) + ":" for ls, _ in LABEL_SETS]
     return (
         f"{ORG}: the last 30d" in reply
         and all(x in reply for x in labels)
         and ("*Runners*" in reply)
-        and ("*Capacity* (an estimate)" in reply)
+        and (("*Capacity* (an estimate)" in reply) == advice)
     )
+
+
+async def one_at_a_time(group: Cluster, bare: Cluster, runs: int, figures: EngineFigures) -> None:
+    """``stats`` timed to its reply, one at a time, into the service and into the service
+    less its advice turn about (which goes first alternating), after one each to warm."""
+    view, baseline = group.views[0], bare.views[0]
+    figures.reply = reply_text(await view.run(STATS, timeout=600))
+    reply_text(await baseline.run(STATS, timeout=600))
+    for i in range(runs):
+        pair = [(view, True, figures.alone), (baseline, False, figures.alone_without)]
+        for sandbox, advice, times in pair if i % 2 == 0 else pair[::-1]:
+            began = time.perf_counter()
+            answer = reply_text(await sandbox.run(STATS, timeout=600))
+            times.append(time.perf_counter() - began)
+            if not whole(answer, advice=advice):  # time moves on: a reply may differ a little
+                figures.problems.append(f"stats answered {answer[:200]!r}")
 
 
 def seed_org(gh: GitHubDouble) -> None:
@@ -375,17 +408,19 @@ async def measure(
     began = time.perf_counter()
     rollup(url)
     figures.rollup_seconds = time.perf_counter() - began
-    async with cluster(
-        1, database_url=url, keys=keys, seed=seed_org, policy=PLATFORM_POLICY
-    ) as group:
+    async with (
+        cluster(1, database_url=url, keys=keys, seed=seed_org, policy=PLATFORM_POLICY) as group,
+        cluster(
+            1,
+            database_url=url,
+            keys=keys,
+            seed=seed_org,
+            policy=PLATFORM_POLICY,
+            app=WITHOUT_ADVICE,
+        ) as bare,
+    ):
         view = group.views[0]
-        figures.reply = reply_text(await view.run(STATS, timeout=600))  # warms the caches
-        for _ in range(runs):
-            began = time.perf_counter()
-            answer = reply_text(await view.run(STATS, timeout=600))
-            figures.alone.append(time.perf_counter() - began)
-            if not whole(answer):  # time moves on: a later reply may differ a little
-                figures.problems.append(f"stats answered {answer[:200]!r}")
+        await one_at_a_time(group, bare, runs, figures)
         env = {
             "PATH": os.environ.get("PATH", ""),
             "SLACK_SIGNING_SECRET": group.settings.slack_signing_secret,
