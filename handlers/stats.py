@@ -104,7 +104,11 @@ async def _capacity(
         )
 
     task = asyncio.ensure_future(compute())
-    done, _ = await asyncio.wait({task}, timeout=CAPACITY_DEADLINE)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=CAPACITY_DEADLINE)
+    except asyncio.CancelledError:  # the reply's other reads failed: no reply to wait for
+        task.cancel()
+        raise
     if not done:
         task.cancel()  # not awaited: a hung read unwinds on its own (bot/store/database.py)
         log.warning("stats capacity advice of %s: past its %ss deadline", owner, CAPACITY_DEADLINE)

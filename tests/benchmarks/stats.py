@@ -341,7 +341,8 @@ async def one_at_a_time(group: Cluster, bare: Cluster, runs: int, figures: Engin
             answer = reply_text(await sandbox.run(STATS, timeout=600))
             times.append(time.perf_counter() - began)
             if not whole(answer, advice=advice):  # time moves on: a reply may differ a little
-                figures.problems.append(f"stats answered {answer[:200]!r}")
+                service = "the service" if advice else "the service less the advice"
+                figures.problems.append(f"{service}: stats answered {answer[-300:]!r}")
 
 
 def seed_org(gh: GitHubDouble) -> None:
