@@ -90,10 +90,18 @@ COLUMNS = (
 ).split()
 
 
-def generate(n: int, now: datetime, days: int, rng: random.Random) -> Iterator[dict[str, Any]]:
+def generate(
+    n: int, now: datetime, days: int, rng: random.Random, *, shuffled: bool = False
+) -> Iterator[dict[str, Any]]:
     """``n`` jobs created over the ``days`` before ``now`` in whole seconds, as GitHub
-    reports them: nearly all finished, some running, a few still queued."""
+    reports them: nearly all finished, some running, a few still queued. In the order they
+    were created, as runnerops stores them (each when GitHub delivers its ``queued``), so
+    the table's rows lie as a service's do; ``shuffled``: in no order (the jobs of any
+    moment spread over the whole table, as earlier runs of this benchmark had them)."""
     span = days * 86_400
+    ages = [rng.randrange(span) for _ in range(n)]
+    if not shuffled:
+        ages.sort(reverse=True)  # the oldest first
     kinds = [
         (json.dumps(list(label_set_key(labels))), is_github_hosted(labels))
         for labels, _ in LABEL_SETS
@@ -101,7 +109,7 @@ def generate(n: int, now: datetime, days: int, rng: random.Random) -> Iterator[d
     cumulative = list(itertools.accumulate(w for _, w in LABEL_SETS))
     for i in range(n):
         labels, hosted = rng.choices(kinds, cum_weights=cumulative)[0]
-        created = now - timedelta(seconds=rng.randrange(span))
+        created = now - timedelta(seconds=ages[i])
         waited = timedelta(
             seconds=int(rng.expovariate(1 / 40)) + (600 if rng.random() < 0.02 else 0)
         )
@@ -398,13 +406,21 @@ async def with_and_without_advice(url: str, now: datetime, figures: EngineFigure
 
 
 async def measure(
-    engine: str, url: str, seed: Any, jobs: int, runs: int, acks: int, keys: Keys
+    engine: str,
+    url: str,
+    seed: Any,
+    jobs: int,
+    runs: int,
+    acks: int,
+    keys: Keys,
+    *,
+    shuffled: bool = False,
 ) -> EngineFigures:
     figures = EngineFigures(engine, jobs)
     now = datetime.now(UTC)
     await Store.open(url).close()  # the schema, before the bulk insert
     began = time.perf_counter()
-    seed(generate(jobs, now, 30, random.Random(16)))
+    seed(generate(jobs, now, 30, random.Random(16), shuffled=shuffled))
     figures.seed_seconds = time.perf_counter() - began
     began = time.perf_counter()
     rollup(url)
@@ -471,7 +487,9 @@ async def measure(
     return figures
 
 
-async def run(jobs: int, runs: int, acks: int, engines: list[str]) -> list[EngineFigures]:
+async def run(
+    jobs: int, runs: int, acks: int, engines: list[str], *, shuffled: bool = False
+) -> list[EngineFigures]:
     from tests.postgres import running_server
 
     keys = Keys.generate()
@@ -488,6 +506,7 @@ async def run(jobs: int, runs: int, acks: int, engines: list[str]) -> list[Engin
                     runs,
                     acks,
                     keys,
+                    shuffled=shuffled,
                 )
             )
         if "postgresql" in engines:
@@ -504,6 +523,7 @@ async def run(jobs: int, runs: int, acks: int, engines: list[str]) -> list[Engin
                         runs,
                         acks,
                         keys,
+                        shuffled=shuffled,
                     )
                 )
     return results
@@ -519,6 +539,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--acks", type=int, default=ACKS)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument(
+        "--shuffled",
+        action="store_true",
+        help="store the jobs in no order rather than as created (earlier runs' layout)",
+    )
     args = parser.parse_args()
     command = " ".join(["python -m tests.benchmarks.stats", *sys.argv[1:]])
     print(
@@ -528,7 +553,9 @@ def main() -> None:
         flush=True,
     )
     started = time.perf_counter()
-    figures = asyncio.run(run(args.jobs, args.runs, args.acks, args.engines.split(",")))
+    figures = asyncio.run(
+        run(args.jobs, args.runs, args.acks, args.engines.split(","), shuffled=args.shuffled)
+    )
     print(table(figures))
     for f in figures:
         for problem in f.problems:
