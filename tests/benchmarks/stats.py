@@ -458,8 +458,8 @@ async def measure(
 
             async def arrival(u: str) -> float:
                 answer = await group.slack.next_reply(u, 600)
-                if not whole(reply_text(answer)):
-                    figures.problems.append(f"stats answered {reply_text(answer)[:200]!r}")
+                if not whole(reply_text(answer)):  # the end says what is missing, if it is
+                    figures.problems.append(f"stats answered {reply_text(answer)[-300:]!r}")
                 return time.time()
 
             waits = [asyncio.create_task(arrival(u)) for u in stats]
