@@ -251,6 +251,7 @@ class EngineFigures:
     acks_idle: list[float] = field(default_factory=list)
     acks_busy: list[float] = field(default_factory=list)
     acks_during: int = 0  # of acks_busy, sent before the last concurrent stats answered
+    acks_busy_without: list[float] = field(default_factory=list)  # into the service less it
     statuses: list[int] = field(default_factory=list)
     without_advice: list[float] = field(default_factory=list)  # seconds, in-process
     with_advice: list[float] = field(default_factory=list)
@@ -276,6 +277,8 @@ class EngineFigures:
             " sent while stats ran)",
             self.advice_cell(),
             self.service_advice_cell(),
+            f"{p(self.acks_busy_without, 99) * 1000:.1f} ms without the advice, {busy * 1000:.1f}"
+            f" ms with it (above): {busy / p(self.acks_busy_without, 99):.2f}x",
             f"{self.old_seconds * 1000:.0f} ms",
             f"{self.new_seconds * 1000:.0f} ms ({self.old_seconds / self.new_seconds:.0f}x faster)"
             f"; same figures: {'yes' if self.same_figures else 'NO'}",
@@ -307,6 +310,7 @@ ROWS = [
     f"capacity advice: 30-day figures with it and without, in-process, median of {RUNS}",
     f"capacity advice: `{STATS}` with it (above) and from the service less it (its own"
     f" process, turn about with the above), median of {RUNS}",
+    f"acks of {ACKS} `{OTHER}` while {CONCURRENT} stats run in the service less the advice: p99",
     f"old path (every job into Python), {OLD_WINDOW.days}-day window, in-process",
     f"in the database, {OLD_WINDOW.days}-day window, in-process",
 ]
@@ -436,33 +440,32 @@ async def measure(
             app=WITHOUT_ADVICE,
         ) as bare,
     ):
-        view = group.views[0]
         await one_at_a_time(group, bare, runs, figures)
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "SLACK_SIGNING_SECRET": group.settings.slack_signing_secret,
-        }
 
-        def urls(k: int) -> list[str]:
-            return [group.slack.new_response_url() for _ in range(k)]
+        def urls(k: int, into: Cluster = group) -> list[str]:
+            return [into.slack.new_response_url() for _ in range(k)]
 
-        async def round_(stats: list[str]) -> dict[str, Any]:
+        async def round_(stats: list[str], into: Cluster = group) -> dict[str, Any]:
             spec = {
-                "url": view.url,
+                "url": into.views[0].url,
                 "stats": stats,
                 "stats_text": STATS,
-                "others": urls(acks),
+                "others": urls(acks, into),
                 "other_text": OTHER,
                 "spacing": ACK_SPACING,
             }
 
             async def arrival(u: str) -> float:
-                answer = await group.slack.next_reply(u, 600)
-                if not whole(reply_text(answer)):  # the end says what is missing, if it is
+                answer = await into.slack.next_reply(u, 600)
+                if not whole(reply_text(answer), advice=into is group):  # the end says what
                     figures.problems.append(f"stats answered {reply_text(answer)[-300:]!r}")
                 return time.time()
 
             waits = [asyncio.create_task(arrival(u)) for u in stats]
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "SLACK_SIGNING_SECRET": into.settings.slack_signing_secret,
+            }
             sent = await run_module("tests.benchmarks.stats", ["send", json.dumps(spec)], env)
             arrived = await asyncio.gather(*waits)
             sent["arrived"] = arrived
@@ -482,6 +485,8 @@ async def measure(
         )
         if figures.statuses != [200]:
             figures.problems.append(f"statuses {figures.statuses}")
+        bare_busy = await round_(urls(CONCURRENT, bare), bare)  # the same, less the advice
+        figures.acks_busy_without = [seconds for _, _, seconds in bare_busy["others"]]
     await with_and_without_advice(url, now, figures)
     figures.old_seconds, figures.new_seconds, figures.same_figures = await old_and_new(url, now)
     return figures
