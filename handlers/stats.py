@@ -54,22 +54,28 @@ async def stats(inv: Invocation[StatsArgs]) -> Reply:
     start = now - since
     repository = str(target) if target.scope is Scope.REPO else None
     threshold = await _threshold(inv, repository)
-    # Grouped and ranked by the database: one row per label set and per runner comes
-    # back, however many jobs the window holds (bot/store/job_stats.py).
-    figures = services.store.jobs.stats
-    queues = await figures.queue_stats(target.owner, repository, start, threshold=threshold)
-    usage = await figures.runner_usage(target.owner, repository, start, now)
-    advice = await _capacity(inv, repository, start, now, threshold)
+    # The capacity advice reads and replays beside the other reads, not after them: its
+    # bounded read is not queued behind theirs, and its replay runs in a worker thread.
+    advice = asyncio.ensure_future(_capacity(inv, repository, start, now, threshold))
+    try:
+        # Grouped and ranked by the database: one row per label set and per runner comes
+        # back, however many jobs the window holds (bot/store/job_stats.py).
+        figures = services.store.jobs.stats
+        queues = await figures.queue_stats(target.owner, repository, start, threshold=threshold)
+        usage = await figures.runner_usage(target.owner, repository, start, now)
+        # The charts of the last 7 days, drawn by Slack in the message itself: nothing for
+        # Slack to fetch from runnerops, nothing to upload (a workspace that refuses them
+        # gets the figures in text: bot.slackapp.bolt.post).
+        shown = []
+        for kind, name in charts.KINDS.items():
+            data = await home.chart_data(services, kind, str(target))
+            shown.append(Chart(f"{name} of {target}, 7 days", data.figures(), native=data.native()))
+        found = await advice
+    finally:
+        advice.cancel()  # when a read failed: no advice is computed for a reply not sent
     reply = stats_view.stats_reply(
-        str(target), since, threshold, queues, usage, advice, CAPACITY_DEADLINE
+        str(target), since, threshold, queues, usage, found, CAPACITY_DEADLINE
     )
-    # The charts of the last 7 days, drawn by Slack in the message itself: nothing for
-    # Slack to fetch from runnerops, nothing to upload (a workspace that refuses them gets
-    # the figures in text: bot.slackapp.bolt.post).
-    shown = []
-    for kind, name in charts.KINDS.items():
-        data = await home.chart_data(services, kind, str(target))
-        shown.append(Chart(f"{name} of {target}, 7 days", data.figures(), native=data.native()))
     return stats_view.with_charts(reply, shown)
 
 
@@ -87,18 +93,23 @@ async def _capacity(
     expires = time.monotonic() + CAPACITY_DEADLINE
 
     async def compute() -> capacity.Capacity:
-        runs = await figures.recent_runs(owner, repository, start, now)
-        return await asyncio.to_thread(
-            capacity.estimate,
-            runs,
-            after=threshold,
-            start=start,
-            end=now,
-            expired=lambda: time.monotonic() > expires,
-        )
+        async with figures.one_replay:  # its wait counts against the deadline too
+            runs = await figures.recent_runs(owner, repository, start, now)
+            return await asyncio.to_thread(
+                capacity.estimate,
+                runs,
+                after=threshold,
+                start=start,
+                end=now,
+                expired=lambda: time.monotonic() > expires,
+            )
 
     task = asyncio.ensure_future(compute())
-    done, _ = await asyncio.wait({task}, timeout=CAPACITY_DEADLINE)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=CAPACITY_DEADLINE)
+    except asyncio.CancelledError:  # the reply's other reads failed: no reply to wait for
+        task.cancel()
+        raise
     if not done:
         task.cancel()  # not awaited: a hung read unwinds on its own (bot/store/database.py)
         log.warning("stats capacity advice of %s: past its %ss deadline", owner, CAPACITY_DEADLINE)

@@ -58,5 +58,7 @@ def test_the_benchmark_prints_every_figure_for_both_engines() -> None:
     assert rows[-1].count("same figures: yes") == len(names)
     assert rows[4].count("sent while stats ran") == len(names)
     assert rows[5].count(" ms without (") == len(names) and "jobs replayed" in rows[5]
+    assert rows[6].count(" ms without (") == len(names) and "without: min" in rows[6]
+    assert rows[7].count(" ms without the advice, ") == len(names)
     assert not [line for line in lines if line.startswith(tuple(f"{n}: " for n in names))]
     assert lines[-1].startswith("(whole run ")

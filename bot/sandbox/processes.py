@@ -31,7 +31,8 @@ from bot.sandbox.serve import serve
 from bot.sandbox.slack_double import SlackDouble
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-UVICORN = (sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1")
+UVICORN = (sys.executable, "-m", "uvicorn")
+APP = "app:app"  # the service; a benchmark may name another module's app to compare with
 
 
 def settings_env(settings: Settings, github: GitHubDouble | None = None) -> dict[str, str]:
@@ -100,10 +101,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _spawn(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
+def _spawn(env: dict[str, str], log: Path, port: int, app: str) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [*UVICORN, "--port", str(port), "--no-access-log"],
+            [*UVICORN, app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
             cwd=ROOT,
             env={"PATH": os.environ.get("PATH", ""), **env},
             stdout=out,
@@ -111,9 +112,9 @@ def _spawn(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]
         )
 
 
-async def _start(env: dict[str, str], log: Path) -> Process:
+async def _start(env: dict[str, str], log: Path, app: str = APP) -> Process:
     port = _free_port()
-    popen = _spawn(env, log, port)
+    popen = _spawn(env, log, port, app)
     process = Process(f"http://127.0.0.1:{port}", popen, log)
     try:
         await process.wait_for_log("Uvicorn running on", timeout=60)
@@ -131,6 +132,7 @@ async def cluster(
     keys: Keys,
     seed: Callable[[GitHubDouble], None] | None = None,
     policy: str | None = None,
+    app: str = APP,
     **settings_changes: Any,
 ) -> AsyncIterator[Cluster]:
     github = GitHubDouble(
@@ -160,7 +162,7 @@ async def cluster(
             processes: list[Process] = []
             try:
                 for i in range(n):
-                    processes.append(await _start(env, Path(logs) / f"process-{i}.log"))
+                    processes.append(await _start(env, Path(logs) / f"process-{i}.log", app))
                 group = Cluster(github, slack, settings, processes)
                 group.views = [
                     Sandbox(

@@ -162,6 +162,24 @@ jobs = sa.Table(
     ),
 )
 
+# The capacity replay's read (bot/store/job_stats.py ``recent_runs``, migration 0012): an
+# organization's finished self-hosted jobs, newest first, in the order read. PostgreSQL
+# answers it from the index alone (INCLUDE); SQLite, which has no INCLUDE and cannot key
+# ``json`` on PostgreSQL's side of one definition, looks the rows up as before.
+FINISHED_RUNS_WHERE = (
+    "status_rank = 2 AND NOT hosted AND started_at IS NOT NULL AND completed_at IS NOT NULL"
+)
+sa.Index(
+    "jobs_finished_runs",
+    jobs.c.owner_key,
+    jobs.c.status_rank,
+    jobs.c.created_at,
+    jobs.c.id,
+    postgresql_include=["repo_key", "started_at", "completed_at", "runner_name", "labels"],
+    postgresql_where=sa.text(FINISHED_RUNS_WHERE),
+    sqlite_where=sa.text(FINISHED_RUNS_WHERE),
+)
+
 # Queue times rolled up as jobs start (migration 0007), so ``stats`` reads one row per
 # target, hour or day, label set and distinct wait rather than one per job. Each started
 # job counts once under its organization (``target_key`` = owner_key) and once under its

@@ -6,7 +6,10 @@ for PostgreSQL (a throwaway cluster, as the tests start one), side by side from 
 1. the answer time of ``stats acme --since 30d`` over ``--jobs`` jobs spread over
    ``--days`` days (bulk-inserted: executemany on SQLite, COPY on PostgreSQL), sent as a
    signed slash command into runnerops alone in its own process (``uvicorn app:app``) and
-   timed to its reply at the response_url: median of 5, one after another;
+   timed to its reply at the response_url: median of 5, one after another; and, in the
+   same rounds (turn about, the first of each pair alternating), the same command into
+   the same service less its capacity advice, in a process of its own
+   (tests/benchmarks/without_advice.py): what the advice adds to the answer, as a ratio;
 2. the acknowledgement times of 50 other commands sent from a separate process
    (``python -m tests.benchmarks.stats send``), first with nothing else running (the
    baseline), then while 5 ``stats`` run at once: p99 of each and their ratio;
@@ -47,7 +50,7 @@ import aiohttp
 
 from bot.sandbox.github_double import GitHubDouble
 from bot.sandbox.harness import PLATFORM_POLICY, Keys, command_body, reply_text, slack_signature
-from bot.sandbox.processes import cluster
+from bot.sandbox.processes import Cluster, cluster
 from bot.store import Store
 from bot.store.database import parse_database_url, sync_engine
 from bot.store.rollups import backfill
@@ -64,6 +67,7 @@ CONCURRENT = 5
 ACKS = 50
 ACK_SPACING = 0.01  # seconds between the other commands' sends
 OLD_WINDOW = timedelta(days=3)
+WITHOUT_ADVICE = "tests.benchmarks.without_advice:app"  # the service less the advice
 # (labels, weight): a mid-sized organization's runs-on, a few hosted
 LABEL_SETS = [
     (["self-hosted", "linux", "x64"], 40),
@@ -86,10 +90,18 @@ COLUMNS = (
 ).split()
 
 
-def generate(n: int, now: datetime, days: int, rng: random.Random) -> Iterator[dict[str, Any]]:
+def generate(
+    n: int, now: datetime, days: int, rng: random.Random, *, shuffled: bool = False
+) -> Iterator[dict[str, Any]]:
     """``n`` jobs created over the ``days`` before ``now`` in whole seconds, as GitHub
-    reports them: nearly all finished, some running, a few still queued."""
+    reports them: nearly all finished, some running, a few still queued. In the order they
+    were created, as runnerops stores them (each when GitHub delivers its ``queued``), so
+    the table's rows lie as a service's do; ``shuffled``: in no order (the jobs of any
+    moment spread over the whole table, as earlier runs of this benchmark had them)."""
     span = days * 86_400
+    ages = [rng.randrange(span) for _ in range(n)]
+    if not shuffled:
+        ages.sort(reverse=True)  # the oldest first
     kinds = [
         (json.dumps(list(label_set_key(labels))), is_github_hosted(labels))
         for labels, _ in LABEL_SETS
@@ -97,7 +109,7 @@ def generate(n: int, now: datetime, days: int, rng: random.Random) -> Iterator[d
     cumulative = list(itertools.accumulate(w for _, w in LABEL_SETS))
     for i in range(n):
         labels, hosted = rng.choices(kinds, cum_weights=cumulative)[0]
-        created = now - timedelta(seconds=rng.randrange(span))
+        created = now - timedelta(seconds=ages[i])
         waited = timedelta(
             seconds=int(rng.expovariate(1 / 40)) + (600 if rng.random() < 0.02 else 0)
         )
@@ -234,10 +246,12 @@ class EngineFigures:
     seed_seconds: float = 0.0
     rollup_seconds: float = 0.0
     alone: list[float] = field(default_factory=list)  # answer seconds, one at a time
+    alone_without: list[float] = field(default_factory=list)  # the same, less the advice
     concurrent: list[float] = field(default_factory=list)  # answer seconds, 5 at once
     acks_idle: list[float] = field(default_factory=list)
     acks_busy: list[float] = field(default_factory=list)
     acks_during: int = 0  # of acks_busy, sent before the last concurrent stats answered
+    acks_busy_without: list[float] = field(default_factory=list)  # into the service less it
     statuses: list[int] = field(default_factory=list)
     without_advice: list[float] = field(default_factory=list)  # seconds, in-process
     with_advice: list[float] = field(default_factory=list)
@@ -262,6 +276,9 @@ class EngineFigures:
             f"{busy * 1000:.1f} ms ({busy / idle:.1f}x; {self.acks_during}/{len(self.acks_busy)}"
             " sent while stats ran)",
             self.advice_cell(),
+            self.service_advice_cell(),
+            f"{p(self.acks_busy_without, 99) * 1000:.1f} ms without the advice, {busy * 1000:.1f}"
+            f" ms with it (above): {busy / p(self.acks_busy_without, 99):.2f}x",
             f"{self.old_seconds * 1000:.0f} ms",
             f"{self.new_seconds * 1000:.0f} ms ({self.old_seconds / self.new_seconds:.0f}x faster)"
             f"; same figures: {'yes' if self.same_figures else 'NO'}",
@@ -275,6 +292,14 @@ class EngineFigures:
             f" ({with_ / without:.2f}x; {self.replayed:,} jobs replayed{cut})"
         )
 
+    def service_advice_cell(self) -> str:
+        with_, without = statistics.median(self.alone), statistics.median(self.alone_without)
+        return (
+            f"{with_ * 1000:.0f} ms with, {without * 1000:.0f} ms without"
+            f" ({with_ / without:.2f}x; without: min {min(self.alone_without) * 1000:.0f},"
+            f" max {max(self.alone_without) * 1000:.0f})"
+        )
+
 
 ROWS = [
     "history",
@@ -283,6 +308,9 @@ ROWS = [
     f"acks of {ACKS} `{OTHER}` from another process, nothing else running: p99",
     f"the same while {CONCURRENT} stats run: p99",
     f"capacity advice: 30-day figures with it and without, in-process, median of {RUNS}",
+    f"capacity advice: `{STATS}` with it (above) and from the service less it (its own"
+    f" process, turn about with the above), median of {RUNS}",
+    f"acks of {ACKS} `{OTHER}` while {CONCURRENT} stats run in the service less the advice: p99",
     f"old path (every job into Python), {OLD_WINDOW.days}-day window, in-process",
     f"in the database, {OLD_WINDOW.days}-day window, in-process",
 ]
@@ -300,15 +328,33 @@ def table(figures: list[EngineFigures]) -> str:
 # -- the run ----------------------------------------------------------------------------
 
 
-def whole(reply: str) -> bool:
-    """A stats reply with a line for every label set and some runners."""
+def whole(reply: str, *, advice: bool = True) -> bool:
+    """A stats reply with a line for every label set and some runners, and the capacity
+    advice unless ``advice`` is False (the service less it: then without it)."""
     labels = [" ".join(f"`{x}`" for x in label_set_key(ls)) + ":" for ls, _ in LABEL_SETS]
     return (
         f"{ORG}: the last 30d" in reply
         and all(x in reply for x in labels)
         and ("*Runners*" in reply)
-        and ("*Capacity* (an estimate)" in reply)
+        and (("*Capacity* (an estimate)" in reply) == advice)
     )
+
+
+async def one_at_a_time(group: Cluster, bare: Cluster, runs: int, figures: EngineFigures) -> None:
+    """``stats`` timed to its reply, one at a time, into the service and into the service
+    less its advice turn about (which goes first alternating), after one each to warm."""
+    view, baseline = group.views[0], bare.views[0]
+    figures.reply = reply_text(await view.run(STATS, timeout=600))
+    reply_text(await baseline.run(STATS, timeout=600))
+    for i in range(runs):
+        pair = [(view, True, figures.alone), (baseline, False, figures.alone_without)]
+        for sandbox, advice, times in pair if i % 2 == 0 else pair[::-1]:
+            began = time.perf_counter()
+            answer = reply_text(await sandbox.run(STATS, timeout=600))
+            times.append(time.perf_counter() - began)
+            if not whole(answer, advice=advice):  # time moves on: a reply may differ a little
+                service = "the service" if advice else "the service less the advice"
+                figures.problems.append(f"{service}: stats answered {answer[-300:]!r}")
 
 
 def seed_org(gh: GitHubDouble) -> None:
@@ -364,53 +410,62 @@ async def with_and_without_advice(url: str, now: datetime, figures: EngineFigure
 
 
 async def measure(
-    engine: str, url: str, seed: Any, jobs: int, runs: int, acks: int, keys: Keys
+    engine: str,
+    url: str,
+    seed: Any,
+    jobs: int,
+    runs: int,
+    acks: int,
+    keys: Keys,
+    *,
+    shuffled: bool = False,
 ) -> EngineFigures:
     figures = EngineFigures(engine, jobs)
     now = datetime.now(UTC)
     await Store.open(url).close()  # the schema, before the bulk insert
     began = time.perf_counter()
-    seed(generate(jobs, now, 30, random.Random(16)))
+    seed(generate(jobs, now, 30, random.Random(16), shuffled=shuffled))
     figures.seed_seconds = time.perf_counter() - began
     began = time.perf_counter()
     rollup(url)
     figures.rollup_seconds = time.perf_counter() - began
-    async with cluster(
-        1, database_url=url, keys=keys, seed=seed_org, policy=PLATFORM_POLICY
-    ) as group:
-        view = group.views[0]
-        figures.reply = reply_text(await view.run(STATS, timeout=600))  # warms the caches
-        for _ in range(runs):
-            began = time.perf_counter()
-            answer = reply_text(await view.run(STATS, timeout=600))
-            figures.alone.append(time.perf_counter() - began)
-            if not whole(answer):  # time moves on: a later reply may differ a little
-                figures.problems.append(f"stats answered {answer[:200]!r}")
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "SLACK_SIGNING_SECRET": group.settings.slack_signing_secret,
-        }
+    async with (
+        cluster(1, database_url=url, keys=keys, seed=seed_org, policy=PLATFORM_POLICY) as group,
+        cluster(
+            1,
+            database_url=url,
+            keys=keys,
+            seed=seed_org,
+            policy=PLATFORM_POLICY,
+            app=WITHOUT_ADVICE,
+        ) as bare,
+    ):
+        await one_at_a_time(group, bare, runs, figures)
 
-        def urls(k: int) -> list[str]:
-            return [group.slack.new_response_url() for _ in range(k)]
+        def urls(k: int, into: Cluster = group) -> list[str]:
+            return [into.slack.new_response_url() for _ in range(k)]
 
-        async def round_(stats: list[str]) -> dict[str, Any]:
+        async def round_(stats: list[str], into: Cluster = group) -> dict[str, Any]:
             spec = {
-                "url": view.url,
+                "url": into.views[0].url,
                 "stats": stats,
                 "stats_text": STATS,
-                "others": urls(acks),
+                "others": urls(acks, into),
                 "other_text": OTHER,
                 "spacing": ACK_SPACING,
             }
 
             async def arrival(u: str) -> float:
-                answer = await group.slack.next_reply(u, 600)
-                if not whole(reply_text(answer)):
-                    figures.problems.append(f"stats answered {reply_text(answer)[:200]!r}")
+                answer = await into.slack.next_reply(u, 600)
+                if not whole(reply_text(answer), advice=into is group):  # the end says what
+                    figures.problems.append(f"stats answered {reply_text(answer)[-300:]!r}")
                 return time.time()
 
             waits = [asyncio.create_task(arrival(u)) for u in stats]
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "SLACK_SIGNING_SECRET": into.settings.slack_signing_secret,
+            }
             sent = await run_module("tests.benchmarks.stats", ["send", json.dumps(spec)], env)
             arrived = await asyncio.gather(*waits)
             sent["arrived"] = arrived
@@ -430,12 +485,16 @@ async def measure(
         )
         if figures.statuses != [200]:
             figures.problems.append(f"statuses {figures.statuses}")
+        bare_busy = await round_(urls(CONCURRENT, bare), bare)  # the same, less the advice
+        figures.acks_busy_without = [seconds for _, _, seconds in bare_busy["others"]]
     await with_and_without_advice(url, now, figures)
     figures.old_seconds, figures.new_seconds, figures.same_figures = await old_and_new(url, now)
     return figures
 
 
-async def run(jobs: int, runs: int, acks: int, engines: list[str]) -> list[EngineFigures]:
+async def run(
+    jobs: int, runs: int, acks: int, engines: list[str], *, shuffled: bool = False
+) -> list[EngineFigures]:
     from tests.postgres import running_server
 
     keys = Keys.generate()
@@ -452,6 +511,7 @@ async def run(jobs: int, runs: int, acks: int, engines: list[str]) -> list[Engin
                     runs,
                     acks,
                     keys,
+                    shuffled=shuffled,
                 )
             )
         if "postgresql" in engines:
@@ -468,6 +528,7 @@ async def run(jobs: int, runs: int, acks: int, engines: list[str]) -> list[Engin
                         runs,
                         acks,
                         keys,
+                        shuffled=shuffled,
                     )
                 )
     return results
@@ -483,6 +544,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--acks", type=int, default=ACKS)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument(
+        "--shuffled",
+        action="store_true",
+        help="store the jobs in no order rather than as created (earlier runs' layout)",
+    )
     args = parser.parse_args()
     command = " ".join(["python -m tests.benchmarks.stats", *sys.argv[1:]])
     print(
@@ -492,7 +558,9 @@ def main() -> None:
         flush=True,
     )
     started = time.perf_counter()
-    figures = asyncio.run(run(args.jobs, args.runs, args.acks, args.engines.split(",")))
+    figures = asyncio.run(
+        run(args.jobs, args.runs, args.acks, args.engines.split(","), shuffled=args.shuffled)
+    )
     print(table(figures))
     for f in figures:
         for problem in f.problems:
