@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.github.client import GitHubClient
 from bot.github.runners import RunnerService
 from bot.observe.metrics import Metrics
+from bot.offload import Offload
 from bot.policy.access import Access
 from bot.policy.rules import Policy
 from bot.slack.audit_channel import AuditChannel
@@ -53,6 +54,8 @@ class Services:
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
     # Charts uploaded to Slack when it cannot fetch them from runnerops, each once.
     chart_files: ChartFiles = field(init=False)
+    # The capacity replay, in a worker process of its own (bot/offload.py).
+    offload: Offload = field(default_factory=Offload)
 
     def __post_init__(self) -> None:
         self.chart_files = ChartFiles(self.slack)
@@ -174,6 +177,7 @@ class Services:
             await asyncio.wait([t for t, _ in abandoned], timeout=1.0)
             await asyncio.gather(*(tell() for _, tell in abandoned), return_exceptions=True)
         await self.github.close()
+        self.offload.close()
         await self.store.close()
 
 

@@ -88,20 +88,15 @@ async def _capacity(
 ) -> capacity.Capacity | None:
     """The capacity advice of the window, or None when it could not be had within
     :data:`CAPACITY_DEADLINE` (or the database failed it): a bounded read of the most
-    recent finished jobs, replayed in a worker thread that stops at the same deadline."""
+    recent finished jobs, replayed in a worker process that stops at the same deadline."""
     owner, figures = inv.command.target.owner, inv.services.store.jobs.stats
     expires = time.monotonic() + CAPACITY_DEADLINE
 
     async def compute() -> capacity.Capacity:
         async with figures.one_replay:  # its wait counts against the deadline too
             runs = await figures.recent_runs(owner, repository, start, now)
-            return await asyncio.to_thread(
-                capacity.estimate,
-                runs,
-                after=threshold,
-                start=start,
-                end=now,
-                expired=lambda: time.monotonic() > expires,
+            return await inv.services.offload.replay(
+                runs, after=threshold, start=start, end=now, deadline=expires
             )
 
     task = asyncio.ensure_future(compute())

@@ -148,19 +148,14 @@ class Digests:
         self, watch: Watch, owner: str, repo: str | None, span: plan.Windows
     ) -> capacity.Capacity | None:
         """The day's capacity advice, or None past :data:`CAPACITY_DEADLINE` (or on a
-        failure): a bounded read, replayed in a worker thread stopping at the deadline."""
+        failure): a bounded read, replayed in a worker process stopping at the deadline."""
         expires = time.monotonic() + CAPACITY_DEADLINE
         stats = self.services.store.jobs.stats
 
         async def compute() -> capacity.Capacity:
             runs = await stats.recent_runs(owner, repo, span.start, span.end)
-            return await asyncio.to_thread(
-                capacity.estimate,
-                runs,
-                after=watch.after,
-                start=span.start,
-                end=span.end,
-                expired=lambda: time.monotonic() > expires,
+            return await self.services.offload.replay(
+                runs, after=watch.after, start=span.start, end=span.end, deadline=expires
             )
 
         task = asyncio.ensure_future(compute())
