@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -49,11 +51,27 @@ class AlertButton:
             key = fixes_view.alert_button_key(str(found["key"]))
             return cls(parse_target(str(found["target"])), str(found["channel"]), key)
         except (ValueError, KeyError, TypeError, TargetError, UnicodeError):
-            raise ClickRefused(errors_view.button_invalid_reply(on_alert=True)) from None
+            raise invalid_value() from None
+
+
+def invalid_value() -> ClickRefused:
+    """A value runnerops did not write on an alert's button (or its fix): said to the
+    clicker alone, as replacing the message would take the alert from the whole channel.
+    Every alert and fix button refuses with this one."""
+    return ClickRefused(errors_view.button_invalid_reply(on_alert=True))
 
 
 async def alert_button_target(click: Click) -> Target:
     return AlertButton.read(click.value).target
+
+
+async def stored_fix(click: Click) -> tuple[AlertButton, Alert, Mapping[str, Any]]:
+    """A fix button's open alert (as :func:`stored_alert`) and the fix's own facts."""
+    button, alert, _ = await stored_alert(click)
+    try:
+        return button, alert, fixes_view.fix_facts(click.value)
+    except ValueError:
+        raise invalid_value() from None
 
 
 async def stored_alert(click: Click) -> tuple[AlertButton, Alert, Marks]:

@@ -17,15 +17,14 @@ import logging
 from dataclasses import dataclass
 
 from bot import errors
-from bot.dispatch import Click, ClickRefused, Router
+from bot.dispatch import Click, Router
 from bot.github.groups import GroupService, org_of
 from bot.github.models import RunnerGroup
 from bot.slack.blocks import Reply
-from bot.slack.views import errors as errors_view
 from bot.slack.views import fix_groups as view
 from bot.slack.views.fixes import fix_facts
 from bot.targets import Scope, Target, TargetError, parse_target
-from handlers.alerts import AlertButton, note_fix, stored_alert
+from handlers.alerts import AlertButton, invalid_value, note_fix, stored_alert
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -56,7 +55,7 @@ class GroupFix:
                 raise ValueError("not a repository of the group's organization")
             return cls(org, group_id, str(facts["group"]), repo)
         except (ValueError, KeyError, TypeError, TargetError):
-            raise ClickRefused(errors_view.button_invalid_reply()) from None
+            raise invalid_value() from None
 
 
 async def group_org(click: Click) -> Target:
@@ -64,7 +63,7 @@ async def group_org(click: Click) -> Target:
     try:
         return org_of(AlertButton.read(click.value).target)
     except ValueError:
-        raise ClickRefused(errors_view.button_invalid_reply()) from None
+        raise invalid_value() from None
 
 
 async def _group_now(groups: GroupService, fix: GroupFix) -> RunnerGroup | Reply:

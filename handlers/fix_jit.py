@@ -26,19 +26,17 @@ from typing import TYPE_CHECKING, Any
 
 from bot import errors
 from bot.commands import MAX_LABELS, UsageError, check_label
-from bot.dispatch import Click, ClickRefused, Router
+from bot.dispatch import Click, Router
 from bot.github.jobs import JobService
 from bot.github.models import Runner, RunnerGroup
 from bot.slack.blocks import Reply
-from bot.slack.views import errors as errors_view
 from bot.slack.views import fix_jit as view
-from bot.slack.views.fixes import fix_facts
 from bot.store.database import StoreUnavailable
 from bot.store.once import DONE
 from bot.targets import Scope, Target
 from bot.watch.alerts import Alert
 from bot.watch.labels import carries_all
-from handlers.alerts import AlertButton, alert_button_target, note_fix, stored_alert
+from handlers.alerts import AlertButton, alert_button_target, note_fix, stored_fix
 from handlers.jit import DEFAULT_WORK_FOLDER, issue, jit_name
 
 if TYPE_CHECKING:
@@ -171,11 +169,7 @@ async def _let_go(services: Services, key: str, claim: dict[str, Any], issued: b
 async def jit_fix_clicked(click: Click) -> Reply:
     services, caller = click.services, click.caller
     now = datetime.fromtimestamp(services.clock(), UTC)
-    button, alert, _ = await stored_alert(click)
-    try:
-        fix_facts(click.value)
-    except ValueError:
-        raise ClickRefused(errors_view.button_invalid_reply(on_alert=True)) from None
+    button, alert, _ = await stored_fix(click)
     if not view.applies(alert):
         return view.no_longer_applies()
     try:

@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import errors
-from bot.dispatch import Click, ClickRefused, Router
+from bot.dispatch import Click, Router
 from bot.github.models import Label
 from bot.slack.blocks import Reply
-from bot.slack.views import errors as errors_view
 from bot.slack.views import fix_labels as view
 from bot.slack.views import labels as labels_view
 from bot.slack.views.fixes import fix_facts
@@ -28,7 +27,7 @@ from bot.targets import Target, TargetError, parse_target
 from bot.watch.alerts import Alert
 from bot.watch.label_fixes import can_add, runner_scope
 from bot.watch.labels import label_set_key
-from handlers.alerts import AlertButton, note_fix, stored_alert
+from handlers.alerts import AlertButton, invalid_value, note_fix, stored_alert
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -59,7 +58,7 @@ class LabelFixFacts:
             scope = parse_target(str(facts["scope"]))
             return cls(scope, runner_id, str(facts["runner"])[:100], labels)
         except (ValueError, KeyError, TypeError, TargetError):
-            raise ClickRefused(errors_view.button_invalid_reply(on_alert=True)) from None
+            raise invalid_value() from None
 
     def belongs_to(self, alert: Alert) -> bool:
         """Labels the alert's jobs ask for, on a runner where its watch may change them."""
@@ -119,7 +118,7 @@ async def label_fix_clicked(click: Click) -> Reply:
     except StoreUnavailable:  # whether the alert is open cannot be told: nothing is done
         raise errors.AuditUnavailable(AlertButton.read(click.value).target) from None
     if not facts.belongs_to(alert):
-        raise ClickRefused(errors_view.button_invalid_reply(on_alert=True))
+        raise invalid_value()
     return await _add(click, facts, alert)
 
 

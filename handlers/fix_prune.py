@@ -12,17 +12,15 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from bot import errors
-from bot.dispatch import Click, ClickRefused, Router
+from bot.dispatch import Click, Router
 from bot.fleet.prune import select
 from bot.github.models import Runner
 from bot.slack.blocks import Reply
-from bot.slack.views import errors as errors_view
 from bot.slack.views import fix_prune as view
 from bot.slack.views import prune as prune_view
-from bot.slack.views.fixes import fix_facts
 from bot.watch.alerts import AlertKind
 from bot.watch.models import RunnerInfo
-from handlers.alerts import alert_button_target, note_fix, stored_alert
+from handlers.alerts import alert_button_target, invalid_value, note_fix, stored_fix
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -32,13 +30,9 @@ router = Router()
 async def prune_fix_clicked(click: Click) -> Reply:
     services, caller = click.services, click.caller
     now = datetime.fromtimestamp(services.clock(), UTC)
-    button, alert, _ = await stored_alert(click)
-    try:
-        fix_facts(click.value)
-    except ValueError:
-        raise ClickRefused(errors_view.button_invalid_reply(on_alert=True)) from None
+    button, alert, _ = await stored_fix(click)
     if alert.kind is not AlertKind.OFFLINE:
-        raise ClickRefused(errors_view.button_invalid_reply(on_alert=True))
+        raise invalid_value()
     target = button.target
     listing = await services.runners.list_runners(target)
     # Recorded as ``prune`` records its listing: what the watch knows of each runner.

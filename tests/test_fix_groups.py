@@ -9,6 +9,7 @@ GitHub would, so the next sweep sees the group's new settings.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -498,3 +499,22 @@ async def test_a_double_click_on_two_processes_is_harmless(
         assert selected == 3  # each click read the group's repositories first
         outcomes = [e.outcome for e in await fix_entries(sb)]
         assert outcomes == ["allowed"] * len(writes), outcomes
+
+
+async def test_a_forged_group_fix_is_refused_privately_and_the_alert_stays(
+    sb: Sandbox, clock: Clock
+) -> None:
+    """A value runnerops did not write (no group id) is answered to the clicker alone:
+    the channel's alert is not replaced, and GitHub is not written to."""
+    message = await alert_posted(sb, clock)
+    forged = json.loads(json.dumps(message))
+    for block in forged["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("action_id") == ALLOW_REPO_ACTION:
+                value = json.loads(element["value"])
+                value["fix"].pop("group_id")
+                element["value"] = json.dumps(value)
+    reply = await sb.click(forged, ALLOW_REPO_ACTION, user_id="U0ALICE", channel_id=CHANNEL)
+    assert "not valid" in reply_text(reply)
+    assert not reply.get("replace_original") and reply.get("response_type") == "ephemeral"
+    assert group_writes(sb) == [] and current(sb, message) == message
