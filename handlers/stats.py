@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.commands import duration_flag, no_more, not_enterprise, take_target
 from bot.dispatch import Args, Invocation, Router, Verb, Words
@@ -57,24 +58,36 @@ async def stats(inv: Invocation[StatsArgs]) -> Reply:
     # The capacity advice reads and replays beside the other reads, not after them: its
     # bounded read is not queued behind theirs, and its replay runs in a worker thread.
     advice = asyncio.ensure_future(_capacity(inv, repository, start, now, threshold))
+    reads: list[asyncio.Future[Any]] = [advice]
     try:
         # Grouped and ranked by the database: one row per label set and per runner comes
-        # back, however many jobs the window holds (bot/store/job_stats.py).
+        # back, however many jobs the window holds (bot/store/job_stats.py). The reads go
+        # side by side (the store bounds how many scan at once); the first to fail
+        # cancels the others (``finally``).
         figures = services.store.jobs.stats
-        queues = await figures.queue_stats(target.owner, repository, start, threshold=threshold)
-        usage = await figures.runner_usage(target.owner, repository, start, now)
+        queues = asyncio.ensure_future(
+            figures.queue_stats(target.owner, repository, start, threshold=threshold)
+        )
+        usage = asyncio.ensure_future(figures.runner_usage(target.owner, repository, start, now))
+        data = [
+            asyncio.ensure_future(home.chart_data(services, kind, str(target)))
+            for kind in charts.KINDS
+        ]
+        reads += [queues, usage, *data]
+        await asyncio.gather(queues, usage, *data)
         # The charts of the last 7 days, drawn by Slack in the message itself: nothing for
         # Slack to fetch from runnerops, nothing to upload (a workspace that refuses them
         # gets the figures in text: bot.slackapp.bolt.post).
-        shown = []
-        for kind, name in charts.KINDS.items():
-            data = await home.chart_data(services, kind, str(target))
-            shown.append(Chart(f"{name} of {target}, 7 days", data.figures(), native=data.native()))
+        shown = [
+            Chart(f"{name} of {target}, 7 days", one.figures(), native=one.native())
+            for name, one in zip(charts.KINDS.values(), (d.result() for d in data), strict=True)
+        ]
         found = await advice
     finally:
-        advice.cancel()  # when a read failed: no advice is computed for a reply not sent
+        for read in reads:  # when a read failed: nothing more is read for a reply not sent
+            read.cancel()
     reply = stats_view.stats_reply(
-        str(target), since, threshold, queues, usage, found, CAPACITY_DEADLINE
+        str(target), since, threshold, queues.result(), usage.result(), found, CAPACITY_DEADLINE
     )
     return stats_view.with_charts(reply, shown)
 

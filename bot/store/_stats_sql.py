@@ -31,9 +31,11 @@ class Dialect:
         return self.name == "postgresql"
 
     def day(self, column: str) -> str:
-        """The UTC day of a stored time, as ``YYYY-MM-DD`` text."""
+        """The UTC day of a stored time: a date on PostgreSQL (grouped and sorted as four
+        bytes; ``to_char`` text made the 7-day chart's read a quarter slower), ``YYYY-MM-DD``
+        text on SQLite. Both print as ``YYYY-MM-DD``."""
         if self.pg:
-            return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+            return f"CAST({column} AT TIME ZONE 'UTC' AS date)"
         return f"substr({column}, 1, 10)"
 
     def at(self, at: datetime) -> object:
