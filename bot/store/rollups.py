@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.schema import job_waits, jobs, runner_hours
@@ -201,11 +202,20 @@ def add_statement(insert: Any) -> Any:
     )
 
 
-def mark_statement() -> Any:
+def _given(dialect: str) -> sa.ColumnElement[bool]:
+    """``jobs.id`` among the bound ``ids``. On PostgreSQL ``= ANY`` of one array: compiled
+    once, where an expanding ``IN`` is rendered anew for each count of ids (the deliveries'
+    group commit writes batches of every size)."""
+    if dialect == "postgresql":
+        return jobs.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger())))
+    return jobs.c.id.in_(sa.bindparam("ids", expanding=True))
+
+
+def mark_statement(dialect: str) -> Any:
     """Mark the given jobs rolled if they are rollable now, returning what to add."""
     return (
         jobs.update()
-        .where(jobs.c.id.in_(sa.bindparam("ids", expanding=True)), sa.text(ROLLABLE))
+        .where(_given(dialect), sa.text(ROLLABLE))
         .values(waits_rolled=True)
         .returning(
             jobs.c.owner_key, jobs.c.repo_key, jobs.c.labels, jobs.c.created_at, jobs.c.started_at
@@ -217,7 +227,7 @@ def usage_mark_statement(dialect: str) -> Any:
     """Mark the given jobs' runs rolled if they are rollable now, returning what to add."""
     return (
         jobs.update()
-        .where(jobs.c.id.in_(sa.bindparam("ids", expanding=True)), sa.text(usage_rollable(dialect)))
+        .where(_given(dialect), sa.text(usage_rollable(dialect)))
         .values(usage_rolled=True)
         .returning(
             jobs.c.owner_key,
@@ -233,7 +243,7 @@ class Rollups:
     """The roll-up step of a job write, run inside that write's transaction."""
 
     def __init__(self, insert: Any, dialect: str) -> None:
-        self._mark = mark_statement()
+        self._mark = mark_statement(dialect)
         self._add = add_statement(insert)
         self._usage_mark = usage_mark_statement(dialect)
         self._usage_add = usage_add_statement(insert)
