@@ -63,16 +63,17 @@ async def stats(inv: Invocation[StatsArgs]) -> Reply:
         # Grouped and ranked by the database: one row per label set and per runner comes
         # back, however many jobs the window holds (bot/store/job_stats.py). The reads go
         # side by side (the store bounds how many scan at once); the first to fail
-        # cancels the others (``finally``).
+        # cancels the others (``finally``). The 7-day charts are asked first: their read
+        # is the longest, and the store lets reads through in the order asked.
         figures = services.store.jobs.stats
-        queues = asyncio.ensure_future(
-            figures.queue_stats(target.owner, repository, start, threshold=threshold)
-        )
-        usage = asyncio.ensure_future(figures.runner_usage(target.owner, repository, start, now))
         data = [
             asyncio.ensure_future(home.chart_data(services, kind, str(target)))
             for kind in charts.KINDS
         ]
+        queues = asyncio.ensure_future(
+            figures.queue_stats(target.owner, repository, start, threshold=threshold)
+        )
+        usage = asyncio.ensure_future(figures.runner_usage(target.owner, repository, start, now))
         reads += [queues, usage, *data]
         await asyncio.gather(queues, usage, *data)
         # The charts of the last 7 days, drawn by Slack in the message itself: nothing for
@@ -107,9 +108,9 @@ async def _capacity(
 
     async def compute() -> capacity.Capacity:
         async with figures.one_replay:  # its wait counts against the deadline too
-            runs = await figures.recent_runs(owner, repository, start, now)
+            rows = await figures.recent_rows(owner, repository, start, now)
             return await inv.services.offload.replay(
-                runs, after=threshold, start=start, end=now, deadline=expires
+                rows, after=threshold, start=start, end=now, deadline=expires
             )
 
     task = asyncio.ensure_future(compute())

@@ -4,13 +4,17 @@ same answer as in this one, and stops at its deadline."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
 
 from bot.offload import Offload, replay
 from bot.watch import capacity
-from bot.watch.capacity import Run
+from bot.watch.capacity import Run, StoredRun
 
 T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 
@@ -29,13 +33,51 @@ def _runs() -> list[Run]:
     ]
 
 
-async def test_the_replay_runs_in_another_process_with_the_same_answer() -> None:
+def _sqlite_rows() -> list[StoredRun]:
+    """:func:`_runs` as SQLite's rows come: label JSON, fixed-width ISO text in UTC."""
+
+    def text(moment: datetime) -> str:
+        return moment.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+    return [
+        (json.dumps(list(r.labels)), text(r.created), text(r.started), text(r.completed), r.runner)
+        for r in _runs()
+    ]
+
+
+def _postgresql_rows() -> list[StoredRun]:
+    """:func:`_runs` as PostgreSQL's rows come: aware datetimes, here in the session's
+    time zone (UTC+2), which the decoder brings back to UTC."""
+    zone = timezone(timedelta(hours=2))
+    return [
+        (
+            json.dumps(list(r.labels)),
+            r.created.astimezone(zone),
+            r.started.astimezone(zone),
+            r.completed.astimezone(zone),
+            r.runner,
+        )
+        for r in _runs()
+    ]
+
+
+@pytest.mark.parametrize("rows", [_sqlite_rows, _postgresql_rows], ids=["sqlite", "postgresql"])
+def test_stored_rows_decode_to_the_runs(rows: Callable[[], list[StoredRun]]) -> None:
+    decoded = capacity.runs_from_rows(rows())
+    assert decoded == _runs()
+    assert all(r.created.tzinfo is UTC for r in decoded)
+
+
+@pytest.mark.parametrize("rows", [_sqlite_rows, _postgresql_rows], ids=["sqlite", "postgresql"])
+async def test_the_replay_runs_in_another_process_with_the_same_answer(
+    rows: Callable[[], list[StoredRun]],
+) -> None:
     offload = Offload()
     try:
         end = T0 + timedelta(hours=1)
         far = time.monotonic() + 30
         there = await offload.replay(
-            _runs(), after=timedelta(minutes=5), start=T0, end=end, deadline=far
+            rows(), after=timedelta(minutes=5), start=T0, end=end, deadline=far
         )
         here = replay(_runs(), after=timedelta(minutes=5), start=T0, end=end, deadline=far)
         assert there == here and there.advice  # the same figures, not an empty answer

@@ -17,9 +17,8 @@ microseconds on both engines, so no float rounding moves a percentile or a busy 
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -36,7 +35,7 @@ from bot.store.rollups import (
     wait_us_sql,
 )
 from bot.store.schema import FINISHED_RUNS_WHERE, job_waits, jobs, runner_hours
-from bot.watch.capacity import MAX_REPLAYED, Run
+from bot.watch.capacity import MAX_REPLAYED, Run, StoredRun, runs_from_rows
 from bot.watch.labels import LabelSetKey, is_github_hosted, label_set_key
 from bot.watch.stats import QueueStats, RunnerUsage
 
@@ -81,30 +80,6 @@ def _rolled_waits(day: str) -> str:
         f" UNION ALL {rows.format(c='-jobs')} WHERE target_key = :scope AND span = 1"
         " AND hour >= :sub_from AND hour < :sub_to"
     )
-
-
-def _moment(value: Any) -> datetime:
-    """A stored time as ``UTCDateTime`` reads it back (fixed-width ISO text in UTC on
-    SQLite, an aware datetime from PostgreSQL), without a type's processing per value."""
-    moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if moment.tzinfo is UTC:
-        return moment
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _runs(rows: list[tuple[Any, ...]]) -> list[Run]:
-    """Rows of ``recent_runs`` as the replay takes them: a label set's JSON decoded once
-    per distinct text, times straight from what the engine returned."""
-    label_sets: dict[str, LabelSetKey] = {}
-    runs = []
-    for labels, created, started, completed, runner in rows:
-        key = label_sets.get(labels)
-        if key is None:
-            key = label_sets[labels] = tuple(json.loads(labels) or ())
-        runs.append(Run(key, _moment(created), _moment(started), _moment(completed), runner))
-    return runs
 
 
 class _Tally:
@@ -158,9 +133,11 @@ class JobStats:
         # A scan of a large window keeps a core busy for a while. Few at a time per
         # process: five users asking at once wait in turn rather than take every core
         # from the event loop that acknowledges everyone else within Slack's 3 s. On
-        # PostgreSQL two: the scans run in the server's processes, and one reply's reads
-        # then overlap (stats 30d at 1M jobs: 545 ms one after another); SQLite's run in
-        # this process, under its GIL, so one.
+        # PostgreSQL two, which run in the server's processes: stats 30d at 1M jobs took
+        # a median of 545 ms one at a time, 385 ms two at a time (the 7-day chart asked
+        # first: it is the longest). Three gave 287 ms, but while 5 stats ran other
+        # commands' acks reached p99 96-235 ms. SQLite's run in this process: one (two
+        # gave other commands' acks p99 114 ms while 5 stats ran).
         self._one_at_a_time = asyncio.Semaphore(2 if self.dialect.pg else 1)
         # The capacity advice's read and replay (handlers/stats.py), one at a time per
         # process too: five replays at once, each in a thread holding the GIL, would
@@ -323,7 +300,7 @@ class JobStats:
                 if counted or inside:
                     tally.add(str(name), counted, inside)
 
-    async def recent_runs(
+    async def recent_rows(
         self,
         owner: str,
         repository: str | None,
@@ -331,7 +308,7 @@ class JobStats:
         end: datetime,
         *,
         most: int = MAX_REPLAYED,
-    ) -> list[Run]:
+    ) -> list[StoredRun]:
         """The ``most`` most recently created finished self-hosted jobs created in
         ``[start, end)``, newest first (the later id first among those created at the
         same instant), for the capacity replay: an index range read backwards from
@@ -339,9 +316,11 @@ class JobStats:
         PostgreSQL from the ``jobs_finished_runs`` index alone, no heap fetch per row).
 
         Not queued behind the scans of a large window (``_one_at_a_time``): this read is
-        bounded, and runs beside them. Rows are decoded by hand: a label set's JSON once
-        per distinct text, times straight from what the engine returns (a type's
-        processing of 15,000 values took more than the read itself)."""
+        bounded, and runs beside them. The rows come back as the engine returns them and
+        are decoded where they are replayed (:func:`bot.watch.capacity.runs_from_rows`,
+        in the worker process of bot/offload.py): a type's processing of 15,000 values
+        took more than the read itself, and decoding 5,000 rows is milliseconds of CPU
+        the event loop acknowledging everyone else's commands does not have to spend."""
         # A repository's jobs through its own index (``jobs_repo_created``): through its
         # organization's, they would be found among all the organization's.
         scope = "repo_key = :repo" if repository is not None else "owner_key = :owner"
@@ -358,10 +337,20 @@ class JobStats:
             "end": self.dialect.at(end),
             "most": most,
         }
-        rows = await self._fetch(sql, params)
-        # Decoded in a worker thread: thousands of rows are milliseconds of CPU that the
-        # event loop acknowledging everyone else's commands does not have to spend.
-        return await asyncio.to_thread(_runs, rows)
+        # Five columns, as selected: the shape the replay's decoder takes.
+        return cast(list[StoredRun], await self._fetch(sql, params))
+
+    async def recent_runs(
+        self,
+        owner: str,
+        repository: str | None,
+        start: datetime,
+        end: datetime,
+        *,
+        most: int = MAX_REPLAYED,
+    ) -> list[Run]:
+        """:meth:`recent_rows` decoded, in this process."""
+        return runs_from_rows(await self.recent_rows(owner, repository, start, end, most=most))
 
     async def _fetch(self, sql: str, params: dict[str, object]) -> list[tuple[Any, ...]]:
         """A bounded text select's rows as the driver returns them, not queued."""

@@ -153,9 +153,9 @@ class Digests:
         stats = self.services.store.jobs.stats
 
         async def compute() -> capacity.Capacity:
-            runs = await stats.recent_runs(owner, repo, span.start, span.end)
+            rows = await stats.recent_rows(owner, repo, span.start, span.end)
             return await self.services.offload.replay(
-                runs, after=watch.after, start=span.start, end=span.end, deadline=expires
+                rows, after=watch.after, start=span.start, end=span.end, deadline=expires
             )
 
         task = asyncio.ensure_future(compute())
