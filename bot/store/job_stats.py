@@ -132,13 +132,14 @@ class JobStats:
         self.dialect = Dialect(db.dialect)
         # A scan of a large window keeps a core busy for a while. Few at a time per
         # process: five users asking at once wait in turn rather than take every core
-        # from the event loop that acknowledges everyone else within Slack's 3 s. On
-        # PostgreSQL two, which run in the server's processes: stats 30d at 1M jobs took
-        # a median of 545 ms one at a time, 385 ms two at a time (the 7-day chart asked
-        # first: it is the longest). Three gave 287 ms, but while 5 stats ran other
-        # commands' acks reached p99 96-235 ms. SQLite's run in this process: one (two
-        # gave other commands' acks p99 114 ms while 5 stats ran).
-        self._one_at_a_time = asyncio.Semaphore(2 if self.dialect.pg else 1)
+        # from the event loop that acknowledges everyone else within Slack's 3 s. Two,
+        # which run outside this process's GIL (in PostgreSQL's server processes; in
+        # SQLite's C code, which lets the GIL go while it steps): stats 30d at 1M jobs
+        # took a median of 545 ms one at a time on PostgreSQL, 364-375 ms two at a time
+        # (the 7-day chart asked first: it is the longest); on SQLite 416-504 ms one at a
+        # time, 423-451 ms two. Other commands' acks stayed p99 13-74 ms while 5 stats
+        # ran; three at a time on PostgreSQL took them to 96-235 ms.
+        self._one_at_a_time = asyncio.Semaphore(2)
         # The capacity advice's read and replay (handlers/stats.py), one at a time per
         # process too: five replays at once, each in a thread holding the GIL, would
         # keep the event loop waiting for it between acknowledgements.
