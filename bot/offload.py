@@ -22,21 +22,6 @@ from bot.watch import capacity
 
 
 def replay(
-    runs: list[capacity.Run],
-    *,
-    after: timedelta,
-    start: datetime,
-    end: datetime,
-    deadline: float,
-) -> capacity.Capacity:
-    """:func:`bot.watch.capacity.estimate`, stopping at ``deadline`` (monotonic): what
-    the worker process runs (a module-level function, so it is sent by name)."""
-    return capacity.estimate(
-        runs, after=after, start=start, end=end, expired=lambda: time.monotonic() > deadline
-    )
-
-
-def replay_rows(
     rows: list[capacity.StoredRun],
     *,
     after: timedelta,
@@ -44,9 +29,16 @@ def replay_rows(
     end: datetime,
     deadline: float,
 ) -> capacity.Capacity:
-    """:func:`replay` of the rows the store read (decoded here, in the worker)."""
-    runs = capacity.runs_from_rows(rows)
-    return replay(runs, after=after, start=start, end=end, deadline=deadline)
+    """:func:`bot.watch.capacity.estimate` of the rows the store read, decoded here,
+    stopping at ``deadline`` (monotonic): what the worker process runs (a module-level
+    function, so it is sent by name)."""
+    return capacity.estimate(
+        capacity.runs_from_rows(rows),
+        after=after,
+        start=start,
+        end=end,
+        expired=lambda: time.monotonic() > deadline,
+    )
 
 
 class Offload:
@@ -72,7 +64,7 @@ class Offload:
         # Sent as read, plain tuples of text and times, which pickle in C: pickling 5,000
         # slotted dataclasses (a Python-level ``__getstate__`` each) took a quarter of the
         # service's CPU during ``stats``, in the pool's feeder thread, under its GIL.
-        work = partial(replay_rows, rows, after=after, start=start, end=end, deadline=deadline)
+        work = partial(replay, rows, after=after, start=start, end=end, deadline=deadline)
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)
 
     def close(self) -> None:

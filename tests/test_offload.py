@@ -79,7 +79,7 @@ async def test_the_replay_runs_in_another_process_with_the_same_answer(
         there = await offload.replay(
             rows(), after=timedelta(minutes=5), start=T0, end=end, deadline=far
         )
-        here = replay(_runs(), after=timedelta(minutes=5), start=T0, end=end, deadline=far)
+        here = replay(rows(), after=timedelta(minutes=5), start=T0, end=end, deadline=far)
         assert there == here and there.advice  # the same figures, not an empty answer
         assert offload._pool is not None
         pid = await asyncio.get_running_loop().run_in_executor(offload._pool, os.getpid)
@@ -90,7 +90,7 @@ async def test_the_replay_runs_in_another_process_with_the_same_answer(
 
 def test_a_deadline_already_past_stops_the_replay() -> None:
     found = replay(
-        _runs(),
+        _sqlite_rows(),
         after=timedelta(minutes=5),
         start=T0,
         end=T0 + timedelta(hours=1),

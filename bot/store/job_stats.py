@@ -35,7 +35,7 @@ from bot.store.rollups import (
     wait_us_sql,
 )
 from bot.store.schema import FINISHED_RUNS_WHERE, job_waits, jobs, runner_hours
-from bot.watch.capacity import MAX_REPLAYED, Run, StoredRun, runs_from_rows
+from bot.watch.capacity import MAX_REPLAYED, StoredRun
 from bot.watch.labels import LabelSetKey, is_github_hosted, label_set_key
 from bot.watch.stats import QueueStats, RunnerUsage
 
@@ -340,18 +340,6 @@ class JobStats:
         }
         # Five columns, as selected: the shape the replay's decoder takes.
         return cast(list[StoredRun], await self._fetch(sql, params))
-
-    async def recent_runs(
-        self,
-        owner: str,
-        repository: str | None,
-        start: datetime,
-        end: datetime,
-        *,
-        most: int = MAX_REPLAYED,
-    ) -> list[Run]:
-        """:meth:`recent_rows` decoded, in this process."""
-        return runs_from_rows(await self.recent_rows(owner, repository, start, end, most=most))
 
     async def _fetch(self, sql: str, params: dict[str, object]) -> list[tuple[Any, ...]]:
         """A bounded text select's rows as the driver returns them, not queued."""

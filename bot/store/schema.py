@@ -162,7 +162,7 @@ jobs = sa.Table(
     ),
 )
 
-# The capacity replay's read (bot/store/job_stats.py ``recent_runs``, migration 0012): an
+# The capacity replay's read (bot/store/job_stats.py ``recent_rows``, migration 0012): an
 # organization's finished self-hosted jobs, newest first, in the order read. PostgreSQL
 # answers it from the index alone (INCLUDE); SQLite, which has no INCLUDE and cannot key
 # ``json`` on PostgreSQL's side of one definition, looks the rows up as before.

@@ -14,7 +14,7 @@ for PostgreSQL (a throwaway cluster, as the tests start one), side by side from 
    (``python -m tests.benchmarks.stats send``), first with nothing else running (the
    baseline), then while 5 ``stats`` run at once: p99 of each and their ratio;
 3. the reply's figures computed in this process over the 30 days, without and with the
-   capacity advice (bot/store/job_stats.py ``recent_runs``, at most
+   capacity advice (bot/store/job_stats.py ``recent_rows``, at most
    bot/watch/capacity.py ``MAX_REPLAYED`` jobs, replayed in a worker thread as
    handlers/stats.py does): medians of 5 and their ratio;
 4. the old path for the same reply (every job of the window loaded into Python and
@@ -54,7 +54,7 @@ from bot.sandbox.processes import Cluster, cluster
 from bot.store import Store
 from bot.store.database import parse_database_url, sync_engine
 from bot.store.rollups import backfill
-from bot.watch.capacity import estimate
+from bot.watch.capacity import estimate, runs_from_rows
 from bot.watch.labels import is_github_hosted, label_set_key
 from bot.watch.stats import queue_stats, runner_usage
 from tests.benchmarks.fleet import run_module
@@ -397,9 +397,9 @@ async def with_and_without_advice(url: str, now: datetime, figures: EngineFigure
                 await stats.queue_stats(ORG, None, start, threshold=threshold)
                 await stats.runner_usage(ORG, None, start, now)
                 if advice:
-                    runs = await stats.recent_runs(ORG, None, start, now)
+                    rows = await stats.recent_rows(ORG, None, start, now)
                     found = await asyncio.to_thread(
-                        estimate, runs, after=threshold, start=start, end=now
+                        estimate, runs_from_rows(rows), after=threshold, start=start, end=now
                     )
                     figures.replayed, figures.capped = found.replayed, bool(found.capped_since)
                     figures.with_advice.append(time.perf_counter() - began)

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from bot.store import Store
-from bot.watch.capacity import Run
+from bot.watch.capacity import MAX_REPLAYED, Run, runs_from_rows
 from bot.watch.models import Job
 from bot.watch.stats import QueueStats, RunnerUsage, daily_queue, queue_stats, runner_usage
 from tests.conftest import Clock
@@ -116,13 +116,17 @@ async def test_recent_runs_for_the_capacity_replay(store: Store) -> None:
     ) -> Run:
         return Run(labels, T0 + at, T0 + at + waited, T0 + at + waited + ran, runner)
 
+    async def recent_runs(owner: str, repo: str | None, most: int = MAX_REPLAYED) -> list[Run]:
+        """The rows as this engine returns them, decoded as the worker decodes them."""
+        return runs_from_rows(await store.jobs.stats.recent_rows(owner, repo, T0, END, most=most))
+
     web = run(LIN, 2 * M, M, M, "c")
     gpu = run(GPU, M, 0 * M, 3 * M, "b")
     first = run(LIN, 0 * M, M, 2 * M, "a")
-    assert await store.jobs.stats.recent_runs("Acme", None, T0, END) == [web, gpu, first]
-    assert await store.jobs.stats.recent_runs("acme", None, T0, END, most=2) == [web, gpu]
-    assert await store.jobs.stats.recent_runs("acme", "Acme/API", T0, END) == [gpu, first]
-    assert await store.jobs.stats.recent_runs("nobody", None, T0, END) == []
+    assert await recent_runs("Acme", None) == [web, gpu, first]
+    assert await recent_runs("acme", None, most=2) == [web, gpu]
+    assert await recent_runs("acme", "Acme/API") == [gpu, first]
+    assert await recent_runs("nobody", None) == []
 
 
 async def test_runner_usage_clipped_to_the_window(store: Store) -> None:

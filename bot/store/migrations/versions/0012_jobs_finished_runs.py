@@ -1,4 +1,4 @@
-"""The capacity replay's read (bot/store/job_stats.py ``recent_runs``): an organization's
+"""The capacity replay's read (bot/store/job_stats.py ``recent_rows``): an organization's
 finished self-hosted jobs, newest first. On PostgreSQL it is answered from this index
 alone (an index-only scan of at most 5,000 entries) rather than a heap fetch per row
 through ``jobs_owner_status``; the index holds only finished self-hosted jobs.
