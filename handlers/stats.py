@@ -56,7 +56,7 @@ async def stats(inv: Invocation[StatsArgs]) -> Reply:
     repository = str(target) if target.scope is Scope.REPO else None
     threshold = await _threshold(inv, repository)
     # The capacity advice reads and replays beside the other reads, not after them: its
-    # bounded read is not queued behind theirs, and its replay runs in a worker thread.
+    # bounded read is not queued behind theirs, and its replay runs in a worker process.
     advice = asyncio.ensure_future(_capacity(inv, repository, start, now, threshold))
     reads: list[asyncio.Future[Any]] = [advice]
     try:

@@ -141,8 +141,9 @@ class JobStats:
         # ran; three at a time on PostgreSQL took them to 96-235 ms.
         self._one_at_a_time = asyncio.Semaphore(2)
         # The capacity advice's read and replay (handlers/stats.py), one at a time per
-        # process too: five replays at once, each in a thread holding the GIL, would
-        # keep the event loop waiting for it between acknowledgements.
+        # process too: the replay's worker is one process (bot/offload.py), and five
+        # reads of 5,000 rows at once would hold this process's event loop between
+        # acknowledgements while they are received and sent on.
         self.one_replay = asyncio.Semaphore(1)
 
     async def _rows(
