@@ -22,3 +22,15 @@ def time_or_none(value: object) -> datetime | None:
         return parse_time(value)
     except ValueError:
         return None
+
+
+def stored_time(value: datetime | str) -> datetime:
+    """A time as the store keeps it, in UTC: fixed-width ISO text on SQLite, an aware
+    datetime from PostgreSQL (in the session's zone). Read alike by the store's column
+    type and by whatever decodes raw rows without it (the capacity replay's worker)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is UTC:
+        return moment
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

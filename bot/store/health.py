@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from bot.store._sql import insert_for
 from bot.store.database import Database
 from bot.store.schema import leases, watch_health, watches
+from bot.timestamps import stored_time
 
 WatchId = tuple[str, str]  # (channel, target key)
 
@@ -120,8 +121,4 @@ class HealthStore:
 
 def _when(value: object) -> datetime | None:
     """An aggregate's time: SQLite may hand it back as the stored text."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return None
+    return stored_time(value) if isinstance(value, str | datetime) else None

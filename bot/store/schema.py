@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from bot.timestamps import stored_time
+
 STATUS_WIDTH = 16  # a job's or runner's status column; longer text is cut to fit
 
 metadata = sa.MetaData()
@@ -47,12 +49,7 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
+        return None if value is None else stored_time(value)
 
 
 audit = sa.Table(

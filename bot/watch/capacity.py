@@ -20,8 +20,9 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from bot.timestamps import stored_time
 from bot.watch.labels import LabelSetKey
 
 # The finished jobs one reply replays at most, the most recent (all label sets together,
@@ -48,17 +49,6 @@ of text and times pickle in C, where 5,000 :class:`Run` took a quarter of the se
 CPU to send, and decoding them there spares the service that too."""
 
 
-def moment(value: datetime | str) -> datetime:
-    """A stored time as ``UTCDateTime`` reads it back (fixed-width ISO text in UTC on
-    SQLite, an aware datetime from PostgreSQL), without a type's processing per value."""
-    found = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if found.tzinfo is UTC:
-        return found
-    if found.tzinfo is None:
-        return found.replace(tzinfo=UTC)
-    return found.astimezone(UTC)
-
-
 def runs_from_rows(rows: Iterable[StoredRun]) -> list[Run]:
     """Stored rows as the replay takes them: a label set's JSON decoded once per distinct
     text (thousands of jobs share a few label sets)."""
@@ -68,7 +58,8 @@ def runs_from_rows(rows: Iterable[StoredRun]) -> list[Run]:
         key = label_sets.get(labels)
         if key is None:
             key = label_sets[labels] = tuple(json.loads(labels) or ())
-        runs.append(Run(key, moment(created), moment(started), moment(completed), runner))
+        times = stored_time(created), stored_time(started), stored_time(completed)
+        runs.append(Run(key, *times, runner))
     return runs
 
 
