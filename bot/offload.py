@@ -12,13 +12,17 @@ clock in both processes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 
 from bot.watch import capacity
+
+log = logging.getLogger(__name__)
 
 
 def replay(
@@ -46,6 +50,47 @@ class Offload:
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        # One read and replay at a time per process: the worker is one process, and five
+        # reads of 5,000 rows at once would hold the event loop between acknowledgements
+        # while their rows are received and sent on.
+        self._one_at_a_time = asyncio.Semaphore(1)
+
+    async def advice(
+        self,
+        read: Callable[[], Awaitable[list[capacity.StoredRun]]],
+        *,
+        after: timedelta,
+        start: datetime,
+        end: datetime,
+        seconds: float,
+        what: str,
+    ) -> capacity.Capacity | None:
+        """The capacity advice of the rows ``read`` returns, or None when it could not be
+        had within ``seconds`` (the wait for a turn included) or the read or the replay
+        failed, logged as ``what``: what ``stats`` and the digest give, never holding
+        their reply up for longer."""
+        expires = time.monotonic() + seconds
+
+        async def compute() -> capacity.Capacity:
+            async with self._one_at_a_time:
+                rows = await read()
+                return await self.replay(rows, after=after, start=start, end=end, deadline=expires)
+
+        task = asyncio.ensure_future(compute())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=seconds)
+        except asyncio.CancelledError:  # the caller gave up: nothing to wait for
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()  # not awaited: a hung read unwinds on its own (bot/store/database.py)
+            log.warning("%s: past its %ss deadline", what, seconds)
+            return None
+        error = task.exception()
+        if error is not None:
+            log.warning("%s failed: %s", what, error)
+            return None
+        return task.result()
 
     async def replay(
         self,

@@ -8,8 +8,6 @@ the number matches what the alerts call stuck.
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +24,6 @@ from handlers import home
 from handlers.watch import DEFAULT_AFTER
 
 DEFAULT_SINCE = timedelta(days=7)
-log = logging.getLogger(__name__)
 router = Router()
 # How long the capacity advice may take (its read and its replay, off the event loop):
 # past it the reply goes without it, saying so, rather than keep the user waiting.
@@ -104,30 +101,14 @@ async def _capacity(
     :data:`CAPACITY_DEADLINE` (or the database failed it): a bounded read of the most
     recent finished jobs, replayed in a worker process that stops at the same deadline."""
     owner, figures = inv.command.target.owner, inv.services.store.jobs.stats
-    expires = time.monotonic() + CAPACITY_DEADLINE
-
-    async def compute() -> capacity.Capacity:
-        async with figures.one_replay:  # its wait counts against the deadline too
-            rows = await figures.recent_rows(owner, repository, start, now)
-            return await inv.services.offload.replay(
-                rows, after=threshold, start=start, end=now, deadline=expires
-            )
-
-    task = asyncio.ensure_future(compute())
-    try:
-        done, _ = await asyncio.wait({task}, timeout=CAPACITY_DEADLINE)
-    except asyncio.CancelledError:  # the reply's other reads failed: no reply to wait for
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()  # not awaited: a hung read unwinds on its own (bot/store/database.py)
-        log.warning("stats capacity advice of %s: past its %ss deadline", owner, CAPACITY_DEADLINE)
-        return None
-    error = task.exception()
-    if error is not None:
-        log.warning("stats capacity advice of %s failed: %s", owner, error)
-        return None
-    return task.result()
+    return await inv.services.offload.advice(
+        lambda: figures.recent_rows(owner, repository, start, now),
+        after=threshold,
+        start=start,
+        end=now,
+        seconds=CAPACITY_DEADLINE,
+        what=f"stats capacity advice of {owner}",
+    )
 
 
 async def _threshold(inv: Invocation[StatsArgs], repository: str | None) -> timedelta:

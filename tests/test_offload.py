@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 
 import pytest
 
@@ -101,3 +102,35 @@ def test_a_deadline_already_past_stops_the_replay() -> None:
     )
     assert [a.suggested for a in direct.advice.values()] == [4]  # one runner per job
     assert [a.suggested for a in found.advice.values()] == [None]  # stopped: no suggestion
+
+
+async def test_advice_is_none_and_logged_when_its_read_fails_or_runs_out_of_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What ``stats`` and the digest get when the advice cannot be had: None, a log line
+    naming it, and the reply goes on without it."""
+    offload = Offload()
+    end = T0 + timedelta(hours=1)
+    advice = partial(offload.advice, after=timedelta(minutes=5), start=T0, end=end)
+
+    async def failing() -> list[StoredRun]:
+        raise RuntimeError("the database went away")
+
+    async def hanging() -> list[StoredRun]:
+        await asyncio.Event().wait()  # never set: cancelled at the deadline
+        return []
+
+    async def rows() -> list[StoredRun]:
+        return _sqlite_rows()
+
+    try:
+        caplog.set_level("WARNING", logger="bot.offload")
+        assert await advice(failing, seconds=30, what="advice of acme") is None
+        assert "advice of acme failed: the database went away" in caplog.text
+        assert await advice(hanging, seconds=0, what="advice of beta") is None
+        assert "advice of beta: past its 0s deadline" in caplog.text
+        found = await advice(rows, seconds=30, what="advice of gamma")
+        assert found is not None and [a.suggested for a in found.advice.values()] == [4]
+        assert "gamma" not in caplog.text
+    finally:
+        offload.close()

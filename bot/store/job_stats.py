@@ -139,12 +139,7 @@ class JobStats:
         # (the 7-day chart asked first: it is the longest); on SQLite 416-504 ms one at a
         # time, 423-451 ms two. Other commands' acks stayed p99 13-74 ms while 5 stats
         # ran; three at a time on PostgreSQL took them to 96-235 ms.
-        self._one_at_a_time = asyncio.Semaphore(2)
-        # The capacity advice's read and replay (handlers/stats.py), one at a time per
-        # process too: the replay's worker is one process (bot/offload.py), and five
-        # reads of 5,000 rows at once would hold this process's event loop between
-        # acknowledgements while they are received and sent on.
-        self.one_replay = asyncio.Semaphore(1)
+        self._scans = asyncio.Semaphore(2)
 
     async def _rows(
         self, sql: str, params: dict[str, object], *, expanding: str | None = None
@@ -159,7 +154,7 @@ class JobStats:
                     await conn.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
                 return list((await conn.execute(statement, params)).mappings())
 
-        async with self._one_at_a_time:
+        async with self._scans:
             return await self.db.read(select, "job stats read")
 
     def _params(self, owner: str, repository: str | None, start: datetime) -> dict[str, object]:
@@ -317,7 +312,7 @@ class JobStats:
         ``end``, at most ``most`` entries however many jobs the window holds (on
         PostgreSQL from the ``jobs_finished_runs`` index alone, no heap fetch per row).
 
-        Not queued behind the scans of a large window (``_one_at_a_time``): this read is
+        Not queued behind the scans of a large window (``_scans``): this read is
         bounded, and runs beside them. The rows come back as the engine returns them and
         are decoded where they are replayed (:func:`bot.watch.capacity.runs_from_rows`,
         in the worker process of bot/offload.py): a type's processing of 15,000 values
@@ -352,13 +347,14 @@ class JobStats:
         return await self.db.read(select, "job stats read")
 
     async def _select(self, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
-        """A Core select (times come back as datetimes on both engines), one at a time."""
+        """A Core select (times come back as datetimes on both engines), queued as the
+        scans are (``_scans``)."""
 
         async def select() -> list[tuple[Any, ...]]:
             async with self.db.engine.connect() as conn:
                 return [tuple(row) for row in await conn.execute(statement)]
 
-        async with self._one_at_a_time:
+        async with self._scans:
             return await self.db.read(select, "job stats read")
 
     async def daily_queue(

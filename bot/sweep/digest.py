@@ -13,9 +13,7 @@ cut after sending) keeps it: exactly once where Slack says so, never twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections import Counter
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -149,26 +147,15 @@ class Digests:
     ) -> capacity.Capacity | None:
         """The day's capacity advice, or None past :data:`CAPACITY_DEADLINE` (or on a
         failure): a bounded read, replayed in a worker process stopping at the deadline."""
-        expires = time.monotonic() + CAPACITY_DEADLINE
         stats = self.services.store.jobs.stats
-
-        async def compute() -> capacity.Capacity:
-            rows = await stats.recent_rows(owner, repo, span.start, span.end)
-            return await self.services.offload.replay(
-                rows, after=watch.after, start=span.start, end=span.end, deadline=expires
-            )
-
-        task = asyncio.ensure_future(compute())
-        finished, _ = await asyncio.wait({task}, timeout=CAPACITY_DEADLINE)
-        if not finished:
-            task.cancel()
-            log.warning("digest capacity advice of %s: past its deadline", watch.target)
-            return None
-        error = task.exception()
-        if error is not None:
-            log.warning("digest capacity advice of %s failed: %s", watch.target, error)
-            return None
-        return task.result()
+        return await self.services.offload.advice(
+            lambda: stats.recent_rows(owner, repo, span.start, span.end),
+            after=watch.after,
+            start=span.start,
+            end=span.end,
+            seconds=CAPACITY_DEADLINE,
+            what=f"digest capacity advice of {watch.target}",
+        )
 
 
 def once(slack: AsyncWebClient) -> AsyncWebClient:

@@ -15,8 +15,8 @@ for PostgreSQL (a throwaway cluster, as the tests start one), side by side from 
    baseline), then while 5 ``stats`` run at once: p99 of each and their ratio;
 3. the reply's figures computed in this process over the 30 days, without and with the
    capacity advice (bot/store/job_stats.py ``recent_rows``, at most
-   bot/watch/capacity.py ``MAX_REPLAYED`` jobs, replayed in a worker thread as
-   handlers/stats.py does): medians of 5 and their ratio;
+   bot/watch/capacity.py ``MAX_REPLAYED`` jobs, decoded and replayed in a worker thread
+   here, where the service uses a worker process): medians of 5 and their ratio;
 4. the old path for the same reply (every job of the window loaded into Python and
    reduced there: ``JobStore.since`` and bot/watch/stats.py) against the database's
    (bot/store/job_stats.py) over a 3-day window, both in this process: times, their
